@@ -1,0 +1,69 @@
+"""FastAPI application factory: routers, pages, static files, error mapping, the grid index."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from fastapi.staticfiles import StaticFiles
+
+from liandong import __version__
+from liandong.areas.api import layer_router
+from liandong.areas.api import router as areas_router
+from liandong.areas.index import IndexHolder
+from liandong.auth.api import router as auth_router
+from liandong.config import Settings, get_settings
+from liandong.db import session_factory
+from liandong.errors import DomainError
+from liandong.units.api import router as units_router
+
+STATIC = Path(__file__).parent / "web" / "static"
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or get_settings()
+    app = FastAPI(
+        title="Liandong 联动",
+        version=__version__,
+        description="City grid governance and emergency linkage platform (Minhang 大联动 model).",
+        docs_url="/docs",
+    )
+    app.state.settings = settings
+    app.state.database_url = settings.url()
+    app.state.sessionmaker = session_factory(app.state.database_url)
+    app.state.grid_index = IndexHolder(settings.index_check_seconds)
+
+    @app.exception_handler(DomainError)
+    def domain_error(request: Request, exc: DomainError):
+        body: dict = {"detail": exc.message}
+        if exc.details:
+            body["errors"] = exc.details
+        headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
+        return JSONResponse(body, status_code=exc.status, headers=headers)
+
+    @app.exception_handler(RequestValidationError)
+    def validation_error(request: Request, exc: RequestValidationError):
+        errors = [f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()]
+        return JSONResponse({"detail": "invalid request: " + "; ".join(errors), "errors": errors}, status_code=422)
+
+    @app.get("/healthz", tags=["meta"], summary="Liveness and database check")
+    def healthz():
+        from sqlalchemy import text
+
+        with app.state.sessionmaker() as session:
+            session.execute(text("SELECT 1"))
+        return {"status": "ok", "version": __version__}
+
+    app.include_router(auth_router)
+    app.include_router(areas_router)
+    app.include_router(layer_router)
+    app.include_router(units_router)
+
+    from liandong.web.pages import router as pages_router
+
+    app.include_router(pages_router)
+    STATIC.mkdir(parents=True, exist_ok=True)
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    return app

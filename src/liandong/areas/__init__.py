@@ -1,0 +1,1 @@
+"""Areas: the district → town → community → unit-grid tree, road and responsibility grids, layers."""

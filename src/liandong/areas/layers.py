@@ -1,0 +1,158 @@
+"""多网合一: a department's own grid layer mapped onto the unified unit grids.
+
+A layer (police beats, city-management grids…) is a set of zones, each naming the unit that answers
+for it. Every unit grid is assigned the zone that covers the largest share of it, so for any grid the
+system can say which unit of each department line is responsible; grids outside every zone fall back
+to the line's branch in their town (属地兜底).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import shapely
+from shapely.geometry import mapping, shape
+from sqlalchemy import delete, func, select
+from sqlalchemy.orm import Session
+
+from liandong.areas import crs as crsmod
+from liandong.areas.geometry import area_m2, from_wkb, polygonal_problem, to_wkb
+from liandong.areas.models import Area, GridAssignment, Layer, LayerZone
+from liandong.areas.service import bump_revision, parse_geojson
+from liandong.errors import Conflict, Invalid, NotFound
+from liandong.units.lines import LINES
+from liandong.units.models import Unit
+
+
+def import_layer(
+    session: Session,
+    raw,
+    *,
+    code: str,
+    name: str,
+    line: str,
+    crs: str | None = None,
+    replace: bool = False,
+) -> dict:
+    """Validate and store a layer, then map it onto the unit grids. Zone properties: ``code``, ``name``,
+    ``unit`` (code of the responsible unit, which must belong to the layer's line)."""
+    if line not in LINES:
+        raise Invalid(f"unknown department line {line!r}; use one of {', '.join(LINES)}")
+    if not code or not name:
+        raise Invalid("a layer needs a code and a name")
+    data = parse_geojson(raw)
+    try:
+        crs_name = crsmod.normalise_crs(crs or (data.get("crs") or {}).get("properties", {}).get("name"))
+    except crsmod.CRSError as exc:
+        raise Invalid(str(exc)) from exc
+    except AttributeError:
+        raise Invalid("the 'crs' member must be an object with properties.name") from None
+    existing = session.scalar(select(Layer).where(Layer.code == code))
+    if existing is not None and not replace:
+        raise Conflict(f"layer {code!r} already exists; pass replace to load it again")
+    units = {u.code: u for u in session.scalars(select(Unit).where(Unit.line == line))}
+    errors, zones, seen = [], [], {}
+    for i, feat in enumerate(data["features"], start=1):
+        props = (feat or {}).get("properties") or {}
+        zcode = str(props.get("code") or "").strip()
+        label = f"feature #{i}" + (f" (code {zcode})" if zcode else "")
+        problems = []
+        if not zcode:
+            problems.append("has no 'code'")
+        elif zcode in seen:
+            problems.append(f"duplicate code (also feature #{seen[zcode]})")
+        else:
+            seen[zcode] = i
+        try:
+            geom = shape(feat["geometry"]) if feat.get("geometry") else None
+        except Exception as exc:  # malformed GeoJSON geometry
+            geom = None
+            problems.append(f"geometry cannot be read ({exc})")
+        else:
+            why = polygonal_problem(geom)
+            if why:
+                problems.append(why)
+        ucode = props.get("unit")
+        unit = units.get(str(ucode)) if ucode else None
+        if ucode and unit is None:
+            problems.append(f"unit {ucode!r} is not a unit of the {line} line")
+        if problems:
+            errors.append(f"{label}: " + "; ".join(problems))
+            continue
+        zones.append((zcode, str(props.get("name") or zcode), unit, crsmod.transform_geometry(geom, crs_name)))
+    if not zones and not errors:
+        errors.append("the layer has no features")
+    if errors:
+        raise Invalid(f"layer import rejected: {len(errors)} problem(s); nothing was written", errors)
+    if existing is not None:
+        session.delete(existing)
+        session.flush()
+    layer = Layer(code=code, name=name, line=line)
+    session.add(layer)
+    session.flush()
+    rows = [LayerZone(layer_id=layer.id, code=z, name=n, unit_id=u.id if u else None, geom=to_wkb(g))
+            for z, n, u, g in zones]
+    session.add_all(rows)
+    session.flush()
+    mapped = map_layer(session, layer)
+    bump_revision(session)
+    return {"layer": code, "zones": len(rows), "grids_mapped": mapped}
+
+
+def map_layer(session: Session, layer: Layer) -> int:
+    """(Re)compute the grid → zone assignment of one layer: the zone with the largest overlap wins."""
+    session.execute(delete(GridAssignment).where(GridAssignment.layer_id == layer.id))
+    zones = list(session.scalars(select(LayerZone).where(LayerZone.layer_id == layer.id).order_by(LayerZone.code)))
+    if not zones:
+        return 0
+    zgeoms = shapely.from_wkb([z.geom for z in zones])
+    tree = shapely.STRtree(zgeoms)
+    grid_rows = session.execute(select(Area.id, Area.geom).where(Area.level == "grid", Area.geom.is_not(None))).all()
+    if not grid_rows:
+        return 0
+    gids = np.array([r.id for r in grid_rows])
+    ggeoms = shapely.from_wkb([r.geom for r in grid_rows])
+    gi, zi = tree.query(ggeoms, predicate="intersects")
+    if len(gi) == 0:
+        return 0
+    inter = area_m2(shapely.intersection(ggeoms[gi], zgeoms[zi]))
+    total = area_m2(ggeoms[gi])
+    share = np.divide(inter, total, out=np.zeros_like(inter), where=total > 0)
+    best: dict[int, tuple[float, int]] = {}
+    for g, z, s in zip(gi.tolist(), zi.tolist(), share.tolist(), strict=True):
+        if s > 0 and (g not in best or s > best[g][0]):
+            best[g] = (s, z)
+    payload = [
+        {"grid_id": int(gids[g]), "layer_id": layer.id, "zone_id": zones[z].id, "unit_id": zones[z].unit_id,
+         "share": round(s, 6)}
+        for g, (s, z) in best.items()
+    ]
+    from sqlalchemy import insert
+
+    for i in range(0, len(payload), 5000):
+        session.execute(insert(GridAssignment), payload[i : i + 5000])
+    return len(payload)
+
+
+def list_layers(session: Session) -> list[dict]:
+    counts = dict(session.execute(select(LayerZone.layer_id, func.count()).group_by(LayerZone.layer_id)).all())
+    mapped = dict(session.execute(
+        select(GridAssignment.layer_id, func.count()).group_by(GridAssignment.layer_id)).all())
+    return [
+        {"code": layer.code, "name": layer.name, "line": layer.line, "zones": counts.get(layer.id, 0),
+         "grids_mapped": mapped.get(layer.id, 0)}
+        for layer in session.scalars(select(Layer).order_by(Layer.code))
+    ]
+
+
+def export_layer(session: Session, code: str) -> dict:
+    layer = session.scalar(select(Layer).where(Layer.code == code))
+    if layer is None:
+        raise NotFound(f"layer {code!r} not found")
+    units = dict(session.execute(select(Unit.id, Unit.code)).all())
+    feats = [
+        {"type": "Feature", "id": z.code,
+         "properties": {"code": z.code, "name": z.name, "unit": units.get(z.unit_id)},
+         "geometry": mapping(from_wkb(z.geom))}
+        for z in session.scalars(select(LayerZone).where(LayerZone.layer_id == layer.id).order_by(LayerZone.code))
+    ]
+    return {"type": "FeatureCollection", "name": layer.name, "line": layer.line, "features": feats}

@@ -1,0 +1,1 @@
+"""Users, roles, jurisdiction, passwords, tokens and the audit log."""

@@ -1,0 +1,178 @@
+"""Authentication and user administration: the rules live here, the routers only call them.
+
+Tokens are opaque random secrets; only their SHA-256 is stored, so they can be revoked and a database
+leak does not hand out sessions. Repeated failures lock an account for a while (``lockout_*``).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import secrets
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from liandong.areas.models import Area
+from liandong.areas.scope import Scope
+from liandong.auth import audit
+from liandong.auth.models import ROLES, AuthToken, User, UserRole
+from liandong.auth.passwords import burn_time, hash_password, password_problem, verify_password
+from liandong.config import get_settings
+from liandong.db import utcnow
+from liandong.errors import Conflict, Invalid, NotFound, Unauthorized
+from liandong.units.models import Unit
+
+
+def _digest(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def authenticate(session: Session, username: str, password: str, *, ip: str | None = None,
+                 now: dt.datetime | None = None) -> User:
+    """Check a password; count failures, lock after ``lockout_threshold``; audit every outcome.
+
+    The caller must commit even when this raises, so that failures and lock-outs are recorded.
+    """
+    s = get_settings()
+    now = now or utcnow()
+    user = session.scalar(select(User).where(User.username == username))
+    if user is None:
+        burn_time(password)
+        audit.record(session, "login_failed", actor_name=username[:64], detail={"reason": "unknown user"}, ip=ip)
+        raise Unauthorized("wrong username or password")
+    if user.locked_until is not None and user.locked_until > now:
+        audit.record(session, "login_refused", actor=user, detail={"reason": "locked"}, ip=ip)
+        raise Unauthorized(f"account locked after repeated failures; try again after "
+                           f"{user.locked_until.astimezone(dt.UTC):%H:%M} UTC or ask an administrator")
+    if not user.is_active:
+        burn_time(password)
+        audit.record(session, "login_refused", actor=user, detail={"reason": "inactive"}, ip=ip)
+        raise Unauthorized("wrong username or password")
+    if not verify_password(user.password_hash, password):
+        user.failed_logins += 1
+        detail = {"reason": "wrong password", "failures": user.failed_logins}
+        if user.failed_logins >= s.lockout_threshold:
+            user.locked_until = now + dt.timedelta(minutes=s.lockout_minutes)
+            user.failed_logins = 0
+            audit.record(session, "account_locked", actor=user, detail={"minutes": s.lockout_minutes}, ip=ip)
+        audit.record(session, "login_failed", actor=user, detail=detail, ip=ip)
+        raise Unauthorized("wrong username or password")
+    user.failed_logins = 0
+    user.locked_until = None
+    user.last_login_at = now
+    audit.record(session, "login", actor=user, ip=ip)
+    return user
+
+
+def issue_token(session: Session, user: User, kind: str = "api", now: dt.datetime | None = None) -> str:
+    now = now or utcnow()
+    secret = secrets.token_urlsafe(32)
+    session.add(AuthToken(
+        token_hash=_digest(secret), user_id=user.id, kind=kind, created_at=now,
+        expires_at=now + dt.timedelta(hours=get_settings().token_ttl_hours),
+    ))
+    session.flush()
+    return secret
+
+
+def user_for_token(session: Session, secret: str, now: dt.datetime | None = None) -> User:
+    now = now or utcnow()
+    tok = session.scalar(select(AuthToken).where(AuthToken.token_hash == _digest(secret)))
+    if tok is None or tok.revoked_at is not None or tok.expires_at <= now:
+        raise Unauthorized("invalid or expired token")
+    user = session.get(User, tok.user_id)
+    if user is None or not user.is_active:
+        raise Unauthorized("invalid or expired token")
+    return user
+
+
+def revoke_token(session: Session, secret: str) -> None:
+    session.execute(update(AuthToken).where(AuthToken.token_hash == _digest(secret)).values(revoked_at=utcnow()))
+
+
+def scope_for(session: Session, user: User) -> Scope:
+    """A user sees the subtree of their unit's area (the district centre sees everything)."""
+    unit = session.get(Unit, user.unit_id)
+    area = session.get(Area, unit.area_id)
+    return Scope(path=area.path, area_id=area.id)
+
+
+# --- administration (each change audited) ---------------------------------------------------------
+
+def create_user(session: Session, *, username: str, password: str, unit_code: str, roles: list[str],
+                display_name: str | None = None, phone: str | None = None, actor: User | None = None,
+                ip: str | None = None, check_password: bool = True) -> User:
+    username = username.strip()
+    if not username or len(username) > 64 or not username.replace("_", "").replace(".", "").isalnum():
+        raise Invalid("username must be 1–64 letters, digits, '_' or '.'")
+    bad = sorted(set(roles) - set(ROLES))
+    if bad or not roles:
+        raise Invalid(f"unknown or missing roles {bad}; use some of {', '.join(ROLES)}")
+    if check_password and (why := password_problem(password, username)):
+        raise Invalid(why)
+    if session.scalar(select(User.id).where(User.username == username)) is not None:
+        raise Conflict(f"user {username!r} already exists")
+    unit = session.scalar(select(Unit).where(Unit.code == unit_code))
+    if unit is None:
+        raise Invalid(f"unknown unit {unit_code!r}")
+    user = User(username=username, display_name=display_name or username, unit_id=unit.id,
+                password_hash=hash_password(password), phone=phone)
+    user.role_rows = [UserRole(role=r) for r in sorted(set(roles))]
+    session.add(user)
+    session.flush()
+    audit.record(session, "user_created", actor=actor, target=f"user:{username}",
+                 detail={"unit": unit_code, "roles": sorted(set(roles))}, ip=ip)
+    return user
+
+
+def get_user(session: Session, username: str) -> User:
+    user = session.scalar(select(User).where(User.username == username))
+    if user is None:
+        raise NotFound(f"user {username!r} not found")
+    return user
+
+
+def set_roles(session: Session, username: str, roles: list[str], *, actor: User | None = None,
+              ip: str | None = None) -> User:
+    bad = sorted(set(roles) - set(ROLES))
+    if bad or not roles:
+        raise Invalid(f"unknown or missing roles {bad}; use some of {', '.join(ROLES)}")
+    user = get_user(session, username)
+    before = user.roles
+    user.role_rows = [UserRole(role=r) for r in sorted(set(roles))]
+    session.flush()
+    audit.record(session, "user_roles_changed", actor=actor, target=f"user:{username}",
+                 detail={"before": before, "after": sorted(set(roles))}, ip=ip)
+    return user
+
+
+def set_password(session: Session, username: str, password: str, *, actor: User | None = None,
+                 ip: str | None = None) -> None:
+    user = get_user(session, username)
+    if why := password_problem(password, username):
+        raise Invalid(why)
+    user.password_hash = hash_password(password)
+    session.execute(update(AuthToken).where(AuthToken.user_id == user.id, AuthToken.revoked_at.is_(None))
+                    .values(revoked_at=utcnow()))
+    audit.record(session, "password_changed", actor=actor, target=f"user:{username}", ip=ip)
+
+
+def set_active(session: Session, username: str, active: bool, *, actor: User | None = None,
+               ip: str | None = None) -> User:
+    user = get_user(session, username)
+    user.is_active = active
+    if active:
+        user.failed_logins = 0
+        user.locked_until = None
+    audit.record(session, "user_enabled" if active else "user_disabled", actor=actor,
+                 target=f"user:{username}", ip=ip)
+    return user
+
+
+def unlock(session: Session, username: str, *, actor: User | None = None, ip: str | None = None) -> User:
+    user = get_user(session, username)
+    user.failed_logins = 0
+    user.locked_until = None
+    audit.record(session, "user_unlocked", actor=actor, target=f"user:{username}", ip=ip)
+    return user

@@ -1,0 +1,299 @@
+"""The ``liandong`` command line: migrate, demo, serve, areas, layers, users, audit.
+
+Every command works on ``LIANDONG_DATABASE_URL`` (an SQLite file under ./var/ when unset) and runs in
+one transaction: an error prints a clear message, exits non-zero and leaves nothing half-written.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from liandong.config import get_settings
+from liandong.db import migrate as run_migrations
+from liandong.db import unit_of_work
+from liandong.errors import DomainError
+
+app = typer.Typer(help="Liandong 联动 — city grid governance and emergency linkage platform.",
+                  no_args_is_help=True, add_completion=False)
+areas_app = typer.Typer(help="Area tree, unit grids, GeoJSON import/export, point lookup.", no_args_is_help=True)
+layers_app = typer.Typer(help="Department grid layers mapped onto unit grids (多网合一).", no_args_is_help=True)
+users_app = typer.Typer(help="Users, roles, passwords, lock-outs.", no_args_is_help=True)
+app.add_typer(areas_app, name="areas")
+app.add_typer(layers_app, name="layers")
+app.add_typer(users_app, name="users")
+
+
+def _url() -> str:
+    return get_settings().url()
+
+
+def _fail(exc: DomainError) -> None:
+    typer.secho(f"error: {exc.message}", fg="red", err=True)
+    for line in exc.details[:50]:
+        typer.echo(f"  - {line}", err=True)
+    if len(exc.details) > 50:
+        typer.echo(f"  … and {len(exc.details) - 50} more", err=True)
+    raise typer.Exit(2)
+
+
+def _read(path: Path) -> str:
+    if str(path) == "-":
+        return sys.stdin.read()
+    if not path.exists():
+        typer.secho(f"error: file not found: {path}", fg="red", err=True)
+        raise typer.Exit(2)
+    return path.read_text(encoding="utf-8")
+
+
+@app.command()
+def migrate() -> None:
+    """Bring the database to the latest schema."""
+    run_migrations(_url())
+    typer.echo(f"database at the latest schema: {_safe_url()}")
+
+
+def _safe_url() -> str:
+    from sqlalchemy.engine import make_url
+
+    return make_url(_url()).render_as_string(hide_password=True)
+
+
+@app.command()
+def demo(
+    serve_after: Annotated[bool, typer.Option("--serve/--no-serve", help="serve the platform afterwards")] = True,
+    host: str = "127.0.0.1",
+    port: int = 8000,
+) -> None:
+    """Migrate, load the Minhang demo district if the database is empty, print the accounts, serve."""
+    from liandong.demo import loader
+
+    run_migrations(_url())
+    settings = get_settings()
+    with unit_of_work(_url()) as session:
+        if loader.is_loaded(session):
+            typer.echo("demo district already loaded; accounts unchanged (password as when it was loaded)")
+            result = None
+        else:
+            typer.echo("loading the Minhang demo district (towns, 596 communities, ~37,000 unit grids)…")
+            result = loader.load(session, settings.demo_password or None)
+    if result:
+        typer.echo(f"loaded {result['grids']} unit grids, {result['units']} units, {result['members']} team members")
+        typer.echo("demo accounts (password below" + (", from LIANDONG_DEMO_PASSWORD)" if settings.demo_password
+                                                        else ", random: keep it)"))
+        for u in result["users"]:
+            typer.echo(f"  {u['username']:<14} roles={','.join(u['roles']):<14} unit={u['unit']}")
+        typer.secho(f"  password: {result['password']}", bold=True)
+    if serve_after:
+        serve(host=host, port=port)
+
+
+@app.command()
+def serve(host: str = "127.0.0.1", port: int = 8000, workers: int = 1) -> None:
+    """Serve the web app and API (OpenAPI at /docs)."""
+    import uvicorn
+
+    run_migrations(_url())
+    typer.echo(f"serving on http://{host}:{port}/  (API docs: http://{host}:{port}/docs)")
+    uvicorn.run("liandong.app:create_app", factory=True, host=host, port=port, workers=workers,
+                log_level=os.environ.get("LIANDONG_LOG_LEVEL", "info"))
+
+
+# --- areas --------------------------------------------------------------------------------------
+
+@areas_app.command("import")
+def areas_import(
+    file: Path,
+    level: Annotated[str | None, typer.Option(help="level of every feature (else the 'level' property)")] = None,
+    crs: Annotated[str | None, typer.Option(help="wgs84 | gcj02 | bd09 (else the file's crs, else wgs84)")] = None,
+    mode: Annotated[str, typer.Option(help="create (refuse existing codes) | upsert")] = "create",
+) -> None:
+    """Import a GeoJSON FeatureCollection of areas; all or nothing."""
+    from liandong.areas.service import import_geojson
+    from liandong.auth import audit
+
+    raw = _read(file)
+    try:
+        with unit_of_work(_url()) as session:
+            report = import_geojson(session, raw, level=level, crs=crs, mode=mode)
+            audit.record(session, "areas_imported", actor_name="cli", target=str(file), detail=report.as_dict())
+    except DomainError as exc:
+        _fail(exc)
+    typer.echo(json.dumps(report.as_dict(), ensure_ascii=False))
+
+
+@areas_app.command("export")
+def areas_export(
+    level: str,
+    within: Annotated[str | None, typer.Option(help="only areas under this code")] = None,
+    crs: str = "wgs84",
+    output: Annotated[Path | None, typer.Option("-o", "--output", help="file (default: stdout)")] = None,
+) -> None:
+    """Export one level as GeoJSON."""
+    from liandong.areas.service import export_geojson
+
+    try:
+        with unit_of_work(_url()) as session:
+            fc = export_geojson(session, level=level, within=within, crs=crs)
+    except DomainError as exc:
+        _fail(exc)
+    text = json.dumps(fc, ensure_ascii=False)
+    if output:
+        output.write_text(text, encoding="utf-8")
+        typer.echo(f"{len(fc['features'])} features written to {output}", err=True)
+    else:
+        typer.echo(text)
+
+
+@areas_app.command("generate-grids")
+def generate_grids(
+    code: str,
+    target_m2: Annotated[float, typer.Option(help="target area of one unit grid in m²")] = 10_000.0,
+    replace: Annotated[bool, typer.Option(help="replace existing grids")] = False,
+) -> None:
+    """Cut the communities under CODE into unit grids of about TARGET_M2."""
+    from liandong.areas import gridgen
+    from liandong.auth import audit
+
+    try:
+        with unit_of_work(_url()) as session:
+            result = gridgen.generate(session, code, target_m2=target_m2, replace=replace)
+            audit.record(session, "grids_generated", actor_name="cli", target=f"area:{code}", detail=result)
+    except DomainError as exc:
+        _fail(exc)
+    typer.echo(json.dumps(result))
+
+
+@areas_app.command("locate")
+def areas_locate(lon: float, lat: float, crs: str = "wgs84") -> None:
+    """Which unit grid contains a point, with its ancestors and responsible units."""
+    from liandong.areas.crs import CRSError
+    from liandong.areas.index import GridIndex, locate
+
+    with unit_of_work(_url()) as session:
+        index = GridIndex.build(session)
+    try:
+        found = locate(index, lon, lat, crs)
+    except CRSError as exc:
+        typer.secho(f"error: {exc}", fg="red", err=True)
+        raise typer.Exit(2) from None
+    if found is None:
+        typer.secho("error: no unit grid at this point", fg="red", err=True)
+        raise typer.Exit(1)
+    typer.echo(json.dumps(found, ensure_ascii=False, indent=1))
+
+
+@areas_app.command("summary")
+def areas_summary() -> None:
+    """Counts of areas per level."""
+    from liandong.areas.service import summary
+
+    with unit_of_work(_url()) as session:
+        typer.echo(json.dumps(summary(session), ensure_ascii=False))
+
+
+# --- layers ---------------------------------------------------------------------------------------
+
+@layers_app.command("import")
+def layers_import(
+    file: Path,
+    code: Annotated[str, typer.Option(help="layer code, e.g. police-beats")],
+    name: Annotated[str, typer.Option(help="layer name")],
+    line: Annotated[str, typer.Option(help="department line, e.g. public_security")],
+    crs: str | None = None,
+    replace: bool = False,
+) -> None:
+    """Import a department layer (zones with a responsible unit code) and map it onto the unit grids."""
+    from liandong.areas import layers
+    from liandong.auth import audit
+
+    raw = _read(file)
+    try:
+        with unit_of_work(_url()) as session:
+            result = layers.import_layer(session, raw, code=code, name=name, line=line, crs=crs, replace=replace)
+            audit.record(session, "layer_imported", actor_name="cli", target=f"layer:{code}", detail=result)
+    except DomainError as exc:
+        _fail(exc)
+    typer.echo(json.dumps(result, ensure_ascii=False))
+
+
+@layers_app.command("list")
+def layers_list() -> None:
+    """Department layers and how many grids each maps."""
+    from liandong.areas import layers
+
+    with unit_of_work(_url()) as session:
+        typer.echo(json.dumps(layers.list_layers(session), ensure_ascii=False, indent=1))
+
+
+# --- users ----------------------------------------------------------------------------------------
+
+@users_app.command("create")
+def users_create(
+    username: str,
+    unit: Annotated[str, typer.Option(help="unit code, e.g. LD-310112")],
+    roles: Annotated[str, typer.Option(help="comma-separated roles")],
+    display_name: str | None = None,
+) -> None:
+    """Create a user; the password is read from LIANDONG_NEW_PASSWORD or asked for."""
+    from liandong.auth import service
+
+    password = os.environ.get("LIANDONG_NEW_PASSWORD") or typer.prompt("password", hide_input=True,
+                                                                       confirmation_prompt=True)
+    try:
+        with unit_of_work(_url()) as session:
+            service.create_user(session, username=username, password=password, unit_code=unit,
+                                roles=[r.strip() for r in roles.split(",") if r.strip()], display_name=display_name)
+    except DomainError as exc:
+        _fail(exc)
+    typer.echo(f"user {username} created")
+
+
+@users_app.command("unlock")
+def users_unlock(username: str) -> None:
+    """Clear a lock-out after repeated failed logins."""
+    from liandong.auth import service
+
+    try:
+        with unit_of_work(_url()) as session:
+            service.unlock(session, username)
+    except DomainError as exc:
+        _fail(exc)
+    typer.echo(f"user {username} unlocked")
+
+
+@users_app.command("set-roles")
+def users_set_roles(username: str, roles: str) -> None:
+    """Replace a user's roles (comma-separated)."""
+    from liandong.auth import service
+
+    try:
+        with unit_of_work(_url()) as session:
+            service.set_roles(session, username, [r.strip() for r in roles.split(",") if r.strip()])
+    except DomainError as exc:
+        _fail(exc)
+    typer.echo(f"user {username}: roles {roles}")
+
+
+@app.command()
+def audit(limit: int = 50, action: str | None = None) -> None:
+    """Show the newest audit-log entries."""
+    from liandong.auth import audit as auditmod
+
+    with unit_of_work(_url()) as session:
+        for e in auditmod.entries(session, action=action, limit=limit):
+            typer.echo(f"{e.at:%Y-%m-%d %H:%M:%S} {e.actor:<14} {e.action:<20} {e.target or ''} "
+                       f"{json.dumps(e.detail, ensure_ascii=False) if e.detail else ''}")
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

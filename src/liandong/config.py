@@ -1,0 +1,53 @@
+"""All settings in one place, read from the environment (prefix ``LIANDONG_``)."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+VAR_DIR = Path.cwd() / "var"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="LIANDONG_", extra="ignore")
+
+    database_url: str = ""
+    """SQLAlchemy URL; an SQLite file under ./var/ when empty."""
+
+    # Passwords (argon2id). The defaults are argon2-cffi's; tests lower them for speed.
+    argon2_time_cost: int = 3
+    argon2_memory_kib: int = 65536
+    argon2_parallelism: int = 4
+
+    token_ttl_hours: int = 12
+    """Lifetime of bearer tokens and web sessions."""
+    lockout_threshold: int = 5
+    """Consecutive failed logins that lock an account."""
+    lockout_minutes: int = 15
+
+    demo_password: str = ""
+    demo_open311_key: str = ""
+
+    grid_target_m2: float = 10_000.0
+    """Target area of a generated unit grid (万米单元网格)."""
+
+    index_check_seconds: float = 2.0
+    """How often a process checks whether the area tables changed under its grid index."""
+
+    tile_url: str = ""
+    """Optional base-map tile URL template for the map page (none by default: no internet)."""
+
+    cookie_secure: bool = False
+
+    def url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        VAR_DIR.mkdir(parents=True, exist_ok=True)
+        return f"sqlite:///{VAR_DIR / 'liandong.db'}"
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

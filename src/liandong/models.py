@@ -1,0 +1,13 @@
+"""Every table, imported in one place so Alembic and tests see the whole schema."""
+
+from liandong.areas.models import Area, AreaMember, GridAssignment, Layer, LayerZone, Meta
+from liandong.auth.models import AuditEntry, AuthToken, User, UserRole
+from liandong.db import Base
+from liandong.units.models import TeamMember, Unit
+
+metadata = Base.metadata
+
+__all__ = [
+    "Area", "AreaMember", "AuditEntry", "AuthToken", "GridAssignment", "Layer", "LayerZone", "Meta",
+    "TeamMember", "Unit", "User", "UserRole", "metadata",
+]

@@ -1,0 +1,1 @@
+"""Units: command centre, sub-centres, workstations, departments and their branches, teams."""

@@ -1,0 +1,75 @@
+"""Unit endpoints (thin router): list within jurisdiction, one unit with members, create (admin)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Depends, Query, Request
+from pydantic import BaseModel, Field
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from liandong.areas.models import Area
+from liandong.auth.deps import Principal, client_ip, current_principal, get_session, require
+from liandong.units import service
+from liandong.units.lines import LINES
+from liandong.units.models import Unit
+
+router = APIRouter(prefix="/api/v1/units", tags=["units"])
+
+
+def _codes(session: Session, units: list[Unit]) -> tuple[dict, dict]:
+    area_ids = {u.area_id for u in units}
+    parent_ids = {u.parent_id for u in units if u.parent_id}
+    areas = dict(session.execute(select(Area.id, Area.code).where(Area.id.in_(area_ids)))) if area_ids else {}
+    parents = dict(session.execute(select(Unit.id, Unit.code).where(Unit.id.in_(parent_ids)))) if parent_ids else {}
+    return areas, parents
+
+
+@router.get("/lines", summary="Department lines (条) with Chinese and English names")
+def lines(principal: Principal = Depends(current_principal)):
+    return [{"code": k, "name_zh": zh, "name_en": en} for k, (zh, en) in LINES.items()]
+
+
+@router.get("", summary="Units inside the caller's jurisdiction")
+def list_units(
+    kind: str | None = None,
+    line: str | None = None,
+    parent: str | None = None,
+    area: str | None = None,
+    q: str | None = Query(None, max_length=100),
+    limit: int = Query(100, ge=1, le=5000),
+    offset: int = Query(0, ge=0),
+    principal: Principal = Depends(current_principal),
+    session: Session = Depends(get_session),
+):
+    rows, total = service.list_units(session, principal.scope, kind=kind, line=line, parent_code=parent,
+                                     area_code=area, q=q, limit=limit, offset=offset)
+    areas, parents = _codes(session, rows)
+    return {"total": total, "items": [service.unit_dict(u, areas, parents) for u in rows]}
+
+
+@router.get("/{code}", summary="One unit with its members (phones masked)")
+def get_unit(code: str, principal: Principal = Depends(current_principal), session: Session = Depends(get_session)):
+    unit = service.get_unit(session, code, principal.scope)
+    areas, parents = _codes(session, [unit])
+    out = service.unit_dict(unit, areas, parents)
+    out["members"] = service.members(session, unit)
+    return out
+
+
+class UnitIn(BaseModel):
+    code: str = Field(min_length=1, max_length=64)
+    name: str = Field(min_length=1, max_length=200)
+    kind: str
+    area_code: str
+    line: str | None = None
+    parent_code: str | None = None
+    phone: str | None = Field(default=None, max_length=32)
+
+
+@router.post("", status_code=201, summary="Create a unit (admin, audited)")
+def create_unit(body: UnitIn, request: Request, principal: Principal = Depends(require("admin")),
+                session: Session = Depends(get_session)):
+    unit = service.create_unit(session, **body.model_dump(), actor=principal.user, ip=client_ip(request))
+    session.commit()
+    areas, parents = _codes(session, [unit])
+    return service.unit_dict(unit, areas, parents)
