@@ -120,3 +120,16 @@ def login(client, username: str, password: str) -> dict[str, str]:
     r = client.post("/api/v1/auth/token", data={"username": username, "password": password})
     assert r.status_code == 200, r.text
     return {"Authorization": f"Bearer {r.json()['access_token']}"}
+
+
+def pytest_report_header(config) -> str:
+    reason = postgres_unavailable()
+    if reason:
+        return f"PostgreSQL: NOT reachable — PostgreSQL variants of the tests are SKIPPED ({reason})"
+    return f"PostgreSQL: reachable at {PG_ADMIN_URL} — every database test also runs on PostgreSQL"
+
+
+def pytest_terminal_summary(terminalreporter) -> None:
+    reason = postgres_unavailable()
+    if reason:
+        terminalreporter.write_line(f"NOTE: PostgreSQL tests were skipped: {reason}", yellow=True)

@@ -169,12 +169,12 @@ def export_geojson(
         if not (minx <= maxx and miny <= maxy):
             raise Invalid("bbox must be min_lon,min_lat,max_lon,max_lat")
         stmt = stmt.where(Area.max_lon >= minx, Area.min_lon <= maxx, Area.max_lat >= miny, Area.min_lat <= maxy)
-    stmt = stmt.order_by(Area.path, Area.code)
+    stmt = stmt.order_by(Area.code)
     if limit:
         stmt = stmt.limit(limit)
     areas = list(session.scalars(stmt))
     parent_ids = {a.parent_id for a in areas if a.parent_id}
-    codes = dict(session.execute(select(Area.id, Area.code).where(Area.id.in_(parent_ids)))) if parent_ids else {}
+    codes = dict(session.execute(select(Area.id, Area.code).where(Area.id.in_(parent_ids))).all()) if parent_ids else {}
     features = []
     for a in areas:
         feat = area_feature(a, codes.get(a.parent_id), crs)

@@ -19,8 +19,9 @@ router = APIRouter(prefix="/api/v1/units", tags=["units"])
 def _codes(session: Session, units: list[Unit]) -> tuple[dict, dict]:
     area_ids = {u.area_id for u in units}
     parent_ids = {u.parent_id for u in units if u.parent_id}
-    areas = dict(session.execute(select(Area.id, Area.code).where(Area.id.in_(area_ids)))) if area_ids else {}
-    parents = dict(session.execute(select(Unit.id, Unit.code).where(Unit.id.in_(parent_ids)))) if parent_ids else {}
+    areas = dict(session.execute(select(Area.id, Area.code).where(Area.id.in_(area_ids))).all()) if area_ids else {}
+    parents = (dict(session.execute(select(Unit.id, Unit.code).where(Unit.id.in_(parent_ids))).all())
+               if parent_ids else {})
     return areas, parents
 
 
