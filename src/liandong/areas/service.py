@@ -56,7 +56,12 @@ def get_by_code(session: Session, code: str, scope: Scope = EVERYTHING) -> Area:
     return area
 
 
-def _scoped(stmt, scope: Scope):
+def _scoped(stmt, scope: Scope, level: str | None = None):
+    """Restrict a query on areas to the caller's subtree and, optionally, to one level."""
+    if level:
+        if level not in LEVELS:
+            raise Invalid(f"unknown level {level!r}; use one of {', '.join(LEVELS)}")
+        stmt = stmt.where(Area.level == level)
     if scope.unrestricted:
         return stmt
     return stmt.where(Area.path.startswith(scope.path, autoescape=True))
@@ -72,11 +77,7 @@ def list_areas(
     limit: int = 100,
     offset: int = 0,
 ) -> tuple[list[Area], int]:
-    stmt = _scoped(select(Area), scope)
-    if level:
-        if level not in LEVELS:
-            raise Invalid(f"unknown level {level!r}; use one of {', '.join(LEVELS)}")
-        stmt = stmt.where(Area.level == level)
+    stmt = _scoped(select(Area), scope, level)
     if parent_code:
         parent = get_by_code(session, parent_code, scope)
         stmt = stmt.where(Area.parent_id == parent.id)
@@ -156,11 +157,7 @@ def export_geojson(
 ) -> dict:
     """A FeatureCollection of the areas of ``level`` inside ``within`` (a code) and ``bbox_filter``."""
     crs = crsmod.normalise_crs(crs)
-    stmt = _scoped(select(Area), scope)
-    if level:
-        if level not in LEVELS:
-            raise Invalid(f"unknown level {level!r}; use one of {', '.join(LEVELS)}")
-        stmt = stmt.where(Area.level == level)
+    stmt = _scoped(select(Area), scope, level)
     if within:
         root = get_by_code(session, within, scope)
         stmt = stmt.where(Area.path.startswith(root.path, autoescape=True))

@@ -1,0 +1,239 @@
+"""Benchmarks (``make bench``): results as JSON under var/bench/, baselines measured in the same run.
+
+- demo load: migrate + load the Minhang demo district into a fresh SQLite file (and PostgreSQL when
+  reachable), seconds;
+- point → grid, one point at a time: ``GridIndex.locate`` and the full ``locate`` answer (ancestors,
+  responsible units, scope check) against the raw Shapely STRtree query on the same tree and points;
+- point → grid in bulk: ``GridIndex.locate_many`` against one raw vectorised STRtree query;
+- HTTP ``GET /api/v1/areas/locate`` through uvicorn on 127.0.0.1 (bounded request count), p50/p99.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import socket
+import statistics
+import tempfile
+import threading
+import time
+import uuid
+from pathlib import Path
+
+os.environ.setdefault("LIANDONG_ARGON2_TIME_COST", "1")
+os.environ.setdefault("LIANDONG_ARGON2_MEMORY_KIB", "1024")
+os.environ.setdefault("LIANDONG_ARGON2_PARALLELISM", "1")
+
+import numpy as np  # noqa: E402
+import shapely  # noqa: E402
+
+from liandong.areas.index import GridIndex, locate  # noqa: E402
+from liandong.config import get_settings  # noqa: E402
+from liandong.db import dispose_engine, migrate, unit_of_work  # noqa: E402
+from liandong.demo import loader  # noqa: E402
+
+OUT = Path("var/bench")
+PASSWORD = "bench-password-123"
+PG_URL = os.environ.get("LIANDONG_TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/test")
+
+
+def timed(fn) -> tuple[float, object]:
+    t = time.perf_counter()
+    result = fn()
+    return time.perf_counter() - t, result
+
+
+def load_demo(url: str) -> float:
+    def go():
+        migrate(url)
+        with unit_of_work(url) as s:
+            loader.load(s, PASSWORD)
+
+    seconds, _ = timed(go)
+    return seconds
+
+
+def random_points(index: GridIndex, n: int, seed: int = 42) -> tuple[np.ndarray, np.ndarray]:
+    minx, miny, maxx, maxy = shapely.total_bounds(index.geoms)
+    rng = np.random.default_rng(seed)
+    return rng.uniform(minx, maxx, n), rng.uniform(miny, maxy, n)
+
+
+def per_point(index: GridIndex, lons: np.ndarray, lats: np.ndarray, rounds: int = 5) -> dict:
+    """Best-of-rounds µs per point, raw tree query and ours interleaved so drift hits both alike."""
+    tree = index.tree
+    xs, ys = lons.tolist(), lats.tolist()
+
+    def raw():
+        for x, y in zip(xs, ys, strict=True):
+            tree.query(shapely.Point(x, y), predicate="intersects")
+
+    def ours():
+        for x, y in zip(xs, ys, strict=True):
+            index.locate(x, y)
+
+    def full():
+        for x, y in zip(xs, ys, strict=True):
+            locate(index, x, y)
+
+    best = {"raw": 1e9, "index": 1e9, "full": 1e9}
+    for _ in range(rounds):
+        for name, fn in (("raw", raw), ("index", ours), ("full", full)):
+            seconds, _ = timed(fn)
+            best[name] = min(best[name], seconds / len(xs) * 1e6)
+    return {
+        "points": len(xs),
+        "raw_strtree_us_per_point": round(best["raw"], 3),
+        "index_locate_us_per_point": round(best["index"], 3),
+        "full_answer_us_per_point": round(best["full"], 3),
+        "ratio_index_vs_raw": round(best["index"] / best["raw"], 3),
+        "ratio_full_vs_raw": round(best["full"] / best["raw"], 3),
+        "target": "index_locate <= 2 x raw STRtree (DESIGN.md §6)",
+    }
+
+
+def bulk(index: GridIndex, lons: np.ndarray, lats: np.ndarray, rounds: int = 5) -> dict:
+    tree = index.tree
+    best_raw = best_ours = 1e9
+    for _ in range(rounds):
+        s, _ = timed(lambda: tree.query(shapely.points(lons, lats), predicate="intersects"))
+        best_raw = min(best_raw, s)
+        s, _ = timed(lambda: index.locate_many(lons, lats))
+        best_ours = min(best_ours, s)
+    n = len(lons)
+    return {
+        "points": n,
+        "raw_strtree_us_per_point": round(best_raw / n * 1e6, 3),
+        "locate_many_us_per_point": round(best_ours / n * 1e6, 3),
+        "ratio_vs_raw": round(best_ours / best_raw, 3),
+    }
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def http_locate(url: str, lons: np.ndarray, lats: np.ndarray, requests: int = 2000) -> dict:
+    """Sequential requests from one client over keep-alive: latency of one locate request end to end."""
+    import httpx
+    import uvicorn
+
+    from liandong.app import create_app
+    from liandong.config import Settings
+
+    port = free_port()
+    app = create_app(Settings(database_url=url))
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    while not server.started:
+        time.sleep(0.05)
+    try:
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10) as client:
+            token = client.post("/api/v1/auth/token", data={"username": "dispatcher", "password": PASSWORD})
+            headers = {"Authorization": f"Bearer {token.json()['access_token']}"}
+            client.get("/api/v1/areas/locate", params={"lon": lons[0], "lat": lats[0]}, headers=headers)  # warm
+            latencies = []
+            t0 = time.perf_counter()
+            for i in range(requests):
+                t = time.perf_counter()
+                r = client.get("/api/v1/areas/locate", params={"lon": lons[i], "lat": lats[i]}, headers=headers)
+                latencies.append((time.perf_counter() - t) * 1000)
+                assert r.status_code in (200, 404)
+            wall = time.perf_counter() - t0
+            health = []
+            for _ in range(500):
+                t = time.perf_counter()
+                client.get("/healthz")
+                health.append((time.perf_counter() - t) * 1000)
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+    q = statistics.quantiles(latencies, n=100)
+    return {
+        "requests": requests,
+        "req_per_s": round(requests / wall, 1),
+        "p50_ms": round(statistics.median(latencies), 3),
+        "p99_ms": round(q[98], 3),
+        "baseline_healthz_p50_ms": round(statistics.median(health), 3),
+        "note": "one client, sequential, keep-alive; includes bearer-token lookup in the database",
+    }
+
+
+def postgres_url() -> str | None:
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.engine import make_url
+
+    try:
+        admin = create_engine(make_url(PG_URL).set(drivername="postgresql+psycopg"), isolation_level="AUTOCOMMIT",
+                              connect_args={"connect_timeout": 3})
+        name = f"liandong_bench_{uuid.uuid4().hex[:8]}"
+        with admin.connect() as conn:
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
+        admin.dispose()
+        return make_url(PG_URL).set(drivername="postgresql+psycopg", database=name).render_as_string(False)
+    except Exception as exc:  # unreachable server: benchmark SQLite only, and say so
+        print(f"PostgreSQL not reachable ({exc.__class__.__name__}); PostgreSQL figures skipped")
+        return None
+
+
+def drop_postgres(url: str) -> None:
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.engine import make_url
+
+    dispose_engine(url)
+    admin = create_engine(make_url(PG_URL).set(drivername="postgresql+psycopg"), isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{make_url(url).database}" WITH (FORCE)'))
+    admin.dispose()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--points", type=int, default=20_000)
+    parser.add_argument("--bulk-points", type=int, default=200_000)
+    parser.add_argument("--http-requests", type=int, default=2000)
+    parser.add_argument("--no-postgres", action="store_true")
+    args = parser.parse_args()
+    get_settings.cache_clear()
+    OUT.mkdir(parents=True, exist_ok=True)
+    result: dict = {
+        "when": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "machine": {"python": platform.python_version(), "cpus": os.cpu_count(), "platform": platform.platform(),
+                    "shapely": shapely.__version__, "geos": shapely.geos_version_string},
+    }
+    with tempfile.TemporaryDirectory() as tmp:
+        url = f"sqlite:///{tmp}/bench.db"
+        result["demo_load_seconds"] = {"sqlite": round(load_demo(url), 2)}
+        print("demo load (SQLite):", result["demo_load_seconds"]["sqlite"], "s")
+        with unit_of_work(url) as s:
+            build_s, index = timed(lambda: GridIndex.build(s))
+        result["grid_index"] = {"grids": len(index), "build_seconds": round(build_s, 3)}
+        lons, lats = random_points(index, args.points)
+        result["locate_single"] = per_point(index, lons, lats)
+        print("locate single:", result["locate_single"])
+        blons, blats = random_points(index, args.bulk_points, seed=43)
+        result["locate_bulk"] = bulk(index, blons, blats)
+        print("locate bulk:", result["locate_bulk"])
+        result["http_locate_sqlite"] = http_locate(url, lons, lats, args.http_requests)
+        print("http locate (SQLite):", result["http_locate_sqlite"])
+        dispose_engine(url)
+    if not args.no_postgres and (pg := postgres_url()):
+        try:
+            result["demo_load_seconds"]["postgresql"] = round(load_demo(pg), 2)
+            print("demo load (PostgreSQL):", result["demo_load_seconds"]["postgresql"], "s")
+            result["http_locate_postgresql"] = http_locate(pg, lons, lats, args.http_requests)
+            print("http locate (PostgreSQL):", result["http_locate_postgresql"])
+        finally:
+            drop_postgres(pg)
+    path = OUT / "foundation.json"
+    path.write_text(json.dumps(result, indent=2, ensure_ascii=False), encoding="utf-8")
+    print(f"written {path}")
+
+
+if __name__ == "__main__":
+    main()
