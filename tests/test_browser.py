@@ -1,0 +1,166 @@
+"""The map page in a real browser: Debian's Chromium driven by Playwright against a live uvicorn.
+
+Logs in through the form, waits for the layers, zooms across the unit-grid threshold, clicks inside
+the district and checks the locate popup; any console error or page error fails the test (this also
+catches Content-Security-Policy violations). Leaves a screenshot in var/screenshots/map.png.
+"""
+
+from __future__ import annotations
+
+import re
+import socket
+import subprocess
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from liandong.config import get_settings
+from liandong.db import dispose_engine
+from tests.webdata import CENTRE_NAME, DISPLAY_NAME, PASSWORD, USERNAME, WEST, build, make_app
+
+pytestmark = pytest.mark.browser
+
+CHROMIUM = Path("/usr/bin/chromium")
+ROOT = Path(__file__).resolve().parents[1]
+LEAFLET = ROOT / "src/liandong/web/static/vendor/leaflet/leaflet.js"
+SCREENSHOTS = ROOT / "var/screenshots"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+
+try:
+    from playwright.sync_api import ConsoleMessage, Page, expect, sync_playwright
+except Exception as exc:  # ImportError, or a broken install
+    pytest.skip(f"playwright cannot be imported ({exc.__class__.__name__}: {exc}); "
+                "install the dev extra: pip install -e '.[dev]'", allow_module_level=True)
+if not CHROMIUM.exists():
+    pytest.skip(f"{CHROMIUM} is missing: apt-get install chromium", allow_module_level=True)
+
+
+def ensure_vendor_assets() -> None:
+    """The page loads Leaflet from the git-ignored vendor folder; build it from npm if missing."""
+    if LEAFLET.exists():
+        return
+    run = subprocess.run(["bash", str(ROOT / "scripts/vendor_assets.sh")], cwd=ROOT, capture_output=True, text=True)
+    if run.returncode != 0 or not LEAFLET.exists():
+        pytest.fail(f"front-end assets missing and scripts/vendor_assets.sh failed:\n{run.stdout}\n{run.stderr}")
+
+
+@pytest.fixture(scope="module")
+def base_url(tmp_path_factory) -> Iterator[str]:
+    """The app on a free 127.0.0.1 port, served by uvicorn in a background thread."""
+    import uvicorn
+
+    ensure_vendor_assets()
+    with pytest.MonkeyPatch.context() as mp:
+        data = build(tmp_path_factory.mktemp("web") / "web.db", mp)
+        app = make_app(data)
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+        server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on"))
+        thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+        thread.start()
+        deadline = time.monotonic() + 20
+        while not server.started:
+            if not thread.is_alive() or time.monotonic() > deadline:
+                pytest.fail("uvicorn did not start")
+            time.sleep(0.05)
+        try:
+            yield f"http://127.0.0.1:{port}"
+        finally:
+            server.should_exit = True
+            thread.join(timeout=10)
+            sock.close()
+            dispose_engine(data.url)
+            get_settings.cache_clear()
+
+
+@pytest.fixture
+def page(base_url) -> Iterator[tuple[Page, list[str]]]:
+    """A fresh browser page and the list of console/page errors it produced."""
+    problems: list[str] = []
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            context = browser.new_context(viewport={"width": 1280, "height": 800}, locale="zh-CN")
+            pg = context.new_page()
+            pg.set_default_timeout(15_000)
+
+            def on_console(msg: ConsoleMessage) -> None:
+                if msg.type == "error":
+                    problems.append(f"console: {msg.text} @ {msg.location}")
+
+            pg.on("console", on_console)
+            pg.on("pageerror", lambda exc: problems.append(f"pageerror: {exc}"))
+            pg.on("requestfailed", lambda req: problems.append(f"request failed: {req.url} {req.failure}"))
+            yield pg, problems
+        finally:
+            browser.close()
+
+
+def test_login_map_and_locate(page, base_url):
+    pg, problems = page
+    pg.goto(base_url + "/")
+    assert pg.url == base_url + "/login?next=/"
+    # keyboard only: type, tab, type, Enter
+    pg.get_by_label("用户名").fill(USERNAME)
+    pg.keyboard.press("Tab")
+    pg.keyboard.type(PASSWORD)
+    pg.keyboard.press("Enter")
+    pg.wait_for_url(base_url + "/")
+    assert DISPLAY_NAME in pg.inner_text("header") and CENTRE_NAME in pg.inner_text("header")
+
+    map_el = pg.locator("#map")
+    pg.wait_for_selector("#map[data-towns-loaded][data-communities-loaded]")
+    assert map_el.get_attribute("data-towns-loaded") == "2"
+    assert map_el.get_attribute("data-communities-loaded") == "4"
+    expect(pg.locator("[data-summary=grid]")).to_have_text(re.compile(r"^\d+$"))
+    assert pg.inner_text("[data-summary=town]") == "2"
+    assert pg.inner_text("[data-summary=community]") == "4"
+    assert pg.locator(".leaflet-control-layers").is_visible()
+    assert pg.locator("canvas.leaflet-zoom-animated").count() >= 1  # the canvas renderer
+
+    # the district fills the view at zoom 15: grids come by bbox; zooming out drops them
+    pg.wait_for_selector("#map[data-grids-loaded]")
+    assert int(map_el.get_attribute("data-grids-loaded") or 0) > 10
+    pg.click(".leaflet-control-zoom-out")
+    expect(map_el).not_to_have_attribute("data-grids-loaded", re.compile(".*"))
+    pg.click(".leaflet-control-zoom-in")
+    pg.wait_for_selector("#map[data-grids-loaded]")
+
+    # click in the south-west quarter: west town, its southern community
+    box = map_el.bounding_box()
+    assert box is not None
+    pg.mouse.click(box["x"] + box["width"] * 0.38, box["y"] + box["height"] * 0.62)
+    code = pg.locator(".leaflet-popup-content .locate-code")
+    code.wait_for()
+    assert re.fullmatch(r"\d{15}", code.inner_text().strip())
+    assert code.inner_text().startswith(f"{WEST}001")
+    popup = pg.inner_text(".leaflet-popup-content")
+    assert "西镇" in popup and CENTRE_NAME in popup and "城管执法" in popup
+    pg.wait_for_timeout(300)  # let the popup pan settle before the picture
+
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    pg.screenshot(path=str(SCREENSHOTS / "map.png"))
+    assert problems == []
+
+    pg.get_by_role("button", name=re.compile("退出")).click()
+    pg.wait_for_url(base_url + "/login")
+    assert problems == []
+
+
+def test_wrong_password_in_the_browser(page, base_url):
+    pg, problems = page
+    pg.goto(base_url + "/login")
+    pg.get_by_label("用户名").fill(USERNAME)
+    pg.get_by_label("密码").fill("definitely-wrong")
+    pg.get_by_role("button", name=re.compile("登录")).click()
+    alert = pg.get_by_role("alert")
+    alert.wait_for()
+    assert "用户名或密码错误" in alert.inner_text()
+    # the 401 document itself is logged by Chromium as a failed resource; nothing else may be
+    assert [p for p in problems if "401" not in p] == []
