@@ -26,7 +26,7 @@ from liandong.areas.scope import EVERYTHING, Scope
 from liandong.areas.service import bump_revision, get_by_code, insert_many
 from liandong.errors import Conflict, Invalid
 
-SLIVER_SHARE = 0.3
+SLIVER_SHARE = 0.5
 """Pieces below this share of the target area are merged into a neighbour."""
 _ALNUM = string.digits + string.ascii_uppercase
 

@@ -1,0 +1,1 @@
+"""Demo district data (Minhang, Shanghai): synthetic town and community polygons and their builder."""
