@@ -1,5 +1,7 @@
 """Area and unit endpoints: tree, GeoJSON by bbox, import and grid generation through the API."""
 
+import pytest
+
 from tests.conftest import login, make_client
 from tests.factories import DISTRICT, PASSWORD, WEST, feature, small_district_geojson
 
@@ -81,3 +83,28 @@ def test_units_api(small_db):
     assert len(lines) == 12 and lines[0]["name_zh"]
     body = {"code": "X", "name": "x", "kind": "team", "area_code": WEST}
     assert client.post("/api/v1/units", json=body, headers=auth).status_code == 403
+
+
+def test_responsibility_grids(db_url):
+    from liandong.db import unit_of_work
+    from tests.factories import build_small_district
+
+    with unit_of_work(db_url) as s:
+        build_small_district(s)
+    client = make_client(db_url)
+    admin = login(client, "admin", PASSWORD)
+    r = client.post(f"/api/v1/areas/{WEST}/responsibility-grids", params={"per_group": 20}, headers=admin)
+    assert r.status_code == 201, r.text
+    made = r.json()
+    west_grids = client.get("/api/v1/areas/summary", headers=login(client, "west_handler", PASSWORD)).json()["grid"]
+    assert made["grids"] == west_grids and made["responsibility_grids"] == pytest.approx(west_grids / 20, abs=2)
+    assert client.post(f"/api/v1/areas/{WEST}/responsibility-grids", headers=admin).status_code == 409
+    fc = client.get("/api/v1/areas/geojson", params={"level": "responsibility_grid"}, headers=admin).json()
+    members = [m for f in fc["features"] for m in f["properties"]["members"]]
+    assert len(members) == len(set(members)) == west_grids  # every grid in exactly one group
+    hit = client.get("/api/v1/areas/locate", params={"lon": 121.305, "lat": 31.105}, headers=admin).json()
+    assert len(hit["responsibility_grids"]) == 1 and hit["grid"]["code"] in {
+        m for f in fc["features"] if f["properties"]["code"] == hit["responsibility_grids"][0]["code"]
+        for m in f["properties"]["members"]}
+    east = client.get("/api/v1/areas/locate", params={"lon": 121.345, "lat": 31.11}, headers=admin).json()
+    assert east["responsibility_grids"] == []

@@ -48,6 +48,9 @@ def test_counts(demo):
     summary = client.get("/api/v1/areas/summary", headers=auth).json()
     assert (summary["district"], summary["town"], summary["community"]) == (1, 14, 596)
     assert 35_000 <= summary["grid"] <= 40_000
+    assert summary["responsibility_grid"] == result["responsibility_grids"]
+    assert abs(summary["responsibility_grid"] - summary["grid"] / 22) < 150  # ~22 unit grids each (Shanghai)
+    assert summary["totals"]["responsibility_grid"]["population"] == 2_429_000
     assert summary["totals"]["community"]["population"] == 2_429_000
     assert summary["totals"]["town"]["population"] == 2_429_000
     assert summary["totals"]["grid"]["population"] == 2_429_000
@@ -144,6 +147,7 @@ def test_every_grid_knows_every_line(demo):
         assert len(lines) == 12 and len(set(lines)) == 12
         kinds = [u["kind"] for u in hit.responsible_units if u["role"] == "territorial"]
         assert kinds == ["workstation", "sub_centre", "centre"]
+        assert len(hit.groups) == 1 and hit.groups[0]["code"][:12] == hit.code[:12]
     # the police-beat layer crosses town borders: some grids answer to another town's station
     crossed = sum(
         1 for h in index.hits

@@ -169,6 +169,24 @@ def generate_grids(
     typer.echo(json.dumps(result))
 
 
+@areas_app.command("group-grids")
+def group_grids(
+    code: str,
+    per_group: Annotated[int, typer.Option(help="unit grids per responsibility grid")] = 22,
+) -> None:
+    """Group the unit grids of each community under CODE into responsibility grids (责任网格)."""
+    from liandong.areas import gridgen
+    from liandong.auth import audit
+
+    try:
+        with unit_of_work(_url()) as session:
+            result = gridgen.group_into_responsibility_grids(session, code, per_group=per_group)
+            audit.record(session, "responsibility_grids_made", actor_name="cli", target=f"area:{code}", detail=result)
+    except DomainError as exc:
+        _fail(exc)
+    typer.echo(json.dumps(result))
+
+
 @areas_app.command("locate")
 def areas_locate(lon: float, lat: float, crs: str = "wgs84") -> None:
     """Which unit grid contains a point, with its ancestors and responsible units."""

@@ -137,6 +137,22 @@ def generate_grids(
     return result
 
 
+@router.post("/{code}/responsibility-grids", status_code=201,
+             summary="Group each community's unit grids under an area into responsibility grids (admin)")
+def group_grids(
+    code: str,
+    request: Request,
+    per_group: int = Query(22, ge=1, le=999),
+    principal: Principal = Depends(admin),
+    session: Session = Depends(get_session),
+):
+    result = gridgen.group_into_responsibility_grids(session, code, per_group=per_group, scope=principal.scope)
+    audit.record(session, "responsibility_grids_made", actor=principal.user, target=f"area:{code}", detail=result,
+                 ip=client_ip(request))
+    session.commit()
+    return result
+
+
 @router.get("/{code}", summary="One area with its ancestors and child counts")
 def get_area(code: str, principal: Principal = Depends(current_principal), session: Session = Depends(get_session)):
     area = service.get_by_code(session, code, principal.scope)

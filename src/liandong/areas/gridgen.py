@@ -17,7 +17,7 @@ import numpy as np
 import shapely
 from shapely.geometry import Polygon
 from shapely.geometry.base import BaseGeometry
-from sqlalchemy import delete, select
+from sqlalchemy import delete, insert, select
 from sqlalchemy.orm import Session
 
 from liandong.areas.geometry import area_m2, from_wkb, metres_per_degree
@@ -202,3 +202,55 @@ def _polygon(geom: BaseGeometry) -> BaseGeometry:
     if geom.geom_type == "MultiPolygon" and len(geom.geoms) == 1:
         return Polygon(geom.geoms[0])
     return geom
+
+
+def group_into_responsibility_grids(session: Session, within_code: str, *, per_group: int = 22,
+                                    scope: Scope = EVERYTHING) -> dict:
+    """Group each community's unit grids into responsibility grids (责任网格) of about ``per_group``.
+
+    Grids are taken in numbering order (north→south bands), so a group is a compact run of rows.
+    Shanghai had about 22 unit grids per responsibility grid (40,625 / 1,829 in 2016).
+    """
+    if per_group < 1:
+        raise Invalid("per_group must be at least 1")
+    root = get_by_code(session, within_code, scope)
+    stmt = select(Area).where(Area.level == "community", Area.path.startswith(root.path)).order_by(Area.code)
+    communities = [root] if root.level == "community" else list(session.scalars(stmt))
+    if not communities:
+        raise Invalid(f"no communities under {within_code}")
+    prefixes = tuple(c.code for c in communities)
+    clash = session.scalar(select(Area.code).where(Area.level == "responsibility_grid",
+                                                  Area.code.in_([f"{p}R01" for p in prefixes])).limit(1))
+    if clash:
+        raise Conflict(f"responsibility grids already exist (e.g. {clash})")
+    grids = session.execute(
+        select(Area.id, Area.parent_id, Area.geom, Area.population)
+        .where(Area.level == "grid", Area.parent_id.in_([c.id for c in communities]))
+        .order_by(Area.code)
+    ).all()
+    by_com: dict[int, list] = {}
+    for g in grids:
+        by_com.setdefault(g.parent_id, []).append(g)
+    rows, members = [], {}
+    for com in communities:
+        own = by_com.get(com.id, [])
+        if not own:
+            continue
+        for k, chunk in enumerate(np.array_split(np.arange(len(own)), max(1, round(len(own) / per_group))), 1):
+            part = [own[i] for i in chunk]
+            code = f"{com.code}R{k:02d}"
+            pops = [g.population for g in part if g.population is not None]
+            rows.append({
+                "code": code, "name": f"{com.name}第{k}责任网格", "level": "responsibility_grid",
+                "kind": "responsibility", "parent_id": com.parent_id, "synthetic": com.synthetic,
+                "geom": shapely.coverage_union_all(shapely.from_wkb([g.geom for g in part])),
+                "population": sum(pops) if pops else None, "properties": {"community": com.code},
+            })
+            members[code] = [g.id for g in part]
+    insert_many(session, rows)
+    ids = dict(session.execute(select(Area.code, Area.id).where(Area.code.in_(list(members)))).all())
+    payload = [{"group_id": ids[code], "grid_id": gid} for code, gids in members.items() for gid in gids]
+    for i in range(0, len(payload), 5000):
+        session.execute(insert(AreaMember), payload[i : i + 5000])
+    bump_revision(session)
+    return {"responsibility_grids": len(rows), "grids": len(payload)}

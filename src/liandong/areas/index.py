@@ -17,7 +17,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from liandong.areas import crs as crsmod
-from liandong.areas.models import Area, GridAssignment, Layer
+from liandong.areas.models import Area, AreaMember, GridAssignment, Layer
 from liandong.areas.scope import EVERYTHING, Scope
 from liandong.areas.service import get_revision
 from liandong.units.lines import LINES
@@ -33,12 +33,15 @@ class GridHit:
     """Ids of district, town, community (top-down) and the grid itself: used for scope checks."""
     ancestors: tuple[dict, ...]
     responsible_units: tuple[dict, ...]
+    groups: tuple[dict, ...] = ()
+    """Responsibility grids (责任网格) the grid belongs to."""
 
     def as_dict(self) -> dict:
         return {
             "grid": {"id": self.id, "code": self.code, "name": self.name},
             "ancestors": list(self.ancestors),
             "responsible_units": list(self.responsible_units),
+            "responsibility_grids": list(self.groups),
         }
 
 
@@ -73,6 +76,14 @@ class GridIndex:
             elif u.kind in ("department", "branch") and u.line:
                 branch[(u.line, u.area_id)] = u
         unit_by_id = {u.id: u for u in units}
+        groups: dict[int, list[dict]] = {}
+        member_rows = session.execute(
+            select(AreaMember.grid_id, Area.code, Area.name)
+            .join(Area, Area.id == AreaMember.group_id)
+            .order_by(Area.code)
+        )
+        for grid_id, code, name in member_rows:
+            groups.setdefault(grid_id, []).append({"code": code, "name": name})
         assigned: dict[int, dict[str, int]] = {}
         stmt = select(GridAssignment.grid_id, Layer.line, GridAssignment.unit_id).join(
             Layer, Layer.id == GridAssignment.layer_id
@@ -130,6 +141,7 @@ class GridIndex:
                 id=row.id, code=row.code, name=row.name,
                 ancestor_ids=(*(n.id for n in nodes), row.id),
                 ancestors=anc_dicts[row.parent_id], responsible_units=tuple(responsible),
+                groups=tuple(groups.get(row.id, ())),
             ))
             geoms.append(row.geom)
         return cls(hits, shapely.from_wkb(geoms) if geoms else [], revision)

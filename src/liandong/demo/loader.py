@@ -86,13 +86,15 @@ def load(session: Session, password: str | None = None, *, target_m2: float = 10
     for name in ("minhang_outline.geojson", "minhang_towns.geojson", "minhang_communities.geojson"):
         import_geojson(session, _data(name))
     grids = gridgen.generate(session, DISTRICT, target_m2=target_m2)
+    groups = gridgen.group_into_responsibility_grids(session, DISTRICT)
     units = _units(session)
     members = _members(session)
     beats = _police_beats(session)
     users = _users(session, password, check_passwords)
     bump_revision(session)
     audit.record(session, "demo_loaded", detail={"grids": grids["grids"], "units": units, "members": members})
-    return {"loaded": True, "password": password, "users": users, "grids": grids["grids"], "units": units,
+    return {"loaded": True, "password": password, "users": users, "grids": grids["grids"],
+            "responsibility_grids": groups["responsibility_grids"], "units": units,
             "members": members, "police_beats": beats}
 
 
