@@ -157,3 +157,45 @@ def test_responsibility_grid_from_members(small_db):
         s.rollback()  # keep the shared module database unchanged
     assert out["features"][0]["properties"]["members"] == grids[:5]
     assert out["features"][0]["geometry"]["type"] in ("Polygon", "MultiPolygon")
+
+
+def test_moving_a_community_carries_its_grids(db_url):
+    """An upsert that changes a parent rewrites the whole subtree's jurisdiction paths."""
+    from liandong.areas.scope import Scope
+    from liandong.areas.service import get_by_code
+    from liandong.errors import NotFound
+    from tests.factories import EAST, WEST, build_small_district
+
+    with unit_of_work(db_url) as s:
+        build_small_district(s)
+    moved = next(f for f in small_district_geojson()["features"] if f["properties"]["code"] == f"{WEST}001")
+    moved["properties"]["parent"] = EAST
+    with unit_of_work(db_url) as s:
+        # the geometry stays west, so the outside-parent check must refuse …
+        with pytest.raises(Invalid) as err:
+            import_geojson(s, {"type": "FeatureCollection", "features": [moved]}, mode="upsert")
+        assert "outside its parent" in err.value.details[0]
+    with unit_of_work(db_url) as s:  # … so move the town border first: east takes the west town's shape
+        east = get_by_code(s, EAST)
+        west = get_by_code(s, WEST)
+        east.geom, west.geom = west.geom, east.geom
+    with unit_of_work(db_url) as s:
+        import_geojson(s, {"type": "FeatureCollection", "features": [moved]}, mode="upsert")
+    with unit_of_work(db_url) as s:
+        east, west = get_by_code(s, EAST), get_by_code(s, WEST)
+        grid = get_by_code(s, f"{WEST}001001")
+        assert grid.path.startswith(east.path)
+        get_by_code(s, f"{WEST}001001", Scope(path=east.path, area_id=east.id))
+        with pytest.raises(NotFound):
+            get_by_code(s, f"{WEST}001001", Scope(path=west.path, area_id=west.id))
+
+
+def test_properties_must_be_sane(db_url):
+    bad = small_district_geojson()
+    bad["features"][3]["properties"].update(kind={"a": 1}, population=10**20, name="x" * 300)
+    with pytest.raises(Invalid) as err, unit_of_work(db_url) as s:
+        import_geojson(s, bad)
+    text = " ".join(err.value.details)
+    assert "'kind' must be text" in text and "'population' must be a whole number" in text
+    assert "'name' is longer than 200" in text
+    assert count(db_url) == 0

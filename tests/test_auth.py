@@ -1,9 +1,10 @@
 """Login, tokens, lock-out, audit log, roles and jurisdiction (a town never sees another town)."""
 
+import contextlib
 import datetime as dt
 
 import pytest
-from sqlalchemy import select, text
+from sqlalchemy import func, select, text
 from sqlalchemy.exc import DBAPIError
 
 from liandong.auth import service
@@ -66,7 +67,8 @@ def test_lockout_after_repeated_failures(world):
         r = client.post("/api/v1/auth/token", data={"username": "dispatcher", "password": "wrong-password!"})
         assert r.status_code == 401
     r = client.post("/api/v1/auth/token", data={"username": "dispatcher", "password": PASSWORD})
-    assert r.status_code == 401 and "locked" in r.json()["detail"]
+    locked_answer = client.post("/api/v1/auth/token", data={"username": "nobody", "password": PASSWORD})
+    assert r.status_code == 401 and r.json() == locked_answer.json()  # a lock-out is not revealed either
     actions = audit_actions(world, "dispatcher")
     assert actions.count("login_failed") == 5 and "account_locked" in actions and "login_refused" in actions
     # the lock expires on its own …
@@ -169,3 +171,64 @@ def test_personal_data_masked(world):
     # the user sees their own number in full
     disp = login(client, "dispatcher", PASSWORD)
     assert client.get("/api/v1/me", headers=disp).json()["phone"] == "13812345678"
+
+
+def test_town_admin_stays_in_the_town(world):
+    with unit_of_work(world) as s:
+        service.create_user(s, username="west_admin", password=PASSWORD, unit_code=f"S-{WEST}", roles=["admin"])
+    client = make_client(world)
+    town = login(client, "west_admin", PASSWORD)
+    names = {u["username"] for u in client.get("/api/v1/users", headers=town).json()}
+    assert names == {"west_handler", "west_admin"}
+    body = {"username": "x_user", "password": "a-long-password-1", "roles": ["handler"]}
+    assert client.post("/api/v1/users", json={**body, "unit_code": f"S-{EAST}"}, headers=town).status_code == 422
+    assert client.post("/api/v1/users", json={**body, "unit_code": f"S-{WEST}"}, headers=town).status_code == 201
+    for call in (lambda: client.put("/api/v1/users/east_handler/roles", json={"roles": ["admin"]}, headers=town),
+                 lambda: client.put("/api/v1/users/admin/password", json={"password": "taken-over-123"},
+                                    headers=town),
+                 lambda: client.post("/api/v1/users/east_handler/unlock", headers=town)):
+        assert call().status_code == 404
+    assert client.get("/api/v1/audit", headers=town).status_code == 403
+    unit = {"code": "T-x", "name": "队伍", "kind": "team", "area_code": f"{EAST}001"}
+    assert client.post("/api/v1/units", json=unit, headers=town).status_code == 422
+    assert client.post("/api/v1/units", json={**unit, "area_code": f"{WEST}001"}, headers=town).status_code == 201
+    fc = {"type": "FeatureCollection", "features": [{"type": "Feature", "properties": {
+        "code": "399999", "name": "别的区", "level": "district"},
+        "geometry": {"type": "Polygon", "coordinates": [[[121, 31], [121.1, 31], [121.1, 31.1], [121, 31]]]}}]}
+    r = client.post("/api/v1/areas/import", json=fc, headers=town)
+    assert r.status_code == 422 and "system-wide administrator" in r.json()["errors"][0]
+
+
+def test_the_last_admin_cannot_be_removed(world):
+    client = make_client(world)
+    admin = login(client, "admin", PASSWORD)
+    r = client.put("/api/v1/users/admin/roles", json={"roles": ["leader"]}, headers=admin)
+    assert r.status_code == 409 and "no active administrator" in r.json()["detail"]
+    assert client.put("/api/v1/users/dispatcher/roles", json={"roles": ["dispatcher", "admin"]},
+                      headers=admin).status_code == 200
+    assert client.put("/api/v1/users/admin/roles", json={"roles": ["leader"]}, headers=admin).status_code == 200
+
+
+@pytest.mark.parametrize("name", ["ａｄｍｉｎ", "²³", "a b", "", "x" * 65])
+def test_usernames_are_plain_ascii(world, name):
+    with pytest.raises(Exception, match="username"), unit_of_work(world) as s:
+        service.create_user(s, username=name, password=PASSWORD, unit_code="C", roles=["leader"])
+
+
+def test_parallel_wrong_passwords_all_count(world):
+    """Guesses racing each other must not lose failure counts (the user row is locked per attempt)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    def guess(_):
+        try:
+            with unit_of_work(world) as s, contextlib.suppress(Unauthorized):
+                service.authenticate(s, "dispatcher", "wrong-password!")
+        except DBAPIError:  # SQLite may report 'database is locked' under contention: a refused guess
+            return
+
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        list(pool.map(guess, range(4)))
+    with unit_of_work(world) as s:
+        failures = s.scalar(select(User.failed_logins).where(User.username == "dispatcher"))
+        refused = s.scalar(select(func.count()).select_from(AuditEntry).where(AuditEntry.action == "login_failed"))
+    assert failures == refused == 4

@@ -103,3 +103,16 @@ def test_layer_api(world):
     grid = client.get("/api/v1/areas/locate", params={"lon": 121.331, "lat": 31.11}, headers=admin).json()["grid"]
     resp = client.get(f"/api/v1/areas/{grid['code']}/responsibility", headers=admin).json()
     assert "B-cm-special" in [u["code"] for u in resp["responsible_units"]]
+
+
+def test_layer_zones_follow_jurisdiction(world):
+    client = make_client(world)
+    admin = login(client, "admin", PASSWORD)
+    params = {"code": "cm", "name": "城管网格", "line": "city_management"}
+    assert client.post("/api/v1/layers", params=params, json=beats(), headers=admin).status_code == 201
+    west = login(client, "west_handler", PASSWORD)
+    zones = [f["properties"]["code"] for f in client.get("/api/v1/layers/cm/geojson", headers=west).json()["features"]]
+    assert zones == ["Z1"]  # Z2 lies wholly in the east town
+    east = login(client, "east_handler", PASSWORD)
+    zones = [f["properties"]["code"] for f in client.get("/api/v1/layers/cm/geojson", headers=east).json()["features"]]
+    assert zones == ["Z1", "Z2"]

@@ -16,7 +16,8 @@ from liandong.areas.index import IndexHolder
 from liandong.auth.api import router as auth_router
 from liandong.config import Settings, get_settings
 from liandong.db import session_factory
-from liandong.errors import DomainError
+from liandong.errors import DomainError, error_responses
+from liandong.guard import NulGuard
 from liandong.units.api import router as units_router
 
 STATIC = Path(__file__).parent / "web" / "static"
@@ -30,6 +31,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         description="City grid governance and emergency linkage platform (Minhang 大联动 model).",
         docs_url="/docs",
     )
+    app.add_middleware(NulGuard)
     app.state.settings = settings
     app.state.database_url = settings.url()
     app.state.sessionmaker = session_factory(app.state.database_url)
@@ -56,10 +58,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             session.execute(text("SELECT 1"))
         return {"status": "ok", "version": __version__}
 
-    app.include_router(auth_router)
-    app.include_router(areas_router)
-    app.include_router(layer_router)
-    app.include_router(units_router)
+    errors = error_responses()
+    for router in (auth_router, areas_router, layer_router, units_router):
+        app.include_router(router, responses=errors)
 
     from liandong.web.pages import router as pages_router
 

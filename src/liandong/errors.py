@@ -32,3 +32,17 @@ class Forbidden(DomainError):
 
 class Unauthorized(DomainError):
     status = 401
+
+
+def error_responses() -> dict:
+    """OpenAPI documentation of the error body every endpoint may answer with."""
+    from pydantic import BaseModel
+
+    class ErrorOut(BaseModel):
+        detail: str
+        errors: list[str] | None = None
+
+    described = {400: "Malformed request", 401: "Not authenticated", 403: "Role not allowed",
+                 404: "Not found, or outside the caller's jurisdiction", 409: "Conflicts with the current state",
+                 422: "Invalid input; `errors` lists each problem"}
+    return {code: {"model": ErrorOut, "description": text} for code, text in described.items()}

@@ -115,7 +115,7 @@ def import_areas(
     principal: Principal = Depends(admin),
     session: Session = Depends(get_session),
 ):
-    report = service.import_geojson(session, body, level=level, crs=crs, mode=mode)
+    report = service.import_geojson(session, body, level=level, crs=crs, mode=mode, scope=principal.scope)
     audit.record(session, "areas_imported", actor=principal.user, detail=report.as_dict(), ip=client_ip(request))
     session.commit()
     return report.as_dict()
@@ -186,21 +186,21 @@ def responsibility(code: str, request: Request, principal: Principal = Depends(c
 
 @layer_router.get("", summary="Department layers and how many grids each maps")
 def list_layers(principal: Principal = Depends(current_principal), session: Session = Depends(get_session)):
-    return layers.list_layers(session)
+    return layers.list_layers(session, principal.scope)
 
 
 @layer_router.get("/{code}/geojson", summary="A department layer as GeoJSON")
 def export_layer(code: str, principal: Principal = Depends(current_principal),
                  session: Session = Depends(get_session)):
-    return JSONResponse(layers.export_layer(session, code), media_type="application/geo+json")
+    return JSONResponse(layers.export_layer(session, code, principal.scope), media_type="application/geo+json")
 
 
 @layer_router.post("", status_code=201, summary="Import a department layer and map it onto the unit grids (admin)")
 def import_layer(
     request: Request,
-    code: str,
-    name: str,
-    line: str,
+    code: str = Query(..., min_length=1, max_length=64),
+    name: str = Query(..., min_length=1, max_length=200),
+    line: str = Query(..., max_length=48),
     body: dict = Body(..., description="GeoJSON FeatureCollection of zones (properties code, name, unit)"),
     crs: str | None = None,
     replace: bool = False,

@@ -24,6 +24,8 @@ def normalise_crs(name: str | None) -> str:
     """Accept common spellings (``WGS84``, ``EPSG:4326``, ``GCJ-02``, ``BD09``…)."""
     if name is None or name == "":
         return "wgs84"
+    if not isinstance(name, str):
+        raise CRSError(f"a coordinate system is named by text, not {type(name).__name__}")
     key = name.strip().lower().replace("-", "").replace("_", "").replace(" ", "")
     aliases = {"wgs84": "wgs84", "epsg:4326": "wgs84", "4326": "wgs84", "crs84": "wgs84",
                "urn:ogc:def:crs:ogc:1.3:crs84": "wgs84", "urn:ogc:def:crs:epsg::4326": "wgs84",

@@ -10,14 +10,15 @@ from __future__ import annotations
 
 import numpy as np
 import shapely
-from shapely.geometry import mapping, shape
+from shapely.geometry import mapping
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
-from liandong.areas import crs as crsmod
-from liandong.areas.geometry import area_m2, from_wkb, polygonal_problem, to_wkb
+from liandong.areas import geojson
+from liandong.areas.geometry import area_m2, from_wkb, to_wkb
 from liandong.areas.models import Area, GridAssignment, Layer, LayerZone
-from liandong.areas.service import bump_revision, parse_geojson
+from liandong.areas.scope import EVERYTHING, Scope
+from liandong.areas.service import bump_revision
 from liandong.errors import Conflict, Invalid, NotFound
 from liandong.units.lines import LINES
 from liandong.units.models import Unit
@@ -37,48 +38,26 @@ def import_layer(
     ``unit`` (code of the responsible unit, which must belong to the layer's line)."""
     if line not in LINES:
         raise Invalid(f"unknown department line {line!r}; use one of {', '.join(LINES)}")
-    if not code or not name:
-        raise Invalid("a layer needs a code and a name")
-    data = parse_geojson(raw)
-    try:
-        crs_name = crsmod.normalise_crs(crs or (data.get("crs") or {}).get("properties", {}).get("name"))
-    except crsmod.CRSError as exc:
-        raise Invalid(str(exc)) from exc
-    except AttributeError:
-        raise Invalid("the 'crs' member must be an object with properties.name") from None
+    if not code or not name or len(code) > 64 or len(name) > 200:
+        raise Invalid("a layer needs a code (≤ 64 characters) and a name (≤ 200 characters)")
+    data = geojson.parse(raw)
+    crs_name = geojson.declared_crs(data, crs)
     existing = session.scalar(select(Layer).where(Layer.code == code))
     if existing is not None and not replace:
         raise Conflict(f"layer {code!r} already exists; pass replace to load it again")
     units = {u.code: u for u in session.scalars(select(Unit).where(Unit.line == line))}
-    errors, zones, seen = [], [], {}
-    for i, feat in enumerate(data["features"], start=1):
-        props = (feat or {}).get("properties") or {}
-        zcode = str(props.get("code") or "").strip()
-        label = f"feature #{i}" + (f" (code {zcode})" if zcode else "")
-        problems = []
-        if not zcode:
-            problems.append("has no 'code'")
-        elif zcode in seen:
-            problems.append(f"duplicate code (also feature #{seen[zcode]})")
-        else:
-            seen[zcode] = i
-        try:
-            geom = shape(feat["geometry"]) if feat.get("geometry") else None
-        except Exception as exc:  # malformed GeoJSON geometry
-            geom = None
-            problems.append(f"geometry cannot be read ({exc})")
-        else:
-            why = polygonal_problem(geom)
-            if why:
-                problems.append(why)
-        ucode = props.get("unit")
-        unit = units.get(str(ucode)) if ucode else None
+    errors, zones = [], []
+    for f in geojson.features(data, crs_name, code_len=64, name_required=False):
+        ucode = geojson.text(f.props, "unit", f.problems, max_len=64)
+        unit = units.get(ucode) if ucode else None
         if ucode and unit is None:
-            problems.append(f"unit {ucode!r} is not a unit of the {line} line")
-        if problems:
-            errors.append(f"{label}: " + "; ".join(problems))
+            f.problems.append(f"unit {ucode!r} is not a unit of the {line} line")
+        if f.geom is None and not f.problems:
+            f.problems.append("geometry is missing or empty")
+        if f.problems:
+            errors.append(f"{f.label}: " + "; ".join(f.problems))
             continue
-        zones.append((zcode, str(props.get("name") or zcode), unit, crsmod.transform_geometry(geom, crs_name)))
+        zones.append((f.code, f.name, unit, f.geom))
     if not zones and not errors:
         errors.append("the layer has no features")
     if errors:
@@ -133,10 +112,24 @@ def map_layer(session: Session, layer: Layer) -> int:
     return len(payload)
 
 
-def list_layers(session: Session) -> list[dict]:
-    counts = dict(session.execute(select(LayerZone.layer_id, func.count()).group_by(LayerZone.layer_id)).all())
-    mapped = dict(session.execute(
-        select(GridAssignment.layer_id, func.count()).group_by(GridAssignment.layer_id)).all())
+def _visible_zone_ids(scope: Scope):
+    """Zones that cover at least one unit grid inside ``scope`` (a layer is seen only where one works)."""
+    return (
+        select(GridAssignment.zone_id)
+        .join(Area, Area.id == GridAssignment.grid_id)
+        .where(Area.path.startswith(scope.path, autoescape=True))
+    )
+
+
+def list_layers(session: Session, scope: Scope = EVERYTHING) -> list[dict]:
+    zone_stmt = select(LayerZone.layer_id, func.count()).group_by(LayerZone.layer_id)
+    mapped_stmt = select(GridAssignment.layer_id, func.count()).group_by(GridAssignment.layer_id)
+    if not scope.unrestricted:
+        zone_stmt = zone_stmt.where(LayerZone.id.in_(_visible_zone_ids(scope)))
+        mapped_stmt = mapped_stmt.join(Area, Area.id == GridAssignment.grid_id).where(
+            Area.path.startswith(scope.path, autoescape=True))
+    counts = dict(session.execute(zone_stmt).all())
+    mapped = dict(session.execute(mapped_stmt).all())
     return [
         {"code": layer.code, "name": layer.name, "line": layer.line, "zones": counts.get(layer.id, 0),
          "grids_mapped": mapped.get(layer.id, 0)}
@@ -144,15 +137,18 @@ def list_layers(session: Session) -> list[dict]:
     ]
 
 
-def export_layer(session: Session, code: str) -> dict:
+def export_layer(session: Session, code: str, scope: Scope = EVERYTHING) -> dict:
     layer = session.scalar(select(Layer).where(Layer.code == code))
     if layer is None:
         raise NotFound(f"layer {code!r} not found")
     units = dict(session.execute(select(Unit.id, Unit.code)).all())
+    stmt = select(LayerZone).where(LayerZone.layer_id == layer.id).order_by(LayerZone.code)
+    if not scope.unrestricted:
+        stmt = stmt.where(LayerZone.id.in_(_visible_zone_ids(scope)))
     feats = [
         {"type": "Feature", "id": z.code,
          "properties": {"code": z.code, "name": z.name, "unit": units.get(z.unit_id)},
          "geometry": mapping(from_wkb(z.geom))}
-        for z in session.scalars(select(LayerZone).where(LayerZone.layer_id == layer.id).order_by(LayerZone.code))
+        for z in session.scalars(stmt)
     ]
     return {"type": "FeatureCollection", "name": layer.name, "line": layer.line, "features": feats}

@@ -16,6 +16,11 @@ class Scope:
     def unrestricted(self) -> bool:
         return self.path is None
 
+    @property
+    def is_top(self) -> bool:
+        """The whole system, or a top-level area (a district) with everything under it."""
+        return self.path is None or self.path.count("/") == 2
+
     def covers_path(self, path: str) -> bool:
         return self.path is None or path.startswith(self.path)
 

@@ -5,7 +5,6 @@ Services never commit: the caller owns the transaction, so a rejected import lea
 
 from __future__ import annotations
 
-import json
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -13,11 +12,12 @@ from typing import Any
 
 import shapely
 from shapely.geometry import mapping, shape
-from sqlalchemy import String, cast, func, select, update
+from sqlalchemy import String, cast, func, literal, select, update
 from sqlalchemy.orm import Session
 
 from liandong.areas import crs as crsmod
-from liandong.areas.geometry import area_m2, bbox, from_wkb, polygonal_problem, to_wkb
+from liandong.areas import geojson
+from liandong.areas.geometry import area_m2, bbox, from_wkb, to_wkb
 from liandong.areas.models import LEVELS, PARENT_LEVEL, Area, AreaMember, Meta
 from liandong.areas.scope import EVERYTHING, Scope
 from liandong.errors import Invalid, NotFound
@@ -82,7 +82,7 @@ def list_areas(
         parent = get_by_code(session, parent_code, scope)
         stmt = stmt.where(Area.parent_id == parent.id)
     if q:
-        stmt = stmt.where(Area.name.contains(q, autoescape=True) | Area.code.startswith(q, autoescape=True))
+        stmt = stmt.where(Area.name.icontains(q, autoescape=True) | Area.code.istartswith(q, autoescape=True))
     total = session.scalar(select(func.count()).select_from(stmt.subquery()))
     rows = session.scalars(stmt.order_by(Area.code).limit(limit).offset(offset)).all()
     return list(rows), int(total or 0)
@@ -213,30 +213,8 @@ class ImportReport:
         return {"created": self.created, "updated": self.updated, "by_level": dict(self.by_level)}
 
 
-def _declared_crs(data: dict) -> str | None:
-    crs = data.get("crs")
-    if isinstance(crs, dict):
-        return (crs.get("properties") or {}).get("name")
-    if isinstance(crs, str):
-        return crs
-    return None
-
-
 def parse_geojson(raw: bytes | str | dict) -> dict:
-    if isinstance(raw, dict):
-        data = raw
-    else:
-        try:
-            data = json.loads(raw)
-        except (ValueError, UnicodeDecodeError) as exc:
-            raise Invalid(f"not valid JSON: {exc}") from exc
-    if not isinstance(data, dict) or data.get("type") not in ("FeatureCollection", "Feature"):
-        raise Invalid("expected a GeoJSON FeatureCollection")
-    if data["type"] == "Feature":
-        data = {"type": "FeatureCollection", "features": [data]}
-    if not isinstance(data.get("features"), list):
-        raise Invalid("the FeatureCollection has no 'features' list")
-    return data
+    return geojson.parse(raw)
 
 
 def import_geojson(
@@ -247,6 +225,7 @@ def import_geojson(
     crs: str | None = None,
     mode: str = "create",
     synthetic: bool | None = None,
+    scope: Scope = EVERYTHING,
 ) -> ImportReport:
     """Validate every feature first; write only when all are good (else raise Invalid listing each).
 
@@ -257,82 +236,63 @@ def import_geojson(
     """
     if mode not in ("create", "upsert"):
         raise Invalid("mode must be 'create' or 'upsert'")
-    data = parse_geojson(raw)
-    declared = crs or _declared_crs(data) or "wgs84"
-    try:
-        crs_name = crsmod.normalise_crs(declared)
-    except crsmod.CRSError as exc:
-        raise Invalid(str(exc)) from exc
+    data = geojson.parse(raw)
+    crs_name = geojson.declared_crs(data, crs)
     if level is not None and level not in LEVELS:
         raise Invalid(f"unknown level {level!r}; use one of {', '.join(LEVELS)}")
 
     errors: list[str] = []
     items: list[dict] = []
-    seen: dict[str, int] = {}
-    for i, feat in enumerate(data["features"], start=1):
-        label = f"feature #{i}"
-        if not isinstance(feat, dict) or feat.get("type") != "Feature":
-            errors.append(f"{label}: not a GeoJSON Feature")
-            continue
-        props = feat.get("properties") or {}
-        code = str(props.get("code") or feat.get("id") or "").strip()
-        if code:
-            label = f"feature #{i} (code {code})"
-        name = str(props.get("name") or "").strip()
+    for f in geojson.features(data, crs_name, code_len=32, geometry_optional=True):
+        problems = f.problems
+        props = f.props
         lvl = level or props.get("level")
-        problems = []
-        if not code:
-            problems.append("has no 'code'")
-        elif len(code) > 32:
-            problems.append("code is longer than 32 characters")
-        if not name:
-            problems.append("has no 'name'")
         if lvl not in LEVELS:
             problems.append(f"level {lvl!r} is not one of {', '.join(LEVELS)}")
-        if code in seen:
-            problems.append(f"duplicate code (also feature #{seen[code]})")
-        elif code:
-            seen[code] = i
-        geom = None
-        if lvl != "responsibility_grid" or feat.get("geometry"):
-            try:
-                geom = shape(feat["geometry"]) if feat.get("geometry") else None
-            except Exception as exc:  # shapely raises several types for malformed GeoJSON
-                problems.append(f"geometry cannot be read ({exc})")
-            else:
-                why = polygonal_problem(geom)
-                if why:
-                    problems.append(why)
-                else:
-                    geom = crsmod.transform_geometry(geom, crs_name)
-        pop = props.get("population")
-        if pop is not None and (not isinstance(pop, int) or isinstance(pop, bool) or pop < 0):
-            problems.append("population must be a non-negative integer")
+        elif f.geom is None and lvl != "responsibility_grid" and not any("geometry" in p for p in problems):
+            problems.append("geometry is missing or empty")
+        kind = geojson.text(props, "kind", problems, max_len=32)
+        parent = geojson.text(props, "parent", problems, max_len=32)
+        pop = geojson.count(props, "population", problems)
+        members = props.get("members")
+        if members is not None and (not isinstance(members, list)
+                                    or not all(isinstance(m, str | int) and not isinstance(m, bool)
+                                               for m in members)):
+            problems.append("'members' must be a list of grid codes")
+            members = None
         if problems:
-            errors.append(f"{label}: " + "; ".join(problems))
+            errors.append(f"{f.label}: " + "; ".join(problems))
             continue
         extra = {k: v for k, v in props.items()
                  if k not in {"code", "name", "level", "parent", "population", "kind", "synthetic", "members",
                               "area_m2"}}
         items.append({
-            "label": label, "code": code, "name": name, "level": lvl, "parent": props.get("parent"),
-            "kind": props.get("kind"), "population": pop, "geom": geom, "members": props.get("members"),
+            "label": f.label, "code": f.code, "name": f.name, "level": lvl, "parent": parent,
+            "kind": kind, "population": pop, "geom": f.geom,
+            "members": [str(m) for m in members] if members is not None else None,
             "synthetic": bool(props.get("synthetic", False) if synthetic is None else synthetic),
             "properties": extra,
         })
 
-    existing = {}
+    existing: dict[str, Area] = {}
+    hidden: set[str] = set()
     codes = [it["code"] for it in items]
     parent_codes = {str(it["parent"]) for it in items if it["parent"]}
     member_codes = {str(m) for it in items for m in (it["members"] or [])}
     wanted = set(codes) | parent_codes | member_codes
     for chunk in _chunks(sorted(wanted), 500):
         for a in session.scalars(select(Area).where(Area.code.in_(chunk))):
-            existing[a.code] = a
+            if scope.covers_path(a.path):  # areas outside the caller's jurisdiction stay invisible
+                existing[a.code] = a
+            else:
+                hidden.add(a.code)
     file_items = {it["code"]: it for it in items}
 
     for it in items:
         label = it["label"]
+        if it["code"] in hidden:
+            errors.append(f"{label}: this code is not available to you")
+            continue
         if it["code"] in existing and mode == "create":
             errors.append(f"{label}: code already exists in the database (import with mode 'upsert' to update)")
         if it["code"] in existing and existing[it["code"]].level != it["level"]:
@@ -340,6 +300,8 @@ def import_geojson(
         want_parent = PARENT_LEVEL[it["level"]]
         pcode = str(it["parent"]) if it["parent"] else None
         if want_parent is None:
+            if not scope.unrestricted:
+                errors.append(f"{label}: only a system-wide administrator can add a {it['level']}")
             if pcode:
                 errors.append(f"{label}: a {it['level']} has no parent, got {pcode!r}")
             continue
@@ -398,7 +360,15 @@ def import_geojson(
             geom = shapely.union_all([from_wkb(by_code[str(m)].geom) for m in it["members"]])
         _set_geometry(area, geom)
         session.flush()
+        old_path = area.path
         area.path = f"{parent.path if parent else '/'}{area.id}/"
+        if old_path not in ("/", area.path):  # moved under another parent: carry the subtree along
+            session.execute(
+                update(Area)
+                .where(Area.path.startswith(old_path, autoescape=True), Area.id != area.id)
+                .values(path=literal(area.path) + func.substr(Area.path, len(old_path) + 1))
+                .execution_options(synchronize_session=False)
+            )
         by_code[area.code] = area
         if it["members"] is not None:
             session.query(AreaMember).filter(AreaMember.group_id == area.id).delete()

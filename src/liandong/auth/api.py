@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.security import OAuth2PasswordRequestForm
 from pydantic import BaseModel, Field
 from sqlalchemy.orm import Session
@@ -11,7 +11,7 @@ from liandong.areas.models import Area
 from liandong.auth import audit, service
 from liandong.auth.deps import Principal, client_ip, current_principal, get_session, require
 from liandong.auth.models import User
-from liandong.errors import Unauthorized
+from liandong.errors import Forbidden, Unauthorized
 from liandong.privacy import mask_phone
 from liandong.units.models import Unit
 
@@ -67,7 +67,7 @@ class UserIn(BaseModel):
     password: str = Field(min_length=1, max_length=200)
     unit_code: str
     roles: list[str]
-    display_name: str | None = None
+    display_name: str | None = Field(default=None, min_length=1, max_length=100)
     phone: str | None = Field(default=None, max_length=32)
 
 
@@ -84,16 +84,14 @@ admin = require("admin")
 
 @router.get("/users", summary="Users (admin)")
 def list_users(principal: Principal = Depends(admin), session: Session = Depends(get_session)):
-    from sqlalchemy import select
-
-    users = session.scalars(select(User).order_by(User.username))
-    return [user_out(session, u) for u in users]
+    return [user_out(session, u) for u in service.list_users(session, principal.scope)]
 
 
 @router.post("/users", status_code=201, summary="Create a user (admin, audited)")
 def create_user(body: UserIn, request: Request, principal: Principal = Depends(admin),
                 session: Session = Depends(get_session)):
-    user = service.create_user(session, **body.model_dump(), actor=principal.user, ip=client_ip(request))
+    user = service.create_user(session, **body.model_dump(), actor=principal.user, ip=client_ip(request),
+                               scope=principal.scope)
     session.commit()
     return user_out(session, user)
 
@@ -101,7 +99,8 @@ def create_user(body: UserIn, request: Request, principal: Principal = Depends(a
 @router.put("/users/{username}/roles", summary="Replace a user's roles (admin, audited)")
 def set_roles(username: str, body: RolesIn, request: Request, principal: Principal = Depends(admin),
               session: Session = Depends(get_session)):
-    user = service.set_roles(session, username, body.roles, actor=principal.user, ip=client_ip(request))
+    user = service.set_roles(session, username, body.roles, actor=principal.user, ip=client_ip(request),
+                             scope=principal.scope)
     session.commit()
     return user_out(session, user)
 
@@ -109,24 +108,27 @@ def set_roles(username: str, body: RolesIn, request: Request, principal: Princip
 @router.put("/users/{username}/password", status_code=204, summary="Set a password, revoking tokens (admin)")
 def set_password(username: str, body: PasswordIn, request: Request, principal: Principal = Depends(admin),
                  session: Session = Depends(get_session)):
-    service.set_password(session, username, body.password, actor=principal.user, ip=client_ip(request))
+    service.set_password(session, username, body.password, actor=principal.user, ip=client_ip(request),
+                         scope=principal.scope)
     session.commit()
 
 
 @router.post("/users/{username}/unlock", summary="Clear a lock-out (admin, audited)")
 def unlock(username: str, request: Request, principal: Principal = Depends(admin),
            session: Session = Depends(get_session)):
-    user = service.unlock(session, username, actor=principal.user, ip=client_ip(request))
+    user = service.unlock(session, username, actor=principal.user, ip=client_ip(request), scope=principal.scope)
     session.commit()
     return user_out(session, user)
 
 
 @router.get("/audit", summary="The audit log, newest first (admin)")
-def audit_log(action: str | None = None, actor: str | None = None, limit: int = 100, offset: int = 0,
+def audit_log(action: str | None = Query(None, max_length=64), actor: str | None = Query(None, max_length=64),
+              limit: int = Query(100, ge=1, le=1000), offset: int = Query(0, ge=0, le=10**9),
               principal: Principal = Depends(admin), session: Session = Depends(get_session)):
-    limit = max(1, min(limit, 1000))
+    if not principal.scope.is_top:
+        raise Forbidden("the audit log is for administrators of the whole district")
     return [
         {"id": e.id, "at": e.at.isoformat(), "actor": e.actor, "action": e.action, "target": e.target,
          "detail": e.detail, "ip": e.ip}
-        for e in audit.entries(session, action=action, actor=actor, limit=limit, offset=max(0, offset))
+        for e in audit.entries(session, action=action, actor=actor, limit=limit, offset=offset)
     ]

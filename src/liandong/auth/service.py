@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import re
 import secrets
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from liandong.areas.models import Area
-from liandong.areas.scope import Scope
+from liandong.areas.scope import EVERYTHING, Scope
 from liandong.auth import audit
 from liandong.auth.models import ROLES, AuthToken, User, UserRole
 from liandong.auth.passwords import burn_time, hash_password, password_problem, verify_password
@@ -28,36 +29,48 @@ def _digest(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()
 
 
+LOGIN_FAILED = "wrong username or password, or the account is locked after repeated failures"
+USERNAME = re.compile(r"[A-Za-z0-9_.]{1,64}")
+
+
 def authenticate(session: Session, username: str, password: str, *, ip: str | None = None,
                  now: dt.datetime | None = None) -> User:
     """Check a password; count failures, lock after ``lockout_threshold``; audit every outcome.
 
-    The caller must commit even when this raises, so that failures and lock-outs are recorded.
+    Every refusal looks the same and costs one hash (unknown user, wrong password, locked, disabled),
+    so the answer reveals neither which usernames exist nor which are locked. The user row is locked
+    for the update so parallel guesses cannot lose failure counts. The caller must commit even when
+    this raises, so that failures and lock-outs are recorded.
     """
     s = get_settings()
     now = now or utcnow()
-    user = session.scalar(select(User).where(User.username == username))
+    user = None
+    if USERNAME.fullmatch(username):
+        user = session.scalar(select(User).where(User.username == username).with_for_update())
     if user is None:
         burn_time(password)
-        audit.record(session, "login_failed", actor_name=username[:64], detail={"reason": "unknown user"}, ip=ip)
-        raise Unauthorized("wrong username or password")
-    if user.locked_until is not None and user.locked_until > now:
-        audit.record(session, "login_refused", actor=user, detail={"reason": "locked"}, ip=ip)
-        raise Unauthorized(f"account locked after repeated failures; try again after "
-                           f"{user.locked_until.astimezone(dt.UTC):%H:%M} UTC or ask an administrator")
-    if not user.is_active:
+        audit.record(session, "login_failed", actor_name=username[:64].replace("\x00", ""),
+                     detail={"reason": "unknown user"}, ip=ip)
+        raise Unauthorized(LOGIN_FAILED)
+    if (user.locked_until is not None and user.locked_until > now) or not user.is_active:
         burn_time(password)
-        audit.record(session, "login_refused", actor=user, detail={"reason": "inactive"}, ip=ip)
-        raise Unauthorized("wrong username or password")
+        reason = "inactive" if not user.is_active else "locked"
+        audit.record(session, "login_refused", actor=user, detail={"reason": reason}, ip=ip)
+        raise Unauthorized(LOGIN_FAILED)
     if not verify_password(user.password_hash, password):
-        user.failed_logins += 1
-        detail = {"reason": "wrong password", "failures": user.failed_logins}
-        if user.failed_logins >= s.lockout_threshold:
+        # one atomic increment in SQL: parallel guesses cannot overwrite each other's count
+        failures = session.scalar(
+            update(User).where(User.id == user.id).values(failed_logins=User.failed_logins + 1)
+            .returning(User.failed_logins).execution_options(synchronize_session=False)
+        )
+        session.refresh(user)
+        detail = {"reason": "wrong password", "failures": failures}
+        if failures >= s.lockout_threshold:
             user.locked_until = now + dt.timedelta(minutes=s.lockout_minutes)
             user.failed_logins = 0
             audit.record(session, "account_locked", actor=user, detail={"minutes": s.lockout_minutes}, ip=ip)
         audit.record(session, "login_failed", actor=user, detail=detail, ip=ip)
-        raise Unauthorized("wrong username or password")
+        raise Unauthorized(LOGIN_FAILED)
     user.failed_logins = 0
     user.locked_until = None
     user.last_login_at = now
@@ -100,12 +113,23 @@ def scope_for(session: Session, user: User) -> Scope:
 
 # --- administration (each change audited) ---------------------------------------------------------
 
+def _unit_in_scope(session: Session, unit: Unit | None, scope: Scope) -> bool:
+    if unit is None:
+        return False
+    area = session.get(Area, unit.area_id)
+    return scope.covers_path(area.path)
+
+
 def create_user(session: Session, *, username: str, password: str, unit_code: str, roles: list[str],
                 display_name: str | None = None, phone: str | None = None, actor: User | None = None,
-                ip: str | None = None, check_password: bool = True) -> User:
+                ip: str | None = None, check_password: bool = True, scope: Scope = EVERYTHING) -> User:
     username = username.strip()
-    if not username or len(username) > 64 or not username.replace("_", "").replace(".", "").isalnum():
-        raise Invalid("username must be 1–64 letters, digits, '_' or '.'")
+    if not USERNAME.fullmatch(username):
+        raise Invalid("username must be 1–64 ASCII letters, digits, '_' or '.'")
+    if display_name is not None and not 0 < len(display_name) <= 100:
+        raise Invalid("display name must have 1–100 characters")
+    if phone is not None and len(phone) > 32:
+        raise Invalid("phone must have at most 32 characters")
     bad = sorted(set(roles) - set(ROLES))
     if bad or not roles:
         raise Invalid(f"unknown or missing roles {bad}; use some of {', '.join(ROLES)}")
@@ -114,7 +138,7 @@ def create_user(session: Session, *, username: str, password: str, unit_code: st
     if session.scalar(select(User.id).where(User.username == username)) is not None:
         raise Conflict(f"user {username!r} already exists")
     unit = session.scalar(select(Unit).where(Unit.code == unit_code))
-    if unit is None:
+    if not _unit_in_scope(session, unit, scope):
         raise Invalid(f"unknown unit {unit_code!r}")
     user = User(username=username, display_name=display_name or username, unit_id=unit.id,
                 password_hash=hash_password(password), phone=phone)
@@ -126,19 +150,41 @@ def create_user(session: Session, *, username: str, password: str, unit_code: st
     return user
 
 
-def get_user(session: Session, username: str) -> User:
+def get_user(session: Session, username: str, scope: Scope = EVERYTHING) -> User:
+    """A user inside ``scope`` (their unit's area in the caller's jurisdiction); else 404."""
     user = session.scalar(select(User).where(User.username == username))
-    if user is None:
+    if user is None or not _unit_in_scope(session, session.get(Unit, user.unit_id), scope):
         raise NotFound(f"user {username!r} not found")
     return user
 
 
+def list_users(session: Session, scope: Scope = EVERYTHING) -> list[User]:
+    stmt = select(User).order_by(User.username)
+    if not scope.unrestricted:
+        stmt = (stmt.join(Unit, Unit.id == User.unit_id).join(Area, Area.id == Unit.area_id)
+                .where(Area.path.startswith(scope.path, autoescape=True)))
+    return list(session.scalars(stmt))
+
+
+def _keep_an_admin(session: Session, user: User, losing: bool) -> None:
+    """Refuse a change that would leave no active administrator."""
+    if not losing or "admin" not in user.roles:
+        return
+    others = session.scalar(
+        select(func.count()).select_from(User).join(UserRole, UserRole.user_id == User.id)
+        .where(UserRole.role == "admin", User.is_active.is_(True), User.id != user.id)
+    )
+    if not others:
+        raise Conflict("this would leave no active administrator")
+
+
 def set_roles(session: Session, username: str, roles: list[str], *, actor: User | None = None,
-              ip: str | None = None) -> User:
+              ip: str | None = None, scope: Scope = EVERYTHING) -> User:
     bad = sorted(set(roles) - set(ROLES))
     if bad or not roles:
         raise Invalid(f"unknown or missing roles {bad}; use some of {', '.join(ROLES)}")
-    user = get_user(session, username)
+    user = get_user(session, username, scope)
+    _keep_an_admin(session, user, losing="admin" not in roles)
     before = user.roles
     user.role_rows = [UserRole(role=r) for r in sorted(set(roles))]
     session.flush()
@@ -148,8 +194,8 @@ def set_roles(session: Session, username: str, roles: list[str], *, actor: User 
 
 
 def set_password(session: Session, username: str, password: str, *, actor: User | None = None,
-                 ip: str | None = None) -> None:
-    user = get_user(session, username)
+                 ip: str | None = None, scope: Scope = EVERYTHING) -> None:
+    user = get_user(session, username, scope)
     if why := password_problem(password, username):
         raise Invalid(why)
     user.password_hash = hash_password(password)
@@ -159,8 +205,9 @@ def set_password(session: Session, username: str, password: str, *, actor: User 
 
 
 def set_active(session: Session, username: str, active: bool, *, actor: User | None = None,
-               ip: str | None = None) -> User:
-    user = get_user(session, username)
+               ip: str | None = None, scope: Scope = EVERYTHING) -> User:
+    user = get_user(session, username, scope)
+    _keep_an_admin(session, user, losing=not active)
     user.is_active = active
     if active:
         user.failed_logins = 0
@@ -170,8 +217,9 @@ def set_active(session: Session, username: str, active: bool, *, actor: User | N
     return user
 
 
-def unlock(session: Session, username: str, *, actor: User | None = None, ip: str | None = None) -> User:
-    user = get_user(session, username)
+def unlock(session: Session, username: str, *, actor: User | None = None, ip: str | None = None,
+           scope: Scope = EVERYTHING) -> User:
+    user = get_user(session, username, scope)
     user.failed_logins = 0
     user.locked_until = None
     audit.record(session, "user_unlocked", actor=actor, target=f"user:{username}", ip=ip)

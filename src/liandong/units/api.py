@@ -70,7 +70,8 @@ class UnitIn(BaseModel):
 @router.post("", status_code=201, summary="Create a unit (admin, audited)")
 def create_unit(body: UnitIn, request: Request, principal: Principal = Depends(require("admin")),
                 session: Session = Depends(get_session)):
-    unit = service.create_unit(session, **body.model_dump(), actor=principal.user, ip=client_ip(request))
+    unit = service.create_unit(session, **body.model_dump(), actor=principal.user, ip=client_ip(request),
+                               scope=principal.scope)
     session.commit()
     areas, parents = _codes(session, [unit])
     return service.unit_dict(unit, areas, parents)

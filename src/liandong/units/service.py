@@ -40,7 +40,7 @@ def list_units(session: Session, scope: Scope = EVERYTHING, *, kind: str | None 
         area_id = session.scalar(select(Area.id).where(Area.code == area_code))
         stmt = stmt.where(Unit.area_id == (area_id or -1))
     if q:
-        stmt = stmt.where(Unit.name.contains(q, autoescape=True) | Unit.code.startswith(q, autoescape=True))
+        stmt = stmt.where(Unit.name.icontains(q, autoescape=True) | Unit.code.istartswith(q, autoescape=True))
     total = session.scalar(select(func.count()).select_from(stmt.subquery()))
     rows = session.scalars(stmt.order_by(Unit.code).limit(limit).offset(offset)).all()
     return list(rows), int(total or 0)
@@ -55,7 +55,7 @@ def get_unit(session: Session, code: str, scope: Scope = EVERYTHING) -> Unit:
 
 def create_unit(session: Session, *, code: str, name: str, kind: str, area_code: str,
                 line: str | None = None, parent_code: str | None = None, phone: str | None = None,
-                actor=None, ip: str | None = None) -> Unit:
+                actor=None, ip: str | None = None, scope: Scope = EVERYTHING) -> Unit:
     if kind not in UNIT_KINDS:
         raise Invalid(f"unknown unit kind {kind!r}; use one of {', '.join(UNIT_KINDS)}")
     if line is not None and line not in LINES:
@@ -64,12 +64,14 @@ def create_unit(session: Session, *, code: str, name: str, kind: str, area_code:
         raise Invalid(f"a {kind} needs a department line")
     if session.scalar(select(Unit.id).where(Unit.code == code)) is not None:
         raise Conflict(f"unit {code!r} already exists")
+    if not (0 < len(code) <= 64 and 0 < len(name) <= 200) or (phone is not None and len(phone) > 32):
+        raise Invalid("unit code must have 1–64 characters, name 1–200, phone at most 32")
     area = session.scalar(select(Area).where(Area.code == area_code))
-    if area is None:
+    if area is None or not scope.covers_path(area.path):
         raise Invalid(f"unknown area {area_code!r}")
     parent = None
     if parent_code:
-        parent = session.scalar(select(Unit).where(Unit.code == parent_code))
+        parent = session.scalar(_scoped(select(Unit), scope).where(Unit.code == parent_code))
         if parent is None:
             raise Invalid(f"unknown parent unit {parent_code!r}")
     unit = Unit(code=code, name=name, kind=kind, line=line, area_id=area.id,

@@ -35,7 +35,8 @@ ROLE_LABELS: dict[str, tuple[str, str]] = {
     "leader": ("领导", "Leader"),
     "citizen": ("市民", "Citizen"),
 }
-WRONG_LOGIN = ("用户名或密码错误", "Wrong username or password")
+WRONG_LOGIN = ("用户名或密码错误，或因多次失败账户已暂时锁定",
+               "Wrong username or password, or the account is locked for a while after repeated failures")
 
 
 def safe_next(value: str | None) -> str:
@@ -76,11 +77,8 @@ def _page(request: Request, name: str, context: dict, status_code: int = 200) ->
 
 
 def _login_error(exc: Unauthorized) -> tuple[str, str]:
-    if exc.message.startswith("account locked"):
-        return "登录失败次数过多，账户已暂时锁定", exc.message[0].upper() + exc.message[1:]
-    if exc.message == "wrong username or password":
-        return WRONG_LOGIN
-    return "登录失败", exc.message
+    """One message for every refusal, so the page reveals neither usernames nor lock-outs."""
+    return WRONG_LOGIN
 
 
 @router.get("/login")

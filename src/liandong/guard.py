@@ -1,0 +1,52 @@
+"""Request guard: refuse NUL characters before they reach handlers or the database.
+
+PostgreSQL cannot store NUL in text and SQLite truncates at it, so a NUL anywhere in the path, the
+query string or a form/JSON body is answered with 422 and a reason, whatever the endpoint.
+"""
+
+from __future__ import annotations
+
+import json
+
+_BODY_MARKERS = (b"\x00", b"\\u0000", b"%00")
+
+
+class NulGuard:
+    def __init__(self, app):
+        self.app = app
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        raw_path = scope.get("raw_path") or scope.get("path", "").encode()
+        if b"\x00" in raw_path or b"%00" in raw_path or b"%00" in scope.get("query_string", b""):
+            return await _refuse(send, "NUL characters are not allowed in the path or query")
+        if scope["method"] not in ("POST", "PUT", "PATCH"):
+            return await self.app(scope, receive, send)
+        messages, body = [], b""
+        while True:
+            message = await receive()
+            messages.append(message)
+            if message["type"] != "http.request":
+                break
+            body += message.get("body", b"")
+            if not message.get("more_body"):
+                break
+        if any(m in body for m in _BODY_MARKERS):
+            return await _refuse(send, "NUL characters are not allowed in the request body")
+        replay = iter(messages)
+
+        async def receive_again():
+            try:
+                return next(replay)
+            except StopIteration:
+                return await receive()
+
+        return await self.app(scope, receive_again, send)
+
+
+async def _refuse(send, reason: str) -> None:
+    body = json.dumps({"detail": reason}).encode()
+    await send({"type": "http.response.start", "status": 422,
+                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]})
+    await send({"type": "http.response.body", "body": body})
