@@ -52,6 +52,10 @@ KNOWN_PATH_VALUES = {
     "/api/v1/users/{username}/roles": [STAND_IN, "west_handler", "east_handler"],
     "/api/v1/users/{username}/password": [STAND_IN, "west_handler", "east_handler"],
     "/api/v1/users/{username}/unlock": [ADMIN, STAND_IN, "west_handler"],
+    "/api/v1/cases/{case_id}": [1, 2, 3],
+    "/api/v1/cases/{case_id}/events": [1, 2, 3],
+    "/api/v1/cases/{case_id}/routing": [1, 2, 3],
+    "/api/v1/catalogue/matters/{code}": ["06001", "01001", "10002"],
 }
 KNOWN_QUERY_VALUES = {
     ("/api/v1/areas", "parent"): AREA_CODES,
@@ -82,12 +86,21 @@ def layer_geojson() -> dict:
 
 @pytest.fixture(scope="module")
 def fuzz_db(tmp_path_factory) -> Iterator[str]:
+    from liandong.areas.index import GridIndex
     from liandong.areas.layers import import_layer
+    from liandong.cases.service import Actor, report
+    from liandong.catalogue.service import load_standard
 
     for url in fresh_database("sqlite", tmp_path_factory):
         with unit_of_work(url) as session:
             build_small_district(session)
             import_layer(session, layer_geojson(), code=LAYER, name="城管网格", line="city_management")
+            load_standard(session)
+            index = GridIndex.build(session)
+            actor = Actor(user=None, roles=frozenset({"receptionist"}), unit_id=None)
+            for i in range(3):  # cases for the case endpoints to act on (ids 1..3)
+                report(session, index, actor, matter_code="06001", description=f"fuzz {i}", lon=121.305,
+                       lat=31.105, channel="hotline")
         yield url
 
 

@@ -125,6 +125,22 @@ def test_resolution_agrees_with_brute_force(grids, demo):
     assert bulk == expected
 
 
+def test_catalogue_is_loaded_and_a_case_routes_by_line(demo):
+    url, result = demo
+    client = make_client(url)
+    leader = login(client, "receptionist", result["password"])
+    assert client.get("/api/v1/catalogue/matters", params={"limit": 1}, headers=leader).json()["total"] == 250
+    # a case in 七宝镇 about illegal construction goes to 七宝镇's city-management squad
+    r = client.post("/api/v1/cases", json={"matter_code": "06001", "description": "违章搭建", "lon": 121.3546,
+                                           "lat": 31.1551, "channel": "hotline"}, headers=leader)
+    assert r.status_code == 201, r.text
+    case = r.json()
+    proposal = client.get(f"/api/v1/cases/{case['id']}/routing", headers=leader).json()
+    town = case["grid_code"][:9]
+    assert proposal["proposed_lead"]["code"] == f"DEPT-city_management-{town}"
+    assert proposal["territorial"]["code"] == f"LD-{town}"
+
+
 def test_units_and_teams(demo):
     url, _ = demo
     with unit_of_work(url) as s:

@@ -14,6 +14,8 @@ from liandong.areas.api import layer_router
 from liandong.areas.api import router as areas_router
 from liandong.areas.index import IndexHolder
 from liandong.auth.api import router as auth_router
+from liandong.cases.api import router as cases_router
+from liandong.catalogue.api import router as catalogue_router
 from liandong.config import Settings, get_settings
 from liandong.db import session_factory
 from liandong.errors import DomainError, error_responses
@@ -42,6 +44,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         body: dict = {"detail": exc.message}
         if exc.details:
             body["errors"] = exc.details
+        body.update(exc.extra)
         headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
         return JSONResponse(body, status_code=exc.status, headers=headers)
 
@@ -59,7 +62,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         return {"status": "ok", "version": __version__}
 
     errors = error_responses()
-    for router in (auth_router, areas_router, layer_router, units_router):
+    for router in (auth_router, areas_router, layer_router, units_router, catalogue_router, cases_router):
         app.include_router(router, responses=errors)
 
     from liandong.web.pages import router as pages_router

@@ -298,6 +298,15 @@ def users_set_roles(username: str, roles: str) -> None:
     typer.echo(f"user {username}: roles {roles}")
 
 
+@app.command("catalogue-load")
+def catalogue_load() -> None:
+    """Load the GB/T 47678.5-2026 catalogue (250 matters) with local default lines and time limits."""
+    from liandong.catalogue import service
+
+    with unit_of_work(_url()) as session:
+        typer.echo(json.dumps(service.load_standard(session)))
+
+
 @app.command()
 def audit(limit: int = 50, action: str | None = None) -> None:
     """Show the newest audit-log entries."""

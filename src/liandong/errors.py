@@ -6,10 +6,12 @@ from __future__ import annotations
 class DomainError(Exception):
     status = 400
 
-    def __init__(self, message: str, details: list[str] | None = None):
+    def __init__(self, message: str, details: list[str] | None = None, extra: dict | None = None):
         super().__init__(message)
         self.message = message
         self.details = details or []
+        self.extra = extra or {}
+        """Further fields of the error body, e.g. ``allowed_actions`` on a refused case action."""
 
 
 class NotFound(DomainError):

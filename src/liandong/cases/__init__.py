@@ -1,0 +1,1 @@
+"""Cases (案件): one aggregate, one current state, one append-only event log."""

@@ -1,0 +1,101 @@
+"""Case endpoints (thin router): report, read, events, routing proposal, actions."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Body, Depends, Header, Path, Query, Request, Response
+from pydantic import BaseModel, Field
+from sqlalchemy.orm import Session
+
+from liandong.auth.deps import Principal, current_principal, get_session
+from liandong.cases import service, states
+
+router = APIRouter(prefix="/api/v1/cases", tags=["cases"])
+
+
+def actor_of(principal: Principal) -> service.Actor:
+    return service.Actor(user=principal.user, roles=frozenset(principal.roles), unit_id=principal.user.unit_id,
+                         scope=principal.scope)
+
+
+class Reporter(BaseModel):
+    name: str | None = Field(default=None, max_length=100)
+    phone: str | None = Field(default=None, max_length=32)
+
+
+class CaseIn(BaseModel):
+    matter_code: str = Field(min_length=1, max_length=16)
+    description: str = Field(min_length=1, max_length=2000)
+    lon: float = Field(ge=-180, le=180)
+    lat: float = Field(ge=-90, le=90)
+    crs: str = Field(default="wgs84", max_length=16)
+    channel: str = Field(description=" | ".join(states.CHANNELS))
+    urgency: str | None = Field(default=None, description="normal | urgent (default: the matter's)")
+    reporter: Reporter | None = None
+
+
+@router.post("", status_code=201, summary="Report a case (any channel); Idempotency-Key makes retries safe")
+def report(body: CaseIn, request: Request, response: Response,
+           idempotency_key: str | None = Header(default=None, max_length=100),
+           principal: Principal = Depends(current_principal), session: Session = Depends(get_session)):
+    actor = actor_of(principal)
+    index = request.app.state.grid_index.get(session)
+    data = body.model_dump()
+    data["reporter"] = body.reporter.model_dump() if body.reporter else None
+    case, created = service.report(session, index, actor, idempotency_key=idempotency_key, **data)
+    out = service.case_dict(session, case, actor)
+    session.commit()
+    if not created:
+        response.status_code = 200
+    return out
+
+
+@router.get("", summary="Cases visible to the caller, newest first")
+def list_cases(state: str | None = Query(None, max_length=16), channel: str | None = Query(None, max_length=24),
+               matter: str | None = Query(None, max_length=16), unit_id: int | None = Query(None, ge=1, le=2**31),
+               limit: int = Query(50, ge=1, le=500), offset: int = Query(0, ge=0, le=10**7),
+               principal: Principal = Depends(current_principal), session: Session = Depends(get_session)):
+    actor = actor_of(principal)
+    rows, total = service.list_cases(session, actor, state=state, channel=channel, matter_code=matter,
+                                     unit_id=unit_id, limit=limit, offset=offset)
+    items = [service.case_dict(session, c, actor) for c in rows]
+    session.commit()  # audit entries for unmasked reads
+    return {"total": total, "items": items}
+
+
+@router.get("/{case_id}", summary="One case")
+def get_case(case_id: int = Path(ge=1, le=2**31), principal: Principal = Depends(current_principal),
+             session: Session = Depends(get_session)):
+    actor = actor_of(principal)
+    out = service.case_dict(session, service.get(session, case_id, actor), actor)
+    session.commit()
+    return out
+
+
+@router.get("/{case_id}/events", summary="The case's event log, oldest first")
+def case_events(case_id: int = Path(ge=1, le=2**31), principal: Principal = Depends(current_principal),
+                session: Session = Depends(get_session)):
+    case = service.get(session, case_id, actor_of(principal))
+    return [service.event_dict(e) for e in service.events(session, case)]
+
+
+@router.get("/{case_id}/routing", summary="Proposed lead and territorial units for dispatch (多网合一)")
+def case_routing(request: Request, case_id: int = Path(ge=1, le=2**31),
+                 principal: Principal = Depends(current_principal), session: Session = Depends(get_session)):
+    case = service.get(session, case_id, actor_of(principal))
+    return service.routing(session, request.app.state.grid_index.get(session), case)
+
+
+@router.post("/{case_id}/actions/{action}", summary="Act on a case; 409 names the allowed actions")
+def act(request: Request, action: str, case_id: int = Path(ge=1, le=2**31),
+        payload: dict | None = Body(default=None, description="version?, note/reason, lead_unit_id, …"),
+        principal: Principal = Depends(current_principal), session: Session = Depends(get_session)):
+    from liandong.errors import NotFound
+
+    if action not in states.ACTIONS:
+        raise NotFound(f"unknown action {action!r}; actions are {', '.join(states.ACTIONS)}")
+    actor = actor_of(principal)
+    index = request.app.state.grid_index.get(session)
+    case = service.act(session, index, case_id, action, actor, payload or {})
+    out = service.case_dict(session, case, actor)
+    session.commit()
+    return out

@@ -1,0 +1,359 @@
+"""Case rules: reporting, every action through the transition table, routing, reading within scope.
+
+The service changes a case and appends its event in the caller's transaction and never commits; the
+case row carries an optimistic version, so of two concurrent actions on one case exactly one wins and
+the other gets a Conflict (HTTP 409).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import uuid
+from dataclasses import dataclass
+
+from sqlalchemy import func, or_, select, update
+from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
+from sqlalchemy.orm.exc import StaleDataError
+
+from liandong.areas.index import GridIndex
+from liandong.areas.models import Area
+from liandong.areas.scope import EVERYTHING, Scope
+from liandong.auth.models import User
+from liandong.cases import states
+from liandong.cases.models import Case, CaseEvent, CaseUnit
+from liandong.catalogue.models import URGENCIES, Matter
+from liandong.db import utcnow
+from liandong.errors import Conflict, Forbidden, Invalid, NotFound
+from liandong.privacy import mask_name, mask_phone
+from liandong.units.models import Unit
+
+UNMASKED_ROLES = frozenset({"receptionist", "shift_leader"})
+"""Roles that call reporters back and so see their phone numbers (each read is audited)."""
+
+
+@dataclass
+class Actor:
+    """Who acts: a user (with roles, unit and jurisdiction), or a system channel without a user."""
+
+    user: User | None
+    roles: frozenset[str]
+    unit_id: int | None
+    scope: Scope = EVERYTHING
+
+    @property
+    def name(self) -> str:
+        return self.user.username if self.user else "system"
+
+
+class StaleCase(Conflict):
+    pass
+
+
+def _hash(body: dict) -> str:
+    return hashlib.sha256(json.dumps(body, sort_keys=True, ensure_ascii=False).encode()).hexdigest()
+
+
+def report(session: Session, index: GridIndex, actor: Actor, *, matter_code: str, description: str, lon: float,
+           lat: float, crs: str = "wgs84", channel: str, urgency: str | None = None, reporter: dict | None = None,
+           idempotency_key: str | None = None, now: dt.datetime | None = None) -> tuple[Case, bool]:
+    """Create a case in state ``reported``; returns (case, created). A repeated Idempotency-Key with the
+    same request returns the first case; with a different request it is a Conflict."""
+    from liandong.areas.index import locate
+
+    now = now or utcnow()
+    body = {"matter_code": matter_code, "description": description, "lon": lon, "lat": lat, "crs": crs,
+            "channel": channel, "urgency": urgency, "reporter": reporter}
+    if idempotency_key is not None:
+        if not 1 <= len(idempotency_key) <= 100:
+            raise Invalid("Idempotency-Key must have 1–100 characters")
+        existing = session.scalar(select(Case).where(Case.idempotency_key == idempotency_key))
+        if existing is not None:
+            if existing.request_hash != _hash(body):
+                raise Conflict("this Idempotency-Key was used for a different request")
+            return existing, False
+    if channel not in states.CHANNELS:
+        raise Invalid(f"unknown channel {channel!r}; use one of {', '.join(states.CHANNELS)}")
+    matter = session.scalar(select(Matter).where(Matter.code == matter_code, Matter.active.is_(True)))
+    if matter is None:
+        raise Invalid(f"unknown matter {matter_code!r}")
+    urgency = urgency or matter.default_urgency
+    if urgency not in URGENCIES:
+        raise Invalid(f"urgency must be one of {', '.join(URGENCIES)}")
+    description = (description or "").strip()
+    if not 1 <= len(description) <= 2000:
+        raise Invalid("description must have 1–2000 characters")
+    reporter = reporter or {}
+    name, phone = reporter.get("name"), reporter.get("phone")
+    if (name is not None and (not isinstance(name, str) or len(name) > 100)) or (
+            phone is not None and (not isinstance(phone, str) or len(phone) > 32)):
+        raise Invalid("reporter name must be text of at most 100 characters, phone at most 32")
+    try:
+        found = locate(index, lon, lat, crs)
+    except ValueError as exc:
+        raise Invalid(str(exc)) from exc
+    if found is None:
+        raise Invalid("no unit grid at this point: it lies outside the district")
+    grid = session.get(Area, found["grid"]["id"])
+    if not actor.scope.covers_path(grid.path):
+        raise Invalid("this point lies outside your jurisdiction")
+    case = Case(
+        number=f"T{uuid.uuid4().hex[:24]}", state="reported", matter_id=matter.id, urgency=urgency, channel=channel,
+        description=description, lon=found["point"]["lon"], lat=found["point"]["lat"], grid_id=grid.id,
+        area_path=grid.path, reporter_name=name, reporter_phone=phone, rework_count=0,
+        idempotency_key=idempotency_key, request_hash=_hash(body) if idempotency_key else None,
+        created_by=actor.user.id if actor.user else None, created_at=now, updated_at=now,
+    )
+    session.add(case)
+    session.flush()
+    number = f"{grid.code[:6]}-{now:%Y%m%d}-{case.id:07d}"
+    session.execute(update(Case).where(Case.id == case.id).values(number=number)
+                    .execution_options(synchronize_session=False))
+    set_committed_value(case, "number", number)
+    _event(session, case, actor, "report", None, "reported", {"channel": channel, "matter": matter_code}, now)
+    return case, True
+
+
+def _event(session: Session, case: Case, actor: Actor, action: str, from_state: str | None, to_state: str,
+           payload: dict, now: dt.datetime) -> CaseEvent:
+    seq = (session.scalar(select(func.max(CaseEvent.seq)).where(CaseEvent.case_id == case.id)) or 0) + 1
+    event = CaseEvent(case_id=case.id, seq=seq, at=now, actor_id=actor.user.id if actor.user else None,
+                      actor=actor.name, unit_id=actor.unit_id, action=action, from_state=from_state,
+                      to_state=to_state, payload=payload)
+    session.add(event)
+    return event
+
+
+# --- reading ----------------------------------------------------------------------------------
+
+def _visible(stmt, actor: Actor):
+    if actor.scope.unrestricted:
+        return stmt
+    conditions = [Case.area_path.startswith(actor.scope.path, autoescape=True)]
+    if actor.unit_id is not None:
+        assigned = select(CaseUnit.case_id).where(CaseUnit.unit_id == actor.unit_id)
+        conditions.append(Case.id.in_(assigned))
+    return stmt.where(or_(*conditions))
+
+
+def get(session: Session, case_id: int, actor: Actor) -> Case:
+    """A case the actor may see (its jurisdiction, or assigned to its unit); 404 otherwise."""
+    case = session.scalar(_visible(select(Case).where(Case.id == case_id), actor))
+    if case is None:
+        raise NotFound(f"case {case_id} not found")
+    return case
+
+
+def list_cases(session: Session, actor: Actor, *, state: str | None = None, channel: str | None = None,
+               matter_code: str | None = None, unit_id: int | None = None, limit: int = 50,
+               offset: int = 0) -> tuple[list[Case], int]:
+    stmt = _visible(select(Case), actor)
+    if state:
+        if state not in states.STATES:
+            raise Invalid(f"unknown state {state!r}")
+        stmt = stmt.where(Case.state == state)
+    if channel:
+        stmt = stmt.where(Case.channel == channel)
+    if matter_code:
+        stmt = stmt.where(Case.matter_id.in_(select(Matter.id).where(Matter.code == matter_code)))
+    if unit_id:
+        stmt = stmt.where(Case.id.in_(select(CaseUnit.case_id).where(CaseUnit.unit_id == unit_id)))
+    total = session.scalar(select(func.count()).select_from(stmt.subquery()))
+    rows = session.scalars(stmt.order_by(Case.id.desc()).limit(limit).offset(offset))
+    return list(rows), int(total or 0)
+
+
+def events(session: Session, case: Case) -> list[CaseEvent]:
+    return list(session.scalars(select(CaseEvent).where(CaseEvent.case_id == case.id).order_by(CaseEvent.seq)))
+
+
+def units_of(session: Session, case: Case) -> list[CaseUnit]:
+    return list(session.scalars(select(CaseUnit).where(CaseUnit.case_id == case.id)
+                                .order_by(CaseUnit.role.desc(), CaseUnit.unit_id)))
+
+
+def routing(session: Session, index: GridIndex, case: Case) -> dict:
+    """Proposed lead (the matter's line × the grid's responsible unit, 多网合一) and territorial unit (块)."""
+    matter = session.get(Matter, case.matter_id)
+    hit = index.by_id.get(case.grid_id)
+    units = list(hit.responsible_units) if hit else []
+    line_unit = next((u for u in units if u["role"] == "line" and u["line"] == matter.line), None)
+    territorial = [u for u in units if u["role"] == "territorial"]
+    town = next((u for u in territorial if u["kind"] == "sub_centre"), None)
+    return {
+        "line": matter.line,
+        "proposed_lead": line_unit or town,
+        "territorial": town,
+        "candidates": units,
+    }
+
+
+# --- acting -------------------------------------------------------------------------------------
+
+def act(session: Session, index: GridIndex, case_id: int, action: str, actor: Actor, payload: dict | None = None,
+        now: dt.datetime | None = None) -> Case:
+    """Apply ``action`` through the transition table, append its event, keep the version honest."""
+    try:
+        return _act(session, index, case_id, action, actor, payload, now or utcnow())
+    except StaleDataError:  # another transaction moved the version on; the caller rolls back
+        raise _stale_for(session, case_id) from None
+
+
+def _stale_for(session: Session, case_id: int) -> Conflict:
+    err = StaleCase("the case was changed by someone else meanwhile; reload it and try again")
+    session.rollback()
+    state = session.scalar(select(Case.state).where(Case.id == case_id))
+    err.extra = {"allowed_actions": states.allowed_actions(state) if state else [], "state": state}
+    return err
+
+
+def _act(session: Session, index: GridIndex, case_id: int, action: str, actor: Actor, payload: dict | None,
+         now: dt.datetime) -> Case:
+    payload = dict(payload or {})
+    case = get(session, case_id, actor)
+    expected = payload.pop("version", None)
+    allowed = states.allowed_actions(case.state, set(actor.roles))
+    if expected is not None and expected != case.version:
+        raise _stale(case, allowed)
+    t = states.transition(case.state, action)
+    if t is None:
+        err = Conflict(f"action {action!r} is not allowed in state {case.state!r}")
+        err.extra = {"allowed_actions": allowed, "state": case.state}
+        raise err
+    if not (t.roles & actor.roles):
+        raise Forbidden(f"{action!r} needs one of the roles: {', '.join(sorted(t.roles))}")
+    for key in states.NEEDS.get(action, ()):
+        if payload.get(key) in (None, ""):
+            raise Invalid(f"{action!r} needs '{key}'")
+    note = payload.get("note") or payload.get("reason")
+    if note is not None and (not isinstance(note, str) or len(note) > 2000):
+        raise Invalid("note and reason must be text of at most 2000 characters")
+    from_state, to_state = case.state, t.to
+    record = {k: v for k, v in payload.items() if k in ("note", "reason", "satisfaction", "master_id",
+                                                          "lead_unit_id", "assisting_unit_ids")}
+    if t.handler_action:
+        mine = _assignment(session, case, actor)
+        if mine.role == "assist":  # an assisting unit reports its own part; the case state stays
+            mine.status = {"sign": "signed", "report_done": "done", "return": "returned"}[action]
+            mine.updated_at = now
+            to_state = from_state
+            record["as"] = "assist"
+        else:
+            mine.status = {"sign": "signed", "report_done": "done", "return": "returned"}[action]
+            mine.updated_at = now
+    if action in ("dispatch", "redispatch"):
+        record.update(_dispatch(session, index, case, payload, now))
+    elif action == "check_failed":
+        case.rework_count += 1
+        for cu in units_of(session, case):
+            if cu.status != "withdrawn":
+                cu.status, cu.updated_at = "dispatched", now
+    elif action == "rate":
+        if payload["satisfaction"] not in states.SATISFACTION:
+            raise Invalid(f"satisfaction must be one of {', '.join(states.SATISFACTION)}")
+        case.satisfaction = payload["satisfaction"]
+    elif action == "merge":
+        master = _master(session, case, payload["master_id"], actor)
+        case.master_id = master.id
+    if to_state == "closed" and from_state != "closed":
+        case.closed_at = now
+    case.state = to_state
+    case.updated_at = now
+    _event(session, case, actor, action, from_state, to_state, record, now)
+    session.flush()
+    return case
+
+
+def _stale(case: Case, allowed: list[str]) -> Conflict:
+    err = StaleCase("the case was changed by someone else meanwhile; reload it and try again")
+    err.extra = {"allowed_actions": allowed, "state": case.state}
+    return err
+
+
+def _assignment(session: Session, case: Case, actor: Actor) -> CaseUnit:
+    """The actor's unit's assignment on this case (or that of a unit it directly heads)."""
+    rows = units_of(session, case)
+    parents = dict(session.execute(select(Unit.id, Unit.parent_id).where(
+        Unit.id.in_([r.unit_id for r in rows]))).all()) if rows else {}
+    for r in rows:
+        if r.status != "withdrawn" and actor.unit_id in (r.unit_id, parents.get(r.unit_id)):
+            return r
+    raise Forbidden("the case is not assigned to your unit")
+
+
+def _dispatch(session: Session, index: GridIndex, case: Case, payload: dict, now: dt.datetime) -> dict:
+    proposal = routing(session, index, case)
+    lead_id = payload.get("lead_unit_id") or (proposal["proposed_lead"] or {}).get("id")
+    assist_ids = payload.get("assisting_unit_ids") or []
+    if not isinstance(assist_ids, list) or not all(isinstance(x, int) for x in assist_ids):
+        raise Invalid("assisting_unit_ids must be a list of unit ids")
+    if not isinstance(lead_id, int):
+        raise Invalid("lead_unit_id must be a unit id (no proposal could be made for this case)")
+    wanted = [lead_id, *[x for x in dict.fromkeys(assist_ids) if x != lead_id]]
+    found = set(session.scalars(select(Unit.id).where(Unit.id.in_(wanted))))
+    missing = [x for x in wanted if x not in found]
+    if missing:
+        raise Invalid(f"unknown units: {missing}")
+    for cu in units_of(session, case):  # a redispatch withdraws the previous assignment
+        cu.status, cu.updated_at = "withdrawn", now
+    session.flush()
+    for uid in wanted:
+        existing = session.get(CaseUnit, (case.id, uid))
+        role = "lead" if uid == lead_id else "assist"
+        if existing is None:
+            session.add(CaseUnit(case_id=case.id, unit_id=uid, role=role, status="dispatched", updated_at=now))
+        else:
+            existing.role, existing.status, existing.updated_at = role, "dispatched", now
+    case.lead_unit_id = lead_id
+    return {"lead_unit_id": lead_id, "assisting_unit_ids": wanted[1:],
+            "proposed": (proposal["proposed_lead"] or {}).get("id")}
+
+
+def _master(session: Session, case: Case, master_id, actor: Actor) -> Case:
+    if not isinstance(master_id, int) or master_id == case.id:
+        raise Invalid("master_id must be the id of another case")
+    master = get(session, master_id, actor)
+    if master.state in states.CLOSED_STATES and master.state != "closed":
+        raise Invalid(f"case {master_id} is {master.state}; merge into an open or closed case")
+    if master.master_id is not None:
+        raise Invalid(f"case {master_id} was itself merged; merge into its master {master.master_id}")
+    return master
+
+
+# --- output -------------------------------------------------------------------------------------
+
+def case_dict(session: Session, case: Case, actor: Actor) -> dict:
+    from liandong.auth import audit
+
+    matter = session.get(Matter, case.matter_id)
+    grid = session.get(Area, case.grid_id)
+    unmasked = bool(UNMASKED_ROLES & actor.roles) and (case.reporter_phone or case.reporter_name)
+    if unmasked:
+        audit.record(session, "personal_data_read", actor=actor.user, target=f"case:{case.id}",
+                     detail={"fields": ["reporter_name", "reporter_phone"]})
+    assigned = units_of(session, case)
+    unit_names = dict(session.execute(select(Unit.id, Unit.name).where(
+        Unit.id.in_([a.unit_id for a in assigned]))).all()) if assigned else {}
+    return {
+        "id": case.id, "number": case.number, "state": case.state, "version": case.version,
+        "matter_code": matter.code, "matter_name": matter.name, "line": matter.line, "urgency": case.urgency,
+        "channel": case.channel, "description": case.description, "lon": case.lon, "lat": case.lat,
+        "grid_code": grid.code, "grid_name": grid.name, "lead_unit_id": case.lead_unit_id,
+        "units": [{"unit_id": a.unit_id, "name": unit_names.get(a.unit_id), "role": a.role, "status": a.status}
+                  for a in assigned],
+        "reporter": {"name": case.reporter_name if unmasked else mask_name(case.reporter_name),
+                     "phone": case.reporter_phone if unmasked else mask_phone(case.reporter_phone)},
+        "rework_count": case.rework_count, "master_id": case.master_id, "satisfaction": case.satisfaction,
+        "created_at": case.created_at.isoformat(), "updated_at": case.updated_at.isoformat(),
+        "closed_at": case.closed_at.isoformat() if case.closed_at else None,
+        "allowed_actions": states.allowed_actions(case.state, set(actor.roles)),
+        "limits": {lim.stage: {"amount": lim.amount, "unit": lim.unit}
+                   for lim in matter.limits if lim.urgency == case.urgency},
+    }
+
+
+def event_dict(e: CaseEvent) -> dict:
+    return {"seq": e.seq, "at": e.at.isoformat(), "actor": e.actor, "unit_id": e.unit_id, "action": e.action,
+            "from": e.from_state, "to": e.to_state, "payload": e.payload}

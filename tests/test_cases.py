@@ -1,0 +1,284 @@
+"""The case life cycle: every legal transition, refusals with the allowed actions, roles, jurisdiction,
+optimistic concurrency, idempotent intake, joint handling and masking of personal data."""
+
+import threading
+
+import pytest
+from sqlalchemy import func, select, text
+from sqlalchemy.exc import DBAPIError
+
+from liandong.areas.index import GridIndex
+from liandong.areas.scope import EVERYTHING
+from liandong.auth.models import AuditEntry, User
+from liandong.auth.service import create_user
+from liandong.cases import service, states
+from liandong.cases.models import CaseEvent, CaseUnit
+from liandong.catalogue.service import load_standard
+from liandong.db import unit_of_work
+from liandong.errors import Conflict, Forbidden, NotFound
+from liandong.units.models import Unit
+from tests.conftest import login, make_client
+from tests.factories import EAST, PASSWORD, WEST, build_small_district
+
+WEST_POINT = (121.305, 31.105)
+EAST_POINT = (121.345, 31.11)
+MATTER = "06001"  # 私搭乱建 → city-management line
+ROLES = ("receptionist", "shift_leader", "dispatcher", "inspector")
+
+
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def world(request, tmp_path_factory):
+    from tests.conftest import fresh_database
+
+    for url in fresh_database(request.param, tmp_path_factory):
+        with unit_of_work(url) as s:
+            build_small_district(s)
+            load_standard(s)
+            for role in ROLES:
+                if role == "dispatcher":  # made by build_small_district
+                    continue
+                create_user(s, username=role, password=PASSWORD, unit_code="C", roles=[role])
+            create_user(s, username="cm_west", password=PASSWORD, unit_code=f"B-cm-{WEST}", roles=["handler"])
+            create_user(s, username="cm_east", password=PASSWORD, unit_code=f"B-cm-{EAST}", roles=["handler"])
+        yield url
+
+
+def unit_id(url, code):
+    with unit_of_work(url) as s:
+        return s.scalar(select(Unit.id).where(Unit.code == code))
+
+
+def boss(url, unit_code=f"B-cm-{WEST}"):
+    """An actor holding every role, acting for the west city-management squad."""
+    every_role = {"receptionist", "shift_leader", "dispatcher", "handler", "inspector"}
+    return service.Actor(user=None, roles=frozenset(every_role), unit_id=unit_id(url, unit_code), scope=EVERYTHING)
+
+
+def new_case(url, point=WEST_POINT, **kw):
+    with unit_of_work(url) as s:
+        index = GridIndex.build(s)
+        case, _ = service.report(s, index, boss(url), matter_code=kw.pop("matter", MATTER),
+                                 description="测试：违章搭建", lon=point[0], lat=point[1], channel="hotline", **kw)
+        return case.id
+
+
+def do(url, case_id, action, actor=None, **payload):
+    with unit_of_work(url) as s:
+        index = GridIndex.build(s)
+        case = service.act(s, index, case_id, action, actor or boss(url), payload)
+        return case.state
+
+
+PAYLOAD = {"reject": {"reason": "不属实"}, "return": {"reason": "非本单位职责"}, "void": {"reason": "重复"},
+           "report_done": {"note": "已拆除"}, "check_failed": {"note": "未整改到位"},
+           "close_self_handled": {"note": "现场已处理"}, "rate": {"satisfaction": "satisfied"}}
+PATH = {
+    "reported": [], "accepted": ["accept"], "verifying": ["accept", "request_verify"],
+    "filed": ["accept", "file"], "dispatched": ["accept", "file", "dispatch"],
+    "in_progress": ["accept", "file", "dispatch", "sign"],
+    "returned": ["accept", "file", "dispatch", "return"],
+    "disposed": ["accept", "file", "dispatch", "sign", "report_done"],
+    "checking": ["accept", "file", "dispatch", "sign", "report_done", "request_check"],
+    "checked": ["accept", "file", "dispatch", "sign", "report_done", "request_check", "check_passed"],
+    "closed": ["accept", "file", "dispatch", "sign", "report_done", "request_check", "check_passed", "close"],
+    "suspended": ["accept", "file", "dispatch", "suspend"],
+}
+
+
+def case_in(url, state):
+    cid = new_case(url)
+    for action in PATH[state]:
+        do(url, cid, action, **PAYLOAD.get(action, {}))
+    return cid
+
+
+@pytest.mark.parametrize("key", sorted(states.TRANSITIONS), ids=lambda k: f"{k[0]}-{k[1]}")
+def test_every_legal_transition(world, key):
+    state, action = key
+    if state not in PATH:
+        pytest.skip(f"{state} is only reached by void/merge")
+    cid = case_in(world, state)
+    payload = dict(PAYLOAD.get(action, {}))
+    if action == "merge":
+        payload["master_id"] = new_case(world)
+    assert do(world, cid, action, **payload) == states.TRANSITIONS[key].to
+    with unit_of_work(world) as s:
+        last = s.scalars(select(CaseEvent).where(CaseEvent.case_id == cid).order_by(CaseEvent.seq.desc())).first()
+        n = s.scalar(select(func.count()).select_from(CaseEvent).where(CaseEvent.case_id == cid))
+    assert (last.action, last.from_state, last.to_state) == (action, state, states.TRANSITIONS[key].to)
+    assert n == len(PATH[state]) + 2 and last.seq == n  # report + path + this one, numbered 1..n
+
+
+@pytest.mark.parametrize("state", sorted(PATH))
+def test_illegal_actions_are_refused_with_the_allowed_ones(world, state):
+    cid = case_in(world, state)
+    allowed = states.allowed_actions(state)
+    illegal = [a for a in states.ACTIONS if a not in allowed][:4]
+    for action in illegal:
+        with pytest.raises(Conflict) as err:
+            do(world, cid, action, **PAYLOAD.get(action, {}))
+        assert err.value.extra["allowed_actions"] == allowed
+    with unit_of_work(world) as s:  # nothing was written by the refusals
+        n = s.scalar(select(func.count()).select_from(CaseEvent).where(CaseEvent.case_id == cid))
+    assert n == len(PATH[state]) + 1
+
+
+def test_full_cycle_over_http_with_rework(world):
+    client = make_client(world)
+    h = {r: login(client, r, PASSWORD) for r in (*ROLES, "cm_west")}
+    body = {"matter_code": MATTER, "description": "违章搭建", "lon": WEST_POINT[0], "lat": WEST_POINT[1],
+            "channel": "grid_worker", "reporter": {"name": "张三丰", "phone": "13900001111"}}
+    r = client.post("/api/v1/cases", json=body, headers=h["inspector"])
+    assert r.status_code == 201, r.text
+    case = r.json()
+    assert case["state"] == "reported" and case["grid_code"].startswith(WEST) and case["line"] == "city_management"
+    assert case["number"].startswith("319901-")
+    cid = case["id"]
+
+    def act(who, action, **payload):
+        resp = client.post(f"/api/v1/cases/{cid}/actions/{action}", json=payload, headers=h[who])
+        assert resp.status_code == 200, (action, resp.text)
+        return resp.json()
+
+    act("receptionist", "accept")
+    act("shift_leader", "file")
+    proposal = client.get(f"/api/v1/cases/{cid}/routing", headers=h["dispatcher"]).json()
+    assert proposal["proposed_lead"]["code"] == f"B-cm-{WEST}" and proposal["territorial"]["code"] == f"S-{WEST}"
+    act("dispatcher", "dispatch")
+    act("cm_west", "sign")
+    act("cm_west", "report_done", note="已拆除")
+    act("receptionist", "request_check")
+    out = act("inspector", "check_failed", note="未拆除干净")
+    assert out["state"] == "dispatched" and out["rework_count"] == 1
+    act("cm_west", "sign")
+    act("cm_west", "report_done", note="已全部拆除")
+    act("receptionist", "request_check")
+    act("inspector", "check_passed")
+    out = act("shift_leader", "close")
+    assert out["state"] == "closed" and out["closed_at"]
+    out = act("receptionist", "rate", satisfaction="very_satisfied")
+    assert out["satisfaction"] == "very_satisfied"
+    ev = client.get(f"/api/v1/cases/{cid}/events", headers=h["dispatcher"]).json()
+    assert [e["action"] for e in ev][:4] == ["report", "accept", "file", "dispatch"]
+    assert [e["seq"] for e in ev] == list(range(1, len(ev) + 1)) and ev[-1]["action"] == "rate"
+    # an illegal action: 409 with the allowed actions
+    r = client.post(f"/api/v1/cases/{cid}/actions/dispatch", json={}, headers=h["dispatcher"])
+    assert r.status_code == 409 and r.json()["allowed_actions"] == [] and r.json()["state"] == "closed"
+    assert client.post(f"/api/v1/cases/{cid}/actions/fly", json={}, headers=h["dispatcher"]).status_code == 404
+
+
+def test_roles_and_assignment_are_checked(world):
+    cid = case_in(world, "filed")
+    receptionist = service.Actor(user=None, roles=frozenset({"receptionist"}), unit_id=None)
+    with pytest.raises(Forbidden):
+        do(world, cid, "dispatch", receptionist)
+    do(world, cid, "dispatch")
+    other_squad = service.Actor(user=None, roles=frozenset({"handler"}), unit_id=unit_id(world, f"B-cm-{EAST}"))
+    with pytest.raises((Forbidden, NotFound)):
+        do(world, cid, "sign", other_squad)
+
+
+def test_town_handler_never_sees_another_towns_case(world):
+    client = make_client(world)
+    west_case = case_in(world, "filed")
+    east = login(client, "east_handler", PASSWORD)
+    assert client.get(f"/api/v1/cases/{west_case}", headers=east).status_code == 404
+    assert client.get(f"/api/v1/cases/{west_case}/events", headers=east).status_code == 404
+    assert client.post(f"/api/v1/cases/{west_case}/actions/sign", json={}, headers=east).status_code == 404
+    ids = [c["id"] for c in client.get("/api/v1/cases", params={"limit": 500}, headers=east).json()["items"]]
+    assert west_case not in ids
+    west = login(client, "west_handler", PASSWORD)
+    assert client.get(f"/api/v1/cases/{west_case}", headers=west).status_code == 200
+    # a unit the case is dispatched to sees it even outside its own area
+    do(world, west_case, "dispatch", lead_unit_id=unit_id(world, f"B-cm-{EAST}"))
+    cm_east = login(client, "cm_east", PASSWORD)
+    assert client.get(f"/api/v1/cases/{west_case}", headers=cm_east).status_code == 200
+    assert client.post(f"/api/v1/cases/{west_case}/actions/sign", json={}, headers=cm_east).status_code == 200
+
+
+def test_stale_version_and_concurrent_dispatch(world):
+    client = make_client(world)
+    disp = login(client, "dispatcher", PASSWORD)
+    cid = case_in(world, "filed")
+    version = client.get(f"/api/v1/cases/{cid}", headers=disp).json()["version"]
+    r = client.post(f"/api/v1/cases/{cid}/actions/dispatch", json={"version": version - 1}, headers=disp)
+    assert r.status_code == 409 and "changed by someone else" in r.json()["detail"]
+    results: list[int] = []
+    barrier = threading.Barrier(2)
+
+    def dispatch():
+        barrier.wait()
+        resp = make_client(world).post(f"/api/v1/cases/{cid}/actions/dispatch", json={"version": version},
+                                       headers=disp)
+        results.append(resp.status_code)
+
+    threads = [threading.Thread(target=dispatch) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(results) == [200, 409]
+    with unit_of_work(world) as s:
+        actions = list(s.scalars(select(CaseEvent.action).where(CaseEvent.case_id == cid)))
+    assert actions.count("dispatch") == 1
+
+
+def test_idempotent_intake(world):
+    client = make_client(world)
+    rec = login(client, "receptionist", PASSWORD)
+    body = {"matter_code": "06010", "description": "暴露垃圾", "lon": WEST_POINT[0], "lat": WEST_POINT[1],
+            "channel": "hotline"}
+    a = client.post("/api/v1/cases", json=body, headers={**rec, "Idempotency-Key": "call-42"})
+    b = client.post("/api/v1/cases", json=body, headers={**rec, "Idempotency-Key": "call-42"})
+    assert a.status_code == 201 and b.status_code == 200 and a.json()["id"] == b.json()["id"]
+    c = client.post("/api/v1/cases", json={**body, "description": "别的"},
+                    headers={**rec, "Idempotency-Key": "call-42"})
+    assert c.status_code == 409
+    assert a.json()["urgency"] == "normal" and a.json()["limits"]["dispose"] == {"amount": 4, "unit": "hour"}
+
+
+@pytest.mark.parametrize("change,message", [
+    ({"matter_code": "99999"}, "unknown matter"), ({"channel": "pigeon"}, "unknown channel"),
+    ({"lon": 120.0, "lat": 30.0}, "outside the district"), ({"urgency": "whenever"}, "urgency"),
+    ({"crs": "EPSG:3857"}, "unknown coordinate system"),
+])
+def test_bad_reports_are_refused(world, change, message):
+    client = make_client(world)
+    rec = login(client, "receptionist", PASSWORD)
+    body = {"matter_code": MATTER, "description": "x", "lon": WEST_POINT[0], "lat": WEST_POINT[1],
+            "channel": "hotline", **change}
+    r = client.post("/api/v1/cases", json=body, headers=rec)
+    assert r.status_code == 422 and message in r.json()["detail"]
+
+
+def test_joint_handling_assisting_units_report_their_part(world):
+    cid = case_in(world, "filed")
+    lead, helper = unit_id(world, f"B-cm-{WEST}"), unit_id(world, f"S-{WEST}")
+    do(world, cid, "dispatch", lead_unit_id=lead, assisting_unit_ids=[helper])
+    town = service.Actor(user=None, roles=frozenset({"handler"}), unit_id=helper)
+    assert do(world, cid, "sign", town) == "dispatched"  # the assisting unit signs its part only
+    with unit_of_work(world) as s:
+        rows = {u.unit_id: (u.role, u.status) for u in s.scalars(select(CaseUnit).where(CaseUnit.case_id == cid))}
+    assert rows == {lead: ("lead", "dispatched"), helper: ("assist", "signed")}
+    assert do(world, cid, "sign") == "in_progress"  # the lead's signature moves the case
+
+
+def test_reporter_data_masked_and_unmasked_reads_audited(world):
+    cid = new_case(world, reporter={"name": "李四", "phone": "13912345678"})
+    client = make_client(world)
+    disp = client.get(f"/api/v1/cases/{cid}", headers=login(client, "dispatcher", PASSWORD)).json()
+    assert disp["reporter"] == {"name": "李*", "phone": "139****5678"}
+    rec = client.get(f"/api/v1/cases/{cid}", headers=login(client, "receptionist", PASSWORD)).json()
+    assert rec["reporter"] == {"name": "李四", "phone": "13912345678"}
+    with unit_of_work(world) as s:
+        reads = s.scalars(select(AuditEntry).where(AuditEntry.action == "personal_data_read",
+                                                   AuditEntry.target == f"case:{cid}")).all()
+        actors = {s.get(User, e.actor_id).username for e in reads}
+    assert actors == {"receptionist"}
+
+
+def test_case_events_are_append_only(world):
+    new_case(world)
+    for stmt in ("UPDATE case_events SET actor = 'x'", "DELETE FROM case_events"):
+        with pytest.raises(DBAPIError, match="append-only"), unit_of_work(world) as s:
+            s.execute(text(stmt))

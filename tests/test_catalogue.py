@@ -1,0 +1,68 @@
+"""The GB/T 47678.5-2026 catalogue with local lines and time limits; admin edits are audited."""
+
+import pytest
+from sqlalchemy import func, select
+
+from liandong.catalogue import service
+from liandong.catalogue.models import Matter
+from liandong.db import unit_of_work
+from tests.conftest import login, make_client
+from tests.factories import PASSWORD, build_small_district
+
+
+@pytest.fixture
+def world(db_url):
+    with unit_of_work(db_url) as s:
+        build_small_district(s)
+        assert service.load_standard(s)["matters"] == 250
+        assert service.load_standard(s)["loaded"] is False  # idempotent
+    return db_url
+
+
+def test_standard_tables(world):
+    with unit_of_work(world) as s:
+        kinds = dict(s.execute(select(Matter.kind, func.count()).group_by(Matter.kind)).all())
+        assert kinds == {"component": 153, "event": 97}
+        cover = service.get(s, "01001")
+        assert cover.name == "供水井盖异常" and cover.component_code == "01001" and cover.major_name == "市政公用设施类"
+        assert cover.line == "water" and cover.default_urgency == "urgent"
+        assert service.limit_for(cover, "urgent", "dispose") == (2, "hour")
+        garbage = service.get(s, "06010")
+        assert garbage.legacy_code == "01-10" and garbage.line == "greening"
+        assert service.limit_for(garbage, "normal", "dispose") == (4, "hour")
+        building = service.get(s, "06001")
+        assert building.line == "city_management" and service.limit_for(building, "normal", "dispose") == (20, "day")
+        assert service.get(s, "09005").legacy_code == "04-05"
+        assert service.get(s, "09009").line == "public_security"  # 机动车乱停放
+        assert service.get(s, "10001").legacy_code is None
+        lines = set(s.scalars(select(Matter.line)))
+    assert len(lines) >= 9
+
+
+def test_search_and_edit(world):
+    client = make_client(world)
+    admin = login(client, "admin", PASSWORD)
+    disp = login(client, "dispatcher", PASSWORD)
+    found = client.get("/api/v1/catalogue/matters", params={"q": "井盖"}, headers=disp).json()
+    assert found["total"] >= 20 and all("井盖" in m["name"] for m in found["items"])
+    patch = {"line": "housing", "filing_criteria": "面积≥2㎡",
+             "limits": [{"urgency": "normal", "stage": "dispose", "amount": 6, "unit": "hour"}]}
+    assert client.patch("/api/v1/catalogue/matters/06010", json=patch, headers=disp).status_code == 403
+    r = client.patch("/api/v1/catalogue/matters/06010", json=patch, headers=admin)
+    assert r.status_code == 200
+    m = r.json()
+    assert m["line"] == "housing" and m["filing_criteria"] == "面积≥2㎡"
+    assert {"urgency": "normal", "stage": "dispose", "amount": 6, "unit": "hour"} in m["limits"]
+    bad = client.patch("/api/v1/catalogue/matters/06010", json={"line": "navy"}, headers=admin)
+    assert bad.status_code == 422
+    bad = client.patch("/api/v1/catalogue/matters/06010", json={"limits": [
+        {"urgency": "normal", "stage": "dispose", "amount": -1, "unit": "hour"}]}, headers=admin)
+    assert bad.status_code == 422
+    assert client.get("/api/v1/catalogue/matters/06010", headers=disp).json()["line"] == "housing"
+    log = client.get("/api/v1/audit", params={"action": "matter_changed"}, headers=admin).json()
+    assert len(log) == 1 and log[0]["detail"]["before"]["line"] == "greening"
+    local = {"code": "L0001", "name": "共享充电宝乱放", "major_code": "90", "major_name": "地方扩展类",
+             "line": "market_supervision"}
+    r = client.post("/api/v1/catalogue/matters", json=local, headers=admin)
+    assert r.status_code == 201 and r.json()["local"] is True and r.json()["limits"]
+    assert client.post("/api/v1/catalogue/matters", json=local, headers=admin).status_code == 409
