@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+import logging
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 from fastapi import FastAPI, Request
@@ -15,6 +18,7 @@ from liandong.areas.api import router as areas_router
 from liandong.areas.index import IndexHolder
 from liandong.auth.api import router as auth_router
 from liandong.cases.api import router as cases_router
+from liandong.cases.notifications_api import router as notifications_router
 from liandong.catalogue.api import router as catalogue_router
 from liandong.config import Settings, get_settings
 from liandong.db import session_factory
@@ -25,9 +29,37 @@ from liandong.units.api import router as units_router
 STATIC = Path(__file__).parent / "web" / "static"
 
 
+@asynccontextmanager
+async def _lifespan(app: FastAPI):
+    """Run the escalation sweep in the background while the app serves (every ``sweep_seconds``)."""
+    task = None
+    if app.state.settings.sweep_seconds > 0:
+        task = asyncio.create_task(_sweep_forever(app))
+    yield
+    if task:
+        task.cancel()
+
+
+async def _sweep_forever(app: FastAPI) -> None:
+    from liandong.cases import sla
+    from liandong.db import unit_of_work, utcnow
+
+    def once() -> None:
+        with unit_of_work(app.state.database_url) as session:
+            sla.sweep(session, utcnow())
+
+    while True:
+        await asyncio.sleep(app.state.settings.sweep_seconds)
+        try:
+            await asyncio.to_thread(once)
+        except Exception:  # a failed sweep must not stop the next one; it is logged
+            logging.getLogger("liandong.sweep").exception("escalation sweep failed")
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
     app = FastAPI(
+        lifespan=_lifespan,
         title="Liandong 联动",
         version=__version__,
         description="City grid governance and emergency linkage platform (Minhang 大联动 model).",
@@ -62,7 +94,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         return {"status": "ok", "version": __version__}
 
     errors = error_responses()
-    for router in (auth_router, areas_router, layer_router, units_router, catalogue_router, cases_router):
+    for router in (auth_router, areas_router, layer_router, units_router, catalogue_router, cases_router,
+                   notifications_router):
         app.include_router(router, responses=errors)
 
     from liandong.web.pages import router as pages_router

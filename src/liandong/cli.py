@@ -298,6 +298,32 @@ def users_set_roles(username: str, roles: str) -> None:
     typer.echo(f"user {username}: roles {roles}")
 
 
+@app.command()
+def sweep(repeat: Annotated[float, typer.Option(help="repeat every N seconds (0: once)")] = 0.0) -> None:
+    """Escalate overdue case stages (exactly once each, also with several processes running)."""
+    import time
+
+    from liandong.cases import sla
+    from liandong.db import utcnow
+
+    while True:
+        with unit_of_work(_url()) as session:
+            done = sla.sweep(session, utcnow())
+        typer.echo(json.dumps({"escalated": len(done), "case_ids": done}))
+        if repeat <= 0:
+            return
+        time.sleep(repeat)
+
+
+@app.command("calendar-seed")
+def calendar_seed() -> None:
+    """Store the holidays and adjusted workdays known to the chinesecalendar package (2004 on)."""
+    from liandong.cases.calendar import seed_from_chinesecalendar
+
+    with unit_of_work(_url()) as session:
+        typer.echo(json.dumps(seed_from_chinesecalendar(session)))
+
+
 @app.command("catalogue-load")
 def catalogue_load() -> None:
     """Load the GB/T 47678.5-2026 catalogue (250 matters) with local default lines and time limits."""

@@ -36,6 +36,12 @@ class Settings(BaseSettings):
     index_check_seconds: float = 2.0
     """How often a process checks whether the area tables changed under its grid index."""
 
+    work_hours: str = "08:30-11:30,13:00-17:30"
+    """Working hours of a working day (local time), for deadlines in working hours and days."""
+    timezone: str = "Asia/Shanghai"
+    sweep_seconds: float = 60.0
+    """How often the running app looks for overdue stages (0 turns the in-app sweep off)."""
+
     tile_url: str = ""
     """Optional base-map tile URL template for the map page (none by default: no internet)."""
 

@@ -2,7 +2,7 @@
 
 from liandong.areas.models import Area, AreaMember, GridAssignment, Layer, LayerZone, Meta
 from liandong.auth.models import AuditEntry, AuthToken, User, UserRole
-from liandong.cases.models import Case, CaseEvent, CaseUnit
+from liandong.cases.models import CalendarDay, CalendarYear, Case, CaseEvent, CaseUnit, Notification
 from liandong.catalogue.models import Matter, TimeLimit
 from liandong.db import Base
 from liandong.units.models import TeamMember, Unit
@@ -10,7 +10,7 @@ from liandong.units.models import TeamMember, Unit
 metadata = Base.metadata
 
 __all__ = [
-    "Area", "AreaMember", "AuditEntry", "AuthToken", "Case", "CaseEvent", "CaseUnit", "GridAssignment", "Layer",
-    "LayerZone", "Matter", "Meta", "TimeLimit",
-    "TeamMember", "Unit", "User", "UserRole", "metadata",
+    "Area", "AreaMember", "AuditEntry", "AuthToken", "CalendarDay", "CalendarYear", "Case", "CaseEvent", "CaseUnit",
+    "GridAssignment", "Layer", "LayerZone", "Matter", "Meta", "Notification", "TeamMember", "TimeLimit", "Unit",
+    "User", "UserRole", "metadata",
 ]

@@ -42,7 +42,7 @@ def report(body: CaseIn, request: Request, response: Response,
     data = body.model_dump()
     data["reporter"] = body.reporter.model_dump() if body.reporter else None
     case, created = service.report(session, index, actor, idempotency_key=idempotency_key, **data)
-    out = service.case_dict(session, case, actor)
+    out = service.case_dict(session, case, actor, service.calendar_for(session))
     session.commit()
     if not created:
         response.status_code = 200
@@ -57,7 +57,8 @@ def list_cases(state: str | None = Query(None, max_length=16), channel: str | No
     actor = actor_of(principal)
     rows, total = service.list_cases(session, actor, state=state, channel=channel, matter_code=matter,
                                      unit_id=unit_id, limit=limit, offset=offset)
-    items = [service.case_dict(session, c, actor) for c in rows]
+    cal = service.calendar_for(session)
+    items = [service.case_dict(session, c, actor, cal) for c in rows]
     session.commit()  # audit entries for unmasked reads
     return {"total": total, "items": items}
 
@@ -95,7 +96,8 @@ def act(request: Request, action: str, case_id: int = Path(ge=1, le=2**31),
         raise NotFound(f"unknown action {action!r}; actions are {', '.join(states.ACTIONS)}")
     actor = actor_of(principal)
     index = request.app.state.grid_index.get(session)
-    case = service.act(session, index, case_id, action, actor, payload or {})
-    out = service.case_dict(session, case, actor)
+    cal = service.calendar_for(session)
+    case = service.act(session, index, case_id, action, actor, payload or {}, calendar=cal)
+    out = service.case_dict(session, case, actor, cal)
     session.commit()
     return out

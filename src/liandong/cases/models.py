@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import JSON, Float, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy import JSON, Boolean, Date, Float, ForeignKey, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from liandong.db import Base, UTCDateTime, utcnow
@@ -39,6 +39,17 @@ class Case(Base):
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     closed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    # the running stage and its clock (see cases/sla.py)
+    stage: Mapped[str | None] = mapped_column(String(16))
+    stage_started_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    stage_limit_minutes: Mapped[float | None] = mapped_column(Float)
+    stage_deadline: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, index=True)
+    paused_remaining_minutes: Mapped[float | None] = mapped_column(Float)
+    """Working minutes left on the stage when it was paused (suspended); None while running."""
+    escalated_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    """When the running stage was escalated as overdue; reset when a new stage starts."""
+    escalation_count: Mapped[int] = mapped_column(Integer, default=0)
+    case_deadline: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
 
     __mapper_args__ = {"version_id_col": version}
 
@@ -74,3 +85,36 @@ class CaseUnit(Base):
     status: Mapped[str] = mapped_column(String(16))
     """dispatched | signed | done | returned | withdrawn"""
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class CalendarDay(Base):
+    """An exception to the Monday–Friday rule: a holiday on a weekday or a working weekend day (调休)."""
+
+    __tablename__ = "calendar_days"
+
+    day: Mapped[dt.date] = mapped_column(Date, primary_key=True)
+    workday: Mapped[bool] = mapped_column(Boolean)
+    name: Mapped[str | None] = mapped_column(String(50))
+
+
+class CalendarYear(Base):
+    """A year whose holidays are known; deadlines in other years fall back to weekends only, with a warning."""
+
+    __tablename__ = "calendar_years"
+
+    year: Mapped[int] = mapped_column(Integer, primary_key=True)
+    source: Mapped[str] = mapped_column(String(100))
+
+
+class Notification(Base):
+    """An in-app notice to a unit (overdue stage, urging, escalation)."""
+
+    __tablename__ = "notifications"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    unit_id: Mapped[int] = mapped_column(ForeignKey("units.id", ondelete="CASCADE"), index=True)
+    case_id: Mapped[int | None] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"), index=True)
+    kind: Mapped[str] = mapped_column(String(24))
+    message: Mapped[str] = mapped_column(String(500))
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    read_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)

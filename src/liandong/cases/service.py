@@ -22,9 +22,11 @@ from liandong.areas.index import GridIndex
 from liandong.areas.models import Area
 from liandong.areas.scope import EVERYTHING, Scope
 from liandong.auth.models import User
-from liandong.cases import states
+from liandong.cases import sla, states
+from liandong.cases.calendar import WorkCalendar
 from liandong.cases.models import Case, CaseEvent, CaseUnit
 from liandong.catalogue.models import URGENCIES, Matter
+from liandong.config import get_settings
 from liandong.db import utcnow
 from liandong.errors import Conflict, Forbidden, Invalid, NotFound
 from liandong.privacy import mask_name, mask_phone
@@ -192,11 +194,17 @@ def routing(session: Session, index: GridIndex, case: Case) -> dict:
 
 # --- acting -------------------------------------------------------------------------------------
 
+def calendar_for(session: Session) -> WorkCalendar:
+    s = get_settings()
+    return WorkCalendar.load(session, s.work_hours, s.timezone)
+
+
 def act(session: Session, index: GridIndex, case_id: int, action: str, actor: Actor, payload: dict | None = None,
-        now: dt.datetime | None = None) -> Case:
+        now: dt.datetime | None = None, calendar: WorkCalendar | None = None) -> Case:
     """Apply ``action`` through the transition table, append its event, keep the version honest."""
     try:
-        return _act(session, index, case_id, action, actor, payload, now or utcnow())
+        return _act(session, index, case_id, action, actor, payload, now or utcnow(),
+                    calendar or calendar_for(session))
     except StaleDataError:  # another transaction moved the version on; the caller rolls back
         raise _stale_for(session, case_id) from None
 
@@ -210,7 +218,7 @@ def _stale_for(session: Session, case_id: int) -> Conflict:
 
 
 def _act(session: Session, index: GridIndex, case_id: int, action: str, actor: Actor, payload: dict | None,
-         now: dt.datetime) -> Case:
+         now: dt.datetime, calendar: WorkCalendar) -> Case:
     payload = dict(payload or {})
     case = get(session, case_id, actor)
     expected = payload.pop("version", None)
@@ -261,6 +269,10 @@ def _act(session: Session, index: GridIndex, case_id: int, action: str, actor: A
         case.closed_at = now
     case.state = to_state
     case.updated_at = now
+    if to_state != from_state or action in ("check_failed", "redispatch"):
+        sla.on_transition(case, session.get(Matter, case.matter_id), action, calendar, now)
+        if case.stage_deadline is not None and to_state != from_state:
+            record["stage_deadline"] = case.stage_deadline.isoformat()
     _event(session, case, actor, action, from_state, to_state, record, now)
     session.flush()
     return case
@@ -324,7 +336,8 @@ def _master(session: Session, case: Case, master_id, actor: Actor) -> Case:
 
 # --- output -------------------------------------------------------------------------------------
 
-def case_dict(session: Session, case: Case, actor: Actor) -> dict:
+def case_dict(session: Session, case: Case, actor: Actor, calendar: WorkCalendar | None = None,
+              now: dt.datetime | None = None) -> dict:
     from liandong.auth import audit
 
     matter = session.get(Matter, case.matter_id)
@@ -351,6 +364,7 @@ def case_dict(session: Session, case: Case, actor: Actor) -> dict:
         "allowed_actions": states.allowed_actions(case.state, set(actor.roles)),
         "limits": {lim.stage: {"amount": lim.amount, "unit": lim.unit}
                    for lim in matter.limits if lim.urgency == case.urgency},
+        "deadlines": sla.status(case, calendar or calendar_for(session), now or utcnow()),
     }
 
 

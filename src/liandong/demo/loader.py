@@ -20,6 +20,7 @@ from liandong.areas.models import Area
 from liandong.areas.service import bump_revision, import_geojson
 from liandong.auth import audit
 from liandong.auth.service import create_user
+from liandong.cases.calendar import seed_from_chinesecalendar
 from liandong.catalogue import service as catalogue
 from liandong.units.models import TeamMember, Unit
 
@@ -89,6 +90,7 @@ def load(session: Session, password: str | None = None, *, target_m2: float = 10
     grids = gridgen.generate(session, DISTRICT, target_m2=target_m2)
     groups = gridgen.group_into_responsibility_grids(session, DISTRICT)
     catalogue.load_standard(session)
+    seed_from_chinesecalendar(session)
     units = _units(session)
     members = _members(session)
     beats = _police_beats(session)

@@ -1,0 +1,133 @@
+"""The working calendar: working days (holidays and adjusted workdays 调休 from the database) and
+working hours (settings), and arithmetic in working time that deadlines are counted in.
+
+Only exceptions to the Monday–Friday rule are stored. Years without holiday data (``calendar_years``)
+still work, weekends only, and say so with a warning, so nobody silently trusts a deadline in them.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from liandong.cases.models import CalendarDay, CalendarYear
+from liandong.errors import Invalid
+
+MAX_DAYS = 3 * 366
+
+
+def parse_hours(spec: str) -> list[tuple[dt.time, dt.time]]:
+    """``"08:30-11:30,13:00-17:30"`` → ordered, non-overlapping intervals."""
+    out = []
+    try:
+        for part in spec.split(","):
+            a, b = part.strip().split("-")
+            out.append((dt.time.fromisoformat(a.strip()), dt.time.fromisoformat(b.strip())))
+    except ValueError as exc:
+        raise Invalid(f"working hours must look like 08:30-11:30,13:00-17:30, not {spec!r}") from exc
+    out.sort()
+    if any(a >= b for a, b in out) or any(out[i][1] > out[i + 1][0] for i in range(len(out) - 1)):
+        raise Invalid(f"working hours {spec!r} overlap or run backwards")
+    return out
+
+
+@dataclass
+class WorkCalendar:
+    exceptions: dict[dt.date, bool]
+    years: set[int]
+    hours: list[tuple[dt.time, dt.time]]
+    tz: ZoneInfo
+
+    @classmethod
+    def load(cls, session: Session, hours: str, tz: str) -> WorkCalendar:
+        days = {d.day: d.workday for d in session.scalars(select(CalendarDay))}
+        years = set(session.scalars(select(CalendarYear.year)))
+        return cls(days, years, parse_hours(hours), ZoneInfo(tz))
+
+    @property
+    def day_minutes(self) -> float:
+        return sum((dt.datetime.combine(dt.date.min, b) - dt.datetime.combine(dt.date.min, a)).total_seconds() / 60
+                   for a, b in self.hours)
+
+    def minutes(self, amount: float, unit: str) -> float:
+        """A limit in working minutes: hours are 60 minutes, days one working day's worth."""
+        return amount * (60.0 if unit == "hour" else self.day_minutes)
+
+    def is_workday(self, day: dt.date) -> bool:
+        return self.exceptions.get(day, day.weekday() < 5)
+
+    def _windows(self, day: dt.date):
+        for a, b in self.hours:
+            yield (dt.datetime.combine(day, a, tzinfo=self.tz), dt.datetime.combine(day, b, tzinfo=self.tz))
+
+    def add(self, start: dt.datetime, minutes: float) -> tuple[dt.datetime, set[int]]:
+        """The instant ``minutes`` of working time after ``start``; and the years crossed without data."""
+        local = start.astimezone(self.tz)
+        remaining = max(0.0, minutes)
+        day, unknown = local.date(), set()
+        for _ in range(MAX_DAYS):
+            if day.year not in self.years:
+                unknown.add(day.year)
+            if self.is_workday(day):
+                for a, b in self._windows(day):
+                    s = max(a, local)
+                    if s >= b:
+                        continue
+                    avail = (b - s).total_seconds() / 60
+                    if remaining <= avail:
+                        return (s + dt.timedelta(minutes=remaining)).astimezone(dt.UTC), unknown
+                    remaining -= avail
+            day += dt.timedelta(days=1)
+        raise Invalid("a deadline more than three years away; check the time limit")
+
+    def between(self, start: dt.datetime, end: dt.datetime) -> float:
+        """Working minutes in [start, end)."""
+        if end <= start:
+            return 0.0
+        s_local, e_local = start.astimezone(self.tz), end.astimezone(self.tz)
+        total, day = 0.0, s_local.date()
+        while day <= e_local.date():
+            if self.is_workday(day):
+                for a, b in self._windows(day):
+                    lo, hi = max(a, s_local), min(b, e_local)
+                    if hi > lo:
+                        total += (hi - lo).total_seconds() / 60
+            day += dt.timedelta(days=1)
+        return total
+
+
+def seed_from_chinesecalendar(session: Session) -> dict:
+    """Store the holidays and adjusted workdays the ``chinesecalendar`` package knows (2004 on); idempotent."""
+    import chinese_calendar
+
+    known = set(session.scalars(select(CalendarYear.year)))
+    years = {d.year for d in chinese_calendar.holidays} - known
+    rows: dict[dt.date, CalendarDay] = {}
+    for day, name in chinese_calendar.holidays.items():
+        if day.year in years and day.weekday() < 5:
+            rows[day] = CalendarDay(day=day, workday=False, name=str(name))
+    for day, name in chinese_calendar.workdays.items():
+        if day.year in years and day.weekday() >= 5:
+            rows[day] = CalendarDay(day=day, workday=True, name=f"{name} (调休)")
+    session.add_all(rows.values())
+    session.add_all(CalendarYear(year=y, source="chinesecalendar") for y in sorted(years))
+    session.flush()
+    return {"years": sorted(years), "days": len(rows)}
+
+
+def set_day(session: Session, day: dt.date, workday: bool, name: str | None = None) -> CalendarDay:
+    """Administrators enter future years' holidays and adjusted workdays here."""
+    row = session.get(CalendarDay, day)
+    if row is None:
+        row = CalendarDay(day=day, workday=workday, name=name)
+        session.add(row)
+    else:
+        row.workday, row.name = workday, name
+    if session.get(CalendarYear, day.year) is None:
+        session.add(CalendarYear(year=day.year, source="edited"))
+    session.flush()
+    return row

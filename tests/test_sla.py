@@ -1,0 +1,184 @@
+"""Working calendar arithmetic, stage clocks with pause/resume, lights, and the escalation sweep."""
+
+import datetime as dt
+import os
+import subprocess
+import sys
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
+from sqlalchemy import func, select
+
+from liandong.areas.index import GridIndex
+from liandong.cases import service, sla
+from liandong.cases.calendar import WorkCalendar, parse_hours, seed_from_chinesecalendar, set_day
+from liandong.cases.models import CaseEvent, Notification
+from liandong.catalogue.service import load_standard
+from liandong.db import unit_of_work
+from liandong.errors import Invalid
+from tests.factories import build_small_district
+
+SH = ZoneInfo("Asia/Shanghai")
+HOURS = "08:30-11:30,13:00-17:30"
+
+
+def at(text: str) -> dt.datetime:
+    return dt.datetime.fromisoformat(text).replace(tzinfo=SH)
+
+
+@pytest.fixture
+def cal(db_url) -> WorkCalendar:
+    with unit_of_work(db_url) as s:
+        seed_from_chinesecalendar(s)
+    with unit_of_work(db_url) as s:
+        return WorkCalendar.load(s, HOURS, "Asia/Shanghai")
+
+
+def test_spring_festival_2026(cal):
+    assert cal.is_workday(dt.date(2026, 2, 14))  # a Saturday worked in exchange (调休)
+    assert not cal.is_workday(dt.date(2026, 2, 16)) and not cal.is_workday(dt.date(2026, 2, 23))
+    assert cal.is_workday(dt.date(2026, 2, 24)) and not cal.is_workday(dt.date(2026, 2, 15))
+    # Friday 16:00 + 4 working hours: 1.5 h on Friday, 2.5 h on the working Saturday morning
+    end, unknown = cal.add(at("2026-02-13 16:00"), 240)
+    assert end.astimezone(SH) == at("2026-02-14 11:00") and not unknown
+    # Saturday 17:00 + 1 working hour skips the whole holiday week to Tuesday 24 February
+    end, _ = cal.add(at("2026-02-14 17:00"), 60)
+    assert end.astimezone(SH) == at("2026-02-24 09:00")
+    assert cal.between(at("2026-02-13 16:00"), at("2026-02-14 11:00")) == 240
+
+
+def test_across_the_year_boundary(cal):
+    # Wed 31 Dec 16:30 + one working day (7.5 h): 1 h left in 2025, New Year 1–3 Jan off, Sunday 4 Jan worked
+    assert cal.day_minutes == 450
+    end, _ = cal.add(at("2025-12-31 16:30"), cal.minutes(1, "day"))
+    assert end.astimezone(SH) == at("2026-01-04 16:30")
+    assert cal.between(at("2025-12-31 16:30"), end) == pytest.approx(450)
+
+
+def test_years_without_data_warn(cal, db_url):
+    assert 2027 not in cal.years
+    end, unknown = cal.add(at("2026-12-31 17:00"), 60)
+    assert unknown == {2027} and end.astimezone(SH) == at("2027-01-01 09:00")  # weekends-only fallback
+    with unit_of_work(db_url) as s:
+        set_day(s, dt.date(2027, 1, 1), False, "元旦")
+    with unit_of_work(db_url) as s:
+        edited = WorkCalendar.load(s, HOURS, "Asia/Shanghai")
+    end, unknown = edited.add(at("2026-12-31 17:00"), 60)
+    assert not unknown and end.astimezone(SH) == at("2027-01-04 09:00")  # 1 Jan holiday, then the weekend
+
+
+@pytest.mark.parametrize("spec", ["8-17", "09:00-08:00", "08:00-12:00,11:00-13:00", ""])
+def test_bad_working_hours(spec):
+    with pytest.raises(Invalid):
+        parse_hours(spec)
+
+
+@pytest.fixture
+def world(db_url):
+    with unit_of_work(db_url) as s:
+        build_small_district(s)
+        load_standard(s)
+        seed_from_chinesecalendar(s)
+    return db_url
+
+
+def everyone(url):
+    from liandong.units.models import Unit
+
+    with unit_of_work(url) as s:
+        unit = s.scalar(select(Unit.id).where(Unit.code == "B-cm-319901001"))
+    return service.Actor(user=None, roles=frozenset({"receptionist", "shift_leader", "dispatcher", "handler",
+                                                     "inspector"}), unit_id=unit)
+
+
+def run(url, case_id, action, now, **payload):
+    with unit_of_work(url) as s:
+        index = GridIndex.build(s)
+        cal = service.calendar_for(s)
+        actor = everyone(url)
+        if action == "dispatch":
+            payload.setdefault("lead_unit_id", actor.unit_id)
+        case = service.act(s, index, case_id, action, actor, payload, now=now, calendar=cal)
+        return sla.status(case, cal, now)
+
+
+def new_case(url, now, matter="06010"):
+    with unit_of_work(url) as s:
+        case, _ = service.report(s, GridIndex.build(s), everyone(url), matter_code=matter, description="垃圾",
+                                 lon=121.305, lat=31.105, channel="hotline", now=now)
+        return case.id
+
+
+def test_stage_clock_pause_resume_and_lights(world):
+    t0 = at("2026-03-02 09:00")  # a Monday
+    cid = new_case(world, t0)
+    run(world, cid, "accept", t0)
+    st = run(world, cid, "file", t0)
+    assert st["stage"] == "dispatch" and st["light"] == "green" and st["case_deadline"]
+    assert dt.datetime.fromisoformat(st["stage_deadline"]).astimezone(SH) == at("2026-03-02 10:00")  # 1 h
+    st = run(world, cid, "dispatch", at("2026-03-02 09:30"))
+    assert st["stage"] == "sign"
+    st = run(world, cid, "sign", at("2026-03-02 10:00"))
+    assert st["stage"] == "dispose"  # 暴露垃圾: 4 working hours → 15:30 (lunch 11:30–13:00 excluded)
+    assert dt.datetime.fromisoformat(st["stage_deadline"]).astimezone(SH) == at("2026-03-02 15:30")
+    with unit_of_work(world) as s:
+        cal = service.calendar_for(s)
+        case = service.get(s, cid, everyone(world))
+        assert sla.status(case, cal, at("2026-03-02 11:00"))["light"] == "green"   # 1 h of 4
+        assert sla.status(case, cal, at("2026-03-02 14:30"))["light"] == "green"  # 3 h of 4: 75 %
+        assert sla.status(case, cal, at("2026-03-02 14:45"))["light"] == "yellow"  # 81 %
+        assert sla.status(case, cal, at("2026-03-02 16:00"))["light"] == "red"
+    st = run(world, cid, "suspend", at("2026-03-02 11:00"))  # 3 working hours left
+    assert st["paused"] and st["used"] == pytest.approx(0.25)
+    st = run(world, cid, "resume", at("2026-03-04 09:00"))  # two days later: the clock did not run
+    assert dt.datetime.fromisoformat(st["stage_deadline"]).astimezone(SH) == at("2026-03-04 13:30")
+    assert st["light"] == "green"
+
+
+def test_sweep_escalates_each_overdue_stage_once(world):
+    t0 = at("2026-03-02 09:00")
+    ids = [new_case(world, t0) for _ in range(3)]
+    for cid in ids:
+        run(world, cid, "accept", t0)
+        run(world, cid, "file", t0)
+    run(world, ids[2], "dispatch", at("2026-03-02 09:10"))  # dispatched in time; sign stage runs to 10:10
+    with unit_of_work(world) as s:
+        assert sla.sweep(s, at("2026-03-02 09:59")) == []
+    with unit_of_work(world) as s:
+        assert sorted(sla.sweep(s, at("2026-03-02 10:05"))) == sorted(ids[:2])
+    with unit_of_work(world) as s:
+        assert sla.sweep(s, at("2026-03-02 10:06")) == []  # once per stage
+        assert sla.sweep(s, at("2026-03-02 10:30")) == [ids[2]]  # its sign stage is now overdue
+    with unit_of_work(world) as s:
+        events = s.scalar(select(func.count()).select_from(CaseEvent).where(CaseEvent.action == "escalate"))
+        notes = s.scalars(select(Notification).where(Notification.case_id == ids[0])).all()
+    assert events == 3 and notes and "超时" in notes[0].message
+    # a new stage gets its own escalation
+    run(world, ids[0], "dispatch", at("2026-03-02 10:40"))
+    with unit_of_work(world) as s:
+        assert sla.sweep(s, at("2026-03-03 09:00")) == [ids[0]]
+
+
+def test_two_processes_escalate_exactly_once(world):
+    """Several sweepers on one database: every overdue case is escalated by exactly one of them."""
+    if world.startswith("sqlite"):
+        pytest.skip("the two-process race is the PostgreSQL deployment's; SQLite serialises writers anyway")
+    t0 = at("2026-03-02 09:00")
+    ids = [new_case(world, t0) for _ in range(30)]
+    for cid in ids:
+        run(world, cid, "accept", t0)
+        run(world, cid, "file", t0)
+    cli = str(Path(sys.executable).with_name("liandong"))
+    env = {**os.environ, "LIANDONG_DATABASE_URL": world}
+    procs = [subprocess.Popen([cli, "sweep"], env=env, stdout=subprocess.PIPE, text=True) for _ in range(2)]
+    outs = [p.communicate(timeout=120)[0] for p in procs]
+    assert all(p.returncode == 0 for p in procs)
+    import json
+
+    claimed = [cid for out in outs for cid in json.loads(out.strip().splitlines()[-1])["case_ids"]]
+    assert sorted(claimed) == sorted(ids)  # each case by exactly one process
+    with unit_of_work(world) as s:
+        per_case = dict(s.execute(select(CaseEvent.case_id, func.count()).where(CaseEvent.action == "escalate")
+                                  .group_by(CaseEvent.case_id)).all())
+    assert per_case == dict.fromkeys(ids, 1)
