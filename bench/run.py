@@ -5,7 +5,8 @@
 - point → grid, one point at a time: ``GridIndex.locate`` and the full ``locate`` answer (ancestors,
   responsible units, scope check) against the raw Shapely STRtree query on the same tree and points;
 - point → grid in bulk: ``GridIndex.locate_many`` against one raw vectorised STRtree query;
-- HTTP ``GET /api/v1/areas/locate`` through uvicorn on 127.0.0.1 (bounded request count), p50/p99.
+- HTTP ``GET /api/v1/areas/locate`` through uvicorn on 127.0.0.1 (bounded request count), p50/p99;
+- the case life cycle in process: full report→close cycles per second, one transaction per action.
 """
 
 from __future__ import annotations
@@ -164,6 +165,37 @@ def http_locate(url: str, lons: np.ndarray, lats: np.ndarray, requests: int = 20
     }
 
 
+def lifecycle(url: str, cycles: int) -> dict:
+    """Full report→close cycles through the case service, one transaction per action (as the API does)."""
+    from sqlalchemy import select
+
+    from liandong.cases import service
+    from liandong.units.models import Unit
+
+    with unit_of_work(url) as s:
+        index = GridIndex.build(s)
+        cal = service.calendar_for(s)
+        centre = s.scalar(select(Unit.id).where(Unit.code == "LD-310112"))
+    actor = service.Actor(user=None, roles=frozenset({"receptionist", "shift_leader", "dispatcher", "handler",
+                                                      "inspector"}), unit_id=centre)
+    points = [index.geoms[i].representative_point() for i in range(0, len(index.geoms), len(index.geoms) // cycles)]
+    steps = [("accept", {}), ("file", {}), ("dispatch", {"lead_unit_id": centre}), ("sign", {}),
+             ("report_done", {"note": "done"}), ("request_check", {}), ("check_passed", {}), ("close", {})]
+    t = time.perf_counter()
+    for p in points[:cycles]:
+        with unit_of_work(url) as s:
+            case, _ = service.report(s, index, actor, matter_code="06010", description="bench", lon=p.x, lat=p.y,
+                                     channel="hotline")
+            cid = case.id
+        for action, payload in steps:
+            with unit_of_work(url) as s:
+                service.act(s, index, cid, action, actor, dict(payload), calendar=cal)
+    seconds = time.perf_counter() - t
+    return {"cycles": cycles, "transitions": cycles * (len(steps) + 1), "seconds": round(seconds, 2),
+            "cycles_per_s": round(cycles / seconds, 1),
+            "transitions_per_s": round(cycles * (len(steps) + 1) / seconds, 1)}
+
+
 def postgres_url() -> str | None:
     from sqlalchemy import create_engine, text
     from sqlalchemy.engine import make_url
@@ -197,6 +229,7 @@ def main() -> None:
     parser.add_argument("--points", type=int, default=20_000)
     parser.add_argument("--bulk-points", type=int, default=200_000)
     parser.add_argument("--http-requests", type=int, default=2000)
+    parser.add_argument("--cycles", type=int, default=200)
     parser.add_argument("--no-postgres", action="store_true")
     args = parser.parse_args()
     get_settings.cache_clear()
@@ -221,6 +254,8 @@ def main() -> None:
         print("locate bulk:", result["locate_bulk"])
         result["http_locate_sqlite"] = http_locate(url, lons, lats, args.http_requests)
         print("http locate (SQLite):", result["http_locate_sqlite"])
+        result["lifecycle_sqlite"] = lifecycle(url, args.cycles)
+        print("case life cycle (SQLite):", result["lifecycle_sqlite"])
         dispose_engine(url)
     if not args.no_postgres and (pg := postgres_url()):
         try:
@@ -228,6 +263,8 @@ def main() -> None:
             print("demo load (PostgreSQL):", result["demo_load_seconds"]["postgresql"], "s")
             result["http_locate_postgresql"] = http_locate(pg, lons, lats, args.http_requests)
             print("http locate (PostgreSQL):", result["http_locate_postgresql"])
+            result["lifecycle_postgresql"] = lifecycle(pg, args.cycles)
+            print("case life cycle (PostgreSQL):", result["lifecycle_postgresql"])
         finally:
             drop_postgres(pg)
     path = OUT / "foundation.json"

@@ -18,6 +18,7 @@ from liandong.areas.api import router as areas_router
 from liandong.areas.index import IndexHolder
 from liandong.auth.api import router as auth_router
 from liandong.cases.api import router as cases_router
+from liandong.cases.calendar import CalendarCache
 from liandong.cases.notifications_api import router as notifications_router
 from liandong.catalogue.api import router as catalogue_router
 from liandong.config import Settings, get_settings
@@ -70,6 +71,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.database_url = settings.url()
     app.state.sessionmaker = session_factory(app.state.database_url)
     app.state.grid_index = IndexHolder(settings.index_check_seconds)
+    app.state.calendar = CalendarCache(settings.work_hours, settings.timezone, ttl=settings.index_check_seconds * 15)
 
     @app.exception_handler(DomainError)
     def domain_error(request: Request, exc: DomainError):

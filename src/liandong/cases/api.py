@@ -42,7 +42,7 @@ def report(body: CaseIn, request: Request, response: Response,
     data = body.model_dump()
     data["reporter"] = body.reporter.model_dump() if body.reporter else None
     case, created = service.report(session, index, actor, idempotency_key=idempotency_key, **data)
-    out = service.case_dict(session, case, actor, service.calendar_for(session))
+    out = service.case_dict(session, case, actor, request.app.state.calendar.get(session))
     session.commit()
     if not created:
         response.status_code = 200
@@ -50,24 +50,26 @@ def report(body: CaseIn, request: Request, response: Response,
 
 
 @router.get("", summary="Cases visible to the caller, newest first")
-def list_cases(state: str | None = Query(None, max_length=16), channel: str | None = Query(None, max_length=24),
+def list_cases(request: Request, state: str | None = Query(None, max_length=16),
+               channel: str | None = Query(None, max_length=24),
                matter: str | None = Query(None, max_length=16), unit_id: int | None = Query(None, ge=1, le=2**31),
                limit: int = Query(50, ge=1, le=500), offset: int = Query(0, ge=0, le=10**7),
                principal: Principal = Depends(current_principal), session: Session = Depends(get_session)):
     actor = actor_of(principal)
     rows, total = service.list_cases(session, actor, state=state, channel=channel, matter_code=matter,
                                      unit_id=unit_id, limit=limit, offset=offset)
-    cal = service.calendar_for(session)
+    cal = request.app.state.calendar.get(session)
     items = [service.case_dict(session, c, actor, cal) for c in rows]
     session.commit()  # audit entries for unmasked reads
     return {"total": total, "items": items}
 
 
 @router.get("/{case_id}", summary="One case")
-def get_case(case_id: int = Path(ge=1, le=2**31), principal: Principal = Depends(current_principal),
-             session: Session = Depends(get_session)):
+def get_case(request: Request, case_id: int = Path(ge=1, le=2**31),
+             principal: Principal = Depends(current_principal), session: Session = Depends(get_session)):
     actor = actor_of(principal)
-    out = service.case_dict(session, service.get(session, case_id, actor), actor)
+    case = service.get(session, case_id, actor)
+    out = service.case_dict(session, case, actor, request.app.state.calendar.get(session))
     session.commit()
     return out
 
@@ -96,7 +98,7 @@ def act(request: Request, action: str, case_id: int = Path(ge=1, le=2**31),
         raise NotFound(f"unknown action {action!r}; actions are {', '.join(states.ACTIONS)}")
     actor = actor_of(principal)
     index = request.app.state.grid_index.get(session)
-    cal = service.calendar_for(session)
+    cal = request.app.state.calendar.get(session)
     case = service.act(session, index, case_id, action, actor, payload or {}, calendar=cal)
     out = service.case_dict(session, case, actor, cal)
     session.commit()

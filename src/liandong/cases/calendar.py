@@ -131,3 +131,20 @@ def set_day(session: Session, day: dt.date, workday: bool, name: str | None = No
         session.add(CalendarYear(year=day.year, source="edited"))
     session.flush()
     return row
+
+
+class CalendarCache:
+    """One loaded calendar per process, reloaded every ``ttl`` seconds so edits reach every process."""
+
+    def __init__(self, hours: str, tz: str, ttl: float = 30.0):
+        self.hours, self.tz, self.ttl = hours, tz, ttl
+        self._cal: WorkCalendar | None = None
+        self._at = 0.0
+
+    def get(self, session: Session) -> WorkCalendar:
+        import time
+
+        if self._cal is None or time.monotonic() - self._at > self.ttl:
+            self._cal = WorkCalendar.load(session, self.hours, self.tz)
+            self._at = time.monotonic()
+        return self._cal
