@@ -182,3 +182,32 @@ def test_two_processes_escalate_exactly_once(world):
         per_case = dict(s.execute(select(CaseEvent.case_id, func.count()).where(CaseEvent.action == "escalate")
                                   .group_by(CaseEvent.case_id)).all())
     assert per_case == dict.fromkeys(ids, 1)
+
+
+def test_extension_pauses_then_extends_and_urging_notifies(world):
+    t0 = at("2026-03-02 09:00")
+    cid = new_case(world, t0)
+    for action in ("accept", "file", "dispatch", "sign"):
+        st = run(world, cid, action, t0)
+    assert dt.datetime.fromisoformat(st["stage_deadline"]).astimezone(SH) == at("2026-03-02 14:30")  # 4 h
+    with pytest.raises(Invalid):
+        run(world, cid, "request_extension", at("2026-03-02 10:00"), amount=-1, unit="hour", reason="x")
+    st = run(world, cid, "request_extension", at("2026-03-02 10:00"), amount=1, unit="day", reason="需要吊车")
+    assert st["paused"]  # 3 working hours were left when the request went in
+    from liandong.errors import Conflict
+
+    with pytest.raises(Conflict, match="already waiting"):
+        run(world, cid, "request_extension", at("2026-03-02 10:05"), amount=1, unit="day", reason="again")
+    st = run(world, cid, "approve_extension", at("2026-03-03 09:00"))  # decided next morning
+    # 3 h left + 1 working day (7.5 h) = 10.5 h from Tue 09:00: 7 h on Tuesday, 3 h Wednesday morning, 0.5 h after lunch
+    assert dt.datetime.fromisoformat(st["stage_deadline"]).astimezone(SH) == at("2026-03-04 13:30")
+    with pytest.raises(Conflict, match="no extension request"):
+        run(world, cid, "reject_extension", at("2026-03-03 09:10"))
+    leader = service.Actor(user=None, roles=frozenset({"leader"}), unit_id=None)
+    with unit_of_work(world) as s:
+        service.act(s, GridIndex.build(s), cid, "urge", leader, {"note": "尽快处理"}, now=at("2026-03-03 10:00"))
+    with unit_of_work(world) as s:
+        actions = list(s.scalars(select(CaseEvent.action).where(CaseEvent.case_id == cid).order_by(CaseEvent.seq)))
+        urged = s.scalars(select(Notification).where(Notification.case_id == cid, Notification.kind == "urge")).all()
+    assert actions[-3:] == ["request_extension", "approve_extension", "urge"] and urged
+    assert "尽快处理" in urged[0].message

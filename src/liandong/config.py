@@ -39,6 +39,8 @@ class Settings(BaseSettings):
     work_hours: str = "08:30-11:30,13:00-17:30"
     """Working hours of a working day (local time), for deadlines in working hours and days."""
     timezone: str = "Asia/Shanghai"
+    pause_on_extension: bool = True
+    """Whether a stage's clock stops while an extension request waits for a decision."""
     sweep_seconds: float = 60.0
     """How often the running app looks for overdue stages (0 turns the in-app sweep off)."""
 

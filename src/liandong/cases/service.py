@@ -24,7 +24,7 @@ from liandong.areas.scope import EVERYTHING, Scope
 from liandong.auth.models import User
 from liandong.cases import sla, states
 from liandong.cases.calendar import WorkCalendar
-from liandong.cases.models import Case, CaseEvent, CaseUnit
+from liandong.cases.models import Case, CaseEvent, CaseUnit, Extension
 from liandong.catalogue.models import URGENCIES, Matter
 from liandong.config import get_settings
 from liandong.db import utcnow
@@ -225,7 +225,8 @@ def _act(session: Session, index: GridIndex, case_id: int, action: str, actor: A
     allowed = states.allowed_actions(case.state, set(actor.roles))
     if expected is not None and expected != case.version:
         raise _stale(case, allowed)
-    t = states.transition(case.state, action)
+    t = states.transition(case.state, action) or (
+        states.STAGE_ACTIONS.get(action) if action in states.allowed_actions(case.state) else None)
     if t is None:
         err = Conflict(f"action {action!r} is not allowed in state {case.state!r}")
         err.extra = {"allowed_actions": allowed, "state": case.state}
@@ -238,6 +239,10 @@ def _act(session: Session, index: GridIndex, case_id: int, action: str, actor: A
     note = payload.get("note") or payload.get("reason")
     if note is not None and (not isinstance(note, str) or len(note) > 2000):
         raise Invalid("note and reason must be text of at most 2000 characters")
+    if action in states.STAGE_ACTIONS:
+        _stage_event(session, case, action, actor, payload, now, calendar)
+        session.flush()
+        return case
     from_state, to_state = case.state, t.to
     record = {k: v for k, v in payload.items() if k in ("note", "reason", "satisfaction", "master_id",
                                                           "lead_unit_id", "assisting_unit_ids")}
@@ -276,6 +281,54 @@ def _act(session: Session, index: GridIndex, case_id: int, action: str, actor: A
     _event(session, case, actor, action, from_state, to_state, record, now)
     session.flush()
     return case
+
+
+def _stage_event(session: Session, case: Case, action: str, actor: Actor, payload: dict, now: dt.datetime,
+                 calendar: WorkCalendar) -> None:
+    """Extension requests and decisions, and urging (督办): events on the running stage."""
+    pending = session.scalar(select(Extension).where(Extension.case_id == case.id, Extension.status == "pending"))
+    record: dict = {"stage": case.stage}
+    if action == "request_extension":
+        _assignment(session, case, actor)
+        amount, unit, reason = payload["amount"], payload["unit"], payload["reason"]
+        if not isinstance(amount, int | float) or isinstance(amount, bool) or not 0 < amount <= 365:
+            raise Invalid("amount must be a number above 0 and at most 365")
+        if unit not in ("hour", "day") or not isinstance(reason, str) or len(reason) > 2000:
+            raise Invalid("unit must be 'hour' or 'day', and reason text of at most 2000 characters")
+        if pending is not None:
+            raise Conflict("an extension request is already waiting for a decision")
+        session.add(Extension(case_id=case.id, stage=case.stage, amount=amount, unit=unit, reason=reason,
+                              requested_by=actor.name, requested_at=now))
+        if get_settings().pause_on_extension and case.paused_remaining_minutes is None and case.stage_deadline:
+            case.paused_remaining_minutes = max(0.0, calendar.between(now, case.stage_deadline))
+        record.update(amount=amount, unit=unit, reason=reason)
+    elif action in ("approve_extension", "reject_extension"):
+        if pending is None:
+            raise Conflict("no extension request is waiting for a decision")
+        pending.status = "approved" if action == "approve_extension" else "rejected"
+        pending.decided_by, pending.decided_at = actor.name, now
+        extra = calendar.minutes(pending.amount, pending.unit) if pending.status == "approved" else 0.0
+        if case.paused_remaining_minutes is not None and case.state != "suspended":
+            case.stage_deadline, _ = calendar.add(now, case.paused_remaining_minutes + extra)
+            case.paused_remaining_minutes = None
+        elif case.stage_deadline is not None and extra:
+            case.stage_deadline, _ = calendar.add(case.stage_deadline, extra)
+        if extra:
+            case.stage_limit_minutes = (case.stage_limit_minutes or 0) + extra
+            case.escalated_at = None  # the new deadline can be missed (and escalated) again
+        record.update(amount=pending.amount, unit=pending.unit, note=payload.get("note"))
+    else:  # urge
+        from liandong.cases.models import Notification
+
+        record["note"] = payload.get("note")
+        for unit_id in sla.recipients(session, case):
+            session.add(Notification(unit_id=unit_id, case_id=case.id, kind="urge", created_at=now,
+                                     message=f"案件 {case.number} 被督办 (case {case.number} urged): "
+                                             f"{payload.get('note') or ''}"[:500]))
+    if case.stage_deadline is not None:
+        record["stage_deadline"] = case.stage_deadline.isoformat()
+    case.updated_at = now  # bumps the version: stage events take part in optimistic concurrency
+    _event(session, case, actor, action, case.state, case.state, record, now)
 
 
 def _stale(case: Case, allowed: list[str]) -> Conflict:

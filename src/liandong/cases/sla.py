@@ -35,8 +35,9 @@ def _limit(cal: WorkCalendar, matter: Matter, urgency: str, stage: str) -> float
 def on_transition(case: Case, matter: Matter, action: str, cal: WorkCalendar, now: dt.datetime) -> None:
     """Start, keep, pause or stop the stage clock after ``case.state`` changed."""
     if action == "suspend":
-        left = max(0.0, cal.between(now, case.stage_deadline)) if case.stage_deadline else 0.0
-        case.paused_remaining_minutes = left
+        if case.paused_remaining_minutes is None:  # not already paused by a pending extension
+            left = max(0.0, cal.between(now, case.stage_deadline)) if case.stage_deadline else 0.0
+            case.paused_remaining_minutes = left
         return
     if action == "resume" and case.paused_remaining_minutes is not None:
         case.stage_deadline, _ = cal.add(now, case.paused_remaining_minutes)
@@ -111,7 +112,7 @@ def sweep(session: Session, now: dt.datetime, limit: int = 500) -> list[int]:
                               from_state=case.state, to_state=case.state,
                               payload={"stage": case.stage, "deadline": case.stage_deadline.isoformat(),
                                        "level": case.escalation_count}))
-        for unit_id in _recipients(session, case):
+        for unit_id in recipients(session, case):
             session.add(Notification(unit_id=unit_id, case_id=case_id, kind="overdue", created_at=now,
                                      message=f"案件 {case.number} 的{_STAGE_ZH[case.stage]}环节已超时，请督办 "
                                              f"(case {case.number}: {case.stage} stage overdue)"))
@@ -123,7 +124,7 @@ def sweep(session: Session, now: dt.datetime, limit: int = 500) -> list[int]:
 _STAGE_ZH = {"dispatch": "派遣", "sign": "签收", "dispose": "处置", "check": "核查"}
 
 
-def _recipients(session: Session, case: Case) -> list[int]:
+def recipients(session: Session, case: Case) -> list[int]:
     """The unit that owns the stage and the level above it (督办 goes up one level)."""
     from liandong.areas.models import Area
 

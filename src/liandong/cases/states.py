@@ -52,18 +52,33 @@ TRANSITIONS: dict[tuple[str, str], Transition] = {
     **{(s, "void"): _t("voided", "shift_leader") for s in OPEN_STATES},
     **{(s, "merge"): _t("merged", "shift_leader", "receptionist") for s in OPEN_STATES},
 }
-ACTIONS = tuple(sorted({a for _, a in TRANSITIONS}))
+STAGE_ACTIONS: dict[str, Transition] = {
+    # events on the running stage, not state changes (DESIGN.md: extension and urging are events)
+    "request_extension": _t("", "handler", handler=True),
+    "approve_extension": _t("", "dispatcher"),
+    "reject_extension": _t("", "dispatcher"),
+    "urge": _t("", "leader", "dispatcher", "shift_leader"),
+}
+EXTENSION_STATES = frozenset({"dispatched", "in_progress"})
+URGE_STATES = frozenset({"filed", "returned", "dispatched", "in_progress", "disposed", "checking", "suspended"})
+ACTIONS = tuple(sorted({a for _, a in TRANSITIONS} | set(STAGE_ACTIONS)))
 NEEDS = {
     "reject": ("reason",), "return": ("reason",), "void": ("reason",), "merge": ("master_id",),
     "report_done": ("note",), "check_failed": ("note",), "close_self_handled": ("note",), "rate": ("satisfaction",),
+    "request_extension": ("amount", "unit", "reason"),
 }
 """Payload fields an action cannot do without."""
 SATISFACTION = ("very_satisfied", "satisfied", "dissatisfied")
 
 
 def allowed_actions(state: str, roles: set[str] | None = None) -> list[str]:
-    """Actions the table allows in ``state`` (for these roles, when given)."""
-    return sorted(a for (s, a), t in TRANSITIONS.items() if s == state and (roles is None or t.roles & roles))
+    """Actions the table allows in ``state`` (for these roles, when given), stage events included."""
+    found = {a for (s, a), t in TRANSITIONS.items() if s == state and (roles is None or t.roles & roles)}
+    for action, t in STAGE_ACTIONS.items():
+        states_ok = URGE_STATES if action == "urge" else EXTENSION_STATES
+        if state in states_ok and (roles is None or t.roles & roles):
+            found.add(action)
+    return sorted(found)
 
 
 def transition(state: str, action: str) -> Transition | None:
