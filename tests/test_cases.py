@@ -282,3 +282,35 @@ def test_case_events_are_append_only(world):
     for stmt in ("UPDATE case_events SET actor = 'x'", "DELETE FROM case_events"):
         with pytest.raises(DBAPIError, match="append-only"), unit_of_work(world) as s:
             s.execute(text(stmt))
+
+
+def test_queries_paging_and_csv(world):
+    client = make_client(world)
+    disp = login(client, "dispatcher", PASSWORD)
+    mine = [new_case(world, point=EAST_POINT, matter="06010", reporter={"phone": "13700001234"}) for _ in range(3)]
+    do(world, mine[0], "accept")
+    get = lambda **p: client.get("/api/v1/cases", params=p, headers=disp).json()  # noqa: E731
+    east = get(area=EAST, matter="06010", limit=500)
+    assert {c["id"] for c in east["items"]} >= set(mine)
+    assert all(c["grid_code"].startswith(EAST) and c["matter_code"] == "06010" for c in east["items"])
+    accepted = get(area=EAST, matter="06010", state="accepted", limit=500)["items"]
+    assert mine[0] in [c["id"] for c in accepted] and mine[1] not in [c["id"] for c in accepted]
+    page1, page2 = get(area=EAST, limit=2, offset=0), get(area=EAST, limit=2, offset=2)
+    assert page1["total"] == page2["total"] >= 3 and not {c["id"] for c in page1["items"]} & {
+        c["id"] for c in page2["items"]}
+    oldest = get(area=EAST, sort="created_at", limit=1)["items"][0]["id"]
+    newest = get(area=EAST, sort="-created_at", limit=1)["items"][0]["id"]
+    assert oldest < newest
+    number = client.get(f"/api/v1/cases/{mine[1]}", headers=disp).json()["number"]
+    assert [c["id"] for c in get(q=number)["items"]] == [mine[1]]
+    assert get(area=EAST, created_from="2000-01-01", created_to="2000-01-02")["total"] == 0
+    assert get(area=EAST, overdue=False, limit=500)["total"] == get(area=EAST, limit=500)["total"]  # none filed yet
+    assert client.get("/api/v1/cases", params={"light": "purple"}, headers=disp).status_code == 422
+    assert client.get("/api/v1/cases", params={"sort": "drop table"}, headers=disp).status_code == 422
+    east_user = login(client, "east_handler", PASSWORD)
+    assert client.get("/api/v1/cases", params={"area": WEST}, headers=east_user).status_code == 404
+    r = client.get("/api/v1/cases/export.csv", params={"area": EAST, "matter": "06010"}, headers=disp)
+    assert r.status_code == 200 and r.headers["content-type"].startswith("text/csv")
+    lines = r.text.lstrip("\ufeff").splitlines()
+    assert lines[0].startswith("number,state,matter_code") and len(lines) - 1 == east["total"]
+    assert "137****1234" in r.text and "13700001234" not in r.text

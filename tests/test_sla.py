@@ -211,3 +211,20 @@ def test_extension_pauses_then_extends_and_urging_notifies(world):
         urged = s.scalars(select(Notification).where(Notification.case_id == cid, Notification.kind == "urge")).all()
     assert actions[-3:] == ["request_extension", "approve_extension", "urge"] and urged
     assert "尽快处理" in urged[0].message
+
+
+def test_light_and_overdue_filters(world):
+    t0 = at("2026-03-02 09:00")
+    late, fresh = new_case(world, t0), new_case(world, t0)
+    for cid, when in ((late, t0), (fresh, at("2026-03-02 10:50"))):
+        run(world, cid, "accept", when)
+        run(world, cid, "file", when)  # dispatch stage: 1 working hour
+    now = at("2026-03-02 11:00")
+    with unit_of_work(world) as s:
+        cal = service.calendar_for(s)
+        actor = everyone(world)
+        red, _ = service.list_cases(s, actor, service.CaseQuery(light="red"), calendar=cal, now=now)
+        green, _ = service.list_cases(s, actor, service.CaseQuery(light="green"), calendar=cal, now=now)
+        overdue, n = service.list_cases(s, actor, service.CaseQuery(overdue=True), now=now)
+    assert [c.id for c in red] == [late] and [c.id for c in green] == [fresh]
+    assert [c.id for c in overdue] == [late] and n == 1

@@ -1,8 +1,9 @@
 """Case endpoints (thin router): report, read, events, routing proposal, actions."""
 
-from __future__ import annotations
+import datetime as dt
 
 from fastapi import APIRouter, Body, Depends, Header, Path, Query, Request, Response
+from fastapi.responses import PlainTextResponse
 from pydantic import BaseModel, Field
 from sqlalchemy.orm import Session
 
@@ -49,19 +50,41 @@ def report(body: CaseIn, request: Request, response: Response,
     return out
 
 
-@router.get("", summary="Cases visible to the caller, newest first")
-def list_cases(request: Request, state: str | None = Query(None, max_length=16),
-               channel: str | None = Query(None, max_length=24),
-               matter: str | None = Query(None, max_length=16), unit_id: int | None = Query(None, ge=1, le=2**31),
+def case_query(
+    state: str | None = Query(None, max_length=16), channel: str | None = Query(None, max_length=24),
+    matter: str | None = Query(None, max_length=16), area: str | None = Query(None, max_length=32),
+    unit_id: int | None = Query(None, ge=1, le=2**31), overdue: bool | None = None,
+    light: str | None = Query(None, description="green | yellow | red"),
+    created_from: dt.date | None = None, created_to: dt.date | None = None,
+    q: str | None = Query(None, max_length=100),
+    sort: str = Query("-created_at", description=" | ".join(service.SORTS)),
+) -> service.CaseQuery:
+    return service.CaseQuery(state=state, channel=channel, matter_code=matter, area_code=area, unit_id=unit_id,
+                             overdue=overdue, light=light, created_from=created_from, created_to=created_to, q=q,
+                             sort=sort)
+
+
+@router.get("", summary="Cases visible to the caller: filters, sorting, paging")
+def list_cases(request: Request, query: service.CaseQuery = Depends(case_query),
                limit: int = Query(50, ge=1, le=500), offset: int = Query(0, ge=0, le=10**7),
                principal: Principal = Depends(current_principal), session: Session = Depends(get_session)):
     actor = actor_of(principal)
-    rows, total = service.list_cases(session, actor, state=state, channel=channel, matter_code=matter,
-                                     unit_id=unit_id, limit=limit, offset=offset)
     cal = request.app.state.calendar.get(session)
+    rows, total = service.list_cases(session, actor, query, limit=limit, offset=offset, calendar=cal)
     items = [service.case_dict(session, c, actor, cal) for c in rows]
     session.commit()  # audit entries for unmasked reads
     return {"total": total, "items": items}
+
+
+@router.get("/export.csv", summary="The matching cases as CSV (reporters masked)")
+def export(request: Request, query: service.CaseQuery = Depends(case_query),
+           principal: Principal = Depends(current_principal), session: Session = Depends(get_session)):
+    from liandong.db import utcnow
+
+    text = service.export_csv(session, actor_of(principal), query, request.app.state.calendar.get(session),
+                              utcnow())
+    return PlainTextResponse(text, media_type="text/csv; charset=utf-8",
+                             headers={"Content-Disposition": 'attachment; filename="cases.csv"'})
 
 
 @router.get("/{case_id}", summary="One case")

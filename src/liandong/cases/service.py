@@ -12,6 +12,7 @@ import hashlib
 import json
 import uuid
 from dataclasses import dataclass
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, or_, select, update
 from sqlalchemy.orm import Session
@@ -148,23 +149,108 @@ def get(session: Session, case_id: int, actor: Actor) -> Case:
     return case
 
 
-def list_cases(session: Session, actor: Actor, *, state: str | None = None, channel: str | None = None,
-               matter_code: str | None = None, unit_id: int | None = None, limit: int = 50,
-               offset: int = 0) -> tuple[list[Case], int]:
+@dataclass
+class CaseQuery:
+    """Filters for case lists and exports; every field optional."""
+
+    state: str | None = None
+    channel: str | None = None
+    matter_code: str | None = None
+    area_code: str | None = None
+    unit_id: int | None = None
+    overdue: bool | None = None
+    light: str | None = None
+    created_from: dt.date | None = None
+    created_to: dt.date | None = None
+    q: str | None = None
+    sort: str = "-created_at"
+
+
+SORTS = {"created_at": Case.created_at.asc(), "-created_at": Case.created_at.desc(),
+         "updated_at": Case.updated_at.asc(), "-updated_at": Case.updated_at.desc(),
+         "stage_deadline": Case.stage_deadline.asc(), "-stage_deadline": Case.stage_deadline.desc()}
+LIGHT_SCAN_LIMIT = 5000
+
+
+def _filtered(session: Session, actor: Actor, query: CaseQuery, now: dt.datetime):
     stmt = _visible(select(Case), actor)
-    if state:
-        if state not in states.STATES:
-            raise Invalid(f"unknown state {state!r}")
-        stmt = stmt.where(Case.state == state)
-    if channel:
-        stmt = stmt.where(Case.channel == channel)
-    if matter_code:
-        stmt = stmt.where(Case.matter_id.in_(select(Matter.id).where(Matter.code == matter_code)))
-    if unit_id:
-        stmt = stmt.where(Case.id.in_(select(CaseUnit.case_id).where(CaseUnit.unit_id == unit_id)))
-    total = session.scalar(select(func.count()).select_from(stmt.subquery()))
-    rows = session.scalars(stmt.order_by(Case.id.desc()).limit(limit).offset(offset))
-    return list(rows), int(total or 0)
+    if query.state:
+        if query.state not in states.STATES:
+            raise Invalid(f"unknown state {query.state!r}")
+        stmt = stmt.where(Case.state == query.state)
+    if query.channel:
+        stmt = stmt.where(Case.channel == query.channel)
+    if query.matter_code:
+        stmt = stmt.where(Case.matter_id.in_(select(Matter.id).where(Matter.code == query.matter_code)))
+    if query.area_code:
+        area = session.scalar(select(Area).where(Area.code == query.area_code))
+        if area is None or not actor.scope.covers_path(area.path):
+            raise NotFound(f"area {query.area_code!r} not found")
+        stmt = stmt.where(Case.area_path.startswith(area.path, autoescape=True))
+    if query.unit_id:
+        stmt = stmt.where(Case.id.in_(select(CaseUnit.case_id).where(CaseUnit.unit_id == query.unit_id)))
+    if query.overdue is not None:
+        late = (Case.stage_deadline < now) & Case.paused_remaining_minutes.is_(None)
+        stmt = stmt.where(late if query.overdue else ~late | Case.stage_deadline.is_(None))
+    tz = ZoneInfo(get_settings().timezone)
+    if query.created_from:
+        stmt = stmt.where(Case.created_at >= dt.datetime.combine(query.created_from, dt.time(), tzinfo=tz))
+    if query.created_to:
+        end = dt.datetime.combine(query.created_to + dt.timedelta(days=1), dt.time(), tzinfo=tz)
+        stmt = stmt.where(Case.created_at < end)
+    if query.q:
+        stmt = stmt.where(Case.description.icontains(query.q, autoescape=True)
+                          | Case.number.istartswith(query.q, autoescape=True))
+    if query.sort not in SORTS:
+        raise Invalid(f"sort must be one of {', '.join(SORTS)}")
+    return stmt.order_by(SORTS[query.sort], Case.id.desc())
+
+
+def list_cases(session: Session, actor: Actor, query: CaseQuery | None = None, *, limit: int = 50, offset: int = 0,
+               calendar: WorkCalendar | None = None, now: dt.datetime | None = None) -> tuple[list[Case], int]:
+    """A page of the cases matching ``query`` that the actor may see, and how many match in all.
+
+    The light is computed in working time, so a light filter scans at most LIGHT_SCAN_LIMIT matches.
+    """
+    query, now = query or CaseQuery(), now or utcnow()
+    stmt = _filtered(session, actor, query, now)
+    if query.light:
+        if query.light not in ("green", "yellow", "red"):
+            raise Invalid("light must be green, yellow or red")
+        cal = calendar or calendar_for(session)
+        hits = [c for c in session.scalars(stmt.where(Case.stage.is_not(None)).limit(LIGHT_SCAN_LIMIT))
+                if sla.status(c, cal, now)["light"] == query.light]
+        return hits[offset: offset + limit], len(hits)
+    total = session.scalar(select(func.count()).select_from(stmt.order_by(None).subquery()))
+    return list(session.scalars(stmt.limit(limit).offset(offset))), int(total or 0)
+
+
+CSV_COLUMNS = ("number", "state", "matter_code", "matter_name", "line", "urgency", "channel", "grid_code",
+               "description", "lon", "lat", "created_at", "closed_at", "stage", "stage_deadline", "light",
+               "rework_count", "satisfaction", "reporter_phone")
+
+
+def export_csv(session: Session, actor: Actor, query: CaseQuery, calendar: WorkCalendar, now: dt.datetime,
+               max_rows: int = 100_000) -> str:
+    """The matching cases as CSV (UTF-8 with BOM so spreadsheet programs read Chinese); reporters masked."""
+    import csv
+    import io
+
+    buf = io.StringIO()
+    buf.write("\ufeff")
+    writer = csv.writer(buf)
+    writer.writerow(CSV_COLUMNS)
+    rows, _ = list_cases(session, actor, query, limit=max_rows, calendar=calendar, now=now)
+    matters = {m.id: m for m in session.scalars(select(Matter).where(Matter.id.in_({c.matter_id for c in rows})))}
+    grids = dict(session.execute(select(Area.id, Area.code).where(Area.id.in_({c.grid_id for c in rows}))).all())
+    for c in rows:
+        m = matters[c.matter_id]
+        st = sla.status(c, calendar, now)
+        writer.writerow([c.number, c.state, m.code, m.name, m.line, c.urgency, c.channel, grids.get(c.grid_id),
+                         c.description, c.lon, c.lat, c.created_at.isoformat(),
+                         c.closed_at.isoformat() if c.closed_at else "", c.stage or "", st["stage_deadline"] or "",
+                         st["light"] or "", c.rework_count, c.satisfaction or "", mask_phone(c.reporter_phone) or ""])
+    return buf.getvalue()
 
 
 def events(session: Session, case: Case) -> list[CaseEvent]:
