@@ -314,3 +314,28 @@ def test_queries_paging_and_csv(world):
     lines = r.text.lstrip("\ufeff").splitlines()
     assert lines[0].startswith("number,state,matter_code") and len(lines) - 1 == east["total"]
     assert "137****1234" in r.text and "13700001234" not in r.text
+
+
+def test_duplicates_suggested_and_merged_reporters_kept(world):
+    client = make_client(world)
+    rec = login(client, "receptionist", PASSWORD)
+    master = new_case(world, point=(121.3400, 31.1150), matter="06010",
+                      reporter={"name": "王五", "phone": "13600000001"})
+    near_same = new_case(world, point=(121.3405, 31.1152), matter="06010", reporter={"phone": "13600000002"})
+    near_family = new_case(world, point=(121.3401, 31.1149), matter="06012")  # 道路不洁: same major (06)
+    far = new_case(world, point=(121.3500, 31.1150), matter="06010")  # ~950 m east
+    other_family = new_case(world, point=(121.3400, 31.1151), matter="08004")  # 工地扬尘: another major
+    found = client.get(f"/api/v1/cases/{master}/duplicates", headers=rec).json()
+    ids = [d["id"] for d in found]
+    assert near_same in ids and near_family in ids and far not in ids and other_family not in ids
+    assert ids.index(near_same) < ids.index(near_family)  # the same matter first
+    assert all(d["distance_m"] <= 150 for d in found)
+    r = client.post(f"/api/v1/cases/{near_same}/actions/merge", json={"master_id": master}, headers=rec)
+    assert r.status_code == 200 and r.json()["state"] == "merged" and r.json()["master"]["id"] == master
+    m = client.get(f"/api/v1/cases/{master}", headers=rec).json()
+    assert [x["id"] for x in m["merged"]] == [near_same] and m["merged"][0]["reporter"]["phone"] == "13600000002"
+    disp = client.get(f"/api/v1/cases/{master}", headers=login(client, "dispatcher", PASSWORD)).json()
+    assert disp["merged"][0]["reporter"]["phone"] == "136****0002"
+    do(world, master, "accept")  # the merged case follows: it shows the master's live state
+    assert client.get(f"/api/v1/cases/{near_same}", headers=rec).json()["master"]["state"] == "accepted"
+    assert near_same not in [d["id"] for d in client.get(f"/api/v1/cases/{master}/duplicates", headers=rec).json()]

@@ -104,6 +104,14 @@ def case_events(case_id: int = Path(ge=1, le=2**31), principal: Principal = Depe
     return [service.event_dict(e) for e in service.events(session, case)]
 
 
+@router.get("/{case_id}/duplicates", summary="Open cases nearby about the same kind of problem (merge candidates)")
+def case_duplicates(case_id: int = Path(ge=1, le=2**31), radius_m: float = Query(150, gt=0, le=5000),
+                    hours: float = Query(72, gt=0, le=24 * 90), principal: Principal = Depends(current_principal),
+                    session: Session = Depends(get_session)):
+    actor = actor_of(principal)
+    return service.duplicates(session, service.get(session, case_id, actor), actor, radius_m=radius_m, hours=hours)
+
+
 @router.get("/{case_id}/routing", summary="Proposed lead and territorial units for dispatch (多网合一)")
 def case_routing(request: Request, case_id: int = Path(ge=1, le=2**31),
                  principal: Principal = Depends(current_principal), session: Session = Depends(get_session)):

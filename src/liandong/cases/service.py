@@ -253,6 +253,43 @@ def export_csv(session: Session, actor: Actor, query: CaseQuery, calendar: WorkC
     return buf.getvalue()
 
 
+def duplicates(session: Session, case: Case, actor: Actor, *, radius_m: float = 150.0, hours: float = 72.0,
+               limit: int = 20) -> list[dict]:
+    """Open cases that may report the same problem: same matter family (major category) nearby and recent.
+
+    Nearest first; ``same_matter`` marks an exact matter match. Candidates are only suggested: a
+    receptionist merges them into a master with the ``merge`` action.
+    """
+    import math
+
+    matter = session.get(Matter, case.matter_id)
+    dlat = radius_m / 111_195.0
+    dlon = dlat / max(0.01, math.cos(math.radians(case.lat)))
+    window = dt.timedelta(hours=hours)
+    family = select(Matter.id).where(Matter.major_code == matter.major_code)
+    stmt = _visible(select(Case), actor).where(
+        Case.id != case.id, Case.master_id.is_(None), Case.state.not_in(states.CLOSED_STATES),
+        Case.matter_id.in_(family), Case.lon.between(case.lon - dlon, case.lon + dlon),
+        Case.lat.between(case.lat - dlat, case.lat + dlat),
+        Case.created_at.between(case.created_at - window, case.created_at + window))
+    out = []
+    for other in session.scalars(stmt.limit(500)):
+        x = math.radians(other.lon - case.lon) * math.cos(math.radians((other.lat + case.lat) / 2))
+        y = math.radians(other.lat - case.lat)
+        metres = 6_371_008.8 * math.hypot(x, y)
+        if metres <= radius_m:
+            out.append({"id": other.id, "number": other.number, "state": other.state, "distance_m": round(metres, 1),
+                        "same_matter": other.matter_id == case.matter_id, "channel": other.channel,
+                        "created_at": other.created_at.isoformat()})
+    out.sort(key=lambda d: (not d["same_matter"], d["distance_m"]))
+    return out[:limit]
+
+
+def merged_into(session: Session, case: Case) -> list[Case]:
+    """Cases merged into ``case`` (their reporters are kept on them and shown with the master)."""
+    return list(session.scalars(select(Case).where(Case.master_id == case.id).order_by(Case.id)))
+
+
 def events(session: Session, case: Case) -> list[CaseEvent]:
     return list(session.scalars(select(CaseEvent).where(CaseEvent.case_id == case.id).order_by(CaseEvent.seq)))
 
@@ -481,8 +518,9 @@ def case_dict(session: Session, case: Case, actor: Actor, calendar: WorkCalendar
 
     matter = session.get(Matter, case.matter_id)
     grid = session.get(Area, case.grid_id)
-    unmasked = bool(UNMASKED_ROLES & actor.roles) and (case.reporter_phone or case.reporter_name)
-    if unmasked:
+    unmasked = bool(UNMASKED_ROLES & actor.roles)
+    merged = merged_into(session, case)
+    if unmasked and any(c.reporter_phone or c.reporter_name for c in (case, *merged)):
         audit.record(session, "personal_data_read", actor=actor.user, target=f"case:{case.id}",
                      detail={"fields": ["reporter_name", "reporter_phone"]})
     assigned = units_of(session, case)
@@ -501,10 +539,20 @@ def case_dict(session: Session, case: Case, actor: Actor, calendar: WorkCalendar
         "created_at": case.created_at.isoformat(), "updated_at": case.updated_at.isoformat(),
         "closed_at": case.closed_at.isoformat() if case.closed_at else None,
         "allowed_actions": states.allowed_actions(case.state, set(actor.roles)),
+        "master": _brief(session.get(Case, case.master_id)) if case.master_id else None,
+        "merged": [dict(_brief(c), channel=c.channel,
+                        reporter={"name": c.reporter_name if unmasked else mask_name(c.reporter_name),
+                                  "phone": c.reporter_phone if unmasked else mask_phone(c.reporter_phone)})
+                   for c in merged],
         "limits": {lim.stage: {"amount": lim.amount, "unit": lim.unit}
                    for lim in matter.limits if lim.urgency == case.urgency},
         "deadlines": sla.status(case, calendar or calendar_for(session), now or utcnow()),
     }
+
+
+def _brief(c: Case) -> dict:
+    """A merged case follows its master: show the master's number and live state."""
+    return {"id": c.id, "number": c.number, "state": c.state}
 
 
 def event_dict(e: CaseEvent) -> dict:
