@@ -339,3 +339,41 @@ def test_duplicates_suggested_and_merged_reporters_kept(world):
     do(world, master, "accept")  # the merged case follows: it shows the master's live state
     assert client.get(f"/api/v1/cases/{near_same}", headers=rec).json()["master"]["state"] == "accepted"
     assert near_same not in [d["id"] for d in client.get(f"/api/v1/cases/{master}/duplicates", headers=rec).json()]
+
+
+PNG = b"\x89PNG\r\n\x1a\n" + b"\x00\x00\x00\rIHDR" + b"\x00" * 64
+
+
+def test_photos_checked_stored_and_served(world, tmp_path):
+    from fastapi.testclient import TestClient
+
+    from liandong.app import create_app
+    from liandong.config import Settings
+
+    client = TestClient(create_app(Settings(database_url=world, index_check_seconds=0,
+                                            upload_dir=str(tmp_path / "up"), max_upload_bytes=1000)))
+    insp = login(client, "inspector", PASSWORD)
+    cid = new_case(world)
+    r = client.post(f"/api/v1/cases/{cid}/attachments", files={"file": ("现场.png", PNG, "image/png")},
+                    data={"kind": "before"}, headers=insp)
+    assert r.status_code == 201, r.text
+    photo = r.json()
+    assert photo["content_type"] == "image/png" and photo["size"] == len(PNG)
+    got = client.get(photo["url"], headers=insp)
+    assert got.status_code == 200 and got.content == PNG and got.headers["content-type"] == "image/png"
+    # a script renamed .png, an oversized file and a bad kind are refused, and nothing is stored for them
+    bad = client.post(f"/api/v1/cases/{cid}/attachments", files={"file": ("x.png", b"<script>", "image/png")},
+                      headers=insp)
+    assert bad.status_code == 422 and "JPEG, PNG and WebP" in bad.json()["detail"]
+    big = client.post(f"/api/v1/cases/{cid}/attachments", files={"file": ("b.png", PNG + b"0" * 2000, "image/png")},
+                      headers=insp)
+    assert big.status_code == 413
+    kind = client.post(f"/api/v1/cases/{cid}/attachments", files={"file": ("k.png", PNG, "image/png")},
+                       data={"kind": "selfie"}, headers=insp)
+    assert kind.status_code == 422
+    assert len(client.get(f"/api/v1/cases/{cid}/attachments", headers=insp).json()) == 1
+    assert len(list((tmp_path / "up").rglob("*.png"))) == 1
+    events = client.get(f"/api/v1/cases/{cid}/events", headers=insp).json()
+    assert events[-1]["action"] == "attach" and events[-1]["payload"]["kind"] == "before"
+    east = login(client, "east_handler", PASSWORD)
+    assert client.get(photo["url"], headers=east).status_code == 404

@@ -44,10 +44,19 @@ class Settings(BaseSettings):
     sweep_seconds: float = 60.0
     """How often the running app looks for overdue stages (0 turns the in-app sweep off)."""
 
+    upload_dir: str = ""
+    """Where case photos are stored; ./var/uploads when empty."""
+    max_upload_bytes: int = 10 * 1024 * 1024
+
     tile_url: str = ""
     """Optional base-map tile URL template for the map page (none by default: no internet)."""
 
     cookie_secure: bool = False
+
+    def uploads(self) -> Path:
+        path = Path(self.upload_dir) if self.upload_dir else VAR_DIR / "uploads"
+        path.mkdir(parents=True, exist_ok=True)
+        return path
 
     def url(self) -> str:
         if self.database_url:

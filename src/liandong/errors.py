@@ -32,6 +32,10 @@ class Forbidden(DomainError):
     status = 403
 
 
+class TooLarge(DomainError):
+    status = 413
+
+
 class Unauthorized(DomainError):
     status = 401
 

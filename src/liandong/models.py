@@ -2,7 +2,16 @@
 
 from liandong.areas.models import Area, AreaMember, GridAssignment, Layer, LayerZone, Meta
 from liandong.auth.models import AuditEntry, AuthToken, User, UserRole
-from liandong.cases.models import CalendarDay, CalendarYear, Case, CaseEvent, CaseUnit, Extension, Notification
+from liandong.cases.models import (
+    Attachment,
+    CalendarDay,
+    CalendarYear,
+    Case,
+    CaseEvent,
+    CaseUnit,
+    Extension,
+    Notification,
+)
 from liandong.catalogue.models import Matter, TimeLimit
 from liandong.db import Base
 from liandong.units.models import TeamMember, Unit
@@ -10,7 +19,7 @@ from liandong.units.models import TeamMember, Unit
 metadata = Base.metadata
 
 __all__ = [
-    "Area", "AreaMember", "AuditEntry", "AuthToken", "CalendarDay", "CalendarYear", "Case", "CaseEvent", "CaseUnit",
-    "Extension", "GridAssignment", "Layer", "LayerZone", "Matter", "Meta", "Notification", "TeamMember",
-    "TimeLimit", "Unit", "User", "UserRole", "metadata",
+    "Area", "AreaMember", "Attachment", "AuditEntry", "AuthToken", "CalendarDay", "CalendarYear", "Case",
+    "CaseEvent", "CaseUnit", "Extension", "GridAssignment", "Layer", "LayerZone", "Matter", "Meta", "Notification",
+    "TeamMember", "TimeLimit", "Unit", "User", "UserRole", "metadata",
 ]

@@ -2,13 +2,13 @@
 
 import datetime as dt
 
-from fastapi import APIRouter, Body, Depends, Header, Path, Query, Request, Response
-from fastapi.responses import PlainTextResponse
+from fastapi import APIRouter, Body, Depends, File, Form, Header, Path, Query, Request, Response, UploadFile
+from fastapi.responses import FileResponse, PlainTextResponse
 from pydantic import BaseModel, Field
 from sqlalchemy.orm import Session
 
 from liandong.auth.deps import Principal, current_principal, get_session
-from liandong.cases import service, states
+from liandong.cases import attachments, service, states
 
 router = APIRouter(prefix="/api/v1/cases", tags=["cases"])
 
@@ -134,3 +134,38 @@ def act(request: Request, action: str, case_id: int = Path(ge=1, le=2**31),
     out = service.case_dict(session, case, actor, cal)
     session.commit()
     return out
+
+
+@router.post("/{case_id}/attachments", status_code=201, summary="Add a photo (JPEG, PNG or WebP; before/after)")
+async def upload(request: Request, case_id: int = Path(ge=1, le=2**31), file: UploadFile = File(...),
+                 kind: str = Form("before"), principal: Principal = Depends(current_principal),
+                 session: Session = Depends(get_session)):
+    from liandong.db import utcnow
+
+    settings = request.app.state.settings
+    data = await file.read(settings.max_upload_bytes + 1)
+    case = service.get(session, case_id, actor_of(principal))
+    row, path = attachments.add(session, case, data, file.filename or "", kind, principal.user.username,
+                                principal.user.id, settings.uploads(), settings.max_upload_bytes, utcnow())
+    try:
+        session.commit()
+    except Exception:
+        path.unlink(missing_ok=True)  # nothing half-written: no row, no file
+        raise
+    return attachments.as_dict(row)
+
+
+@router.get("/{case_id}/attachments", summary="The case's photos")
+def list_attachments(case_id: int = Path(ge=1, le=2**31), principal: Principal = Depends(current_principal),
+                     session: Session = Depends(get_session)):
+    case = service.get(session, case_id, actor_of(principal))
+    return [attachments.as_dict(a) for a in attachments.list_for(session, case)]
+
+
+@router.get("/{case_id}/attachments/{attachment_id}", summary="One photo's bytes")
+def download(request: Request, case_id: int = Path(ge=1, le=2**31), attachment_id: int = Path(ge=1, le=2**31),
+             principal: Principal = Depends(current_principal), session: Session = Depends(get_session)):
+    case = service.get(session, case_id, actor_of(principal))
+    a = attachments.get(session, case, attachment_id)
+    return FileResponse(request.app.state.settings.uploads() / a.stored_as, media_type=a.content_type,
+                        headers={"X-Content-Type-Options": "nosniff"})
