@@ -21,6 +21,7 @@ from liandong.cases.api import router as cases_router
 from liandong.cases.calendar import CalendarCache
 from liandong.cases.notifications_api import router as notifications_router
 from liandong.catalogue.api import router as catalogue_router
+from liandong.components.api import router as components_router
 from liandong.config import Settings, get_settings
 from liandong.db import session_factory
 from liandong.errors import DomainError, error_responses
@@ -97,7 +98,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     errors = error_responses()
     for router in (auth_router, areas_router, layer_router, units_router, catalogue_router, cases_router,
-                   notifications_router):
+                   notifications_router, components_router):
         app.include_router(router, responses=errors)
 
     from liandong.web.pages import router as pages_router

@@ -13,6 +13,7 @@ from liandong.cases.models import (
     Notification,
 )
 from liandong.catalogue.models import Matter, TimeLimit
+from liandong.components.models import Component
 from liandong.db import Base
 from liandong.units.models import TeamMember, Unit
 
@@ -20,6 +21,6 @@ metadata = Base.metadata
 
 __all__ = [
     "Area", "AreaMember", "Attachment", "AuditEntry", "AuthToken", "CalendarDay", "CalendarYear", "Case",
-    "CaseEvent", "CaseUnit", "Extension", "GridAssignment", "Layer", "LayerZone", "Matter", "Meta", "Notification",
-    "TeamMember", "TimeLimit", "Unit", "User", "UserRole", "metadata",
+    "CaseEvent", "CaseUnit", "Component", "Extension", "GridAssignment", "Layer", "LayerZone", "Matter", "Meta",
+    "Notification", "TeamMember", "TimeLimit", "Unit", "User", "UserRole", "metadata",
 ]

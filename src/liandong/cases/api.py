@@ -32,6 +32,7 @@ class CaseIn(BaseModel):
     channel: str = Field(description=" | ".join(states.CHANNELS))
     urgency: str | None = Field(default=None, description="normal | urgent (default: the matter's)")
     reporter: Reporter | None = None
+    component_code: str | None = Field(default=None, max_length=17, description="the 部件 a component case is about")
 
 
 @router.post("", status_code=201, summary="Report a case (any channel); Idempotency-Key makes retries safe")

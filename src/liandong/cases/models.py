@@ -19,6 +19,8 @@ class Case(Base):
     state: Mapped[str] = mapped_column(String(16), index=True)
     version: Mapped[int] = mapped_column(Integer, nullable=False)
     matter_id: Mapped[int] = mapped_column(ForeignKey("matters.id", ondelete="RESTRICT"), index=True)
+    component_id: Mapped[int | None] = mapped_column(ForeignKey("components.id", ondelete="RESTRICT"), index=True)
+    """The 部件 the case is about, for component matters."""
     urgency: Mapped[str] = mapped_column(String(16))
     channel: Mapped[str] = mapped_column(String(24), index=True)
     description: Mapped[str] = mapped_column(Text)

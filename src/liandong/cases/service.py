@@ -61,14 +61,15 @@ def _hash(body: dict) -> str:
 
 def report(session: Session, index: GridIndex, actor: Actor, *, matter_code: str, description: str, lon: float,
            lat: float, crs: str = "wgs84", channel: str, urgency: str | None = None, reporter: dict | None = None,
-           idempotency_key: str | None = None, now: dt.datetime | None = None) -> tuple[Case, bool]:
+           idempotency_key: str | None = None, component_code: str | None = None,
+           now: dt.datetime | None = None) -> tuple[Case, bool]:
     """Create a case in state ``reported``; returns (case, created). A repeated Idempotency-Key with the
     same request returns the first case; with a different request it is a Conflict."""
     from liandong.areas.index import locate
 
     now = now or utcnow()
     body = {"matter_code": matter_code, "description": description, "lon": lon, "lat": lat, "crs": crs,
-            "channel": channel, "urgency": urgency, "reporter": reporter}
+            "channel": channel, "urgency": urgency, "reporter": reporter, "component_code": component_code}
     if idempotency_key is not None:
         if not 1 <= len(idempotency_key) <= 100:
             raise Invalid("Idempotency-Key must have 1–100 characters")
@@ -82,6 +83,16 @@ def report(session: Session, index: GridIndex, actor: Actor, *, matter_code: str
     matter = session.scalar(select(Matter).where(Matter.code == matter_code, Matter.active.is_(True)))
     if matter is None:
         raise Invalid(f"unknown matter {matter_code!r}")
+    component = None
+    if component_code is not None:
+        from liandong.components.models import Component
+
+        component = session.scalar(select(Component).where(Component.code == component_code))
+        if component is None or not actor.scope.covers_path(component.area_path):
+            raise Invalid(f"unknown component {component_code!r}")
+        if matter.component_code != component.type_code:
+            raise Invalid(f"component {component_code} is a {component.name}; matter {matter_code} is about "
+                          f"{matter.name}")
     urgency = urgency or matter.default_urgency
     if urgency not in URGENCIES:
         raise Invalid(f"urgency must be one of {', '.join(URGENCIES)}")
@@ -104,6 +115,7 @@ def report(session: Session, index: GridIndex, actor: Actor, *, matter_code: str
         raise Invalid("this point lies outside your jurisdiction")
     case = Case(
         number=f"T{uuid.uuid4().hex[:24]}", state="reported", matter_id=matter.id, urgency=urgency, channel=channel,
+        component_id=component.id if component else None,
         description=description, lon=found["point"]["lon"], lat=found["point"]["lat"], grid_id=grid.id,
         area_path=grid.path, reporter_name=name, reporter_phone=phone, rework_count=0,
         idempotency_key=idempotency_key, request_hash=_hash(body) if idempotency_key else None,
@@ -529,6 +541,7 @@ def case_dict(session: Session, case: Case, actor: Actor, calendar: WorkCalendar
     return {
         "id": case.id, "number": case.number, "state": case.state, "version": case.version,
         "matter_code": matter.code, "matter_name": matter.name, "line": matter.line, "urgency": case.urgency,
+        "component_code": _component_code(session, case.component_id),
         "channel": case.channel, "description": case.description, "lon": case.lon, "lat": case.lat,
         "grid_code": grid.code, "grid_name": grid.name, "lead_unit_id": case.lead_unit_id,
         "units": [{"unit_id": a.unit_id, "name": unit_names.get(a.unit_id), "role": a.role, "status": a.status}
@@ -548,6 +561,14 @@ def case_dict(session: Session, case: Case, actor: Actor, calendar: WorkCalendar
                    for lim in matter.limits if lim.urgency == case.urgency},
         "deadlines": sla.status(case, calendar or calendar_for(session), now or utcnow()),
     }
+
+
+def _component_code(session: Session, component_id: int | None) -> str | None:
+    if component_id is None:
+        return None
+    from liandong.components.models import Component
+
+    return session.scalar(select(Component.code).where(Component.id == component_id))
 
 
 def _brief(c: Case) -> dict:
