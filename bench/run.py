@@ -6,7 +6,8 @@
   responsible units, scope check) against the raw Shapely STRtree query on the same tree and points;
 - point → grid in bulk: ``GridIndex.locate_many`` against one raw vectorised STRtree query;
 - HTTP ``GET /api/v1/areas/locate`` through uvicorn on 127.0.0.1 (bounded request count), p50/p99;
-- the case life cycle in process: full report→close cycles per second, one transaction per action.
+- the case life cycle in process: full report→close cycles per second, one transaction per action;
+- HTTP intake (``POST /api/v1/cases``) against a bare FastAPI endpoint inserting one row (bench/intake.py).
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ os.environ.setdefault("LIANDONG_ARGON2_PARALLELISM", "1")
 import numpy as np  # noqa: E402
 import shapely  # noqa: E402
 
+from bench import intake  # noqa: E402
 from liandong.areas.index import GridIndex, locate  # noqa: E402
 from liandong.config import get_settings  # noqa: E402
 from liandong.db import dispose_engine, migrate, unit_of_work  # noqa: E402
@@ -196,6 +198,11 @@ def lifecycle(url: str, cycles: int) -> dict:
             "transitions_per_s": round(cycles * (len(steps) + 1) / seconds, 1)}
 
 
+def intake_points(index: GridIndex) -> list[tuple[float, float]]:
+    step = max(1, len(index.geoms) // 2000)
+    return [(p.x, p.y) for p in (index.geoms[i].representative_point() for i in range(0, len(index.geoms), step))]
+
+
 def postgres_url() -> str | None:
     from sqlalchemy import create_engine, text
     from sqlalchemy.engine import make_url
@@ -230,6 +237,7 @@ def main() -> None:
     parser.add_argument("--bulk-points", type=int, default=200_000)
     parser.add_argument("--http-requests", type=int, default=2000)
     parser.add_argument("--cycles", type=int, default=200)
+    parser.add_argument("--intake-requests", type=int, default=1500)
     parser.add_argument("--no-postgres", action="store_true")
     args = parser.parse_args()
     get_settings.cache_clear()
@@ -257,6 +265,9 @@ def main() -> None:
         result["lifecycle_sqlite"] = lifecycle(url, args.cycles)
         print("case life cycle (SQLite):", result["lifecycle_sqlite"])
         dispose_engine(url)
+        result["http_intake_sqlite"] = intake.run(url, PASSWORD, intake_points(index), args.intake_requests)
+        print("http intake (SQLite):", result["http_intake_sqlite"])
+        dispose_engine(url)
     if not args.no_postgres and (pg := postgres_url()):
         try:
             result["demo_load_seconds"]["postgresql"] = round(load_demo(pg), 2)
@@ -265,6 +276,8 @@ def main() -> None:
             print("http locate (PostgreSQL):", result["http_locate_postgresql"])
             result["lifecycle_postgresql"] = lifecycle(pg, args.cycles)
             print("case life cycle (PostgreSQL):", result["lifecycle_postgresql"])
+            result["http_intake_postgresql"] = intake.run(pg, PASSWORD, intake_points(index), args.intake_requests)
+            print("http intake (PostgreSQL):", result["http_intake_postgresql"])
         finally:
             drop_postgres(pg)
     path = OUT / "foundation.json"

@@ -44,6 +44,7 @@ def report(body: CaseIn, request: Request, response: Response,
     data = body.model_dump()
     data["reporter"] = body.reporter.model_dump() if body.reporter else None
     case, created = service.report(session, index, actor, idempotency_key=idempotency_key, **data)
+    session.commit()  # release the write lock before building the answer
     out = service.case_dict(session, case, actor, request.app.state.calendar.get(session))
     session.commit()
     if not created:
