@@ -16,7 +16,8 @@ from pathlib import Path
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from liandong.cases.models import Attachment, Case, CaseEvent
+from liandong.cases import log
+from liandong.cases.models import Attachment, Case
 from liandong.errors import Invalid, NotFound, TooLarge
 
 KINDS = ("before", "after", "other")
@@ -53,11 +54,8 @@ def add(session: Session, case: Case, data: bytes, filename: str, kind: str, act
                      sha256=hashlib.sha256(data).hexdigest(), stored_as=stored, uploaded_by=actor_name,
                      uploaded_at=now)
     session.add(row)
-    seq = (session.scalar(select(CaseEvent.seq).where(CaseEvent.case_id == case.id)
-                          .order_by(CaseEvent.seq.desc()).limit(1)) or 0) + 1
-    session.add(CaseEvent(case_id=case.id, seq=seq, at=now, actor_id=actor_id, actor=actor_name, action="attach",
-                          from_state=case.state, to_state=case.state,
-                          payload={"kind": kind, "filename": safe_name, "size": len(data)}))
+    log.append(session, case.id, "attach", case.state, case.state,
+               {"kind": kind, "filename": safe_name, "size": len(data)}, now, actor=actor_name, actor_id=actor_id)
     session.flush()  # the row first: if the file cannot be written, the transaction rolls back
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(data)

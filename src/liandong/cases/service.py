@@ -23,7 +23,7 @@ from liandong.areas.index import GridIndex
 from liandong.areas.models import Area
 from liandong.areas.scope import EVERYTHING, Scope
 from liandong.auth.models import User
-from liandong.cases import sla, states
+from liandong.cases import log, sla, states
 from liandong.cases.calendar import WorkCalendar
 from liandong.cases.models import Case, CaseEvent, CaseUnit, Extension
 from liandong.catalogue.models import URGENCIES, Matter
@@ -133,12 +133,8 @@ def report(session: Session, index: GridIndex, actor: Actor, *, matter_code: str
 
 def _event(session: Session, case: Case, actor: Actor, action: str, from_state: str | None, to_state: str,
            payload: dict, now: dt.datetime) -> CaseEvent:
-    seq = (session.scalar(select(func.max(CaseEvent.seq)).where(CaseEvent.case_id == case.id)) or 0) + 1
-    event = CaseEvent(case_id=case.id, seq=seq, at=now, actor_id=actor.user.id if actor.user else None,
-                      actor=actor.name, unit_id=actor.unit_id, action=action, from_state=from_state,
-                      to_state=to_state, payload=payload)
-    session.add(event)
-    return event
+    return log.append(session, case.id, action, from_state, to_state, payload, now, actor=actor.name,
+                      actor_id=actor.user.id if actor.user else None, unit_id=actor.unit_id)
 
 
 # --- reading ----------------------------------------------------------------------------------

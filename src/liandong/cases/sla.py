@@ -14,8 +14,9 @@ import datetime as dt
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from liandong.cases import log
 from liandong.cases.calendar import WorkCalendar
-from liandong.cases.models import Case, CaseEvent, Notification
+from liandong.cases.models import Case, Notification
 from liandong.cases.states import CLOSED_STATES
 from liandong.catalogue.models import STAGES, Matter
 from liandong.units.models import Unit
@@ -106,12 +107,9 @@ def sweep(session: Session, now: dt.datetime, limit: int = 500) -> list[int]:
             continue  # another process got there first, or the stage moved on
         case = session.get(Case, case_id)
         session.refresh(case)
-        seq = (session.scalar(select(CaseEvent.seq).where(CaseEvent.case_id == case_id)
-                              .order_by(CaseEvent.seq.desc()).limit(1)) or 0) + 1
-        session.add(CaseEvent(case_id=case_id, seq=seq, at=now, actor="system", action="escalate",
-                              from_state=case.state, to_state=case.state,
-                              payload={"stage": case.stage, "deadline": case.stage_deadline.isoformat(),
-                                       "level": case.escalation_count}))
+        log.append(session, case_id, "escalate", case.state, case.state,
+                   {"stage": case.stage, "deadline": case.stage_deadline.isoformat(),
+                    "level": case.escalation_count}, now)
         for unit_id in recipients(session, case):
             session.add(Notification(unit_id=unit_id, case_id=case_id, kind="overdue", created_at=now,
                                      message=f"案件 {case.number} 的{_STAGE_ZH[case.stage]}环节已超时，请督办 "
