@@ -209,6 +209,20 @@ def test_the_last_admin_cannot_be_removed(world):
     assert client.put("/api/v1/users/admin/roles", json={"roles": ["leader"]}, headers=admin).status_code == 200
 
 
+def test_disabled_users_cannot_log_in(world):
+    client = make_client(world)
+    admin = login(client, "admin", PASSWORD)
+    r = client.put("/api/v1/users/admin/active", json={"active": False}, headers=admin)
+    assert r.status_code == 409  # the last active admin
+    disp = login(client, "dispatcher", PASSWORD)
+    r = client.put("/api/v1/users/dispatcher/active", json={"active": False}, headers=admin)
+    assert r.status_code == 200 and r.json()["active"] is False
+    assert client.get("/api/v1/me", headers=disp).status_code == 401  # its tokens stop working
+    assert client.post("/api/v1/auth/token", data={"username": "dispatcher", "password": PASSWORD}).status_code == 401
+    assert client.put("/api/v1/users/dispatcher/active", json={"active": True}, headers=admin).status_code == 200
+    login(client, "dispatcher", PASSWORD)
+
+
 @pytest.mark.parametrize("name", ["ａｄｍｉｎ", "²³", "a b", "", "x" * 65])
 def test_usernames_are_plain_ascii(world, name):
     with pytest.raises(Exception, match="username"), unit_of_work(world) as s:

@@ -13,15 +13,6 @@ def mask_phone(phone: str | None) -> str | None:
     return "*" * max(0, len(digits) - 2) + digits[-2:]
 
 
-def mask_id_number(value: str | None) -> str | None:
-    """Resident ID ``310112199001011234`` → ``3101**********1234``."""
-    if not value:
-        return value
-    if len(value) <= 8:
-        return "*" * len(value)
-    return value[:4] + "*" * (len(value) - 8) + value[-4:]
-
-
 def mask_name(name: str | None) -> str | None:
     """``张三丰`` → ``张**``."""
     if not name:

@@ -190,9 +190,6 @@ class IndexHolder:
             self._checked = time.monotonic()
             return self._index
 
-    def invalidate(self) -> None:
-        self._checked = 0.0
-
 
 def locate(index: GridIndex, lon: float, lat: float, crs: str = "wgs84", scope: Scope = EVERYTHING) -> dict | None:
     """Resolve a point given in ``crs``; None outside the district or outside the caller's scope."""

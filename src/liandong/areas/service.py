@@ -213,10 +213,6 @@ class ImportReport:
         return {"created": self.created, "updated": self.updated, "by_level": dict(self.by_level)}
 
 
-def parse_geojson(raw: bytes | str | dict) -> dict:
-    return geojson.parse(raw)
-
-
 def import_geojson(
     session: Session,
     raw: bytes | str | dict,

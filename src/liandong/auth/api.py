@@ -113,6 +113,19 @@ def set_password(username: str, body: PasswordIn, request: Request, principal: P
     session.commit()
 
 
+class ActiveIn(BaseModel):
+    active: bool
+
+
+@router.put("/users/{username}/active", summary="Enable or disable a user (admin, audited)")
+def set_active(username: str, body: ActiveIn, request: Request, principal: Principal = Depends(admin),
+               session: Session = Depends(get_session)):
+    user = service.set_active(session, username, body.active, actor=principal.user, ip=client_ip(request),
+                              scope=principal.scope)
+    session.commit()
+    return user_out(session, user)
+
+
 @router.post("/users/{username}/unlock", summary="Clear a lock-out (admin, audited)")
 def unlock(username: str, request: Request, principal: Principal = Depends(admin),
            session: Session = Depends(get_session)):

@@ -19,6 +19,7 @@ from liandong.cases.calendar import WorkCalendar
 from liandong.cases.models import Case, Notification
 from liandong.cases.states import CLOSED_STATES
 from liandong.catalogue.models import STAGES, Matter
+from liandong.catalogue.service import limit_for
 from liandong.units.models import Unit
 
 STAGE_OF_STATE = {"filed": "dispatch", "returned": "dispatch", "dispatched": "sign", "in_progress": "dispose",
@@ -27,10 +28,9 @@ YELLOW, RED = 0.8, 1.0
 
 
 def _limit(cal: WorkCalendar, matter: Matter, urgency: str, stage: str) -> float:
-    for lim in matter.limits:
-        if lim.urgency == urgency and lim.stage == stage:
-            return cal.minutes(lim.amount, lim.unit)
-    return cal.minutes(1, "day")
+    """The stage's limit in working minutes; one working day where the catalogue sets none."""
+    amount, unit = limit_for(matter, urgency, stage) or (1, "day")
+    return cal.minutes(amount, unit)
 
 
 def on_transition(case: Case, matter: Matter, action: str, cal: WorkCalendar, now: dt.datetime) -> None:
