@@ -43,7 +43,11 @@ serve: $(STAMP) $(ASSETS)
 test: $(STAMP) $(ASSETS) $(APT_STAMP)
 	$(BIN)/pytest
 
+# wrk (Debian) drives the HTTP benchmarks: a C load generator leaves the two cores to the servers.
 bench: $(STAMP)
+	@command -v wrk >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends wrk >/dev/null; } || \
+	  echo "note: wrk missing and not root: HTTP intake figures will be skipped"
 	$(BIN)/python -m bench.run
 
 lint: $(STAMP)

@@ -1,20 +1,23 @@
 """HTTP intake benchmark: ``POST /api/v1/cases`` against a bare FastAPI endpoint on the same database.
 
 The bare endpoint validates the same JSON body and inserts one row into one table; ours validates,
-authenticates, locates the grid, checks the matter, inserts the case and its first event. Both servers
-run as separate uvicorn processes on 127.0.0.1 (one worker each) and are measured in the same run:
-first closed-loop capacity (requests per second at a fixed concurrency), then latency at a fixed
-offered load of half the bare endpoint's capacity. Every loop is bounded in count and time.
+authenticates, locates the grid, checks the matter, inserts the case and its first event and answers
+with the case. Both servers run as separate uvicorn processes on 127.0.0.1 and are measured in the same
+run by ``wrk`` (Debian package; a C load generator, so the client takes little of the two cores):
+first capacity (closed loop, fixed connections), then latency at a fixed offered load of half the bare
+endpoint's capacity (each connection paced by wrk's ``delay()``), and — on PostgreSQL — capacity with
+two app processes against one. Every run is bounded in time. Each request carries a different point.
 """
 
 from __future__ import annotations
 
-import asyncio
+import json
 import os
+import shutil
 import socket
-import statistics
 import subprocess
 import sys
+import tempfile
 import time
 
 import httpx
@@ -80,97 +83,133 @@ def start(cmd: list[str], env: dict, port: int) -> subprocess.Popen:
     raise RuntimeError("server did not start")
 
 
-async def closed_loop(url: str, bodies: list[dict], headers: dict, concurrency: int) -> dict:
-    latencies: list[float] = []
-    queue = list(bodies)
-
-    async def worker(client: httpx.AsyncClient) -> None:
-        while queue:
-            body = queue.pop()
-            t = time.perf_counter()
-            r = await client.post(url, json=body, headers=headers)
-            latencies.append((time.perf_counter() - t) * 1000)
-            assert r.status_code == 201, r.text
-
-    t0 = time.perf_counter()
-    async with httpx.AsyncClient(timeout=30) as client:
-        await asyncio.gather(*(worker(client) for _ in range(concurrency)))
-    wall = time.perf_counter() - t0
-    return _summary(latencies, wall)
-
-
-async def offered(url: str, bodies: list[dict], headers: dict, rate: float, seconds: float) -> dict:
-    """Open loop: one request every 1/rate seconds for ``seconds``, whatever the answers' pace."""
-    n = min(len(bodies), int(rate * seconds))
-    latencies: list[float] = []
-
-    async def one(client: httpx.AsyncClient, body: dict) -> None:
-        t = time.perf_counter()
-        r = await client.post(url, json=body, headers=headers)
-        latencies.append((time.perf_counter() - t) * 1000)
-        assert r.status_code == 201, r.text
-
-    t0 = time.perf_counter()
-    async with httpx.AsyncClient(timeout=30, limits=httpx.Limits(max_connections=64)) as client:
-        tasks = []
-        for i in range(n):
-            delay = t0 + i / rate - time.perf_counter()
-            if delay > 0:
-                await asyncio.sleep(delay)
-            tasks.append(asyncio.create_task(one(client, bodies[i])))
-        await asyncio.gather(*tasks)
-    out = _summary(latencies, time.perf_counter() - t0)
-    out["offered_per_s"] = round(rate, 1)
-    return out
+WRK = shutil.which("wrk") or "/usr/bin/wrk"
+WRK_SCRIPT = """
+wrk.method = "POST"
+wrk.headers["Content-Type"] = "application/json"
+points = {%(points)s}
+local threads = {}
+function setup(thread) table.insert(threads, thread) end
+i = 0
+errors = 0
+function init(args) i = tonumber(args[1] or "0") end
+function request()
+  i = i %% #points + 1
+  local p = points[i]
+  local body = string.format('{"matter_code":"06010","description":"exposed garbage %%d","lon":%%.7f,"lat":%%.7f,'
+    .. '"channel":"hotline"}', i, p[1], p[2])
+  return wrk.format(nil, nil, nil, body)
+end
+function response(status, headers, body) if status ~= 201 then errors = errors + 1 end end
+%(delay)s
+function done(summary, latency, requests)
+  local errs = 0
+  for _, t in ipairs(threads) do errs = errs + t:get("errors") end
+  local e = summary.errors
+  io.write(string.format('WRKJSON {"requests":%%d,"seconds":%%.3f,"bad_status":%%d,"socket_errors":%%d,'
+    .. '"p50_ms":%%.3f,"p99_ms":%%.3f,"max_ms":%%.3f}\\n', summary.requests, summary.duration / 1e6, errs,
+    e.connect + e.read + e.write + e.timeout, latency:percentile(50) / 1000, latency:percentile(99) / 1000,
+    latency.max / 1000))
+end
+"""
 
 
-def _summary(latencies: list[float], wall: float) -> dict:
-    q = statistics.quantiles(latencies, n=100)
-    return {"requests": len(latencies), "per_s": round(len(latencies) / wall, 1),
-            "p50_ms": round(statistics.median(latencies), 2), "p99_ms": round(q[98], 2)}
+def wrk(url: str, points: list[tuple[float, float]], *, connections: int, seconds: float,
+        headers: dict | None = None, rate: float | None = None) -> dict:
+    """One wrk run (one thread). With ``rate``, each connection waits connections/rate s between requests."""
+    table = ",".join(f"{{{x:.7f},{y:.7f}}}" for x, y in points)
+    delay = f"function delay() return {connections / rate * 1000:.3f} end" if rate else ""
+    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as f:
+        f.write(WRK_SCRIPT % {"points": table, "delay": delay})
+    try:
+        cmd = [WRK, "-t1", f"-c{connections}", f"-d{max(1, round(seconds))}s", "--timeout", "10s", "-s", f.name]
+        for k, v in (headers or {}).items():
+            cmd += ["-H", f"{k}: {v}"]
+        start_at = str(int(time.time()) % 1000)  # where in the point list this run starts
+        out = subprocess.run([*cmd, url, start_at], capture_output=True, text=True, timeout=seconds + 60)
+    finally:
+        os.remove(f.name)
+    line = next((ln for ln in out.stdout.splitlines() if ln.startswith("WRKJSON ")), None)
+    if line is None:
+        raise RuntimeError(f"wrk gave no result: {out.stdout[-500:]} {out.stderr[-500:]}")
+    r = json.loads(line[8:])
+    r["per_s"] = round(r["requests"] / r["seconds"], 1)
+    if rate:
+        r["offered_per_s"] = round(rate, 1)
+    if r["bad_status"] or r["socket_errors"]:
+        raise RuntimeError(f"{url}: {r['bad_status']} answers were not 201, {r['socket_errors']} socket errors")
+    return r
 
 
-def run(db_url: str, password: str, points: list[tuple[float, float]], requests: int = 1500,
-        concurrency: int = 8) -> dict:
-    env = {**os.environ, "LIANDONG_DATABASE_URL": db_url, "LIANDONG_SWEEP_SECONDS": "0",
-           "LIANDONG_LOG_LEVEL": "warning"}
-    ours_port, bare_port = free_port(), free_port()
+
+
+
+def serve(app: list[str], env: dict, workers: int = 1) -> tuple[subprocess.Popen, int]:
+    port = free_port()
+    cmd = [sys.executable, "-m", "uvicorn", *app, "--port", str(port), "--log-level", "warning",
+           "--workers", str(workers)]
+    return start(cmd, env, port), port
+
+
+def stop(proc: subprocess.Popen) -> None:
+    proc.terminate()
+    try:
+        proc.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+
+
+def run(db_url: str, password: str, points: list[tuple[float, float]], seconds: float = 8.0,
+        connections: int = 8, scaling: bool = False) -> dict:
+    """Capacity and latency at half the bare capacity, ours beside bare; with ``scaling``, 2 processes vs 1."""
+    if not os.path.exists(WRK):
+        raise RuntimeError("wrk is missing: apt-get install wrk (make bench installs it)")
+    env = {**os.environ, "LIANDONG_DATABASE_URL": db_url, "LIANDONG_SWEEP_SECONDS": "0"}
     bare_file = os.path.join(os.path.dirname(__file__), "_bare_app.py")
     with open(bare_file, "w", encoding="utf-8") as f:
         f.write(BARE_APP)
-    py = sys.executable
-    ours = start([py, "-m", "uvicorn", "liandong.app:create_app", "--factory", "--port", str(ours_port),
-                  "--log-level", "warning"], env, ours_port)
-    bare = start([py, "-m", "uvicorn", "bench._bare_app:app", "--port", str(bare_port), "--log-level", "warning"],
-                 env, bare_port)
+    ours_app = ["liandong.app:create_app", "--factory"]
+    procs = []
     try:
+        ours, ours_port = serve(ours_app, env)
+        procs.append(ours)
+        bare, bare_port = serve(["bench._bare_app:app"], env)
+        procs.append(bare)
         token = httpx.post(f"http://127.0.0.1:{ours_port}/api/v1/auth/token",
                            data={"username": "receptionist", "password": password}).json()["access_token"]
         auth = {"Authorization": f"Bearer {token}"}
-
-        def bodies(n: int) -> list[dict]:
-            return [{"matter_code": "06010", "description": f"暴露垃圾 {i}", "lon": points[i % len(points)][0],
-                     "lat": points[i % len(points)][1], "channel": "hotline"} for i in range(n)]
-
         ours_url = f"http://127.0.0.1:{ours_port}/api/v1/cases"
         bare_url = f"http://127.0.0.1:{bare_port}/bare"
-        asyncio.run(closed_loop(bare_url, bodies(100), {}, concurrency))  # warm both
-        asyncio.run(closed_loop(ours_url, bodies(100), auth, concurrency))
-        bare_cap = asyncio.run(closed_loop(bare_url, bodies(requests), {}, concurrency))
-        ours_cap = asyncio.run(closed_loop(ours_url, bodies(requests), auth, concurrency))
+        wrk(bare_url, points, connections=connections, seconds=2)  # warm both
+        wrk(ours_url, points, connections=connections, seconds=2, headers=auth)
+        bare_cap = wrk(bare_url, points, connections=connections, seconds=seconds)
+        ours_cap = wrk(ours_url, points, connections=connections, seconds=seconds, headers=auth)
         half = bare_cap["per_s"] / 2
-        seconds = min(8.0, requests / max(half, 1))
-        ours_half = asyncio.run(offered(ours_url, bodies(requests), auth, half, seconds))
-        bare_half = asyncio.run(offered(bare_url, bodies(requests), {}, half, seconds))
+        paced = connections * 2
+        ours_half = wrk(ours_url, points, connections=paced, seconds=seconds, headers=auth, rate=half)
+        bare_half = wrk(bare_url, points, connections=paced, seconds=seconds, rate=half)
+        result = {
+            "connections": connections, "seconds": seconds,
+            "bare_capacity": bare_cap, "ours_capacity": ours_cap,
+            "ratio_capacity": round(ours_cap["per_s"] / bare_cap["per_s"], 3),
+            "at_half_bare_capacity": {"ours": ours_half, "bare": bare_half},
+        }
+        if scaling:
+            stop(ours)
+            procs.remove(ours)
+            two, two_port = serve(ours_app, env, workers=2)
+            procs.append(two)
+            two_url = f"http://127.0.0.1:{two_port}/api/v1/cases"
+            wrk(two_url, points, connections=connections, seconds=2, headers=auth)
+            two_cap = wrk(two_url, points, connections=connections * 2, seconds=seconds, headers=auth)
+            result["two_processes"] = {"capacity": two_cap,
+                                       "ratio_vs_one": round(two_cap["per_s"] / ours_cap["per_s"], 3),
+                                       "cpus": os.cpu_count(),
+                                       "note": "wrk shares the same cores as the servers"}
     finally:
-        for proc in (ours, bare):
-            proc.terminate()
-            proc.wait(timeout=10)
+        for proc in procs:
+            stop(proc)
         os.remove(bare_file)
-    return {
-        "concurrency": concurrency,
-        "bare_capacity": bare_cap, "ours_capacity": ours_cap,
-        "ratio_capacity": round(ours_cap["per_s"] / bare_cap["per_s"], 3),
-        "at_half_bare_capacity": {"ours": ours_half, "bare": bare_half},
-        "targets": "capacity >= 70 % of bare; p99 <= 50 ms at half the bare capacity (DESIGN.md §6)",
-    }
+    result["targets"] = ("capacity >= 70 % of bare; p99 <= 50 ms at half the bare capacity; 2 processes >= 1.5 x 1 "
+                         "on PostgreSQL (DESIGN.md §6)")
+    return result

@@ -178,7 +178,7 @@ def lifecycle(url: str, cycles: int) -> dict:
         index = GridIndex.build(s)
         cal = service.calendar_for(s)
         centre = s.scalar(select(Unit.id).where(Unit.code == "LD-310112"))
-    actor = service.Actor(user=None, roles=frozenset({"receptionist", "shift_leader", "dispatcher", "handler",
+    actor = service.Actor(roles=frozenset({"receptionist", "shift_leader", "dispatcher", "handler",
                                                       "inspector"}), unit_id=centre)
     points = [index.geoms[i].representative_point() for i in range(0, len(index.geoms), len(index.geoms) // cycles)]
     steps = [("accept", {}), ("file", {}), ("dispatch", {"lead_unit_id": centre}), ("sign", {}),
@@ -237,7 +237,7 @@ def main() -> None:
     parser.add_argument("--bulk-points", type=int, default=200_000)
     parser.add_argument("--http-requests", type=int, default=2000)
     parser.add_argument("--cycles", type=int, default=200)
-    parser.add_argument("--intake-requests", type=int, default=1500)
+    parser.add_argument("--intake-seconds", type=float, default=8.0)
     parser.add_argument("--no-postgres", action="store_true")
     args = parser.parse_args()
     get_settings.cache_clear()
@@ -265,7 +265,7 @@ def main() -> None:
         result["lifecycle_sqlite"] = lifecycle(url, args.cycles)
         print("case life cycle (SQLite):", result["lifecycle_sqlite"])
         dispose_engine(url)
-        result["http_intake_sqlite"] = intake.run(url, PASSWORD, intake_points(index), args.intake_requests)
+        result["http_intake_sqlite"] = intake.run(url, PASSWORD, intake_points(index), args.intake_seconds)
         print("http intake (SQLite):", result["http_intake_sqlite"])
         dispose_engine(url)
     if not args.no_postgres and (pg := postgres_url()):
@@ -276,7 +276,8 @@ def main() -> None:
             print("http locate (PostgreSQL):", result["http_locate_postgresql"])
             result["lifecycle_postgresql"] = lifecycle(pg, args.cycles)
             print("case life cycle (PostgreSQL):", result["lifecycle_postgresql"])
-            result["http_intake_postgresql"] = intake.run(pg, PASSWORD, intake_points(index), args.intake_requests)
+            result["http_intake_postgresql"] = intake.run(pg, PASSWORD, intake_points(index), args.intake_seconds,
+                                                               scaling=True)
             print("http intake (PostgreSQL):", result["http_intake_postgresql"])
         finally:
             drop_postgres(pg)

@@ -97,7 +97,7 @@ def fuzz_db(tmp_path_factory) -> Iterator[str]:
             import_layer(session, layer_geojson(), code=LAYER, name="城管网格", line="city_management")
             load_standard(session)
             index = GridIndex.build(session)
-            actor = Actor(user=None, roles=frozenset({"receptionist"}), unit_id=None)
+            actor = Actor(roles=frozenset({"receptionist"}), unit_id=None)
             for i in range(3):  # cases for the case endpoints to act on (ids 1..3)
                 report(session, index, actor, matter_code="06001", description=f"fuzz {i}", lon=121.305,
                        lat=31.105, channel="hotline")

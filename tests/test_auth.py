@@ -4,7 +4,7 @@ import contextlib
 import datetime as dt
 
 import pytest
-from sqlalchemy import func, select, text
+from sqlalchemy import func, select, text, update
 from sqlalchemy.exc import DBAPIError
 
 from liandong.auth import service
@@ -91,6 +91,30 @@ def test_logout_revokes_token(world):
     auth = login(client, "dispatcher", PASSWORD)
     assert client.post("/api/v1/auth/logout", headers=auth).status_code == 204
     assert client.get("/api/v1/me", headers=auth).status_code == 401
+
+
+def test_each_process_remembers_a_token_briefly(world):
+    """Changes made in this process count at once; another process's change counts within the cache time."""
+    from fastapi.testclient import TestClient
+
+    from liandong.app import create_app
+    from liandong.auth import principals
+    from liandong.config import Settings
+
+    cached = TestClient(create_app(Settings(database_url=world, principal_cache_seconds=3600)))
+    uncached = TestClient(create_app(Settings(database_url=world, principal_cache_seconds=0)))
+    admin = login(cached, "admin", PASSWORD)
+    disp = login(cached, "dispatcher", PASSWORD)
+    assert cached.get("/api/v1/me", headers=disp).json()["roles"] == ["dispatcher"]
+    assert cached.put("/api/v1/users/dispatcher/roles", json={"roles": ["dispatcher", "inspector"]},
+                      headers=admin).status_code == 200
+    assert cached.get("/api/v1/me", headers=disp).json()["roles"] == ["dispatcher", "inspector"]  # same process
+    with unit_of_work(world) as s:  # as another process would: straight into the database
+        s.execute(update(AuthToken).values(revoked_at=dt.datetime.now(dt.UTC)))
+    assert uncached.get("/api/v1/me", headers=disp).status_code == 401
+    assert cached.get("/api/v1/me", headers=disp).status_code == 200  # still within its cache time
+    principals.changed()  # what the cache time running out amounts to
+    assert cached.get("/api/v1/me", headers=disp).status_code == 401
 
 
 def test_expired_token_is_refused(world):

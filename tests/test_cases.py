@@ -51,7 +51,7 @@ def unit_id(url, code):
 def boss(url, unit_code=f"B-cm-{WEST}"):
     """An actor holding every role, acting for the west city-management squad."""
     every_role = {"receptionist", "shift_leader", "dispatcher", "handler", "inspector"}
-    return service.Actor(user=None, roles=frozenset(every_role), unit_id=unit_id(url, unit_code), scope=EVERYTHING)
+    return service.Actor(roles=frozenset(every_role), unit_id=unit_id(url, unit_code), scope=EVERYTHING)
 
 
 def new_case(url, point=WEST_POINT, **kw):
@@ -169,11 +169,11 @@ def test_full_cycle_over_http_with_rework(world):
 
 def test_roles_and_assignment_are_checked(world):
     cid = case_in(world, "filed")
-    receptionist = service.Actor(user=None, roles=frozenset({"receptionist"}), unit_id=None)
+    receptionist = service.Actor(roles=frozenset({"receptionist"}), unit_id=None)
     with pytest.raises(Forbidden):
         do(world, cid, "dispatch", receptionist)
     do(world, cid, "dispatch")
-    other_squad = service.Actor(user=None, roles=frozenset({"handler"}), unit_id=unit_id(world, f"B-cm-{EAST}"))
+    other_squad = service.Actor(roles=frozenset({"handler"}), unit_id=unit_id(world, f"B-cm-{EAST}"))
     with pytest.raises((Forbidden, NotFound)):
         do(world, cid, "sign", other_squad)
 
@@ -255,7 +255,7 @@ def test_joint_handling_assisting_units_report_their_part(world):
     cid = case_in(world, "filed")
     lead, helper = unit_id(world, f"B-cm-{WEST}"), unit_id(world, f"S-{WEST}")
     do(world, cid, "dispatch", lead_unit_id=lead, assisting_unit_ids=[helper])
-    town = service.Actor(user=None, roles=frozenset({"handler"}), unit_id=helper)
+    town = service.Actor(roles=frozenset({"handler"}), unit_id=helper)
     assert do(world, cid, "sign", town) == "dispatched"  # the assisting unit signs its part only
     with unit_of_work(world) as s:
         rows = {u.unit_id: (u.role, u.status) for u in s.scalars(select(CaseUnit).where(CaseUnit.case_id == cid))}

@@ -1,9 +1,9 @@
 """The GB/T 47678.5-2026 catalogue with local lines and time limits; admin edits are audited."""
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
-from liandong.catalogue import service
+from liandong.catalogue import service, snapshot
 from liandong.catalogue.models import Matter
 from liandong.db import unit_of_work
 from tests.conftest import login, make_client
@@ -26,12 +26,13 @@ def test_standard_tables(world):
         cover = service.get(s, "01001")
         assert cover.name == "供水井盖异常" and cover.component_code == "01001" and cover.major_name == "市政公用设施类"
         assert cover.line == "water" and cover.default_urgency == "urgent"
-        assert service.limit_for(cover, "urgent", "dispose") == (2, "hour")
+        snap = snapshot.current(s)
+        assert snap.by_code["01001"].limit("urgent", "dispose") == (2, "hour")
         garbage = service.get(s, "06010")
         assert garbage.legacy_code == "01-10" and garbage.line == "greening"
-        assert service.limit_for(garbage, "normal", "dispose") == (4, "hour")
+        assert snap.by_code["06010"].limit("normal", "dispose") == (4, "hour")
         building = service.get(s, "06001")
-        assert building.line == "city_management" and service.limit_for(building, "normal", "dispose") == (20, "day")
+        assert building.line == "city_management" and snap.by_code["06001"].limit("normal", "dispose") == (20, "day")
         assert service.get(s, "09005").legacy_code == "04-05"
         assert service.get(s, "09009").line == "public_security"  # 机动车乱停放
         assert service.get(s, "10001").legacy_code is None
@@ -59,6 +60,10 @@ def test_search_and_edit(world):
         {"urgency": "normal", "stage": "dispose", "amount": -1, "unit": "hour"}]}, headers=admin)
     assert bad.status_code == 422
     assert client.get("/api/v1/catalogue/matters/06010", headers=disp).json()["line"] == "housing"
+    rec = disp  # the next case already follows the edit (same process)
+    case = client.post("/api/v1/cases", json={"matter_code": "06010", "description": "暴露垃圾", "lon": 121.305,
+                                              "lat": 31.105, "channel": "hotline"}, headers=rec).json()
+    assert case["line"] == "housing" and case["limits"]["dispose"] == {"amount": 6, "unit": "hour"}
     log = client.get("/api/v1/audit", params={"action": "matter_changed"}, headers=admin).json()
     assert len(log) == 1 and log[0]["detail"]["before"]["line"] == "greening"
     local = {"code": "L0001", "name": "共享充电宝乱放", "major_code": "90", "major_name": "地方扩展类",
@@ -66,3 +71,15 @@ def test_search_and_edit(world):
     r = client.post("/api/v1/catalogue/matters", json=local, headers=admin)
     assert r.status_code == 201 and r.json()["local"] is True and r.json()["limits"]
     assert client.post("/api/v1/catalogue/matters", json=local, headers=admin).status_code == 409
+
+
+def test_other_processes_see_an_edit_after_the_revision_moves(world, monkeypatch):
+    """Each process keeps a catalogue snapshot; an edit elsewhere is picked up at the next revision check."""
+    monkeypatch.setattr(snapshot, "CHECK_SECONDS", 0.0)
+    with unit_of_work(world) as s:
+        assert snapshot.current(s).by_code["06010"].line == "greening"
+    with unit_of_work(world) as s:  # another process edits without going through this process's cache
+        s.execute(update(Matter).where(Matter.code == "06010").values(line="housing"))
+        snapshot.bump_revision(s, snapshot.REVISION_KEY)
+    with unit_of_work(world) as s:
+        assert snapshot.current(s).by_code["06010"].line == "housing"

@@ -88,7 +88,7 @@ def everyone(url):
 
     with unit_of_work(url) as s:
         unit = s.scalar(select(Unit.id).where(Unit.code == "B-cm-319901001"))
-    return service.Actor(user=None, roles=frozenset({"receptionist", "shift_leader", "dispatcher", "handler",
+    return service.Actor(roles=frozenset({"receptionist", "shift_leader", "dispatcher", "handler",
                                                      "inspector"}), unit_id=unit)
 
 
@@ -203,7 +203,7 @@ def test_extension_pauses_then_extends_and_urging_notifies(world):
     assert dt.datetime.fromisoformat(st["stage_deadline"]).astimezone(SH) == at("2026-03-04 13:30")
     with pytest.raises(Conflict, match="no extension request"):
         run(world, cid, "reject_extension", at("2026-03-03 09:10"))
-    leader = service.Actor(user=None, roles=frozenset({"leader"}), unit_id=None)
+    leader = service.Actor(roles=frozenset({"leader"}), unit_id=None)
     with unit_of_work(world) as s:
         service.act(s, GridIndex.build(s), cid, "urge", leader, {"note": "尽快处理"}, now=at("2026-03-03 10:00"))
     with unit_of_work(world) as s:

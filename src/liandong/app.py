@@ -17,6 +17,7 @@ from liandong.areas.api import layer_router
 from liandong.areas.api import router as areas_router
 from liandong.areas.index import IndexHolder
 from liandong.auth.api import router as auth_router
+from liandong.auth.principals import PrincipalCache
 from liandong.cases.api import router as cases_router
 from liandong.cases.calendar import CalendarCache
 from liandong.cases.notifications_api import router as notifications_router
@@ -71,6 +72,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.database_url = settings.url()
     app.state.sessionmaker = session_factory(app.state.database_url)
+    app.state.principals = PrincipalCache(settings.principal_cache_seconds)
     app.state.grid_index = IndexHolder(settings.index_check_seconds)
     app.state.calendar = CalendarCache(settings.work_hours, settings.timezone, ttl=settings.index_check_seconds * 15)
 

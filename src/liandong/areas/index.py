@@ -29,6 +29,8 @@ class GridHit:
     id: int
     code: str
     name: str
+    path: str
+    """Materialised path (areas.path): jurisdiction checks without loading the area row."""
     ancestor_ids: tuple[int, ...]
     """Ids of district, town, community (top-down) and the grid itself: used for scope checks."""
     ancestors: tuple[dict, ...]
@@ -115,7 +117,7 @@ class GridIndex:
         hits: list[GridHit] = []
         geoms = []
         rows = session.execute(
-            select(Area.id, Area.code, Area.name, Area.parent_id, Area.geom)
+            select(Area.id, Area.code, Area.name, Area.path, Area.parent_id, Area.geom)
             .where(Area.level == "grid", Area.geom.is_not(None))
             .order_by(Area.code)
         )
@@ -138,7 +140,7 @@ class GridIndex:
                         responsible.append(cached(u, "line"))
                         break
             hits.append(GridHit(
-                id=row.id, code=row.code, name=row.name,
+                id=row.id, code=row.code, name=row.name, path=row.path,
                 ancestor_ids=(*(n.id for n in nodes), row.id),
                 ancestors=anc_dicts[row.parent_id], responsible_units=tuple(responsible),
                 groups=tuple(groups.get(row.id, ())),

@@ -5,6 +5,7 @@ Services never commit: the caller owns the transaction, so a rejected import lea
 
 from __future__ import annotations
 
+import time
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -29,22 +30,25 @@ OUTSIDE_PARENT_TOLERANCE = 0.01
 
 # --- revisions: tell every process's grid index that areas, units or layers changed -------------
 
-def get_revision(session: Session) -> int:
-    value = session.scalar(select(Meta.value).where(Meta.key == REVISION_KEY))
+def get_revision(session: Session, key: str = REVISION_KEY) -> int:
+    value = session.scalar(select(Meta.value).where(Meta.key == key))
     return int(value) if value else 0
 
 
-def bump_revision(session: Session) -> int:
-    """Increment the geo revision inside the caller's transaction."""
-    row = session.get(Meta, REVISION_KEY)
+def bump_revision(session: Session, key: str = REVISION_KEY) -> int:
+    """Move a revision (the geo one unless ``key`` says otherwise) on, inside the caller's transaction.
+
+    The new value is a fresh clock reading, not a counter: a process caching for one database file or
+    name can never mistake a recreated database's revision for the one it saw before.
+    """
+    value = max(time.time_ns(), get_revision(session, key) + 1)
+    row = session.get(Meta, key)
     if row is None:
-        row = Meta(key=REVISION_KEY, value="1")
-        session.add(row)
-        session.flush()
-        return 1
-    row.value = str(int(row.value) + 1)
+        session.add(Meta(key=key, value=str(value)))
+    else:
+        row.value = str(value)
     session.flush()
-    return int(row.value)
+    return value
 
 
 # --- reading ----------------------------------------------------------------------------------

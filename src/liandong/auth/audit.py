@@ -14,12 +14,13 @@ def record(
     *,
     actor: User | None = None,
     actor_name: str | None = None,
+    actor_id: int | None = None,
     target: str | None = None,
     detail: dict | None = None,
     ip: str | None = None,
 ) -> AuditEntry:
     entry = AuditEntry(
-        actor_id=actor.id if actor else None,
+        actor_id=actor.id if actor else actor_id,
         actor=actor.username if actor else (actor_name or "system"),
         action=action,
         target=target,

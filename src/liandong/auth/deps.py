@@ -12,6 +12,8 @@ from sqlalchemy.orm import Session
 from liandong.areas.scope import Scope
 from liandong.auth import service
 from liandong.auth.models import User
+from liandong.auth.principals import Identity
+from liandong.db import utcnow
 from liandong.errors import Forbidden, Unauthorized
 
 SESSION_COOKIE = "liandong_session"
@@ -30,16 +32,39 @@ def get_session(request: Request) -> Iterator[Session]:
 
 @dataclass
 class Principal:
-    user: User
-    scope: Scope
+    """The caller of this request: a cached identity, and their user row when a router needs it."""
+
+    identity: Identity
     token: str
+    session: Session
+
+    @property
+    def user(self) -> User:
+        """The full user row, loaded in this request's session on first use."""
+        return self.session.get(User, self.identity.user_id)
+
+    @property
+    def user_id(self) -> int:
+        return self.identity.user_id
+
+    @property
+    def username(self) -> str:
+        return self.identity.username
+
+    @property
+    def unit_id(self) -> int:
+        return self.identity.unit_id
 
     @property
     def roles(self) -> list[str]:
-        return self.user.roles
+        return list(self.identity.roles)
+
+    @property
+    def scope(self) -> Scope:
+        return self.identity.scope
 
     def has(self, *roles: str) -> bool:
-        return bool(set(roles) & set(self.user.roles))
+        return bool(set(roles) & set(self.identity.roles))
 
 
 def client_ip(request: Request) -> str | None:
@@ -52,13 +77,14 @@ def optional_principal(request: Request, token: str | None = Depends(oauth2),
     if not secret:
         return None
     try:
-        user = service.user_for_token(session, secret)
+        identity = request.app.state.principals.get(
+            service.digest(secret), utcnow(), lambda: service.identity_for_token(session, secret))
     except Unauthorized:
         return None
-    return Principal(user=user, scope=service.scope_for(session, user), token=secret)
+    return Principal(identity=identity, token=secret, session=session)
 
 
-def current_principal(principal: Principal | None = Depends(optional_principal)) -> Principal:
+async def current_principal(principal: Principal | None = Depends(optional_principal)) -> Principal:
     if principal is None:
         raise Unauthorized("not authenticated: log in or send a bearer token")
     return principal

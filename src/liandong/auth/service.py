@@ -16,16 +16,17 @@ from sqlalchemy.orm import Session
 
 from liandong.areas.models import Area
 from liandong.areas.scope import EVERYTHING, Scope
-from liandong.auth import audit
+from liandong.auth import audit, principals
 from liandong.auth.models import ROLES, AuthToken, User, UserRole
 from liandong.auth.passwords import burn_time, hash_password, password_problem, verify_password
+from liandong.auth.principals import Identity
 from liandong.config import get_settings
 from liandong.db import utcnow
 from liandong.errors import Conflict, Invalid, NotFound, Unauthorized
 from liandong.units.models import Unit
 
 
-def _digest(secret: str) -> str:
+def digest(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()
 
 
@@ -82,7 +83,7 @@ def issue_token(session: Session, user: User, kind: str = "api", now: dt.datetim
     now = now or utcnow()
     secret = secrets.token_urlsafe(32)
     session.add(AuthToken(
-        token_hash=_digest(secret), user_id=user.id, kind=kind, created_at=now,
+        token_hash=digest(secret), user_id=user.id, kind=kind, created_at=now,
         expires_at=now + dt.timedelta(hours=get_settings().token_ttl_hours),
     ))
     session.flush()
@@ -90,18 +91,25 @@ def issue_token(session: Session, user: User, kind: str = "api", now: dt.datetim
 
 
 def user_for_token(session: Session, secret: str, now: dt.datetime | None = None) -> User:
+    return session.get(User, identity_for_token(session, secret, now).user_id)
+
+
+def identity_for_token(session: Session, secret: str, now: dt.datetime | None = None) -> Identity:
+    """The caller behind a token, with roles and jurisdiction; Unauthorized when it is not valid."""
     now = now or utcnow()
-    tok = session.scalar(select(AuthToken).where(AuthToken.token_hash == _digest(secret)))
+    tok = session.scalar(select(AuthToken).where(AuthToken.token_hash == digest(secret)))
     if tok is None or tok.revoked_at is not None or tok.expires_at <= now:
         raise Unauthorized("invalid or expired token")
     user = session.get(User, tok.user_id)
     if user is None or not user.is_active:
         raise Unauthorized("invalid or expired token")
-    return user
+    return Identity(user_id=user.id, username=user.username, unit_id=user.unit_id, roles=tuple(user.roles),
+                    scope=scope_for(session, user), token_expires_at=tok.expires_at)
 
 
 def revoke_token(session: Session, secret: str) -> None:
-    session.execute(update(AuthToken).where(AuthToken.token_hash == _digest(secret)).values(revoked_at=utcnow()))
+    session.execute(update(AuthToken).where(AuthToken.token_hash == digest(secret)).values(revoked_at=utcnow()))
+    principals.changed()
 
 
 def scope_for(session: Session, user: User) -> Scope:
@@ -188,6 +196,7 @@ def set_roles(session: Session, username: str, roles: list[str], *, actor: User 
     before = user.roles
     user.role_rows = [UserRole(role=r) for r in sorted(set(roles))]
     session.flush()
+    principals.changed()
     audit.record(session, "user_roles_changed", actor=actor, target=f"user:{username}",
                  detail={"before": before, "after": sorted(set(roles))}, ip=ip)
     return user
@@ -201,6 +210,7 @@ def set_password(session: Session, username: str, password: str, *, actor: User 
     user.password_hash = hash_password(password)
     session.execute(update(AuthToken).where(AuthToken.user_id == user.id, AuthToken.revoked_at.is_(None))
                     .values(revoked_at=utcnow()))
+    principals.changed()
     audit.record(session, "password_changed", actor=actor, target=f"user:{username}", ip=ip)
 
 
@@ -212,6 +222,7 @@ def set_active(session: Session, username: str, active: bool, *, actor: User | N
     if active:
         user.failed_logins = 0
         user.locked_until = None
+    principals.changed()
     audit.record(session, "user_enabled" if active else "user_disabled", actor=actor,
                  target=f"user:{username}", ip=ip)
     return user

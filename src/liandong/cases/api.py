@@ -14,8 +14,8 @@ router = APIRouter(prefix="/api/v1/cases", tags=["cases"])
 
 
 def actor_of(principal: Principal) -> service.Actor:
-    return service.Actor(user=principal.user, roles=frozenset(principal.roles), unit_id=principal.user.unit_id,
-                         scope=principal.scope)
+    return service.Actor(roles=frozenset(principal.roles), unit_id=principal.unit_id, scope=principal.scope,
+                         user_id=principal.user_id, username=principal.username)
 
 
 class Reporter(BaseModel):
@@ -147,8 +147,8 @@ async def upload(request: Request, case_id: int = Path(ge=1, le=2**31), file: Up
     settings = request.app.state.settings
     data = await file.read(settings.max_upload_bytes + 1)
     case = service.get(session, case_id, actor_of(principal))
-    row, path = attachments.add(session, case, data, file.filename or "", kind, principal.user.username,
-                                principal.user.id, settings.uploads(), settings.max_upload_bytes, utcnow())
+    row, path = attachments.add(session, case, data, file.filename or "", kind, principal.username,
+                                principal.user_id, settings.uploads(), settings.max_upload_bytes, utcnow())
     try:
         session.commit()
     except Exception:

@@ -12,9 +12,11 @@ from liandong.cases.models import CaseEvent
 
 def append(session: Session, case_id: int, action: str, from_state: str | None, to_state: str, payload: dict,
            now: dt.datetime, *, actor: str = "system", actor_id: int | None = None,
-           unit_id: int | None = None) -> CaseEvent:
-    """Add the next event; its (case, seq) pair is unique, so two writers can never both take a number."""
-    seq = (session.scalar(select(func.max(CaseEvent.seq)).where(CaseEvent.case_id == case_id)) or 0) + 1
+           unit_id: int | None = None, seq: int | None = None) -> CaseEvent:
+    """Add the next event; its (case, seq) pair is unique, so two writers can never both take a number.
+
+    ``seq`` may be given when the caller knows it (1 for a case just created)."""
+    seq = seq or (session.scalar(select(func.max(CaseEvent.seq)).where(CaseEvent.case_id == case_id)) or 0) + 1
     event = CaseEvent(case_id=case_id, seq=seq, at=now, actor_id=actor_id, actor=actor, unit_id=unit_id,
                       action=action, from_state=from_state, to_state=to_state, payload=payload)
     session.add(event)

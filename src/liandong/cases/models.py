@@ -33,7 +33,7 @@ class Case(Base):
     reporter_name: Mapped[str | None] = mapped_column(String(100))
     reporter_phone: Mapped[str | None] = mapped_column(String(32))
     rework_count: Mapped[int] = mapped_column(Integer, default=0)
-    master_id: Mapped[int | None] = mapped_column(ForeignKey("cases.id", ondelete="RESTRICT"))
+    master_id: Mapped[int | None] = mapped_column(ForeignKey("cases.id", ondelete="RESTRICT"), index=True)
     satisfaction: Mapped[str | None] = mapped_column(String(16))
     idempotency_key: Mapped[str | None] = mapped_column(String(100), unique=True)
     request_hash: Mapped[str | None] = mapped_column(String(64))

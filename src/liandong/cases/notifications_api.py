@@ -17,7 +17,7 @@ router = APIRouter(prefix="/api/v1/notifications", tags=["cases"])
 @router.get("", summary="Notices for the caller's unit, newest first")
 def notifications(unread: bool = False, limit: int = Query(50, ge=1, le=500),
                   principal: Principal = Depends(current_principal), session: Session = Depends(get_session)):
-    stmt = select(Notification).where(Notification.unit_id == principal.user.unit_id)
+    stmt = select(Notification).where(Notification.unit_id == principal.unit_id)
     if unread:
         stmt = stmt.where(Notification.read_at.is_(None))
     rows = session.scalars(stmt.order_by(Notification.id.desc()).limit(limit))
@@ -29,7 +29,7 @@ def notifications(unread: bool = False, limit: int = Query(50, ge=1, le=500),
 def mark_read(notification_id: int = Path(ge=1, le=2**31), principal: Principal = Depends(current_principal),
               session: Session = Depends(get_session)):
     n = session.get(Notification, notification_id)
-    if n is None or n.unit_id != principal.user.unit_id:
+    if n is None or n.unit_id != principal.unit_id:
         raise NotFound(f"notification {notification_id} not found")
     n.read_at = n.read_at or utcnow()
     session.commit()

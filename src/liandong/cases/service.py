@@ -22,10 +22,10 @@ from sqlalchemy.orm.exc import StaleDataError
 from liandong.areas.index import GridIndex
 from liandong.areas.models import Area
 from liandong.areas.scope import EVERYTHING, Scope
-from liandong.auth.models import User
 from liandong.cases import log, sla, states
 from liandong.cases.calendar import WorkCalendar
 from liandong.cases.models import Case, CaseEvent, CaseUnit, Extension
+from liandong.catalogue import snapshot
 from liandong.catalogue.models import URGENCIES, Matter
 from liandong.config import get_settings
 from liandong.db import utcnow
@@ -41,14 +41,15 @@ UNMASKED_ROLES = frozenset({"receptionist", "shift_leader"})
 class Actor:
     """Who acts: a user (with roles, unit and jurisdiction), or a system channel without a user."""
 
-    user: User | None
     roles: frozenset[str]
     unit_id: int | None
     scope: Scope = EVERYTHING
+    user_id: int | None = None
+    username: str | None = None
 
     @property
     def name(self) -> str:
-        return self.user.username if self.user else "system"
+        return self.username or "system"
 
 
 class StaleCase(Conflict):
@@ -80,8 +81,8 @@ def report(session: Session, index: GridIndex, actor: Actor, *, matter_code: str
             return existing, False
     if channel not in states.CHANNELS:
         raise Invalid(f"unknown channel {channel!r}; use one of {', '.join(states.CHANNELS)}")
-    matter = session.scalar(select(Matter).where(Matter.code == matter_code, Matter.active.is_(True)))
-    if matter is None:
+    matter = snapshot.current(session).by_code.get(matter_code)
+    if matter is None or not matter.active:
         raise Invalid(f"unknown matter {matter_code!r}")
     component = None
     if component_code is not None:
@@ -110,7 +111,7 @@ def report(session: Session, index: GridIndex, actor: Actor, *, matter_code: str
         raise Invalid(str(exc)) from exc
     if found is None:
         raise Invalid("no unit grid at this point: it lies outside the district")
-    grid = session.get(Area, found["grid"]["id"])
+    grid = index.by_id[found["grid"]["id"]]
     if not actor.scope.covers_path(grid.path):
         raise Invalid("this point lies outside your jurisdiction")
     case = Case(
@@ -119,7 +120,7 @@ def report(session: Session, index: GridIndex, actor: Actor, *, matter_code: str
         description=description, lon=found["point"]["lon"], lat=found["point"]["lat"], grid_id=grid.id,
         area_path=grid.path, reporter_name=name, reporter_phone=phone, rework_count=0,
         idempotency_key=idempotency_key, request_hash=_hash(body) if idempotency_key else None,
-        created_by=actor.user.id if actor.user else None, created_at=now, updated_at=now,
+        created_by=actor.user_id, created_at=now, updated_at=now,
     )
     session.add(case)
     session.flush()
@@ -127,14 +128,14 @@ def report(session: Session, index: GridIndex, actor: Actor, *, matter_code: str
     session.execute(update(Case).where(Case.id == case.id).values(number=number)
                     .execution_options(synchronize_session=False))
     set_committed_value(case, "number", number)
-    _event(session, case, actor, "report", None, "reported", {"channel": channel, "matter": matter_code}, now)
+    _event(session, case, actor, "report", None, "reported", {"channel": channel, "matter": matter_code}, now, seq=1)
     return case, True
 
 
 def _event(session: Session, case: Case, actor: Actor, action: str, from_state: str | None, to_state: str,
-           payload: dict, now: dt.datetime) -> CaseEvent:
+           payload: dict, now: dt.datetime, seq: int | None = None) -> CaseEvent:
     return log.append(session, case.id, action, from_state, to_state, payload, now, actor=actor.name,
-                      actor_id=actor.user.id if actor.user else None, unit_id=actor.unit_id)
+                      actor_id=actor.user_id, unit_id=actor.unit_id, seq=seq)
 
 
 # --- reading ----------------------------------------------------------------------------------
@@ -249,7 +250,7 @@ def export_csv(session: Session, actor: Actor, query: CaseQuery, calendar: WorkC
     writer = csv.writer(buf)
     writer.writerow(CSV_COLUMNS)
     rows, _ = list_cases(session, actor, query, limit=max_rows, calendar=calendar, now=now)
-    matters = {m.id: m for m in session.scalars(select(Matter).where(Matter.id.in_({c.matter_id for c in rows})))}
+    matters = snapshot.current(session).by_id
     grids = dict(session.execute(select(Area.id, Area.code).where(Area.id.in_({c.grid_id for c in rows}))).all())
     for c in rows:
         m = matters[c.matter_id]
@@ -270,11 +271,11 @@ def duplicates(session: Session, case: Case, actor: Actor, *, radius_m: float = 
     """
     import math
 
-    matter = session.get(Matter, case.matter_id)
+    matter = snapshot.current(session).by_id[case.matter_id]
     dlat = radius_m / 111_195.0
     dlon = dlat / max(0.01, math.cos(math.radians(case.lat)))
     window = dt.timedelta(hours=hours)
-    family = select(Matter.id).where(Matter.major_code == matter.major_code)
+    family = snapshot.current(session).family(matter.major_code)
     stmt = _visible(select(Case), actor).where(
         Case.id != case.id, Case.master_id.is_(None), Case.state.not_in(states.CLOSED_STATES),
         Case.matter_id.in_(family), Case.lon.between(case.lon - dlon, case.lon + dlon),
@@ -309,7 +310,7 @@ def units_of(session: Session, case: Case) -> list[CaseUnit]:
 
 def routing(session: Session, index: GridIndex, case: Case) -> dict:
     """Proposed lead (the matter's line × the grid's responsible unit, 多网合一) and territorial unit (块)."""
-    matter = session.get(Matter, case.matter_id)
+    matter = snapshot.current(session).by_id[case.matter_id]
     hit = index.by_id.get(case.grid_id)
     units = list(hit.responsible_units) if hit else []
     line_unit = next((u for u in units if u["role"] == "line" and u["line"] == matter.line), None)
@@ -406,7 +407,7 @@ def _act(session: Session, index: GridIndex, case_id: int, action: str, actor: A
     case.state = to_state
     case.updated_at = now
     if to_state != from_state or action in ("check_failed", "redispatch"):
-        sla.on_transition(case, session.get(Matter, case.matter_id), action, calendar, now)
+        sla.on_transition(case, snapshot.current(session).by_id[case.matter_id], action, calendar, now)
         if case.stage_deadline is not None and to_state != from_state:
             record["stage_deadline"] = case.stage_deadline.isoformat()
     _event(session, case, actor, action, from_state, to_state, record, now)
@@ -524,13 +525,13 @@ def case_dict(session: Session, case: Case, actor: Actor, calendar: WorkCalendar
               now: dt.datetime | None = None) -> dict:
     from liandong.auth import audit
 
-    matter = session.get(Matter, case.matter_id)
-    grid = session.get(Area, case.grid_id)
+    matter = snapshot.current(session).by_id[case.matter_id]
+    grid = session.execute(select(Area.code, Area.name).where(Area.id == case.grid_id)).one()
     unmasked = bool(UNMASKED_ROLES & actor.roles)
     merged = merged_into(session, case)
     if unmasked and any(c.reporter_phone or c.reporter_name for c in (case, *merged)):
-        audit.record(session, "personal_data_read", actor=actor.user, target=f"case:{case.id}",
-                     detail={"fields": ["reporter_name", "reporter_phone"]})
+        audit.record(session, "personal_data_read", actor_id=actor.user_id, actor_name=actor.name,
+                     target=f"case:{case.id}", detail={"fields": ["reporter_name", "reporter_phone"]})
     assigned = units_of(session, case)
     unit_names = dict(session.execute(select(Unit.id, Unit.name).where(
         Unit.id.in_([a.unit_id for a in assigned]))).all()) if assigned else {}

@@ -18,8 +18,8 @@ from liandong.cases import log
 from liandong.cases.calendar import WorkCalendar
 from liandong.cases.models import Case, Notification
 from liandong.cases.states import CLOSED_STATES
-from liandong.catalogue.models import STAGES, Matter
-from liandong.catalogue.service import limit_for
+from liandong.catalogue.models import STAGES
+from liandong.catalogue.snapshot import MatterInfo
 from liandong.units.models import Unit
 
 STAGE_OF_STATE = {"filed": "dispatch", "returned": "dispatch", "dispatched": "sign", "in_progress": "dispose",
@@ -27,13 +27,13 @@ STAGE_OF_STATE = {"filed": "dispatch", "returned": "dispatch", "dispatched": "si
 YELLOW, RED = 0.8, 1.0
 
 
-def _limit(cal: WorkCalendar, matter: Matter, urgency: str, stage: str) -> float:
+def _limit(cal: WorkCalendar, matter: MatterInfo, urgency: str, stage: str) -> float:
     """The stage's limit in working minutes; one working day where the catalogue sets none."""
-    amount, unit = limit_for(matter, urgency, stage) or (1, "day")
+    amount, unit = matter.limit(urgency, stage) or (1, "day")
     return cal.minutes(amount, unit)
 
 
-def on_transition(case: Case, matter: Matter, action: str, cal: WorkCalendar, now: dt.datetime) -> None:
+def on_transition(case: Case, matter: MatterInfo, action: str, cal: WorkCalendar, now: dt.datetime) -> None:
     """Start, keep, pause or stop the stage clock after ``case.state`` changed."""
     if action == "suspend":
         if case.paused_remaining_minutes is None:  # not already paused by a pending extension

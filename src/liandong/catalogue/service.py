@@ -9,6 +9,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from liandong.auth import audit
+from liandong.catalogue import snapshot
 from liandong.catalogue.defaults import limits_for, line_for
 from liandong.catalogue.models import STAGES, TIME_UNITS, URGENCIES, Matter, TimeLimit
 from liandong.errors import Conflict, Invalid, NotFound
@@ -44,6 +45,7 @@ def load_standard(session: Session) -> dict:
                                legacy=legacy_code(r["code"])))
     session.add_all(matters)
     session.flush()
+    snapshot.changed(session)
     return {"loaded": True, "matters": len(matters)}
 
 
@@ -79,13 +81,6 @@ def search(session: Session, *, q: str | None = None, major: str | None = None, 
     return list(session.scalars(stmt.order_by(Matter.code).limit(limit).offset(offset))), int(total or 0)
 
 
-def limit_for(matter: Matter, urgency: str, stage: str) -> tuple[float, str] | None:
-    for lim in matter.limits:
-        if lim.urgency == urgency and lim.stage == stage:
-            return lim.amount, lim.unit
-    return None
-
-
 def update(session: Session, code: str, changes: dict, *, actor=None, ip: str | None = None) -> Matter:
     """Edit a matter's line, default urgency, criteria, active flag or time limits (audited)."""
     m = get(session, code)
@@ -116,6 +111,7 @@ def update(session: Session, code: str, changes: dict, *, actor=None, ip: str | 
             else:
                 existing.amount, existing.unit = lim["amount"], lim["unit"]
     session.flush()
+    snapshot.changed(session)
     audit.record(session, "matter_changed", actor=actor, target=f"matter:{code}",
                  detail={"before": before, "after": matter_dict(m)}, ip=ip)
     return m
@@ -132,6 +128,7 @@ def create_local(session: Session, *, code: str, name: str, major_code: str, maj
     m.local, m.line = True, line
     session.add(m)
     session.flush()
+    snapshot.changed(session)
     audit.record(session, "matter_created", actor=actor, target=f"matter:{code}", detail=matter_dict(m), ip=ip)
     return m
 
