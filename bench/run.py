@@ -6,8 +6,10 @@
   responsible units, scope check) against the raw Shapely STRtree query on the same tree and points;
 - point → grid in bulk: ``GridIndex.locate_many`` against one raw vectorised STRtree query;
 - HTTP ``GET /api/v1/areas/locate`` through uvicorn on 127.0.0.1 (bounded request count), p50/p99;
-- the case life cycle in process: full report→close cycles per second, one transaction per action;
-- HTTP intake (``POST /api/v1/cases``) against a bare FastAPI endpoint inserting one row (bench/intake.py).
+- the case life cycle in process: full report→close cycles per second, one transaction per action, beside
+  bare one-row transactions on the same database;
+- HTTP intake (``POST /api/v1/cases``) against a bare FastAPI endpoint inserting one row, driven by wrk, and
+  on PostgreSQL two app processes against one (bench/intake.py).
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import argparse
 import json
 import os
 import platform
+import shutil
 import socket
 import statistics
 import tempfile
@@ -163,12 +166,32 @@ def http_locate(url: str, lons: np.ndarray, lats: np.ndarray, requests: int = 20
         "p50_ms": round(statistics.median(latencies), 3),
         "p99_ms": round(q[98], 3),
         "baseline_healthz_p50_ms": round(statistics.median(health), 3),
-        "note": "one client, sequential, keep-alive; includes bearer-token lookup in the database",
+        "note": "one client, sequential, keep-alive; the token is remembered per process (auth/principals.py)",
     }
 
 
+def bare_transactions(url: str, n: int) -> float:
+    """The database's floor for the life cycle: one-row INSERT transactions per second, same engine (Core)."""
+    from sqlalchemy import Column, Integer, MetaData, String, Table, insert
+
+    from liandong.db import get_engine
+
+    engine = get_engine(url)
+    table = Table("bench_bare_events", MetaData(), Column("id", Integer, primary_key=True),
+                  Column("case_id", Integer), Column("action", String(32)))
+    table.create(engine, checkfirst=True)
+    t = time.perf_counter()
+    for i in range(n):
+        with engine.begin() as conn:
+            conn.execute(insert(table).values(case_id=i // 9, action="bench"))
+    per_s = n / (time.perf_counter() - t)
+    table.drop(engine)
+    return per_s
+
+
 def lifecycle(url: str, cycles: int) -> dict:
-    """Full report→close cycles through the case service, one transaction per action (as the API does)."""
+    """Full report→close cycles through the case service, one transaction per action (as the API does),
+    beside the same number of bare one-row transactions on the same database."""
     from sqlalchemy import select
 
     from liandong.cases import service
@@ -179,7 +202,7 @@ def lifecycle(url: str, cycles: int) -> dict:
         cal = service.calendar_for(s)
         centre = s.scalar(select(Unit.id).where(Unit.code == "LD-310112"))
     actor = service.Actor(roles=frozenset({"receptionist", "shift_leader", "dispatcher", "handler",
-                                                      "inspector"}), unit_id=centre)
+                                           "inspector"}), unit_id=centre)
     points = [index.geoms[i].representative_point() for i in range(0, len(index.geoms), len(index.geoms) // cycles)]
     steps = [("accept", {}), ("file", {}), ("dispatch", {"lead_unit_id": centre}), ("sign", {}),
              ("report_done", {"note": "done"}), ("request_check", {}), ("check_passed", {}), ("close", {})]
@@ -193,14 +216,24 @@ def lifecycle(url: str, cycles: int) -> dict:
             with unit_of_work(url) as s:
                 service.act(s, index, cid, action, actor, dict(payload), calendar=cal)
     seconds = time.perf_counter() - t
-    return {"cycles": cycles, "transitions": cycles * (len(steps) + 1), "seconds": round(seconds, 2),
-            "cycles_per_s": round(cycles / seconds, 1),
-            "transitions_per_s": round(cycles * (len(steps) + 1) / seconds, 1)}
+    transitions = cycles * (len(steps) + 1)
+    bare = bare_transactions(url, transitions)
+    ours = transitions / seconds
+    return {"cycles": cycles, "transitions": transitions, "seconds": round(seconds, 2),
+            "cycles_per_s": round(cycles / seconds, 1), "transitions_per_s": round(ours, 1),
+            "bare_one_row_transactions_per_s": round(bare, 1), "ratio_vs_bare": round(ours / bare, 3),
+            "note": "each transition: read the case, check role and state, update it, append its event, commit"}
 
 
 def intake_points(index: GridIndex) -> list[tuple[float, float]]:
     step = max(1, len(index.geoms) // 2000)
     return [(p.x, p.y) for p in (index.geoms[i].representative_point() for i in range(0, len(index.geoms), step))]
+
+
+def http_intake(url: str, index: GridIndex, seconds: float, scaling: bool = False) -> dict:
+    if not shutil.which("wrk"):
+        return {"skipped": "wrk is not installed (apt-get install wrk; make bench does it as root)"}
+    return intake.run(url, PASSWORD, intake_points(index), seconds, scaling=scaling)
 
 
 def postgres_url() -> str | None:
@@ -265,7 +298,7 @@ def main() -> None:
         result["lifecycle_sqlite"] = lifecycle(url, args.cycles)
         print("case life cycle (SQLite):", result["lifecycle_sqlite"])
         dispose_engine(url)
-        result["http_intake_sqlite"] = intake.run(url, PASSWORD, intake_points(index), args.intake_seconds)
+        result["http_intake_sqlite"] = http_intake(url, index, args.intake_seconds)
         print("http intake (SQLite):", result["http_intake_sqlite"])
         dispose_engine(url)
     if not args.no_postgres and (pg := postgres_url()):
@@ -276,8 +309,7 @@ def main() -> None:
             print("http locate (PostgreSQL):", result["http_locate_postgresql"])
             result["lifecycle_postgresql"] = lifecycle(pg, args.cycles)
             print("case life cycle (PostgreSQL):", result["lifecycle_postgresql"])
-            result["http_intake_postgresql"] = intake.run(pg, PASSWORD, intake_points(index), args.intake_seconds,
-                                                               scaling=True)
+            result["http_intake_postgresql"] = http_intake(pg, index, args.intake_seconds, scaling=True)
             print("http intake (PostgreSQL):", result["http_intake_postgresql"])
         finally:
             drop_postgres(pg)
