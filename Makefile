@@ -5,7 +5,7 @@ PY ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
-ASSETS := src/liandong/web/static/vendor/leaflet/leaflet.js
+ASSETS := src/liandong/web/static/vendor/echarts/echarts.min.js
 APT_STAMP := var/.apt-stamp
 
 .PHONY: demo test bench lint serve migrate clean setup

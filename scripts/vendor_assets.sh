@@ -14,9 +14,14 @@ if [[ ! -d node_modules/leaflet ]] || [[ ! -e "$marker" ]] || [[ package-lock.js
     npm ci --no-audit --no-fund
 fi
 
-dest="src/liandong/web/static/vendor/leaflet"
-rm -rf "$dest"
-mkdir -p "$dest"
-cp node_modules/leaflet/dist/leaflet.js node_modules/leaflet/dist/leaflet.css "$dest/"
-cp -R node_modules/leaflet/dist/images "$dest/images"
-echo "vendor_assets: leaflet $(node -p 'require("./node_modules/leaflet/package.json").version') -> $dest" >&2
+vendor="src/liandong/web/static/vendor"
+rm -rf "$vendor"
+mkdir -p "$vendor/leaflet" "$vendor/markercluster" "$vendor/echarts"
+cp node_modules/leaflet/dist/leaflet.js node_modules/leaflet/dist/leaflet.css "$vendor/leaflet/"
+cp -R node_modules/leaflet/dist/images "$vendor/leaflet/images"
+cp node_modules/leaflet.markercluster/dist/leaflet.markercluster.js node_modules/leaflet.markercluster/dist/MarkerCluster.css \
+   node_modules/leaflet.markercluster/dist/MarkerCluster.Default.css "$vendor/markercluster/"
+cp node_modules/echarts/dist/echarts.min.js "$vendor/echarts/"
+for pkg in leaflet leaflet.markercluster echarts; do
+    echo "vendor_assets: $pkg $(node -p "require('./node_modules/$pkg/package.json').version") -> $vendor" >&2
+done

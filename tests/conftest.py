@@ -108,6 +108,16 @@ def small_db(request, tmp_path_factory) -> Iterator[str]:
         yield url
 
 
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def case_world(request, tmp_path_factory) -> Iterator[str]:
+    """tests/caseworld.py's district, catalogue and users, once per module and backend."""
+    from tests.caseworld import fill
+
+    for url in fresh_database(request.param, tmp_path_factory):
+        fill(url)
+        yield url
+
+
 def make_client(url: str):
     from fastapi.testclient import TestClient
 

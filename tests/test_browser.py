@@ -8,10 +8,7 @@ catches Content-Security-Policy violations). Leaves a screenshot in var/screensh
 from __future__ import annotations
 
 import re
-import socket
 import subprocess
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -19,6 +16,7 @@ import pytest
 
 from liandong.config import get_settings
 from liandong.db import dispose_engine
+from tests.server import serve
 from tests.webdata import CENTRE_NAME, DISPLAY_NAME, PASSWORD, USERNAME, WEST, build, make_app
 
 pytestmark = pytest.mark.browser
@@ -50,31 +48,13 @@ def ensure_vendor_assets() -> None:
 
 @pytest.fixture(scope="module")
 def base_url(tmp_path_factory) -> Iterator[str]:
-    """The app on a free 127.0.0.1 port, served by uvicorn in a background thread."""
-    import uvicorn
-
     ensure_vendor_assets()
     with pytest.MonkeyPatch.context() as mp:
         data = build(tmp_path_factory.mktemp("web") / "web.db", mp)
-        app = make_app(data)
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-        server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on"))
-        thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-        thread.start()
-        deadline = time.monotonic() + 20
-        while not server.started:
-            if not thread.is_alive() or time.monotonic() > deadline:
-                pytest.fail("uvicorn did not start")
-            time.sleep(0.05)
         try:
-            yield f"http://127.0.0.1:{port}"
+            with serve(make_app(data)) as url:
+                yield url
         finally:
-            server.should_exit = True
-            thread.join(timeout=10)
-            sock.close()
             dispose_engine(data.url)
             get_settings.cache_clear()
 

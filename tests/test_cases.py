@@ -7,66 +7,19 @@ import pytest
 from sqlalchemy import func, select, text
 from sqlalchemy.exc import DBAPIError
 
-from liandong.areas.index import GridIndex
-from liandong.areas.scope import EVERYTHING
 from liandong.auth.models import AuditEntry, User
-from liandong.auth.service import create_user
 from liandong.cases import service, states
 from liandong.cases.models import CaseEvent, CaseUnit
-from liandong.catalogue.service import load_standard
 from liandong.db import unit_of_work
 from liandong.errors import Conflict, Forbidden, NotFound
-from liandong.units.models import Unit
+from tests.caseworld import EAST_POINT, MATTER, ROLES, WEST_POINT, do, new_case, unit_id
 from tests.conftest import login, make_client
-from tests.factories import EAST, PASSWORD, WEST, build_small_district
-
-WEST_POINT = (121.305, 31.105)
-EAST_POINT = (121.345, 31.11)
-MATTER = "06001"  # 私搭乱建 → city-management line
-ROLES = ("receptionist", "shift_leader", "dispatcher", "inspector")
+from tests.factories import EAST, PASSWORD, WEST
 
 
-@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
-def world(request, tmp_path_factory):
-    from tests.conftest import fresh_database
-
-    for url in fresh_database(request.param, tmp_path_factory):
-        with unit_of_work(url) as s:
-            build_small_district(s)
-            load_standard(s)
-            for role in ROLES:
-                if role == "dispatcher":  # made by build_small_district
-                    continue
-                create_user(s, username=role, password=PASSWORD, unit_code="C", roles=[role])
-            create_user(s, username="cm_west", password=PASSWORD, unit_code=f"B-cm-{WEST}", roles=["handler"])
-            create_user(s, username="cm_east", password=PASSWORD, unit_code=f"B-cm-{EAST}", roles=["handler"])
-        yield url
-
-
-def unit_id(url, code):
-    with unit_of_work(url) as s:
-        return s.scalar(select(Unit.id).where(Unit.code == code))
-
-
-def boss(url, unit_code=f"B-cm-{WEST}"):
-    """An actor holding every role, acting for the west city-management squad."""
-    every_role = {"receptionist", "shift_leader", "dispatcher", "handler", "inspector"}
-    return service.Actor(roles=frozenset(every_role), unit_id=unit_id(url, unit_code), scope=EVERYTHING)
-
-
-def new_case(url, point=WEST_POINT, **kw):
-    with unit_of_work(url) as s:
-        index = GridIndex.build(s)
-        case, _ = service.report(s, index, boss(url), matter_code=kw.pop("matter", MATTER),
-                                 description="测试：违章搭建", lon=point[0], lat=point[1], channel="hotline", **kw)
-        return case.id
-
-
-def do(url, case_id, action, actor=None, **payload):
-    with unit_of_work(url) as s:
-        index = GridIndex.build(s)
-        case = service.act(s, index, case_id, action, actor or boss(url), payload)
-        return case.state
+@pytest.fixture(scope="module")
+def world(case_world):
+    return case_world
 
 
 PAYLOAD = {"reject": {"reason": "不属实"}, "return": {"reason": "非本单位职责"}, "void": {"reason": "重复"},

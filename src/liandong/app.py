@@ -21,12 +21,15 @@ from liandong.auth.principals import PrincipalCache
 from liandong.cases.api import router as cases_router
 from liandong.cases.calendar import CalendarCache
 from liandong.cases.notifications_api import router as notifications_router
+from liandong.cases.stats_api import router as stats_router
 from liandong.catalogue.api import router as catalogue_router
 from liandong.components.api import router as components_router
 from liandong.config import Settings, get_settings
 from liandong.db import session_factory
 from liandong.errors import DomainError, error_responses
 from liandong.guard import NulGuard
+from liandong.live.api import router as live_router
+from liandong.live.feed import Feed
 from liandong.units.api import router as units_router
 
 STATIC = Path(__file__).parent / "web" / "static"
@@ -41,6 +44,7 @@ async def _lifespan(app: FastAPI):
     yield
     if task:
         task.cancel()
+    await app.state.live.close()
 
 
 async def _sweep_forever(app: FastAPI) -> None:
@@ -74,6 +78,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.sessionmaker = session_factory(app.state.database_url)
     app.state.principals = PrincipalCache(settings.principal_cache_seconds)
     app.state.grid_index = IndexHolder(settings.index_check_seconds)
+    app.state.live = Feed(app.state.sessionmaker, settings.live_poll_seconds)
     app.state.calendar = CalendarCache(settings.work_hours, settings.timezone, ttl=settings.index_check_seconds * 15)
 
     @app.exception_handler(DomainError)
@@ -100,7 +105,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     errors = error_responses()
     for router in (auth_router, areas_router, layer_router, units_router, catalogue_router, cases_router,
-                   notifications_router, components_router):
+                   notifications_router, components_router, live_router, stats_router):
         app.include_router(router, responses=errors)
 
     from liandong.web.pages import router as pages_router

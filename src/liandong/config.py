@@ -23,6 +23,8 @@ class Settings(BaseSettings):
 
     token_ttl_hours: int = 12
     """Lifetime of bearer tokens and web sessions."""
+    live_poll_seconds: float = 0.25
+    """How often each process looks for new case events to push to open screens (SSE)."""
     principal_cache_seconds: float = 10.0
     """How long a process trusts what it looked up about a token (auth/principals.py); 0 = always look up."""
     lockout_threshold: int = 5

@@ -71,17 +71,32 @@ def client_ip(request: Request) -> str | None:
     return request.client.host if request.client else None
 
 
-def optional_principal(request: Request, token: str | None = Depends(oauth2),
-                       session: Session = Depends(get_session)) -> Principal | None:
-    secret = token or request.cookies.get(SESSION_COOKIE)
-    if not secret:
-        return None
+def _identity(request: Request, secret: str, session: Session) -> Identity | None:
     try:
-        identity = request.app.state.principals.get(
+        return request.app.state.principals.get(
             service.digest(secret), utcnow(), lambda: service.identity_for_token(session, secret))
     except Unauthorized:
         return None
-    return Principal(identity=identity, token=secret, session=session)
+
+
+def optional_principal(request: Request, token: str | None = Depends(oauth2),
+                       session: Session = Depends(get_session)) -> Principal | None:
+    secret = token or request.cookies.get(SESSION_COOKIE)
+    identity = _identity(request, secret, session) if secret else None
+    return Principal(identity=identity, token=secret, session=session) if identity else None
+
+
+def streaming_identity(request: Request, token: str | None = Depends(oauth2)) -> Identity:
+    """The caller of a long-lived response (SSE): looked up in a session closed at once, so the
+    stream holds no database connection while it waits."""
+    secret = token or request.cookies.get(SESSION_COOKIE)
+    identity = None
+    if secret:
+        with request.app.state.sessionmaker() as session:
+            identity = _identity(request, secret, session)
+    if identity is None:
+        raise Unauthorized("not authenticated: log in or send a bearer token")
+    return identity
 
 
 async def current_principal(principal: Principal | None = Depends(optional_principal)) -> Principal:

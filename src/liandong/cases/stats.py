@@ -1,0 +1,160 @@
+"""Figures for the command-centre screen: today's work, open and overdue cases, breakdowns, map layers.
+
+Everything is counted within the caller's jurisdiction (cases whose grid lies under their area) and
+from the same rows the case pages show. "Today" is the local calendar day (``LIANDONG_TIMEZONE``).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import Counter
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import case as sql_case
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from liandong.areas.models import Area
+from liandong.cases import sla
+from liandong.cases.calendar import WorkCalendar
+from liandong.cases.models import Case, CaseEvent
+from liandong.cases.service import Actor
+from liandong.cases.states import CLOSED_STATES
+from liandong.catalogue import snapshot
+from liandong.config import get_settings
+from liandong.errors import Invalid
+
+LEVEL_DEPTH = {"town": 2, "community": 3, "grid": 4}
+"""How many path segments (ids) name an area of each level: /district/town/community/grid/."""
+LIGHT_SCAN_LIMIT = 20_000
+POINTS_LIMIT = 5000
+BREAKDOWNS = ("category", "town", "channel", "state")
+
+
+def _scoped(stmt, actor: Actor):
+    if actor.scope.unrestricted:
+        return stmt
+    return stmt.where(Case.area_path.startswith(actor.scope.path, autoescape=True))
+
+
+def _open(stmt):
+    return stmt.where(Case.state.not_in(CLOSED_STATES), Case.master_id.is_(None))
+
+
+def local_day_start(now: dt.datetime, days_back: int = 0) -> dt.datetime:
+    tz = ZoneInfo(get_settings().timezone)
+    day = now.astimezone(tz).date() - dt.timedelta(days=days_back)
+    return dt.datetime.combine(day, dt.time(), tzinfo=tz)
+
+
+def overview(session: Session, actor: Actor, calendar: WorkCalendar, now: dt.datetime) -> dict:
+    """KPI cards: today's accepted / filed / dispatched / closed, open, overdue, yellow and red lights,
+    closure and on-time rates over the last 30 days."""
+    today = local_day_start(now)
+    done_today = dict(session.execute(_scoped(
+        select(CaseEvent.action, func.count()).join(Case, Case.id == CaseEvent.case_id)
+        .where(CaseEvent.at >= today, CaseEvent.action.in_(("report", "accept", "file", "dispatch", "close")))
+        .group_by(CaseEvent.action), actor)).all())
+    open_cases = session.scalar(_open(_scoped(select(func.count()).select_from(Case), actor))) or 0
+    lights = Counter()
+    running = session.scalars(_open(_scoped(select(Case), actor)).where(Case.stage.is_not(None))
+                              .limit(LIGHT_SCAN_LIMIT))
+    for case in running:
+        lights[sla.status(case, calendar, now)["light"]] += 1
+    month = local_day_start(now, 30)
+    filed = session.execute(_scoped(
+        select(Case.state, func.count()).where(Case.id.in_(
+            select(CaseEvent.case_id).where(CaseEvent.action == "file", CaseEvent.at >= month)))
+        .group_by(Case.state), actor)).all()
+    filed_total = sum(n for _, n in filed)
+    closed_filed = sum(n for state, n in filed if state == "closed")
+    closed_total, on_time = session.execute(_scoped(
+        select(func.count(), func.sum(sql_case((Case.escalation_count == 0, 1), else_=0)))
+        .where(Case.state == "closed", Case.closed_at >= month), actor)).one()
+    on_time = int(on_time or 0)
+    return {
+        "today": {"reported": done_today.get("report", 0), "accepted": done_today.get("accept", 0),
+                  "filed": done_today.get("file", 0), "dispatched": done_today.get("dispatch", 0),
+                  "closed": done_today.get("close", 0)},
+        "open": open_cases, "overdue": lights["red"], "yellow": lights["yellow"], "green": lights["green"],
+        "closure_rate_30d": round(closed_filed / filed_total, 4) if filed_total else None,
+        "on_time_rate_30d": round(on_time / closed_total, 4) if closed_total else None,
+        "as_of": now.isoformat(),
+    }
+
+
+def breakdown(session: Session, actor: Actor, by: str, days: int, now: dt.datetime) -> list[dict]:
+    """Cases reported in the last ``days`` days, counted by matter category, town, channel or state."""
+    if by not in BREAKDOWNS:
+        raise Invalid(f"by must be one of {', '.join(BREAKDOWNS)}")
+    since = local_day_start(now, days - 1)
+    base = _scoped(select(Case), actor).where(Case.created_at >= since).subquery()
+    if by in ("channel", "state"):
+        column = base.c.channel if by == "channel" else base.c.state
+        counts = Counter(dict(session.execute(select(column, func.count()).group_by(column)).all()))
+    elif by == "category":
+        cat = snapshot.current(session).by_id
+        counts = Counter()
+        for matter_id, n in session.execute(select(base.c.matter_id, func.count()).group_by(base.c.matter_id)):
+            counts[cat[matter_id].major_name if matter_id in cat else "?"] += n
+    else:
+        counts = _by_prefix(session, select(base.c.area_path, func.count()).group_by(base.c.area_path), "town")
+    return [{"key": k, "count": n} for k, n in counts.most_common()]
+
+
+def _by_prefix(session: Session, stmt, level: str) -> Counter:
+    """Counts per area of ``level``, from rows of (area_path, count)."""
+    depth = LEVEL_DEPTH[level]
+    per_path: Counter = Counter()
+    for path, n in session.execute(stmt):
+        per_path["/".join(path.split("/")[: depth + 1]) + "/"] += n
+    names = {path: (name if level != "grid" else code) for path, name, code in session.execute(
+        select(Area.path, Area.name, Area.code).where(Area.path.in_(list(per_path))))}
+    out: Counter = Counter()
+    for path, n in per_path.items():
+        out[names.get(path, path)] += n
+    return out
+
+
+def by_area(session: Session, actor: Actor, level: str, now: dt.datetime) -> list[dict]:
+    """Open and overdue cases per town, community or grid (for shading the map), keyed by area code."""
+    if level not in LEVEL_DEPTH:
+        raise Invalid(f"level must be one of {', '.join(LEVEL_DEPTH)}")
+    depth = LEVEL_DEPTH[level]
+    late = (Case.stage_deadline < now) & Case.paused_remaining_minutes.is_(None)
+    rows = session.execute(_open(_scoped(select(Case.area_path, func.count(), func.sum(
+        sql_case((late, 1), else_=0))), actor)).group_by(Case.area_path))
+    open_by: Counter = Counter()
+    late_by: Counter = Counter()
+    for path, n, n_late in rows:
+        key = "/".join(path.split("/")[: depth + 1]) + "/"
+        open_by[key] += n
+        late_by[key] += int(n_late or 0)
+    areas = dict(session.execute(select(Area.path, Area.code).where(Area.path.in_(list(open_by)))).all())
+    return sorted(({"code": areas[p], "open": n, "overdue": late_by[p]} for p, n in open_by.items() if p in areas),
+                  key=lambda d: (-d["open"], d["code"]))
+
+
+def series(session: Session, actor: Actor, days: int, now: dt.datetime) -> list[dict]:
+    """Reported and closed cases per local day over the last ``days`` days (oldest first)."""
+    tz = ZoneInfo(get_settings().timezone)
+    since = local_day_start(now, days - 1)
+    reported = Counter(c.astimezone(tz).date() for c in session.scalars(
+        _scoped(select(Case.created_at), actor).where(Case.created_at >= since)))
+    closed = Counter(c.astimezone(tz).date() for c in session.scalars(
+        _scoped(select(Case.closed_at), actor).where(Case.closed_at >= since)))
+    first = since.date()
+    return [{"day": (first + dt.timedelta(days=i)).isoformat(), "reported": reported[first + dt.timedelta(days=i)],
+             "closed": closed[first + dt.timedelta(days=i)]} for i in range(days)]
+
+
+def points(session: Session, actor: Actor, now: dt.datetime, limit: int = POINTS_LIMIT) -> list[dict]:
+    """Open cases as map markers: newest first, at most ``limit``."""
+    cat = snapshot.current(session).by_id
+    rows = session.execute(_open(_scoped(select(
+        Case.id, Case.number, Case.state, Case.lon, Case.lat, Case.matter_id, Case.stage_deadline,
+        Case.paused_remaining_minutes), actor)).order_by(Case.id.desc()).limit(limit))
+    return [{"id": r.id, "number": r.number, "state": r.state, "lon": r.lon, "lat": r.lat,
+             "matter_name": cat[r.matter_id].name if r.matter_id in cat else None,
+             "overdue": bool(r.stage_deadline and r.paused_remaining_minutes is None and r.stage_deadline < now)}
+            for r in rows]

@@ -1,0 +1,42 @@
+"""Figures for the command-centre screen (thin router over cases/stats.py)."""
+
+from fastapi import APIRouter, Depends, Query, Request
+from sqlalchemy.orm import Session
+
+from liandong.auth.deps import Principal, current_principal, get_session
+from liandong.cases import stats
+from liandong.cases.api import actor_of
+from liandong.db import utcnow
+
+router = APIRouter(prefix="/api/v1/stats", tags=["stats"])
+
+
+@router.get("/overview", summary="KPI cards: today's work, open, overdue, lights, 30-day closure and on-time rates")
+def overview(request: Request, principal: Principal = Depends(current_principal),
+             session: Session = Depends(get_session)):
+    return stats.overview(session, actor_of(principal), request.app.state.calendar.get(session), utcnow())
+
+
+@router.get("/breakdown", summary="Cases reported in the last days by category, town, channel or state")
+def breakdown(by: str = Query(description=" | ".join(stats.BREAKDOWNS), max_length=16),
+              days: int = Query(30, ge=1, le=366), principal: Principal = Depends(current_principal),
+              session: Session = Depends(get_session)):
+    return stats.breakdown(session, actor_of(principal), by, days, utcnow())
+
+
+@router.get("/series", summary="Reported and closed cases per day")
+def series(days: int = Query(30, ge=1, le=366), principal: Principal = Depends(current_principal),
+           session: Session = Depends(get_session)):
+    return stats.series(session, actor_of(principal), days, utcnow())
+
+
+@router.get("/areas", summary="Open and overdue cases per town, community or grid (map shading)")
+def by_area(level: str = Query("town", description=" | ".join(stats.LEVEL_DEPTH), max_length=16),
+            principal: Principal = Depends(current_principal), session: Session = Depends(get_session)):
+    return stats.by_area(session, actor_of(principal), level, utcnow())
+
+
+@router.get("/points", summary="Open cases as map markers (newest first)")
+def points(limit: int = Query(stats.POINTS_LIMIT, ge=1, le=stats.POINTS_LIMIT),
+           principal: Principal = Depends(current_principal), session: Session = Depends(get_session)):
+    return stats.points(session, actor_of(principal), utcnow(), limit)

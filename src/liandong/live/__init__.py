@@ -1,0 +1,1 @@
+"""Live fan-out of case events to screens (Server-Sent Events)."""

@@ -1,0 +1,60 @@
+"""``GET /api/v1/live/events``: the case events the caller may see, as Server-Sent Events."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+
+from fastapi import APIRouter, Depends, Header, Request
+from fastapi.responses import StreamingResponse
+
+from liandong.auth.deps import streaming_identity
+from liandong.auth.principals import Identity
+from liandong.live.feed import Feed, read_events
+
+router = APIRouter(prefix="/api/v1/live", tags=["live"])
+HEARTBEAT_SECONDS = 15.0
+REPLAY_LIMIT = 500
+
+
+def _frame(item: dict) -> str:
+    return f"id: {item['id']}\nevent: case\ndata: {json.dumps(item, ensure_ascii=False)}\n\n"
+
+
+@router.get("/events", summary="Live case events (text/event-stream); resumes after Last-Event-ID",
+            response_class=StreamingResponse, responses={200: {"content": {"text/event-stream": {}}}})
+async def events(request: Request, identity: Identity = Depends(streaming_identity),
+                 last_event_id: str | None = Header(default=None, max_length=20)) -> StreamingResponse:
+    feed: Feed = request.app.state.live
+    after = int(last_event_id) if last_event_id and last_event_id.isdigit() else None
+    sub = await feed.subscribe(identity.scope)
+
+    def replay() -> list[dict]:
+        with request.app.state.sessionmaker() as session:
+            return [i for i in read_events(session, after, limit=REPLAY_LIMIT) if sub.sees(i)]
+
+    async def stream() -> AsyncIterator[str]:
+        sent: set[int] = set()
+        try:
+            yield "retry: 2000\n: connected\n\n"
+            if after is not None:  # subscribed first, so nothing falls between replay and live
+                for item in await asyncio.to_thread(replay):
+                    sent.add(item["id"])
+                    yield _frame(item)
+            while True:
+                if sub.overflowed:
+                    yield "event: reload\ndata: {}\n\n"
+                    return
+                try:
+                    item = await asyncio.wait_for(sub.queue.get(), HEARTBEAT_SECONDS)
+                except TimeoutError:
+                    yield ": ping\n\n"
+                    continue
+                if item["id"] not in sent:
+                    yield _frame(item)
+        finally:
+            feed.unsubscribe(sub)
+
+    headers = {"Cache-Control": "no-store", "X-Accel-Buffering": "no"}
+    return StreamingResponse(stream(), media_type="text/event-stream", headers=headers)
