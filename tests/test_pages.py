@@ -12,7 +12,7 @@ from liandong.auth.deps import SESSION_COOKIE
 from liandong.auth.models import AuditEntry, AuthToken, User
 from liandong.config import get_settings
 from liandong.db import dispose_engine, session_factory
-from liandong.web.pages import safe_next
+from liandong.web.common import safe_next
 from tests.webdata import CENTRE_NAME, DISPLAY_NAME, PASSWORD, USERNAME, build, make_app
 
 
@@ -54,7 +54,7 @@ def test_login_page_renders(client):
 def test_wrong_password_is_401_and_logs_nobody_in(client, data):
     r = login(client, password="not-the-password")
     assert r.status_code == 401
-    assert "用户名或密码错误" in r.text and "Wrong username or password" in r.text
+    assert "用户名或密码错误" in r.text and "Wrong username or password" not in r.text  # Chinese by default
     assert f'value="{USERNAME}"' in r.text  # the username is kept, the password is not
     assert SESSION_COOKIE not in r.cookies and SESSION_COOKIE not in client.cookies
     assert client.get("/", follow_redirects=False).status_code == 303
@@ -75,11 +75,15 @@ def test_lockout_message_is_shown(client, data):
         assert login(client, password="wrong-password-x").status_code == 401
     r = login(client)  # right password, but the account is locked now
     assert r.status_code == 401
-    assert "锁定" in r.text and "locked" in r.text.lower()
+    assert "锁定" in r.text
+    client.cookies.set("liandong_lang", "en")
+    r = login(client)
+    assert r.status_code == 401 and "locked" in r.text and 'lang="en"' in r.text
+    client.cookies.delete("liandong_lang")
     assert SESSION_COOKIE not in client.cookies
 
 
-def test_right_password_sets_cookie_and_opens_the_map(client):
+def test_right_password_sets_cookie_and_opens_the_dashboard(client):
     r = login(client)
     assert r.status_code == 303
     assert r.headers["location"] == "/"
@@ -87,10 +91,13 @@ def test_right_password_sets_cookie_and_opens_the_map(client):
     assert set_cookie.startswith(f"{SESSION_COOKIE}=")
     assert "HttpOnly" in set_cookie and "samesite=lax" in set_cookie.lower() and "Secure" not in set_cookie
     page = client.get("/")
+    assert page.status_code == 200 and 'id="dash-map"' in page.text and 'data-kpi="overdue"' in page.text
+    assert 'src="/static/vendor/echarts/echarts.min.js"' in page.text and 'src="/static/js/dashboard.js"' in page.text
+    page = client.get("/map")
     assert page.status_code == 200
     html = page.text
     assert DISPLAY_NAME in html and CENTRE_NAME in html
-    assert "联动" in html and "Liandong" in html
+    assert "联动" in html and 'href="/lang/en?next=/map"' in html
     assert "管理员" in html and "派遣员" in html  # roles, in Chinese
     assert 'action="/logout"' in html
     assert 'src="/static/vendor/leaflet/leaflet.js"' in html and 'src="/static/js/map.js"' in html
@@ -111,9 +118,10 @@ def test_secure_cookie_when_configured(data):
 
 
 def test_map_needs_login(client):
-    r = client.get("/", follow_redirects=False)
-    assert r.status_code == 303
-    assert r.headers["location"] == "/login?next=/"
+    for path in ("/", "/map", "/cases", "/cases/7"):
+        r = client.get(path, follow_redirects=False)
+        assert r.status_code == 303
+        assert r.headers["location"] == f"/login?next={path}"
 
 
 def test_login_returns_to_a_local_next(client):
@@ -180,6 +188,25 @@ def test_tile_url_reaches_the_page_and_the_policy(data):
         update={"tile_url": "https://{s}.tiles.example.org/{z}/{x}/{y}.png"})
     with TestClient(app) as c:
         login(c)
-        r = c.get("/")
+        r = c.get("/map")
     assert 'data-tile-url="https://{s}.tiles.example.org/{z}/{x}/{y}.png"' in r.text
-    assert "img-src 'self' data: https://*.tiles.example.org;" in r.headers["content-security-policy"]
+    assert "img-src 'self' data: blob: https://*.tiles.example.org;" in r.headers["content-security-policy"]
+
+
+def test_language_switch_keeps_the_page_and_refuses_foreign_targets(client):
+    login(client)
+    r = client.get("/lang/en?next=/cases", follow_redirects=False)
+    assert r.status_code == 303 and r.headers["location"] == "/cases"
+    assert "liandong_lang=en" in r.headers["set-cookie"]
+    page = client.get("/cases")
+    assert 'lang="en"' in page.text and "My queue" in page.text and "我的待办" not in page.text
+    assert client.get("/lang/zh?next=//evil.example", follow_redirects=False).headers["location"] == "/"
+    assert "我的待办" in client.get("/cases").text
+    assert client.get("/lang/xx?next=/", follow_redirects=False).headers.get("set-cookie") is None
+
+
+def test_case_page_is_a_shell_for_the_api(client):
+    login(client)
+    page = client.get("/cases/42")
+    assert page.status_code == 200 and 'data-case-id="42"' in page.text and 'src="/static/js/case.js"' in page.text
+    assert client.get("/cases/0").status_code == 422

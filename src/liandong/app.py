@@ -108,9 +108,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                    notifications_router, components_router, live_router, stats_router):
         app.include_router(router, responses=errors)
 
+    from liandong.web.dashboard import router as dashboard_router
     from liandong.web.pages import router as pages_router
+    from liandong.web.workbench import router as workbench_router
 
-    app.include_router(pages_router)
+    for router in (pages_router, dashboard_router, workbench_router):
+        app.include_router(router)
     STATIC.mkdir(parents=True, exist_ok=True)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     return app

@@ -59,11 +59,12 @@ def case_query(
     light: str | None = Query(None, description="green | yellow | red"),
     created_from: dt.date | None = None, created_to: dt.date | None = None,
     q: str | None = Query(None, max_length=100),
+    mine: bool = Query(False, description="only the cases waiting for my action"),
     sort: str = Query("-created_at", description=" | ".join(service.SORTS)),
 ) -> service.CaseQuery:
     return service.CaseQuery(state=state, channel=channel, matter_code=matter, area_code=area, unit_id=unit_id,
                              overdue=overdue, light=light, created_from=created_from, created_to=created_to, q=q,
-                             sort=sort)
+                             mine=mine, sort=sort)
 
 
 @router.get("", summary="Cases visible to the caller: filters, sorting, paging")

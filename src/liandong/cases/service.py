@@ -172,6 +172,8 @@ class CaseQuery:
     created_from: dt.date | None = None
     created_to: dt.date | None = None
     q: str | None = None
+    mine: bool = False
+    """Only the cases waiting for one of the actor's roles (a handler: its unit's open assignments)."""
     sort: str = "-created_at"
 
 
@@ -210,9 +212,27 @@ def _filtered(session: Session, actor: Actor, query: CaseQuery, now: dt.datetime
     if query.q:
         stmt = stmt.where(Case.description.icontains(query.q, autoescape=True)
                           | Case.number.istartswith(query.q, autoescape=True))
+    if query.mine:
+        stmt = stmt.where(_waiting_for(actor))
     if query.sort not in SORTS:
         raise Invalid(f"sort must be one of {', '.join(SORTS)}")
     return stmt.order_by(SORTS[query.sort], Case.id.desc())
+
+
+QUEUE_EXCLUDED = frozenset({"void", "merge", "rate"})
+"""Possible in (nearly) every state: they would put every case in the queue."""
+
+
+def _waiting_for(actor: Actor):
+    """Cases in a state where the actor's roles move them on; for handlers, their unit's open parts."""
+    centre = {s for (s, a), t in states.TRANSITIONS.items()
+              if not t.handler_action and t.roles & actor.roles and a not in QUEUE_EXCLUDED}
+    conditions = [Case.state.in_(sorted(centre))] if centre else []
+    if "handler" in actor.roles and actor.unit_id is not None:
+        mine = select(CaseUnit.case_id).where(CaseUnit.unit_id == actor.unit_id,
+                                              CaseUnit.status.in_(("dispatched", "signed")))
+        conditions.append(Case.id.in_(mine) & Case.state.in_(("dispatched", "in_progress")))
+    return or_(*conditions) if conditions else Case.id.is_(None)
 
 
 def list_cases(session: Session, actor: Actor, query: CaseQuery | None = None, *, limit: int = 50, offset: int = 0,

@@ -1,0 +1,82 @@
+"""What every page shares: templates, the security headers, the language, who is signed in.
+
+Pages only call services; their data comes from the JSON API through same-origin fetches that carry
+the session cookie. No inline scripts or styles, so every page is served under a strict
+Content-Security-Policy (data reaches the scripts in ``data-`` attributes).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from urllib.parse import quote, urlsplit
+
+from fastapi import Request
+from fastapi.responses import RedirectResponse, Response
+from fastapi.templating import Jinja2Templates
+from sqlalchemy.orm import Session
+
+from liandong.auth.deps import Principal
+from liandong.units.models import Unit
+from liandong.web.i18n import ROLE_LABELS, labels, lang_of, translator
+
+templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
+
+NAV = (("/", "nav.dashboard", None), ("/cases", "nav.work", None), ("/map", "nav.map", None),
+       ("/admin/", "nav.admin", "admin"))
+"""(path, label, role needed) of the main navigation."""
+
+
+def safe_next(value: str | None) -> str:
+    """A local path to return to after login; anything that could leave the site becomes ``/``.
+
+    Only ``/path`` is accepted: ``//host``, ``/\\host`` (browsers read ``\\`` as ``/``), schemes and
+    control characters are open-redirect tricks.
+    """
+    if not value or not value.startswith("/") or value.startswith("//"):
+        return "/"
+    if "\\" in value or any(ord(c) < 0x20 or ord(c) == 0x7F for c in value):
+        return "/"
+    parts = urlsplit(value)
+    if parts.scheme or parts.netloc:
+        return "/"
+    return value
+
+
+def csp(request: Request) -> str:
+    """Strict policy for our pages; a configured tile server is the only foreign origin allowed."""
+    img = "'self' data: blob:"
+    tile_url = request.app.state.settings.tile_url
+    if tile_url:
+        parts = urlsplit(tile_url.replace("{s}", "*"))
+        if parts.scheme in ("http", "https") and parts.netloc:
+            img += f" {parts.scheme}://{parts.netloc}"
+    return (f"default-src 'self'; script-src 'self'; style-src 'self'; img-src {img}; "
+            "connect-src 'self'; object-src 'none'; base-uri 'self'; form-action 'self'; frame-ancestors 'none'; "
+            "worker-src 'self'; manifest-src 'self'")
+
+
+def page(request: Request, name: str, context: dict, status_code: int = 200) -> Response:
+    lang = lang_of(request)
+    context = {"lang": lang, "t": translator(lang), "labels_json": json.dumps(labels(lang), ensure_ascii=False),
+               "path": request.url.path, **context}
+    response = templates.TemplateResponse(request, name, context, status_code=status_code)
+    response.headers["Content-Security-Policy"] = csp(request)
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    response.headers["Referrer-Policy"] = "same-origin"
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+def to_login(request: Request) -> RedirectResponse:
+    path = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+    return RedirectResponse(f"/login?next={quote(path, safe='/')}", status_code=303)
+
+
+def signed_in(request: Request, principal: Principal, session: Session) -> dict:
+    """The top bar's context: who, which unit, which roles, which navigation entries."""
+    lang = lang_of(request)
+    unit = session.get(Unit, principal.unit_id)
+    roles = [(r, ROLE_LABELS.get(r, (r, r))[1 if lang == "en" else 0]) for r in principal.roles]
+    nav = [(href, key) for href, key, role in NAV if role is None or principal.has(role)]
+    return {"user": principal.user, "unit": unit, "roles": roles, "nav": nav, "role_codes": principal.roles}

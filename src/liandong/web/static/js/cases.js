@@ -1,0 +1,128 @@
+// Workbench: my queue (cases waiting for my action) or every visible case, with filters, paging and
+// bulk dispatch to the proposed units for dispatchers.
+
+import { channelLabel, el, getJSON, lightLabel, postJSON, stateLabel, t, when } from "./common.js";
+
+const main = document.querySelector(".workbench");
+const rows = document.getElementById("rows");
+const total = document.getElementById("total");
+const form = document.getElementById("filters");
+const bulkButton = document.getElementById("bulk-dispatch");
+const bulkStatus = document.getElementById("bulk-status");
+const canDispatch = main.dataset.canDispatch === "true";
+const PAGE = 50;
+let offset = 0;
+let mine = true;
+
+for (const opt of form.querySelectorAll("[data-state-label]")) opt.textContent = stateLabel(opt.value);
+for (const opt of form.querySelectorAll("[data-channel-label]")) opt.textContent = channelLabel(opt.value);
+for (const opt of form.querySelectorAll("[data-light-label]")) opt.textContent = lightLabel(opt.value);
+
+function query() {
+  const params = new URLSearchParams();
+  const data = new FormData(form);
+  for (const [k, v] of data) if (v) params.set(k, v);
+  if (mine) {
+    params.set("mine", "true");
+    params.set("sort", "stage_deadline");
+  }
+  params.set("limit", String(PAGE));
+  params.set("offset", String(offset));
+  return params;
+}
+
+function row(c) {
+  const tr = el("tr");
+  tr.dataset.caseId = String(c.id);
+  if (canDispatch) {
+    const td = el("td");
+    const box = el("input");
+    box.type = "checkbox";
+    box.className = "pick";
+    box.value = String(c.id);
+    box.disabled = c.state !== "filed";
+    box.setAttribute("aria-label", `${t("bulk.select")} ${c.number}`);
+    box.addEventListener("change", updateBulk);
+    td.append(box);
+    tr.append(td);
+  }
+  const link = el("a", "", c.number);
+  link.href = `/cases/${c.id}`;
+  const first = el("td");
+  first.append(link);
+  const light = c.deadlines && c.deadlines.light;
+  const lightCell = el("td");
+  if (light) lightCell.append(el("span", `light light-${light}`, lightLabel(light)));
+  tr.append(first, el("td", "", c.matter_name), el("td", "", stateLabel(c.state)), el("td", "", channelLabel(c.channel)),
+    el("td", "code", c.grid_code), el("td", "", when(c.deadlines && c.deadlines.stage_deadline)), lightCell,
+    el("td", "", when(c.created_at)));
+  return tr;
+}
+
+async function load() {
+  const data = await getJSON(`/api/v1/cases?${query()}`);
+  rows.replaceChildren(...data.items.map(row));
+  if (!data.items.length) {
+    const tr = el("tr");
+    const td = el("td", "muted", t("none"));
+    td.colSpan = canDispatch ? 9 : 8;
+    tr.append(td);
+    rows.append(tr);
+  }
+  total.textContent = t("total", { n: data.total });
+  document.getElementById("prev").disabled = offset === 0;
+  document.getElementById("next").disabled = offset + PAGE >= data.total;
+  main.dataset.loaded = String(Date.now());
+  updateBulk();
+}
+
+function updateBulk() {
+  if (bulkButton) bulkButton.disabled = !rows.querySelector(".pick:checked");
+}
+
+async function bulkDispatch() {
+  const ids = [...rows.querySelectorAll(".pick:checked")].map((b) => b.value);
+  let ok = 0;
+  let bad = 0;
+  bulkButton.disabled = true;
+  for (const id of ids) {
+    try {
+      await postJSON(`/api/v1/cases/${id}/actions/dispatch`, {}); // no lead given: the proposed one
+      ok += 1;
+    } catch {
+      bad += 1;
+    }
+  }
+  bulkStatus.textContent = t("bulk.done", { ok, bad });
+  await load();
+}
+
+form.addEventListener("submit", (e) => {
+  e.preventDefault();
+  offset = 0;
+  load().catch(showError);
+});
+for (const tab of document.querySelectorAll("[role=tab]")) {
+  tab.addEventListener("click", () => {
+    mine = tab.dataset.mine === "true";
+    for (const other of document.querySelectorAll("[role=tab]")) other.setAttribute("aria-selected", String(other === tab));
+    document.getElementById("results").setAttribute("aria-labelledby", tab.id);
+    offset = 0;
+    load().catch(showError);
+  });
+}
+document.getElementById("prev").addEventListener("click", () => {
+  offset = Math.max(0, offset - PAGE);
+  load().catch(showError);
+});
+document.getElementById("next").addEventListener("click", () => {
+  offset += PAGE;
+  load().catch(showError);
+});
+if (bulkButton) bulkButton.addEventListener("click", () => bulkDispatch().catch(showError));
+
+function showError(err) {
+  total.textContent = `${t("error")}: ${err.message}`;
+}
+
+load().catch(showError);

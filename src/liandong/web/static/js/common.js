@@ -1,0 +1,75 @@
+// Shared helpers for the pages: labels in the page language, safe DOM building, same-origin JSON calls.
+
+export const LABELS = JSON.parse(document.body.dataset.labels || "{}");
+
+/** A message in the page language; {name} placeholders are filled from `values`. */
+export function t(key, values = {}) {
+  const text = (LABELS.messages && LABELS.messages[key]) || key;
+  return text.replace(/\{(\w+)\}/g, (_, k) => (k in values ? String(values[k]) : `{${k}}`));
+}
+
+export const stateLabel = (s) => (LABELS.states && LABELS.states[s]) || s;
+export const actionLabel = (a) => (LABELS.actions && LABELS.actions[a]) || a;
+export const channelLabel = (c) => (LABELS.channels && LABELS.channels[c]) || c;
+export const lightLabel = (l) => (LABELS.lights && LABELS.lights[l]) || l || "";
+export const stageLabel = (s) => (LABELS.stages && LABELS.stages[s]) || s || "";
+
+/** Create an element with a class and text: the only way text reaches the DOM here. */
+export function el(tag, className, text) {
+  const node = document.createElement(tag);
+  if (className) node.className = className;
+  if (text !== undefined && text !== null) node.textContent = String(text);
+  return node;
+}
+
+export class HttpError extends Error {
+  constructor(status, detail, body) {
+    super(detail || `HTTP ${status}`);
+    this.status = status;
+    this.body = body || {};
+  }
+}
+
+function toLogin() {
+  window.location.assign(`/login?next=${encodeURIComponent(window.location.pathname + window.location.search)}`);
+}
+
+async function handle(response) {
+  if (response.status === 401) {
+    toLogin();
+    throw new HttpError(401, "session expired");
+  }
+  let body = null;
+  const type = response.headers.get("content-type") || "";
+  if (type.includes("json")) body = await response.json();
+  if (!response.ok) throw new HttpError(response.status, (body && body.detail) || response.statusText, body);
+  return body;
+}
+
+/** Same-origin GET with the session cookie. */
+export async function getJSON(url, signal) {
+  const response = await fetch(url, { credentials: "same-origin", headers: { Accept: "application/json" }, signal });
+  return handle(response);
+}
+
+/** Same-origin POST of JSON (the cookie is SameSite=Lax and the body JSON, so other sites cannot forge it). */
+export async function postJSON(url, payload) {
+  const response = await fetch(url, {
+    method: "POST",
+    credentials: "same-origin",
+    headers: { Accept: "application/json", "Content-Type": "application/json" },
+    body: JSON.stringify(payload || {}),
+  });
+  return handle(response);
+}
+
+/** A date-time in the page language, local time. */
+export function when(iso) {
+  if (!iso) return "";
+  const d = new Date(iso);
+  return d.toLocaleString(LABELS.lang === "en" ? "en-GB" : "zh-CN", { hour12: false });
+}
+
+export function percent(x) {
+  return x === null || x === undefined ? "—" : `${(x * 100).toFixed(1)}%`;
+}

@@ -1,0 +1,216 @@
+// Command-centre dashboard: KPI cards, towns shaded by open cases, clustered case markers, charts, and
+// the live feed (Server-Sent Events). A new or changed case shows in the feed at once; the figures
+// are fetched again shortly after (several events in a burst cause one refresh).
+
+import { actionLabel, channelLabel, el, getJSON, percent, stateLabel, t, when } from "./common.js";
+
+const mapEl = document.getElementById("dash-map");
+const feedEl = document.getElementById("feed");
+const feedStatus = document.getElementById("feed-status");
+const FEED_MAX = 60;
+const REFRESH_DELAY_MS = 400;
+
+// --- KPI cards -----------------------------------------------------------------------------------
+
+function setKpi(key, value) {
+  const node = document.querySelector(`[data-kpi="${key}"]`);
+  if (node) node.textContent = value;
+}
+
+async function loadOverview() {
+  const o = await getJSON("/api/v1/stats/overview");
+  for (const key of ["reported", "accepted", "filed", "dispatched", "closed"]) setKpi(key, o.today[key]);
+  setKpi("open", o.open);
+  setKpi("overdue", o.overdue);
+  setKpi("yellow", o.yellow);
+  setKpi("closure", percent(o.closure_rate_30d));
+  setKpi("ontime", percent(o.on_time_rate_30d));
+  document.body.dataset.overviewLoaded = String(Date.now());
+}
+
+// --- map -----------------------------------------------------------------------------------------
+
+const map = L.map(mapEl, { preferCanvas: true, minZoom: 8, maxZoom: 19 });
+map.setView([31.11, 121.38], 11);
+map.attributionControl.setPrefix(false);
+if (mapEl.dataset.tileUrl) L.tileLayer(mapEl.dataset.tileUrl, { maxZoom: 19 }).addTo(map);
+const towns = L.geoJSON(null, { style: () => ({ color: "#1f4e79", weight: 1.5, fillOpacity: 0.05 }) }).addTo(map);
+const clusters = L.markerClusterGroup({ showCoverageOnHover: false, maxClusterRadius: 50 }).addTo(map);
+const markers = new Map();
+let townCounts = new Map();
+
+function shade(count, max) {
+  const share = max ? count / max : 0;
+  return { fillColor: "#c0392b", fillOpacity: 0.06 + 0.5 * share, color: "#1f4e79", weight: 1.5 };
+}
+
+function restyleTowns() {
+  const max = Math.max(0, ...[...townCounts.values()].map((c) => c.open));
+  towns.eachLayer((layer) => {
+    const c = townCounts.get(layer.feature.properties.code) || { open: 0, overdue: 0 };
+    layer.setStyle(shade(c.open, max));
+    layer.setTooltipContent(
+      `${layer.feature.properties.name} · ${t("map.open")} ${c.open} · ${t("map.overdue")} ${c.overdue}`,
+    );
+  });
+}
+
+async function loadTowns() {
+  const fc = await getJSON("/api/v1/areas/geojson?level=town&simplify=20");
+  towns.addData(fc);
+  towns.eachLayer((layer) => layer.bindTooltip("", { sticky: true }));
+  const bounds = towns.getBounds();
+  if (bounds.isValid()) map.fitBounds(bounds, { padding: [8, 8] });
+}
+
+async function loadShading() {
+  const rows = await getJSON("/api/v1/stats/areas?level=town");
+  townCounts = new Map(rows.map((r) => [r.code, r]));
+  restyleTowns();
+}
+
+function popupFor(p) {
+  const box = el("div", "case-pop");
+  const link = el("a", "", p.number);
+  link.href = `/cases/${p.id}`;
+  box.append(link, el("div", "", p.matter_name || ""), el("div", "muted", stateLabel(p.state)));
+  return box;
+}
+
+function placeMarker(p) {
+  let marker = markers.get(p.id);
+  if (!marker) {
+    marker = L.circleMarker([p.lat, p.lon], { radius: 7, weight: 2 });
+    marker.bindPopup(() => popupFor(marker.caseInfo));
+    markers.set(p.id, marker);
+    clusters.addLayer(marker);
+  }
+  marker.caseInfo = p;
+  marker.setStyle({ color: p.overdue ? "#a3201a" : "#0b5cad", fillColor: p.overdue ? "#e74c3c" : "#3d8bd6" });
+}
+
+async function loadPoints() {
+  const points = await getJSON("/api/v1/stats/points");
+  const seen = new Set();
+  for (const p of points) {
+    placeMarker(p);
+    seen.add(p.id);
+  }
+  for (const [id, marker] of markers) {
+    if (!seen.has(id)) {
+      clusters.removeLayer(marker);
+      markers.delete(id);
+    }
+  }
+  mapEl.dataset.markers = String(markers.size);
+}
+
+// --- charts --------------------------------------------------------------------------------------
+
+const charts = {};
+function chart(id) {
+  if (!charts[id]) charts[id] = echarts.init(document.getElementById(id), null, { renderer: "canvas" });
+  return charts[id];
+}
+window.addEventListener("resize", () => Object.values(charts).forEach((c) => c.resize()));
+
+function bars(id, rows, label = (k) => k) {
+  const top = rows.slice(0, 12).reverse();
+  chart(id).setOption({
+    grid: { left: 8, right: 24, top: 8, bottom: 8, containLabel: true },
+    xAxis: { type: "value", minInterval: 1 },
+    yAxis: { type: "category", data: top.map((r) => label(r.key)) },
+    series: [{ type: "bar", data: top.map((r) => r.count), itemStyle: { color: "#0b5cad" }, label: { show: true, position: "right" } }],
+    tooltip: { trigger: "axis" },
+  });
+}
+
+async function loadCharts() {
+  const [category, town, channel, series] = await Promise.all([
+    getJSON("/api/v1/stats/breakdown?by=category&days=30"),
+    getJSON("/api/v1/stats/breakdown?by=town&days=30"),
+    getJSON("/api/v1/stats/breakdown?by=channel&days=30"),
+    getJSON("/api/v1/stats/series?days=30"),
+  ]);
+  bars("chart-category", category);
+  bars("chart-town", town);
+  chart("chart-channel").setOption({
+    tooltip: { trigger: "item" },
+    series: [{ type: "pie", radius: ["35%", "70%"], data: channel.map((r) => ({ name: channelLabel(r.key), value: r.count })) }],
+  });
+  chart("chart-series").setOption({
+    grid: { left: 8, right: 16, top: 28, bottom: 8, containLabel: true },
+    legend: { top: 0, data: [t("series.reported"), t("series.closed")] },
+    tooltip: { trigger: "axis" },
+    xAxis: { type: "category", data: series.map((d) => d.day.slice(5)) },
+    yAxis: { type: "value", minInterval: 1 },
+    series: [
+      { name: t("series.reported"), type: "line", data: series.map((d) => d.reported), itemStyle: { color: "#0b5cad" } },
+      { name: t("series.closed"), type: "line", data: series.map((d) => d.closed), itemStyle: { color: "#2f7d5b" } },
+    ],
+  });
+}
+
+// --- live feed -----------------------------------------------------------------------------------
+
+function feedItem(e) {
+  const li = el("li", `feed-item state-${e.state}`);
+  li.dataset.caseId = String(e.case_id);
+  li.dataset.eventId = String(e.id);
+  const link = el("a", "feed-number", e.number);
+  link.href = `/cases/${e.case_id}`;
+  const time = el("time", "muted", when(e.at));
+  time.dateTime = e.at;
+  li.append(time, " ", link, " ", el("span", "feed-action", actionLabel(e.action)), " → ",
+    el("span", "feed-state", stateLabel(e.to)), el("div", "feed-matter", `${e.matter_name || ""} · ${channelLabel(e.channel)}`));
+  return li;
+}
+
+let refreshTimer = null;
+function refreshSoon() {
+  clearTimeout(refreshTimer);
+  refreshTimer = setTimeout(() => {
+    Promise.all([loadOverview(), loadShading(), loadPoints(), loadCharts()]).catch(showError);
+  }, REFRESH_DELAY_MS);
+}
+
+function onEvent(e) {
+  feedEl.querySelector(".feed-empty")?.remove();
+  feedEl.prepend(feedItem(e));
+  while (feedEl.children.length > FEED_MAX) feedEl.lastElementChild.remove();
+  feedEl.dataset.lastEvent = String(e.id);
+  const open = !["closed", "rejected", "voided", "merged"].includes(e.state);
+  if (open) placeMarker({ id: e.case_id, number: e.number, state: e.state, lon: e.lon, lat: e.lat, matter_name: e.matter_name, overdue: false });
+  else if (markers.has(e.case_id)) {
+    clusters.removeLayer(markers.get(e.case_id));
+    markers.delete(e.case_id);
+  }
+  refreshSoon();
+}
+
+function connect() {
+  const source = new EventSource("/api/v1/live/events");
+  source.addEventListener("open", () => {
+    feedStatus.textContent = t("feed.live");
+    feedStatus.className = "feed-status live";
+    document.body.dataset.live = "open";
+  });
+  source.addEventListener("case", (msg) => onEvent(JSON.parse(msg.data)));
+  source.addEventListener("reload", () => window.location.reload());
+  source.addEventListener("error", () => {
+    feedStatus.textContent = t("feed.offline");
+    feedStatus.className = "feed-status offline";
+    document.body.dataset.live = "retrying";
+  });
+}
+
+function showError(err) {
+  feedStatus.textContent = `${t("error")}: ${err.message}`;
+}
+
+connect();
+Promise.all([loadOverview(), loadTowns().then(loadShading), loadPoints(), loadCharts()])
+  .then(() => {
+    document.body.dataset.ready = "1";
+  })
+  .catch(showError);
