@@ -8,42 +8,17 @@ catches Content-Security-Policy violations). Leaves a screenshot in var/screensh
 from __future__ import annotations
 
 import re
-import subprocess
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
 from liandong.config import get_settings
 from liandong.db import dispose_engine
+from tests.browser import SCREENSHOTS, Page, chromium, ensure_vendor_assets, expect, new_page
 from tests.server import serve
 from tests.webdata import CENTRE_NAME, DISPLAY_NAME, PASSWORD, USERNAME, WEST, build, make_app
 
 pytestmark = pytest.mark.browser
-
-CHROMIUM = Path("/usr/bin/chromium")
-ROOT = Path(__file__).resolve().parents[1]
-LEAFLET = ROOT / "src/liandong/web/static/vendor/leaflet/leaflet.js"
-SCREENSHOTS = ROOT / "var/screenshots"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
-
-try:
-    from playwright.sync_api import ConsoleMessage, Page, expect, sync_playwright
-except Exception as exc:  # ImportError, or a broken install
-    pytest.skip(f"playwright cannot be imported ({exc.__class__.__name__}: {exc}); "
-                "install the dev extra: pip install -e '.[dev]'", allow_module_level=True)
-if not CHROMIUM.exists():
-    pytest.skip(f"{CHROMIUM} is missing: apt-get install chromium", allow_module_level=True)
-
-
-def ensure_vendor_assets() -> None:
-    """The page loads Leaflet from the git-ignored vendor folder; build it from npm if missing."""
-    if LEAFLET.exists():
-        return
-    run = subprocess.run(["bash", str(ROOT / "scripts/vendor_assets.sh")], cwd=ROOT, capture_output=True, text=True)
-    if run.returncode != 0 or not LEAFLET.exists():
-        pytest.fail(f"front-end assets missing and scripts/vendor_assets.sh failed:\n{run.stdout}\n{run.stderr}")
 
 
 @pytest.fixture(scope="module")
@@ -63,35 +38,20 @@ def base_url(tmp_path_factory) -> Iterator[str]:
 def page(base_url) -> Iterator[tuple[Page, list[str]]]:
     """A fresh browser page and the list of console/page errors it produced."""
     problems: list[str] = []
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        try:
-            context = browser.new_context(viewport={"width": 1280, "height": 800}, locale="zh-CN")
-            pg = context.new_page()
-            pg.set_default_timeout(15_000)
-
-            def on_console(msg: ConsoleMessage) -> None:
-                if msg.type == "error":
-                    problems.append(f"console: {msg.text} @ {msg.location}")
-
-            pg.on("console", on_console)
-            pg.on("pageerror", lambda exc: problems.append(f"pageerror: {exc}"))
-            pg.on("requestfailed", lambda req: problems.append(f"request failed: {req.url} {req.failure}"))
-            yield pg, problems
-        finally:
-            browser.close()
+    with chromium() as browser:
+        yield new_page(browser, problems), problems
 
 
 def test_login_map_and_locate(page, base_url):
     pg, problems = page
-    pg.goto(base_url + "/")
-    assert pg.url == base_url + "/login?next=/"
+    pg.goto(base_url + "/map")
+    assert pg.url == base_url + "/login?next=/map"
     # keyboard only: type, tab, type, Enter
     pg.get_by_label("用户名").fill(USERNAME)
     pg.keyboard.press("Tab")
     pg.keyboard.type(PASSWORD)
     pg.keyboard.press("Enter")
-    pg.wait_for_url(base_url + "/")
+    pg.wait_for_url(base_url + "/map")
     assert DISPLAY_NAME in pg.inner_text("header") and CENTRE_NAME in pg.inner_text("header")
 
     map_el = pg.locator("#map")

@@ -88,6 +88,14 @@ STAGE_LABELS = {
     "check": ("核查", "Check"),
 }
 
+UNIT_STATUS_LABELS = {
+    "dispatched": ("待签收", "Waiting to sign"),
+    "signed": ("已签收", "Signed"),
+    "done": ("已完成", "Done"),
+    "returned": ("已回退", "Returned"),
+    "withdrawn": ("已撤回", "Withdrawn"),
+}
+
 MESSAGES: dict[str, tuple[str, str]] = {
     "brand": ("联动", "Liandong"),
     "tagline": ("网格化管理与应急联动平台", "Grid governance & emergency linkage"),
@@ -238,5 +246,6 @@ def labels(lang: str) -> dict:
         "channels": pick(CHANNEL_LABELS, CHANNELS),
         "lights": pick(LIGHT_LABELS, LIGHT_LABELS),
         "stages": pick(STAGE_LABELS, STAGE_LABELS),
+        "unit_status": pick(UNIT_STATUS_LABELS, UNIT_STATUS_LABELS),
         "lang": lang,
     }

@@ -2,7 +2,7 @@
 // each action the state table allows this user (the API's `allowed_actions`). Every action carries the
 // version the page showed: if someone else changed the case meanwhile, the page reloads it and says so.
 
-import { actionLabel, channelLabel, el, getJSON, lightLabel, postJSON, stageLabel, stateLabel, t, when } from "./common.js";
+import { LABELS, actionLabel, channelLabel, el, getJSON, lightLabel, postJSON, stageLabel, stateLabel, t, when } from "./common.js";
 
 const main = document.querySelector(".case-page");
 const caseId = main.dataset.caseId;
@@ -14,6 +14,8 @@ const fields = document.getElementById("action-fields");
 let current = null;
 let chosen = null;
 let caseMap = null;
+
+const unitStatus = (s) => (LABELS.unit_status && LABELS.unit_status[s]) || s;
 
 function say(text, kind = "ok") {
   message.hidden = !text;
@@ -57,7 +59,7 @@ function renderFacts(c) {
   if (d.warning) fact(dl, "⚠", d.warning);
   const units = document.getElementById("units");
   units.replaceChildren(...(c.units || []).map((u) =>
-    el("li", "", `${u.name || u.unit_id} · ${u.role === "lead" ? t("case.lead") : t("case.assist")} · ${u.status}`)));
+    el("li", "", `${u.name || u.unit_id} · ${u.role === "lead" ? t("case.lead") : t("case.assist")} · ${unitStatus(u.status)}`)));
   if (!units.children.length) units.append(el("li", "muted", t("none")));
 }
 
