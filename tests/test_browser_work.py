@@ -22,6 +22,8 @@ from tests.server import serve
 from tests.webdata import CHEAP_HASHING
 
 pytestmark = pytest.mark.browser
+PNG = bytes.fromhex("89504e470d0a1a0a0000000d4948445200000001000000010802000000907753de0000000c4944415478"
+                    "9c63f8cfc0000003010100c9fe92ef0000000049454e44ae426082")
 USERS = ("admin", "receptionist", "shift_leader", "dispatcher", "inspector", "cm_west", "west_handler")
 
 
@@ -111,10 +113,24 @@ def test_one_case_through_its_life_cycle_with_a_live_dashboard(browser, base_url
                                                       "inspector")}
     for username, pg in pages.items():
         sign_in(pg, base_url, username)
-    case = new_case(base_url)
-    cid = case["id"]
-    feed_item = screen.locator(f'#feed li[data-case-id="{cid}"]')
-    expect(feed_item.first).to_contain_text(case["number"])
+    # a citizen reports on the public page: pin in the west town, matter by pinyin initials, a photo
+    citizen = new_page(browser, problems, viewport={"width": 412, "height": 860}, is_mobile=True, has_touch=True)
+    citizen.goto(f"{base_url}/report")
+    citizen.wait_for_selector(".leaflet-overlay-pane path")  # the town outlines are drawn
+    citizen.get_by_label("问题类型").fill("sdlj")  # 私搭乱建
+    expect(citizen.locator("#matter option")).to_have_count(1)
+    box = citizen.locator("#report-map").bounding_box()
+    citizen.mouse.click(box["x"] + box["width"] * 0.3, box["y"] + box["height"] * 0.5)
+    citizen.get_by_label("问题描述").fill("违章搭建：围墙外加盖彩钢板房")
+    citizen.locator("#photo").set_input_files(files=[{"name": "wall.png", "mimeType": "image/png", "buffer": PNG}])
+    citizen.get_by_label("联系电话（可选，仅用于回访）").fill("13912345678")
+    citizen.get_by_role("button", name="提交").click()
+    number = citizen.locator("#receipt-number")
+    expect(number).to_have_text(re.compile(r"^319901-\d{8}-\d{7}$"))
+    track_url = citizen.locator("#receipt-link").get_attribute("href")
+    feed_item = screen.locator("#feed li", has_text=number.inner_text())
+    expect(feed_item.first).to_be_visible()
+    cid = int(feed_item.first.get_attribute("data-case-id"))
 
     rec = pages["receptionist"]
     rec.goto(f"{base_url}/cases/{cid}")
@@ -137,10 +153,19 @@ def test_one_case_through_its_life_cycle_with_a_live_dashboard(browser, base_url
     handler.goto(f"{base_url}/cases/{cid}")
     expect(handler.locator("[data-testid=reporter]")).not_to_contain_text("13912345678")
     actions = handler.locator("#timeline li").evaluate_all("els => els.map(e => e.dataset.action)")
-    assert actions == ["report", *[a for _, a, _, _ in steps]]
+    assert actions == ["report", "attach", *[a for _, a, _, _ in steps]]  # the photo came with the report
     expect(handler.locator("#actions")).to_contain_text("当前状态下您没有可执行的操作")
 
+    # the citizen follows the report and rates the result, once
+    citizen.goto(f"{base_url}{track_url}")
+    expect(citizen.locator("#status-stage")).to_have_text("已办结")
+    citizen.get_by_label("满意", exact=True).check()
+    citizen.get_by_role("button", name="提交").click()
+    expect(citizen.locator("#rated")).to_be_visible()
+    expect(citizen.locator("#rate")).to_be_hidden()
+
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    citizen.screenshot(path=str(SCREENSHOTS / "track.png"))
     screen.wait_for_timeout(800)  # the figures refresh shortly after the last event
     screen.screenshot(path=str(SCREENSHOTS / "dashboard.png"))
     handler.screenshot(path=str(SCREENSHOTS / "case.png"), full_page=True)

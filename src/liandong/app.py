@@ -28,8 +28,10 @@ from liandong.config import Settings, get_settings
 from liandong.db import session_factory
 from liandong.errors import DomainError, error_responses
 from liandong.guard import NulGuard
+from liandong.intake.citizen_api import router as citizen_router
 from liandong.live.api import router as live_router
 from liandong.live.feed import Feed
+from liandong.ratelimit import RateLimiter
 from liandong.units.api import router as units_router
 
 STATIC = Path(__file__).parent / "web" / "static"
@@ -78,6 +80,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.sessionmaker = session_factory(app.state.database_url)
     app.state.principals = PrincipalCache(settings.principal_cache_seconds)
     app.state.grid_index = IndexHolder(settings.index_check_seconds)
+    app.state.rate_limiter = RateLimiter(settings.rate_limit_storage)
     app.state.live = Feed(app.state.sessionmaker, settings.live_poll_seconds)
     app.state.calendar = CalendarCache(settings.work_hours, settings.timezone, ttl=settings.index_check_seconds * 15)
 
@@ -88,6 +91,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             body["errors"] = exc.details
         body.update(exc.extra)
         headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
+        if exc.status == 429:
+            headers = {"Retry-After": str(getattr(exc, "retry_after", 60))}
         return JSONResponse(body, status_code=exc.status, headers=headers)
 
     @app.exception_handler(RequestValidationError)
@@ -105,7 +110,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     errors = error_responses()
     for router in (auth_router, areas_router, layer_router, units_router, catalogue_router, cases_router,
-                   notifications_router, components_router, live_router, stats_router):
+                   notifications_router, components_router, live_router, stats_router, citizen_router):
         app.include_router(router, responses=errors)
 
     from liandong.web.dashboard import router as dashboard_router

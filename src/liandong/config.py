@@ -23,6 +23,12 @@ class Settings(BaseSettings):
 
     token_ttl_hours: int = 12
     """Lifetime of bearer tokens and web sessions."""
+    rate_limit_storage: str = "memory://"
+    """Where rate-limit counters live (``limits`` storage URI): memory:// per process, or e.g.
+    redis://127.0.0.1:6379 to share them between processes."""
+    citizen_report_limit: str = "5/10minutes"
+    """Reports one address may send through /report (and /api/v1/public/reports)."""
+    public_read_limit: str = "120/minute"
     live_poll_seconds: float = 0.25
     """How often each process looks for new case events to push to open screens (SSE)."""
     principal_cache_seconds: float = 10.0

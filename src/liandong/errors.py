@@ -36,6 +36,16 @@ class TooLarge(DomainError):
     status = 413
 
 
+class TooMany(DomainError):
+    """Over a rate limit; ``retry_after`` seconds until the next call may pass."""
+
+    status = 429
+
+    def __init__(self, message: str, retry_after: int = 60):
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
 class Unauthorized(DomainError):
     status = 401
 

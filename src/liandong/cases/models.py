@@ -37,6 +37,8 @@ class Case(Base):
     satisfaction: Mapped[str | None] = mapped_column(String(16))
     idempotency_key: Mapped[str | None] = mapped_column(String(100), unique=True)
     request_hash: Mapped[str | None] = mapped_column(String(64))
+    tracking_key_hash: Mapped[str | None] = mapped_column(String(64))
+    """SHA-256 of the secret a citizen got with the tracking number: follows and rates their own report."""
     created_by: Mapped[int | None] = mapped_column(Integer)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -48,7 +48,7 @@ TRANSITIONS: dict[tuple[str, str], Transition] = {
     ("dispatched", "suspend"): _t("suspended", "dispatcher"),
     ("in_progress", "suspend"): _t("suspended", "dispatcher"),
     ("suspended", "resume"): _t("in_progress", "dispatcher"),
-    ("closed", "rate"): _t("closed", "receptionist"),
+    ("closed", "rate"): _t("closed", "receptionist", "citizen"),
     **{(s, "void"): _t("voided", "shift_leader") for s in OPEN_STATES},
     **{(s, "merge"): _t("merged", "shift_leader", "receptionist") for s in OPEN_STATES},
 }

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends, Form, Request
+from fastapi import APIRouter, Depends, Form, Query, Request
 from fastapi.responses import RedirectResponse
 from sqlalchemy.orm import Session
 
@@ -20,7 +20,8 @@ router = APIRouter(include_in_schema=False)
 def login_form(request: Request, next: str = "/", principal: Principal | None = Depends(optional_principal)):
     if principal is not None:
         return RedirectResponse(safe_next(next), status_code=303)
-    return page(request, "login.html", {"next": safe_next(next), "username": "", "error": None})
+    return page(request, "login.html", {"next": safe_next(next), "username": "", "error": None,
+                                        "no_labels": True})
 
 
 @router.post("/login")
@@ -31,7 +32,8 @@ def login(request: Request, username: str = Form(""), password: str = Form(""), 
         user = service.authenticate(session, username.strip(), password, ip=client_ip(request))
     except Unauthorized:
         session.commit()  # keep the failure count, the lock-out and the audit entry
-        context = {"next": target, "username": username, "error": "login.failed"}  # one message for every refusal
+        # one message for every refusal
+        context = {"next": target, "username": username, "error": "login.failed", "no_labels": True}
         return page(request, "login.html", context, status_code=401)
     secret = service.issue_token(session, user, "web")
     session.commit()
@@ -79,3 +81,14 @@ def map_page(request: Request, principal: Principal | None = Depends(optional_pr
         "lines": {code: list(labels) for code, labels in LINES.items()},
     }
     return page(request, "map.html", context)
+
+
+@router.get("/report")
+def report_page(request: Request):
+    """Citizen reporting: no login (the API limits reports per address)."""
+    return page(request, "report.html", {"tile_url": request.app.state.settings.tile_url})
+
+
+@router.get("/report/track")
+def track_page(request: Request, number: str = Query("", max_length=32), key: str = Query("", max_length=64)):
+    return page(request, "track.html", {"number": number, "key": key})

@@ -1,0 +1,86 @@
+"""Anonymous citizen endpoints (thin router over intake/citizen.py), each limited per client address."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Depends, File, Form, Path, Query, Request, UploadFile
+from pydantic import BaseModel, Field
+from sqlalchemy.orm import Session
+
+from liandong.auth.deps import client_ip, get_session
+from liandong.db import utcnow
+from liandong.intake import citizen
+
+router = APIRouter(prefix="/api/v1/public", tags=["citizen"])
+NUMBER = Path(min_length=1, max_length=32, pattern=r"^[0-9A-Za-z\-]+$")
+
+
+def _limit(request: Request, rule_name: str, what: str) -> None:
+    """Count this call against ``rule_name`` (a setting) for the client's address, per kind of call."""
+    settings = request.app.state.settings
+    request.app.state.rate_limiter.hit(getattr(settings, rule_name), what, client_ip(request) or "-")
+
+
+@router.get("/towns", summary="Town outlines (simplified) for the citizen map")
+def towns(request: Request, session: Session = Depends(get_session)):
+    from fastapi.responses import JSONResponse
+
+    from liandong.areas.service import export_geojson
+
+    _limit(request, "public_read_limit", "read")
+    fc = export_geojson(session, level="town", simplify_m=30)
+    for f in fc["features"]:  # outlines and names only: populations and other figures stay inside
+        f["properties"] = {"code": f["properties"].get("code"), "name": f["properties"].get("name")}
+    return JSONResponse(fc, media_type="application/geo+json")
+
+
+@router.get("/matters", summary="Matters to pick from, by name, code or pinyin initials")
+def matters(request: Request, q: str | None = Query(None, max_length=50), limit: int = Query(30, ge=1, le=300),
+            session: Session = Depends(get_session)):
+    _limit(request, "public_read_limit", "read")
+    return citizen.matters(session, q, limit)
+
+
+@router.post("/reports", status_code=201, summary="Report a problem without an account (map pin, optional photo)")
+async def report(request: Request, matter_code: str = Form(max_length=16), description: str = Form(max_length=2000),
+                 lon: float = Form(ge=-180, le=180), lat: float = Form(ge=-90, le=90),
+                 crs: str = Form("wgs84", max_length=16), name: str | None = Form(None, max_length=100),
+                 phone: str | None = Form(None, max_length=32), photo: UploadFile | None = File(None),
+                 session: Session = Depends(get_session)):
+    _limit(request, "citizen_report_limit", "report")
+    settings = request.app.state.settings
+    data = await photo.read(settings.max_upload_bytes + 1) if photo is not None else None
+    index = request.app.state.grid_index.get(session)
+    case, key, path = citizen.submit(
+        session, index, matter_code=matter_code, description=description, lon=lon, lat=lat, crs=crs,
+        name=name or None, phone=phone or None, photo=data or None, filename=photo.filename if photo else "",
+        upload_dir=settings.uploads(), max_bytes=settings.max_upload_bytes, now=utcnow())
+    try:
+        session.commit()
+    except Exception:
+        if path is not None:
+            path.unlink(missing_ok=True)
+        raise
+    return {"number": case.number, "key": key, "track_url": f"/report/track?number={case.number}&key={key}"}
+
+
+@router.get("/reports/{number}", summary="Follow a report (tracking number and key)")
+def track(request: Request, number: str = NUMBER, key: str = Query(min_length=1, max_length=64),
+          session: Session = Depends(get_session)):
+    _limit(request, "public_read_limit", "read")
+    return citizen.view(session, citizen.find(session, number, key))
+
+
+class RatingIn(BaseModel):
+    key: str = Field(min_length=1, max_length=64)
+    satisfaction: str = Field(description="very_satisfied | satisfied | dissatisfied")
+
+
+@router.post("/reports/{number}/rating", summary="Rate the result of a closed report")
+def rate(request: Request, body: RatingIn, number: str = NUMBER, session: Session = Depends(get_session)):
+    _limit(request, "citizen_report_limit", "rating")
+    case = citizen.find(session, number, body.key)
+    index = request.app.state.grid_index.get(session)
+    citizen.rate(session, index, case, body.satisfaction, request.app.state.calendar.get(session))
+    out = citizen.view(session, case)
+    session.commit()
+    return out
