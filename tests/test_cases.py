@@ -330,3 +330,18 @@ def test_photos_checked_stored_and_served(world, tmp_path):
     assert events[-1]["action"] == "attach" and events[-1]["payload"]["kind"] == "before"
     east = login(client, "east_handler", PASSWORD)
     assert client.get(photo["url"], headers=east).status_code == 404
+
+
+def test_grids_in_use_cannot_be_regenerated(world):
+    from liandong.areas import gridgen
+
+    cid = new_case(world)
+    grids = "SELECT count(*) FROM areas WHERE level = 'grid'"
+    with unit_of_work(world) as s:
+        before = s.execute(text(grids)).scalar()
+    with unit_of_work(world) as s, pytest.raises(Conflict, match="in use"):
+        gridgen.generate(s, "319901", target_m2=40_000, replace=True)
+    with unit_of_work(world) as s:  # nothing was removed: the grids and the case's grid are all there
+        assert s.execute(text(grids)).scalar() == before
+        assert s.execute(text(f"SELECT a.level FROM cases c JOIN areas a ON a.id = c.grid_id WHERE c.id = {cid}")
+                         ).scalar() == "grid"

@@ -20,6 +20,7 @@ from liandong.auth.api import router as auth_router
 from liandong.auth.principals import PrincipalCache
 from liandong.cases.api import router as cases_router
 from liandong.cases.calendar import CalendarCache
+from liandong.cases.calendar_api import router as calendar_router
 from liandong.cases.notifications_api import router as notifications_router
 from liandong.cases.stats_api import router as stats_router
 from liandong.catalogue.api import router as catalogue_router
@@ -110,14 +111,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     errors = error_responses()
     for router in (auth_router, areas_router, layer_router, units_router, catalogue_router, cases_router,
-                   notifications_router, components_router, live_router, stats_router, citizen_router):
+                   notifications_router, components_router, live_router, stats_router, citizen_router,
+                   calendar_router):
         app.include_router(router, responses=errors)
 
     from liandong.web.dashboard import router as dashboard_router
+    from liandong.web.mobile import router as mobile_router
     from liandong.web.pages import router as pages_router
     from liandong.web.workbench import router as workbench_router
 
-    for router in (pages_router, dashboard_router, workbench_router):
+    for router in (pages_router, dashboard_router, workbench_router, mobile_router):
         app.include_router(router)
     STATIC.mkdir(parents=True, exist_ok=True)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")

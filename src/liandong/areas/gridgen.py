@@ -18,6 +18,7 @@ import shapely
 from shapely.geometry import Polygon
 from shapely.geometry.base import BaseGeometry
 from sqlalchemy import delete, insert, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from liandong.areas.geometry import area_m2, from_wkb, metres_per_degree
@@ -153,8 +154,13 @@ def generate(
         if not replace:
             raise Conflict(f"unit grids already exist under {within_code}; pass replace to regenerate them")
         grid_ids = select(Area.id).where(Area.level == "grid", Area.parent_id.in_(ids))
-        session.execute(delete(AreaMember).where(AreaMember.grid_id.in_(grid_ids)))
-        session.execute(delete(Area).where(Area.level == "grid", Area.parent_id.in_(ids)))
+        try:
+            with session.begin_nested():  # grids that cases, components or layers point at must stay
+                session.execute(delete(AreaMember).where(AreaMember.grid_id.in_(grid_ids)))
+                session.execute(delete(Area).where(Area.level == "grid", Area.parent_id.in_(ids)))
+        except IntegrityError:
+            raise Conflict(f"the unit grids under {within_code} are in use (cases, components or layer "
+                           "assignments refer to them); they cannot be regenerated") from None
     district_box = _lattice_origin(session, root)
     rows: list[dict] = []
     for com in communities:

@@ -141,6 +141,10 @@ class CalendarCache:
         self._cal: WorkCalendar | None = None
         self._at = 0.0
 
+    def forget(self) -> None:
+        """The calendar changed in this process: load it again on next use."""
+        self._cal = None
+
     def get(self, session: Session) -> WorkCalendar:
         import time
 

@@ -1,4 +1,4 @@
-"""``/cases`` (my queue, search, bulk dispatch) and ``/cases/{id}`` (timeline, map, photos, actions).
+"""``/cases`` (my queue, search, bulk dispatch), ``/cases/{id}`` (timeline, map, photos, actions), ``/admin/``.
 
 The pages are shells: the scripts read and act through the JSON API, so the page offers exactly the
 actions the state table allows this user (``allowed_actions`` of the case answer).
@@ -34,3 +34,18 @@ def case_page(request: Request, case_id: int = Path(ge=1, le=2**31),
     context = {**signed_in(request, principal, session), "case_id": case_id, "needs": NEEDS,
                "tile_url": request.app.state.settings.tile_url}
     return page(request, "case.html", context)
+
+
+@router.get("/admin/")
+def admin_page(request: Request, principal: Principal | None = Depends(optional_principal),
+               session: Session = Depends(get_session)):
+    """Administration: users and roles, units, matters and time limits, the working calendar, areas."""
+    if principal is None:
+        return to_login(request)
+    if not principal.has("admin"):
+        return page(request, "forbidden.html", signed_in(request, principal, session), status_code=403)
+    from liandong.auth.models import ROLES
+    from liandong.units.lines import LINES, UNIT_KINDS
+
+    context = {**signed_in(request, principal, session), "all_roles": ROLES, "lines": LINES, "kinds": UNIT_KINDS}
+    return page(request, "admin.html", context)

@@ -1,0 +1,46 @@
+// Service worker of the grid worker's app (/m/): keeps the app shell so the app opens without network.
+// API calls are never cached: reports wait in the page's outbox (IndexedDB) instead.
+
+const CACHE = "liandong-m-v1";
+const SHELL = [
+  "/m/",
+  "/static/css/app.css",
+  "/static/js/common.js",
+  "/static/js/mobile.js",
+  "/static/js/outbox.js",
+  "/static/vendor/leaflet/leaflet.js",
+  "/static/vendor/leaflet/leaflet.css",
+  "/static/vendor/leaflet/images/marker-icon.png",
+  "/static/vendor/leaflet/images/marker-shadow.png",
+  "/static/img/icon.svg",
+];
+
+self.addEventListener("install", (event) => {
+  event.waitUntil(caches.open(CACHE).then((cache) => cache.addAll(SHELL)).then(() => self.skipWaiting()));
+});
+
+self.addEventListener("activate", (event) => {
+  event.waitUntil(
+    caches.keys()
+      .then((keys) => Promise.all(keys.filter((k) => k !== CACHE).map((k) => caches.delete(k))))
+      .then(() => self.clients.claim()),
+  );
+});
+
+self.addEventListener("fetch", (event) => {
+  const url = new URL(event.request.url);
+  if (event.request.method !== "GET" || url.origin !== self.location.origin || url.pathname.startsWith("/api/")) return;
+  if (event.request.mode === "navigate") {
+    // the page: fresh when online (and kept), the kept copy when offline
+    event.respondWith(
+      fetch(event.request)
+        .then((response) => {
+          if (response.ok) caches.open(CACHE).then((cache) => cache.put("/m/", response.clone()));
+          return response;
+        })
+        .catch(() => caches.match("/m/")),
+    );
+    return;
+  }
+  event.respondWith(caches.match(event.request).then((hit) => hit || fetch(event.request)));
+});
