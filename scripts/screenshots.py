@@ -15,6 +15,14 @@ ARGS = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-q
         "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 
 
+def login(page, base: str, username: str, password: str) -> None:
+    page.goto(f"{base}/login")
+    page.fill("input[name=username]", username)
+    page.fill("input[name=password]", password)
+    page.click("button[type=submit]")
+    page.wait_for_url(f"{base}/")
+
+
 def main(base: str, password: str, out: Path) -> None:
     out.mkdir(parents=True, exist_ok=True)
     with sync_playwright() as p:
@@ -22,9 +30,12 @@ def main(base: str, password: str, out: Path) -> None:
         page = browser.new_page(viewport={"width": 1440, "height": 900})
         page.goto(f"{base}/login")
         page.screenshot(path=str(out / "login.png"))
-        page.fill("input[name=username]", "admin")
-        page.fill("input[name=password]", password)
-        page.click("button[type=submit]")
+        login(page, base, "admin", password)
+        page.wait_for_selector("body[data-ready='1']", timeout=60_000)
+        page.wait_for_timeout(1500)
+        page.screenshot(path=str(out / "dashboard.png"))
+
+        page.goto(f"{base}/map")
         page.wait_for_selector("[data-communities-loaded]", timeout=30_000)
         page.wait_for_timeout(500)
         page.screenshot(path=str(out / "map-district.png"))
@@ -38,6 +49,28 @@ def main(base: str, password: str, out: Path) -> None:
         page.wait_for_selector(".leaflet-popup-content", timeout=10_000)
         page.wait_for_timeout(300)
         page.screenshot(path=str(out / "map-grids.png"))
+
+        page.goto(f"{base}/cases")
+        page.get_by_role("tab").nth(1).click()
+        page.wait_for_selector(".workbench[data-loaded] tbody tr[data-case-id]", timeout=30_000)
+        page.screenshot(path=str(out / "workbench.png"))
+        href = page.locator("tbody tr a").first.get_attribute("href")
+        page.goto(f"{base}{href}")
+        page.wait_for_selector(".case-page[data-state]", timeout=30_000)
+        page.wait_for_timeout(500)
+        page.screenshot(path=str(out / "case.png"), full_page=True)
+        page.goto(f"{base}/admin/")
+        page.wait_for_selector(".admin[data-users]", timeout=30_000)
+        page.screenshot(path=str(out / "admin.png"))
+
+        phone = browser.new_page(viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True)
+        phone.goto(f"{base}/report")
+        phone.wait_for_selector(".leaflet-overlay-pane path", timeout=30_000)
+        phone.screenshot(path=str(out / "report.png"), full_page=True)
+        login(phone, base, "inspector", password)
+        phone.goto(f"{base}/m/")
+        phone.wait_for_selector(".leaflet-overlay-pane path", timeout=30_000)
+        phone.screenshot(path=str(out / "mobile.png"), full_page=True)
         browser.close()
 
 

@@ -147,3 +147,24 @@ def test_live_feed_pushes_new_events_within_jurisdiction(world):
         # wake the streams so their threads see the stop flag
         c.post(f"/api/v1/cases/{west_case['id']}/actions/accept", json={}, headers=auth)
     dispose_engine(url)
+
+
+def test_demo_activity_goes_through_the_state_table(case_world):
+    """The demo's month of cases is made by the case service itself: every case ends where its log ends."""
+    from sqlalchemy import func, select
+
+    from liandong.cases.models import CaseEvent
+    from liandong.demo import activity
+
+    with unit_of_work(case_world) as s:
+        before = s.scalar(select(func.count()).select_from(Case))
+        made = activity.generate(s, 40, seed=3)["cases"]
+    with unit_of_work(case_world) as s:
+        cases = list(s.scalars(select(Case).order_by(Case.id).offset(before)))
+        assert made == len(cases) > 10
+        assert len({c.state for c in cases}) >= 4
+        for c in cases:
+            last = s.scalar(select(CaseEvent.to_state).where(CaseEvent.case_id == c.id)
+                            .order_by(CaseEvent.seq.desc()).limit(1))
+            assert last == c.state
+            assert c.created_at <= dt.datetime.now(dt.UTC) and (c.closed_at is None or c.closed_at >= c.created_at)

@@ -228,3 +228,36 @@ def test_light_and_overdue_filters(world):
         overdue, n = service.list_cases(s, actor, service.CaseQuery(overdue=True), now=now)
     assert [c.id for c in red] == [late] and [c.id for c in green] == [fresh]
     assert [c.id for c in overdue] == [late] and n == 1
+
+
+def test_calendar_api_edits_days_for_every_process_reading_it(world):
+    from fastapi.testclient import TestClient
+
+    from liandong.app import create_app
+    from liandong.config import Settings
+    from tests.conftest import login
+    from tests.factories import PASSWORD
+
+    app = create_app(Settings(database_url=world))
+    client = TestClient(app)
+    admin, disp = login(client, "admin", PASSWORD), login(client, "dispatcher", PASSWORD)
+    year = client.get("/api/v1/calendar/2026", headers=disp).json()
+    assert year["known"] is True and year["source"] == "chinesecalendar"
+    assert any(d["day"] == "2026-02-14" and d["workday"] for d in year["days"])  # Spring Festival 调休
+    assert client.get("/api/v1/calendar/2035", headers=disp).json() == {"year": 2035, "known": False,
+                                                                         "source": None, "days": []}
+    day = {"workday": False, "name": "防汛停工"}
+    assert client.put("/api/v1/calendar/days/2035-06-05", json=day, headers=disp).status_code == 403
+    with app.state.sessionmaker() as s:
+        assert app.state.calendar.get(s).is_workday(dt.date(2035, 6, 5))  # a Tuesday, loaded and cached
+    r = client.put("/api/v1/calendar/days/2035-06-05", json=day, headers=admin)
+    assert r.status_code == 200 and r.json() == {"day": "2035-06-05", "workday": False, "name": "防汛停工"}
+    with app.state.sessionmaker() as s:
+        assert not app.state.calendar.get(s).is_workday(dt.date(2035, 6, 5))  # this process forgot its copy
+    assert client.get("/api/v1/calendar/2035", headers=disp).json()["known"] is True  # the year is now edited
+    assert client.put("/api/v1/calendar/days/1999-01-01", json=day, headers=admin).status_code == 422
+    assert client.put("/api/v1/calendar/days/2035-13-01", json=day, headers=admin).status_code == 422
+    assert client.delete("/api/v1/calendar/days/2035-06-05", headers=admin).status_code == 204
+    assert client.delete("/api/v1/calendar/days/2035-06-05", headers=admin).status_code == 404
+    log = client.get("/api/v1/audit", params={"action": "calendar_day_set"}, headers=admin).json()
+    assert log[0]["target"] == "day:2035-06-05" and log[0]["actor"] == "admin"

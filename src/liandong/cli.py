@@ -69,6 +69,7 @@ def demo(
     serve_after: Annotated[bool, typer.Option("--serve/--no-serve", help="serve the platform afterwards")] = True,
     host: str = "127.0.0.1",
     port: int = 8000,
+    cases: Annotated[int, typer.Option(min=0, max=100_000, help="demo cases over the last 30 days")] = 400,
 ) -> None:
     """Migrate, load the Minhang demo district if the database is empty, print the accounts, serve."""
     from liandong.demo import loader
@@ -81,9 +82,10 @@ def demo(
             result = None
         else:
             typer.echo("loading the Minhang demo district (towns, 596 communities, ~37,000 unit grids)…")
-            result = loader.load(session, settings.demo_password or None)
+            result = loader.load(session, settings.demo_password or None, cases=cases)
     if result:
-        typer.echo(f"loaded {result['grids']} unit grids, {result['units']} units, {result['members']} team members")
+        typer.echo(f"loaded {result['grids']} unit grids, {result['units']} units, {result['members']} team members, "
+                   f"{result['cases']} demo cases")
         typer.echo("demo accounts (password below" + (", from LIANDONG_DEMO_PASSWORD)" if settings.demo_password
                                                         else ", random: keep it)"))
         for u in result["users"]:

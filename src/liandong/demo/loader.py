@@ -22,6 +22,7 @@ from liandong.auth import audit
 from liandong.auth.service import create_user
 from liandong.cases.calendar import seed_from_chinesecalendar
 from liandong.catalogue import service as catalogue
+from liandong.demo import activity
 from liandong.units.models import TeamMember, Unit
 
 DISTRICT = "310112"
@@ -80,8 +81,10 @@ def is_loaded(session: Session) -> bool:
 
 
 def load(session: Session, password: str | None = None, *, target_m2: float = 10_000.0,
-         check_passwords: bool = True) -> dict:
-    """Load the whole demo district into an empty database; returns the demo credentials and counts."""
+         check_passwords: bool = True, cases: int = 0) -> dict:
+    """Load the whole demo district into an empty database; returns the demo credentials and counts.
+
+    ``cases`` > 0 adds a month of demo activity (demo/activity.py) so the command centre has figures."""
     if is_loaded(session):
         return {"loaded": False, "reason": "the demo district is already in the database"}
     password = password or secrets.token_urlsafe(12)
@@ -96,10 +99,12 @@ def load(session: Session, password: str | None = None, *, target_m2: float = 10
     beats = _police_beats(session)
     users = _users(session, password, check_passwords)
     bump_revision(session)
-    audit.record(session, "demo_loaded", detail={"grids": grids["grids"], "units": units, "members": members})
+    made = activity.generate(session, cases)["cases"] if cases else 0
+    audit.record(session, "demo_loaded", detail={"grids": grids["grids"], "units": units, "members": members,
+                                                 "cases": made})
     return {"loaded": True, "password": password, "users": users, "grids": grids["grids"],
             "responsibility_grids": groups["responsibility_grids"], "units": units,
-            "members": members, "police_beats": beats}
+            "members": members, "police_beats": beats, "cases": made}
 
 
 def _units(session: Session) -> int:

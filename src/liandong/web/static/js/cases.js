@@ -59,8 +59,11 @@ function row(c) {
   return tr;
 }
 
+let latest = 0;
 async function load() {
+  const ticket = ++latest;
   const data = await getJSON(`/api/v1/cases?${query()}`);
+  if (ticket !== latest) return; // a newer search (another tab, filter or page) has been asked for
   rows.replaceChildren(...data.items.map(row));
   if (!data.items.length) {
     const tr = el("tr");

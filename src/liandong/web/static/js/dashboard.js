@@ -136,7 +136,11 @@ async function loadCharts() {
   bars("chart-town", town);
   chart("chart-channel").setOption({
     tooltip: { trigger: "item" },
-    series: [{ type: "pie", radius: ["35%", "70%"], data: channel.map((r) => ({ name: channelLabel(r.key), value: r.count })) }],
+    legend: { type: "scroll", bottom: 0 },
+    series: [{
+      type: "pie", radius: ["30%", "62%"], center: ["50%", "45%"], label: { formatter: "{d}%" },
+      data: channel.map((r) => ({ name: channelLabel(r.key), value: r.count })),
+    }],
   });
   chart("chart-series").setOption({
     grid: { left: 8, right: 16, top: 28, bottom: 8, containLabel: true },
