@@ -1,7 +1,7 @@
 // Administration: users and roles, units, matters and their time limits, the working calendar, areas.
 // Every change goes through the admin API (which checks the role and writes the audit log).
 
-import { LABELS, el, getJSON, t } from "./common.js";
+import { LABELS, el, getJSON, t, tabs } from "./common.js";
 
 const main = document.querySelector(".admin");
 const ROLES = JSON.parse(main.dataset.roles);
@@ -61,17 +61,10 @@ function roleBoxes(container, chosen = []) {
 
 // --- tabs ----------------------------------------------------------------------------------------
 const loaders = {};
-for (const tab of document.querySelectorAll("[role=tab]")) {
-  tab.addEventListener("click", () => {
-    for (const other of document.querySelectorAll("[role=tab]")) {
-      const on = other === tab;
-      other.setAttribute("aria-selected", String(on));
-      document.getElementById(other.getAttribute("aria-controls")).hidden = !on;
-    }
-    const load = loaders[tab.id.slice(4)];
-    if (load) load().catch((err) => say(err.message, "error"));
-  });
-}
+tabs((tab) => {
+  const load = loaders[tab.id.slice(4)];
+  if (load) load().catch((err) => say(err.message, "error"));
+});
 
 // --- users ---------------------------------------------------------------------------------------
 roleBoxes(document.querySelector("#user-form .role-boxes"));

@@ -73,3 +73,18 @@ export function when(iso) {
 export function percent(x) {
   return x === null || x === undefined ? "—" : `${(x * 100).toFixed(1)}%`;
 }
+
+/** Tabs: [role=tab] buttons with aria-controls; the chosen one's panel shows, the others hide. */
+export function tabs(onSelect) {
+  const all = [...document.querySelectorAll("[role=tab]")];
+  for (const tab of all) {
+    tab.addEventListener("click", () => {
+      for (const other of all) {
+        const on = other === tab;
+        other.setAttribute("aria-selected", String(on));
+        document.getElementById(other.getAttribute("aria-controls")).hidden = !on;
+      }
+      if (onSelect) onSelect(tab);
+    });
+  }
+}

@@ -1,8 +1,9 @@
 // Grid worker's phone app: report (GPS or map pick, matter search that works offline, photo) through the
 // outbox, and the verification / check tasks waiting for this user.
 
-import { actionLabel, el, getJSON, postJSON, stateLabel, t, when } from "./common.js";
+import { actionLabel, el, getJSON, postJSON, stateLabel, t, tabs, when } from "./common.js";
 import * as outbox from "./outbox.js";
+import { pointPicker } from "./pointpicker.js";
 
 const main = document.querySelector(".mobile");
 const form = document.getElementById("m-form");
@@ -13,7 +14,6 @@ const search = document.getElementById("matter-search");
 const matterSelect = document.getElementById("matter");
 const MATTERS_KEY = "liandong-matters";
 let matters = [];
-let pin = null;
 
 if ("serviceWorker" in navigator) {
   navigator.serviceWorker.register("/m/sw.js", { scope: "/m/" }).then(() => {
@@ -22,53 +22,12 @@ if ("serviceWorker" in navigator) {
 }
 
 // --- tabs ----------------------------------------------------------------------------------------
-for (const tab of document.querySelectorAll("[role=tab]")) {
-  tab.addEventListener("click", () => {
-    for (const other of document.querySelectorAll("[role=tab]")) {
-      const on = other === tab;
-      other.setAttribute("aria-selected", String(on));
-      document.getElementById(other.getAttribute("aria-controls")).hidden = !on;
-    }
-    if (tab.id === "tab-tasks") loadTasks().catch(showError);
-  });
-}
-
-// --- map and position ----------------------------------------------------------------------------
-const map = L.map("m-map", { minZoom: 9, maxZoom: 19 });
-map.attributionControl.setPrefix(false);
-if (main.dataset.tileUrl) L.tileLayer(main.dataset.tileUrl, { maxZoom: 19 }).addTo(map);
-map.setView([31.11, 121.38], 11);
-let townsShown = false;
-function loadTowns() {
-  if (townsShown) return;
-  getJSON("/api/v1/public/towns")
-    .then((fc) => {
-      const towns = L.geoJSON(fc, { style: { color: "#1f4e79", weight: 1, fillOpacity: 0.03 }, interactive: false }).addTo(map);
-      if (!pin && towns.getBounds().isValid()) map.fitBounds(towns.getBounds());
-      townsShown = true;
-    })
-    .catch(() => {}); // offline: tried again when the network is back
-}
-loadTowns();
-
-function place(lat, lon) {
-  if (pin) pin.setLatLng([lat, lon]);
-  else pin = L.marker([lat, lon]).addTo(map);
-  form.elements.lat.value = lat.toFixed(7);
-  form.elements.lon.value = lon.toFixed(7);
-  document.getElementById("where-hint").textContent = `${lat.toFixed(5)}, ${lon.toFixed(5)}`;
-}
-map.on("click", (e) => place(e.latlng.lat, e.latlng.lng));
-document.getElementById("gps").addEventListener("click", () => {
-  navigator.geolocation.getCurrentPosition(
-    (pos) => {
-      place(pos.coords.latitude, pos.coords.longitude);
-      map.setView([pos.coords.latitude, pos.coords.longitude], 17);
-    },
-    () => showError(t("report.gps_failed")),
-    { enableHighAccuracy: true, timeout: 10000 },
-  );
+tabs((tab) => {
+  if (tab.id === "tab-tasks") loadTasks().catch(showError);
 });
+
+// --- where ---------------------------------------------------------------------------------------
+const picker = pointPicker("m-map", form, (message) => showError(message));
 
 // --- matters: fetched once, kept for offline use, filtered here ----------------------------------
 function showMatters() {
@@ -129,7 +88,7 @@ function showNet() {
 }
 window.addEventListener("online", () => {
   showNet();
-  loadTowns();
+  picker.retryOutline();
   if (!matters.length) loadMatters();
   sync();
 });

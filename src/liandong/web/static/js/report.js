@@ -3,46 +3,15 @@
 // answer is the tracking number and key.
 
 import { el, getJSON, t } from "./common.js";
+import { pointPicker } from "./pointpicker.js";
 
 const main = document.querySelector(".report-page");
 const form = document.getElementById("report-form");
 const errorBox = document.getElementById("report-error");
 const search = document.getElementById("matter-search");
 const matterSelect = document.getElementById("matter");
-let pin = null;
 
-const map = L.map("report-map", { minZoom: 9, maxZoom: 19 });
-map.attributionControl.setPrefix(false);
-if (main.dataset.tileUrl) L.tileLayer(main.dataset.tileUrl, { maxZoom: 19 }).addTo(map);
-map.setView([31.11, 121.38], 11);
-getJSON("/api/v1/public/towns")
-  .then((fc) => {
-    const towns = L.geoJSON(fc, { style: { color: "#1f4e79", weight: 1, fillOpacity: 0.03 }, interactive: false }).addTo(map);
-    if (towns.getBounds().isValid()) map.fitBounds(towns.getBounds());
-  })
-  .catch(() => {}); // the outline helps to find the place; reporting works without it
-
-function place(lat, lon) {
-  if (pin) pin.setLatLng([lat, lon]);
-  else pin = L.marker([lat, lon], { keyboard: true, title: t("report.where") }).addTo(map);
-  form.elements.lat.value = lat.toFixed(7);
-  form.elements.lon.value = lon.toFixed(7);
-  document.getElementById("where-hint").textContent = `${lat.toFixed(5)}, ${lon.toFixed(5)}`;
-  main.dataset.pinned = "1";
-}
-map.on("click", (e) => place(e.latlng.lat, e.latlng.lng));
-
-document.getElementById("gps").addEventListener("click", () => {
-  if (!navigator.geolocation) return showError(t("report.gps_failed"));
-  navigator.geolocation.getCurrentPosition(
-    (pos) => {
-      place(pos.coords.latitude, pos.coords.longitude);
-      map.setView([pos.coords.latitude, pos.coords.longitude], 17);
-    },
-    () => showError(t("report.gps_failed")),
-    { enableHighAccuracy: true, timeout: 10000 },
-  );
-});
+pointPicker("report-map", form, (message) => showError(message));
 
 let searchTimer = null;
 async function loadMatters() {

@@ -1,13 +1,14 @@
 // Service worker of the grid worker's app (/m/): keeps the app shell so the app opens without network.
 // API calls are never cached: reports wait in the page's outbox (IndexedDB) instead.
 
-const CACHE = "liandong-m-v1";
+const CACHE = "liandong-m-v2";
 const SHELL = [
   "/m/",
   "/static/css/app.css",
   "/static/js/common.js",
   "/static/js/mobile.js",
   "/static/js/outbox.js",
+  "/static/js/pointpicker.js",
   "/static/vendor/leaflet/leaflet.js",
   "/static/vendor/leaflet/leaflet.css",
   "/static/vendor/leaflet/images/marker-icon.png",
