@@ -369,3 +369,43 @@ def test_admin_pages_need_the_admin_role(browser, base_url):
     response = pg.goto(f"{base_url}/admin/")
     assert response.status == 403
     assert pg.get_by_role("navigation", name="主导航").get_by_text("系统管理").count() == 0
+
+
+def test_notices_in_the_workbench(browser, base_url):
+    problems: list[str] = []
+    case = new_case(base_url)
+    with api(base_url, "receptionist") as rec, api(base_url, "shift_leader") as lead, \
+            api(base_url, "dispatcher") as disp:
+        rec.post(f"/api/v1/cases/{case['id']}/actions/accept", json={})
+        lead.post(f"/api/v1/cases/{case['id']}/actions/file", json={})
+        assert disp.post(f"/api/v1/cases/{case['id']}/actions/urge", json={"note": "请尽快派遣"}).status_code == 200
+    pg = new_page(browser, problems)
+    sign_in(pg, base_url, "dispatcher")
+    pg.goto(f"{base_url}/cases")
+    notice = pg.locator(".notice", has_text=case["number"])
+    expect(notice).to_contain_text("督办")
+    count = int(pg.locator("#notice-count").inner_text())
+    notice.get_by_role("button", name="已读").click()
+    expect(pg.locator("#notice-count")).to_have_text(str(count - 1))
+    expect(pg.locator(".notice", has_text=case["number"])).to_have_count(0)
+    assert problems == []
+
+
+def test_every_page_loads_without_console_errors(browser, base_url):
+    problems: list[str] = []
+    case = new_case(base_url)
+    admin = new_page(browser, problems)
+    sign_in(admin, base_url, "admin")
+    for path, ready in (("/", "body[data-ready='1']"), ("/cases", ".workbench[data-loaded]"),
+                        (f"/cases/{case['id']}", ".case-page[data-state]"), ("/map", "#map[data-towns-loaded]"),
+                        ("/admin/", ".admin[data-users]"), ("/m/", ".leaflet-overlay-pane path"),
+                        ("/report", ".leaflet-overlay-pane path"), ("/report/track", "#lookup")):
+        admin.goto(f"{base_url}{path}")
+        admin.wait_for_selector(ready)
+        admin.wait_for_timeout(300)
+        assert problems == [], path
+    anonymous = new_page(browser, problems)
+    for path in ("/login", "/report", "/report/track"):
+        anonymous.goto(f"{base_url}{path}")
+        anonymous.wait_for_load_state("load")
+    assert problems == []

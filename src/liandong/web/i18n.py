@@ -209,6 +209,7 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "sat.satisfied": ("满意", "Satisfied"),
     "sat.dissatisfied": ("不满意", "Dissatisfied"),
     "notifications": ("通知", "Notifications"),
+    "notice.read": ("已读", "Mark read"),
     "roles_needed": ("需要管理员角色", "the administrator role is needed"),
     "admin.users": ("用户与角色", "Users and roles"),
     "admin.units": ("单位", "Units"),

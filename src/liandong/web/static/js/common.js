@@ -41,7 +41,7 @@ async function handle(response) {
   }
   let body = null;
   const type = response.headers.get("content-type") || "";
-  if (type.includes("json")) body = await response.json();
+  if (type.includes("json") && response.status !== 204) body = await response.json();
   if (!response.ok) throw new HttpError(response.status, (body && body.detail) || response.statusText, body);
   return body;
 }
