@@ -403,6 +403,14 @@ def test_every_page_loads_without_console_errors(browser, base_url):
         admin.goto(f"{base_url}{path}")
         admin.wait_for_selector(ready)
         admin.wait_for_timeout(300)
+        if path == "/":  # zoomed in, the unit grids in view appear, those with open cases shaded
+            for _ in range(5):
+                if admin.locator("#dash-map[data-grids-loaded]").count():
+                    break
+                admin.locator("#dash-map .leaflet-control-zoom-in").click()
+                admin.wait_for_timeout(400)
+            admin.wait_for_selector("#dash-map[data-grids-loaded]")
+            assert int(admin.locator("#dash-map").get_attribute("data-shaded-grids")) >= 1
         assert problems == [], path
     anonymous = new_page(browser, problems)
     for path in ("/login", "/report", "/report/track"):

@@ -35,6 +35,10 @@ map.setView([31.11, 121.38], 11);
 map.attributionControl.setPrefix(false);
 if (mapEl.dataset.tileUrl) L.tileLayer(mapEl.dataset.tileUrl, { maxZoom: 19 }).addTo(map);
 const towns = L.geoJSON(null, { style: () => ({ color: "#1f4e79", weight: 1.5, fillOpacity: 0.05 }) }).addTo(map);
+const grids = L.geoJSON(null, { style: () => ({ color: "#9a5b13", weight: 0.6, fillOpacity: 0 }) }).addTo(map);
+const GRID_ZOOM = 15;
+let gridCounts = new Map();
+let gridRequest = null;
 const clusters = L.markerClusterGroup({ showCoverageOnHover: false, maxClusterRadius: 50 }).addTo(map);
 const markers = new Map();
 let townCounts = new Map();
@@ -63,10 +67,46 @@ async function loadTowns() {
   if (bounds.isValid()) map.fitBounds(bounds, { padding: [8, 8] });
 }
 
+function restyleGrids() {
+  grids.eachLayer((layer) => {
+    const c = gridCounts.get(layer.feature.properties.code);
+    const share = c && c.open ? c.overdue / c.open : 0;
+    layer.setStyle(c ? { fillColor: share > 0 ? "#c0392b" : "#e67e22", fillOpacity: 0.2 + 0.4 * Math.min(1, c.open / 3) }
+      : { fillOpacity: 0 });
+  });
+  mapEl.dataset.shadedGrids = String([...gridCounts.keys()].length);
+}
+
+// Unit grids in view, shaded by open cases (red where some are overdue), once zoomed in far enough.
+async function loadGrids() {
+  if (gridRequest) gridRequest.abort();
+  if (map.getZoom() < GRID_ZOOM) {
+    grids.clearLayers();
+    delete mapEl.dataset.gridsLoaded;
+    return;
+  }
+  gridRequest = new AbortController();
+  const b = map.getBounds();
+  const bbox = [b.getWest(), b.getSouth(), b.getEast(), b.getNorth()].map((x) => x.toFixed(5)).join(",");
+  try {
+    const fc = await getJSON(`/api/v1/areas/geojson?level=grid&bbox=${bbox}&limit=3000`, gridRequest.signal);
+    grids.clearLayers();
+    grids.addData(fc);
+    restyleGrids();
+    mapEl.dataset.gridsLoaded = String(fc.features.length);
+  } catch (err) {
+    if (err.name !== "AbortError") throw err;
+  }
+}
+map.on("moveend", () => loadGrids().catch(showError));
+
 async function loadShading() {
-  const rows = await getJSON("/api/v1/stats/areas?level=town");
-  townCounts = new Map(rows.map((r) => [r.code, r]));
+  const [towns, gridRows] = await Promise.all([getJSON("/api/v1/stats/areas?level=town"),
+    getJSON("/api/v1/stats/areas?level=grid")]);
+  townCounts = new Map(towns.map((r) => [r.code, r]));
+  gridCounts = new Map(gridRows.map((r) => [r.code, r]));
   restyleTowns();
+  restyleGrids();
 }
 
 function popupFor(p) {
