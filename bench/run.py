@@ -8,6 +8,7 @@
 - HTTP ``GET /api/v1/areas/locate`` through uvicorn on 127.0.0.1 (bounded request count), p50/p99;
 - the case life cycle in process: full report→close cycles per second, one transaction per action, beside
   bare one-row transactions on the same database;
+- change → screen: a new case's time from its committed POST to its event on an open SSE stream (bench/live.py);
 - HTTP intake (``POST /api/v1/cases``) against a bare FastAPI endpoint inserting one row, driven by wrk, and
   on PostgreSQL two app processes against one (bench/intake.py).
 """
@@ -34,7 +35,7 @@ os.environ.setdefault("LIANDONG_ARGON2_PARALLELISM", "1")
 import numpy as np  # noqa: E402
 import shapely  # noqa: E402
 
-from bench import intake  # noqa: E402
+from bench import intake, live  # noqa: E402
 from liandong.areas.index import GridIndex, locate  # noqa: E402
 from liandong.config import get_settings  # noqa: E402
 from liandong.db import dispose_engine, migrate, unit_of_work  # noqa: E402
@@ -298,6 +299,9 @@ def main() -> None:
         result["lifecycle_sqlite"] = lifecycle(url, args.cycles)
         print("case life cycle (SQLite):", result["lifecycle_sqlite"])
         dispose_engine(url)
+        result["live_feed_sqlite"] = live.run(url, PASSWORD, intake_points(index))
+        print("change → screen (SQLite):", result["live_feed_sqlite"])
+        dispose_engine(url)
         result["http_intake_sqlite"] = http_intake(url, index, args.intake_seconds)
         print("http intake (SQLite):", result["http_intake_sqlite"])
         dispose_engine(url)
@@ -309,6 +313,8 @@ def main() -> None:
             print("http locate (PostgreSQL):", result["http_locate_postgresql"])
             result["lifecycle_postgresql"] = lifecycle(pg, args.cycles)
             print("case life cycle (PostgreSQL):", result["lifecycle_postgresql"])
+            result["live_feed_postgresql"] = live.run(pg, PASSWORD, intake_points(index))
+            print("change → screen (PostgreSQL):", result["live_feed_postgresql"])
             result["http_intake_postgresql"] = http_intake(pg, index, args.intake_seconds, scaling=True)
             print("http intake (PostgreSQL):", result["http_intake_postgresql"])
         finally:
