@@ -30,6 +30,8 @@ from liandong.db import session_factory
 from liandong.errors import DomainError, error_responses
 from liandong.guard import NulGuard
 from liandong.intake.citizen_api import router as citizen_router
+from liandong.intake.open311.api import keys_router as open311_keys_router
+from liandong.intake.open311.api import router as open311_router
 from liandong.live.api import router as live_router
 from liandong.live.feed import Feed
 from liandong.ratelimit import RateLimiter
@@ -112,7 +114,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     errors = error_responses()
     for router in (auth_router, areas_router, layer_router, units_router, catalogue_router, cases_router,
                    notifications_router, components_router, live_router, stats_router, citizen_router,
-                   calendar_router):
+                   calendar_router, open311_keys_router):
         app.include_router(router, responses=errors)
 
     from liandong.web.dashboard import router as dashboard_router
@@ -122,6 +124,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     for router in (pages_router, dashboard_router, workbench_router, mobile_router):
         app.include_router(router)
+    app.include_router(open311_router)
     STATIC.mkdir(parents=True, exist_ok=True)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     return app

@@ -82,7 +82,8 @@ def demo(
             result = None
         else:
             typer.echo("loading the Minhang demo district (towns, 596 communities, ~37,000 unit grids)…")
-            result = loader.load(session, settings.demo_password or None, cases=cases)
+            result = loader.load(session, settings.demo_password or None, cases=cases,
+                                 open311_key=settings.demo_open311_key or None)
     if result:
         typer.echo(f"loaded {result['grids']} unit grids, {result['units']} units, {result['members']} team members, "
                    f"{result['cases']} demo cases")
@@ -91,6 +92,8 @@ def demo(
         for u in result["users"]:
             typer.echo(f"  {u['username']:<14} roles={','.join(u['roles']):<14} unit={u['unit']}")
         typer.secho(f"  password: {result['password']}", bold=True)
+        typer.echo(f"Open311 API key 'demo'{' (from LIANDONG_DEMO_OPEN311_KEY)' if settings.demo_open311_key else ''}: "
+                   f"{result['open311_key']}  (http://{host}:{port}/open311/v2/discovery.json)")
     if serve_after:
         serve(host=host, port=port)
 

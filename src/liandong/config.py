@@ -29,6 +29,10 @@ class Settings(BaseSettings):
     citizen_report_limit: str = "5/10minutes"
     """Reports one address may send through /report (and /api/v1/public/reports)."""
     public_read_limit: str = "120/minute"
+    open311_jurisdiction: str = "310112"
+    """The jurisdiction_id this Open311 endpoint answers for (Minhang's division code)."""
+    open311_key_limit: str = "600/hour"
+    """Requests one Open311 API key may create."""
     live_poll_seconds: float = 0.25
     """How often each process looks for new case events to push to open screens (SSE)."""
     principal_cache_seconds: float = 10.0

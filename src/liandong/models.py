@@ -15,12 +15,13 @@ from liandong.cases.models import (
 from liandong.catalogue.models import Matter, TimeLimit
 from liandong.components.models import Component
 from liandong.db import Base
+from liandong.intake.open311.models import ApiKey
 from liandong.units.models import TeamMember, Unit
 
 metadata = Base.metadata
 
 __all__ = [
-    "Area", "AreaMember", "Attachment", "AuditEntry", "AuthToken", "CalendarDay", "CalendarYear", "Case",
+    "ApiKey", "Area", "AreaMember", "Attachment", "AuditEntry", "AuthToken", "CalendarDay", "CalendarYear", "Case",
     "CaseEvent", "CaseUnit", "Component", "Extension", "GridAssignment", "Layer", "LayerZone", "Matter", "Meta",
     "Notification", "TeamMember", "TimeLimit", "Unit", "User", "UserRole", "metadata",
 ]

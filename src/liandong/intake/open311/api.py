@@ -1,0 +1,157 @@
+"""``/open311/v2/``: GeoReport v2 in JSON and XML (thin router over open311/service.py).
+
+Errors follow the spec: 404 unknown service, request, token or jurisdiction; 403 missing or wrong
+``api_key``; 400 anything else, each as ``[{"code", "description"}]`` or ``<errors>``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from fastapi import APIRouter, Depends, Path, Request
+from fastapi.responses import Response
+from pydantic import BaseModel, Field
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from liandong.auth import audit
+from liandong.auth.deps import Principal, client_ip, get_session, require
+from liandong.db import utcnow
+from liandong.errors import DomainError, Forbidden, NotFound, Unauthorized
+from liandong.intake.open311 import formats, service
+from liandong.intake.open311.models import ApiKey
+
+router = APIRouter(prefix="/open311/v2", tags=["open311"])
+
+
+def _answer(request: Request, fmt: str, root: str, make: Callable[[], object], status: int = 200) -> Response:
+    if fmt not in formats.FORMATS:
+        return formats.error("json", 404, f"unknown format .{fmt}; use .json or .xml")
+    jurisdiction = request.query_params.get("jurisdiction_id")
+    if jurisdiction and jurisdiction != request.app.state.settings.open311_jurisdiction:
+        return formats.error(fmt, 404, f"unknown jurisdiction_id {jurisdiction!r}")
+    try:
+        return formats.render(fmt, root, make(), status)
+    except NotFound as exc:
+        return formats.error(fmt, 404, exc.message)
+    except (Forbidden, Unauthorized) as exc:
+        return formats.error(fmt, 403, exc.message)
+    except DomainError as exc:
+        code = 429 if exc.status == 429 else 400
+        return formats.error(fmt, code, exc.message)
+
+
+def _read_limit(request: Request) -> None:
+    request.app.state.rate_limiter.hit(request.app.state.settings.public_read_limit, "open311-read",
+                                       client_ip(request) or "-")
+
+
+@router.get("/discovery.{fmt}", summary="Service discovery")
+def discovery(request: Request, fmt: str):
+    base = str(request.base_url).rstrip("/") + "/open311/v2"
+    return _answer(request, fmt, "discovery", lambda: {
+        "changeset": "2026-11-27T00:00:00+08:00", "contact": "闵行区城市运行管理中心 (demo)",
+        "key_service": "API keys are issued by the district's administrators (POST /api/v1/open311/keys)",
+        "endpoints": [{"specification": "http://wiki.open311.org/GeoReport_v2", "url": base,
+                       "changeset": "2026-11-27T00:00:00+08:00", "type": "production",
+                       "formats": ["text/xml", "application/json"]}]})
+
+
+@router.get("/services.{fmt}", summary="Service list (the catalogue; groups are its major categories)")
+def services(request: Request, fmt: str, session: Session = Depends(get_session)):
+    return _answer(request, fmt, "services", lambda: (_read_limit(request), service.services(session))[1])
+
+
+@router.get("/services/{code}.{fmt}", summary="Service definition (its attributes)")
+def definition(request: Request, code: str, fmt: str, session: Session = Depends(get_session)):
+    return _answer(request, fmt, "service_definition",
+                   lambda: (_read_limit(request), service.definition(session, code))[1])
+
+
+@router.post("/requests.{fmt}", summary="Report a problem (form-encoded, api_key required)")
+async def create(request: Request, fmt: str, session: Session = Depends(get_session)):
+    ctype = request.headers.get("content-type", "")
+    if "xml" in ctype:  # not in the spec, but clients send it: read safely, never expanding entities
+        try:
+            items = formats.read_xml_request(await request.body())
+        except ValueError as exc:
+            return formats.error(fmt, 400, str(exc))
+    else:
+        items = (await request.form()).multi_items()
+    flat: dict = {"attributes": {}}
+    for key, value in items:
+        if not isinstance(value, str):
+            continue  # media travels as media_url; uploaded files are not taken here
+        if key.startswith("attribute[") and "]" in key:
+            code = key[len("attribute["):key.index("]")]
+            before = flat["attributes"].get(code)
+            flat["attributes"][code] = value if before is None else f"{before},{value}"  # attribute[x][]=…
+        else:
+            flat[key] = value
+
+    def make():
+        key = service.check_key(session, flat.get("api_key"))
+        settings = request.app.state.settings
+        request.app.state.rate_limiter.hit(settings.open311_key_limit, "open311-post", str(key.id))
+        out = service.submit(session, request.app.state.grid_index.get(session), key, flat, utcnow())
+        session.commit()
+        return [out]
+
+    return _answer(request, fmt, "service_requests", make)
+
+
+@router.get("/requests.{fmt}", summary="Query requests (90 days / 1,000 records by default; page, page_size)")
+def requests_(request: Request, fmt: str, session: Session = Depends(get_session)):
+    cal = request.app.state.calendar.get(session)
+    return _answer(request, fmt, "service_requests", lambda: (
+        _read_limit(request), service.query(session, cal, dict(request.query_params), utcnow()))[1])
+
+
+@router.get("/requests/{number}.{fmt}", summary="One request")
+def one(request: Request, number: str, fmt: str, session: Session = Depends(get_session)):
+    cal = request.app.state.calendar.get(session)
+    return _answer(request, fmt, "service_requests",
+                   lambda: (_read_limit(request), service.one(session, cal, number))[1])
+
+
+@router.get("/tokens/{token}.{fmt}", summary="A token's service_request_id")
+def token(request: Request, token: str, fmt: str, session: Session = Depends(get_session)):
+    return _answer(request, fmt, "service_requests", lambda: [service.by_token(session, token)])
+
+
+# --- key administration (JSON API, district admins) ------------------------------------------------
+
+keys_router = APIRouter(prefix="/api/v1/open311/keys", tags=["open311"])
+
+
+def _key_out(k) -> dict:
+    return {"id": k.id, "name": k.name, "prefix": k.prefix, "created_by": k.created_by,
+            "created_at": k.created_at.isoformat(), "revoked": k.revoked_at is not None}
+
+
+class KeyIn(BaseModel):
+    name: str = Field(min_length=1, max_length=100)
+
+
+@keys_router.get("", summary="Open311 API keys (admin)")
+def list_keys(principal: Principal = Depends(require("admin")), session: Session = Depends(get_session)):
+    return [_key_out(k) for k in session.scalars(select(ApiKey).order_by(ApiKey.id))]
+
+
+@keys_router.post("", status_code=201, summary="Issue an Open311 API key; shown once (admin, audited)")
+def create_key(body: KeyIn, request: Request, principal: Principal = Depends(require("admin")),
+               session: Session = Depends(get_session)):
+    row, key = service.create_key(session, body.name, principal.username)
+    audit.record(session, "open311_key_created", actor=principal.user, target=f"api_key:{row.id}",
+                 detail={"name": row.name}, ip=client_ip(request))
+    session.commit()
+    return {**_key_out(row), "key": key}
+
+
+@keys_router.delete("/{key_id}", status_code=204, summary="Revoke an Open311 API key (admin, audited)")
+def revoke_key(request: Request, key_id: int = Path(ge=1, le=2**31), principal: Principal = Depends(require("admin")),
+               session: Session = Depends(get_session)):
+    row = service.revoke_key(session, key_id, utcnow())
+    audit.record(session, "open311_key_revoked", actor=principal.user, target=f"api_key:{row.id}",
+                 ip=client_ip(request))
+    session.commit()
