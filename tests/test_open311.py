@@ -82,6 +82,17 @@ def test_request_round_trip_json_and_xml(base):
     (one,) = r.json()
     assert one["status"] == "closed" and one["status_notes"] == "已办结" and one["expected_datetime"] is None
     assert one["agency_responsible"]
+    # the FixMyStreet extension lists every change of state with its extended status
+    ups = [u for u in httpx.get(f"{url}/open311/v2/servicerequestupdates.json").json()
+           if u["service_request_id"] == number]
+    assert [u["status"] for u in ups] == ["OPEN", "OPEN", "ACTION_SCHEDULED", "ACTION_SCHEDULED", "IN_PROGRESS",
+                                          "IN_PROGRESS", "IN_PROGRESS", "FIXED", "CLOSED"]
+    assert ups[5]["description"] == "已清运" and len({u["update_id"] for u in ups}) == len(ups)
+    xml = ET.fromstring(httpx.get(f"{url}/open311/v2/servicerequestupdates.xml").content)
+    assert xml.tag == "service_request_updates" and xml.find("request_update/status") is not None
+    assert httpx.get(f"{url}/open311/v2/servicerequestupdates.json",
+                     params={"start_date": "2026-01-01T00:00:00Z", "end_date": "2025-01-01T00:00:00Z"}
+                     ).status_code == 400
     # an XML client gets its answer in XML
     r = post(url, fmt="xml")
     assert r.status_code == 200 and ET.fromstring(r.content).find("request/service_request_id").text

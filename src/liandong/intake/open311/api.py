@@ -114,6 +114,12 @@ def one(request: Request, number: str, fmt: str, session: Session = Depends(get_
                    lambda: (_read_limit(request), service.one(session, cal, number))[1])
 
 
+@router.get("/servicerequestupdates.{fmt}", summary="Changes of state (FixMyStreet extension, extended statuses)")
+def request_updates(request: Request, fmt: str, session: Session = Depends(get_session)):
+    return _answer(request, fmt, "service_request_updates", lambda: (
+        _read_limit(request), service.updates(session, dict(request.query_params), utcnow()))[1])
+
+
 @router.get("/tokens/{token}.{fmt}", summary="A token's service_request_id")
 def token(request: Request, token: str, fmt: str, session: Session = Depends(get_session)):
     return _answer(request, fmt, "service_requests", lambda: [service.by_token(session, token)])

@@ -12,7 +12,8 @@ from fastapi.responses import Response
 
 FORMATS = {"json": "application/json; charset=utf-8", "xml": "text/xml; charset=utf-8"}
 SINGULAR = {"attributes": "attribute", "values": "value", "endpoints": "endpoint", "formats": "format",
-            "errors": "error", "service_requests": "request", "services": "service"}
+            "errors": "error", "service_requests": "request", "services": "service",
+            "service_request_updates": "request_update"}
 
 
 def _fill(parent: ET.Element, value) -> None:

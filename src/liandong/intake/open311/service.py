@@ -229,3 +229,42 @@ def _agencies(session: Session, rows: list[Case]) -> dict[int, str]:
 
     ids = {c.lead_unit_id for c in rows if c.lead_unit_id}
     return dict(session.execute(select(Unit.id, Unit.name).where(Unit.id.in_(ids))).all()) if ids else {}
+
+
+# --- FixMyStreet extension: request updates ----------------------------------------------------------
+
+FMS_STATUS = {
+    "reported": "OPEN", "accepted": "OPEN", "verifying": "INVESTIGATING", "filed": "ACTION_SCHEDULED",
+    "dispatched": "ACTION_SCHEDULED", "in_progress": "IN_PROGRESS", "returned": "INTERNAL_REFERRAL",
+    "suspended": "ACTION_SCHEDULED", "disposed": "IN_PROGRESS", "checking": "IN_PROGRESS", "checked": "FIXED",
+    "closed": "CLOSED", "rejected": "NOT_COUNCILS_RESPONSIBILITY", "voided": "CANCELLED", "merged": "DUPLICATE",
+}
+"""Our states in the FixMyStreet extended statuses."""
+UPDATE_NOTES = {"OPEN": "已受理", "INVESTIGATING": "核实中", "ACTION_SCHEDULED": "已立案派遣",
+                "IN_PROGRESS": "处置中", "INTERNAL_REFERRAL": "转办中", "FIXED": "已处置并核查",
+                "CLOSED": "已办结", "NOT_COUNCILS_RESPONSIBILITY": "不属受理范围", "CANCELLED": "已作废",
+                "DUPLICATE": "与其他报告合并处理"}
+
+
+def updates(session: Session, params: dict, now: dt.datetime) -> list[dict]:
+    """Every change of state between start_date and end_date (default: the last 24 hours), oldest first."""
+    from liandong.cases.models import CaseEvent
+
+    end = _parse_date(params.get("end_date"), "end_date") or now
+    start = _parse_date(params.get("start_date"), "start_date") or end - dt.timedelta(days=1)
+    if end < start or end - start > dt.timedelta(days=MAX_DAYS):
+        raise Invalid(f"start_date must come before end_date, at most {MAX_DAYS} days apart")
+    rows = session.execute(
+        select(CaseEvent.id, CaseEvent.at, CaseEvent.to_state, CaseEvent.payload, Case.number)
+        .join(Case, Case.id == CaseEvent.case_id)
+        .where(CaseEvent.at >= start, CaseEvent.at <= end,
+               CaseEvent.from_state.is_distinct_from(CaseEvent.to_state))
+        .order_by(CaseEvent.at, CaseEvent.id).limit(MAX_RECORDS)).all()
+    out = []
+    for event_id, at, state, payload, number in rows:
+        status = FMS_STATUS.get(state, "OPEN")
+        note = (payload or {}).get("note") if state in ("closed", "checked", "disposed") else None
+        out.append({"update_id": str(event_id), "service_request_id": number, "status": status,
+                    "updated_datetime": at.isoformat(), "description": note or UPDATE_NOTES[status],
+                    "media_url": None})
+    return out
