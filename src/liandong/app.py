@@ -30,6 +30,7 @@ from liandong.db import session_factory
 from liandong.errors import DomainError, error_responses
 from liandong.guard import NulGuard
 from liandong.intake.citizen_api import router as citizen_router
+from liandong.intake.hotline_api import router as hotline_router
 from liandong.intake.open311.api import keys_router as open311_keys_router
 from liandong.intake.open311.api import router as open311_router
 from liandong.live.api import router as live_router
@@ -114,7 +115,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     errors = error_responses()
     for router in (auth_router, areas_router, layer_router, units_router, catalogue_router, cases_router,
                    notifications_router, components_router, live_router, stats_router, citizen_router,
-                   calendar_router, open311_keys_router):
+                   calendar_router, open311_keys_router, hotline_router):
         app.include_router(router, responses=errors)
 
     from liandong.web.dashboard import router as dashboard_router

@@ -355,3 +355,54 @@ def main() -> None:
 
 if __name__ == "__main__":
     main()
+
+
+def _format_of(path: Path, fmt: str | None) -> str:
+    return fmt or ("json" if path.suffix.lower() == ".json" else "csv")
+
+
+@app.command("import-hotline")
+def import_hotline(
+    file: Path,
+    fmt: Annotated[str | None, typer.Option("--format", help="csv | json (default: by the file's suffix)")] = None,
+    mode: Annotated[str, typer.Option(help="all: nothing written when a row is bad | good: keep good rows")] = "all",
+    crs: Annotated[str, typer.Option(help="coordinates of the orders: wgs84 | gcj02 | bd09")] = "wgs84",
+) -> None:
+    """Import 12345 hotline work orders (idempotent by order_id: importing again updates)."""
+    from liandong.areas.index import GridIndex
+    from liandong.db import utcnow
+    from liandong.intake import hotline
+
+    raw = _read(file)
+    try:
+        with unit_of_work(_url()) as session:
+            result = hotline.import_orders(session, GridIndex.build(session), raw, fmt=_format_of(file, fmt),
+                                           mode=mode, crs=crs, now=utcnow())
+    except DomainError as exc:
+        _fail(exc)
+    for bad in result["bad_rows"]:
+        typer.echo(f"skipped {bad['where']}: {bad['reason']}", err=True)
+    typer.echo(json.dumps(result, ensure_ascii=False))
+
+
+@app.command("import-callbacks")
+def import_callbacks(
+    file: Path,
+    fmt: Annotated[str | None, typer.Option("--format", help="csv | json (default: by the file's suffix)")] = None,
+) -> None:
+    """Record 12345 callback results (回访: order_id, satisfaction, note) on the closed cases."""
+    from liandong.areas.index import GridIndex
+    from liandong.cases.service import calendar_for
+    from liandong.db import utcnow
+    from liandong.intake import hotline
+
+    raw = _read(file)
+    try:
+        with unit_of_work(_url()) as session:
+            result = hotline.record_callbacks(session, GridIndex.build(session), raw, fmt=_format_of(file, fmt),
+                                              calendar=calendar_for(session), now=utcnow())
+    except DomainError as exc:
+        _fail(exc)
+    for bad in result["bad_rows"]:
+        typer.echo(f"skipped {bad['where']}: {bad['reason']}", err=True)
+    typer.echo(json.dumps(result, ensure_ascii=False))

@@ -57,12 +57,19 @@ _engines: dict[str, Engine] = {}
 
 
 def _sqlite_pragmas(dbapi_conn, _record) -> None:
+    # pysqlite starts transactions on its own, only before a write, and so breaks SAVEPOINT (a RELEASE
+    # outside its transaction commits). Left in autocommit mode, it lets SQLAlchemy say BEGIN (_begin).
+    dbapi_conn.isolation_level = None
     cur = dbapi_conn.cursor()
     cur.execute("PRAGMA journal_mode=WAL")
     cur.execute("PRAGMA busy_timeout=10000")
     cur.execute("PRAGMA foreign_keys=ON")
     cur.execute("PRAGMA synchronous=NORMAL")
     cur.close()
+
+
+def _begin(conn) -> None:
+    conn.exec_driver_sql("BEGIN")
 
 
 class _SQLiteWriter:
@@ -100,6 +107,7 @@ def get_engine(url: str) -> Engine:
             Path(u.database).parent.mkdir(parents=True, exist_ok=True)
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 10})
         event.listen(engine, "connect", _sqlite_pragmas)
+        event.listen(engine, "begin", _begin)
         writer = _SQLiteWriter()
         event.listen(engine, "before_cursor_execute", writer.before_execute)
         event.listen(engine, "commit", writer.release)

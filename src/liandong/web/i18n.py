@@ -58,6 +58,7 @@ ACTION_LABELS = {
     "report": ("上报", "Report"),
     "escalate": ("超时升级", "Escalated"),
     "attach": ("上传照片", "Photo added"),
+    "update": ("更新", "Updated"),
 }
 CHANNEL_LABELS = {
     "hotline": ("热线", "Hotline"),
@@ -336,7 +337,7 @@ def labels(lang: str) -> dict:
     return {
         "messages": {k: _pick(v, lang) for k, v in MESSAGES.items()},
         "states": pick(STATE_LABELS, STATES),
-        "actions": pick(ACTION_LABELS, (*ACTIONS, "report", "escalate", "attach")),
+        "actions": pick(ACTION_LABELS, (*ACTIONS, "report", "escalate", "attach", "update")),
         "channels": pick(CHANNEL_LABELS, CHANNELS),
         "lights": pick(LIGHT_LABELS, LIGHT_LABELS),
         "stages": pick(STAGE_LABELS, STAGE_LABELS),

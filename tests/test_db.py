@@ -1,0 +1,34 @@
+"""Transactions: a savepoint's work goes when its transaction rolls back (pysqlite needs help for that)."""
+
+import pytest
+from sqlalchemy import func, select
+
+from liandong.areas.models import Meta
+from liandong.db import session_factory, unit_of_work
+
+
+def test_savepoints_roll_back_with_their_transaction(db_url):
+    with pytest.raises(RuntimeError), unit_of_work(db_url) as s:
+        with s.begin_nested():  # the first statement of the transaction runs inside the savepoint
+            s.add(Meta(key="inside", value="1"))
+        s.add(Meta(key="outside", value="1"))
+        s.flush()
+        raise RuntimeError("the caller gives up")
+    with unit_of_work(db_url) as s:
+        assert s.scalar(select(func.count()).select_from(Meta).where(Meta.key.in_(("inside", "outside")))) == 0
+
+
+def test_a_failed_savepoint_keeps_the_rest(db_url):
+    session = session_factory(db_url)()
+    try:
+        session.add(Meta(key="kept", value="1"))
+        session.flush()
+        with pytest.raises(RuntimeError), session.begin_nested():
+            session.add(Meta(key="dropped", value="1"))
+            session.flush()
+            raise RuntimeError("this row is bad")
+        session.commit()
+    finally:
+        session.close()
+    with unit_of_work(db_url) as s:
+        assert set(s.scalars(select(Meta.key).where(Meta.key.in_(("kept", "dropped"))))) == {"kept"}
