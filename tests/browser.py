@@ -25,6 +25,7 @@ except Exception as exc:  # ImportError, or a broken install
     pytest.skip(f"playwright cannot be imported ({exc.__class__.__name__}: {exc}); "
                 "install the dev extra: pip install -e '.[dev]'", allow_module_level=True)
 __all__ = ["Page", "expect"]
+expect.set_options(timeout=15_000)  # a loaded two-core machine: give pages time, the assertions stay the same
 if not CHROMIUM.exists():
     pytest.skip(f"{CHROMIUM} is missing: apt-get install chromium", allow_module_level=True)
 
