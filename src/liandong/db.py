@@ -57,9 +57,6 @@ _engines: dict[str, Engine] = {}
 
 
 def _sqlite_pragmas(dbapi_conn, _record) -> None:
-    # pysqlite starts transactions on its own, only before a write, and so breaks SAVEPOINT (a RELEASE
-    # outside its transaction commits). Left in autocommit mode, it lets SQLAlchemy say BEGIN (_begin).
-    dbapi_conn.isolation_level = None
     cur = dbapi_conn.cursor()
     cur.execute("PRAGMA journal_mode=WAL")
     cur.execute("PRAGMA busy_timeout=10000")
@@ -68,8 +65,13 @@ def _sqlite_pragmas(dbapi_conn, _record) -> None:
     cur.close()
 
 
-def _begin(conn) -> None:
-    conn.exec_driver_sql("BEGIN")
+def _savepoint(conn, _name) -> None:
+    """pysqlite opens a transaction only before a write; a SAVEPOINT that comes first would open its own,
+    and its RELEASE would commit. So a savepoint outside a transaction begins one first. (Reads are left
+    outside transactions as before: a read snapshot taken early would make a later write fail in WAL.)"""
+    raw = conn.connection.dbapi_connection
+    if not raw.in_transaction:
+        raw.execute("BEGIN")
 
 
 class _SQLiteWriter:
@@ -107,7 +109,7 @@ def get_engine(url: str) -> Engine:
             Path(u.database).parent.mkdir(parents=True, exist_ok=True)
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 10})
         event.listen(engine, "connect", _sqlite_pragmas)
-        event.listen(engine, "begin", _begin)
+        event.listen(engine, "savepoint", _savepoint)
         writer = _SQLiteWriter()
         event.listen(engine, "before_cursor_execute", writer.before_execute)
         event.listen(engine, "commit", writer.release)
