@@ -406,3 +406,29 @@ def import_callbacks(
     for bad in result["bad_rows"]:
         typer.echo(f"skipped {bad['where']}: {bad['reason']}", err=True)
     typer.echo(json.dumps(result, ensure_ascii=False))
+
+
+@app.command("import-311")
+def import_311(
+    file: Path,
+    mapping: Annotated[str, typer.Option("--mapping", help="a shipped mapping (boston) or a .json mapping file")],
+    as_json: Annotated[bool, typer.Option("--json", help="end with one JSON object on the last line")] = False,
+) -> None:
+    """Import a foreign 311 export (CSV, plain or .gz) as case history, and check on-time agreement."""
+    from liandong.db import utcnow
+    from liandong.intake import import311
+
+    try:
+        m = import311.mapping(mapping)
+        with import311.open_text(file) as lines, unit_of_work(_url()) as session:
+            result = import311.run(session, m, lines, now=utcnow())
+    except DomainError as exc:
+        _fail(exc)
+    agreement = result["ontime_agreement"]
+    typer.echo(f"read {result['read']}, imported {result['imported']}, skipped {result['skipped']}"
+               + "".join(f"\n  skipped {n}: {why}" for why, n in result["skipped_reasons"].items())
+               + f"\nout of every loaded area: {result['out_of_area']}"
+               + "\non-time agreement with the file's own flag: "
+               + (f"{agreement:.2%} of {result['ontime_judged']}" if agreement is not None else "nothing to compare"))
+    if as_json:
+        typer.echo(json.dumps(result, ensure_ascii=False))

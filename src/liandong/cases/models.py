@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import JSON, Boolean, Date, Float, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy import JSON, Boolean, Date, Float, ForeignKey, Integer, String, Text, UniqueConstraint, false
 from sqlalchemy.orm import Mapped, mapped_column
 
 from liandong.db import Base, UTCDateTime, utcnow
@@ -26,9 +26,12 @@ class Case(Base):
     description: Mapped[str] = mapped_column(Text)
     lon: Mapped[float] = mapped_column(Float)
     lat: Mapped[float] = mapped_column(Float)
-    grid_id: Mapped[int] = mapped_column(ForeignKey("areas.id", ondelete="RESTRICT"), index=True)
+    grid_id: Mapped[int | None] = mapped_column(ForeignKey("areas.id", ondelete="RESTRICT"), index=True)
+    """None only for imported history outside every loaded area (``out_of_area``)."""
     area_path: Mapped[str] = mapped_column(String(200), index=True)
-    """The grid's materialised path, copied so jurisdiction filters need no join."""
+    """The grid's materialised path, copied so jurisdiction filters need no join ('' when out of area:
+    only district-wide users see such cases)."""
+    out_of_area: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     lead_unit_id: Mapped[int | None] = mapped_column(ForeignKey("units.id", ondelete="RESTRICT"), index=True)
     reporter_name: Mapped[str | None] = mapped_column(String(100))
     reporter_phone: Mapped[str | None] = mapped_column(String(32))

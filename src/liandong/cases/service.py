@@ -546,7 +546,7 @@ def case_dict(session: Session, case: Case, actor: Actor, calendar: WorkCalendar
     from liandong.auth import audit
 
     matter = snapshot.current(session).by_id[case.matter_id]
-    grid = session.execute(select(Area.code, Area.name).where(Area.id == case.grid_id)).one()
+    grid = session.execute(select(Area.code, Area.name).where(Area.id == case.grid_id)).first()
     unmasked = bool(UNMASKED_ROLES & actor.roles)
     merged = merged_into(session, case)
     if unmasked and any(c.reporter_phone or c.reporter_name for c in (case, *merged)):
@@ -560,7 +560,8 @@ def case_dict(session: Session, case: Case, actor: Actor, calendar: WorkCalendar
         "matter_code": matter.code, "matter_name": matter.name, "line": matter.line, "urgency": case.urgency,
         "component_code": _component_code(session, case.component_id),
         "channel": case.channel, "description": case.description, "lon": case.lon, "lat": case.lat,
-        "grid_code": grid.code, "grid_name": grid.name, "lead_unit_id": case.lead_unit_id,
+        "grid_code": grid.code if grid else None, "grid_name": grid.name if grid else None,
+        "out_of_area": case.out_of_area, "lead_unit_id": case.lead_unit_id,
         "units": [{"unit_id": a.unit_id, "name": unit_names.get(a.unit_id), "role": a.role, "status": a.status}
                   for a in assigned],
         "reporter": {"name": case.reporter_name if unmasked else mask_name(case.reporter_name),
