@@ -1,0 +1,1 @@
+"""Video-analytics events: signed webhooks from camera platforms become cases of the ``video`` channel."""
