@@ -33,6 +33,7 @@ from liandong.intake.citizen_api import router as citizen_router
 from liandong.intake.hotline_api import router as hotline_router
 from liandong.intake.open311.api import keys_router as open311_keys_router
 from liandong.intake.open311.api import router as open311_router
+from liandong.intake.sensors.api import router as sensors_router
 from liandong.intake.video.api import router as video_router
 from liandong.live.api import router as live_router
 from liandong.live.feed import Feed
@@ -116,7 +117,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     errors = error_responses()
     for router in (auth_router, areas_router, layer_router, units_router, catalogue_router, cases_router,
                    notifications_router, components_router, live_router, stats_router, citizen_router,
-                   calendar_router, open311_keys_router, hotline_router, video_router):
+                   calendar_router, open311_keys_router, hotline_router, video_router,
+                   sensors_router):
         app.include_router(router, responses=errors)
 
     from liandong.web.dashboard import router as dashboard_router

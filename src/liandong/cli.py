@@ -24,6 +24,8 @@ app = typer.Typer(help="Liandong 联动 — city grid governance and emergency l
 areas_app = typer.Typer(help="Area tree, unit grids, GeoJSON import/export, point lookup.", no_args_is_help=True)
 layers_app = typer.Typer(help="Department grid layers mapped onto unit grids (多网合一).", no_args_is_help=True)
 users_app = typer.Typer(help="Users, roles, passwords, lock-outs.", no_args_is_help=True)
+sensors_app = typer.Typer(help="Sensor readings over MQTT.", no_args_is_help=True)
+app.add_typer(sensors_app, name="sensors")
 app.add_typer(areas_app, name="areas")
 app.add_typer(layers_app, name="layers")
 app.add_typer(users_app, name="users")
@@ -432,3 +434,21 @@ def import_311(
                + (f"{agreement:.2%} of {result['ontime_judged']}" if agreement is not None else "nothing to compare"))
     if as_json:
         typer.echo(json.dumps(result, ensure_ascii=False))
+
+
+@sensors_app.command("listen")
+def sensors_listen(host: str = "127.0.0.1", port: int = 1883) -> None:
+    """Subscribe to liandong/sensors/+/reading and apply every reading (Ctrl+C to stop)."""
+    import threading
+
+    from liandong.intake.sensors import mqtt
+
+    stop = threading.Event()
+    typer.echo(f"listening on mqtt://{host}:{port}/{mqtt.TOPIC}")
+    try:
+        mqtt.listen(_url(), host, port, stop)
+    except KeyboardInterrupt:
+        stop.set()
+    except OSError as exc:
+        typer.secho(f"error: cannot reach the MQTT broker at {host}:{port} ({exc})", fg="red", err=True)
+        raise typer.Exit(2) from None

@@ -16,6 +16,7 @@ from liandong.catalogue.models import Matter, TimeLimit
 from liandong.components.models import Component
 from liandong.db import Base
 from liandong.intake.open311.models import ApiKey
+from liandong.intake.sensors.models import SensorDevice
 from liandong.intake.video.models import VideoSource
 from liandong.units.models import TeamMember, Unit
 
@@ -24,5 +25,5 @@ metadata = Base.metadata
 __all__ = [
     "ApiKey", "Area", "AreaMember", "Attachment", "AuditEntry", "AuthToken", "CalendarDay", "CalendarYear", "Case",
     "CaseEvent", "CaseUnit", "Component", "Extension", "GridAssignment", "Layer", "LayerZone", "Matter", "Meta",
-    "Notification", "TeamMember", "TimeLimit", "Unit", "User", "UserRole", "VideoSource", "metadata",
+    "Notification", "SensorDevice", "TeamMember", "TimeLimit", "Unit", "User", "UserRole", "VideoSource", "metadata",
 ]

@@ -59,6 +59,7 @@ ACTION_LABELS = {
     "escalate": ("超时升级", "Escalated"),
     "attach": ("上传照片", "Photo added"),
     "update": ("更新", "Updated"),
+    "sensor_normal": ("读数恢复正常", "Readings back to normal"),
 }
 CHANNEL_LABELS = {
     "hotline": ("热线", "Hotline"),
@@ -337,7 +338,7 @@ def labels(lang: str) -> dict:
     return {
         "messages": {k: _pick(v, lang) for k, v in MESSAGES.items()},
         "states": pick(STATE_LABELS, STATES),
-        "actions": pick(ACTION_LABELS, (*ACTIONS, "report", "escalate", "attach", "update")),
+        "actions": pick(ACTION_LABELS, (*ACTIONS, "report", "escalate", "attach", "update", "sensor_normal")),
         "channels": pick(CHANNEL_LABELS, CHANNELS),
         "lights": pick(LIGHT_LABELS, LIGHT_LABELS),
         "stages": pick(STAGE_LABELS, STAGE_LABELS),
