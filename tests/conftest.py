@@ -18,6 +18,10 @@ os.environ.setdefault("LIANDONG_ARGON2_TIME_COST", "1")
 os.environ.setdefault("LIANDONG_ARGON2_MEMORY_KIB", "1024")
 os.environ.setdefault("LIANDONG_ARGON2_PARALLELISM", "1")
 os.environ.setdefault("LIANDONG_INDEX_CHECK_SECONDS", "0")
+# most tests report the same problem at the same point again and again on purpose: duplicate detection is
+# off unless a test turns it on (tests/test_dedupe.py)
+os.environ.setdefault("LIANDONG_DEDUPE_AUTO", "9")
+os.environ.setdefault("LIANDONG_DEDUPE_REVIEW", "9")
 
 from sqlalchemy import create_engine, text  # noqa: E402
 from sqlalchemy.engine import make_url  # noqa: E402

@@ -174,3 +174,19 @@ def test_keys_are_managed_by_admins(base):
         assert post(url, api_key=key).status_code == 403  # revoked
         log = c.get("/api/v1/audit", params={"action": "open311_key_created"}, headers=h_admin).json()
         assert log and key not in str(log)
+
+
+def test_gcj02_coordinates_are_stored_as_wgs84(base):
+    from sqlalchemy import select
+
+    from liandong.areas.crs import wgs84_to_gcj02
+    from liandong.cases.models import Case
+
+    url, world = base
+    gx, gy = wgs84_to_gcj02(WEST_POINT[0], WEST_POINT[1])
+    r = post(url, lat=str(float(gy)), long=str(float(gx)), crs="gcj02")
+    assert r.status_code == 200, r.text
+    with unit_of_work(world) as s:
+        case = s.scalar(select(Case).where(Case.number == r.json()[0]["service_request_id"]))
+    assert abs(case.lon - WEST_POINT[0]) < 1e-5 and abs(case.lat - WEST_POINT[1]) < 1e-5
+    assert post(url, crs="mercator").status_code == 400

@@ -210,3 +210,13 @@ def test_case_page_is_a_shell_for_the_api(client):
     page = client.get("/cases/42")
     assert page.status_code == 200 and 'data-case-id="42"' in page.text and 'src="/static/js/case.js"' in page.text
     assert client.get("/cases/0").status_code == 422
+
+
+def test_every_state_action_and_channel_has_both_labels():
+    from liandong.cases.states import ACTIONS, CHANNELS, STATES
+    from liandong.web import i18n
+
+    assert set(ACTIONS) <= set(i18n.ACTION_LABELS) and set(STATES) <= set(i18n.STATE_LABELS)
+    assert set(CHANNELS) <= set(i18n.CHANNEL_LABELS)
+    for table in (i18n.ACTION_LABELS, i18n.STATE_LABELS, i18n.CHANNEL_LABELS, i18n.MESSAGES):
+        assert all(zh and en for zh, en in table.values())

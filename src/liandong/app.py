@@ -21,6 +21,7 @@ from liandong.auth.principals import PrincipalCache
 from liandong.cases.api import router as cases_router
 from liandong.cases.calendar import CalendarCache
 from liandong.cases.calendar_api import router as calendar_router
+from liandong.cases.dedupe_api import router as dedupe_router
 from liandong.cases.notifications_api import router as notifications_router
 from liandong.cases.stats_api import router as stats_router
 from liandong.catalogue.api import router as catalogue_router
@@ -118,7 +119,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     for router in (auth_router, areas_router, layer_router, units_router, catalogue_router, cases_router,
                    notifications_router, components_router, live_router, stats_router, citizen_router,
                    calendar_router, open311_keys_router, hotline_router, video_router,
-                   sensors_router):
+                   sensors_router, dedupe_router):
         app.include_router(router, responses=errors)
 
     from liandong.web.dashboard import router as dashboard_router

@@ -23,6 +23,10 @@ class Settings(BaseSettings):
 
     token_ttl_hours: int = 12
     """Lifetime of bearer tokens and web sessions."""
+    dedupe_auto: float = 0.85
+    """A new report scoring this high against an open case nearby is merged into it (cases/dedupe.py)."""
+    dedupe_review: float = 0.6
+    """From this score up (below dedupe_auto) the pair waits in the review queue; above 1 turns dedupe off."""
     rate_limit_storage: str = "memory://"
     """Where rate-limit counters live (``limits`` storage URI): memory:// per process, or e.g.
     redis://127.0.0.1:6379 to share them between processes."""

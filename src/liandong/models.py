@@ -9,6 +9,7 @@ from liandong.cases.models import (
     Case,
     CaseEvent,
     CaseUnit,
+    DuplicatePair,
     Extension,
     Notification,
 )
@@ -24,6 +25,7 @@ metadata = Base.metadata
 
 __all__ = [
     "ApiKey", "Area", "AreaMember", "Attachment", "AuditEntry", "AuthToken", "CalendarDay", "CalendarYear", "Case",
-    "CaseEvent", "CaseUnit", "Component", "Extension", "GridAssignment", "Layer", "LayerZone", "Matter", "Meta",
-    "Notification", "SensorDevice", "TeamMember", "TimeLimit", "Unit", "User", "UserRole", "VideoSource", "metadata",
+    "CaseEvent", "CaseUnit", "Component", "DuplicatePair", "Extension", "GridAssignment", "Layer", "LayerZone",
+    "Matter", "Meta", "Notification", "SensorDevice", "TeamMember", "TimeLimit", "Unit", "User", "UserRole",
+    "VideoSource", "metadata",
 ]

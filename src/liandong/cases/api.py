@@ -8,7 +8,7 @@ from pydantic import BaseModel, Field
 from sqlalchemy.orm import Session
 
 from liandong.auth.deps import Principal, current_principal, get_session
-from liandong.cases import attachments, service, states
+from liandong.cases import attachments, dedupe, service, states
 
 router = APIRouter(prefix="/api/v1/cases", tags=["cases"])
 
@@ -44,8 +44,11 @@ def report(body: CaseIn, request: Request, response: Response,
     data = body.model_dump()
     data["reporter"] = body.reporter.model_dump() if body.reporter else None
     case, created = service.report(session, index, actor, idempotency_key=idempotency_key, **data)
+    cal = request.app.state.calendar.get(session)
+    if created:  # the same problem from another channel: merged at once, or queued for review
+        dedupe.after_report(session, index, case, cal, request.app.state.settings)
     session.commit()  # release the write lock before building the answer
-    out = service.case_dict(session, case, actor, request.app.state.calendar.get(session))
+    out = service.case_dict(session, case, actor, cal)
     session.commit()
     if not created:
         response.status_code = 200

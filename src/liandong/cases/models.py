@@ -162,3 +162,20 @@ class Attachment(Base):
     stored_as: Mapped[str] = mapped_column(String(200))
     uploaded_by: Mapped[str] = mapped_column(String(64))
     uploaded_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class DuplicatePair(Base):
+    """A new case and an older one that may report the same problem, waiting for a decision (review queue)."""
+
+    __tablename__ = "duplicate_pairs"
+    __table_args__ = (UniqueConstraint("case_id", "candidate_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id", ondelete="RESTRICT"), index=True)
+    candidate_id: Mapped[int] = mapped_column(ForeignKey("cases.id", ondelete="RESTRICT"))
+    score: Mapped[float] = mapped_column(Float)
+    status: Mapped[str] = mapped_column(String(12), index=True)
+    """pending | merged | dismissed"""
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    decided_by: Mapped[str | None] = mapped_column(String(64))
+    decided_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)

@@ -20,7 +20,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from liandong.areas.index import GridIndex
-from liandong.cases import attachments, service
+from liandong.cases import attachments, dedupe, service
 from liandong.cases.calendar import WorkCalendar
 from liandong.cases.models import Case, CaseEvent
 from liandong.catalogue import snapshot
@@ -42,7 +42,8 @@ def _digest(key: str) -> str:
 
 def submit(session: Session, index: GridIndex, *, matter_code: str, description: str, lon: float, lat: float,
            crs: str = "wgs84", name: str | None = None, phone: str | None = None, photo: bytes | None = None,
-           filename: str = "", upload_dir: Path, max_bytes: int, now: dt.datetime) -> tuple[Case, str, Path | None]:
+           filename: str = "", upload_dir: Path, max_bytes: int, now: dt.datetime,
+           calendar: WorkCalendar | None = None, settings=None) -> tuple[Case, str, Path | None]:
     """A new case from the citizen web channel; returns it, its secret key and the stored photo's path."""
     case, _ = service.report(session, index, CITIZEN, matter_code=matter_code, description=description, lon=lon,
                              lat=lat, crs=crs, channel="citizen_web", reporter={"name": name, "phone": phone},
@@ -54,6 +55,8 @@ def submit(session: Session, index: GridIndex, *, matter_code: str, description:
         _, path = attachments.add(session, case, photo, filename, "before", CITIZEN.name, None, upload_dir,
                                   max_bytes, now)
     session.flush()
+    if calendar is not None:
+        dedupe.after_report(session, index, case, calendar, settings)
     return case, key, path
 
 
@@ -66,7 +69,12 @@ def find(session: Session, number: str, key: str) -> Case:
 
 
 def view(session: Session, case: Case) -> dict:
-    """The public part of a report."""
+    """The public part of a report; a report merged into another follows that one's progress."""
+    if case.master_id is not None:
+        master = session.get(Case, case.master_id)
+        out = view(session, master)
+        return {**out, "number": case.number, "description": case.description, "merged_into": master.number,
+                "can_rate": False, "satisfaction": case.satisfaction}
     matter = snapshot.current(session).by_id.get(case.matter_id)
     steps = session.execute(select(CaseEvent.at, CaseEvent.to_state).where(
         CaseEvent.case_id == case.id, CaseEvent.from_state.is_distinct_from(CaseEvent.to_state))

@@ -53,7 +53,8 @@ async def report(request: Request, matter_code: str = Form(max_length=16), descr
     case, key, path = citizen.submit(
         session, index, matter_code=matter_code, description=description, lon=lon, lat=lat, crs=crs,
         name=name or None, phone=phone or None, photo=data or None, filename=photo.filename if photo else "",
-        upload_dir=settings.uploads(), max_bytes=settings.max_upload_bytes, now=utcnow())
+        upload_dir=settings.uploads(), max_bytes=settings.max_upload_bytes, now=utcnow(),
+        calendar=request.app.state.calendar.get(session), settings=settings)
     try:
         session.commit()
     except Exception:

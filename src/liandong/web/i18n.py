@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from fastapi import Request
 
-from liandong.cases.states import ACTIONS, CHANNELS, STATES
+from liandong.cases.states import CHANNELS, STATES
 
 LANG_COOKIE = "liandong_lang"
 LANGS = ("zh", "en")
@@ -60,6 +60,7 @@ ACTION_LABELS = {
     "attach": ("上传照片", "Photo added"),
     "update": ("更新", "Updated"),
     "sensor_normal": ("读数恢复正常", "Readings back to normal"),
+    "comment": ("报告人补充", "Reporter's comment"),
 }
 CHANNEL_LABELS = {
     "hotline": ("热线", "Hotline"),
@@ -338,7 +339,7 @@ def labels(lang: str) -> dict:
     return {
         "messages": {k: _pick(v, lang) for k, v in MESSAGES.items()},
         "states": pick(STATE_LABELS, STATES),
-        "actions": pick(ACTION_LABELS, (*ACTIONS, "report", "escalate", "attach", "update", "sensor_normal")),
+        "actions": pick(ACTION_LABELS, ACTION_LABELS),
         "channels": pick(CHANNEL_LABELS, CHANNELS),
         "lights": pick(LIGHT_LABELS, LIGHT_LABELS),
         "stages": pick(STAGE_LABELS, STAGE_LABELS),

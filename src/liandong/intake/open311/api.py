@@ -93,7 +93,8 @@ async def create(request: Request, fmt: str, session: Session = Depends(get_sess
         key = service.check_key(session, flat.get("api_key"))
         settings = request.app.state.settings
         request.app.state.rate_limiter.hit(settings.open311_key_limit, "open311-post", str(key.id))
-        out = service.submit(session, request.app.state.grid_index.get(session), key, flat, utcnow())
+        out = service.submit(session, request.app.state.grid_index.get(session), key, flat, utcnow(),
+                             request.app.state.calendar.get(session), settings)
         session.commit()
         return [out]
 
@@ -118,6 +119,21 @@ def one(request: Request, number: str, fmt: str, session: Session = Depends(get_
 def request_updates(request: Request, fmt: str, session: Session = Depends(get_session)):
     return _answer(request, fmt, "service_request_updates", lambda: (
         _read_limit(request), service.updates(session, dict(request.query_params), utcnow()))[1])
+
+
+@router.post("/servicerequestupdates.{fmt}", summary="An update from a client's user (FixMyStreet extension)")
+async def post_update(request: Request, fmt: str, session: Session = Depends(get_session)):
+    form = {k: v for k, v in (await request.form()).items() if isinstance(v, str)}
+
+    def make():
+        key = service.check_key(session, form.get("api_key"))
+        settings = request.app.state.settings
+        request.app.state.rate_limiter.hit(settings.open311_key_limit, "open311-post", str(key.id))
+        out = service.post_update(session, key, form, utcnow())
+        session.commit()
+        return [out]
+
+    return _answer(request, fmt, "service_request_updates", make)
 
 
 @router.get("/tokens/{token}.{fmt}", summary="A token's service_request_id")

@@ -18,6 +18,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from liandong.areas.index import GridIndex
+from liandong.cases import dedupe
 from liandong.cases import service as cases
 from liandong.cases.calendar import WorkCalendar
 from liandong.cases.models import Case
@@ -95,7 +96,8 @@ def definition(session: Session, code: str) -> dict:
 
 # --- requests --------------------------------------------------------------------------------------
 
-def submit(session: Session, index: GridIndex, key: ApiKey, form: dict, now: dt.datetime) -> dict:
+def submit(session: Session, index: GridIndex, key: ApiKey, form: dict, now: dt.datetime,
+           calendar: WorkCalendar | None = None, settings=None) -> dict:
     """A POST requests body (already flattened: attribute[code] → attributes[code]) → a new case."""
     code = form.get("service_code")
     m = snapshot.current(session).by_code.get(code or "")
@@ -120,6 +122,7 @@ def submit(session: Session, index: GridIndex, key: ApiKey, form: dict, now: dt.
         case, _ = cases.report(
             session, index, cases.Actor(roles=frozenset({"citizen"}), unit_id=None, username=f"open311:{key.name}"),
             matter_code=m.code, description=description[:2000], lon=lon, lat=lat, channel="open311",
+            crs=form.get("crs") or "wgs84",  # the spec's lat/long are WGS84; apps in China may say gcj02
             urgency=attrs.get("urgency") or None, reporter={"name": name and name[:100],
                                                             "phone": (form.get("phone") or "")[:32] or None},
             component_code=attrs.get("component_code") or None, idempotency_key=TOKEN_PREFIX + token, now=now)
@@ -127,6 +130,8 @@ def submit(session: Session, index: GridIndex, key: ApiKey, form: dict, now: dt.
         if "outside the district" in exc.message or "no unit grid" in exc.message:
             raise Invalid("the location lies outside this jurisdiction") from None
         raise
+    if calendar is not None:
+        dedupe.after_report(session, index, case, calendar, settings)
     return {"service_request_id": case.number, "token": token,
             "service_notice": "已受理登记 Received; follow it with service_request_id", "account_id": None}
 
@@ -151,20 +156,30 @@ def _expected(case: Case, matter, cal: WorkCalendar) -> dt.datetime | None:
 
 
 def request_dict(case: Case, session: Session, cal: WorkCalendar, agencies: dict[int, str]) -> dict:
+    """A case as a request; one merged into another shows that one's progress (its reporter follows it)."""
     m = snapshot.current(session).by_id[case.matter_id]
-    expected = _expected(case, m, cal)
-    closed = case.state in CLOSED_STATES
-    notes = {"closed": "已办结", "rejected": "不予受理", "voided": "已作废", "merged": "已合并处理"}
+    followed = session.get(Case, case.master_id) if case.master_id else case
+    expected = _expected(followed, m, cal)
+    closed = followed.state in CLOSED_STATES
+    notes = {"closed": "已办结", "rejected": "不予受理", "voided": "已作废"}
     return {
         "service_request_id": case.number, "status": "closed" if closed else "open",
-        "status_notes": notes.get(case.state), "service_name": m.name, "service_code": m.code,
-        "description": case.description, "agency_responsible": agencies.get(case.lead_unit_id or 0),
+        "status_notes": _notes(case, followed, notes),
+        "service_name": m.name, "service_code": m.code,
+        "description": case.description, "agency_responsible": agencies.get(followed.lead_unit_id or 0),
         "service_notice": None, "requested_datetime": case.created_at.isoformat(),
-        "updated_datetime": case.updated_at.isoformat(),
+        "updated_datetime": max(case.updated_at, followed.updated_at).isoformat(),
         "expected_datetime": expected.isoformat() if expected else None,
         "address": None, "address_id": None, "zipcode": None, "lat": case.lat, "long": case.lon,
         "media_url": None,
     }
+
+
+def _notes(case: Case, followed: Case, notes: dict[str, str]) -> str | None:
+    if followed is case:
+        return notes.get(case.state)
+    tail = f"：{notes[followed.state]}" if followed.state in notes else ""
+    return f"与 {followed.number} 合并处理 (handled with {followed.number}){tail}"
 
 
 def _parse_date(value: str | None, name: str) -> dt.datetime | None:
@@ -227,7 +242,8 @@ def one(session: Session, cal: WorkCalendar, number: str) -> list[dict]:
 def _agencies(session: Session, rows: list[Case]) -> dict[int, str]:
     from liandong.units.models import Unit
 
-    ids = {c.lead_unit_id for c in rows if c.lead_unit_id}
+    masters = [session.get(Case, c.master_id) for c in rows if c.master_id]
+    ids = {c.lead_unit_id for c in (*rows, *masters) if c.lead_unit_id}
     return dict(session.execute(select(Unit.id, Unit.name).where(Unit.id.in_(ids))).all()) if ids else {}
 
 
@@ -258,13 +274,50 @@ def updates(session: Session, params: dict, now: dt.datetime) -> list[dict]:
         select(CaseEvent.id, CaseEvent.at, CaseEvent.to_state, CaseEvent.payload, Case.number)
         .join(Case, Case.id == CaseEvent.case_id)
         .where(CaseEvent.at >= start, CaseEvent.at <= end,
-               CaseEvent.from_state.is_distinct_from(CaseEvent.to_state))
+               CaseEvent.from_state.is_distinct_from(CaseEvent.to_state) | (CaseEvent.action == "comment"))
         .order_by(CaseEvent.at, CaseEvent.id).limit(MAX_RECORDS)).all()
     out = []
     for event_id, at, state, payload, number in rows:
         status = FMS_STATUS.get(state, "OPEN")
-        note = (payload or {}).get("note") if state in ("closed", "checked", "disposed") else None
+        note = (payload or {}).get("note") if state in ("closed", "checked", "disposed") or (
+            payload or {}).get("client") else None
         out.append({"update_id": str(event_id), "service_request_id": number, "status": status,
                     "updated_datetime": at.isoformat(), "description": note or UPDATE_NOTES[status],
                     "media_url": None})
     return out
+
+
+def post_update(session: Session, key: ApiKey, form: dict, now: dt.datetime) -> dict:
+    """An update from a client's user (FixMyStreet extension): kept as a ``comment`` event on the case.
+
+    A client cannot move our case: a status it sends (FIXED, REOPEN…) is recorded as what the reporter says,
+    and a REOPEN of a closed case tells the command centre, which decides."""
+    from liandong.cases import log
+    from liandong.cases.models import Notification
+    from liandong.units.models import Unit
+
+    number = (form.get("service_request_id") or "").strip()
+    case = session.scalar(select(Case).where(Case.number == number)) if number else None
+    if case is None:
+        raise NotFound(f"request {number!r} not found")
+    status = (form.get("status") or "").strip().upper() or None
+    if status is not None and status not in set(FMS_STATUS.values()) | {"REOPEN"}:
+        raise Invalid(f"unknown status {status!r}")
+    description = (form.get("description") or "").strip()
+    if not description and status is None:
+        raise Invalid("an update needs a description or a status")
+    if len(description) > 4000:
+        raise Invalid("description has more than 4000 characters")
+    name = " ".join(x for x in (form.get("first_name"), form.get("last_name")) if x) or None
+    event = log.append(session, case.id, "comment", case.state, case.state, {
+        "note": description[:2000] or None, "status_claimed": status, "client": key.name,
+        "client_update_id": (form.get("update_id") or None), "by": name, "media_url": form.get("media_url")},
+        now, actor=f"open311:{key.name}")
+    if status == "REOPEN" and case.state in CLOSED_STATES:
+        centre = session.scalar(select(Unit.id).where(Unit.kind == "centre").order_by(Unit.id).limit(1))
+        if centre:
+            session.add(Notification(unit_id=centre, case_id=case.id, kind="reopen", created_at=now,
+                                     message=f"案件 {case.number} 的报告人称问题仍未解决 (reporter says case "
+                                             f"{case.number} is not fixed): {description[:300]}"))
+    session.flush()
+    return {"update_id": str(event.id)}

@@ -24,6 +24,7 @@ class DeviceIn(BaseModel):
     lon: float = Field(ge=-180, le=180)
     lat: float = Field(ge=-90, le=90)
     component_code: str | None = Field(default=None, max_length=17)
+    crs: str = Field(default="wgs84", max_length=16, description="wgs84 | gcj02 | bd09")
 
 
 def _out(d: SensorDevice) -> dict:

@@ -47,8 +47,8 @@ def _digest(token: str) -> str:
 
 
 def register(session: Session, index: GridIndex, *, code: str, device_type: str, lon: float, lat: float,
-             component_code: str | None = None) -> tuple[SensorDevice, str]:
-    """A new device (its token is returned once); it must lie in a unit grid."""
+             component_code: str | None = None, crs: str = "wgs84") -> tuple[SensorDevice, str]:
+    """A new device (its token is returned once); it must lie in a unit grid. Stored in WGS84."""
     from liandong.components.models import Component
 
     code = (code or "").strip()
@@ -58,8 +58,13 @@ def register(session: Session, index: GridIndex, *, code: str, device_type: str,
         raise Invalid(f"device_type must be one of {', '.join(RULES)}")
     if session.scalar(select(SensorDevice.id).where(SensorDevice.code == code)) is not None:
         raise Conflict(f"device {code} exists")
-    if locate(index, lon, lat) is None:
+    try:
+        found = locate(index, lon, lat, crs)
+    except ValueError as exc:
+        raise Invalid(str(exc)) from exc
+    if found is None:
         raise Invalid("the device lies outside every unit grid")
+    lon, lat = found["point"]["lon"], found["point"]["lat"]
     component = None
     if component_code:
         component = session.scalar(select(Component).where(Component.code == component_code))

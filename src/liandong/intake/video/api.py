@@ -30,7 +30,8 @@ async def event(request: Request, source: str = Path(max_length=64),
     src = service.verify(session, source, x_liandong_timestamp, x_liandong_signature, body, now)
     settings = request.app.state.settings
     case, path = service.receive(session, request.app.state.grid_index.get(session), src, body,
-                                 upload_dir=settings.uploads(), max_bytes=settings.max_upload_bytes, now=now)
+                                 upload_dir=settings.uploads(), max_bytes=settings.max_upload_bytes, now=now,
+                                 calendar=request.app.state.calendar.get(session), settings=settings)
     try:
         session.commit()
     except Exception:

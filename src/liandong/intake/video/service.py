@@ -22,7 +22,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from liandong.areas.index import GridIndex
-from liandong.cases import attachments, service
+from liandong.cases import attachments, dedupe, service
 from liandong.cases.models import Case
 from liandong.errors import Conflict, Invalid, NotFound, Unauthorized
 from liandong.intake.video.models import VideoSource
@@ -77,7 +77,7 @@ def verify(session: Session, name: str, timestamp: str | None, signature: str | 
 
 
 def receive(session: Session, index: GridIndex, src: VideoSource, body: bytes, *, upload_dir: Path,
-            max_bytes: int, now: dt.datetime) -> tuple[Case, Path | None]:
+            max_bytes: int, now: dt.datetime, calendar=None, settings=None) -> tuple[Case, Path | None]:
     try:
         event = json.loads(body)
     except (json.JSONDecodeError, UnicodeDecodeError):
@@ -112,4 +112,6 @@ def receive(session: Session, index: GridIndex, src: VideoSource, body: bytes, *
             raise Invalid("snapshot must be base64") from None
         _, path = attachments.add(session, case, data, f"{event_id}.img", "before", actor.name, None, upload_dir,
                                   max_bytes, now)
+    if calendar is not None:
+        dedupe.after_report(session, index, case, calendar, settings)
     return case, path
