@@ -55,7 +55,7 @@ def test_discovery_services_and_definitions(base):
 
 def test_request_round_trip_json_and_xml(base):
     url, world = base
-    r = post(url, **{"attribute[urgency]": "urgent"})
+    r = post(url, **{"attribute[urgency]": "urgent", "media_url": "https://photos.example.org/p/1.jpg"})
     assert r.status_code == 200, r.text
     (created,) = r.json()
     number, token = created["service_request_id"], created["token"]
@@ -64,6 +64,7 @@ def test_request_round_trip_json_and_xml(base):
                                                                           "token": token}]
     (one,) = httpx.get(f"{url}/open311/v2/requests/{number}.json").json()
     assert one["status"] == "open" and one["service_code"] == "06010" and one["expected_datetime"]
+    assert one["media_url"] == "https://photos.example.org/p/1.jpg"
     assert one["requested_datetime"].endswith("+00:00") and abs(one["lat"] - WEST_POINT[1]) < 1e-9
     assert "13700001111" not in str(one) and "张" not in str(one)  # no reporter data in public answers
     xml = ET.fromstring(httpx.get(f"{url}/open311/v2/requests/{number}.xml").content)
@@ -132,6 +133,7 @@ def test_errors_in_the_spec_format(base):
     r = post(url, lat=None, long=None, address_string="七莘路1号")
     assert r.status_code == 400 and "lat and long" in r.json()[0]["description"]
     assert post(url, lat="north").status_code == 400
+    assert post(url, media_url="javascript:alert(1)").status_code == 400
     assert httpx.get(f"{url}/open311/v2/requests/319901-20200101-9999999.json").status_code == 404
     assert httpx.get(f"{url}/open311/v2/tokens/nope.xml").status_code == 404
     assert httpx.get(f"{url}/open311/v2/services/99999.json").status_code == 404

@@ -32,6 +32,8 @@ class Case(Base):
     """The grid's materialised path, copied so jurisdiction filters need no join ('' when out of area:
     only district-wide users see such cases)."""
     out_of_area: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    media_url: Mapped[str | None] = mapped_column(String(500))
+    """A photo the reporter's app holds elsewhere (Open311 ``media_url``); not fetched, only shown."""
     lead_unit_id: Mapped[int | None] = mapped_column(ForeignKey("units.id", ondelete="RESTRICT"), index=True)
     reporter_name: Mapped[str | None] = mapped_column(String(100))
     reporter_phone: Mapped[str | None] = mapped_column(String(32))

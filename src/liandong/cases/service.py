@@ -561,7 +561,7 @@ def case_dict(session: Session, case: Case, actor: Actor, calendar: WorkCalendar
         "component_code": _component_code(session, case.component_id),
         "channel": case.channel, "description": case.description, "lon": case.lon, "lat": case.lat,
         "grid_code": grid.code if grid else None, "grid_name": grid.name if grid else None,
-        "out_of_area": case.out_of_area, "lead_unit_id": case.lead_unit_id,
+        "out_of_area": case.out_of_area, "media_url": case.media_url, "lead_unit_id": case.lead_unit_id,
         "units": [{"unit_id": a.unit_id, "name": unit_names.get(a.unit_id), "role": a.role, "status": a.status}
                   for a in assigned],
         "reporter": {"name": case.reporter_name if unmasked else mask_name(case.reporter_name),

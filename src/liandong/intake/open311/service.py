@@ -117,6 +117,9 @@ def submit(session: Session, index: GridIndex, key: ApiKey, form: dict, now: dt.
         raise Invalid("description has more than 4000 characters")
     attrs = form.get("attributes", {})
     name = " ".join(x for x in (form.get("first_name"), form.get("last_name")) if x) or None
+    media_url = (form.get("media_url") or "").strip() or None
+    if media_url and (len(media_url) > 500 or not media_url.lower().startswith(("http://", "https://"))):
+        raise Invalid("media_url must be an http(s) URL of at most 500 characters")
     token = uuid.uuid4().hex
     try:
         case, _ = cases.report(
@@ -130,6 +133,7 @@ def submit(session: Session, index: GridIndex, key: ApiKey, form: dict, now: dt.
         if "outside the district" in exc.message or "no unit grid" in exc.message:
             raise Invalid("the location lies outside this jurisdiction") from None
         raise
+    case.media_url = media_url
     if calendar is not None:
         dedupe.after_report(session, index, case, calendar, settings)
     return {"service_request_id": case.number, "token": token,
@@ -171,7 +175,7 @@ def request_dict(case: Case, session: Session, cal: WorkCalendar, agencies: dict
         "updated_datetime": max(case.updated_at, followed.updated_at).isoformat(),
         "expected_datetime": expected.isoformat() if expected else None,
         "address": None, "address_id": None, "zipcode": None, "lat": case.lat, "long": case.lon,
-        "media_url": None,
+        "media_url": case.media_url,
     }
 
 
