@@ -25,7 +25,8 @@ class Case(Base):
     channel: Mapped[str] = mapped_column(String(24), index=True)
     description: Mapped[str] = mapped_column(Text)
     lon: Mapped[float] = mapped_column(Float)
-    lat: Mapped[float] = mapped_column(Float)
+    lat: Mapped[float] = mapped_column(Float, index=True)
+    """Indexed: the duplicate search looks at a thin band of latitude first."""
     grid_id: Mapped[int | None] = mapped_column(ForeignKey("areas.id", ondelete="RESTRICT"), index=True)
     """None only for imported history outside every loaded area (``out_of_area``)."""
     area_path: Mapped[str] = mapped_column(String(200), index=True)
