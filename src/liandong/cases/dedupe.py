@@ -24,6 +24,8 @@ from liandong.errors import Conflict, NotFound
 
 RADIUS_M = 150.0
 WINDOW_H = 72.0
+REVIEW_MAX = 3
+"""At most this many pairs per new report go to the review queue (the likeliest)."""
 SYSTEM = service.Actor(roles=frozenset({"receptionist", "shift_leader"}), unit_id=None, username="dedupe")
 
 
@@ -56,27 +58,20 @@ def after_report(session: Session, index: GridIndex, case: Case, calendar: WorkC
     settings = settings or get_settings()
     if case.state != "reported" or settings.dedupe_review > 1:
         return {"merged_into": None, "queued": 0}
-    found = service.duplicates(session, case, SYSTEM, radius_m=RADIUS_M, hours=WINDOW_H)
-    best, best_score, queued = None, 0.0, 0
-    for cand in found:
-        if cand["id"] > case.id:
-            continue  # only older cases can be masters
-        old = session.get(Case, cand["id"])
-        s = score(case, old, cand["same_matter"], cand["distance_m"])
-        if s > best_score:
-            best, best_score = old, s
-    if best is not None and best_score >= settings.dedupe_auto:  # candidates are never merged cases themselves
+    found = service.duplicates(session, case, SYSTEM, radius_m=RADIUS_M, hours=WINDOW_H, limit=REVIEW_MAX * 4)
+    scored = sorted(((score(case, old, cand["same_matter"], cand["distance_m"]), old.id, old)
+                     for cand in found if cand["id"] < case.id  # only older cases can be masters
+                     for old in [session.get(Case, cand["id"])]), key=lambda t: (-t[0], t[1]))
+    if scored and scored[0][0] >= settings.dedupe_auto:  # candidates are never merged cases themselves
+        best_score, _, best = scored[0]
         service.act(session, index, case.id, "merge", SYSTEM,
                     {"master_id": best.id, "note": f"自动合并 (score {best_score})"}, calendar=calendar)
         return {"merged_into": best.id, "score": best_score, "queued": 0}
-    for cand in found:
-        old = session.get(Case, cand["id"])
-        s = score(case, old, cand["same_matter"], cand["distance_m"])
-        if settings.dedupe_review <= s < settings.dedupe_auto:
-            session.add(DuplicatePair(case_id=case.id, candidate_id=old.id, score=s, status="pending",
-                                      created_at=case.created_at))
-            queued += 1
-    return {"merged_into": None, "queued": queued}
+    queued = [(s, old) for s, _, old in scored if settings.dedupe_review <= s < settings.dedupe_auto][:REVIEW_MAX]
+    for s, old in queued:
+        session.add(DuplicatePair(case_id=case.id, candidate_id=old.id, score=s, status="pending",
+                                  created_at=case.created_at))
+    return {"merged_into": None, "queued": len(queued)}
 
 
 def queue(session: Session, actor: service.Actor, limit: int = 100) -> list[dict]:

@@ -296,9 +296,11 @@ def duplicates(session: Session, case: Case, actor: Actor, *, radius_m: float = 
     dlon = dlat / max(0.01, math.cos(math.radians(case.lat)))
     window = dt.timedelta(hours=hours)
     family = snapshot.current(session).family(matter.major_code)
+    # "+ 0" and coalesce keep the planner off the broad matter and master indexes: the latitude band is
+    # the narrow one (SQLite would otherwise scan every case of the matter family)
     stmt = _visible(select(Case), actor).where(
-        Case.id != case.id, Case.master_id.is_(None), Case.state.not_in(states.CLOSED_STATES),
-        Case.matter_id.in_(family), Case.lon.between(case.lon - dlon, case.lon + dlon),
+        Case.id != case.id, func.coalesce(Case.master_id, 0) == 0, Case.state.not_in(states.CLOSED_STATES),
+        (Case.matter_id + 0).in_(family), Case.lon.between(case.lon - dlon, case.lon + dlon),
         Case.lat.between(case.lat - dlat, case.lat + dlat),
         Case.created_at.between(case.created_at - window, case.created_at + window))
     out = []
