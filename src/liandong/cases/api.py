@@ -153,11 +153,7 @@ async def upload(request: Request, case_id: int = Path(ge=1, le=2**31), file: Up
     case = service.get(session, case_id, actor_of(principal))
     row, path = attachments.add(session, case, data, file.filename or "", kind, principal.username,
                                 principal.user_id, settings.uploads(), settings.max_upload_bytes, utcnow())
-    try:
-        session.commit()
-    except Exception:
-        path.unlink(missing_ok=True)  # nothing half-written: no row, no file
-        raise
+    attachments.commit_or_drop_file(session, path)
     return attachments.as_dict(row)
 
 

@@ -62,6 +62,17 @@ def add(session: Session, case: Case, data: bytes, filename: str, kind: str, act
     return row, path
 
 
+def commit_or_drop_file(session: Session, path: Path | None) -> None:
+    """Commit a transaction that stored a photo; if the commit fails, the photo's file goes too, so
+    nothing half-written stays (no row without a file, no file without a row)."""
+    try:
+        session.commit()
+    except Exception:
+        if path is not None:
+            path.unlink(missing_ok=True)
+        raise
+
+
 def list_for(session: Session, case: Case) -> list[Attachment]:
     return list(session.scalars(select(Attachment).where(Attachment.case_id == case.id).order_by(Attachment.id)))
 

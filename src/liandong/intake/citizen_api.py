@@ -7,6 +7,7 @@ from pydantic import BaseModel, Field
 from sqlalchemy.orm import Session
 
 from liandong.auth.deps import client_ip, get_session
+from liandong.cases import attachments
 from liandong.db import utcnow
 from liandong.intake import citizen
 
@@ -55,12 +56,7 @@ async def report(request: Request, matter_code: str = Form(max_length=16), descr
         name=name or None, phone=phone or None, photo=data or None, filename=photo.filename if photo else "",
         upload_dir=settings.uploads(), max_bytes=settings.max_upload_bytes, now=utcnow(),
         calendar=request.app.state.calendar.get(session), settings=settings)
-    try:
-        session.commit()
-    except Exception:
-        if path is not None:
-            path.unlink(missing_ok=True)
-        raise
+    attachments.commit_or_drop_file(session, path)
     return {"number": case.number, "key": key, "track_url": f"/report/track?number={case.number}&key={key}"}
 
 

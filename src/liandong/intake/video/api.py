@@ -9,6 +9,7 @@ from sqlalchemy.orm import Session
 
 from liandong.auth import audit
 from liandong.auth.deps import Principal, client_ip, get_session, require
+from liandong.cases import attachments
 from liandong.db import utcnow
 from liandong.errors import NotFound, TooLarge
 from liandong.intake.video import service
@@ -32,12 +33,7 @@ async def event(request: Request, source: str = Path(max_length=64),
     case, path = service.receive(session, request.app.state.grid_index.get(session), src, body,
                                  upload_dir=settings.uploads(), max_bytes=settings.max_upload_bytes, now=now,
                                  calendar=request.app.state.calendar.get(session), settings=settings)
-    try:
-        session.commit()
-    except Exception:
-        if path is not None:
-            path.unlink(missing_ok=True)
-        raise
+    attachments.commit_or_drop_file(session, path)
     return {"case_id": case.id, "number": case.number}
 
 

@@ -103,27 +103,7 @@ async function bulkDispatch() {
 form.addEventListener("submit", (e) => {
   e.preventDefault();
   offset = 0;
-  async function loadNotices() {
-  const items = await getJSON("/api/v1/notifications?unread=true&limit=20");
-  document.getElementById("notice-count").textContent = String(items.length);
-  document.getElementById("notices").replaceChildren(...items.map((n) => {
-    const li = el("li", `notice notice-${n.kind}`);
-    li.dataset.noticeId = String(n.id);
-    const link = el("a", "", n.message);
-    link.href = `/cases/${n.case_id}`;
-    const done = el("button", "button", t("notice.read"));
-    done.type = "button";
-    done.addEventListener("click", async () => {
-      await postJSON(`/api/v1/notifications/${n.id}/read`, {});
-      await loadNotices();
-    });
-    li.append(el("time", "muted", when(n.created_at)), " ", link, " ", done);
-    return li;
-  }));
-}
-
-load().catch(showError);
-loadNotices().catch(showError);
+  load().catch(showError);
 });
 for (const tab of document.querySelectorAll("[role=tab]")) {
   tab.addEventListener("click", () => {
@@ -131,76 +111,16 @@ for (const tab of document.querySelectorAll("[role=tab]")) {
     for (const other of document.querySelectorAll("[role=tab]")) other.setAttribute("aria-selected", String(other === tab));
     document.getElementById("results").setAttribute("aria-labelledby", tab.id);
     offset = 0;
-    async function loadNotices() {
-  const items = await getJSON("/api/v1/notifications?unread=true&limit=20");
-  document.getElementById("notice-count").textContent = String(items.length);
-  document.getElementById("notices").replaceChildren(...items.map((n) => {
-    const li = el("li", `notice notice-${n.kind}`);
-    li.dataset.noticeId = String(n.id);
-    const link = el("a", "", n.message);
-    link.href = `/cases/${n.case_id}`;
-    const done = el("button", "button", t("notice.read"));
-    done.type = "button";
-    done.addEventListener("click", async () => {
-      await postJSON(`/api/v1/notifications/${n.id}/read`, {});
-      await loadNotices();
-    });
-    li.append(el("time", "muted", when(n.created_at)), " ", link, " ", done);
-    return li;
-  }));
-}
-
-load().catch(showError);
-loadNotices().catch(showError);
+    load().catch(showError);
   });
 }
 document.getElementById("prev").addEventListener("click", () => {
   offset = Math.max(0, offset - PAGE);
-  async function loadNotices() {
-  const items = await getJSON("/api/v1/notifications?unread=true&limit=20");
-  document.getElementById("notice-count").textContent = String(items.length);
-  document.getElementById("notices").replaceChildren(...items.map((n) => {
-    const li = el("li", `notice notice-${n.kind}`);
-    li.dataset.noticeId = String(n.id);
-    const link = el("a", "", n.message);
-    link.href = `/cases/${n.case_id}`;
-    const done = el("button", "button", t("notice.read"));
-    done.type = "button";
-    done.addEventListener("click", async () => {
-      await postJSON(`/api/v1/notifications/${n.id}/read`, {});
-      await loadNotices();
-    });
-    li.append(el("time", "muted", when(n.created_at)), " ", link, " ", done);
-    return li;
-  }));
-}
-
-load().catch(showError);
-loadNotices().catch(showError);
+  load().catch(showError);
 });
 document.getElementById("next").addEventListener("click", () => {
   offset += PAGE;
-  async function loadNotices() {
-  const items = await getJSON("/api/v1/notifications?unread=true&limit=20");
-  document.getElementById("notice-count").textContent = String(items.length);
-  document.getElementById("notices").replaceChildren(...items.map((n) => {
-    const li = el("li", `notice notice-${n.kind}`);
-    li.dataset.noticeId = String(n.id);
-    const link = el("a", "", n.message);
-    link.href = `/cases/${n.case_id}`;
-    const done = el("button", "button", t("notice.read"));
-    done.type = "button";
-    done.addEventListener("click", async () => {
-      await postJSON(`/api/v1/notifications/${n.id}/read`, {});
-      await loadNotices();
-    });
-    li.append(el("time", "muted", when(n.created_at)), " ", link, " ", done);
-    return li;
-  }));
-}
-
-load().catch(showError);
-loadNotices().catch(showError);
+  load().catch(showError);
 });
 if (bulkButton) bulkButton.addEventListener("click", () => bulkDispatch().catch(showError));
 
