@@ -1,13 +1,18 @@
-"""FastAPI dependencies: a session per request, the calling user, role checks."""
+"""FastAPI dependencies: a session per request, the calling user, role checks.
+
+They are ``async`` so that a request does not hop to a worker thread for each of them: the session is
+created without I/O, the caller is usually found in the per-process cache, and only a cache miss or a
+pending rollback goes to a thread."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 from fastapi import Depends, Request
 from fastapi.security import OAuth2PasswordBearer
 from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
 
 from liandong.areas.scope import Scope
 from liandong.auth import service
@@ -20,14 +25,21 @@ SESSION_COOKIE = "liandong_session"
 oauth2 = OAuth2PasswordBearer(tokenUrl="/api/v1/auth/token", auto_error=False)
 
 
-def get_session(request: Request) -> Iterator[Session]:
+async def get_session(request: Request) -> AsyncIterator[Session]:
     """One session per request; routers commit explicitly, anything else is rolled back."""
     session = request.app.state.sessionmaker()
     try:
         yield session
     finally:
-        session.rollback()
-        session.close()
+        if session.in_transaction():  # the rollback talks to the database: not on the event loop
+            await run_in_threadpool(_end, session)
+        else:
+            session.close()
+
+
+def _end(session: Session) -> None:
+    session.rollback()
+    session.close()
 
 
 @dataclass
@@ -79,10 +91,14 @@ def _identity(request: Request, secret: str, session: Session) -> Identity | Non
         return None
 
 
-def optional_principal(request: Request, token: str | None = Depends(oauth2),
-                       session: Session = Depends(get_session)) -> Principal | None:
+async def optional_principal(request: Request, token: str | None = Depends(oauth2),
+                             session: Session = Depends(get_session)) -> Principal | None:
     secret = token or request.cookies.get(SESSION_COOKIE)
-    identity = _identity(request, secret, session) if secret else None
+    if not secret:
+        return None
+    identity = request.app.state.principals.cached(service.digest(secret), utcnow())
+    if identity is None:
+        identity = await run_in_threadpool(_identity, request, secret, session)
     return Principal(identity=identity, token=secret, session=session) if identity else None
 
 
@@ -108,7 +124,7 @@ async def current_principal(principal: Principal | None = Depends(optional_princ
 def require(*roles: str):
     """Dependency factory: the caller must hold one of ``roles``."""
 
-    def check(principal: Principal = Depends(current_principal)) -> Principal:
+    async def check(principal: Principal = Depends(current_principal)) -> Principal:
         if not principal.has(*roles):
             raise Forbidden(f"this needs one of the roles: {', '.join(roles)}")
         return principal

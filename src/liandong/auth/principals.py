@@ -46,14 +46,21 @@ class PrincipalCache:
         self.max_entries = max_entries
         self._entries: dict[str, tuple[Identity, float, int]] = {}
 
-    def get(self, digest: str, now: dt.datetime, load: Callable[[], Identity]) -> Identity:
-        """The cached identity for a token digest, else ``load()`` (which raises for a bad token)."""
+    def cached(self, digest: str, now: dt.datetime) -> Identity | None:
+        """The identity remembered for a token digest, if still fresh; no database needed."""
         hit = self._entries.get(digest)
         if hit is not None:
             identity, until, generation = hit
             if generation == _generation and time.monotonic() < until and identity.token_expires_at > now:
                 return identity
             self._entries.pop(digest, None)
+        return None
+
+    def get(self, digest: str, now: dt.datetime, load: Callable[[], Identity]) -> Identity:
+        """The cached identity for a token digest, else ``load()`` (which raises for a bad token)."""
+        identity = self.cached(digest, now)
+        if identity is not None:
+            return identity
         generation = _generation  # read before loading: a change during the load is not masked
         identity = load()
         if self.seconds > 0:

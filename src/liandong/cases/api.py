@@ -2,8 +2,8 @@
 
 import datetime as dt
 
-from fastapi import APIRouter, Body, Depends, File, Form, Header, Path, Query, Request, Response, UploadFile
-from fastapi.responses import FileResponse, PlainTextResponse
+from fastapi import APIRouter, Body, Depends, File, Form, Header, Path, Query, Request, UploadFile
+from fastapi.responses import FileResponse, JSONResponse, PlainTextResponse
 from pydantic import BaseModel, Field
 from sqlalchemy.orm import Session
 
@@ -36,7 +36,7 @@ class CaseIn(BaseModel):
 
 
 @router.post("", status_code=201, summary="Report a case (any channel); Idempotency-Key makes retries safe")
-def report(body: CaseIn, request: Request, response: Response,
+def report(body: CaseIn, request: Request,
            idempotency_key: str | None = Header(default=None, max_length=100),
            principal: Principal = Depends(current_principal), session: Session = Depends(get_session)):
     actor = actor_of(principal)
@@ -48,11 +48,9 @@ def report(body: CaseIn, request: Request, response: Response,
     if created:  # the same problem from another channel: merged at once, or queued for review
         dedupe.after_report(session, index, case, cal, request.app.state.settings)
     session.commit()  # release the write lock before building the answer
-    out = service.case_dict(session, case, actor, cal)
+    out = service.case_dict(session, case, actor, cal, fresh=created)
     session.commit()
-    if not created:
-        response.status_code = 200
-    return out
+    return JSONResponse(out, status_code=201 if created else 200)  # already JSON-ready: skip the encoder
 
 
 def case_query(

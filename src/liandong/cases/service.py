@@ -544,17 +544,19 @@ def _master(session: Session, case: Case, master_id, actor: Actor) -> Case:
 # --- output -------------------------------------------------------------------------------------
 
 def case_dict(session: Session, case: Case, actor: Actor, calendar: WorkCalendar | None = None,
-              now: dt.datetime | None = None) -> dict:
+              now: dt.datetime | None = None, *, fresh: bool = False) -> dict:
+    """The case as the API shows it. ``fresh``: reported in this request, so no unit is assigned and no
+    case is merged into it yet (two queries saved on the intake path)."""
     from liandong.auth import audit
 
     matter = snapshot.current(session).by_id[case.matter_id]
     grid = session.execute(select(Area.code, Area.name).where(Area.id == case.grid_id)).first()
     unmasked = bool(UNMASKED_ROLES & actor.roles)
-    merged = merged_into(session, case)
+    merged = [] if fresh else merged_into(session, case)
     if unmasked and any(c.reporter_phone or c.reporter_name for c in (case, *merged)):
         audit.record(session, "personal_data_read", actor_id=actor.user_id, actor_name=actor.name,
                      target=f"case:{case.id}", detail={"fields": ["reporter_name", "reporter_phone"]})
-    assigned = units_of(session, case)
+    assigned = [] if fresh else units_of(session, case)
     unit_names = dict(session.execute(select(Unit.id, Unit.name).where(
         Unit.id.in_([a.unit_id for a in assigned]))).all()) if assigned else {}
     return {
