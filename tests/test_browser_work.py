@@ -7,9 +7,11 @@ Leaves screenshots of the dashboard, the workbench and the case page in var/scre
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import re
 import time
 from collections.abc import Iterator
+from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
@@ -202,6 +204,10 @@ def test_refusals_are_shown_and_bulk_dispatch_works(browser, base_url):
     disp.get_by_role("tab", name="全部可见案件").click()
     disp.wait_for_selector(f'tr[data-case-id="{first["id"]}"]')
     expect(disp.locator(f'tr[data-case-id="{first["id"]}"]')).to_contain_text("已派遣")
+    # times are the district's (Asia/Shanghai), not the browser's zone (UTC on this machine)
+    local = dt.datetime.fromisoformat(first["created_at"]).astimezone(ZoneInfo("Asia/Shanghai"))
+    expect(disp.locator(f'tr[data-case-id="{first["id"]}"]')).to_contain_text(
+        f"{local.year}/{local.month}/{local.day} {local:%H:%M:%S}")
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     disp.screenshot(path=str(SCREENSHOTS / "workbench.png"))
     assert problems == []

@@ -168,3 +168,10 @@ def test_demo_activity_goes_through_the_state_table(case_world):
                             .order_by(CaseEvent.seq.desc()).limit(1))
             assert last == c.state
             assert c.created_at <= dt.datetime.now(dt.UTC) and (c.closed_at is None or c.closed_at >= c.created_at)
+        # a centre that mostly keeps time: few of the open cases are past their deadline
+        from liandong.cases import service, sla
+
+        cal, now = service.calendar_for(s), dt.datetime.now(dt.UTC)
+        open_ = [c for c in cases if c.closed_at is None and c.state not in ("rejected", "merged")]
+        red = [c for c in open_ if sla.status(c, cal, now)["light"] == "red"]
+        assert open_ and len(red) <= len(open_) / 4, (len(red), len(open_))

@@ -24,8 +24,12 @@ MATTERS = [("06010", 20), ("09009", 14), ("06001", 10), ("06011", 8), ("09001", 
 CHANNELS = [("hotline", 40), ("grid_worker", 30), ("citizen_web", 12), ("video", 8), ("sensor", 4),
             ("department_transfer", 4), ("leader_instruction", 2)]
 PATH = ["accept", "file", "dispatch", "sign", "report_done", "request_check", "check_passed", "close"]
-ENDS = [(8, 55), (7, 5), (5, 8), (4, 10), (3, 8), (2, 6), (1, 4), (0, 4)]
-"""(how many steps of PATH are taken, weight): most cases closed, the rest spread over the stages."""
+GAP_HOURS = {"accept": (0.05, 1), "file": (0.05, 1), "dispatch": (0.1, 2), "sign": (0.1, 3), "report_done": (0.5, 30),
+             "request_check": (0.05, 1), "check_passed": (0.3, 6), "close": (0.05, 2)}
+"""How long before each action when its stage has no deadline; a stage with one ends at a random point
+within it. A centre that keeps time: the cases still open are the recent ones and the few stalled ones."""
+STUCK_SHARE, REJECT_SHARE = 0.05, 0.02
+"""Cases that stall at a random stage (the overdue ones on the screen) and reports rejected at once."""
 CENTRE_ROLES = frozenset({"receptionist", "shift_leader", "dispatcher", "inspector"})
 
 
@@ -48,9 +52,12 @@ def generate(session: Session, n: int, *, seed: int = 7, now: dt.datetime | None
     for _ in range(n):
         point = index.geoms[rng.randrange(len(index.geoms))].representative_point()
         start = now - dt.timedelta(days=rng.uniform(0, 30))
+        draw = rng.random()
+        steps = 0 if draw < REJECT_SHARE else rng.randrange(len(PATH)) if draw < REJECT_SHARE + STUCK_SHARE \
+            else len(PATH)
         try:
             with session.begin_nested():  # a case the routing cannot place is skipped, not half-made
-                _one(session, index, cal, rng, _pick(rng, matters), known, point, start, now)
+                _one(session, index, cal, rng, _pick(rng, matters), known, point, start, now, steps)
             made += 1
         except DomainError:
             continue
@@ -59,16 +66,18 @@ def generate(session: Session, n: int, *, seed: int = 7, now: dt.datetime | None
 
 
 def _one(session: Session, index: GridIndex, cal: WorkCalendar, rng: random.Random, code: str, known: dict,
-         point, at: dt.datetime, now: dt.datetime) -> None:
+         point, at: dt.datetime, now: dt.datetime, steps: int) -> None:
     centre = service.Actor(roles=CENTRE_ROLES, unit_id=None, username="demo")
     case, _ = service.report(session, index, centre, matter_code=code, description=f"{known[code].name}（演示）",
                              lon=point.x, lat=point.y, channel=_pick(rng, CHANNELS), now=at)
-    steps = _pick(rng, ENDS)
-    if steps == 0 and rng.random() < 0.5:
+    if not steps:
         service.act(session, index, case.id, "reject", centre, {"reason": "不属于受理范围（演示）"}, now=at,
                     calendar=cal)
     for action in PATH[:steps]:
-        at += dt.timedelta(hours=rng.uniform(0.2, 30))
+        if case.stage_deadline is not None and case.paused_remaining_minutes is None:
+            at += (case.stage_deadline - at) * rng.uniform(0.1, 0.98)  # within the running stage's limit
+        else:
+            at += dt.timedelta(hours=rng.uniform(*GAP_HOURS[action]))
         if at > now:  # a recent case has not got this far yet
             break
         actor = centre

@@ -58,7 +58,9 @@ def csp(request: Request) -> str:
 
 def page(request: Request, name: str, context: dict, status_code: int = 200) -> Response:
     lang = lang_of(request)
-    context = {"lang": lang, "t": translator(lang), "labels_json": json.dumps(labels(lang), ensure_ascii=False),
+    # times are shown in the district's zone, whatever the browser's own (a wall screen may run on UTC)
+    shown = {**labels(lang), "tz": request.app.state.settings.timezone}
+    context = {"lang": lang, "t": translator(lang), "labels_json": json.dumps(shown, ensure_ascii=False),
                "path": request.url.path, **context}
     response = templates.TemplateResponse(request, name, context, status_code=status_code)
     response.headers["Content-Security-Policy"] = csp(request)

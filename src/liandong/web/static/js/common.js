@@ -63,11 +63,11 @@ export async function postJSON(url, payload) {
   return handle(response);
 }
 
-/** A date-time in the page language, local time. */
+/** A date-time in the page language, in the district's time zone (LABELS.tz). */
 export function when(iso) {
   if (!iso) return "";
   const d = new Date(iso);
-  return d.toLocaleString(LABELS.lang === "en" ? "en-GB" : "zh-CN", { hour12: false });
+  return d.toLocaleString(LABELS.lang === "en" ? "en-GB" : "zh-CN", { hour12: false, timeZone: LABELS.tz || undefined });
 }
 
 export function percent(x) {

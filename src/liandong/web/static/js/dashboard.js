@@ -176,9 +176,13 @@ async function loadCharts() {
   bars("chart-town", town);
   chart("chart-channel").setOption({
     tooltip: { trigger: "item" },
-    legend: { type: "scroll", bottom: 0 },
+    legend: { bottom: 0, itemWidth: 12, itemHeight: 8, itemGap: 8, textStyle: { fontSize: 11 } },
     series: [{
-      type: "pie", radius: ["30%", "62%"], center: ["50%", "45%"], label: { formatter: "{d}%" },
+      // shares inside the ring, whole percents, none on thin slices: outside labels were cut at the edge
+      type: "pie", radius: ["32%", "62%"], center: ["50%", "42%"],
+      label: { position: "inside", color: "#fff", fontWeight: "bold",
+               formatter: (p) => (p.percent >= 6 ? `${Math.round(p.percent)}%` : "") },
+      labelLine: { show: false },
       data: channel.map((r) => ({ name: channelLabel(r.key), value: r.count })),
     }],
   });
