@@ -54,7 +54,8 @@ def main(base: str, password: str, out: Path) -> None:
         page.get_by_role("tab").nth(1).click()
         page.wait_for_selector(".workbench[data-loaded] tbody tr[data-case-id]", timeout=30_000)
         page.screenshot(path=str(out / "workbench.png"))
-        href = page.locator("tbody tr a").first.get_attribute("href")
+        busy = page.locator("tbody tr", has_text="处置中")  # a case in progress: units, deadlines, a timeline
+        href = (busy if busy.count() else page.locator("tbody tr")).first.locator("a").first.get_attribute("href")
         page.goto(f"{base}{href}")
         page.wait_for_selector(".case-page[data-state]", timeout=30_000)
         page.wait_for_timeout(500)

@@ -138,6 +138,8 @@ def test_one_case_through_its_life_cycle_with_a_live_dashboard(browser, base_url
     rec = pages["receptionist"]
     rec.goto(f"{base_url}/cases/{cid}")
     expect(rec.locator("[data-testid=reporter]")).to_contain_text("13912345678")  # a receptionist calls back
+    expect(rec.locator("#case-map")).to_have_attribute("data-grids", re.compile(r"^[1-9]\d*$"))  # its grid drawn
+    expect(rec.locator("#case-map path.leaflet-interactive")).not_to_have_count(0)
     steps = [("receptionist", "accept", "accepted", {}), ("shift_leader", "file", "filed", {}),
              ("dispatcher", "dispatch", "dispatched", {}), ("cm_west", "sign", "in_progress", {}),
              ("cm_west", "report_done", "disposed", {"note": "彩钢板房已拆除"}),

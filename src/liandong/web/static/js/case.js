@@ -71,6 +71,19 @@ function renderMap(c) {
     if (main.dataset.tileUrl) L.tileLayer(main.dataset.tileUrl, { maxZoom: 19 }).addTo(caseMap);
   }
   caseMap.setView([c.lat, c.lon], 16);
+  if (!caseMap.gridsDrawn) {  // the unit grids around the case, its own one filled: where it is without tiles
+    caseMap.gridsDrawn = true;
+    const d = 0.004;
+    getJSON(`/api/v1/areas/geojson?level=grid&bbox=${c.lon - d},${c.lat - d},${c.lon + d},${c.lat + d}`).then((fc) => {
+      L.geoJSON(fc, {
+        style: (f) => (f.properties.code === c.grid_code
+          ? { color: "#0b5cad", weight: 2, fillOpacity: 0.15 } : { color: "#7a8899", weight: 1, fillOpacity: 0 }),
+        onEachFeature: (f, layer) => layer.bindTooltip(`${f.properties.code} ${f.properties.name}`),
+      }).addTo(caseMap);
+      caseMap.eachLayer((layer) => layer instanceof L.CircleMarker && layer.bringToFront());
+      document.getElementById("case-map").dataset.grids = String(fc.features.length);
+    }).catch(() => {});  // the map is a help, not the record: the grid code is in the facts
+  }
   L.circleMarker([c.lat, c.lon], { radius: 8, color: "#a3201a" }).addTo(caseMap);
 }
 
