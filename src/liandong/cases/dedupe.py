@@ -43,7 +43,8 @@ MACHINE_CHANNELS = frozenset({"video", "sensor"})
 """Their descriptions are generated: wording says nothing there, so the other parts carry the score."""
 
 
-def score(new: Case, old: Case, same_matter: bool, distance_m: float) -> float:
+def score(new: Case, old, same_matter: bool, distance_m: float) -> float:
+    """``old`` is a case or a candidate row: anything with created_at, channel and description."""
     hours = abs((new.created_at - old.created_at).total_seconds()) / 3600
     base = (0.35 * max(0.0, 1 - distance_m / RADIUS_M) + 0.25 * max(0.0, 1 - hours / WINDOW_H)
             + 0.25 * (1.0 if same_matter else 0.6))
@@ -58,10 +59,10 @@ def after_report(session: Session, index: GridIndex, case: Case, calendar: WorkC
     settings = settings or get_settings()
     if case.state != "reported" or settings.dedupe_review > 1:
         return {"merged_into": None, "queued": 0}
-    found = service.duplicates(session, case, SYSTEM, radius_m=RADIUS_M, hours=WINDOW_H, limit=REVIEW_MAX * 4)
-    scored = sorted(((score(case, old, cand["same_matter"], cand["distance_m"]), old.id, old)
-                     for cand in found if cand["id"] < case.id  # only older cases can be masters
-                     for old in [session.get(Case, cand["id"])]), key=lambda t: (-t[0], t[1]))
+    found = service.candidates(session, case, SYSTEM, radius_m=RADIUS_M, hours=WINDOW_H, limit=REVIEW_MAX * 4)
+    scored = sorted(((score(case, old, same, metres), old.id, old)
+                     for old, metres, same in found if old.id < case.id),  # only older cases can be masters
+                    key=lambda t: (-t[0], t[1]))
     if scored and scored[0][0] >= settings.dedupe_auto:  # candidates are never merged cases themselves
         best_score, _, best = scored[0]
         service.act(session, index, case.id, "merge", SYSTEM,

@@ -289,30 +289,41 @@ def duplicates(session: Session, case: Case, actor: Actor, *, radius_m: float = 
     Nearest first; ``same_matter`` marks an exact matter match. Candidates are only suggested: a
     receptionist merges them into a master with the ``merge`` action.
     """
+    return [{"id": r.id, "number": r.number, "state": r.state, "distance_m": metres, "same_matter": same,
+             "channel": r.channel, "created_at": r.created_at.isoformat()}
+            for r, metres, same in candidates(session, case, actor, radius_m=radius_m, hours=hours, limit=limit)]
+
+
+_CANDIDATE_COLUMNS = (Case.id, Case.number, Case.state, Case.lon, Case.lat, Case.matter_id, Case.channel,
+                      Case.created_at, Case.description)
+
+
+def candidates(session: Session, case: Case, actor: Actor, *, radius_m: float, hours: float,
+               limit: int) -> list[tuple]:
+    """(row, metres, same matter) of the duplicate candidates, nearest first; rows carry the columns
+    the duplicate score reads, not whole cases (this runs on every intake)."""
     import math
 
-    matter = snapshot.current(session).by_id[case.matter_id]
+    cat = snapshot.current(session)
+    matter = cat.by_id[case.matter_id]
     dlat = radius_m / 111_195.0
     dlon = dlat / max(0.01, math.cos(math.radians(case.lat)))
     window = dt.timedelta(hours=hours)
-    family = snapshot.current(session).family(matter.major_code)
     # "+ 0" and coalesce keep the planner off the broad matter and master indexes: the latitude band is
     # the narrow one (SQLite would otherwise scan every case of the matter family)
-    stmt = _visible(select(Case), actor).where(
+    stmt = _visible(select(*_CANDIDATE_COLUMNS), actor).where(
         Case.id != case.id, func.coalesce(Case.master_id, 0) == 0, Case.state.not_in(states.CLOSED_STATES),
-        (Case.matter_id + 0).in_(family), Case.lon.between(case.lon - dlon, case.lon + dlon),
+        (Case.matter_id + 0).in_(cat.family(matter.major_code)), Case.lon.between(case.lon - dlon, case.lon + dlon),
         Case.lat.between(case.lat - dlat, case.lat + dlat),
         Case.created_at.between(case.created_at - window, case.created_at + window))
     out = []
-    for other in session.scalars(stmt.limit(500)):
+    for other in session.execute(stmt.limit(500)):
         x = math.radians(other.lon - case.lon) * math.cos(math.radians((other.lat + case.lat) / 2))
         y = math.radians(other.lat - case.lat)
-        metres = 6_371_008.8 * math.hypot(x, y)
+        metres = round(6_371_008.8 * math.hypot(x, y), 1)
         if metres <= radius_m:
-            out.append({"id": other.id, "number": other.number, "state": other.state, "distance_m": round(metres, 1),
-                        "same_matter": other.matter_id == case.matter_id, "channel": other.channel,
-                        "created_at": other.created_at.isoformat()})
-    out.sort(key=lambda d: (not d["same_matter"], d["distance_m"]))
+            out.append((other, metres, other.matter_id == case.matter_id))
+    out.sort(key=lambda t: (not t[2], t[1]))
     return out[:limit]
 
 
