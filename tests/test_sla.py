@@ -13,7 +13,7 @@ from sqlalchemy import func, select
 from liandong.areas.index import GridIndex
 from liandong.cases import service, sla
 from liandong.cases.calendar import WorkCalendar, parse_hours, seed_from_chinesecalendar, set_day
-from liandong.cases.models import CaseEvent, Notification
+from liandong.cases.models import CaseEvent, Extension, Notification
 from liandong.catalogue.service import load_standard
 from liandong.db import unit_of_work
 from liandong.errors import Invalid
@@ -211,6 +211,20 @@ def test_extension_pauses_then_extends_and_urging_notifies(world):
         urged = s.scalars(select(Notification).where(Notification.case_id == cid, Notification.kind == "urge")).all()
     assert actions[-3:] == ["request_extension", "approve_extension", "urge"] and urged
     assert "尽快处理" in urged[0].message
+
+
+def test_an_extension_still_pending_when_the_stage_ends_lapses(world):
+    """A request left undecided must not freeze the next stage's clock (nor block the next request)."""
+    t0 = at("2026-03-02 09:00")
+    cid = new_case(world, t0)
+    for action in ("accept", "file", "dispatch", "sign"):
+        run(world, cid, action, t0)
+    assert run(world, cid, "request_extension", at("2026-03-02 10:00"), amount=1, unit="day", reason="吊车")["paused"]
+    st = run(world, cid, "report_done", at("2026-03-02 11:00"), note="已清运")
+    assert not st["paused"] and st["stage"] == "check" and st["stage_deadline"]
+    with unit_of_work(world) as s:
+        assert s.scalar(select(Extension.status).where(Extension.case_id == cid)) == "lapsed"
+        assert cid in sla.sweep(s, at("2026-03-20 09:00"))  # the check stage's clock ran and ran out
 
 
 def test_light_and_overdue_filters(world):

@@ -439,6 +439,10 @@ def _act(session: Session, index: GridIndex, case_id: int, action: str, actor: A
         case.closed_at = now
     case.state = to_state
     case.updated_at = now
+    if to_state != from_state and action not in ("suspend", "resume"):
+        # the stage an extension was asked for is over: the request lapses rather than freezing the next one
+        session.execute(update(Extension).where(Extension.case_id == case.id, Extension.status == "pending")
+                        .values(status="lapsed", decided_by=actor.name, decided_at=now))
     if to_state != from_state or action in ("check_failed", "redispatch"):
         sla.on_transition(case, snapshot.current(session).by_id[case.matter_id], action, calendar, now)
         if case.stage_deadline is not None and to_state != from_state:

@@ -58,6 +58,7 @@ def on_transition(case: Case, matter: MatterInfo, action: str, cal: WorkCalendar
     case.stage, case.stage_started_at, case.stage_limit_minutes = stage, now, limit
     case.stage_deadline, _ = cal.add(now, limit)
     case.escalated_at = None
+    case.paused_remaining_minutes = None  # a new stage's clock runs, whatever paused the last one
 
 
 def status(case: Case, cal: WorkCalendar, now: dt.datetime) -> dict:
