@@ -345,3 +345,31 @@ def test_grids_in_use_cannot_be_regenerated(world):
         assert s.execute(text(grids)).scalar() == before
         assert s.execute(text(f"SELECT a.level FROM cases c JOIN areas a ON a.id = c.grid_id WHERE c.id = {cid}")
                          ).scalar() == "grid"
+
+
+def test_out_of_range_numbers_and_raced_rows_are_4xx_not_5xx(world):
+    """Ids past 64 bits in an action's payload were a 500 (OverflowError from the driver); a unique key
+    lost to a concurrent request is a 409 with nothing half-written."""
+    from fastapi.testclient import TestClient
+    from sqlalchemy.exc import IntegrityError
+
+    from liandong.app import create_app
+    from liandong.config import Settings
+
+    app = create_app(Settings(database_url=world, index_check_seconds=0))
+
+    @app.get("/test-only/race")
+    def race():
+        raise IntegrityError("INSERT", {}, Exception("duplicate key"))
+
+    client = TestClient(app, raise_server_exceptions=False)
+    cid = new_case(world)
+    do(world, cid, "accept")
+    do(world, cid, "file")
+    disp = login(client, "dispatcher", PASSWORD)
+    for payload in ({"lead_unit_id": 2**64}, {"lead_unit_id": 1, "assisting_unit_ids": [2**70]}):
+        r = client.post(f"/api/v1/cases/{cid}/actions/dispatch", json=payload, headers=disp)
+        assert 400 <= r.status_code < 500 and r.json()["detail"], (r.status_code, r.text)
+    assert client.get(f"/api/v1/cases/{cid}", headers=disp).json()["state"] == "filed"
+    r = client.get("/test-only/race")
+    assert r.status_code == 409 and "retry" in r.json()["detail"]

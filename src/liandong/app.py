@@ -11,6 +11,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
+from sqlalchemy.exc import DataError, IntegrityError
 
 from liandong import __version__
 from liandong.areas.api import layer_router
@@ -101,6 +102,18 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         if exc.status == 429:
             headers = {"Retry-After": str(getattr(exc, "retry_after", 60))}
         return JSONResponse(body, status_code=exc.status, headers=headers)
+
+    @app.exception_handler(IntegrityError)
+    def integrity_error(request: Request, exc: IntegrityError):
+        """Two requests raced for the same row (an event number, an idempotency key, an event id): the
+        loser's transaction is rolled back whole, and it is told to read again and retry."""
+        return JSONResponse({"detail": "changed at the same moment by another request: read it again and retry"},
+                            status_code=409)
+
+    @app.exception_handler(OverflowError)
+    @app.exception_handler(DataError)
+    def out_of_range(request: Request, exc: Exception):
+        return JSONResponse({"detail": "a number or date in the request is out of range"}, status_code=400)
 
     @app.exception_handler(RequestValidationError)
     def validation_error(request: Request, exc: RequestValidationError):
