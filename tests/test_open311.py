@@ -141,6 +141,10 @@ def test_errors_in_the_spec_format(base):
     r = httpx.get(f"{url}/open311/v2/services.json", params={"jurisdiction_id": "310000"})
     assert r.status_code == 404 and "jurisdiction" in r.json()[0]["description"]
     assert httpx.get(f"{url}/open311/v2/services.json", params={"jurisdiction_id": "319901"}).status_code == 200
+    for params in ({"page": str(10**20)}, {"end_date": "9999-12-31T23:59:59-14:00"},
+                   {"start_date": "0001-01-01T00:00:00+14:00"}):  # were 500s: beyond what the database holds
+        r = httpx.get(f"{url}/open311/v2/requests.json", params=params)
+        assert r.status_code == 400 and r.json()[0]["code"] == 400, (params, r.status_code, r.text)
 
 
 def test_xml_bodies_are_read_safely(base):

@@ -12,6 +12,7 @@ from fastapi import APIRouter, Depends, Path, Request
 from fastapi.responses import Response
 from pydantic import BaseModel, Field
 from sqlalchemy import select
+from sqlalchemy.exc import DataError
 from sqlalchemy.orm import Session
 
 from liandong.auth import audit
@@ -39,6 +40,8 @@ def _answer(request: Request, fmt: str, root: str, make: Callable[[], object], s
     except DomainError as exc:
         code = 429 if exc.status == 429 else 400
         return formats.error(fmt, code, exc.message)
+    except (OverflowError, DataError):  # e.g. page=10**20, or a date the database cannot hold
+        return formats.error(fmt, 400, "a number or date in the request is out of range")
 
 
 def _read_limit(request: Request) -> None:

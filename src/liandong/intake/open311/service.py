@@ -195,6 +195,8 @@ def _parse_date(value: str | None, name: str) -> dt.datetime | None:
         raise Invalid(f"{name} must be a W3C date-time, e.g. 2026-11-27T08:00:00+08:00") from None
     if parsed.tzinfo is None:
         raise Invalid(f"{name} needs a time zone")
+    if not 1970 <= parsed.year <= 2100:
+        raise Invalid(f"{name} must lie between 1970 and 2100")
     return parsed
 
 
