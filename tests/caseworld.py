@@ -45,7 +45,7 @@ def new_case(url, point=WEST_POINT, **kw):
     with unit_of_work(url) as s:
         index = GridIndex.build(s)
         case, _ = service.report(s, index, boss(url), matter_code=kw.pop("matter", MATTER),
-                                 description="测试：违章搭建", lon=point[0], lat=point[1],
+                                 description=kw.pop("description", "测试：违章搭建"), lon=point[0], lat=point[1],
                                  channel=kw.pop("channel", "hotline"), **kw)
         return case.id
 

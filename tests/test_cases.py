@@ -241,6 +241,7 @@ def test_queries_paging_and_csv(world):
     client = make_client(world)
     disp = login(client, "dispatcher", PASSWORD)
     mine = [new_case(world, point=EAST_POINT, matter="06010", reporter={"phone": "13700001234"}) for _ in range(3)]
+    formula = new_case(world, point=EAST_POINT, matter="06010", description="=HYPERLINK(\"http://x\")")
     do(world, mine[0], "accept")
     get = lambda **p: client.get("/api/v1/cases", params=p, headers=disp).json()  # noqa: E731
     east = get(area=EAST, matter="06010", limit=500)
@@ -267,6 +268,8 @@ def test_queries_paging_and_csv(world):
     lines = r.text.lstrip("\ufeff").splitlines()
     assert lines[0].startswith("number,state,matter_code") and len(lines) - 1 == east["total"]
     assert "137****1234" in r.text and "13700001234" not in r.text
+    assert formula in [c["id"] for c in east["items"]]
+    assert "'=HYPERLINK" in r.text and ',"=HYPERLINK' not in r.text  # a citizen's text never runs in Excel
 
 
 def test_duplicates_suggested_and_merged_reporters_kept(world):
@@ -292,6 +295,13 @@ def test_duplicates_suggested_and_merged_reporters_kept(world):
     do(world, master, "accept")  # the merged case follows: it shows the master's live state
     assert client.get(f"/api/v1/cases/{near_same}", headers=rec).json()["master"]["state"] == "accepted"
     assert near_same not in [d["id"] for d in client.get(f"/api/v1/cases/{master}/duplicates", headers=rec).json()]
+    # the master itself merged into a third case: its follower moves along, never left on a dead case
+    third = new_case(world, point=(121.3402, 31.1151), matter="06010")
+    r = client.post(f"/api/v1/cases/{master}/actions/merge", json={"master_id": third}, headers=rec)
+    assert r.status_code == 200 and r.json()["state"] == "merged"
+    assert client.get(f"/api/v1/cases/{near_same}", headers=rec).json()["master"]["id"] == third
+    assert sorted(x["id"] for x in client.get(f"/api/v1/cases/{third}", headers=rec).json()["merged"]) == sorted(
+        [master, near_same])
 
 
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00\x00\x00\rIHDR" + b"\x00" * 64

@@ -276,10 +276,15 @@ def export_csv(session: Session, actor: Actor, query: CaseQuery, calendar: WorkC
         m = matters[c.matter_id]
         st = sla.status(c, calendar, now)
         writer.writerow([c.number, c.state, m.code, m.name, m.line, c.urgency, c.channel, grids.get(c.grid_id),
-                         c.description, c.lon, c.lat, c.created_at.isoformat(),
+                         _cell(c.description), c.lon, c.lat, c.created_at.isoformat(),
                          c.closed_at.isoformat() if c.closed_at else "", c.stage or "", st["stage_deadline"] or "",
                          st["light"] or "", c.rework_count, c.satisfaction or "", mask_phone(c.reporter_phone) or ""])
     return buf.getvalue()
+
+
+def _cell(text: str | None) -> str:
+    """Citizens' text in a spreadsheet: a leading = + - @ would make Excel run it as a formula."""
+    return "'" + text if text and text[0] in "=+-@\t\r" else (text or "")
 
 
 def duplicates(session: Session, case: Case, actor: Actor, *, radius_m: float = 150.0, hours: float = 72.0,
@@ -435,6 +440,12 @@ def _act(session: Session, index: GridIndex, case_id: int, action: str, actor: A
     elif action == "merge":
         master = _master(session, case, payload["master_id"], actor)
         case.master_id = master.id
+        # cases merged into this one follow the new master too: every reporter keeps a live case to follow
+        moved = session.execute(update(Case).where(Case.master_id == case.id)
+                                .values(master_id=master.id, version=Case.version + 1)
+                                .execution_options(synchronize_session="fetch")).rowcount
+        if moved:
+            record["followers_moved"] = moved
     if to_state == "closed" and from_state != "closed":
         case.closed_at = now
     case.state = to_state
