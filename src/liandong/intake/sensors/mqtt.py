@@ -55,7 +55,10 @@ def listen(url: str, host: str, port: int, stop: threading.Event, ready: threadi
             ready.set()
 
     def on_message(_c, _userdata, msg):
-        apply(url, holder, msg.topic, msg.payload)
+        try:
+            apply(url, holder, msg.topic, msg.payload)
+        except Exception:  # noqa: BLE001  a database hiccup must not kill the listener's network thread
+            log.exception("reading on %s failed; the listener goes on", msg.topic)
 
     client.on_connect, client.on_subscribe, client.on_message = on_connect, on_subscribe, on_message
     client.connect(host, port, keepalive=30)
