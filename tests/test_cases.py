@@ -383,3 +383,24 @@ def test_out_of_range_numbers_and_raced_rows_are_4xx_not_5xx(world):
     assert client.get(f"/api/v1/cases/{cid}", headers=disp).json()["state"] == "filed"
     r = client.get("/test-only/race")
     assert r.status_code == 409 and "retry" in r.json()["detail"]
+
+
+def test_an_account_with_only_the_citizen_role_sees_and_rates_no_case(world):
+    """Citizens follow their own reports by tracking key; a staff login with only ``citizen`` gets nothing."""
+    from liandong.auth.service import create_user
+
+    with unit_of_work(world) as s:
+        create_user(s, username="resident", password=PASSWORD, unit_code="C", roles=["citizen"])
+    cid = new_case(world)
+    for action in ("accept", "file", "dispatch", "sign", "report_done", "request_check", "check_passed", "close"):
+        do(world, cid, action, **({"note": "好"} if action == "report_done" else {}))
+    client = make_client(world)
+    who = login(client, "resident", PASSWORD)
+    assert client.get("/api/v1/cases", headers=who).json()["total"] == 0
+    assert client.get(f"/api/v1/cases/{cid}", headers=who).status_code == 404
+    r = client.post(f"/api/v1/cases/{cid}/actions/rate", json={"satisfaction": "dissatisfied"}, headers=who)
+    assert r.status_code == 404
+    rec = login(client, "receptionist", PASSWORD)
+    assert client.get(f"/api/v1/cases/{cid}", headers=rec).json()["satisfaction"] is None
+    page = client.post("/login", data={"username": "resident", "password": PASSWORD}, follow_redirects=False)
+    assert page.status_code == 303 and page.headers["location"] == "/report"

@@ -29,3 +29,5 @@ class Scope:
 
 
 EVERYTHING = Scope()
+NOTHING = Scope(path="/-/", area_id=-1)
+"""No area at all (no real path starts with ``/-/``): an account holding no staff role, e.g. only ``citizen``."""

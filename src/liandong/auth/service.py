@@ -15,7 +15,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from liandong.areas.models import Area
-from liandong.areas.scope import EVERYTHING, Scope
+from liandong.areas.scope import EVERYTHING, NOTHING, Scope
 from liandong.auth import audit, principals
 from liandong.auth.models import ROLES, AuthToken, User, UserRole
 from liandong.auth.passwords import burn_time, hash_password, password_problem, verify_password
@@ -113,7 +113,10 @@ def revoke_token(session: Session, secret: str) -> None:
 
 
 def scope_for(session: Session, user: User) -> Scope:
-    """A user sees the subtree of their unit's area (the district centre sees everything)."""
+    """A user sees the subtree of their unit's area (the district centre sees everything); an account
+    with no staff role sees no case, whatever its unit (citizens follow their own reports by tracking key)."""
+    if set(user.roles) <= {"citizen"}:
+        return NOTHING
     unit = session.get(Unit, user.unit_id)
     area = session.get(Area, unit.area_id)
     return Scope(path=area.path, area_id=area.id)

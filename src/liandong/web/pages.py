@@ -37,6 +37,8 @@ def login(request: Request, username: str = Form(""), password: str = Form(""), 
         return page(request, "login.html", context, status_code=401)
     secret = service.issue_token(session, user, "web")
     session.commit()
+    if set(user.roles) <= {"citizen"}:  # no staff role: the citizen pages, not the command centre
+        target = "/report"
     response = RedirectResponse(target, status_code=303)
     response.set_cookie(
         SESSION_COOKIE, secret, max_age=request.app.state.settings.token_ttl_hours * 3600, path="/",
