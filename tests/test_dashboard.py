@@ -77,15 +77,17 @@ def test_breakdowns_series_areas_and_points(world):
     assert {p["id"] for p in west_only} == {world["late"], world["fresh"]}
 
 
-def _listen(base: str, token: str, out: queue.Queue, stop: threading.Event, last_id: str | None = None) -> None:
+def _listen(base: str, token: str, out: queue.Queue, stop: threading.Event, last_id: str | None = None,
+            query: str = "") -> None:
     with contextlib.suppress(httpx.HTTPError):  # the server shuts down under open streams at the end
-        _read_stream(base, token, out, stop, last_id)
+        _read_stream(base, token, out, stop, last_id, query)
 
 
-def _read_stream(base: str, token: str, out: queue.Queue, stop: threading.Event, last_id: str | None) -> None:
+def _read_stream(base: str, token: str, out: queue.Queue, stop: threading.Event, last_id: str | None,
+                 query: str = "") -> None:
     headers = {"Authorization": f"Bearer {token}", **({"Last-Event-ID": last_id} if last_id else {})}
     with httpx.Client(timeout=httpx.Timeout(30, read=20)) as client, \
-            client.stream("GET", f"{base}/api/v1/live/events", headers=headers) as r:
+            client.stream("GET", f"{base}/api/v1/live/events{query}", headers=headers) as r:
         out.put(("status", r.status_code))
         event_id = None
         for line in r.iter_lines():
@@ -143,6 +145,16 @@ def test_live_feed_pushes_new_events_within_jurisdiction(world):
                          daemon=True).start()
         replayed = [_next_event(again)["id"] for _ in range(2)]
         assert replayed == [got[1]["id"], got[2]["id"]]
+        # a screen just opened starts with the latest events it may see, not an empty feed
+        fresh: queue.Queue = queue.Queue()
+        threading.Thread(target=_listen, args=(base, east, fresh, stop, None, "?recent=5"), daemon=True).start()
+        seen = [_next_event(fresh)]
+        while seen[-1]["id"] != got[2]["id"]:
+            seen.append(_next_event(fresh))
+        assert len(seen) <= 5 and [e["id"] for e in seen[-2:]] == [first_east["id"], got[2]["id"]]
+        assert west_case["id"] not in {e["case_id"] for e in seen}  # still only what the east town may see
+        assert c.get("/api/v1/live/events", params={"recent": 500},
+                     headers={"Authorization": f"Bearer {east}"}).status_code == 422
         stop.set()
         # wake the streams so their threads see the stop flag
         c.post(f"/api/v1/cases/{west_case['id']}/actions/accept", json={}, headers=auth)

@@ -237,7 +237,7 @@ function onEvent(e) {
 }
 
 function connect() {
-  const source = new EventSource("/api/v1/live/events");
+  const source = new EventSource(`/api/v1/live/events?recent=${FEED_MAX}`);  // not an empty feed on load
   source.addEventListener("open", () => {
     feedStatus.textContent = t("feed.live");
     feedStatus.className = "feed-status live";
