@@ -72,6 +72,27 @@ def test_three_channels_one_case(world, client):
     assert followed["status"] == "closed" and first["number"] in followed["status_notes"]
 
 
+def test_a_hotline_import_merges_too_and_its_callback_is_kept(world, client):
+    rec = login(client, "receptionist", PASSWORD)
+    first = client.post("/api/v1/cases", headers=rec, json={
+        "matter_code": "09009", "description": "路口机动车乱停放", "lon": X + 0.001, "lat": Y,
+        "channel": "grid_worker"}).json()
+    order = ("order_id,received_at,matter_code,description,lon,lat,caller_name,caller_phone\n"
+             f"DD-1,{first['created_at']},09009,路口机动车乱停放严重,{X + 0.001},{Y},,13900000009\n")
+    r = client.post("/api/v1/hotline/orders", content=order.encode(), headers=rec)
+    assert r.status_code == 200 and r.json()["created"] == 1, r.text
+    with unit_of_work(world) as s:
+        call = s.scalar(select(Case).where(Case.idempotency_key == "12345:DD-1"))
+        assert call.state == "merged" and call.master_id == first["id"]
+    extra = {"report_done": {"note": "已劝离"}, "dispatch": {"lead_unit_id": unit_id(world, f"B-cm-{WEST}")}}
+    for action in ("accept", "file", "dispatch", "sign", "report_done", "request_check", "check_passed", "close"):
+        do(world, first["id"], action, **extra.get(action, {}))
+    cb = client.post("/api/v1/hotline/callbacks", content=b"order_id,satisfaction\nDD-1,satisfied\n", headers=rec)
+    assert cb.status_code == 200 and cb.json()["rated"] == 1, cb.text
+    with unit_of_work(world) as s:
+        assert s.scalar(select(Case.satisfaction).where(Case.idempotency_key == "12345:DD-1")) == "satisfied"
+
+
 def test_a_weaker_match_waits_for_review(world, client):
     rec = login(client, "receptionist", PASSWORD)
     a = client.post("/api/v1/cases", headers=rec, json={

@@ -20,11 +20,11 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from liandong.areas.index import GridIndex
-from liandong.cases import log, service
+from liandong.cases import dedupe, log, service
 from liandong.cases.calendar import WorkCalendar
 from liandong.cases.models import Case
 from liandong.cases.states import SATISFACTION
-from liandong.config import get_settings
+from liandong.config import Settings, get_settings
 from liandong.errors import DomainError, Invalid
 
 HOTLINE = service.Actor(roles=frozenset({"receptionist"}), unit_id=None, username="hotline-12345")
@@ -64,12 +64,14 @@ def _time(value, tz: ZoneInfo) -> dt.datetime:
 
 
 def import_orders(session: Session, index: GridIndex, raw: str, *, fmt: str, mode: str = "all",
-                  crs: str = "wgs84", now: dt.datetime) -> dict:
+                  crs: str = "wgs84", now: dt.datetime, settings: Settings | None = None) -> dict:
     """Create or update a case per order; returns counts and every bad row. The caller commits."""
     if mode not in MODES:
         raise Invalid("mode must be 'all' (nothing written when a row is bad) or 'good' (keep the good rows)")
     rows = read(raw, fmt, ORDER_COLUMNS)
-    tz = ZoneInfo(get_settings().timezone)
+    settings = settings or get_settings()
+    tz = ZoneInfo(settings.timezone)
+    calendar = service.calendar_for(session)
     created = updated = 0
     errors: list[dict] = []
     seen: dict[str, str] = {}
@@ -82,7 +84,7 @@ def import_orders(session: Session, index: GridIndex, raw: str, *, fmt: str, mod
                 raise Invalid(f"order {order_id} appears twice (also {seen[order_id]})")
             seen[order_id] = where
             with session.begin_nested():  # one row, all or nothing
-                if _one(session, index, order_id, row, crs, tz, now):
+                if _one(session, index, order_id, row, crs, tz, now, calendar, settings):
                     created += 1
                 else:
                     updated += 1
@@ -95,7 +97,7 @@ def import_orders(session: Session, index: GridIndex, raw: str, *, fmt: str, mod
 
 
 def _one(session: Session, index: GridIndex, order_id: str, row: dict, crs: str, tz: ZoneInfo,
-         now: dt.datetime) -> bool:
+         now: dt.datetime, calendar: WorkCalendar, settings: Settings) -> bool:
     """True when a case was created, False when an earlier import of the order was updated."""
     received = _time(row.get("received_at"), tz)
     if received > now + dt.timedelta(minutes=5):
@@ -126,10 +128,11 @@ def _one(session: Session, index: GridIndex, order_id: str, row: dict, crs: str,
         lon, lat = float(row.get("lon")), float(row.get("lat"))
     except (TypeError, ValueError):
         raise Invalid("lon and lat must be numbers") from None
-    service.report(session, index, HOTLINE, matter_code=str(row.get("matter_code") or "").strip(),
-                   description=description, lon=lon, lat=lat, crs=str(row.get("crs") or crs), channel="hotline",
-                   urgency=urgency, reporter=reporter, idempotency_key=KEY_PREFIX + order_id,
-                   now=received)
+    case, _ = service.report(session, index, HOTLINE, matter_code=str(row.get("matter_code") or "").strip(),
+                             description=description, lon=lon, lat=lat, crs=str(row.get("crs") or crs),
+                             channel="hotline", urgency=urgency, reporter=reporter,
+                             idempotency_key=KEY_PREFIX + order_id, now=received)
+    dedupe.after_report(session, index, case, calendar, settings)  # the same problem reported on another channel
     return True
 
 
@@ -150,10 +153,19 @@ def record_callbacks(session: Session, index: GridIndex, raw: str, *, fmt: str, 
                 raise Invalid(f"no imported order {order_id!r}")
             if case.satisfaction is not None:
                 raise Invalid(f"order {order_id} was rated already")
+            note = row.get("note") or "12345 回访"
             with session.begin_nested():
-                service.act(session, index, case.id, "rate", HOTLINE,
-                            {"satisfaction": satisfaction, "note": row.get("note") or "12345 回访"},
-                            now=now, calendar=calendar)
+                if case.state == "merged":  # handled as another case: the caller's rating stays on their report
+                    master = session.get(Case, case.master_id)
+                    if master.state != "closed":
+                        raise Invalid(f"order {order_id} is handled with {master.number}, which is not closed yet")
+                    case.satisfaction, case.updated_at = satisfaction, now
+                    log.append(session, case.id, "rate", "merged", "merged",
+                               {"satisfaction": satisfaction, "note": note, "master": master.number}, now,
+                               actor=HOTLINE.name)
+                else:
+                    service.act(session, index, case.id, "rate", HOTLINE, {"satisfaction": satisfaction, "note": note},
+                                now=now, calendar=calendar)
             done += 1
         except DomainError as exc:
             errors.append({"where": where, "order_id": order_id or None, "reason": exc.message})

@@ -33,7 +33,7 @@ async def orders(request: Request, format: str = Query("csv", description="csv |
                  session: Session = Depends(get_session)):
     raw = await _text(request)
     result = hotline.import_orders(session, request.app.state.grid_index.get(session), raw, fmt=format, mode=mode,
-                                   crs=crs, now=utcnow())
+                                   crs=crs, now=utcnow(), settings=request.app.state.settings)
     audit.record(session, "hotline_imported", actor=principal.user,
                  detail={k: result[k] for k in ("read", "created", "updated", "skipped")}, ip=client_ip(request))
     session.commit()

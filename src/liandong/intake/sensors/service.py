@@ -17,7 +17,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from liandong.areas.index import GridIndex, locate
-from liandong.cases import log, service
+from liandong.cases import dedupe, log, service
 from liandong.errors import Conflict, Invalid, NotFound, Unauthorized
 from liandong.intake.sensors.models import SensorDevice
 
@@ -128,4 +128,5 @@ def _open_case(session: Session, index: GridIndex, dev: SensorDevice, rule: Rule
         description=f"传感器 {dev.code} 报警：{dev.device_type} = {value}{rule.unit}（阈值 {rule.high}{rule.unit}）",
         urgency="urgent", component_code=component_code,
         idempotency_key=f"sensor:{dev.code}:{at.isoformat()}"[:100], now=at)
+    dedupe.after_report(session, index, case, service.calendar_for(session))  # e.g. a citizen called it in first
     return case
