@@ -404,3 +404,22 @@ def test_an_account_with_only_the_citizen_role_sees_and_rates_no_case(world):
     assert client.get(f"/api/v1/cases/{cid}", headers=rec).json()["satisfaction"] is None
     page = client.post("/login", data={"username": "resident", "password": PASSWORD}, follow_redirects=False)
     assert page.status_code == 303 and page.headers["location"] == "/report"
+
+
+def test_the_case_offers_only_the_actions_the_service_will_take(world):
+    """A unit's own actions only to the unit the case is assigned to; deciding an extension only when one waits."""
+    client = make_client(world)
+    cid = new_case(world)
+    do(world, cid, "accept")
+    do(world, cid, "file")
+    do(world, cid, "dispatch", lead_unit_id=unit_id(world, f"B-cm-{WEST}"))
+    acts = lambda user: client.get(f"/api/v1/cases/{cid}", headers=login(client, user, PASSWORD)).json()[  # noqa: E731
+        "allowed_actions"]
+    assert "sign" in acts("cm_west") and "sign" not in acts("west_handler")
+    assert "approve_extension" not in acts("dispatcher")
+    h = login(client, "cm_west", PASSWORD)
+    assert client.post(f"/api/v1/cases/{cid}/actions/sign", json={}, headers=h).status_code == 200
+    r = client.post(f"/api/v1/cases/{cid}/actions/request_extension", headers=h,
+                    json={"amount": 1, "unit": "day", "reason": "需要吊车"})
+    assert r.status_code == 200, r.text
+    assert {"approve_extension", "reject_extension"} <= set(acts("dispatcher"))

@@ -599,7 +599,7 @@ def case_dict(session: Session, case: Case, actor: Actor, calendar: WorkCalendar
         "rework_count": case.rework_count, "master_id": case.master_id, "satisfaction": case.satisfaction,
         "created_at": case.created_at.isoformat(), "updated_at": case.updated_at.isoformat(),
         "closed_at": case.closed_at.isoformat() if case.closed_at else None,
-        "allowed_actions": states.allowed_actions(case.state, set(actor.roles)),
+        "allowed_actions": _feasible(session, case, actor, states.allowed_actions(case.state, set(actor.roles))),
         "master": _brief(session.get(Case, case.master_id)) if case.master_id else None,
         "merged": [dict(_brief(c), channel=c.channel,
                         reporter={"name": c.reporter_name if unmasked else mask_name(c.reporter_name),
@@ -609,6 +609,25 @@ def case_dict(session: Session, case: Case, actor: Actor, calendar: WorkCalendar
                    for lim in matter.limits if lim.urgency == case.urgency},
         "deadlines": sla.status(case, calendar or calendar_for(session), now or utcnow()),
     }
+
+
+def _feasible(session: Session, case: Case, actor: Actor, actions: list[str]) -> list[str]:
+    """The table's actions for these roles, less those the service would refuse right now: a unit's own
+    actions when the case is not assigned to the actor's unit, and deciding an extension nobody asked for."""
+    def unit_action(a: str) -> bool:
+        t = states.transition(case.state, a)
+        return a == "request_extension" or bool(t and t.handler_action)
+
+    out = list(actions)
+    if any(unit_action(a) for a in out):
+        try:
+            _assignment(session, case, actor)
+        except Forbidden:
+            out = [a for a in out if not unit_action(a)]
+    if {"approve_extension", "reject_extension"} & set(out) and session.scalar(
+            select(Extension.id).where(Extension.case_id == case.id, Extension.status == "pending")) is None:
+        out = [a for a in out if a not in ("approve_extension", "reject_extension")]
+    return out
 
 
 def _component_code(session: Session, component_id: int | None) -> str | None:
