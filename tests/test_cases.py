@@ -34,7 +34,7 @@ PATH = {
     "checking": ["accept", "file", "dispatch", "sign", "report_done", "request_check"],
     "checked": ["accept", "file", "dispatch", "sign", "report_done", "request_check", "check_passed"],
     "closed": ["accept", "file", "dispatch", "sign", "report_done", "request_check", "check_passed", "close"],
-    "suspended": ["accept", "file", "dispatch", "suspend"],
+    "suspended": ["accept", "file", "dispatch", "sign", "suspend"],
 }
 
 
@@ -205,15 +205,84 @@ def test_bad_reports_are_refused(world, change, message):
 
 
 def test_joint_handling_assisting_units_report_their_part(world):
+    """条块联处: each assigned unit moves its own part whenever the case is being handled; the lead reports the
+    case done only after its assisting units."""
+    client = make_client(world)
     cid = case_in(world, "filed")
     lead, helper = unit_id(world, f"B-cm-{WEST}"), unit_id(world, f"S-{WEST}")
     do(world, cid, "dispatch", lead_unit_id=lead, assisting_unit_ids=[helper])
     town = service.Actor(roles=frozenset({"handler"}), unit_id=helper)
-    assert do(world, cid, "sign", town) == "dispatched"  # the assisting unit signs its part only
+    assert do(world, cid, "sign") == "in_progress"  # the lead signs first: the assisting unit may still sign
+    assert client.get(f"/api/v1/cases/{cid}", headers=login(client, "west_handler", PASSWORD)).json()[
+        "allowed_actions"] == ["return", "sign"]
+    with pytest.raises(Forbidden):  # only the lead asks for more time
+        do(world, cid, "request_extension", town, amount=1, unit="day", reason="协调")
+    assert do(world, cid, "sign", town) == "in_progress"
+    with pytest.raises(Conflict) as err:  # its part is signed: signing again is refused, naming what it may do
+        do(world, cid, "sign", town)
+    assert err.value.extra["allowed_actions"] == ["report_done", "return"] and err.value.extra["unit_status"] == "signed"
+    with pytest.raises(Conflict) as err:
+        do(world, cid, "report_done", note="主办已完成")
+    assert str(helper) in str(err.value)
+    assert do(world, cid, "report_done", town, note="协办部分完成") == "in_progress"
     with unit_of_work(world) as s:
         rows = {u.unit_id: (u.role, u.status) for u in s.scalars(select(CaseUnit).where(CaseUnit.case_id == cid))}
-    assert rows == {lead: ("lead", "dispatched"), helper: ("assist", "signed")}
-    assert do(world, cid, "sign") == "in_progress"  # the lead's signature moves the case
+        last = s.scalars(select(CaseEvent).where(CaseEvent.case_id == cid).order_by(CaseEvent.seq.desc())).first()
+    assert rows == {lead: ("lead", "signed"), helper: ("assist", "done")}
+    assert last.payload["as"] == "assist" and last.unit_id == helper and last.from_state == last.to_state
+    assert do(world, cid, "report_done", note="主办已完成") == "disposed"
+
+
+def test_a_suspended_case_resumes_where_it_was(world):
+    """Suspended before the lead signed, it goes back to waiting for the signature, on the sign clock."""
+    cid = case_in(world, "dispatched")
+    do(world, cid, "suspend")
+    assert do(world, cid, "resume") == "dispatched"
+    with unit_of_work(world) as s:
+        case = s.get(service.Case, cid)
+        assert case.stage == "sign" and case.paused_remaining_minutes is None
+    assert do(world, cid, "sign") == "in_progress"
+    do(world, cid, "suspend")
+    assert do(world, cid, "resume") == "in_progress"
+
+
+def test_a_department_unit_sees_what_is_assigned_to_it(world):
+    """DESIGN §1: a town sees its town, a department what is assigned to it; a withdrawn unit loses the case."""
+    client = make_client(world)
+    cid = case_in(world, "filed")
+    squad = login(client, "cm_west", PASSWORD)  # the west city-management squad: a department's branch
+    assert client.get(f"/api/v1/cases/{cid}", headers=squad).status_code == 404
+    assert cid not in [c["id"] for c in client.get("/api/v1/cases?limit=500", headers=squad).json()["items"]]
+    do(world, cid, "dispatch", lead_unit_id=unit_id(world, f"B-cm-{WEST}"))
+    assert client.get(f"/api/v1/cases/{cid}", headers=squad).status_code == 200
+    with unit_of_work(world) as s:  # the department above the squad sees what its squads hold
+        from liandong.auth.service import create_user
+
+        create_user(s, username="cm_chief", password=PASSWORD, unit_code="D-cm", roles=["handler"])
+    chief = login(client, "cm_chief", PASSWORD)
+    assert client.get(f"/api/v1/cases/{cid}", headers=chief).status_code == 200
+    do(world, cid, "return", actor=service.Actor(roles=frozenset({"handler"}), unit_id=unit_id(world, f"B-cm-{WEST}")),
+       reason="非本中队辖区")
+    do(world, cid, "redispatch", lead_unit_id=unit_id(world, f"B-cm-{EAST}"))
+    assert client.get(f"/api/v1/cases/{cid}", headers=squad).status_code == 404  # withdrawn: no longer its case
+    assert client.get(f"/api/v1/cases/{cid}", headers=login(client, "west_handler", PASSWORD)).status_code == 200
+
+
+def test_my_queue_holds_the_cases_waiting_for_me(world):
+    """Not every case where I have some optional action (suspending, verifying): those whose next move is mine."""
+    client = make_client(world)
+    filed, dispatched, asking = case_in(world, "filed"), case_in(world, "dispatched"), case_in(world, "in_progress")
+    do(world, asking, "request_extension", amount=2, unit="day", reason="等待材料")
+
+    def queue(user):
+        r = client.get("/api/v1/cases", params={"mine": "true", "limit": 500}, headers=login(client, user, PASSWORD))
+        return {c["id"] for c in r.json()["items"]}
+
+    disp = queue("dispatcher")
+    assert filed in disp and asking in disp and dispatched not in disp
+    squad = queue("cm_west")
+    assert dispatched in squad and asking in squad and filed not in squad
+    assert not {filed, dispatched, asking} & queue("receptionist")
 
 
 def test_reporter_data_masked_and_unmasked_reads_audited(world):

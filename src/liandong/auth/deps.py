@@ -75,6 +75,10 @@ class Principal:
     def scope(self) -> Scope:
         return self.identity.scope
 
+    @property
+    def assigned_only(self) -> bool:
+        return self.identity.assigned_only
+
     def has(self, *roles: str) -> bool:
         return bool(set(roles) & set(self.identity.roles))
 

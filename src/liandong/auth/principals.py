@@ -38,6 +38,8 @@ class Identity:
     roles: tuple[str, ...]
     scope: Scope
     token_expires_at: dt.datetime
+    assigned_only: bool = False
+    """A department's unit (department, branch, team): sees the cases assigned to it, not its area's."""
 
 
 class PrincipalCache:

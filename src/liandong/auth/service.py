@@ -104,12 +104,17 @@ def identity_for_token(session: Session, secret: str, now: dt.datetime | None = 
     if user is None or not user.is_active:
         raise Unauthorized("invalid or expired token")
     return Identity(user_id=user.id, username=user.username, unit_id=user.unit_id, roles=tuple(user.roles),
-                    scope=scope_for(session, user), token_expires_at=tok.expires_at)
+                    scope=scope_for(session, user), token_expires_at=tok.expires_at,
+                    assigned_only=session.get(Unit, user.unit_id).kind in ASSIGNED_ONLY_KINDS)
 
 
 def revoke_token(session: Session, secret: str) -> None:
     session.execute(update(AuthToken).where(AuthToken.token_hash == digest(secret)).values(revoked_at=utcnow()))
     principals.changed()
+
+
+ASSIGNED_ONLY_KINDS = frozenset({"department", "branch", "team"})
+"""Unit kinds that see cases by assignment (DESIGN §1: "a department sees what is assigned to it")."""
 
 
 def scope_for(session: Session, user: User) -> Scope:
@@ -207,14 +212,22 @@ def set_roles(session: Session, username: str, roles: list[str], *, actor: User 
 
 def set_password(session: Session, username: str, password: str, *, actor: User | None = None,
                  ip: str | None = None, scope: Scope = EVERYTHING) -> None:
+    """An administrator's reset: every token and web session of the user ends, and a lock-out is
+    lifted, so the new password is the only way back in and works at once."""
     user = get_user(session, username, scope)
     if why := password_problem(password, username):
         raise Invalid(why)
     user.password_hash = hash_password(password)
-    session.execute(update(AuthToken).where(AuthToken.user_id == user.id, AuthToken.revoked_at.is_(None))
-                    .values(revoked_at=utcnow()))
+    was_locked = user.locked_until is not None
+    user.failed_logins = 0
+    user.locked_until = None
+    revoked = session.execute(
+        update(AuthToken).where(AuthToken.user_id == user.id, AuthToken.revoked_at.is_(None))
+        .values(revoked_at=utcnow()).execution_options(synchronize_session=False)
+    ).rowcount
     principals.changed()
-    audit.record(session, "password_changed", actor=actor, target=f"user:{username}", ip=ip)
+    audit.record(session, "password_changed", actor=actor, target=f"user:{username}",
+                 detail={"sessions_ended": revoked, "unlocked": was_locked}, ip=ip)
 
 
 def set_active(session: Session, username: str, active: bool, *, actor: User | None = None,

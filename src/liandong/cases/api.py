@@ -15,7 +15,8 @@ router = APIRouter(prefix="/api/v1/cases", tags=["cases"])
 
 def actor_of(principal: Principal) -> service.Actor:
     return service.Actor(roles=frozenset(principal.roles), unit_id=principal.unit_id, scope=principal.scope,
-                         user_id=principal.user_id, username=principal.username)
+                         user_id=principal.user_id, username=principal.username,
+                         assigned_only=principal.assigned_only)
 
 
 class Reporter(BaseModel):

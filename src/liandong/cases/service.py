@@ -21,7 +21,7 @@ from sqlalchemy.orm.exc import StaleDataError
 
 from liandong.areas.index import GridIndex
 from liandong.areas.models import Area
-from liandong.areas.scope import EVERYTHING, Scope
+from liandong.areas.scope import EVERYTHING, NOTHING, Scope
 from liandong.cases import log, sla, states
 from liandong.cases.calendar import WorkCalendar
 from liandong.cases.models import Case, CaseEvent, CaseUnit, Extension
@@ -46,6 +46,8 @@ class Actor:
     scope: Scope = EVERYTHING
     user_id: int | None = None
     username: str | None = None
+    assigned_only: bool = False
+    """A department's unit: it sees only the cases assigned to it (or to the units it heads)."""
 
     @property
     def name(self) -> str:
@@ -140,19 +142,24 @@ def _event(session: Session, case: Case, actor: Actor, action: str, from_state: 
 
 # --- reading ----------------------------------------------------------------------------------
 
-def _visible(stmt, actor: Actor):
-    if actor.scope.unrestricted:
+def visible(stmt, actor: Actor):
+    """Cases in the actor's jurisdiction, and those assigned to its unit or the units it heads (not
+    withdrawn); a department's unit sees only the latter."""
+    if actor.scope.unrestricted and not actor.assigned_only:
         return stmt
-    conditions = [Case.area_path.startswith(actor.scope.path, autoescape=True)]
+    if actor.scope == NOTHING:  # no staff role: no case at all, whatever its unit holds
+        return stmt.where(Case.id.is_(None))
+    conditions = [] if actor.assigned_only else [Case.area_path.startswith(actor.scope.path, autoescape=True)]
     if actor.unit_id is not None:
-        assigned = select(CaseUnit.case_id).where(CaseUnit.unit_id == actor.unit_id)
+        units = select(Unit.id).where(or_(Unit.id == actor.unit_id, Unit.parent_id == actor.unit_id))
+        assigned = select(CaseUnit.case_id).where(CaseUnit.unit_id.in_(units), CaseUnit.status != "withdrawn")
         conditions.append(Case.id.in_(assigned))
-    return stmt.where(or_(*conditions))
+    return stmt.where(or_(*conditions)) if conditions else stmt.where(Case.id.is_(None))
 
 
 def get(session: Session, case_id: int, actor: Actor) -> Case:
     """A case the actor may see (its jurisdiction, or assigned to its unit); 404 otherwise."""
-    case = session.scalar(_visible(select(Case).where(Case.id == case_id), actor))
+    case = session.scalar(visible(select(Case).where(Case.id == case_id), actor))
     if case is None:
         raise NotFound(f"case {case_id} not found")
     return case
@@ -184,7 +191,7 @@ LIGHT_SCAN_LIMIT = 5000
 
 
 def _filtered(session: Session, actor: Actor, query: CaseQuery, now: dt.datetime):
-    stmt = _visible(select(Case), actor)
+    stmt = visible(select(Case), actor)
     if query.state:
         if query.state not in states.STATES:
             raise Invalid(f"unknown state {query.state!r}")
@@ -219,19 +226,17 @@ def _filtered(session: Session, actor: Actor, query: CaseQuery, now: dt.datetime
     return stmt.order_by(SORTS[query.sort], Case.id.desc())
 
 
-QUEUE_EXCLUDED = frozenset({"void", "merge", "rate"})
-"""Possible in (nearly) every state: they would put every case in the queue."""
-
-
 def _waiting_for(actor: Actor):
-    """Cases in a state where the actor's roles move them on; for handlers, their unit's open parts."""
-    centre = {s for (s, a), t in states.TRANSITIONS.items()
-              if not t.handler_action and t.roles & actor.roles and a not in QUEUE_EXCLUDED}
-    conditions = [Case.state.in_(sorted(centre))] if centre else []
+    """Cases whose next move is the actor's (states.WAITING_FOR), extension requests waiting for a
+    dispatcher, and, for handlers, their unit's own open parts (lead or assisting)."""
+    centre = sorted(s for s, role in states.WAITING_FOR.items() if role in actor.roles and role != "handler")
+    conditions = [Case.state.in_(centre)] if centre else []
+    if "dispatcher" in actor.roles:
+        conditions.append(Case.id.in_(select(Extension.case_id).where(Extension.status == "pending")))
     if "handler" in actor.roles and actor.unit_id is not None:
         mine = select(CaseUnit.case_id).where(CaseUnit.unit_id == actor.unit_id,
                                               CaseUnit.status.in_(("dispatched", "signed")))
-        conditions.append(Case.id.in_(mine) & Case.state.in_(("dispatched", "in_progress")))
+        conditions.append(Case.id.in_(mine) & Case.state.in_(sorted(states.HANDLING_STATES)))
     return or_(*conditions) if conditions else Case.id.is_(None)
 
 
@@ -316,7 +321,7 @@ def candidates(session: Session, case: Case, actor: Actor, *, radius_m: float, h
     window = dt.timedelta(hours=hours)
     # "+ 0" and coalesce keep the planner off the broad matter and master indexes: the latitude band is
     # the narrow one (SQLite would otherwise scan every case of the matter family)
-    stmt = _visible(select(*_CANDIDATE_COLUMNS), actor).where(
+    stmt = visible(select(*_CANDIDATE_COLUMNS), actor).where(
         Case.id != case.id, func.coalesce(Case.master_id, 0) == 0, Case.state.not_in(states.CLOSED_STATES),
         (Case.matter_id + 0).in_(cat.family(matter.major_code)), Case.lon.between(case.lon - dlon, case.lon + dlon),
         Case.lat.between(case.lat - dlat, case.lat + dlat),
@@ -395,6 +400,15 @@ def _act(session: Session, index: GridIndex, case_id: int, action: str, actor: A
     allowed = states.allowed_actions(case.state, set(actor.roles))
     if expected is not None and expected != case.version:
         raise _stale(case, allowed)
+    mine = _unit_part(session, case, action, actor)
+    if mine is not None and mine.role == "assist":  # an assisting unit's own part; the case state stays
+        _require(action, payload)
+        mine.status, mine.updated_at = states.UNIT_STEPS[(mine.status, action)], now
+        case.updated_at = now  # bumps the version: the part takes part in optimistic concurrency
+        _event(session, case, actor, action, case.state, case.state,
+               {"as": "assist", "unit_status": mine.status, **_notes(payload)}, now)
+        session.flush()
+        return case
     t = states.transition(case.state, action) or (
         states.STAGE_ACTIONS.get(action) if action in states.allowed_actions(case.state) else None)
     if t is None:
@@ -403,12 +417,7 @@ def _act(session: Session, index: GridIndex, case_id: int, action: str, actor: A
         raise err
     if not (t.roles & actor.roles):
         raise Forbidden(f"{action!r} needs one of the roles: {', '.join(sorted(t.roles))}")
-    for key in states.NEEDS.get(action, ()):
-        if payload.get(key) in (None, ""):
-            raise Invalid(f"{action!r} needs '{key}'")
-    note = payload.get("note") or payload.get("reason")
-    if note is not None and (not isinstance(note, str) or len(note) > 2000):
-        raise Invalid("note and reason must be text of at most 2000 characters")
+    _require(action, payload)
     if action in states.STAGE_ACTIONS:
         _stage_event(session, case, action, actor, payload, now, calendar)
         session.flush()
@@ -416,16 +425,17 @@ def _act(session: Session, index: GridIndex, case_id: int, action: str, actor: A
     from_state, to_state = case.state, t.to
     record = {k: v for k, v in payload.items() if k in ("note", "reason", "satisfaction", "master_id",
                                                           "lead_unit_id", "assisting_unit_ids")}
-    if t.handler_action:
-        mine = _assignment(session, case, actor)
-        if mine.role == "assist":  # an assisting unit reports its own part; the case state stays
-            mine.status = {"sign": "signed", "report_done": "done", "return": "returned"}[action]
-            mine.updated_at = now
-            to_state = from_state
-            record["as"] = "assist"
-        else:
-            mine.status = {"sign": "signed", "report_done": "done", "return": "returned"}[action]
-            mine.updated_at = now
+    if mine is not None:  # the lead's step moves the case
+        if action == "report_done":
+            busy = [cu.unit_id for cu in units_of(session, case) if cu.role == "assist"
+                    and cu.status in ("dispatched", "signed")]
+            if busy:
+                raise Conflict(f"assisting units {busy} have not finished their part; the lead reports the "
+                               "case done after them")
+        mine.status, mine.updated_at = states.UNIT_STEPS[(mine.status, action)], now
+    if action == "resume":
+        lead = next((cu for cu in units_of(session, case) if cu.role == "lead" and cu.status != "withdrawn"), None)
+        to_state = states.resume_to(lead.status if lead else None)
     if action in ("dispatch", "redispatch"):
         record.update(_dispatch(session, index, case, payload, now))
     elif action == "check_failed":
@@ -463,13 +473,45 @@ def _act(session: Session, index: GridIndex, case_id: int, action: str, actor: A
     return case
 
 
+def _require(action: str, payload: dict) -> None:
+    for key in states.NEEDS.get(action, ()):
+        if payload.get(key) in (None, ""):
+            raise Invalid(f"{action!r} needs '{key}'")
+    _notes(payload)
+
+
+def _notes(payload: dict) -> dict:
+    """The free-text note or reason of an action, checked (every action may carry one)."""
+    note = payload.get("note") or payload.get("reason")
+    if note is not None and (not isinstance(note, str) or len(note) > 2000):
+        raise Invalid("note and reason must be text of at most 2000 characters")
+    return {k: payload[k] for k in ("note", "reason") if payload.get(k)}
+
+
+def _unit_part(session: Session, case: Case, action: str, actor: Actor) -> CaseUnit | None:
+    """The actor's unit's assignment when ``action`` is a step of its own part of a case being handled
+    (sign, return, report done); None for every other action. Refuses a step the part cannot take."""
+    if action not in {a for _, a in states.UNIT_STEPS} or case.state not in states.HANDLING_STATES:
+        return None
+    if "handler" not in actor.roles:
+        raise Forbidden(f"{action!r} needs one of the roles: handler")
+    mine = _assignment(session, case, actor)
+    steps = states.unit_actions(mine.status, case.state)
+    if action not in steps:
+        err = Conflict(f"your unit's part of this case is {mine.status!r}: {action!r} is not possible now")
+        err.extra = {"allowed_actions": steps, "state": case.state, "unit_status": mine.status}
+        raise err
+    return mine
+
+
 def _stage_event(session: Session, case: Case, action: str, actor: Actor, payload: dict, now: dt.datetime,
                  calendar: WorkCalendar) -> None:
     """Extension requests and decisions, and urging (督办): events on the running stage."""
     pending = session.scalar(select(Extension).where(Extension.case_id == case.id, Extension.status == "pending"))
     record: dict = {"stage": case.stage}
     if action == "request_extension":
-        _assignment(session, case, actor)
+        if _assignment(session, case, actor).role != "lead":
+            raise Forbidden("only the lead unit asks for more time on the case's stage")
         amount, unit, reason = payload["amount"], payload["unit"], payload["reason"]
         if not isinstance(amount, int | float) or isinstance(amount, bool) or not 0 < amount <= 365:
             raise Invalid("amount must be a number above 0 and at most 365")
@@ -612,22 +654,28 @@ def case_dict(session: Session, case: Case, actor: Actor, calendar: WorkCalendar
 
 
 def _feasible(session: Session, case: Case, actor: Actor, actions: list[str]) -> list[str]:
-    """The table's actions for these roles, less those the service would refuse right now: a unit's own
-    actions when the case is not assigned to the actor's unit, and deciding an extension nobody asked for."""
+    """The table's actions for these roles, less those the service would refuse right now: a unit's steps
+    follow its own part (an assisting unit signs and reports its part whatever the lead did), only the lead
+    asks for more time, and deciding an extension needs a request waiting."""
     def unit_action(a: str) -> bool:
         t = states.transition(case.state, a)
         return a == "request_extension" or bool(t and t.handler_action)
 
-    out = list(actions)
-    if any(unit_action(a) for a in out):
+    out = [a for a in actions if not unit_action(a)]
+    if "handler" in actor.roles and (any(unit_action(a) for a in actions) or case.state in states.HANDLING_STATES):
         try:
-            _assignment(session, case, actor)
+            mine = _assignment(session, case, actor)
         except Forbidden:
-            out = [a for a in out if not unit_action(a)]
+            mine = None
+        if mine is not None:
+            steps = states.unit_actions(mine.status, case.state)
+            if mine.role == "lead":
+                steps = [a for a in actions if unit_action(a) and (a in steps or a == "request_extension")]
+            out += steps
     if {"approve_extension", "reject_extension"} & set(out) and session.scalar(
             select(Extension.id).where(Extension.case_id == case.id, Extension.status == "pending")) is None:
         out = [a for a in out if a not in ("approve_extension", "reject_extension")]
-    return out
+    return sorted(set(out))
 
 
 def _component_code(session: Session, component_id: int | None) -> str | None:

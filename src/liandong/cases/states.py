@@ -47,7 +47,7 @@ TRANSITIONS: dict[tuple[str, str], Transition] = {
     ("checked", "close"): _t("closed", "shift_leader"),
     ("dispatched", "suspend"): _t("suspended", "dispatcher"),
     ("in_progress", "suspend"): _t("suspended", "dispatcher"),
-    ("suspended", "resume"): _t("in_progress", "dispatcher"),
+    ("suspended", "resume"): _t("in_progress", "dispatcher"),  # or back to dispatched: see resume_to
     ("closed", "rate"): _t("closed", "receptionist", "citizen"),
     **{(s, "void"): _t("voided", "shift_leader") for s in OPEN_STATES},
     **{(s, "merge"): _t("merged", "shift_leader", "receptionist") for s in OPEN_STATES},
@@ -60,6 +60,19 @@ STAGE_ACTIONS: dict[str, Transition] = {
     "urge": _t("", "leader", "dispatcher", "shift_leader"),
 }
 EXTENSION_STATES = frozenset({"dispatched", "in_progress"})
+HANDLING_STATES = frozenset({"dispatched", "in_progress"})
+"""While the case is being handled, every assigned unit moves its own part on (条块联处)."""
+UNIT_STEPS: dict[tuple[str, str], str] = {
+    ("dispatched", "sign"): "signed", ("dispatched", "return"): "returned",
+    ("signed", "report_done"): "done", ("signed", "return"): "returned",
+}
+"""An assigned unit's own status: (its status, action) → its new status. The lead's steps also move the
+case through TRANSITIONS; an assisting unit's steps leave the case state as it is."""
+WAITING_FOR = {"reported": "receptionist", "accepted": "shift_leader", "verifying": "inspector",
+               "filed": "dispatcher", "returned": "dispatcher", "suspended": "dispatcher",
+               "dispatched": "handler", "in_progress": "handler", "disposed": "receptionist",
+               "checking": "inspector", "checked": "shift_leader"}
+"""Whose move the case waits for in each open state ("my queue"); other allowed actions are optional."""
 URGE_STATES = frozenset({"filed", "returned", "dispatched", "in_progress", "disposed", "checking", "suspended"})
 ACTIONS = tuple(sorted({a for _, a in TRANSITIONS} | set(STAGE_ACTIONS)))
 NEEDS = {
@@ -83,3 +96,15 @@ def allowed_actions(state: str, roles: set[str] | None = None) -> list[str]:
 
 def transition(state: str, action: str) -> Transition | None:
     return TRANSITIONS.get((state, action))
+
+
+def resume_to(lead_status: str | None) -> str:
+    """A suspended case goes back to where it was: in progress if its lead had signed, else dispatched."""
+    return "in_progress" if lead_status in ("signed", "done") else "dispatched"
+
+
+def unit_actions(unit_status: str, case_state: str) -> list[str]:
+    """The actions an assigned unit may take on its own part of a case in ``case_state``."""
+    if case_state not in HANDLING_STATES:
+        return []
+    return sorted(a for (s, a) in UNIT_STEPS if s == unit_status)

@@ -11,7 +11,7 @@ from fastapi.responses import StreamingResponse
 
 from liandong.auth.deps import streaming_identity
 from liandong.auth.principals import Identity
-from liandong.live.feed import Feed, read_events
+from liandong.live.feed import Feed, headed_units, read_events
 from liandong.live.feed import last_event_id as last_event_id_of
 
 router = APIRouter(prefix="/api/v1/live", tags=["live"])
@@ -33,7 +33,13 @@ async def events(request: Request, identity: Identity = Depends(streaming_identi
                  ) -> StreamingResponse:
     feed: Feed = request.app.state.live
     after = int(last_event_id) if last_event_id and last_event_id.isdigit() else None
-    sub = await feed.subscribe(identity.scope)
+    units = None
+    if identity.assigned_only:
+        def load_units() -> frozenset[int]:
+            with request.app.state.sessionmaker() as session:
+                return headed_units(session, identity.unit_id)
+        units = await asyncio.to_thread(load_units)
+    sub = await feed.subscribe(identity.scope, units)
 
     def replay() -> list[dict]:
         with request.app.state.sessionmaker() as session:

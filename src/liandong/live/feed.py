@@ -22,7 +22,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from liandong.areas.scope import Scope
-from liandong.cases.models import Case, CaseEvent
+from liandong.cases.models import Case, CaseEvent, CaseUnit
 from liandong.catalogue import snapshot
 
 REORDER_WINDOW = 500
@@ -33,11 +33,23 @@ log = logging.getLogger("liandong.live")
 @dataclass(eq=False)
 class Subscriber:
     scope: Scope
+    units: frozenset[int] | None = None
+    """For a department's unit: the units whose assigned cases it sees (itself and those it heads);
+    None: it sees by jurisdiction."""
     queue: asyncio.Queue = field(default_factory=lambda: asyncio.Queue(QUEUE_LIMIT))
     overflowed: bool = False
 
     def sees(self, item: dict) -> bool:
+        if self.units is not None:
+            return not self.units.isdisjoint(item["unit_ids"])
         return self.scope.unrestricted or item["area_path"].startswith(self.scope.path)
+
+
+def headed_units(session: Session, unit_id: int) -> frozenset[int]:
+    """A unit and the units it heads directly: what a department's user sees assigned."""
+    from liandong.units.models import Unit
+
+    return frozenset(session.scalars(select(Unit.id).where((Unit.id == unit_id) | (Unit.parent_id == unit_id))))
 
 
 def read_events(session: Session, after: int, limit: int = 1000) -> list[dict]:
@@ -50,6 +62,10 @@ def read_events(session: Session, after: int, limit: int = 1000) -> list[dict]:
         .where(CaseEvent.id > after).order_by(CaseEvent.id).limit(limit)
     ).all()
     matters = snapshot.current(session).by_id if rows else {}
+    assigned: dict[int, list[int]] = {}
+    for case_id, unit_id in session.execute(select(CaseUnit.case_id, CaseUnit.unit_id).where(
+            CaseUnit.case_id.in_({r.case_id for r in rows}), CaseUnit.status != "withdrawn")) if rows else ():
+        assigned.setdefault(case_id, []).append(unit_id)
     out = []
     for r in rows:
         m = matters.get(r.matter_id)
@@ -59,6 +75,7 @@ def read_events(session: Session, after: int, limit: int = 1000) -> list[dict]:
             "matter_code": m.code if m else None, "matter_name": m.name if m else None,
             "major_name": m.major_name if m else None, "lon": r.lon, "lat": r.lat, "area_path": r.area_path,
             "stage_deadline": r.stage_deadline.isoformat() if r.stage_deadline else None,
+            "unit_ids": assigned.get(r.case_id, []),
         })
     return out
 
@@ -81,8 +98,8 @@ class Feed:
         self._floor = 0  # events up to here existed before the poller started: never sent
         self._sent: set[int] = set()
 
-    async def subscribe(self, scope: Scope) -> Subscriber:
-        sub = Subscriber(scope)
+    async def subscribe(self, scope: Scope, units: frozenset[int] | None = None) -> Subscriber:
+        sub = Subscriber(scope, units)
         if self._task is None or self._task.done():
             self._high = self._floor = await asyncio.to_thread(self._last_id)
             self._sent = set()
