@@ -204,6 +204,58 @@ def test_bad_reports_are_refused(world, change, message):
     assert r.status_code == 422 and message in r.json()["detail"]
 
 
+@pytest.mark.parametrize("id_number, reason", [("110105194912310021", "check digit"), ("11010519491331002X", "date"),
+                                                ("1101051949", "17 digits")])
+def test_a_wrong_id_number_is_refused(world, id_number, reason):
+    client = make_client(world)
+    body = {"matter_code": MATTER, "description": "x", "lon": WEST_POINT[0], "lat": WEST_POINT[1],
+            "channel": "hotline", "reporter": {"phone": "13912345678", "id_number": id_number}}
+    r = client.post("/api/v1/cases", json=body, headers=login(client, "receptionist", PASSWORD))
+    assert r.status_code == 422 and reason in r.json()["detail"]
+
+
+def test_idempotency_keys_belong_to_their_sender(world):
+    """Two desks that happen to pick the same key make two cases; each desk's retry returns its own case."""
+    client = make_client(world)
+    body = {"matter_code": MATTER, "description": "同一个键", "lon": WEST_POINT[0], "lat": WEST_POINT[1],
+            "channel": "hotline"}
+    rec, leader = login(client, "receptionist", PASSWORD), login(client, "shift_leader", PASSWORD)
+    a = client.post("/api/v1/cases", json=body, headers={**rec, "Idempotency-Key": "call-0001"})
+    b = client.post("/api/v1/cases", json=body, headers={**leader, "Idempotency-Key": "call-0001"})
+    assert a.status_code == b.status_code == 201 and a.json()["id"] != b.json()["id"]
+    again = client.post("/api/v1/cases", json=body, headers={**rec, "Idempotency-Key": "call-0001"})
+    assert again.status_code == 200 and again.json()["id"] == a.json()["id"]
+
+
+def test_the_app_runs_on_the_clock_it_is_given(world):
+    """All case time comes from an injectable clock: a report, its deadlines and the figures follow it."""
+    import datetime as dt
+
+    from fastapi.testclient import TestClient
+
+    from liandong.app import create_app
+    from liandong.config import Settings
+
+    then = dt.datetime(2026, 3, 2, 1, 0, tzinfo=dt.UTC)  # Monday 09:00 in Shanghai
+    clock = {"now": then}
+    client = TestClient(create_app(Settings(database_url=world), clock=lambda: clock["now"]))
+    h = {r: login(client, r, PASSWORD) for r in ROLES}
+    body = {"matter_code": "06010", "description": "暴露垃圾", "lon": WEST_POINT[0], "lat": WEST_POINT[1],
+            "channel": "hotline"}
+    case = client.post("/api/v1/cases", json=body, headers=h["receptionist"]).json()
+    assert case["created_at"] == then.isoformat()
+    client.post(f"/api/v1/cases/{case['id']}/actions/accept", json={}, headers=h["receptionist"])
+    clock["now"] = then + dt.timedelta(minutes=30)
+    filed = client.post(f"/api/v1/cases/{case['id']}/actions/file", json={}, headers=h["shift_leader"]).json()
+    assert filed["deadlines"]["stage_deadline"] == (then + dt.timedelta(minutes=90)).isoformat()  # 1 working hour
+    assert filed["deadlines"]["light"] == "green"
+    clock["now"] = then + dt.timedelta(minutes=80)  # 50 of 60 minutes used
+    assert client.get(f"/api/v1/cases/{case['id']}", headers=h["dispatcher"]).json()["deadlines"]["light"] == "yellow"
+    events = client.get(f"/api/v1/cases/{case['id']}/events", headers=h["dispatcher"]).json()
+    later = (then + dt.timedelta(minutes=30)).isoformat()
+    assert [e["at"] for e in events] == [then.isoformat(), then.isoformat(), later]
+
+
 def test_joint_handling_assisting_units_report_their_part(world):
     """条块联处: each assigned unit moves its own part whenever the case is being handled; the lead reports the
     case done only after its assisting units."""
@@ -220,7 +272,8 @@ def test_joint_handling_assisting_units_report_their_part(world):
     assert do(world, cid, "sign", town) == "in_progress"
     with pytest.raises(Conflict) as err:  # its part is signed: signing again is refused, naming what it may do
         do(world, cid, "sign", town)
-    assert err.value.extra["allowed_actions"] == ["report_done", "return"] and err.value.extra["unit_status"] == "signed"
+    assert err.value.extra == {"allowed_actions": ["report_done", "return"], "state": "in_progress",
+                               "unit_status": "signed"}
     with pytest.raises(Conflict) as err:
         do(world, cid, "report_done", note="主办已完成")
     assert str(helper) in str(err.value)
@@ -286,12 +339,12 @@ def test_my_queue_holds_the_cases_waiting_for_me(world):
 
 
 def test_reporter_data_masked_and_unmasked_reads_audited(world):
-    cid = new_case(world, reporter={"name": "李四", "phone": "13912345678"})
+    cid = new_case(world, reporter={"name": "李四", "phone": "13912345678", "id_number": "11010519491231002X"})
     client = make_client(world)
     disp = client.get(f"/api/v1/cases/{cid}", headers=login(client, "dispatcher", PASSWORD)).json()
-    assert disp["reporter"] == {"name": "李*", "phone": "139****5678"}
+    assert disp["reporter"] == {"name": "李*", "phone": "139****5678", "id_number": "1101**********002X"}
     rec = client.get(f"/api/v1/cases/{cid}", headers=login(client, "receptionist", PASSWORD)).json()
-    assert rec["reporter"] == {"name": "李四", "phone": "13912345678"}
+    assert rec["reporter"] == {"name": "李四", "phone": "13912345678", "id_number": "11010519491231002X"}
     with unit_of_work(world) as s:
         reads = s.scalars(select(AuditEntry).where(AuditEntry.action == "personal_data_read",
                                                    AuditEntry.target == f"case:{cid}")).all()

@@ -4,6 +4,7 @@ import datetime as dt
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -12,8 +13,8 @@ from sqlalchemy import func, select
 
 from liandong.areas.index import GridIndex
 from liandong.cases import service, sla
-from liandong.cases.calendar import WorkCalendar, parse_hours, seed_from_chinesecalendar, set_day
-from liandong.cases.models import CaseEvent, Extension, Notification
+from liandong.cases.calendar import WorkCalendar, mark_year, parse_hours, seed_from_chinesecalendar, set_day
+from liandong.cases.models import Case, CaseEvent, Extension, Notification
 from liandong.catalogue.service import load_standard
 from liandong.db import unit_of_work
 from liandong.errors import Invalid
@@ -65,7 +66,12 @@ def test_years_without_data_warn(cal, db_url):
     with unit_of_work(db_url) as s:
         edited = WorkCalendar.load(s, HOURS, "Asia/Shanghai")
     end, unknown = edited.add(at("2026-12-31 17:00"), 60)
-    assert not unknown and end.astimezone(SH) == at("2027-01-04 09:00")  # 1 Jan holiday, then the weekend
+    # 1 Jan is a holiday now, then the weekend; but one day entered does not make the year known
+    assert unknown == {2027} and end.astimezone(SH) == at("2027-01-04 09:00")
+    with unit_of_work(db_url) as s:
+        mark_year(s, 2027, True)
+    with unit_of_work(db_url) as s:
+        assert not WorkCalendar.load(s, HOURS, "Asia/Shanghai").add(at("2026-12-31 17:00"), 60)[1]
 
 
 @pytest.mark.parametrize("spec", ["8-17", "09:00-08:00", "08:00-12:00,11:00-13:00", ""])
@@ -154,10 +160,79 @@ def test_sweep_escalates_each_overdue_stage_once(world):
         events = s.scalar(select(func.count()).select_from(CaseEvent).where(CaseEvent.action == "escalate"))
         notes = s.scalars(select(Notification).where(Notification.case_id == ids[0])).all()
     assert events == 3 and notes and "超时" in notes[0].message
-    # a new stage gets its own escalation
+    # a new stage gets its own escalation, from the first level again (sign stage 10:40 → 13:10)
     run(world, ids[0], "dispatch", at("2026-03-02 10:40"))
     with unit_of_work(world) as s:
-        assert sla.sweep(s, at("2026-03-03 09:00")) == [ids[0]]
+        assert sla.sweep(s, at("2026-03-02 11:04")) == []
+        assert sla.sweep(s, at("2026-03-02 11:06")) == [ids[1]]  # still not dispatched a stage limit later
+    with unit_of_work(world) as s:
+        assert sorted(sla.sweep(s, at("2026-03-02 13:15"))) == sorted([ids[0], ids[2]])
+        levels = dict(s.execute(select(Case.id, Case.escalation_level).where(Case.id.in_(ids))).all())
+    assert levels == {ids[0]: 1, ids[1]: 2, ids[2]: 2}
+
+
+def test_an_overdue_stage_goes_up_one_level_each_stage_limit(world):
+    """督办 climbs the chain: the squad and its department, then the department and the town's sub-centre,
+    then the sub-centre and the command centre; never further, and each level exactly once."""
+    from liandong.units.models import Unit
+
+    t0 = at("2026-03-02 09:00")
+    cid = new_case(world, t0)
+    for action in ("accept", "file", "dispatch"):
+        run(world, cid, action, t0)  # sign stage: 1 working hour, to 10:00
+    with unit_of_work(world) as s:
+        code = dict(s.execute(select(Unit.id, Unit.code)).all())
+    told = []
+    for when in ("2026-03-02 10:01", "2026-03-02 11:02", "2026-03-02 13:33", "2026-03-03 09:00"):
+        with unit_of_work(world) as s:
+            assert sla.sweep(s, at(when)) == [cid]
+            assert sla.sweep(s, at(when)) == []  # once per level
+            told.append(sorted(code[n.unit_id] for n in s.scalars(select(Notification).where(
+                Notification.case_id == cid, Notification.created_at == at(when)))))
+        if len(told) == 3:
+            break
+    assert told == [sorted(["B-cm-319901001", "D-cm"]), sorted(["D-cm", "S-319901001"]),
+                    sorted(["S-319901001", "C"])]
+    with unit_of_work(world) as s:
+        assert sla.sweep(s, at("2026-03-05 09:00")) == []  # the top level was reached
+        levels = [e.payload["level"] for e in s.scalars(select(CaseEvent).where(
+            CaseEvent.case_id == cid, CaseEvent.action == "escalate").order_by(CaseEvent.seq))]
+        assert levels == [1, 2, 3]
+    st = run(world, cid, "sign", at("2026-03-05 09:30"))  # the next stage starts from the bottom
+    assert st["level"] == 0 and st["escalations"] == 3
+
+
+def test_the_whole_case_clock_pauses_extends_lights_and_is_swept_once(world):
+    """The case deadline (sum of the stage limits at filing) stands still while suspended, grows with an approved
+    extension, has its own light, and an overdue case is flagged once."""
+    t0 = at("2026-03-02 09:00")
+    cid = new_case(world, t0)
+    run(world, cid, "accept", t0)
+    st = run(world, cid, "file", t0)  # 1 + 1 + 4 + 4 working hours = 10 h: 7.5 on Monday, Tue 11:30
+    assert dt.datetime.fromisoformat(st["case_deadline"]).astimezone(SH) == at("2026-03-03 11:30")
+    assert st["case_light"] == "green" and st["case_used"] == 0
+    run(world, cid, "dispatch", t0)
+    run(world, cid, "sign", t0)
+    run(world, cid, "suspend", at("2026-03-02 10:00"))
+    st = run(world, cid, "resume", at("2026-03-03 10:00"))  # a working day (7.5 h) suspended
+    assert dt.datetime.fromisoformat(st["case_deadline"]).astimezone(SH) == at("2026-03-04 11:30")
+    run(world, cid, "request_extension", at("2026-03-03 11:00"), amount=1, unit="day", reason="等配件")
+    st = run(world, cid, "approve_extension", at("2026-03-03 11:00"))  # no pause: + 1 working day
+    assert dt.datetime.fromisoformat(st["case_deadline"]).astimezone(SH) == at("2026-03-05 11:30")
+    with unit_of_work(world) as s:
+        case = s.get(Case, cid)
+        cal = service.calendar_for(s)
+        late = sla.status(case, cal, at("2026-03-05 13:30"))
+        assert late["case_light"] == "red" and late["case_overdue"]
+        assert sla.status(case, cal, at("2026-03-05 08:50"))["case_light"] == "yellow"  # 2.5 of 17.5 h left
+        assert sla.status(case, cal, at("2026-03-04 09:00"))["case_light"] == "green"
+        sla.sweep(s, at("2026-03-05 13:30"))
+        sla.sweep(s, at("2026-03-05 14:00"))
+        flagged = s.scalars(select(CaseEvent).where(CaseEvent.case_id == cid,
+                                                    CaseEvent.action == "case_overdue")).all()
+        notes = s.scalars(select(Notification).where(Notification.case_id == cid,
+                                                     Notification.kind == "case_overdue")).all()
+    assert len(flagged) == 1 and {n.unit_id for n in notes}
 
 
 def test_two_processes_escalate_exactly_once(world):
@@ -171,7 +246,25 @@ def test_two_processes_escalate_exactly_once(world):
         run(world, cid, "file", t0)
     cli = str(Path(sys.executable).with_name("liandong"))
     env = {**os.environ, "LIANDONG_DATABASE_URL": world}
-    procs = [subprocess.Popen([cli, "sweep"], env=env, stdout=subprocess.PIPE, text=True) for _ in range(2)]
+    # force the overlap: hold every overdue row locked until both sweepers have chosen their work and wait on
+    # the same first claim; then both race for every case
+    from sqlalchemy import create_engine, text
+
+    engine = create_engine(world)
+    with engine.connect() as holder:
+        holder.execute(text("SELECT id FROM cases WHERE id = ANY(:ids) FOR UPDATE"), {"ids": ids})
+        procs = [subprocess.Popen([cli, "sweep"], env=env, stdout=subprocess.PIPE, text=True) for _ in range(2)]
+        waiting = 0
+        for _ in range(600):
+            with engine.connect() as probe:
+                waiting = probe.scalar(text("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                                            "AND wait_event_type = 'Lock' AND query LIKE 'UPDATE cases%'"))
+            if waiting == 2:
+                break
+            time.sleep(0.1)
+        holder.rollback()
+    engine.dispose()
+    assert waiting == 2, "both sweepers should have been waiting on the same claim"
     outs = [p.communicate(timeout=120)[0] for p in procs]
     assert all(p.returncode == 0 for p in procs)
     import json
@@ -268,10 +361,28 @@ def test_calendar_api_edits_days_for_every_process_reading_it(world):
     assert r.status_code == 200 and r.json() == {"day": "2035-06-05", "workday": False, "name": "防汛停工"}
     with app.state.sessionmaker() as s:
         assert not app.state.calendar.get(s).is_workday(dt.date(2035, 6, 5))  # this process forgot its copy
-    assert client.get("/api/v1/calendar/2035", headers=disp).json()["known"] is True  # the year is now edited
+    assert client.get("/api/v1/calendar/2035", headers=disp).json()["known"] is False  # one day: not the year
     assert client.put("/api/v1/calendar/days/1999-01-01", json=day, headers=admin).status_code == 422
     assert client.put("/api/v1/calendar/days/2035-13-01", json=day, headers=admin).status_code == 422
     assert client.delete("/api/v1/calendar/days/2035-06-05", headers=admin).status_code == 204
     assert client.delete("/api/v1/calendar/days/2035-06-05", headers=admin).status_code == 404
     log = client.get("/api/v1/audit", params={"action": "calendar_day_set"}, headers=admin).json()
     assert log[0]["target"] == "day:2035-06-05" and log[0]["actor"] == "admin"
+
+
+def test_an_administrator_enters_a_year_then_marks_it_complete(world):
+    from tests.conftest import login, make_client
+    from tests.factories import PASSWORD
+
+    client = make_client(world)
+    admin = login(client, "admin", PASSWORD)
+    r = client.put("/api/v1/calendar/days/2031-01-01", json={"workday": False, "name": "元旦"}, headers=admin)
+    assert r.status_code == 200
+    assert client.get("/api/v1/calendar/2031", headers=admin).json()["known"] is False
+    disp = login(client, "dispatcher", PASSWORD)
+    assert client.put("/api/v1/calendar/2031/complete", headers=disp).status_code == 403
+    r = client.put("/api/v1/calendar/2031/complete", headers=admin)
+    assert r.status_code == 200 and r.json()["known"] is True and "admin" in r.json()["source"]
+    assert client.get("/api/v1/calendar/2031", headers=admin).json()["known"] is True
+    assert client.delete("/api/v1/calendar/2031/complete", headers=admin).json()["known"] is False
+    assert client.put("/api/v1/calendar/1999/complete", headers=admin).status_code == 422

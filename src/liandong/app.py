@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import logging
+from collections.abc import Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 
@@ -28,7 +30,7 @@ from liandong.cases.stats_api import router as stats_router
 from liandong.catalogue.api import router as catalogue_router
 from liandong.components.api import router as components_router
 from liandong.config import Settings, get_settings
-from liandong.db import session_factory
+from liandong.db import session_factory, utcnow
 from liandong.errors import DomainError, error_responses
 from liandong.guard import NulGuard
 from liandong.intake.citizen_api import router as citizen_router
@@ -59,11 +61,11 @@ async def _lifespan(app: FastAPI):
 
 async def _sweep_forever(app: FastAPI) -> None:
     from liandong.cases import sla
-    from liandong.db import unit_of_work, utcnow
+    from liandong.db import unit_of_work
 
     def once() -> None:
         with unit_of_work(app.state.database_url) as session:
-            sla.sweep(session, utcnow())
+            sla.sweep(session, app.state.clock(), app.state.calendar.get(session))
 
     while True:
         await asyncio.sleep(app.state.settings.sweep_seconds)
@@ -73,7 +75,9 @@ async def _sweep_forever(app: FastAPI) -> None:
             logging.getLogger("liandong.sweep").exception("escalation sweep failed")
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
+def create_app(settings: Settings | None = None, clock: Callable[[], dt.datetime] | None = None) -> FastAPI:
+    """The app; ``clock`` gives case time (deadlines, sweeps, figures) — the real UTC time unless a test or a
+    replay fixes it. Sign-in and tokens always use the real time."""
     settings = settings or get_settings()
     app = FastAPI(
         lifespan=_lifespan,
@@ -84,6 +88,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.add_middleware(NulGuard)
     app.state.settings = settings
+    app.state.clock = clock or utcnow
     app.state.database_url = settings.url()
     app.state.sessionmaker = session_factory(app.state.database_url)
     app.state.principals = PrincipalCache(settings.principal_cache_seconds)

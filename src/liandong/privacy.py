@@ -18,3 +18,29 @@ def mask_name(name: str | None) -> str | None:
     if not name:
         return name
     return name[0] + "*" * (len(name) - 1)
+
+
+ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
+ID_CHECK = "10X98765432"
+
+
+def id_number_problem(value: str) -> str | None:
+    """Why ``value`` is not a resident ID number (GB 11643-1999: 17 digits and a check character), or None."""
+    import datetime as dt
+
+    if len(value) != 18 or not value[:17].isdigit() or value[17] not in "0123456789X":
+        return "an ID number has 17 digits and a check digit or X"
+    try:
+        dt.date(int(value[6:10]), int(value[10:12]), int(value[12:14]))
+    except ValueError:
+        return "the ID number's date of birth is not a date"
+    if ID_CHECK[sum(int(c) * w for c, w in zip(value[:17], ID_WEIGHTS, strict=True)) % 11] != value[17]:
+        return "the ID number's check digit does not match"
+    return None
+
+
+def mask_id_number(value: str | None) -> str | None:
+    """``310112199001011234`` → ``3101**********1234``: region and last four, never the birth date."""
+    if not value:
+        return value
+    return value[:4] + "*" * (len(value) - 8) + value[-4:]

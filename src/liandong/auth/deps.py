@@ -6,6 +6,7 @@ pending rollback goes to a thread."""
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
@@ -23,6 +24,11 @@ from liandong.errors import Forbidden, Unauthorized
 
 SESSION_COOKIE = "liandong_session"
 oauth2 = OAuth2PasswordBearer(tokenUrl="/api/v1/auth/token", auto_error=False)
+
+
+async def request_time(request: Request) -> dt.datetime:
+    """The app's clock: the real time, or the one a test or a replay gave ``create_app`` (async: no thread)."""
+    return request.app.state.clock()
 
 
 async def get_session(request: Request) -> AsyncIterator[Session]:

@@ -7,7 +7,7 @@ from fastapi.responses import FileResponse, JSONResponse, PlainTextResponse
 from pydantic import BaseModel, Field
 from sqlalchemy.orm import Session
 
-from liandong.auth.deps import Principal, current_principal, get_session
+from liandong.auth.deps import Principal, current_principal, get_session, request_time
 from liandong.cases import attachments, dedupe, service, states
 
 router = APIRouter(prefix="/api/v1/cases", tags=["cases"])
@@ -22,6 +22,7 @@ def actor_of(principal: Principal) -> service.Actor:
 class Reporter(BaseModel):
     name: str | None = Field(default=None, max_length=100)
     phone: str | None = Field(default=None, max_length=32)
+    id_number: str | None = Field(default=None, max_length=18, description="resident ID number (GB 11643)")
 
 
 class CaseIn(BaseModel):
@@ -39,17 +40,18 @@ class CaseIn(BaseModel):
 @router.post("", status_code=201, summary="Report a case (any channel); Idempotency-Key makes retries safe")
 def report(body: CaseIn, request: Request,
            idempotency_key: str | None = Header(default=None, max_length=100),
-           principal: Principal = Depends(current_principal), session: Session = Depends(get_session)):
+           principal: Principal = Depends(current_principal), session: Session = Depends(get_session),
+           now: dt.datetime = Depends(request_time)):
     actor = actor_of(principal)
     index = request.app.state.grid_index.get(session)
     data = body.model_dump()
-    data["reporter"] = body.reporter.model_dump() if body.reporter else None
-    case, created = service.report(session, index, actor, idempotency_key=idempotency_key, **data)
+    data["reporter"] = body.reporter.model_dump(exclude_none=True) if body.reporter else None
+    case, created = service.report(session, index, actor, idempotency_key=idempotency_key, now=now, **data)
     cal = request.app.state.calendar.get(session)
     if created:  # the same problem from another channel: merged at once, or queued for review
         dedupe.after_report(session, index, case, cal, request.app.state.settings)
     session.commit()  # release the write lock before building the answer
-    out = service.case_dict(session, case, actor, cal, fresh=created)
+    out = service.case_dict(session, case, actor, cal, now, fresh=created)
     session.commit()
     return JSONResponse(out, status_code=201 if created else 200)  # already JSON-ready: skip the encoder
 
@@ -72,32 +74,32 @@ def case_query(
 @router.get("", summary="Cases visible to the caller: filters, sorting, paging")
 def list_cases(request: Request, query: service.CaseQuery = Depends(case_query),
                limit: int = Query(50, ge=1, le=500), offset: int = Query(0, ge=0, le=10**7),
-               principal: Principal = Depends(current_principal), session: Session = Depends(get_session)):
+               principal: Principal = Depends(current_principal), session: Session = Depends(get_session),
+               now: dt.datetime = Depends(request_time)):
     actor = actor_of(principal)
     cal = request.app.state.calendar.get(session)
-    rows, total = service.list_cases(session, actor, query, limit=limit, offset=offset, calendar=cal)
-    items = [service.case_dict(session, c, actor, cal) for c in rows]
+    rows, total = service.list_cases(session, actor, query, limit=limit, offset=offset, calendar=cal, now=now)
+    items = [service.case_dict(session, c, actor, cal, now) for c in rows]
     session.commit()  # audit entries for unmasked reads
     return {"total": total, "items": items}
 
 
 @router.get("/export.csv", summary="The matching cases as CSV (reporters masked)")
 def export(request: Request, query: service.CaseQuery = Depends(case_query),
-           principal: Principal = Depends(current_principal), session: Session = Depends(get_session)):
-    from liandong.db import utcnow
-
-    text = service.export_csv(session, actor_of(principal), query, request.app.state.calendar.get(session),
-                              utcnow())
+           principal: Principal = Depends(current_principal), session: Session = Depends(get_session),
+           now: dt.datetime = Depends(request_time)):
+    text = service.export_csv(session, actor_of(principal), query, request.app.state.calendar.get(session), now)
     return PlainTextResponse(text, media_type="text/csv; charset=utf-8",
                              headers={"Content-Disposition": 'attachment; filename="cases.csv"'})
 
 
 @router.get("/{case_id}", summary="One case")
 def get_case(request: Request, case_id: int = Path(ge=1, le=2**31),
-             principal: Principal = Depends(current_principal), session: Session = Depends(get_session)):
+             principal: Principal = Depends(current_principal), session: Session = Depends(get_session),
+             now: dt.datetime = Depends(request_time)):
     actor = actor_of(principal)
     case = service.get(session, case_id, actor)
-    out = service.case_dict(session, case, actor, request.app.state.calendar.get(session))
+    out = service.case_dict(session, case, actor, request.app.state.calendar.get(session), now)
     session.commit()
     return out
 
@@ -127,7 +129,8 @@ def case_routing(request: Request, case_id: int = Path(ge=1, le=2**31),
 @router.post("/{case_id}/actions/{action}", summary="Act on a case; 409 names the allowed actions")
 def act(request: Request, action: str, case_id: int = Path(ge=1, le=2**31),
         payload: dict | None = Body(default=None, description="version?, note/reason, lead_unit_id, …"),
-        principal: Principal = Depends(current_principal), session: Session = Depends(get_session)):
+        principal: Principal = Depends(current_principal), session: Session = Depends(get_session),
+        now: dt.datetime = Depends(request_time)):
     from liandong.errors import NotFound
 
     if action not in states.ACTIONS:
@@ -135,8 +138,8 @@ def act(request: Request, action: str, case_id: int = Path(ge=1, le=2**31),
     actor = actor_of(principal)
     index = request.app.state.grid_index.get(session)
     cal = request.app.state.calendar.get(session)
-    case = service.act(session, index, case_id, action, actor, payload or {}, calendar=cal)
-    out = service.case_dict(session, case, actor, cal)
+    case = service.act(session, index, case_id, action, actor, payload or {}, now=now, calendar=cal)
+    out = service.case_dict(session, case, actor, cal, now)
     session.commit()
     return out
 
@@ -144,14 +147,12 @@ def act(request: Request, action: str, case_id: int = Path(ge=1, le=2**31),
 @router.post("/{case_id}/attachments", status_code=201, summary="Add a photo (JPEG, PNG or WebP; before/after)")
 async def upload(request: Request, case_id: int = Path(ge=1, le=2**31), file: UploadFile = File(...),
                  kind: str = Form("before"), principal: Principal = Depends(current_principal),
-                 session: Session = Depends(get_session)):
-    from liandong.db import utcnow
-
+                 session: Session = Depends(get_session), now: dt.datetime = Depends(request_time)):
     settings = request.app.state.settings
     data = await file.read(settings.max_upload_bytes + 1)
     case = service.get(session, case_id, actor_of(principal))
     row, path = attachments.add(session, case, data, file.filename or "", kind, principal.username,
-                                principal.user_id, settings.uploads(), settings.max_upload_bytes, utcnow())
+                                principal.user_id, settings.uploads(), settings.max_upload_bytes, now)
     attachments.commit_or_drop_file(session, path)
     return attachments.as_dict(row)
 

@@ -120,15 +120,30 @@ def seed_from_chinesecalendar(session: Session) -> dict:
 
 
 def set_day(session: Session, day: dt.date, workday: bool, name: str | None = None) -> CalendarDay:
-    """Administrators enter future years' holidays and adjusted workdays here."""
+    """Administrators enter future years' holidays and adjusted workdays here, then ``mark_year``."""
     row = session.get(CalendarDay, day)
     if row is None:
         row = CalendarDay(day=day, workday=workday, name=name)
         session.add(row)
     else:
         row.workday, row.name = workday, name
-    if session.get(CalendarYear, day.year) is None:
-        session.add(CalendarYear(year=day.year, source="edited"))
+    session.flush()
+    return row
+
+
+def mark_year(session: Session, year: int, complete: bool, source: str = "entered") -> CalendarYear | None:
+    """Say that a year's holidays are all entered (deadlines in it stop warning), or take that back.
+
+    Entering one day does not do it: a year with only New Year's Day entered would count the Spring Festival
+    as working days without a word.
+    """
+    row = session.get(CalendarYear, year)
+    if complete and row is None:
+        row = CalendarYear(year=year, source=source)
+        session.add(row)
+    elif not complete and row is not None:
+        session.delete(row)
+        row = None
     session.flush()
     return row
 

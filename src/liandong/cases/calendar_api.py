@@ -62,3 +62,26 @@ def clear_day(request: Request, day: dt.date, principal: Principal = Depends(req
                  ip=client_ip(request))
     session.commit()
     request.app.state.calendar.forget()
+
+
+@router.put("/{year}/complete", summary="Say the year's holidays are all entered: its deadlines stop warning "
+                                        "(district admin, audited)")
+def complete_year(request: Request, year: int = Path(ge=2000, le=2100),
+                  principal: Principal = Depends(require("admin")), session: Session = Depends(get_session)):
+    return _mark(request, year, True, principal, session)
+
+
+@router.delete("/{year}/complete", summary="Take it back: deadlines in the year warn again (district admin, audited)")
+def reopen_year(request: Request, year: int = Path(ge=2000, le=2100),
+                principal: Principal = Depends(require("admin")), session: Session = Depends(get_session)):
+    return _mark(request, year, False, principal, session)
+
+
+def _mark(request: Request, year: int, complete: bool, principal: Principal, session: Session) -> dict:
+    _top_admin(principal)
+    row = calendar.mark_year(session, year, complete, source=f"entered by {principal.username}")
+    audit.record(session, "calendar_year_complete" if complete else "calendar_year_reopened", actor=principal.user,
+                 target=f"year:{year}", ip=client_ip(request))
+    session.commit()
+    request.app.state.calendar.forget()
+    return {"year": year, "known": row is not None, "source": row.source if row else None}

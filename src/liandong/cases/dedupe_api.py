@@ -1,12 +1,13 @@
 """The duplicate review queue (thin router over cases/dedupe.py)."""
 
+import datetime as dt
+
 from fastapi import APIRouter, Depends, Path, Query, Request
 from sqlalchemy.orm import Session
 
-from liandong.auth.deps import Principal, get_session, require
+from liandong.auth.deps import Principal, get_session, request_time, require
 from liandong.cases import dedupe
 from liandong.cases.api import actor_of
-from liandong.db import utcnow
 
 router = APIRouter(prefix="/api/v1/duplicates", tags=["cases"])
 DESK = ("receptionist", "shift_leader")
@@ -20,8 +21,9 @@ def review_queue(limit: int = Query(100, ge=1, le=500), principal: Principal = D
 
 @router.post("/{pair_id}/{decision}", summary="merge (into the older case) or dismiss a pair")
 def decide(request: Request, pair_id: int = Path(ge=1, le=2**31), decision: str = Path(pattern="^(merge|dismiss)$"),
-           principal: Principal = Depends(require(*DESK)), session: Session = Depends(get_session)):
+           principal: Principal = Depends(require(*DESK)), session: Session = Depends(get_session),
+           now: dt.datetime = Depends(request_time)):
     out = dedupe.decide(session, request.app.state.grid_index.get(session), pair_id, decision == "merge",
-                        actor_of(principal), request.app.state.calendar.get(session), utcnow())
+                        actor_of(principal), request.app.state.calendar.get(session), now)
     session.commit()
     return out

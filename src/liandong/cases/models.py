@@ -38,6 +38,8 @@ class Case(Base):
     lead_unit_id: Mapped[int | None] = mapped_column(ForeignKey("units.id", ondelete="RESTRICT"), index=True)
     reporter_name: Mapped[str | None] = mapped_column(String(100))
     reporter_phone: Mapped[str | None] = mapped_column(String(32))
+    reporter_id_number: Mapped[str | None] = mapped_column(String(18))
+    """Resident ID number (GB 11643), when the reporter gave it; masked like the phone."""
     rework_count: Mapped[int] = mapped_column(Integer, default=0)
     master_id: Mapped[int | None] = mapped_column(ForeignKey("cases.id", ondelete="RESTRICT"), index=True)
     satisfaction: Mapped[str | None] = mapped_column(String(16))
@@ -59,7 +61,17 @@ class Case(Base):
     escalated_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     """When the running stage was escalated as overdue; reset when a new stage starts."""
     escalation_count: Mapped[int] = mapped_column(Integer, default=0)
+    """Escalations over the case's whole life (every stage, every level)."""
+    escalation_level: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    """Levels the running stage has been raised (督办 goes one level up each time); 0 on a new stage."""
+    next_escalation_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    """When the running stage, still overdue, goes up the next level (None: at its deadline)."""
+    paused_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    """When the clocks were paused (suspension, pending extension): the case deadline moves by the pause."""
     case_deadline: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    case_limit_minutes: Mapped[float | None] = mapped_column(Float)
+    """The whole case's limit in working minutes (sum of the stages' limits at filing, plus extensions)."""
+    case_escalated_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
 
     __mapper_args__ = {"version_id_col": version}
 

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 from fastapi import APIRouter, Depends, Path, Query
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from liandong.auth.deps import Principal, current_principal, get_session
+from liandong.auth.deps import Principal, current_principal, get_session, request_time
 from liandong.cases.models import Notification
-from liandong.db import utcnow
 from liandong.errors import NotFound
 
 router = APIRouter(prefix="/api/v1/notifications", tags=["cases"])
@@ -27,9 +28,9 @@ def notifications(unread: bool = False, limit: int = Query(50, ge=1, le=500),
 
 @router.post("/{notification_id}/read", status_code=204, summary="Mark a notice read")
 def mark_read(notification_id: int = Path(ge=1, le=2**31), principal: Principal = Depends(current_principal),
-              session: Session = Depends(get_session)):
+              session: Session = Depends(get_session), now: dt.datetime = Depends(request_time)):
     n = session.get(Notification, notification_id)
     if n is None or n.unit_id != principal.unit_id:
         raise NotFound(f"notification {notification_id} not found")
-    n.read_at = n.read_at or utcnow()
+    n.read_at = n.read_at or now
     session.commit()

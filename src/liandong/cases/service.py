@@ -30,7 +30,7 @@ from liandong.catalogue.models import URGENCIES, Matter
 from liandong.config import get_settings
 from liandong.db import utcnow
 from liandong.errors import Conflict, Forbidden, Invalid, NotFound
-from liandong.privacy import mask_name, mask_phone
+from liandong.privacy import id_number_problem, mask_id_number, mask_name, mask_phone
 from liandong.units.models import Unit
 
 UNMASKED_ROLES = frozenset({"receptionist", "shift_leader"})
@@ -76,6 +76,7 @@ def report(session: Session, index: GridIndex, actor: Actor, *, matter_code: str
     if idempotency_key is not None:
         if not 1 <= len(idempotency_key) <= 100:
             raise Invalid("Idempotency-Key must have 1–100 characters")
+        idempotency_key = _creator_key(actor, idempotency_key)
         existing = session.scalar(select(Case).where(Case.idempotency_key == idempotency_key))
         if existing is not None:
             if existing.request_hash != _hash(body):
@@ -103,10 +104,15 @@ def report(session: Session, index: GridIndex, actor: Actor, *, matter_code: str
     if not 1 <= len(description) <= 2000:
         raise Invalid("description must have 1–2000 characters")
     reporter = reporter or {}
-    name, phone = reporter.get("name"), reporter.get("phone")
+    name, phone, id_number = reporter.get("name"), reporter.get("phone"), reporter.get("id_number")
     if (name is not None and (not isinstance(name, str) or len(name) > 100)) or (
             phone is not None and (not isinstance(phone, str) or len(phone) > 32)):
         raise Invalid("reporter name must be text of at most 100 characters, phone at most 32")
+    if id_number is not None:
+        id_number = str(id_number).strip().upper()
+        problem = id_number_problem(id_number)
+        if problem:
+            raise Invalid(f"reporter id_number: {problem}")
     try:
         found = locate(index, lon, lat, crs)
     except ValueError as exc:
@@ -120,7 +126,7 @@ def report(session: Session, index: GridIndex, actor: Actor, *, matter_code: str
         number=f"T{uuid.uuid4().hex[:24]}", state="reported", matter_id=matter.id, urgency=urgency, channel=channel,
         component_id=component.id if component else None,
         description=description, lon=found["point"]["lon"], lat=found["point"]["lat"], grid_id=grid.id,
-        area_path=grid.path, reporter_name=name, reporter_phone=phone, rework_count=0,
+        area_path=grid.path, reporter_name=name, reporter_phone=phone, reporter_id_number=id_number, rework_count=0,
         idempotency_key=idempotency_key, request_hash=_hash(body) if idempotency_key else None,
         created_by=actor.user_id, created_at=now, updated_at=now,
     )
@@ -132,6 +138,14 @@ def report(session: Session, index: GridIndex, actor: Actor, *, matter_code: str
     set_committed_value(case, "number", number)
     _event(session, case, actor, "report", None, "reported", {"channel": channel, "matter": matter_code}, now, seq=1)
     return case, True
+
+
+def _creator_key(actor: Actor, key: str) -> str:
+    """Idempotency-Keys belong to whoever sent them: a user's key is stored under their id (hashed to fit),
+    so two users' keys never collide; system channels already namespace theirs ("hotline:…")."""
+    if actor.user_id is None:
+        return key
+    return f"u{actor.user_id}:{hashlib.sha256(key.encode()).hexdigest()[:48]}"
 
 
 def _event(session: Session, case: Case, actor: Actor, action: str, from_state: str | None, to_state: str,
@@ -521,8 +535,8 @@ def _stage_event(session: Session, case: Case, action: str, actor: Actor, payloa
             raise Conflict("an extension request is already waiting for a decision")
         session.add(Extension(case_id=case.id, stage=case.stage, amount=amount, unit=unit, reason=reason,
                               requested_by=actor.name, requested_at=now))
-        if get_settings().pause_on_extension and case.paused_remaining_minutes is None and case.stage_deadline:
-            case.paused_remaining_minutes = max(0.0, calendar.between(now, case.stage_deadline))
+        if get_settings().pause_on_extension and case.stage_deadline:
+            sla.pause(case, calendar, now)
         record.update(amount=amount, unit=unit, reason=reason)
     elif action in ("approve_extension", "reject_extension"):
         if pending is None:
@@ -531,13 +545,11 @@ def _stage_event(session: Session, case: Case, action: str, actor: Actor, payloa
         pending.decided_by, pending.decided_at = actor.name, now
         extra = calendar.minutes(pending.amount, pending.unit) if pending.status == "approved" else 0.0
         if case.paused_remaining_minutes is not None and case.state != "suspended":
-            case.stage_deadline, _ = calendar.add(now, case.paused_remaining_minutes + extra)
-            case.paused_remaining_minutes = None
-        elif case.stage_deadline is not None and extra:
-            case.stage_deadline, _ = calendar.add(case.stage_deadline, extra)
-        if extra:
-            case.stage_limit_minutes = (case.stage_limit_minutes or 0) + extra
-            case.escalated_at = None  # the new deadline can be missed (and escalated) again
+            sla.unpause(case, calendar, now, extra)  # the request paused the clocks; the decision starts them
+        elif extra:
+            if case.paused_remaining_minutes is not None:  # suspended meanwhile: the stage resumes with more
+                case.paused_remaining_minutes += extra
+            sla.extend(case, calendar, extra)
         record.update(amount=pending.amount, unit=pending.unit, note=payload.get("note"))
     else:  # urge
         from liandong.cases.models import Notification
@@ -621,9 +633,10 @@ def case_dict(session: Session, case: Case, actor: Actor, calendar: WorkCalendar
     grid = session.execute(select(Area.code, Area.name).where(Area.id == case.grid_id)).first()
     unmasked = bool(UNMASKED_ROLES & actor.roles)
     merged = [] if fresh else merged_into(session, case)
-    if unmasked and any(c.reporter_phone or c.reporter_name for c in (case, *merged)):
+    if unmasked and any(c.reporter_phone or c.reporter_name or c.reporter_id_number for c in (case, *merged)):
         audit.record(session, "personal_data_read", actor_id=actor.user_id, actor_name=actor.name,
-                     target=f"case:{case.id}", detail={"fields": ["reporter_name", "reporter_phone"]})
+                     target=f"case:{case.id}",
+                     detail={"fields": ["reporter_name", "reporter_phone", "reporter_id_number"]})
     assigned = [] if fresh else units_of(session, case)
     unit_names = dict(session.execute(select(Unit.id, Unit.name).where(
         Unit.id.in_([a.unit_id for a in assigned]))).all()) if assigned else {}
@@ -636,21 +649,26 @@ def case_dict(session: Session, case: Case, actor: Actor, calendar: WorkCalendar
         "out_of_area": case.out_of_area, "media_url": case.media_url, "lead_unit_id": case.lead_unit_id,
         "units": [{"unit_id": a.unit_id, "name": unit_names.get(a.unit_id), "role": a.role, "status": a.status}
                   for a in assigned],
-        "reporter": {"name": case.reporter_name if unmasked else mask_name(case.reporter_name),
-                     "phone": case.reporter_phone if unmasked else mask_phone(case.reporter_phone)},
+        "reporter": _reporter(case, unmasked),
         "rework_count": case.rework_count, "master_id": case.master_id, "satisfaction": case.satisfaction,
         "created_at": case.created_at.isoformat(), "updated_at": case.updated_at.isoformat(),
         "closed_at": case.closed_at.isoformat() if case.closed_at else None,
         "allowed_actions": _feasible(session, case, actor, states.allowed_actions(case.state, set(actor.roles))),
         "master": _brief(session.get(Case, case.master_id)) if case.master_id else None,
         "merged": [dict(_brief(c), channel=c.channel,
-                        reporter={"name": c.reporter_name if unmasked else mask_name(c.reporter_name),
-                                  "phone": c.reporter_phone if unmasked else mask_phone(c.reporter_phone)})
+                        reporter=_reporter(c, unmasked))
                    for c in merged],
         "limits": {lim.stage: {"amount": lim.amount, "unit": lim.unit}
                    for lim in matter.limits if lim.urgency == case.urgency},
         "deadlines": sla.status(case, calendar or calendar_for(session), now or utcnow()),
     }
+
+
+def _reporter(case: Case, unmasked: bool) -> dict:
+    if unmasked:
+        return {"name": case.reporter_name, "phone": case.reporter_phone, "id_number": case.reporter_id_number}
+    return {"name": mask_name(case.reporter_name), "phone": mask_phone(case.reporter_phone),
+            "id_number": mask_id_number(case.reporter_id_number)}
 
 
 def _feasible(session: Session, case: Case, actor: Actor, actions: list[str]) -> list[str]:

@@ -1,17 +1,20 @@
-"""Deadlines (SLA): the running stage's clock, pauses, traffic lights and the escalation sweep.
+"""Deadlines (SLA): the running stage's clock and the whole case's, pauses, lights and the escalation sweep.
 
 Each stage (dispatch, sign, dispose, check) gets its limit from the catalogue × urgency, counted in
-working time on the working calendar. Suspension pauses the clock. Lights: green below 80 % of the
-limit, yellow below 100 %, red from 100 %. The sweep escalates every overdue stage exactly once, even
-with several processes on one database: a conditional UPDATE decides which process owns each case.
-All time comes in as ``now`` (an injectable clock).
+working time on the working calendar; the whole case gets the sum at filing. Suspension (and, when
+configured, a pending extension request) pauses both clocks. Lights: green below 80 % of the limit,
+yellow below 100 %, red from 100 %. The sweep raises an overdue stage one level at a time (督办 up the
+chain: the unit owning the stage, the level above it, the sub-centre, the command centre), again after
+each further stage limit, and flags an overdue case once; each step exactly once even with several
+processes on one database: a conditional UPDATE decides which process owns it. All time comes in as
+``now`` (an injectable clock).
 """
 
 from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import select, update
+from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
 
 from liandong.cases import log
@@ -25,6 +28,8 @@ from liandong.units.models import Unit
 STAGE_OF_STATE = {"filed": "dispatch", "returned": "dispatch", "dispatched": "sign", "in_progress": "dispose",
                   "disposed": "check", "checking": "check"}
 YELLOW, RED = 0.8, 1.0
+MAX_LEVEL = 3
+"""How far up an overdue stage is raised: the stage's owner and the level above, the sub-centre, the centre."""
 
 
 def _limit(cal: WorkCalendar, matter: MatterInfo, urgency: str, stage: str) -> float:
@@ -33,42 +38,93 @@ def _limit(cal: WorkCalendar, matter: MatterInfo, urgency: str, stage: str) -> f
     return cal.minutes(amount, unit)
 
 
-def on_transition(case: Case, matter: MatterInfo, action: str, cal: WorkCalendar, now: dt.datetime) -> None:
-    """Start, keep, pause or stop the stage clock after ``case.state`` changed."""
-    if action == "suspend":
-        if case.paused_remaining_minutes is None:  # not already paused by a pending extension
-            left = max(0.0, cal.between(now, case.stage_deadline)) if case.stage_deadline else 0.0
-            case.paused_remaining_minutes = left
+def pause(case: Case, cal: WorkCalendar, now: dt.datetime) -> None:
+    """Stop the clocks (suspension, pending extension): keep the stage's working time left."""
+    if case.paused_remaining_minutes is None:
+        case.paused_remaining_minutes = max(0.0, cal.between(now, case.stage_deadline)) if case.stage_deadline else 0.0
+        case.paused_at = now
+
+
+def unpause(case: Case, cal: WorkCalendar, now: dt.datetime, extra: float = 0.0) -> None:
+    """Start the clocks again: the stage gets its time left (plus ``extra``), the case deadline moves on by
+    the working time the pause lasted (plus ``extra``)."""
+    if case.paused_remaining_minutes is None:
         return
-    if action == "resume" and case.paused_remaining_minutes is not None:
-        case.stage_deadline, _ = cal.add(now, case.paused_remaining_minutes)
-        case.paused_remaining_minutes = None
+    case.stage_deadline, _ = cal.add(now, case.paused_remaining_minutes + extra)
+    if case.case_deadline is not None and case.paused_at is not None:
+        case.case_deadline, _ = cal.add(case.case_deadline, cal.between(case.paused_at, now) + extra)
+    case.paused_remaining_minutes = case.paused_at = None
+    if extra:
+        extend(case, cal, extra, move_deadlines=False)
+
+
+def extend(case: Case, cal: WorkCalendar, extra: float, *, move_deadlines: bool = True) -> None:
+    """An approved extension: both limits grow by ``extra`` working minutes and may be missed (and raised)
+    again."""
+    if move_deadlines:
+        if case.stage_deadline is not None:
+            case.stage_deadline, _ = cal.add(case.stage_deadline, extra)
+        if case.case_deadline is not None:
+            case.case_deadline, _ = cal.add(case.case_deadline, extra)
+    case.stage_limit_minutes = (case.stage_limit_minutes or 0) + extra
+    if case.case_limit_minutes is not None:
+        case.case_limit_minutes += extra
+    _rearm(case)
+    case.case_escalated_at = None
+
+
+def _rearm(case: Case) -> None:
+    case.escalated_at = case.next_escalation_at = None
+    case.escalation_level = 0
+
+
+def on_transition(case: Case, matter: MatterInfo, action: str, cal: WorkCalendar, now: dt.datetime) -> None:
+    """Start, keep, pause or stop the clocks after ``case.state`` changed."""
+    if action == "suspend":
+        pause(case, cal, now)  # already paused by a pending extension: the pause simply goes on
+        return
+    if action == "resume":
+        unpause(case, cal, now)
         return
     if action == "file":
-        total = sum(_limit(cal, matter, case.urgency, s) for s in STAGES)
-        case.case_deadline, _ = cal.add(now, total)
+        case.case_limit_minutes = sum(_limit(cal, matter, case.urgency, s) for s in STAGES)
+        case.case_deadline, _ = cal.add(now, case.case_limit_minutes)
+        case.case_escalated_at = None
     stage = STAGE_OF_STATE.get(case.state)
     if stage is None:
         case.stage = case.stage_started_at = case.stage_deadline = case.stage_limit_minutes = None
-        case.paused_remaining_minutes = None
+        case.paused_remaining_minutes = case.paused_at = None
         return
     if stage == case.stage and action not in ("check_failed", "redispatch", "dispatch"):
         return  # same stage goes on (disposed → checking)
     limit = _limit(cal, matter, case.urgency, stage)
     case.stage, case.stage_started_at, case.stage_limit_minutes = stage, now, limit
     case.stage_deadline, _ = cal.add(now, limit)
-    case.escalated_at = None
-    case.paused_remaining_minutes = None  # a new stage's clock runs, whatever paused the last one
+    _rearm(case)
+    if case.paused_remaining_minutes is not None:  # a new stage's clock runs, whatever paused the last one
+        unpause(case, cal, now)
+        case.stage_deadline, _ = cal.add(now, limit)
+
+
+def _light(used: float) -> str:
+    return "red" if used >= RED else "yellow" if used >= YELLOW else "green"
 
 
 def status(case: Case, cal: WorkCalendar, now: dt.datetime) -> dict:
-    """The running stage, its deadline, the share of its limit used and the light."""
+    """The running stage, its deadline, the share of its limit used and the light; the same for the case."""
     out: dict = {"stage": case.stage, "stage_deadline": None, "light": None, "used": None, "paused": False,
-                 "overdue": False, "escalations": case.escalation_count,
-                 "case_deadline": case.case_deadline.isoformat() if case.case_deadline else None, "warning": None}
+                 "overdue": False, "escalations": case.escalation_count, "level": case.escalation_level,
+                 "case_deadline": case.case_deadline.isoformat() if case.case_deadline else None,
+                 "case_light": None, "case_used": None, "case_overdue": False, "warning": None}
+    paused = case.paused_remaining_minutes is not None
+    if case.case_deadline is not None and case.case_limit_minutes and case.state not in CLOSED_STATES:
+        at = case.paused_at if paused and case.paused_at else now  # a paused case's clock stands still
+        left = cal.between(at, case.case_deadline) if at < case.case_deadline else -cal.between(case.case_deadline, at)
+        used = 1 - left / case.case_limit_minutes
+        out.update(case_used=round(used, 4), case_light=_light(used), case_overdue=used >= RED)
     if case.stage is None or not case.stage_limit_minutes:
         return out
-    if case.paused_remaining_minutes is not None:
+    if paused:
         left = case.paused_remaining_minutes
         out["paused"] = True
     else:
@@ -77,59 +133,111 @@ def status(case: Case, cal: WorkCalendar, now: dt.datetime) -> dict:
         out["stage_deadline"] = case.stage_deadline.isoformat()
     used = 1 - left / case.stage_limit_minutes
     out["used"] = round(used, 4)
-    out["light"] = "red" if used >= RED else "yellow" if used >= YELLOW else "green"
+    out["light"] = _light(used)
     out["overdue"] = used >= RED
-    years = {y for y in range(now.year, (case.stage_deadline or now).year + 1) if y not in cal.years}
+    last = max(d for d in (now, case.stage_deadline, case.case_deadline) if d is not None)
+    years = {y for y in range(now.year, last.year + 1) if y not in cal.years}
     if years:
         out["warning"] = (f"no holiday calendar for {', '.join(map(str, sorted(years)))}: the deadline counts "
                           "weekends only; enter that year's holidays")
     return out
 
 
-def sweep(session: Session, now: dt.datetime, limit: int = 500) -> list[int]:
-    """Escalate overdue stages: mark each once, append an ``escalate`` event and notify the units.
+def sweep(session: Session, now: dt.datetime, cal: WorkCalendar | None = None, limit: int = 500) -> list[int]:
+    """Raise overdue stages one level (each level once) and flag overdue cases (once), with an event and
+    notices to the units concerned. Returns the ids of the cases whose stage this call raised.
 
-    Safe with several processes: each case is claimed by a conditional UPDATE, so exactly one process
-    escalates it. Returns the ids escalated by this call. The caller commits.
+    Safe with several processes: each step is claimed by a conditional UPDATE on the level it saw, so
+    exactly one process takes it. The caller commits.
     """
-    due = list(session.scalars(
-        select(Case.id).where(Case.stage_deadline < now, Case.escalated_at.is_(None),
-                              Case.paused_remaining_minutes.is_(None), Case.state.not_in(CLOSED_STATES))
-        .order_by(Case.stage_deadline).limit(limit)))
+    if cal is None:
+        from liandong.cases.service import calendar_for
+
+        cal = calendar_for(session)
+    due = session.execute(
+        select(Case.id, Case.escalation_level).where(
+            Case.stage_deadline < now, Case.escalation_level < MAX_LEVEL,
+            or_(Case.next_escalation_at.is_(None), Case.next_escalation_at <= now),
+            Case.paused_remaining_minutes.is_(None), Case.state.not_in(CLOSED_STATES))
+        .order_by(Case.stage_deadline).limit(limit)).all()
     mine = []
-    for case_id in due:
+    for case_id, level in due:
         claimed = session.execute(
             update(Case)
-            .where(Case.id == case_id, Case.escalated_at.is_(None), Case.stage_deadline < now)
-            .values(escalated_at=now, escalation_count=Case.escalation_count + 1, version=Case.version + 1)
+            .where(Case.id == case_id, Case.escalation_level == level, Case.stage_deadline < now,
+                   Case.paused_remaining_minutes.is_(None))
+            .values(escalated_at=now, escalation_level=level + 1, escalation_count=Case.escalation_count + 1,
+                    version=Case.version + 1)
             .execution_options(synchronize_session=False)
         ).rowcount
         if claimed != 1:
             continue  # another process got there first, or the stage moved on
         case = session.get(Case, case_id)
         session.refresh(case)
+        case.next_escalation_at, _ = cal.add(now, case.stage_limit_minutes or cal.day_minutes)
         log.append(session, case_id, "escalate", case.state, case.state,
                    {"stage": case.stage, "deadline": case.stage_deadline.isoformat(),
-                    "level": case.escalation_count}, now)
-        for unit_id in recipients(session, case):
+                    "level": case.escalation_level}, now)
+        for unit_id in recipients(session, case, case.escalation_level):
             session.add(Notification(unit_id=unit_id, case_id=case_id, kind="overdue", created_at=now,
-                                     message=f"案件 {case.number} 的{_STAGE_ZH[case.stage]}环节已超时，请督办 "
-                                             f"(case {case.number}: {case.stage} stage overdue)"))
+                                     message=f"案件 {case.number} 的{_STAGE_ZH[case.stage]}环节已超时（第"
+                                             f"{case.escalation_level}级督办）(case {case.number}: {case.stage} "
+                                             f"stage overdue, level {case.escalation_level})"))
         mine.append(case_id)
+    _sweep_cases(session, now, limit)
     session.flush()
     return mine
+
+
+def _sweep_cases(session: Session, now: dt.datetime, limit: int) -> None:
+    """A case past its whole deadline: one ``case_overdue`` event and a notice to the centre and its town."""
+    due = list(session.scalars(select(Case.id).where(
+        Case.case_deadline < now, Case.case_escalated_at.is_(None), Case.paused_remaining_minutes.is_(None),
+        Case.state.not_in(CLOSED_STATES)).order_by(Case.case_deadline).limit(limit)))
+    for case_id in due:
+        claimed = session.execute(
+            update(Case).where(Case.id == case_id, Case.case_escalated_at.is_(None), Case.case_deadline < now)
+            .values(case_escalated_at=now, version=Case.version + 1)
+            .execution_options(synchronize_session=False)).rowcount
+        if claimed != 1:
+            continue
+        case = session.get(Case, case_id)
+        session.refresh(case)
+        log.append(session, case_id, "case_overdue", case.state, case.state,
+                   {"case_deadline": case.case_deadline.isoformat()}, now)
+        for unit_id in _territorial(session, case):
+            session.add(Notification(unit_id=unit_id, case_id=case_id, kind="case_overdue", created_at=now,
+                                     message=f"案件 {case.number} 已超过结案期限 (case {case.number}: past its "
+                                             "deadline for closure)"))
 
 
 _STAGE_ZH = {"dispatch": "派遣", "sign": "签收", "dispose": "处置", "check": "核查"}
 
 
-def recipients(session: Session, case: Case) -> list[int]:
-    """The unit that owns the stage and the level above it (督办 goes up one level)."""
-    from liandong.areas.models import Area
-
+def chain(session: Session, case: Case) -> list[int]:
+    """The units an overdue stage goes up through: the lead and its head (while a unit holds the stage),
+    then the town's sub-centre, then the command centre."""
+    units: list[int] = []
     if case.lead_unit_id and case.stage in ("sign", "dispose"):
         lead = session.get(Unit, case.lead_unit_id)
-        return [u for u in (lead.id, lead.parent_id) if u]
+        units += [u for u in (lead.id, lead.parent_id) if u]
+    for u in _territorial(session, case):
+        if u not in units:
+            units.append(u)
+    return units
+
+
+def recipients(session: Session, case: Case, level: int = 1) -> list[int]:
+    """Who is told at ``level``: level 1 the stage's owner and the level above; each further level one up."""
+    units = chain(session, case)
+    start = min(level - 1, max(0, len(units) - 2))
+    return units[start:start + 2]
+
+
+def _territorial(session: Session, case: Case) -> list[int]:
+    """The sub-centre(s) of the case's town, then the command centre."""
+    from liandong.areas.models import Area
+
     town_path = "/".join(case.area_path.split("/")[:3]) + "/"
     town = session.scalar(select(Area.id).where(Area.path == town_path))
     units = list(session.scalars(select(Unit.id).where(Unit.area_id == town, Unit.kind == "sub_centre")))
