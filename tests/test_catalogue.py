@@ -6,6 +6,7 @@ from sqlalchemy import func, select, update
 from liandong.catalogue import service, snapshot
 from liandong.catalogue.models import Matter
 from liandong.db import unit_of_work
+from liandong.errors import NotFound
 from tests.conftest import login, make_client
 from tests.factories import PASSWORD, build_small_district
 
@@ -36,8 +37,18 @@ def test_standard_tables(world):
         assert service.get(s, "09005").legacy_code == "04-05"
         assert service.get(s, "09009").line == "public_security"  # 机动车乱停放
         assert service.get(s, "10001").legacy_code is None
+        assert service.matter_for_legacy(s, "01-36").code == "06036"  # a seen legacy code whose name changed
+        with pytest.raises(NotFound):
+            service.matter_for_legacy(s, "05-01")  # 突发事件 has no 2026 counterpart in the table
         lines = set(s.scalars(select(Matter.line)))
+        # every matter carries filing and closing criteria; the ones local practice sets are specific
+        assert not s.scalar(select(func.count()).select_from(Matter).where(
+            (Matter.filing_criteria.is_(None)) | (Matter.closing_criteria.is_(None))))
+        assert "1 m²" in garbage.filing_criteria and "清运" in garbage.closing_criteria
+        assert cover.filing_criteria.startswith("供水井盖：") and "功能恢复" in cover.closing_criteria
     assert len(lines) >= 9
+    table = service.crosswalk()
+    assert len(table) == 95 and sum(r["basis"].startswith("seen") for r in table.values()) == 14
 
 
 def test_search_and_edit(world):

@@ -13,7 +13,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
-from sqlalchemy.exc import DataError, IntegrityError
+from sqlalchemy.exc import DataError, IntegrityError, StatementError
 
 from liandong import __version__
 from liandong.areas.api import layer_router
@@ -119,6 +119,13 @@ def create_app(settings: Settings | None = None, clock: Callable[[], dt.datetime
     @app.exception_handler(DataError)
     def out_of_range(request: Request, exc: Exception):
         return JSONResponse({"detail": "a number or date in the request is out of range"}, status_code=400)
+
+    @app.exception_handler(StatementError)
+    def statement_error(request: Request, exc: StatementError):
+        """A value the driver could not bind (a date in year 1 shifted to UTC): the request's fault, not ours."""
+        if isinstance(exc.orig, OverflowError | ValueError):
+            return out_of_range(request, exc)
+        raise exc
 
     @app.exception_handler(RequestValidationError)
     def validation_error(request: Request, exc: RequestValidationError):

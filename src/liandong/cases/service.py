@@ -225,6 +225,9 @@ def _filtered(session: Session, actor: Actor, query: CaseQuery, now: dt.datetime
         late = (Case.stage_deadline < now) & Case.paused_remaining_minutes.is_(None)
         stmt = stmt.where(late if query.overdue else ~late | Case.stage_deadline.is_(None))
     tz = ZoneInfo(get_settings().timezone)
+    for day in (query.created_from, query.created_to):
+        if day is not None and not 1970 <= day.year <= 2100:
+            raise Invalid("dates must lie between 1970 and 2100")
     if query.created_from:
         stmt = stmt.where(Case.created_at >= dt.datetime.combine(query.created_from, dt.time(), tzinfo=tz))
     if query.created_to:
@@ -660,6 +663,7 @@ def case_dict(session: Session, case: Case, actor: Actor, calendar: WorkCalendar
                    for c in merged],
         "limits": {lim.stage: {"amount": lim.amount, "unit": lim.unit}
                    for lim in matter.limits if lim.urgency == case.urgency},
+        "criteria": {"filing": matter.filing_criteria, "closing": matter.closing_criteria},
         "deadlines": sla.status(case, calendar or calendar_for(session), now or utcnow()),
     }
 

@@ -74,3 +74,37 @@ def limits_for(name: str) -> tuple[str, dict[str, dict[str, tuple[float, str]]]]
             urgent = stages if urgency == "urgent" else URGENT_LIMITS
             return urgency, {"normal": dict(stages), "urgent": dict(urgent)}
     return "normal", {"normal": dict(DEFAULT_LIMITS), "urgent": dict(URGENT_LIMITS)}
+
+
+# (keywords, filing criterion 立案条件, closing criterion 结案条件) — first match wins (§2.6 local practice)
+CRITERIA_RULES: list[tuple[tuple[str, ...], str, str]] = [
+    (("暴露垃圾",), "道路、街巷、绿地或公共场所内成堆成片的垃圾（距垃圾容器或中转站 3 米以外，沿市政道路面积 ≥1 m²，"
+                "城中村和市场内 ≥2 m²），或生活垃圾未投入容器", "垃圾清运干净、地面无残留，核查照片与处置反馈一致"),
+    (("施工废弃料", "积存垃圾渣土"), "施工废弃料或渣土沿市政道路堆放 ≥1 m²（城中村和市场内 ≥2 m²），或影响通行",
+     "废弃料、渣土清运完毕，现场恢复平整"),
+    (("乱堆",), "公共场所内无围挡的非施工堆物（城中村内 ≥3 m²），或占用通道、影响通行",
+     "堆物清除或移入规定场所，通道恢复畅通"),
+    (("私搭乱建", "无证建设"), "未取得规划许可正在建设或已建成的建（构）筑物，经核实属实",
+     "已停工并拆除到位，或已补办许可；核查确认现场与处置反馈一致"),
+    (("道路不洁", "保洁"), "早 8 时后公共场所可见明显垃圾、污渍或积存杂物", "保洁达标，现场无明显垃圾、污渍"),
+    (("积水",), "路面、下立交或人行道积水影响车辆或行人通行", "积水排除，通行恢复"),
+    (("小广告", "涂写", "刻画"), "建（构）筑物、设施表面张贴、涂写、刻画的非法广告，单处可见", "清除干净，无残留痕迹"),
+    (("乱停放",), "车辆停放在禁停区域或占用通道、盲道，影响通行", "车辆驶离或规范停放，通道畅通"),
+    (("占道经营", "店外经营", "游商"), "占用道路、店外场地或公共空间经营，经核实属实",
+     "经营行为停止，占用物品清除，场地恢复"),
+]
+COMPONENT_CRITERIA = ("{name}：部件缺失、破损、移位、污损或功能异常，经监督员现场核实属实",
+                      "部件修复、更换或归位到位，功能恢复，处置后照片与现场核查一致")
+EVENT_CRITERIA = ("事实清楚、位置明确、属于本事项分类，经受理员或监督员核实属实",
+                  "问题已处置消除，监督员现场核查与处置反馈一致")
+
+
+def criteria_for(kind: str, name: str) -> tuple[str, str]:
+    """(filing criterion, closing criterion) for a matter: the shift leader files and closes against them."""
+    if kind == "component":
+        filing, closing = COMPONENT_CRITERIA
+        return filing.format(name=name.removesuffix("异常")), closing
+    for keywords, filing, closing in CRITERIA_RULES:
+        if any(k in name for k in keywords):
+            return filing, closing
+    return EVENT_CRITERIA

@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 
 from liandong.auth import audit
 from liandong.catalogue import snapshot
-from liandong.catalogue.defaults import limits_for, line_for
+from liandong.catalogue.defaults import criteria_for, limits_for, line_for
 from liandong.catalogue.models import STAGES, TIME_UNITS, URGENCIES, Matter, TimeLimit
 from liandong.errors import Conflict, Invalid, NotFound
 from liandong.units.lines import LINES
@@ -23,12 +23,17 @@ def _rows(name: str) -> list[dict]:
     return list(csv.DictReader(text.splitlines()))
 
 
-def legacy_code(code: str) -> str | None:
-    """GB/T 30428.2-2013 event code of a 06xxx–09xxx matter (major − 5, two-digit minor)."""
-    major, minor = int(code[:2]), int(code[2:])
-    if 6 <= major <= 9 and minor < 100:
-        return f"{major - 5:02d}-{minor:02d}"
-    return None
+def crosswalk() -> dict[str, dict]:
+    """The GB/T 30428.2-2013 crosswalk table, by matter code: legacy code, legacy name where seen, basis."""
+    return {r["matter_code"]: r for r in _rows("gbt30428_2_crosswalk.csv")}
+
+
+def matter_for_legacy(session: Session, legacy: str) -> Matter:
+    """The matter an old GB/T 30428.2 event code (e.g. ``01-10``) now files under, for legacy data."""
+    m = session.scalar(select(Matter).where(Matter.legacy_code == legacy.strip()))
+    if m is None:
+        raise NotFound(f"no matter is known for the GB/T 30428.2 code {legacy!r}")
+    return m
 
 
 def load_standard(session: Session) -> dict:
@@ -40,9 +45,10 @@ def load_standard(session: Session) -> dict:
         major_name = r["major_name"] + MAJOR_SUFFIX
         matters.append(_matter(f"{r['code']}", f"{r['name']}异常", "component", r["major_code"], major_name,
                                component_code=r["code"]))
+    legacy = crosswalk()
     for r in _rows("gbt47678_5_2026_event_matters.csv"):
         matters.append(_matter(r["code"], r["name"], "event", r["major_code"], r["major_name"],
-                               legacy=legacy_code(r["code"])))
+                               legacy=legacy[r["code"]]["legacy_code"] if r["code"] in legacy else None))
     session.add_all(matters)
     session.flush()
     snapshot.changed(session)
@@ -52,10 +58,10 @@ def load_standard(session: Session) -> dict:
 def _matter(code: str, name: str, kind: str, major_code: str, major_name: str, *, component_code: str | None = None,
             legacy: str | None = None) -> Matter:
     urgency, limits = limits_for(name)
+    filing, closing = criteria_for(kind, name)
     m = Matter(code=code, name=name, kind=kind, major_code=major_code, major_name=major_name,
                component_code=component_code, legacy_code=legacy, line=line_for(major_code, name),
-               default_urgency=urgency, local=False, active=True,
-               filing_criteria=None, closing_criteria=None)
+               default_urgency=urgency, local=False, active=True, filing_criteria=filing, closing_criteria=closing)
     m.limits = [TimeLimit(urgency=u, stage=s, amount=a, unit=unit)
                 for u, stages in limits.items() for s, (a, unit) in stages.items()]
     return m

@@ -41,6 +41,8 @@ class MatterInfo:
     line: str
     default_urgency: str
     active: bool
+    filing_criteria: str | None
+    closing_criteria: str | None
     limits: tuple[Limit, ...]
 
     def limit(self, urgency: str, stage: str) -> tuple[float, str] | None:

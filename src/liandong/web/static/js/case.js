@@ -44,7 +44,7 @@ function renderFacts(c) {
   fact(facts, t("col.grid"), `${c.grid_code} ${c.grid_name || ""}`);
   fact(facts, t("col.created"), when(c.created_at));
   const r = c.reporter || {};
-  fact(facts, t("case.reporter"), [r.name, r.phone].filter(Boolean).join(" "), "reporter");
+  fact(facts, t("case.reporter"), [r.name, r.phone, r.id_number].filter(Boolean).join(" "), "reporter");
   const dl = document.getElementById("deadlines");
   dl.replaceChildren();
   const d = c.deadlines || {};
@@ -56,7 +56,17 @@ function renderFacts(c) {
     dl.append(el("dt", "", t("col.light")), dd);
   }
   fact(dl, t("case.case_deadline"), when(d.case_deadline));
+  if (d.case_light) {
+    const dd = el("dd");
+    dd.dataset.testid = "case-light";
+    dd.append(el("span", `light light-${d.case_light}`, lightLabel(d.case_light)));
+    dl.append(el("dt", "", t("case.case_light")), dd);
+  }
+  if (d.level) fact(dl, t("case.level"), String(d.level), "level");
   if (d.warning) fact(dl, "⚠", d.warning);
+  const crit = c.criteria || {};  // what the shift leader files and closes against
+  if (["reported", "accepted", "verifying"].includes(c.state)) fact(dl, t("case.filing_criteria"), crit.filing);
+  if (["disposed", "checking", "checked"].includes(c.state)) fact(dl, t("case.closing_criteria"), crit.closing);
   const units = document.getElementById("units");
   units.replaceChildren(...(c.units || []).map((u) =>
     el("li", "", `${u.name || u.unit_id} · ${u.role === "lead" ? t("case.lead") : t("case.assist")} · ${unitStatus(u.status)}`)));
