@@ -40,6 +40,32 @@ def ensure_vendor_assets() -> None:
 
 
 @contextmanager
+def caseworld_site(folder: Path, **settings) -> Iterator[str]:
+    """tests/caseworld.py's district served over real HTTP from a SQLite file in ``folder``; its base URL."""
+    from liandong.app import create_app
+    from liandong.config import Settings, get_settings
+    from liandong.db import dispose_engine, migrate
+    from tests.caseworld import fill
+    from tests.server import serve
+    from tests.webdata import CHEAP_HASHING
+
+    ensure_vendor_assets()
+    with pytest.MonkeyPatch.context() as mp:
+        for key, value in CHEAP_HASHING.items():
+            mp.setenv(key, value)
+        get_settings.cache_clear()
+        url = f"sqlite:///{folder / 'site.db'}"
+        migrate(url)
+        fill(url)
+        try:
+            with serve(create_app(Settings(database_url=url, **settings))) as base:
+                yield base
+        finally:
+            dispose_engine(url)
+            get_settings.cache_clear()
+
+
+@contextmanager
 def chromium() -> Iterator[Browser]:
     with sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)

@@ -10,13 +10,14 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 
+import httpx
 import pytest
 
 from liandong.config import get_settings
 from liandong.db import dispose_engine
 from tests.browser import SCREENSHOTS, Page, chromium, ensure_vendor_assets, expect, new_page
 from tests.server import serve
-from tests.webdata import CENTRE_NAME, DISPLAY_NAME, PASSWORD, USERNAME, WEST, build, make_app
+from tests.webdata import CENTRE_NAME, DISPLAY_NAME, DISTRICT, PASSWORD, USERNAME, WEST, build, make_app
 
 pytestmark = pytest.mark.browser
 
@@ -78,16 +79,31 @@ def test_login_map_and_locate(page, base_url):
         pg.wait_for_timeout(400)
     pg.wait_for_selector("#map[data-grids-loaded]")
 
-    # click in the south-west quarter: west town, its southern community
+    # point at a unit grid in the south-west quarter (west town, its southern community): the map's own
+    # hit test names the grid under the pointer in its tooltip; a click there must locate that grid
     box = map_el.bounding_box()
     assert box is not None
-    pg.mouse.click(box["x"] + box["width"] * 0.38, box["y"] + box["height"] * 0.62)
+    x, y = box["x"] + box["width"] * 0.38, box["y"] + box["height"] * 0.62
+    pg.mouse.move(x, y)
+    hovered = pg.locator(".leaflet-tooltip .area-tip .code")
+    expect(hovered).to_have_text(re.compile(rf"^{WEST}001\d{{3}}$"))
+    grid = hovered.inner_text()
+    pg.mouse.click(x, y)
     code = pg.locator(".leaflet-popup-content .locate-code")
-    code.wait_for()
-    assert re.fullmatch(r"\d{15}", code.inner_text().strip())
-    assert code.inner_text().startswith(f"{WEST}001")
+    expect(code).to_have_text(grid)
+    with httpx.Client(base_url=base_url) as c:
+        token = c.post("/api/v1/auth/token", data={"username": USERNAME, "password": PASSWORD}).json()
+        auth = {"Authorization": f"Bearer {token['access_token']}"}
+        lon, lat = (float(v) for v in pg.inner_text(".leaflet-popup-content .coords").split(","))
+        located = c.get("/api/v1/areas/locate", params={"lon": lon, "lat": lat}, headers=auth).json()
+        answer = c.get(f"/api/v1/areas/{grid}/responsibility", headers=auth).json()
+    assert located["grid"]["code"] == grid
+    chain = [line.split()[-1] for line in pg.locator(".leaflet-popup-content .locate-chain li").all_inner_texts()]
+    assert chain == [a["code"] for a in answer["ancestors"]] == [DISTRICT, WEST, f"{WEST}001"]
+    units = pg.locator(".leaflet-popup-content .locate-units .unit").all_inner_texts()
+    assert units == [u["name"] for u in answer["responsible_units"]] and CENTRE_NAME in units
     popup = pg.inner_text(".leaflet-popup-content")
-    assert "西镇" in popup and CENTRE_NAME in popup and "城管执法" in popup
+    assert "西镇" in popup and "城管执法" in popup
     pg.wait_for_timeout(300)  # let the popup pan settle before the picture
 
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)

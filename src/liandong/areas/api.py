@@ -18,14 +18,17 @@ layer_router = APIRouter(prefix="/api/v1/layers", tags=["areas"])
 admin = require("admin")
 
 
-def area_out(area, parent_code: str | None = None) -> dict:
-    return {
+def area_out(area, parent_code: str | None = None, grids: dict[int, int] | None = None) -> dict:
+    out = {
         "id": area.id, "code": area.code, "name": area.name, "level": area.level, "kind": area.kind,
         "parent": parent_code, "population": area.population,
         "area_m2": round(area.area_m2, 1) if area.area_m2 is not None else None,
         "bbox": [area.min_lon, area.min_lat, area.max_lon, area.max_lat] if area.min_lon is not None else None,
         "synthetic": area.synthetic,
     }
+    if grids is not None:
+        out["grids"] = grids.get(area.id, 0)
+    return out
 
 
 def _bbox(value: str | None) -> tuple[float, float, float, float] | None:
@@ -78,7 +81,8 @@ def list_areas(
 ):
     if not (level or parent or q):
         roots = service.root_areas(session, principal.scope)
-        return {"total": len(roots), "items": [area_out(a) for a in roots]}
+        grids = service.grid_counts(session, roots)
+        return {"total": len(roots), "items": [area_out(a, grids=grids) for a in roots]}
     rows, total = service.list_areas(session, principal.scope, level=level, parent_code=parent, q=q,
                                      limit=limit, offset=offset)
     return {"total": total, "items": [area_out(a, parent) for a in rows]}
@@ -164,11 +168,12 @@ def get_area(code: str, principal: Principal = Depends(current_principal), sessi
     return out
 
 
-@router.get("/{code}/children", summary="Direct children of an area")
-def children(code: str, limit: int = Query(1000, ge=1, le=5000), offset: int = Query(0, ge=0),
+@router.get("/{code}/children", summary="Direct children of an area, a page at a time, with their unit-grid counts")
+def children(code: str, limit: int = Query(1000, ge=1, le=5000), offset: int = Query(0, ge=0, le=10**9),
              principal: Principal = Depends(current_principal), session: Session = Depends(get_session)):
     rows, total = service.list_areas(session, principal.scope, parent_code=code, limit=limit, offset=offset)
-    return {"total": total, "items": [area_out(a, code) for a in rows]}
+    grids = service.grid_counts(session, rows)
+    return {"total": total, "items": [area_out(a, code, grids) for a in rows]}
 
 
 @router.get("/{code}/responsibility", summary="Who answers for a unit grid, per department line (多网合一)")

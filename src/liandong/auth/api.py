@@ -105,7 +105,8 @@ def set_roles(username: str, body: RolesIn, request: Request, principal: Princip
     return user_out(session, user)
 
 
-@router.put("/users/{username}/password", status_code=204, summary="Set a password, revoking tokens (admin)")
+@router.put("/users/{username}/password", status_code=204,
+            summary="Reset a user's password (admin, audited): ends their sessions, lifts a lock-out")
 def set_password(username: str, body: PasswordIn, request: Request, principal: Principal = Depends(admin),
                  session: Session = Depends(get_session)):
     service.set_password(session, username, body.password, actor=principal.user, ip=client_ip(request),

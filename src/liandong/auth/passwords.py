@@ -46,6 +46,9 @@ def burn_time(password: str) -> None:
 
 
 def password_problem(password: str, username: str = "") -> str | None:
+    """Why a new password is refused (same rule on create and reset), or None."""
+    if "\x00" in password:
+        return "password must not contain a NUL character"
     if len(password) < MIN_LENGTH:
         return f"password must have at least {MIN_LENGTH} characters"
     if username and username.lower() in password.lower():

@@ -1,4 +1,4 @@
-"""Unit endpoints (thin router): list within jurisdiction, one unit with members, create (admin)."""
+"""Unit endpoints (thin router): list within jurisdiction, one unit with members, create and edit (admin)."""
 
 from __future__ import annotations
 
@@ -72,6 +72,25 @@ def create_unit(body: UnitIn, request: Request, principal: Principal = Depends(r
                 session: Session = Depends(get_session)):
     unit = service.create_unit(session, **body.model_dump(), actor=principal.user, ip=client_ip(request),
                                scope=principal.scope)
+    session.commit()
+    areas, parents = _codes(session, [unit])
+    return service.unit_dict(unit, areas, parents)
+
+
+class UnitPatch(BaseModel):
+    """Only the fields sent are changed; ``line`` or ``parent_code`` null removes it."""
+
+    name: str | None = Field(default=None, min_length=1, max_length=200)
+    kind: str | None = None
+    line: str | None = None
+    parent_code: str | None = Field(default=None, max_length=64)
+
+
+@router.patch("/{code}", summary="Edit a unit's name, kind, line or parent (admin, audited)")
+def edit_unit(code: str, body: UnitPatch, request: Request, principal: Principal = Depends(require("admin")),
+              session: Session = Depends(get_session)):
+    unit = service.update_unit(session, code, body.model_dump(exclude_unset=True), actor=principal.user,
+                               ip=client_ip(request), scope=principal.scope)
     session.commit()
     areas, parents = _codes(session, [unit])
     return service.unit_dict(unit, areas, parents)

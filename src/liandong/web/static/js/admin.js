@@ -9,7 +9,16 @@ const LINES = JSON.parse(main.dataset.lines);
 const KINDS = JSON.parse(main.dataset.kinds);
 const box = document.getElementById("admin-message");
 const STAGES = ["dispatch", "sign", "dispose", "check"];
+const AREA_LEVELS = ["district", "town", "community", "grid"];
 const lang = LABELS.lang === "en" ? 1 : 0;
+
+// Codes are shown by their label in the page language (the code itself where no label is known).
+const label = (table, code) => ((LABELS[table] || {})[code]) || code || "";
+const kindLabel = (k) => label("unit_kinds", k);
+const levelLabel = (l) => label("levels", l);
+const stageName = (s) => label("stages", s);
+const lineLabel = (code) => (code ? (LINES[code] || [code, code])[lang] : "");
+const urgencyLabel = (u) => t(`admin.${u}`);
 
 function say(text, kind = "ok") {
   box.hidden = !text;
@@ -44,18 +53,27 @@ function option(value, text) {
 for (const select of document.querySelectorAll("[data-fill=lines]")) {
   for (const [code, names] of Object.entries(LINES)) select.append(option(code, names[lang]));
 }
-for (const select of document.querySelectorAll("[data-fill=kinds]")) for (const k of KINDS) select.append(option(k, k));
+for (const select of document.querySelectorAll("[data-fill=kinds]")) for (const k of KINDS) select.append(option(k, kindLabel(k)));
+for (const select of document.querySelectorAll("[data-fill=levels]")) for (const l of AREA_LEVELS) select.append(option(l, levelLabel(l)));
+
+function button(text, onClick, action) {
+  const b = el("button", "button", text);
+  b.type = "button";
+  if (action) b.dataset.do = action;
+  b.addEventListener("click", onClick);
+  return b;
+}
 
 function roleBoxes(container, chosen = []) {
   for (const role of ROLES) {
-    const label = el("label", "check");
+    const box = el("label", "check");
     const input = el("input");
     input.type = "checkbox";
     input.name = "roles";
     input.value = role;
     input.checked = chosen.includes(role);
-    label.append(input, ` ${(LABELS.roles || {})[role] || role}`);
-    container.append(label);
+    box.append(input, ` ${label("roles", role)}`);
+    container.append(box);
   }
 }
 
@@ -95,7 +113,7 @@ async function loadUsers() {
       await send("PUT", `/api/v1/users/${u.username}/active`, { active: !u.active });
       await loadUsers();
     }));
-    acts.append(toggle);
+    acts.append(toggle, button(t("admin.reset_password"), () => resetFor(u.username), "password"));
     if (u.locked) {
       const unlock = el("button", "button", t("admin.unlock"));
       unlock.type = "button";
@@ -110,9 +128,34 @@ async function loadUsers() {
       el("td", "", status), acts);
     return tr;
   }));
+  document.getElementById("usernames").replaceChildren(...users.map((u) => option(u.username, u.display_name)));
   main.dataset.users = String(users.length);
 }
 loaders.users = loadUsers;
+
+// Password reset: the administrator types the new password twice; the API ends the user's sessions.
+const passwordForm = document.getElementById("password-form");
+
+function resetFor(username) {
+  passwordForm.username.value = username;
+  passwordForm.password.focus();
+}
+
+passwordForm.confirm.addEventListener("input", () => passwordForm.confirm.setCustomValidity(""));
+passwordForm.addEventListener("submit", (e) => {
+  e.preventDefault();
+  const f = e.target;
+  if (f.password.value !== f.confirm.value) {
+    f.confirm.setCustomValidity(t("admin.password_mismatch"));
+    f.confirm.reportValidity();
+    return;
+  }
+  guard(async () => {
+    await send("PUT", `/api/v1/users/${encodeURIComponent(f.username.value.trim())}/password`, { password: f.password.value });
+    f.reset();
+    await loadUsers();
+  })();
+});
 
 document.getElementById("user-form").addEventListener("submit", (e) => {
   e.preventDefault();
@@ -136,12 +179,45 @@ async function loadUnits() {
   const data = await getJSON(`/api/v1/units?limit=200${q ? `&q=${encodeURIComponent(q)}` : ""}`);
   document.querySelector("#units-table tbody").replaceChildren(...data.items.map((u) => {
     const tr = el("tr");
-    tr.append(el("td", "code", u.code), el("td", "", u.name), el("td", "", u.kind),
-      el("td", "", u.line ? (LINES[u.line] || [u.line])[lang] : ""));
+    tr.dataset.code = u.code;
+    const acts = el("td");
+    acts.append(button(t("admin.edit"), () => editUnit(u), "edit"));
+    tr.append(el("td", "code", u.code), el("td", "", u.name), el("td", "", kindLabel(u.kind)),
+      el("td", "", lineLabel(u.line)), el("td", "code", u.parent || ""), acts);
     return tr;
   }));
+  main.dataset.units = String(data.total);
 }
 loaders.units = loadUnits;
+
+const unitEdit = document.getElementById("unit-edit");
+
+function editUnit(u) {
+  unitEdit.dataset.code = u.code;
+  document.getElementById("unit-edit-code").textContent = u.code;
+  unitEdit.name.value = u.name;
+  unitEdit.kind.value = u.kind;
+  unitEdit.line.value = u.line || "";
+  unitEdit.parent_code.value = u.parent || "";
+  unitEdit.hidden = false;
+  unitEdit.name.focus();
+}
+
+unitEdit.querySelector("[data-do=cancel]").addEventListener("click", () => {
+  unitEdit.hidden = true;
+});
+unitEdit.addEventListener("submit", (e) => {
+  e.preventDefault();
+  const f = e.target;
+  guard(async () => {
+    await send("PATCH", `/api/v1/units/${encodeURIComponent(f.dataset.code)}`, {
+      name: f.name.value.trim(), kind: f.kind.value, line: f.line.value || null,
+      parent_code: f.parent_code.value.trim() || null,
+    });
+    f.hidden = true;
+    await loadUnits();
+  })();
+});
 document.getElementById("unit-search").addEventListener("submit", (e) => {
   e.preventDefault();
   loadUnits();
@@ -173,8 +249,7 @@ async function loadMatters() {
     link.addEventListener("click", () => editMatter(m.code));
     const first = el("td");
     first.append(link);
-    tr.append(first, el("td", "", m.name), el("td", "", (LINES[m.line] || [m.line])[lang]),
-      el("td", "", t(`admin.${m.default_urgency}`)));
+    tr.append(first, el("td", "", m.name), el("td", "", lineLabel(m.line)), el("td", "", urgencyLabel(m.default_urgency)));
     return tr;
   }));
 }
@@ -194,10 +269,10 @@ async function editMatter(code) {
   form.default_urgency.value = m.default_urgency;
   const table = document.getElementById("limits");
   const head = el("tr");
-  head.append(el("th", "", ""), ...STAGES.map((s) => el("th", "", (LABELS.stages || {})[s] || s)));
+  head.append(el("th", "", ""), ...STAGES.map((s) => el("th", "", stageName(s))));
   const rows = ["normal", "urgent"].map((urgency) => {
     const tr = el("tr");
-    tr.append(el("th", "", t(`admin.${urgency}`)));
+    tr.append(el("th", "", urgencyLabel(urgency)));
     for (const stage of STAGES) {
       const lim = m.limits.find((l) => l.urgency === urgency && l.stage === stage) || { amount: "", unit: "hour" };
       const td = el("td");
@@ -209,11 +284,11 @@ async function editMatter(code) {
       amount.value = lim.amount;
       amount.dataset.urgency = urgency;
       amount.dataset.stage = stage;
-      amount.setAttribute("aria-label", `${urgency} ${stage}`);
+      amount.setAttribute("aria-label", `${urgencyLabel(urgency)} ${stageName(stage)}`);
       const unit = el("select");
       unit.append(option("hour", t("form.hour")), option("day", t("form.day")));
       unit.value = lim.unit;
-      unit.setAttribute("aria-label", `${urgency} ${stage} unit`);
+      unit.setAttribute("aria-label", `${urgencyLabel(urgency)} ${stageName(stage)} ${t("form.unit")}`);
       td.append(amount, unit);
       tr.append(td);
     }
@@ -234,6 +309,22 @@ document.getElementById("matter-form").addEventListener("submit", (e) => {
       line: form.line.value, default_urgency: form.default_urgency.value, limits,
     });
     await loadMatters();
+  })();
+});
+
+// A local extension matter (地方扩展事项): created with the generic time limits, then shown for editing.
+document.getElementById("local-matter-form").addEventListener("submit", (e) => {
+  e.preventDefault();
+  const f = e.target;
+  guard(async () => {
+    const m = await send("POST", "/api/v1/catalogue/matters", {
+      code: f.code.value.trim(), name: f.name.value.trim(), major_code: f.major_code.value.trim(),
+      major_name: f.major_name.value.trim(), line: f.line.value,
+    });
+    f.reset();
+    document.querySelector("#matter-search [name=q]").value = m.code;
+    await loadMatters();
+    await editMatter(m.code);
   })();
 });
 
@@ -277,9 +368,92 @@ async function loadSummary() {
   const s = await getJSON("/api/v1/areas/summary");
   const dl = document.getElementById("area-summary");
   dl.replaceChildren();
-  for (const [level, n] of Object.entries(s)) dl.append(el("dt", "", level), el("dd", "", n));
+  for (const [level, n] of Object.entries(s)) {
+    if (typeof n !== "number" || (!n && !AREA_LEVELS.includes(level))) continue;  // (totals; empty side levels)
+    const dt = el("dt", "", levelLabel(level));
+    dt.dataset.level = level;
+    dl.append(dt, el("dd", "", n));
+  }
 }
-loaders.areas = loadSummary;
+
+// The area tree a page at a time: the caller's top areas, then the children of whichever row is opened
+// (district → towns → communities → unit grids), each with its unit-grid count.
+const AREA_PAGE = 50;
+const areaBrowser = { trail: [], offset: 0, manyRoots: false };
+
+async function loadAreas() {
+  const { trail, offset } = areaBrowser;
+  const parent = trail[trail.length - 1];
+  const data = parent
+    ? await getJSON(`/api/v1/areas/${encodeURIComponent(parent.code)}/children?limit=${AREA_PAGE}&offset=${offset}`)
+    : await getJSON("/api/v1/areas");
+  if (!parent && data.items.length === 1) {  // one district (or the caller's own area): open it at once
+    trail.push(data.items[0]);
+    return loadAreas();
+  }
+  if (!parent) areaBrowser.manyRoots = true;
+  document.querySelector("#areas-table tbody").replaceChildren(...data.items.map((a) => {
+    const tr = el("tr");
+    tr.dataset.code = a.code;
+    const code = el("td", "code");
+    if (a.level === "grid") code.textContent = a.code;
+    else {
+      const open = el("button", "linklike", a.code);
+      open.type = "button";
+      open.setAttribute("aria-label", `${t("admin.open_children")}: ${a.name} ${a.code}`);
+      open.addEventListener("click", () => openArea(a));
+      code.append(open);
+    }
+    tr.append(code, el("td", "", a.name), el("td", "", levelLabel(a.level)),
+      el("td", "num", a.level === "grid" ? "" : a.grids ?? ""));
+    return tr;
+  }));
+  renderTrail();
+  const last = offset + data.items.length;
+  document.getElementById("areas-range").textContent = data.total
+    ? `${t("admin.page", { first: offset + 1, last })} · ${t("admin.area_total", { n: data.total })}` : t("none");
+  document.getElementById("areas-prev").disabled = offset === 0;
+  document.getElementById("areas-next").disabled = last >= data.total;
+  main.dataset.areas = parent ? parent.code : "";
+}
+
+function openArea(area) {
+  areaBrowser.trail.push(area);
+  areaBrowser.offset = 0;
+  loadAreas().catch((err) => say(err.message, "error"));
+}
+
+function renderTrail() {
+  const { trail, manyRoots } = areaBrowser;
+  const list = document.querySelector("#area-trail ol");
+  const crumbs = [];
+  const crumb = (text, keep, current) => {
+    const li = el("li");
+    if (current) {
+      const here = el("span", "", text);
+      here.setAttribute("aria-current", "location");
+      li.append(here);
+    } else {
+      li.append(button(text, () => {
+        trail.length = keep;
+        areaBrowser.offset = 0;
+        loadAreas().catch((err) => say(err.message, "error"));
+      }));
+    }
+    return li;
+  };
+  if (manyRoots) crumbs.push(crumb(t("filter.any"), 0, trail.length === 0));
+  trail.forEach((a, i) => crumbs.push(crumb(`${levelLabel(a.level)} ${a.name}`, i + 1, i === trail.length - 1)));
+  list.replaceChildren(...crumbs);
+}
+
+for (const [id, step] of [["areas-prev", -AREA_PAGE], ["areas-next", AREA_PAGE]]) {
+  document.getElementById(id).addEventListener("click", () => {
+    areaBrowser.offset = Math.max(0, areaBrowser.offset + step);
+    loadAreas().catch((err) => say(err.message, "error"));
+  });
+}
+loaders.areas = () => Promise.all([loadSummary(), areaBrowser.trail.length ? null : loadAreas()]);
 document.getElementById("import-form").addEventListener("submit", (e) => {
   e.preventDefault();
   const f = e.target;

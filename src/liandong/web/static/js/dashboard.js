@@ -117,16 +117,21 @@ function popupFor(p) {
   return box;
 }
 
+// A case is a small focusable element titled with its number (not a canvas dot): reachable by keyboard
+// (Enter opens its popup) and named for screen readers.
+const caseIcon = (overdue) => L.divIcon({ className: overdue ? "case-dot overdue" : "case-dot", iconSize: [14, 14] });
+
 function placeMarker(p) {
   let marker = markers.get(p.id);
   if (!marker) {
-    marker = L.circleMarker([p.lat, p.lon], { radius: 7, weight: 2 });
+    marker = L.marker([p.lat, p.lon], { icon: caseIcon(p.overdue), title: p.number, keyboard: true });
     marker.bindPopup(() => popupFor(marker.caseInfo));
     markers.set(p.id, marker);
     clusters.addLayer(marker);
+  } else if (marker.caseInfo.overdue !== p.overdue) {
+    marker.setIcon(caseIcon(p.overdue));
   }
   marker.caseInfo = p;
-  marker.setStyle({ color: p.overdue ? "#a3201a" : "#0b5cad", fillColor: p.overdue ? "#e74c3c" : "#3d8bd6" });
 }
 
 async function loadPoints() {
