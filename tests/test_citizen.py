@@ -119,3 +119,34 @@ def test_matter_search_by_pinyin_initials(world, tmp_path):
     towns = client.get("/api/v1/public/towns").json()
     assert len(towns["features"]) == 2
     assert set(towns["features"][0]["properties"]) == {"code", "name"}
+
+
+def test_limits_are_enforced_before_the_body_is_read(world, tmp_path):
+    """An abusive client costs no parsing: the rate limit and the size cap answer before the form is read,
+    so even a body that is not a form at all gets 429 / 413 / 411 (parsing it would have answered 4xx else)."""
+    from liandong.intake.citizen_api import FORM_ALLOWANCE
+
+    junk = {"content-type": "multipart/form-data; boundary=nothing-here"}
+    client = client_for(world, tmp_path, max_upload_bytes=1024)
+    before = count(world)
+    too_big = client.post("/api/v1/public/reports", content=b"x" * (1024 + FORM_ALLOWANCE + 1), headers=junk)
+    assert too_big.status_code == 413 and "at most" in too_big.json()["detail"], too_big.text
+    chunked = client.post("/api/v1/public/reports", content=iter([b"x" * 100]), headers=junk)
+    assert chunked.status_code == 411 and "Content-Length" in chunked.json()["detail"], chunked.text
+    assert count(world) == before
+    client = client_for(world, tmp_path, citizen_report_limit="1/minute")
+    assert client.post("/api/v1/public/reports", data=FORM).status_code == 201
+    over = client.post("/api/v1/public/reports", content=b"not a form", headers=junk)
+    assert over.status_code == 429 and "too many" in over.json()["detail"] and int(over.headers["Retry-After"]) >= 1
+
+
+@pytest.mark.parametrize("field", ["description", "name", "matter_code"])
+def test_nul_characters_in_text_fields_are_refused(world, tmp_path, field):
+    """Multipart bodies pass the request-wide NUL guard (they carry binary photos); the text fields do not."""
+    client = client_for(world, tmp_path)
+    before = count(world)
+    form = {**FORM, field: FORM[field][:2] + "\x00" + FORM[field][2:]}
+    r = client.post("/api/v1/public/reports", data=form, files={"photo": ("p.png", png(), "image/png")})
+    assert r.status_code == 422 and "NUL" in r.json()["detail"] and field in r.json()["detail"], r.text
+    assert count(world) == before
+    assert list(tmp_path.rglob("*.*")) == []

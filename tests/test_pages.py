@@ -8,11 +8,13 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
+from liandong.auth import service as auth_service
 from liandong.auth.deps import SESSION_COOKIE
 from liandong.auth.models import AuditEntry, AuthToken, User
 from liandong.config import get_settings
 from liandong.db import dispose_engine, session_factory
 from liandong.web.common import safe_next
+from liandong.web.mobile import asset_version
 from tests.webdata import CENTRE_NAME, DISPLAY_NAME, PASSWORD, USERNAME, build, make_app
 
 
@@ -220,3 +222,37 @@ def test_every_state_action_and_channel_has_both_labels():
     assert set(CHANNELS) <= set(i18n.CHANNEL_LABELS)
     for table in (i18n.ACTION_LABELS, i18n.STATE_LABELS, i18n.CHANNEL_LABELS, i18n.MESSAGES):
         assert all(zh and en for zh, en in table.values())
+
+
+def test_phone_app_has_the_language_switch_logout_and_a_nav_entry_for_grid_workers(client, data):
+    login(client)  # an admin and dispatcher, no grid worker: no phone app in the navigation
+    assert 'href="/m/"' not in client.get("/map").text
+    page = client.get("/m/")
+    assert 'href="/lang/en?next=/m/"' in page.text and 'action="/logout"' in page.text
+    with session_factory(data.url)() as s:
+        auth_service.create_user(s, username="grid_wu", password=PASSWORD, unit_code="C310112", roles=["inspector"])
+        s.commit()
+    client.post("/logout")
+    client.post("/login", data={"username": "grid_wu", "password": PASSWORD})
+    assert '<a href="/m/">网格员端</a>' in client.get("/map").text
+    assert '<a href="/m/" aria-current="page">' not in client.get("/map").text
+    client.cookies.set("liandong_lang", "en")
+    assert "Grid worker app" in client.get("/cases").text and "Log out" in client.get("/m/").text
+
+
+def test_service_worker_cache_is_named_after_the_assets(client, tmp_path):
+    """An installed phone keeps its app shell until the service worker changes: the worker the server
+    renders carries a version that moves with every static file (and the package version)."""
+    sw = client.get("/m/sw.js")
+    assert sw.status_code == 200 and sw.headers["content-type"].startswith("text/javascript")
+    assert sw.headers["cache-control"] == "no-cache" and sw.headers["service-worker-allowed"] == "/m/"
+    assert f'const VERSION = "{asset_version()}";' in sw.text and "__ASSET_VERSION__" not in sw.text
+    (tmp_path / "js").mkdir()
+    script = tmp_path / "js" / "app.js"
+    script.write_text("one")
+    seen = {asset_version(tmp_path)}
+    script.write_text("other")  # changed contents
+    seen.add(asset_version(tmp_path))
+    (tmp_path / "js" / "more.js").write_text("")  # a new file
+    seen.add(asset_version(tmp_path))
+    assert len(seen) == 3 and asset_version(tmp_path) in seen  # and stable while nothing changes

@@ -14,6 +14,12 @@ class DomainError(Exception):
         """Further fields of the error body, e.g. ``allowed_actions`` on a refused case action."""
 
 
+class BadRequest(DomainError):
+    """Malformed input that no field rule describes (e.g. a NUL character in a text field)."""
+
+    status = 400
+
+
 class NotFound(DomainError):
     """Also raised for things outside the caller's jurisdiction: 404 leaks nothing."""
 
@@ -34,6 +40,12 @@ class Forbidden(DomainError):
 
 class TooLarge(DomainError):
     status = 413
+
+
+class LengthRequired(DomainError):
+    """A body whose size is checked before it is read must say its size (Content-Length)."""
+
+    status = 411
 
 
 class TooMany(DomainError):

@@ -23,8 +23,8 @@ from liandong.web.i18n import ROLE_LABELS, labels, lang_of, translator
 templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
 
 NAV = (("/", "nav.dashboard", None), ("/cases", "nav.work", None), ("/map", "nav.map", None),
-       ("/admin/", "nav.admin", "admin"))
-"""(path, label, role needed) of the main navigation."""
+       ("/m/", "nav.mobile", "inspector"), ("/admin/", "nav.admin", "admin"))
+"""(path, label, role needed) of the main navigation; the phone app is the grid workers' (inspectors')."""
 
 
 def safe_next(value: str | None) -> str:

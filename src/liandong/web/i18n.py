@@ -91,6 +91,23 @@ STAGE_LABELS = {
     "check": ("核查", "Check"),
 }
 
+UNIT_KIND_LABELS = {
+    "centre": ("联动中心", "Linkage centre"),
+    "sub_centre": ("分中心", "Sub-centre"),
+    "workstation": ("工作站", "Workstation"),
+    "department": ("职能部门", "Department"),
+    "branch": ("部门派驻机构", "Department branch"),
+    "team": ("队伍", "Team"),
+}
+LEVEL_LABELS = {
+    "district": ("区", "District"),
+    "town": ("镇/街道", "Town/street"),
+    "community": ("村/居", "Community"),
+    "grid": ("单元网格", "Unit grid"),
+    "road_grid": ("道路网格", "Road grid"),
+    "responsibility_grid": ("责任网格", "Responsibility grid"),
+}
+
 UNIT_STATUS_LABELS = {
     "dispatched": ("待签收", "Waiting to sign"),
     "signed": ("已签收", "Signed"),
@@ -107,6 +124,7 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "nav.work": ("工作台", "Workbench"),
     "nav.map": ("区域地图", "District map"),
     "nav.admin": ("系统管理", "Administration"),
+    "nav.mobile": ("网格员端", "Grid worker app"),
     "nav.main": ("主导航", "Main navigation"),
     "lang.switch": ("English", "中文"),
     "lang.switch_label": ("切换到英文", "Switch to Chinese"),
@@ -184,6 +202,10 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "case.stage": ("当前环节", "Stage"),
     "case.stage_deadline": ("环节截止", "Stage deadline"),
     "case.case_deadline": ("案件截止", "Case deadline"),
+    "case.case_light": ("案件亮灯", "Case light"),
+    "case.level": ("督办级别", "Escalation level"),
+    "case.filing_criteria": ("立案条件", "Filing criterion"),
+    "case.closing_criteria": ("结案条件", "Closing criterion"),
     "case.paused": ("已暂停计时", "Clock paused"),
     "case.lead": ("主办", "lead"),
     "case.assist": ("协办", "assisting"),
@@ -257,6 +279,25 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "admin.target": ("目标面积（平方米）", "Target size (m²)"),
     "admin.replace": ("替换已有网格", "Replace existing grids"),
     "admin.saved": ("已保存", "Saved"),
+    "admin.reset_password": ("重置密码", "Reset password"),
+    "admin.new_password": ("新密码", "New password"),
+    "admin.confirm_password": ("再次输入新密码", "New password again"),
+    "admin.password_mismatch": ("两次输入的密码不一致", "The two passwords differ"),
+    "admin.reset_hint": (
+        "重置后该用户的所有登录立即失效，锁定随之解除",
+        "All of the user's sessions end at once and a lock-out is lifted",
+    ),
+    "admin.edit": ("编辑", "Edit"),
+    "admin.edit_unit": ("编辑单位", "Edit unit"),
+    "admin.cancel": ("取消", "Cancel"),
+    "admin.new_matter": ("新增地方扩展事项", "New local matter"),
+    "admin.major_code": ("大类编码", "Category code"),
+    "admin.major_name": ("大类名称", "Category name"),
+    "admin.browse": ("区域浏览", "Browse areas"),
+    "admin.grids": ("单元网格数", "Unit grids"),
+    "admin.open_children": ("查看下级", "Show what is inside"),
+    "admin.area_total": ("共 {n} 个", "{n} areas"),
+    "admin.page": ("第 {first}–{last} 个", "{first}–{last}"),
     "m.title": ("网格员", "Grid worker"),
     "m.report": ("上报", "Report"),
     "m.tasks": ("我的任务", "My tasks"),
@@ -269,14 +310,45 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "m.sent": ("已发送", "Sent"),
     "m.no_tasks": ("暂无待核实或待核查的案件", "No cases to verify or check"),
     "m.sync": ("立即发送", "Send now"),
+    "m.refused": ("服务器拒收此报告", "The server refused this report"),
+    "m.refused_photo": ("案件已上报，但照片被拒收", "The report was sent but its photo was refused"),
+    "m.refused_count": (
+        "{n} 条报告被服务器拒收，请查看下方待发送列表", "{n} report(s) refused by the server: see the list below",
+    ),
+    "m.fix": ("修改后重发", "Fix and resend"),
+    "m.discard": ("放弃此报告", "Discard this report"),
+    "m.other_photo": ("换一张照片重发", "Send another photo"),
+    "m.discard_photo": ("不要照片", "Go on without the photo"),
+    "m.editing": (
+        "正在修改被拒收的报告，改好后点“提交”重新发送", "Fixing a refused report: press Send when it is right",
+    ),
+    "m.cancel_edit": ("取消修改", "Stop fixing"),
+    "m.login_needed": (
+        "登录已过期，请重新登录；报告仍保存在本机",
+        "Your session has ended: log in again; the reports stay on this phone",
+    ),
+    "m.sync_failed": (
+        "发送失败，报告仍保存在本机，稍后自动重试", "Sending failed; the reports stay on this phone and are retried",
+    ),
+    "m.account": ("账户", "Account"),
     "report.title": ("我要报事", "Report a problem"),
     "report.intro": (
         "在地图上标出位置，选择问题类型并简要描述；无需注册。",
         "Mark the place on the map, pick what kind of problem it is and describe it; no account needed.",
     ),
     "report.where": ("位置", "Where"),
-    "report.pick": ("点击地图标出位置", "Click the map to mark the place"),
-    "report.gps": ("使用我的位置", "Use my location"),
+    "report.pick": (
+        "点击地图标出位置；或移动地图使十字对准该处后选“使用地图中心”",
+        "Click the map to mark the place, or move the map until the cross is on it and choose “Use the map centre”",
+    ),
+    "report.picked": ("已标出位置：{lat}, {lon}", "Place marked: {lat}, {lon}"),
+    "report.gps": ("使用我的GPS定位", "Use my GPS position"),
+    "report.centre": ("使用地图中心", "Use the map centre"),
+    "report.map_label": (
+        "位置地图：点击标出位置，或用方向键移动地图、加减号缩放，再选“使用地图中心”",
+        "Map of the place: click to mark it, or move the map with the arrow keys, zoom with + and −, "
+        "then choose “Use the map centre”",
+    ),
     "report.gps_failed": ("无法获取位置，请在地图上点选", "Could not get your location; click the map instead"),
     "report.no_point": ("请先在地图上标出位置", "Mark the place on the map first"),
     "report.what": ("问题类型", "What kind of problem"),
@@ -307,6 +379,14 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "track.rated": ("感谢您的评价", "Thank you for your rating"),
     "track.not_found": ("没有找到该报告，请核对编号与查询码", "No report with this number and key"),
     "error": ("出错了", "Something went wrong"),
+    "error.network": ("网络不可用，请联网后重试", "No network: try again when online"),
+    "error.server": ("服务器出错，请稍后重试", "The server failed: try again later"),
+    "error.403": ("您无权执行此操作", "You may not do this"),
+    "error.404": ("未找到，或不在您的辖区内", "Not found, or outside your area"),
+    "error.409": ("已被他人更改，请刷新后重试", "Changed by someone else meanwhile: reload and try again"),
+    "error.413": ("内容太大", "Too large"),
+    "error.422": ("提交的内容未被接受", "Not accepted"),
+    "error.429": ("操作过于频繁，请稍后再试", "Too many requests: try again later"),
 }
 
 
@@ -345,5 +425,7 @@ def labels(lang: str) -> dict:
         "stages": pick(STAGE_LABELS, STAGE_LABELS),
         "unit_status": pick(UNIT_STATUS_LABELS, UNIT_STATUS_LABELS),
         "roles": pick(ROLE_LABELS, ROLE_LABELS),
+        "unit_kinds": pick(UNIT_KIND_LABELS, UNIT_KIND_LABELS),
+        "levels": pick(LEVEL_LABELS, LEVEL_LABELS),
         "lang": lang,
     }

@@ -5,18 +5,48 @@ reports made without network and sends each exactly once (the Idempotency-Key) w
 
 from __future__ import annotations
 
+import hashlib
+from functools import lru_cache
 from pathlib import Path
 
 from fastapi import APIRouter, Depends, Request
-from fastapi.responses import FileResponse, JSONResponse
+from fastapi.responses import JSONResponse, Response
 from sqlalchemy.orm import Session
 
+from liandong import __version__
 from liandong.auth.deps import Principal, get_session, optional_principal
 from liandong.web.common import page, signed_in, to_login
 from liandong.web.i18n import lang_of, translator
 
 router = APIRouter(include_in_schema=False)
 STATIC = Path(__file__).parent / "static"
+VERSION_MARK = "__ASSET_VERSION__"
+"""Stands in sw.js for the asset version the server fills in."""
+
+
+def asset_version(root: Path = STATIC) -> str:
+    """A short hash of the package version and every static file (name and contents).
+
+    It names the service worker's cache: a phone that installed the app keeps its shell until this
+    changes, so any changed asset must change it. Files are read again only when one's size or
+    modification time moved.
+    """
+    files = sorted(p for p in root.rglob("*") if p.is_file())
+    return _digest(root, tuple((p, *_stamp(p)) for p in files))
+
+
+def _stamp(path: Path) -> tuple[int, int]:
+    st = path.stat()
+    return st.st_size, st.st_mtime_ns
+
+
+@lru_cache(maxsize=8)
+def _digest(root: Path, files: tuple[tuple[Path, int, int], ...]) -> str:
+    h = hashlib.sha256(__version__.encode())
+    for path, _, _ in files:
+        h.update(path.relative_to(root).as_posix().encode() + b"\0")
+        h.update(hashlib.sha256(path.read_bytes()).digest())
+    return h.hexdigest()[:16]
 
 
 @router.get("/m/")
@@ -41,6 +71,10 @@ def manifest(request: Request):
 
 @router.get("/m/sw.js")
 def service_worker():
-    """Served under /m/ so that it may control the app's pages; never cached by the browser's HTTP cache."""
-    return FileResponse(STATIC / "js" / "sw.js", media_type="text/javascript",
-                        headers={"Cache-Control": "no-cache", "Service-Worker-Allowed": "/m/"})
+    """Served under /m/ so that it may control the app's pages, with the asset version filled in (a new
+    version is a new worker, which replaces the kept shell); never cached by the browser's HTTP cache."""
+    source = (STATIC / "js" / "sw.js").read_text(encoding="utf-8")
+    if VERSION_MARK not in source:
+        raise RuntimeError(f"sw.js lost its {VERSION_MARK} mark: phones would keep their old app for ever")
+    return Response(source.replace(VERSION_MARK, asset_version()), media_type="text/javascript",
+                    headers={"Cache-Control": "no-cache", "Service-Worker-Allowed": "/m/"})

@@ -30,6 +30,24 @@ export class HttpError extends Error {
   }
 }
 
+/**
+ * A refusal as the user reads it: what happened in the page language (by HTTP status), then the server's
+ * own reason, which the API gives in English.
+ */
+export function refusalText(status, reason) {
+  const messages = LABELS.messages || {};
+  const key = status >= 500 ? "error.server" : `error.${status}`;
+  const lead = messages[key] || t("error");
+  return reason && reason !== lead ? `${lead}: ${reason}` : lead;
+}
+
+/** Any error of a call as the user reads it (a fetch that never reached the server is a TypeError). */
+export function errorText(err) {
+  if (err instanceof HttpError) return refusalText(err.status, err.message);
+  if (err instanceof TypeError) return t("error.network");
+  return `${t("error")}: ${err.message || err}`;
+}
+
 function toLogin() {
   window.location.assign(`/login?next=${encodeURIComponent(window.location.pathname + window.location.search)}`);
 }

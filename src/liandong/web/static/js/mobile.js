@@ -1,7 +1,8 @@
-// Grid worker's phone app: report (GPS or map pick, matter search that works offline, photo) through the
-// outbox, and the verification / check tasks waiting for this user.
+// Grid worker's phone app: report (GPS, map pick or map centre, matter search that works offline, photo)
+// through the outbox, and the verification / check tasks waiting for this user. Every error is shown where
+// the worker acted (the form, the outbox, the task), in the page language.
 
-import { actionLabel, el, getJSON, postJSON, stateLabel, t, tabs, when } from "./common.js";
+import { HttpError, actionLabel, el, errorText, getJSON, postJSON, refusalText, stateLabel, t, tabs, when } from "./common.js";
 import * as outbox from "./outbox.js";
 import { pointPicker } from "./pointpicker.js";
 
@@ -9,11 +10,15 @@ const main = document.querySelector(".mobile");
 const form = document.getElementById("m-form");
 const errorBox = document.getElementById("m-error");
 const okBox = document.getElementById("m-ok");
+const editBox = document.getElementById("m-editing");
+const outboxError = document.getElementById("outbox-error");
+const tasksError = document.getElementById("tasks-error");
 const net = document.getElementById("net");
 const search = document.getElementById("matter-search");
 const matterSelect = document.getElementById("matter");
 const MATTERS_KEY = "liandong-matters";
 let matters = [];
+let editing = null; // id of the refused outbox item the form is fixing
 
 if ("serviceWorker" in navigator) {
   navigator.serviceWorker.register("/m/sw.js", { scope: "/m/" }).then(() => {
@@ -21,13 +26,21 @@ if ("serviceWorker" in navigator) {
   });
 }
 
+/** Show `text` in a message box, or hide the box when there is nothing to say. */
+function say(box, text) {
+  box.hidden = !text;
+  box.textContent = text || "";
+}
+
 // --- tabs ----------------------------------------------------------------------------------------
 tabs((tab) => {
-  if (tab.id === "tab-tasks") loadTasks().catch(showError);
+  if (tab.id !== "tab-tasks") return;
+  say(tasksError, "");
+  loadTasks().catch((err) => say(tasksError, errorText(err)));
 });
 
 // --- where ---------------------------------------------------------------------------------------
-const picker = pointPicker("m-map", form, (message) => showError(message));
+const picker = pointPicker("m-map", form, (message) => say(errorBox, message));
 
 // --- matters: fetched once, kept for offline use, filtered here ----------------------------------
 function showMatters() {
@@ -51,35 +64,105 @@ async function loadMatters() {
 }
 search.addEventListener("input", showMatters);
 
+// --- fixing a refused report: the form takes it back, "send" puts it back in the outbox -----------
+function setPhoto(photo, name) {
+  const files = new DataTransfer();
+  if (photo) files.items.add(new File([photo], name || "photo.jpg", { type: photo.type }));
+  form.elements.photo.files = files.files;
+}
+
+function startEdit(item) {
+  editing = item.id;
+  search.value = item.body.matter_code;
+  showMatters();
+  matterSelect.value = item.body.matter_code;
+  form.elements.description.value = item.body.description;
+  picker.place(item.body.lat, item.body.lon);
+  setPhoto(item.photo, item.photoName);
+  say(errorBox, "");
+  okBox.hidden = true;
+  editBox.hidden = false;
+  form.scrollIntoView();
+  form.elements.description.focus();
+}
+
+function stopEdit() {
+  editing = null;
+  editBox.hidden = true;
+  form.elements.description.value = "";
+  form.elements.photo.value = "";
+}
+document.getElementById("m-cancel-edit").addEventListener("click", stopEdit);
+
 // --- outbox --------------------------------------------------------------------------------------
+function button(text, describedBy, onClick) {
+  const b = el("button", "button", text);
+  b.type = "button";
+  b.setAttribute("aria-describedby", describedBy);
+  b.addEventListener("click", onClick);
+  return b;
+}
+
+/** One waiting report; a refused one says why and offers to fix and resend it, or to drop it. */
+function outboxItem(item) {
+  const li = el("li", "outbox-item");
+  li.dataset.id = item.id;
+  const what = el("span", "", `${when(new Date(item.created).toISOString())} · ${item.body.description}`);
+  what.id = `outbox-${item.id}`;
+  li.append(what);
+  if (!item.error) return li;
+  li.classList.add("refused");
+  const photoOnly = Boolean(item.caseId); // the case exists: only its photo is left to send
+  li.append(el("p", "message error", `${t(photoOnly ? "m.refused_photo" : "m.refused")} · ${refusalText(item.status, item.error)}`));
+  const drop = () => {
+    if (editing === item.id) stopEdit();
+    return outbox.remove(item.id).then(showOutbox);
+  };
+  if (photoOnly) {
+    const label = el("label", "button", t("m.other_photo"));
+    const input = el("input", "visually-hidden");
+    input.type = "file";
+    input.accept = "image/jpeg,image/png,image/webp";
+    input.setAttribute("aria-describedby", what.id);
+    input.addEventListener("change", async () => {
+      const photo = input.files[0];
+      if (!photo) return;
+      await outbox.resend(item.id, { photo, photoName: photo.name });
+      await showOutbox();
+      await sync();
+    });
+    label.append(input);
+    li.append(label, button(t("m.discard_photo"), what.id, drop));
+  } else {
+    li.append(button(t("m.fix"), what.id, () => startEdit(item)), button(t("m.discard"), what.id, drop));
+  }
+  return li;
+}
+
 async function showOutbox() {
-  const items = await outbox.all();
+  // another account's reports wait on this phone for their owner: never shown to, nor sent as, this one
+  const items = (await outbox.all()).filter((i) => outbox.ownedBy(i, main.dataset.owner))
+    .sort((a, b) => a.created - b.created);
   document.getElementById("outbox-count").textContent = String(items.length);
   main.dataset.outbox = String(items.length);
-  document.getElementById("outbox").replaceChildren(...items.map((item) => {
-    const li = el("li", "outbox-item", `${when(new Date(item.created).toISOString())} · ${item.body.description}`);
-    if (item.error) {
-      li.append(el("div", "message error", item.error));
-      const drop = el("button", "button", "×");
-      drop.type = "button";
-      drop.setAttribute("aria-label", "remove");
-      drop.addEventListener("click", () => outbox.remove(item.id).then(showOutbox));
-      li.append(drop);
-    }
-    return li;
-  }));
+  main.dataset.refused = String(items.filter((i) => i.error).length);
+  document.getElementById("outbox").replaceChildren(...items.map(outboxItem));
 }
 
 async function sync() {
   if (!navigator.onLine) return;
+  let note = "";
   try {
-    await outbox.flush(() => {
+    const refused = await outbox.flush(main.dataset.owner, () => {
       okBox.hidden = false;
       okBox.textContent = t("m.sent");
     });
+    if (refused) note = t("m.refused_count", { n: refused });
   } catch (err) {
-    /* the network went away again: the reports stay in the outbox */
+    // the reports stay in the outbox either way
+    note = err instanceof outbox.LoginNeeded ? t("m.login_needed") : t("m.sync_failed");
   }
+  say(outboxError, note);
   await showOutbox();
 }
 
@@ -95,21 +178,14 @@ window.addEventListener("online", () => {
 window.addEventListener("offline", showNet);
 document.getElementById("sync").addEventListener("click", sync);
 
-function showError(err) {
-  errorBox.hidden = !err;
-  errorBox.textContent = err ? (err.message || String(err)) : "";
-}
-
 form.addEventListener("submit", async (e) => {
   e.preventDefault();
-  showError("");
+  say(errorBox, "");
   okBox.hidden = true;
-  if (!form.elements.lat.value) return showError(t("report.no_point"));
+  if (!form.elements.lat.value) return say(errorBox, t("report.no_point"));
   if (!form.checkValidity()) return form.reportValidity();
   const photo = form.elements.photo.files[0] || null;
-  await outbox.put({
-    id: crypto.randomUUID(),
-    created: Date.now(),
+  const report = {
     body: {
       matter_code: form.elements.matter_code.value,
       description: form.elements.description.value.trim(),
@@ -119,9 +195,10 @@ form.addEventListener("submit", async (e) => {
     },
     photo,
     photoName: photo ? photo.name : null,
-  });
-  form.elements.description.value = "";
-  form.elements.photo.value = "";
+  };
+  if (editing) await outbox.resend(editing, report);
+  else await outbox.put({ id: crypto.randomUUID(), created: Date.now(), owner: main.dataset.owner, ...report });
+  stopEdit();
   okBox.hidden = false;
   okBox.textContent = t("m.queued");
   await showOutbox();
@@ -131,37 +208,53 @@ form.addEventListener("submit", async (e) => {
 // --- tasks: cases waiting for verification or check ----------------------------------------------
 const TASK_ACTIONS = { verifying: ["verified"], checking: ["check_passed", "check_failed"] };
 
+function task(c) {
+  const li = el("li", "task");
+  li.dataset.caseId = String(c.id);
+  const link = el("a", "", c.number);
+  link.href = `/cases/${c.id}`;
+  li.append(link, el("div", "", `${c.matter_name} · ${stateLabel(c.state)}`), el("div", "muted", c.description));
+  const note = el("textarea");
+  note.rows = 2;
+  note.maxLength = 2000;
+  note.setAttribute("aria-label", t("form.note"));
+  const alert = el("p", "message error");
+  alert.setAttribute("role", "alert");
+  alert.hidden = true;
+  li.append(note, alert);
+  const buttons = TASK_ACTIONS[c.state].map((action) => {
+    const b = el("button", "button", actionLabel(action));
+    b.type = "button";
+    b.dataset.action = action;
+    b.addEventListener("click", async () => {
+      say(alert, "");
+      say(tasksError, "");
+      for (const other of buttons) other.disabled = true;
+      try {
+        await postJSON(`/api/v1/cases/${c.id}/actions/${action}`, { version: c.version, note: note.value || undefined });
+        await loadTasks();
+      } catch (err) {
+        if (err instanceof HttpError && err.status === 409) { // changed meanwhile: show the tasks as they are now
+          await loadTasks().catch(() => {});
+          say(tasksError, `${t("case.version_conflict")} · ${err.message}`);
+        } else {
+          say(alert, errorText(err));
+        }
+      } finally {
+        for (const other of buttons) other.disabled = false;
+      }
+    });
+    return b;
+  });
+  li.append(...buttons);
+  return li;
+}
+
 async function loadTasks() {
   const data = await getJSON("/api/v1/cases?mine=true&sort=stage_deadline&limit=100");
   const list = document.getElementById("tasks");
   const items = data.items.filter((c) => TASK_ACTIONS[c.state]);
-  list.replaceChildren(...items.map((c) => {
-    const li = el("li", "task");
-    li.dataset.caseId = String(c.id);
-    const link = el("a", "", c.number);
-    link.href = `/cases/${c.id}`;
-    li.append(link, el("div", "", `${c.matter_name} · ${stateLabel(c.state)}`), el("div", "muted", c.description));
-    const note = el("textarea");
-    note.rows = 2;
-    note.maxLength = 2000;
-    note.setAttribute("aria-label", t("form.note"));
-    li.append(note);
-    for (const action of TASK_ACTIONS[c.state]) {
-      const b = el("button", "button", actionLabel(action));
-      b.type = "button";
-      b.dataset.action = action;
-      b.addEventListener("click", async () => {
-        try {
-          await postJSON(`/api/v1/cases/${c.id}/actions/${action}`, { version: c.version, note: note.value || undefined });
-          await loadTasks();
-        } catch (err) {
-          showError(err);
-        }
-      });
-      li.append(b);
-    }
-    return li;
-  }));
+  list.replaceChildren(...items.map(task));
   if (!items.length) list.append(el("li", "muted", t("m.no_tasks")));
   main.dataset.tasks = String(items.length);
 }

@@ -1,7 +1,11 @@
 // Service worker of the grid worker's app (/m/): keeps the app shell so the app opens without network.
 // API calls are never cached: reports wait in the page's outbox (IndexedDB) instead.
+// The server fills in VERSION (a hash of the static files and the package version, web/mobile.py) when it
+// serves /m/sw.js: any changed asset makes a new worker with a new cache, and the old caches are deleted.
 
-const CACHE = "liandong-m-v2";
+const VERSION = "__ASSET_VERSION__";
+const PREFIX = "liandong-m-";
+const CACHE = PREFIX + VERSION;
 const SHELL = [
   "/m/",
   "/static/css/app.css",
@@ -17,13 +21,15 @@ const SHELL = [
 ];
 
 self.addEventListener("install", (event) => {
-  event.waitUntil(caches.open(CACHE).then((cache) => cache.addAll(SHELL)).then(() => self.skipWaiting()));
+  // "reload": past the browser's HTTP cache, which may still hold the previous version of a file
+  const fresh = SHELL.map((url) => new Request(url, { cache: "reload" }));
+  event.waitUntil(caches.open(CACHE).then((cache) => cache.addAll(fresh)).then(() => self.skipWaiting()));
 });
 
 self.addEventListener("activate", (event) => {
   event.waitUntil(
     caches.keys()
-      .then((keys) => Promise.all(keys.filter((k) => k !== CACHE).map((k) => caches.delete(k))))
+      .then((keys) => Promise.all(keys.filter((k) => k.startsWith(PREFIX) && k !== CACHE).map((k) => caches.delete(k))))
       .then(() => self.clients.claim()),
   );
 });
