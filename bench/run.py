@@ -226,15 +226,15 @@ def lifecycle(url: str, cycles: int) -> dict:
             "note": "each transition: read the case, check role and state, update it, append its event, commit"}
 
 
-def intake_points(index: GridIndex) -> list[tuple[float, float]]:
-    step = max(1, len(index.geoms) // 2000)
+def intake_points(index: GridIndex, n: int = 2000) -> list[tuple[float, float]]:
+    step = max(1, len(index.geoms) // n)
     return [(p.x, p.y) for p in (index.geoms[i].representative_point() for i in range(0, len(index.geoms), step))]
 
 
 def http_intake(url: str, index: GridIndex, seconds: float, scaling: bool = False) -> dict:
     if not shutil.which("wrk"):
         return {"skipped": "wrk is not installed (apt-get install wrk; make bench does it as root)"}
-    return intake.run(url, PASSWORD, intake_points(index), seconds, scaling=scaling)
+    return intake.run(url, PASSWORD, intake_points(index, 40_000), seconds, scaling=scaling)
 
 
 def postgres_url() -> str | None:

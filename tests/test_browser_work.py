@@ -356,6 +356,11 @@ def test_admin_pages(browser, base_url):
     expect(pg.locator('#days li[data-day="2031-10-01"]')).to_contain_text("国庆节")
     pg.locator('#days li[data-day="2031-10-01"] button').click()
     expect(pg.locator('#days li[data-day="2031-10-01"]')).to_have_count(0)
+    expect(pg.locator("#year-known")).to_contain_text("尚无节假日数据")  # days entered do not make the year known
+    pg.get_by_role("button", name="本年节假日已录入完整").click()
+    expect(pg.locator("#year-known")).to_contain_text("已有节假日数据")
+    pg.get_by_role("button", name="撤销“已录入完整”").click()
+    expect(pg.locator("#year-known")).to_contain_text("尚无节假日数据")
 
     pg.get_by_role("tab", name="区域与网格").click()
     expect(pg.locator("#area-summary")).to_contain_text("单元网格")

@@ -545,3 +545,26 @@ def test_the_case_offers_only_the_actions_the_service_will_take(world):
                     json={"amount": 1, "unit": "day", "reason": "需要吊车"})
     assert r.status_code == 200, r.text
     assert {"approve_extension", "reject_extension"} <= set(acts("dispatcher"))
+
+
+def test_the_notice_badge_counts_every_unread_notice(world):
+    """The workbench lists the latest 20 notices, but its badge says how many wait in all."""
+    import datetime as dt
+
+    from liandong.cases.models import Notification
+
+    west = unit_id(world, f"S-{WEST}")
+    with unit_of_work(world) as s:
+        before = s.scalar(select(func.count()).select_from(Notification).where(
+            Notification.unit_id == west, Notification.read_at.is_(None)))
+        s.add_all(Notification(unit_id=west, kind="urge", message=f"督办 {i}", created_at=dt.datetime.now(dt.UTC))
+                  for i in range(25))
+    client = make_client(world)
+    h = login(client, "west_handler", PASSWORD)
+    listed = client.get("/api/v1/notifications", params={"unread": "true", "limit": 20}, headers=h).json()
+    assert len(listed) == 20
+    assert client.get("/api/v1/notifications/unread-count", headers=h).json() == {"unread": before + 25}
+    assert client.post(f"/api/v1/notifications/{listed[0]['id']}/read", headers=h).status_code == 204
+    assert client.get("/api/v1/notifications/unread-count", headers=h).json() == {"unread": before + 24}
+    other = login(client, "east_handler", PASSWORD)
+    assert client.get("/api/v1/notifications/unread-count", headers=other).json()["unread"] < before + 24

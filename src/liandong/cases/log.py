@@ -15,9 +15,14 @@ def append(session: Session, case_id: int, action: str, from_state: str | None, 
            unit_id: int | None = None, seq: int | None = None) -> CaseEvent:
     """Add the next event; its (case, seq) pair is unique, so two writers can never both take a number.
 
-    ``seq`` may be given when the caller knows it (1 for a case just created)."""
+    ``seq`` may be given when the caller knows it (1 for a case just created). The event returned is a
+    plain copy of the row written, not tracked by the session."""
     seq = seq or (session.scalar(select(func.max(CaseEvent.seq)).where(CaseEvent.case_id == case_id)) or 0) + 1
-    event = CaseEvent(case_id=case_id, seq=seq, at=now, actor_id=actor_id, actor=actor, unit_id=unit_id,
-                      action=action, from_state=from_state, to_state=to_state, payload=payload)
-    session.add(event)
-    return event
+    values = {"case_id": case_id, "seq": seq, "at": now, "actor_id": actor_id, "actor": actor, "unit_id": unit_id,
+              "action": action, "from_state": from_state, "to_state": to_state, "payload": payload}
+    # a Core INSERT: events are never changed, so the unit of work has nothing to track on them
+    values["id"] = session.connection().execute(_INSERT, values).scalar_one()
+    return CaseEvent(**values)
+
+
+_INSERT = CaseEvent.__table__.insert().returning(CaseEvent.__table__.c.id)

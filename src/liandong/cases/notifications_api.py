@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 
 from fastapi import APIRouter, Depends, Path, Query
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from liandong.auth.deps import Principal, current_principal, get_session, request_time
@@ -24,6 +24,12 @@ def notifications(unread: bool = False, limit: int = Query(50, ge=1, le=500),
     rows = session.scalars(stmt.order_by(Notification.id.desc()).limit(limit))
     return [{"id": n.id, "case_id": n.case_id, "kind": n.kind, "message": n.message,
              "created_at": n.created_at.isoformat(), "read": n.read_at is not None} for n in rows]
+
+
+@router.get("/unread-count", summary="How many notices for the caller's unit wait unread (the badge)")
+def unread_count(principal: Principal = Depends(current_principal), session: Session = Depends(get_session)):
+    return {"unread": session.scalar(select(func.count()).select_from(Notification).where(
+        Notification.unit_id == principal.unit_id, Notification.read_at.is_(None)))}
 
 
 @router.post("/{notification_id}/read", status_code=204, summary="Mark a notice read")

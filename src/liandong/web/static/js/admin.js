@@ -335,6 +335,9 @@ yearForm.year.value = String(new Date().getFullYear());
 async function loadYear() {
   const y = await getJSON(`/api/v1/calendar/${yearForm.year.value}`);
   document.getElementById("year-known").textContent = y.known ? `${t("admin.known")} (${y.source})` : t("admin.unknown");
+  // entering days does not make a year known: the administrator says when all its holidays are in
+  document.getElementById("year-complete").hidden = y.known;
+  document.getElementById("year-reopen").hidden = !y.known;
   document.getElementById("days").replaceChildren(...y.days.map((d) => {
     const li = el("li", d.workday ? "day workday" : "day holiday", `${d.day} · ${d.workday ? t("admin.workday") : t("admin.holiday")} · ${d.name || ""} `);
     li.dataset.day = d.day;
@@ -349,6 +352,12 @@ async function loadYear() {
   }));
 }
 loaders.calendar = loadYear;
+for (const [id, method] of [["year-complete", "PUT"], ["year-reopen", "DELETE"]]) {
+  document.getElementById(id).addEventListener("click", guard(async () => {
+    await send(method, `/api/v1/calendar/${yearForm.year.value}/complete`);
+    await loadYear();
+  }));
+}
 yearForm.addEventListener("submit", (e) => {
   e.preventDefault();
   loadYear();

@@ -2,7 +2,7 @@
 // each action the state table allows this user (the API's `allowed_actions`). Every action carries the
 // version the page showed: if someone else changed the case meanwhile, the page reloads it and says so.
 
-import { LABELS, actionLabel, channelLabel, el, getJSON, lightLabel, postJSON, stageLabel, stateLabel, t, when } from "./common.js";
+import { LABELS, actionLabel, channelLabel, el, errorText, getJSON, lightLabel, postJSON, stageLabel, stateLabel, t, when } from "./common.js";
 
 const main = document.querySelector(".case-page");
 const caseId = main.dataset.caseId;
@@ -243,11 +243,13 @@ form.addEventListener("submit", async (e) => {
     say(`${actionLabel(chosen)}: ${t("case.done")}`);
     await render(current);
   } catch (err) {
-    if (err.status === 409) {
+    if (err.status === 409) {  // changed meanwhile, or not possible now: say what is possible, in the page's words
       await reload();
-      say(`${t("case.version_conflict")} · ${err.message}`, "error");
+      const allowed = (err.body && err.body.allowed_actions) || [];
+      const now = allowed.length ? ` · ${t("case.allowed_now")}: ${allowed.map(actionLabel).join("、")}` : "";
+      say(`${t("case.version_conflict")}${now} · ${err.message}`, "error");
     } else {
-      say(`${t("error")}: ${err.message}`, "error");
+      say(errorText(err), "error");
     }
   }
 });

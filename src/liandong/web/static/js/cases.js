@@ -129,8 +129,9 @@ function showError(err) {
 }
 
 async function loadNotices() {
-  const items = await getJSON("/api/v1/notifications?unread=true&limit=20");
-  document.getElementById("notice-count").textContent = String(items.length);
+  const [items, count] = await Promise.all([getJSON("/api/v1/notifications?unread=true&limit=20"),
+    getJSON("/api/v1/notifications/unread-count")]);  // the badge counts them all, the list shows the latest
+  document.getElementById("notice-count").textContent = String(count.unread);
   document.getElementById("notices").replaceChildren(...items.map((n) => {
     const li = el("li", `notice notice-${n.kind}`);
     li.dataset.noticeId = String(n.id);
