@@ -254,6 +254,12 @@ def test_the_app_runs_on_the_clock_it_is_given(world):
     events = client.get(f"/api/v1/cases/{case['id']}/events", headers=h["dispatcher"]).json()
     later = (then + dt.timedelta(minutes=30)).isoformat()
     assert [e["at"] for e in events] == [then.isoformat(), then.isoformat(), later]
+    # the other channels run on the same clock (a citizen's report here)
+    form = {"matter_code": "06010", "description": "垃圾没人收", "lon": str(WEST_POINT[0]), "lat": str(WEST_POINT[1])}
+    number = client.post("/api/v1/public/reports", data=form).json()["number"]
+    assert number.split("-")[1] == "20260302"
+    found = client.get("/api/v1/cases", params={"q": number}, headers=h["receptionist"]).json()["items"]
+    assert found[0]["created_at"] == (then + dt.timedelta(minutes=80)).isoformat()
 
 
 def test_joint_handling_assisting_units_report_their_part(world):
@@ -568,3 +574,68 @@ def test_the_notice_badge_counts_every_unread_notice(world):
     assert client.get("/api/v1/notifications/unread-count", headers=h).json() == {"unread": before + 24}
     other = login(client, "east_handler", PASSWORD)
     assert client.get("/api/v1/notifications/unread-count", headers=other).json()["unread"] < before + 24
+
+
+def test_a_unit_assisting_the_unit_it_heads_moves_its_own_part(world):
+    """The west sub-centre assists its own workstation: its signature is its part, not the workstation's, and
+    the lead is not offered a report it may not make yet."""
+    cid = case_in(world, "filed")
+    lead, sub = unit_id(world, f"W-{WEST}001"), unit_id(world, f"S-{WEST}")
+    do(world, cid, "dispatch", lead_unit_id=lead, assisting_unit_ids=[sub])
+    assert do(world, cid, "sign", service.Actor(roles=frozenset({"handler"}), unit_id=sub)) == "dispatched"
+    with unit_of_work(world) as s:
+        parts = {u.unit_id: u.status for u in s.scalars(select(CaseUnit).where(CaseUnit.case_id == cid))}
+    assert parts == {lead: "dispatched", sub: "signed"}
+    workstation = service.Actor(roles=frozenset({"handler"}), unit_id=lead)
+    assert do(world, cid, "sign", workstation) == "in_progress"
+    with unit_of_work(world) as s:
+        case = s.get(service.Case, cid)
+        offered = service.case_dict(s, case, workstation)["allowed_actions"]
+    assert "report_done" not in offered and "return" in offered  # the sub-centre's part is still open
+    do(world, cid, "report_done", service.Actor(roles=frozenset({"handler"}), unit_id=sub), note="已协调")
+    assert do(world, cid, "report_done", workstation, note="已处理") == "disposed"
+
+
+def test_rework_does_not_hand_back_a_part_that_was_returned(world):
+    cid = case_in(world, "filed")
+    lead, helper = unit_id(world, f"B-cm-{WEST}"), unit_id(world, f"S-{WEST}")
+    do(world, cid, "dispatch", lead_unit_id=lead, assisting_unit_ids=[helper])
+    town = service.Actor(roles=frozenset({"handler"}), unit_id=helper)
+    do(world, cid, "return", town, reason="不属本单位")
+    for action, payload in (("sign", {}), ("report_done", {"note": "好"}), ("request_check", {}),
+                            ("check_failed", {"note": "未整改到位"})):
+        do(world, cid, action, **payload)
+    with unit_of_work(world) as s:
+        parts = {u.unit_id: u.status for u in s.scalars(select(CaseUnit).where(CaseUnit.case_id == cid))}
+    assert parts == {lead: "dispatched", helper: "returned"}
+
+
+@pytest.mark.parametrize("odd", ["²10101199003074477", "１１0101199003074477"])
+def test_id_numbers_take_ascii_digits_only(world, odd):
+    client = make_client(world)
+    body = {"matter_code": MATTER, "description": "x", "lon": WEST_POINT[0], "lat": WEST_POINT[1],
+            "channel": "hotline", "reporter": {"id_number": odd}}
+    r = client.post("/api/v1/cases", json=body, headers=login(client, "receptionist", PASSWORD))
+    assert r.status_code == 422 and "17 digits" in r.json()["detail"]
+
+
+def test_a_report_rolled_back_in_a_savepoint_leaves_nothing_behind(world):
+    """Cases go in with Core statements; a savepoint rolled back must take the case out of the session too."""
+    from liandong.areas.index import GridIndex
+
+    with unit_of_work(world) as s:
+        index = GridIndex.build(s)
+        with pytest.raises(RuntimeError), s.begin_nested():
+            ghost, _ = service.report(s, index, service.Actor(roles=frozenset({"receptionist"}), unit_id=None),
+                                      matter_code=MATTER, description="回滚", lon=WEST_POINT[0], lat=WEST_POINT[1],
+                                      channel="hotline")
+            raise RuntimeError("the rest of the row failed")
+        assert ghost not in s
+        kept, _ = service.report(s, index, service.Actor(roles=frozenset({"receptionist"}), unit_id=None),
+                                 matter_code=MATTER, description="保留", lon=WEST_POINT[0], lat=WEST_POINT[1],
+                                 channel="hotline")
+        kept_id = kept.id
+    with unit_of_work(world) as s:
+        assert s.get(service.Case, kept_id).description == "保留"
+        assert s.scalar(select(func.count()).select_from(service.Case).where(
+            service.Case.description == "回滚")) == 0

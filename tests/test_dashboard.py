@@ -187,3 +187,43 @@ def test_demo_activity_goes_through_the_state_table(case_world):
         open_ = [c for c in cases if c.closed_at is None and c.state not in ("rejected", "merged")]
         red = [c for c in open_ if sla.status(c, cal, now)["light"] == "red"]
         assert open_ and len(red) <= len(open_) / 4, (len(red), len(open_))
+
+
+def test_live_feed_of_a_department_unit_carries_only_its_assigned_cases(world):
+    """A department's squad sees on its screen the cases dispatched to it, from their first event; an account
+    of the same unit with no staff role sees none at all."""
+    from liandong.auth.service import create_user
+    from tests.caseworld import unit_id
+
+    url = world["url"]
+    with unit_of_work(url) as s:
+        create_user(s, username="squad_screen", password=PASSWORD, unit_code=f"B-cm-{WEST}", roles=["handler"])
+        create_user(s, username="squad_resident", password=PASSWORD, unit_code=f"B-cm-{WEST}", roles=["citizen"])
+    other = new_case(url, description="未派给中队的案件")
+    mine = new_case(url, description="派给中队的案件")
+    for case_id, actions in ((other, ("accept", "file")), (mine, ("accept", "file"))):
+        for action in actions:
+            do(url, case_id, action)
+    do(url, mine, "dispatch", lead_unit_id=unit_id(url, f"B-cm-{WEST}"))
+    app = create_app(Settings(database_url=url, live_poll_seconds=0.05, sweep_seconds=0))
+    with serve(app) as base, httpx.Client(base_url=base) as c:
+        def token(user):
+            return c.post("/api/v1/auth/token", data={"username": user, "password": PASSWORD}).json()["access_token"]
+        stop = threading.Event()
+        squad, resident = queue.Queue(), queue.Queue()
+        threading.Thread(target=_listen, args=(base, token("squad_screen"), squad, stop, None, "?recent=100"),
+                         daemon=True).start()
+        threading.Thread(target=_listen, args=(base, token("squad_resident"), resident, stop, None, "?recent=100"),
+                         daemon=True).start()
+        seen = [_next_event(squad)]
+        while (seen[-1]["case_id"], seen[-1]["action"]) != (mine, "dispatch"):
+            seen.append(_next_event(squad))
+        assert other not in {e["case_id"] for e in seen}  # in the squad's town, but not dispatched to it
+        assert [e["action"] for e in seen if e["case_id"] == mine] == ["report", "accept", "file", "dispatch"]
+        assert all(unit_id(url, f"B-cm-{WEST}") in e["unit_ids"] for e in seen)
+        assert resident.get(timeout=10) == ("status", 200)
+        assert resident.get(timeout=10) == ("connected", None)
+        with pytest.raises(queue.Empty):  # the replay comes at once when there is one: here there is none
+            _next_event(resident, timeout=2)
+        stop.set()
+        do(url, mine, "sign")  # wake the streams so their threads see the stop flag

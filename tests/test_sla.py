@@ -9,7 +9,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from liandong.areas.index import GridIndex
 from liandong.cases import service, sla
@@ -386,3 +386,64 @@ def test_an_administrator_enters_a_year_then_marks_it_complete(world):
     assert client.get("/api/v1/calendar/2031", headers=admin).json()["known"] is True
     assert client.delete("/api/v1/calendar/2031/complete", headers=admin).json()["known"] is False
     assert client.put("/api/v1/calendar/1999/complete", headers=admin).status_code == 422
+
+
+def test_resuming_while_an_extension_waits_keeps_the_clocks_paused(world):
+    t0 = at("2026-03-02 09:00")
+    cid = new_case(world, t0)
+    for action in ("accept", "file", "dispatch", "sign"):
+        run(world, cid, action, t0)
+    run(world, cid, "request_extension", at("2026-03-02 10:00"), amount=1, unit="day", reason="等配件")
+    run(world, cid, "suspend", at("2026-03-02 10:30"))
+    st = run(world, cid, "resume", at("2026-03-02 11:00"))
+    assert st["paused"]  # the request still waits: no clock runs, nothing to escalate
+    with unit_of_work(world) as s:
+        assert sla.sweep(s, at("2026-03-03 15:00")) == []
+    st = run(world, cid, "approve_extension", at("2026-03-04 09:00"))
+    # 3 working hours were left at the request, + 1 working day from the decision
+    assert not st["paused"] and dt.datetime.fromisoformat(st["stage_deadline"]).astimezone(SH) == at(
+        "2026-03-05 13:30")
+
+
+def test_an_extension_too_short_to_end_an_overrun_does_not_raise_it_again(world):
+    t0 = at("2026-03-02 09:00")
+    cid = new_case(world, t0)
+    for action in ("accept", "file", "dispatch", "sign"):
+        run(world, cid, action, t0)  # dispose: 4 working hours, to 13:30; the case: to Tue 11:30
+    with unit_of_work(world) as s:
+        assert sla.sweep(s, at("2026-03-03 14:00")) == [cid]  # stage level 1, case overdue
+    run(world, cid, "request_extension", at("2026-03-03 14:00"), amount=1, unit="hour", reason="再等一小时")
+    st = run(world, cid, "approve_extension", at("2026-03-03 14:00"))
+    with unit_of_work(world) as s:
+        sla.sweep(s, at("2026-03-03 15:30"))
+        flagged = s.scalar(select(func.count()).select_from(CaseEvent).where(
+            CaseEvent.case_id == cid, CaseEvent.action == "case_overdue"))
+        levels = [e.payload["level"] for e in s.scalars(select(CaseEvent).where(
+            CaseEvent.case_id == cid, CaseEvent.action == "escalate").order_by(CaseEvent.seq))]
+    assert st["case_overdue"] and flagged == 1  # the case deadline (now Tue 12:30) is still behind: flagged once
+    assert levels == [1, 1]  # the stage's new deadline (15:00) was in the future, then missed: a new overrun
+
+
+def test_imported_history_is_not_swept(world):
+    """Cases from another city's 311 file carry that city's target date but were never filed here."""
+    from liandong.cases.models import Case as CaseRow
+
+    with unit_of_work(world) as s:
+        cid = new_case(world, at("2026-03-02 09:00"))
+        s.execute(update(CaseRow).where(CaseRow.id == cid).values(case_deadline=at("2026-03-03 09:00")))
+    with unit_of_work(world) as s:
+        sla.sweep(s, at("2026-04-01 09:00"))
+        assert not s.scalars(select(CaseEvent).where(CaseEvent.action == "case_overdue")).all()
+
+
+def test_seeding_keeps_the_days_an_administrator_entered(db_url):
+    with unit_of_work(db_url) as s:
+        set_day(s, dt.date(2026, 10, 5), True, "本区防汛值班")  # a National Day holiday, worked here, entered first
+        mark_year(s, 2025, True)
+    with unit_of_work(db_url) as s:
+        result = seed_from_chinesecalendar(s)
+    assert 2026 in result["years"] and 2025 not in result["years"]
+    with unit_of_work(db_url) as s:
+        cal = WorkCalendar.load(s, HOURS, "Asia/Shanghai")
+    assert cal.is_workday(dt.date(2026, 10, 5)) and not cal.is_workday(dt.date(2026, 10, 6))
+    assert 2026 in cal.years

@@ -123,7 +123,7 @@ def create_app(settings: Settings | None = None, clock: Callable[[], dt.datetime
     @app.exception_handler(StatementError)
     def statement_error(request: Request, exc: StatementError):
         """A value the driver could not bind (a date in year 1 shifted to UTC): the request's fault, not ours."""
-        if isinstance(exc.orig, OverflowError | ValueError):
+        if isinstance(exc.orig, OverflowError):
             return out_of_range(request, exc)
         raise exc
 

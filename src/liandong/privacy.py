@@ -27,8 +27,9 @@ ID_CHECK = "10X98765432"
 def id_number_problem(value: str) -> str | None:
     """Why ``value`` is not a resident ID number (GB 11643-1999: 17 digits and a check character), or None."""
     import datetime as dt
+    import re
 
-    if len(value) != 18 or not value[:17].isdigit() or value[17] not in "0123456789X":
+    if not re.fullmatch(r"[0-9]{17}[0-9X]", value):  # ASCII digits only (str.isdigit takes ² and １)
         return "an ID number has 17 digits and a check digit or X"
     try:
         dt.date(int(value[6:10]), int(value[10:12]), int(value[12:14]))

@@ -106,12 +106,14 @@ def seed_from_chinesecalendar(session: Session) -> dict:
 
     known = set(session.scalars(select(CalendarYear.year)))
     years = {d.year for d in chinese_calendar.holidays} - known
+    entered = set(session.scalars(select(CalendarDay.day).where(  # an administrator's day is kept as entered
+        CalendarDay.day >= dt.date(min(years, default=2000), 1, 1)))) if years else set()
     rows: dict[dt.date, CalendarDay] = {}
     for day, name in chinese_calendar.holidays.items():
-        if day.year in years and day.weekday() < 5:
+        if day.year in years and day.weekday() < 5 and day not in entered:
             rows[day] = CalendarDay(day=day, workday=False, name=str(name))
     for day, name in chinese_calendar.workdays.items():
-        if day.year in years and day.weekday() >= 5:
+        if day.year in years and day.weekday() >= 5 and day not in entered:
             rows[day] = CalendarDay(day=day, workday=True, name=f"{name} (调休)")
     session.add_all(rows.values())
     session.add_all(CalendarYear(year=y, source="chinesecalendar") for y in sorted(years))

@@ -77,17 +77,12 @@ def after_report(session: Session, index: GridIndex, case: Case, calendar: WorkC
 
 def queue(session: Session, actor: service.Actor, limit: int = 100) -> list[dict]:
     """Pairs waiting for a decision, the likeliest first, within the actor's jurisdiction."""
-    rows = session.scalars(select(DuplicatePair).where(DuplicatePair.status == "pending")
-                           .order_by(DuplicatePair.score.desc(), DuplicatePair.id).limit(limit * 3))
-    out = []
-    for p in rows:
-        a, b = session.get(Case, p.case_id), session.get(Case, p.candidate_id)
-        if not (actor.scope.covers_path(a.area_path) and actor.scope.covers_path(b.area_path)):
-            continue
-        out.append({"id": p.id, "score": p.score, "case": _brief(a), "candidate": _brief(b)})
-        if len(out) >= limit:
-            break
-    return out
+    seen = service.visible(select(Case.id), actor)  # both cases of a pair must be the actor's to see
+    rows = session.scalars(select(DuplicatePair).where(
+        DuplicatePair.status == "pending", DuplicatePair.case_id.in_(seen), DuplicatePair.candidate_id.in_(seen))
+        .order_by(DuplicatePair.score.desc(), DuplicatePair.id).limit(limit))
+    return [{"id": p.id, "score": p.score, "case": _brief(session.get(Case, p.case_id)),
+             "candidate": _brief(session.get(Case, p.candidate_id))} for p in rows]
 
 
 def _brief(c: Case) -> dict:

@@ -14,7 +14,7 @@ import uuid
 from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import bindparam, func, or_, select, update
+from sqlalchemy import bindparam, event, func, or_, select, update
 from sqlalchemy.orm import Session, make_transient_to_detached
 from sqlalchemy.orm.exc import StaleDataError
 
@@ -138,6 +138,8 @@ def report(session: Session, index: GridIndex, actor: Actor, *, matter_code: str
     case = Case(**values)
     make_transient_to_detached(case)
     session.add(case)
+    session.info.setdefault("core_rows", []).append((session.get_nested_transaction() or session.get_transaction(),
+                                                     case))
     _event(session, case, actor, "report", None, "reported", {"channel": channel, "matter": matter_code}, now, seq=1)
     return case, True
 
@@ -147,6 +149,27 @@ _NEW_CASE = {c.key: None for c in _CASES.c if c.key != "id"} | {
     "out_of_area": False, "rework_count": 0, "escalation_count": 0, "escalation_level": 0}
 _INSERT_CASE = _CASES.insert().returning(_CASES.c.id)
 _NUMBER_CASE = _CASES.update().where(_CASES.c.id == bindparam("case_id")).values(number=bindparam("new_number"))
+
+
+@event.listens_for(Session, "after_soft_rollback")
+def _forget_rolled_back_rows(session: Session, previous_transaction) -> None:
+    """A case inserted with Core is not one the unit of work knows it added, so a rollback (of a savepoint
+    too) would leave it in the session although its row is gone: take it out here."""
+    kept = []
+    for tx, obj in session.info.get("core_rows", ()):
+        inner = tx
+        while inner is not None and inner is not previous_transaction:
+            inner = inner.parent
+        if inner is None:
+            kept.append((tx, obj))
+        elif obj in session:
+            session.expunge(obj)
+    session.info["core_rows"] = kept
+
+
+@event.listens_for(Session, "after_commit")
+def _committed_rows(session: Session) -> None:
+    session.info.pop("core_rows", None)
 
 
 def _creator_key(actor: Actor, key: str) -> str:
@@ -462,8 +485,7 @@ def _act(session: Session, index: GridIndex, case_id: int, action: str, actor: A
                                                           "lead_unit_id", "assisting_unit_ids")}
     if mine is not None:  # the lead's step moves the case
         if action == "report_done":
-            busy = [cu.unit_id for cu in units_of(session, case) if cu.role == "assist"
-                    and cu.status in ("dispatched", "signed")]
+            busy = _busy_assistants(session, case)
             if busy:
                 raise Conflict(f"assisting units {busy} have not finished their part; the lead reports the "
                                "case done after them")
@@ -476,7 +498,7 @@ def _act(session: Session, index: GridIndex, case_id: int, action: str, actor: A
     elif action == "check_failed":
         case.rework_count += 1
         for cu in units_of(session, case):
-            if cu.status != "withdrawn":
+            if cu.status not in ("withdrawn", "returned"):  # a part handed back stays handed back
                 cu.status, cu.updated_at = "dispatched", now
     elif action == "rate":
         if payload["satisfaction"] not in states.SATISFACTION:
@@ -499,13 +521,22 @@ def _act(session: Session, index: GridIndex, case_id: int, action: str, actor: A
         # the stage an extension was asked for is over: the request lapses rather than freezing the next one
         session.execute(update(Extension).where(Extension.case_id == case.id, Extension.status == "pending")
                         .values(status="lapsed", decided_by=actor.name, decided_at=now))
-    if to_state != from_state or action in ("check_failed", "redispatch"):
+    held = action == "resume" and get_settings().pause_on_extension and session.scalar(
+        select(Extension.id).where(Extension.case_id == case.id, Extension.status == "pending")) is not None
+    # (resuming while an extension request waits: the clocks stay paused until it is decided)
+    if not held and (to_state != from_state or action in ("check_failed", "redispatch")):
         sla.on_transition(case, snapshot.current(session).by_id[case.matter_id], action, calendar, now)
         if case.stage_deadline is not None and to_state != from_state:
             record["stage_deadline"] = case.stage_deadline.isoformat()
     _event(session, case, actor, action, from_state, to_state, record, now)
     session.flush()
     return case
+
+
+def _busy_assistants(session: Session, case: Case) -> list[int]:
+    """Assisting units still working on their part (the lead's report waits for them)."""
+    return [cu.unit_id for cu in units_of(session, case)
+            if cu.role == "assist" and cu.status in ("dispatched", "signed")]
 
 
 def _require(action: str, payload: dict) -> None:
@@ -570,7 +601,7 @@ def _stage_event(session: Session, case: Case, action: str, actor: Actor, payloa
         elif extra:
             if case.paused_remaining_minutes is not None:  # suspended meanwhile: the stage resumes with more
                 case.paused_remaining_minutes += extra
-            sla.extend(case, calendar, extra)
+            sla.extend(case, calendar, extra, now)
         record.update(amount=pending.amount, unit=pending.unit, note=payload.get("note"))
     else:  # urge
         from liandong.cases.models import Notification
@@ -597,9 +628,12 @@ def _assignment(session: Session, case: Case, actor: Actor) -> CaseUnit:
     rows = units_of(session, case)
     parents = dict(session.execute(select(Unit.id, Unit.parent_id).where(
         Unit.id.in_([r.unit_id for r in rows]))).all()) if rows else {}
-    for r in rows:
-        if r.status != "withdrawn" and actor.unit_id in (r.unit_id, parents.get(r.unit_id)):
-            return r
+    live = [r for r in rows if r.status != "withdrawn"]
+    # the unit's own part first: a sub-centre assisting its own workstation acts on its part, not the lead's
+    own = [r for r in live if r.unit_id == actor.unit_id]
+    headed = [r for r in live if parents.get(r.unit_id) == actor.unit_id]
+    if own or headed:
+        return (own or headed)[0]
     raise Forbidden("the case is not assigned to your unit")
 
 
@@ -711,6 +745,8 @@ def _feasible(session: Session, case: Case, actor: Actor, actions: list[str]) ->
             steps = states.unit_actions(mine.status, case.state)
             if mine.role == "lead":
                 steps = [a for a in actions if unit_action(a) and (a in steps or a == "request_extension")]
+                if "report_done" in steps and _busy_assistants(session, case):
+                    steps.remove("report_done")  # the lead reports done after its assisting units
             out += steps
     if {"approve_extension", "reject_extension"} & set(out) and session.scalar(
             select(Extension.id).where(Extension.case_id == case.id, Extension.status == "pending")) is None:

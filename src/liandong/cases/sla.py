@@ -54,13 +54,15 @@ def unpause(case: Case, cal: WorkCalendar, now: dt.datetime, extra: float = 0.0)
     if case.case_deadline is not None and case.paused_at is not None:
         case.case_deadline, _ = cal.add(case.case_deadline, cal.between(case.paused_at, now) + extra)
     case.paused_remaining_minutes = case.paused_at = None
+    if case.escalation_level and case.stage_limit_minutes:  # the next level waits a whole limit after the pause
+        case.next_escalation_at, _ = cal.add(now, case.stage_limit_minutes)
     if extra:
-        extend(case, cal, extra, move_deadlines=False)
+        extend(case, cal, extra, now, move_deadlines=False)
 
 
-def extend(case: Case, cal: WorkCalendar, extra: float, *, move_deadlines: bool = True) -> None:
-    """An approved extension: both limits grow by ``extra`` working minutes and may be missed (and raised)
-    again."""
+def extend(case: Case, cal: WorkCalendar, extra: float, now: dt.datetime, *, move_deadlines: bool = True) -> None:
+    """An approved extension: both limits grow by ``extra`` working minutes. A deadline it moves past ``now``
+    may be missed (and raised) afresh; one still behind ``now`` stays as raised, not flagged twice."""
     if move_deadlines:
         if case.stage_deadline is not None:
             case.stage_deadline, _ = cal.add(case.stage_deadline, extra)
@@ -69,8 +71,10 @@ def extend(case: Case, cal: WorkCalendar, extra: float, *, move_deadlines: bool 
     case.stage_limit_minutes = (case.stage_limit_minutes or 0) + extra
     if case.case_limit_minutes is not None:
         case.case_limit_minutes += extra
-    _rearm(case)
-    case.case_escalated_at = None
+    if case.paused_remaining_minutes is not None or (case.stage_deadline and case.stage_deadline > now):
+        _rearm(case)
+    if case.case_deadline is not None and case.case_deadline > now:
+        case.case_escalated_at = None
 
 
 def _rearm(case: Case) -> None:
@@ -191,8 +195,9 @@ def sweep(session: Session, now: dt.datetime, cal: WorkCalendar | None = None, l
 
 def _sweep_cases(session: Session, now: dt.datetime, limit: int) -> None:
     """A case past its whole deadline: one ``case_overdue`` event and a notice to the centre and its town."""
-    due = list(session.scalars(select(Case.id).where(
-        Case.case_deadline < now, Case.case_escalated_at.is_(None), Case.paused_remaining_minutes.is_(None),
+    due = list(session.scalars(select(Case.id).where(  # only clocks started here (not imported history)
+        Case.case_deadline < now, Case.case_limit_minutes.is_not(None), Case.case_escalated_at.is_(None),
+        Case.paused_remaining_minutes.is_(None),
         Case.state.not_in(CLOSED_STATES)).order_by(Case.case_deadline).limit(limit)))
     for case_id in due:
         claimed = session.execute(

@@ -12,7 +12,6 @@ from sqlalchemy.orm import Session
 
 from liandong.auth.deps import client_ip, get_session
 from liandong.cases import attachments
-from liandong.db import utcnow
 from liandong.errors import BadRequest, Invalid, LengthRequired, TooLarge
 from liandong.intake import citizen
 
@@ -94,7 +93,7 @@ async def report(request: Request, matter_code: str = Form(max_length=16), descr
     case, key, path = citizen.submit(
         session, index, matter_code=matter_code, description=description, lon=lon, lat=lat, crs=crs,
         name=name or None, phone=phone or None, photo=data or None, filename=photo.filename if photo else "",
-        upload_dir=settings.uploads(), max_bytes=settings.max_upload_bytes, now=utcnow(),
+        upload_dir=settings.uploads(), max_bytes=settings.max_upload_bytes, now=request.app.state.clock(),
         calendar=request.app.state.calendar.get(session), settings=settings)
     attachments.commit_or_drop_file(session, path)
     return {"number": case.number, "key": key, "track_url": f"/report/track?number={case.number}&key={key}"}

@@ -7,7 +7,6 @@ from sqlalchemy.orm import Session
 
 from liandong.auth import audit
 from liandong.auth.deps import Principal, client_ip, get_session, require
-from liandong.db import utcnow
 from liandong.errors import Invalid, TooLarge
 from liandong.intake import hotline
 
@@ -33,7 +32,7 @@ async def orders(request: Request, format: str = Query("csv", description="csv |
                  session: Session = Depends(get_session)):
     raw = await _text(request)
     result = hotline.import_orders(session, request.app.state.grid_index.get(session), raw, fmt=format, mode=mode,
-                                   crs=crs, now=utcnow(), settings=request.app.state.settings)
+                                   crs=crs, now=request.app.state.clock(), settings=request.app.state.settings)
     audit.record(session, "hotline_imported", actor=principal.user,
                  detail={k: result[k] for k in ("read", "created", "updated", "skipped")}, ip=client_ip(request))
     session.commit()
@@ -46,6 +45,6 @@ async def callbacks(request: Request, format: str = Query("csv", description="cs
                     session: Session = Depends(get_session)):
     raw = await _text(request)
     result = hotline.record_callbacks(session, request.app.state.grid_index.get(session), raw, fmt=format,
-                                      calendar=request.app.state.calendar.get(session), now=utcnow())
+                                      calendar=request.app.state.calendar.get(session), now=request.app.state.clock())
     session.commit()
     return result

@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator
 from fastapi import APIRouter, Depends, Header, Query, Request
 from fastapi.responses import StreamingResponse
 
+from liandong.areas.scope import NOTHING
 from liandong.auth.deps import streaming_identity
 from liandong.auth.principals import Identity
 from liandong.live.feed import Feed, headed_units, read_events
@@ -34,7 +35,7 @@ async def events(request: Request, identity: Identity = Depends(streaming_identi
     feed: Feed = request.app.state.live
     after = int(last_event_id) if last_event_id and last_event_id.isdigit() else None
     units = None
-    if identity.assigned_only:
+    if identity.assigned_only and identity.scope != NOTHING:
         def load_units() -> frozenset[int]:
             with request.app.state.sessionmaker() as session:
                 return headed_units(session, identity.unit_id)

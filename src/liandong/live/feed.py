@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from liandong.areas.scope import Scope
+from liandong.areas.scope import NOTHING, Scope
 from liandong.cases.models import Case, CaseEvent, CaseUnit
 from liandong.catalogue import snapshot
 
@@ -40,6 +40,8 @@ class Subscriber:
     overflowed: bool = False
 
     def sees(self, item: dict) -> bool:
+        if self.scope == NOTHING:  # no staff role: no case at all
+            return False
         if self.units is not None:
             return not self.units.isdisjoint(item["unit_ids"])
         return self.scope.unrestricted or item["area_path"].startswith(self.scope.path)

@@ -8,7 +8,7 @@ from sqlalchemy.orm import Session
 from liandong.areas.models import Area
 from liandong.areas.scope import EVERYTHING, Scope
 from liandong.areas.service import bump_revision
-from liandong.auth import audit
+from liandong.auth import audit, principals
 from liandong.errors import Conflict, Invalid, NotFound
 from liandong.privacy import mask_phone
 from liandong.units.lines import LINES, UNIT_KINDS
@@ -129,6 +129,7 @@ def update_unit(session: Session, code: str, changes: dict, *, actor=None, ip: s
     bump_revision(session)  # the units answering for each grid may change with a kind or line
     audit.record(session, "unit_changed", actor=actor, target=f"unit:{code}",
                  detail={"before": before, "after": _facts(session, unit)}, ip=ip)
+    principals.changed()  # a unit's kind decides what its users see (a department: only what is assigned)
     return unit
 
 

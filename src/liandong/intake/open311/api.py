@@ -17,7 +17,6 @@ from sqlalchemy.orm import Session
 
 from liandong.auth import audit
 from liandong.auth.deps import Principal, client_ip, get_session, require
-from liandong.db import utcnow
 from liandong.errors import DomainError, Forbidden, NotFound, Unauthorized
 from liandong.intake.open311 import formats, service
 from liandong.intake.open311.models import ApiKey
@@ -96,7 +95,7 @@ async def create(request: Request, fmt: str, session: Session = Depends(get_sess
         key = service.check_key(session, flat.get("api_key"))
         settings = request.app.state.settings
         request.app.state.rate_limiter.hit(settings.open311_key_limit, "open311-post", str(key.id))
-        out = service.submit(session, request.app.state.grid_index.get(session), key, flat, utcnow(),
+        out = service.submit(session, request.app.state.grid_index.get(session), key, flat, request.app.state.clock(),
                              request.app.state.calendar.get(session), settings)
         session.commit()
         return [out]
@@ -108,7 +107,7 @@ async def create(request: Request, fmt: str, session: Session = Depends(get_sess
 def requests_(request: Request, fmt: str, session: Session = Depends(get_session)):
     cal = request.app.state.calendar.get(session)
     return _answer(request, fmt, "service_requests", lambda: (
-        _read_limit(request), service.query(session, cal, dict(request.query_params), utcnow()))[1])
+        _read_limit(request), service.query(session, cal, dict(request.query_params), request.app.state.clock()))[1])
 
 
 @router.get("/requests/{number}.{fmt}", summary="One request")
@@ -121,7 +120,7 @@ def one(request: Request, number: str, fmt: str, session: Session = Depends(get_
 @router.get("/servicerequestupdates.{fmt}", summary="Changes of state (FixMyStreet extension, extended statuses)")
 def request_updates(request: Request, fmt: str, session: Session = Depends(get_session)):
     return _answer(request, fmt, "service_request_updates", lambda: (
-        _read_limit(request), service.updates(session, dict(request.query_params), utcnow()))[1])
+        _read_limit(request), service.updates(session, dict(request.query_params), request.app.state.clock()))[1])
 
 
 @router.post("/servicerequestupdates.{fmt}", summary="An update from a client's user (FixMyStreet extension)")
@@ -132,7 +131,7 @@ async def post_update(request: Request, fmt: str, session: Session = Depends(get
         key = service.check_key(session, form.get("api_key"))
         settings = request.app.state.settings
         request.app.state.rate_limiter.hit(settings.open311_key_limit, "open311-post", str(key.id))
-        out = service.post_update(session, key, form, utcnow())
+        out = service.post_update(session, key, form, request.app.state.clock())
         session.commit()
         return [out]
 
@@ -176,7 +175,7 @@ def create_key(body: KeyIn, request: Request, principal: Principal = Depends(req
 @keys_router.delete("/{key_id}", status_code=204, summary="Revoke an Open311 API key (admin, audited)")
 def revoke_key(request: Request, key_id: int = Path(ge=1, le=2**31), principal: Principal = Depends(require("admin")),
                session: Session = Depends(get_session)):
-    row = service.revoke_key(session, key_id, utcnow())
+    row = service.revoke_key(session, key_id, request.app.state.clock())
     audit.record(session, "open311_key_revoked", actor=principal.user, target=f"api_key:{row.id}",
                  ip=client_ip(request))
     session.commit()

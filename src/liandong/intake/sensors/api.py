@@ -11,7 +11,6 @@ from sqlalchemy.orm import Session
 
 from liandong.auth import audit
 from liandong.auth.deps import Principal, client_ip, current_principal, get_session, require
-from liandong.db import utcnow
 from liandong.intake.sensors import service
 from liandong.intake.sensors.models import SensorDevice
 
@@ -61,7 +60,7 @@ def reading(body: ReadingIn, request: Request, code: str = Path(max_length=64),
 
     if not x_device_token:
         raise Unauthorized("X-Device-Token is required")
-    at = body.at or utcnow()
+    at = body.at or request.app.state.clock()
     if at.tzinfo is None:
         raise Invalid("'at' needs a time zone")
     dev = service.device(session, code, x_device_token)

@@ -10,7 +10,6 @@ from sqlalchemy.orm import Session
 from liandong.auth import audit
 from liandong.auth.deps import Principal, client_ip, get_session, require
 from liandong.cases import attachments
-from liandong.db import utcnow
 from liandong.errors import NotFound, TooLarge
 from liandong.intake.video import service
 from liandong.intake.video.models import VideoSource
@@ -27,7 +26,7 @@ async def event(request: Request, source: str = Path(max_length=64),
     body = await request.body()
     if len(body) > MAX_BODY:
         raise TooLarge("the event is larger than 15 MB")
-    now = utcnow()
+    now = request.app.state.clock()
     src = service.verify(session, source, x_liandong_timestamp, x_liandong_signature, body, now)
     settings = request.app.state.settings
     case, path = service.receive(session, request.app.state.grid_index.get(session), src, body,
@@ -64,7 +63,7 @@ def revoke_source(request: Request, name: str = Path(max_length=64), principal: 
     row = session.scalar(select(VideoSource).where(VideoSource.name == name))
     if row is None:
         raise NotFound(f"no video source {name!r}")
-    row.revoked_at = row.revoked_at or utcnow()
+    row.revoked_at = row.revoked_at or request.app.state.clock()
     audit.record(session, "video_source_revoked", actor=principal.user, target=f"video_source:{name}",
                  ip=client_ip(request))
     session.commit()
