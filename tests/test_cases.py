@@ -452,6 +452,9 @@ def test_photos_checked_stored_and_served(world, tmp_path):
     assert photo["content_type"] == "image/png" and photo["size"] == len(PNG)
     got = client.get(photo["url"], headers=insp)
     assert got.status_code == 200 and got.content == PNG and got.headers["content-type"] == "image/png"
+    again = client.post(f"/api/v1/cases/{cid}/attachments", files={"file": ("重发.png", PNG, "image/png")},
+                        data={"kind": "before"}, headers=insp)  # a retry after a lost answer: the same photo
+    assert again.status_code == 200 and again.json()["id"] == photo["id"]
     # a script renamed .png, an oversized file and a bad kind are refused, and nothing is stored for them
     bad = client.post(f"/api/v1/cases/{cid}/attachments", files={"file": ("x.png", b"<script>", "image/png")},
                       headers=insp)

@@ -144,7 +144,8 @@ def act(request: Request, action: str, case_id: int = Path(ge=1, le=2**31),
     return out
 
 
-@router.post("/{case_id}/attachments", status_code=201, summary="Add a photo (JPEG, PNG or WebP; before/after)")
+@router.post("/{case_id}/attachments", status_code=201,
+             summary="Add a photo (JPEG, PNG or WebP; before/after); the same photo again answers 200 with the first")
 async def upload(request: Request, case_id: int = Path(ge=1, le=2**31), file: UploadFile = File(...),
                  kind: str = Form("before"), principal: Principal = Depends(current_principal),
                  session: Session = Depends(get_session), now: dt.datetime = Depends(request_time)):
@@ -154,7 +155,7 @@ async def upload(request: Request, case_id: int = Path(ge=1, le=2**31), file: Up
     row, path = attachments.add(session, case, data, file.filename or "", kind, principal.username,
                                 principal.user_id, settings.uploads(), settings.max_upload_bytes, now)
     attachments.commit_or_drop_file(session, path)
-    return attachments.as_dict(row)
+    return JSONResponse(attachments.as_dict(row), status_code=201 if path else 200)
 
 
 @router.get("/{case_id}/attachments", summary="The case's photos")

@@ -35,8 +35,11 @@ def sniff(head: bytes) -> tuple[str, str] | None:
 
 
 def add(session: Session, case: Case, data: bytes, filename: str, kind: str, actor_name: str, actor_id: int | None,
-        upload_dir: Path, max_bytes: int, now: dt.datetime) -> tuple[Attachment, Path]:
-    """Store a photo; returns the row and the file path (the caller deletes the file if it rolls back)."""
+        upload_dir: Path, max_bytes: int, now: dt.datetime) -> tuple[Attachment, Path | None]:
+    """Store a photo; returns the row and the file path (the caller deletes the file if it rolls back).
+
+    The same bytes sent again for the same case and kind (a phone retrying after a lost answer) return the
+    photo already stored, and no path: one photo, one ``attach`` event."""
     if kind not in KINDS:
         raise Invalid(f"kind must be one of {', '.join(KINDS)}")
     if len(data) > max_bytes:
@@ -47,11 +50,16 @@ def add(session: Session, case: Case, data: bytes, filename: str, kind: str, act
     if found is None:
         raise Invalid("only JPEG, PNG and WebP photos are accepted")
     ctype, ext = found
+    digest = hashlib.sha256(data).hexdigest()
+    same = session.scalar(select(Attachment).where(Attachment.case_id == case.id, Attachment.kind == kind,
+                                                   Attachment.sha256 == digest))
+    if same is not None:
+        return same, None
     safe_name = re.sub(r"[^\w.\-]+", "_", Path(filename or "photo").name)[:200] or "photo"
     stored = f"{case.id}/{uuid.uuid4().hex}.{ext}"
     path = upload_dir / stored
     row = Attachment(case_id=case.id, kind=kind, filename=safe_name, content_type=ctype, size=len(data),
-                     sha256=hashlib.sha256(data).hexdigest(), stored_as=stored, uploaded_by=actor_name,
+                     sha256=digest, stored_as=stored, uploaded_by=actor_name,
                      uploaded_at=now)
     session.add(row)
     log.append(session, case.id, "attach", case.state, case.state,
