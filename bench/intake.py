@@ -4,8 +4,8 @@ The bare endpoint validates the same JSON body and inserts one row into one tabl
 authenticates, locates the grid, checks the matter, inserts the case and its first event and answers
 with the case. Both servers run as separate uvicorn processes on 127.0.0.1 and are measured in the same
 run by ``wrk`` (Debian package; a C load generator, so the client takes little of the two cores):
-first capacity (closed loop, fixed connections), then latency at a fixed offered load of half the bare
-endpoint's capacity (each connection paced by wrk's ``delay()``), and — on PostgreSQL — capacity with
+first capacity (closed loop, fixed connections), then latency at two fixed offered loads, half the bare
+endpoint's capacity and half our own (each connection paced by wrk's ``delay()``), and, on PostgreSQL, capacity with
 two app processes against one. Every run is bounded in time. Each request carries a different point (the
 unit grids' representative points, in order) and one of ten matters, one per major category.
 """
@@ -186,7 +186,8 @@ def stop(proc: subprocess.Popen) -> None:
 
 def run(db_url: str, password: str, points: list[tuple[float, float]], seconds: float = 8.0,
         connections: int = 8, scaling: bool = False) -> dict:
-    """Capacity and latency at half the bare capacity, ours beside bare; with ``scaling``, 2 processes vs 1."""
+    """Capacity, and latency at half the bare and at half our capacity, ours beside bare; with ``scaling``,
+    2 processes vs 1."""
     if not os.path.exists(WRK):
         raise RuntimeError("wrk is missing: apt-get install wrk (make bench installs it)")
     env = {**os.environ, "LIANDONG_DATABASE_URL": db_url, "LIANDONG_SWEEP_SECONDS": "0"}
@@ -213,11 +214,16 @@ def run(db_url: str, password: str, points: list[tuple[float, float]], seconds: 
         paced = connections * 2
         ours_half = wrk(ours_url, points, connections=paced, seconds=seconds, headers=auth, rate=half)
         bare_half = wrk(bare_url, points, connections=paced, seconds=seconds, rate=half)
+        # and at half of what ours can take: the latency a desk sees on a busy but not overrun server
+        own_half = ours_cap["per_s"] / 2
+        ours_own_half = wrk(ours_url, points, connections=paced, seconds=seconds, headers=auth, rate=own_half)
+        bare_own_half = wrk(bare_url, points, connections=paced, seconds=seconds, rate=own_half)
         result = {
             "connections": connections, "seconds": seconds,
             "bare_capacity": bare_cap, "ours_capacity": ours_cap,
             "ratio_capacity": round(ours_cap["per_s"] / bare_cap["per_s"], 3),
             "at_half_bare_capacity": {"ours": ours_half, "bare": bare_half},
+            "at_half_our_capacity": {"ours": ours_own_half, "bare": bare_own_half},
         }
         if scaling:
             stop(ours)
