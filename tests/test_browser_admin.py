@@ -74,7 +74,7 @@ def test_reset_a_password_from_the_users_tab(browser, base_url):
     form.get_by_label("新密码", exact=True).fill("aaaaaaaaaaaa")
     form.get_by_label("再次输入新密码").fill("aaaaaaaaaaaa")
     form.get_by_role("button", name="重置密码").click()
-    expect(pg.locator("#admin-message.error")).to_contain_text("password is too simple")
+    expect(pg.locator("#admin-message.error")).to_contain_text("密码过于简单")  # the server's reason, in Chinese
     # the real reset
     form.get_by_label("新密码", exact=True).fill("Fresh-Start-2026")
     form.get_by_label("再次输入新密码").fill("Fresh-Start-2026")
@@ -156,7 +156,7 @@ def test_add_a_local_matter_from_the_catalogue_tab(browser, base_url):
     form.get_by_label("大类编码").fill("99")
     form.get_by_label("大类名称").fill("地方扩展类")
     form.get_by_role("button", name="保存").click()
-    expect(pg.locator("#admin-message.error")).to_contain_text("already exists")
+    expect(pg.locator("#admin-message.error")).to_contain_text("事项编码 99001 已存在")
     assert refused(problems, 409) == []
 
 

@@ -642,3 +642,40 @@ def test_a_report_rolled_back_in_a_savepoint_leaves_nothing_behind(world):
         assert s.get(service.Case, kept_id).description == "保留"
         assert s.scalar(select(func.count()).select_from(service.Case).where(
             service.Case.description == "回滚")) == 0
+
+
+def test_the_pages_get_refusals_in_their_language(world):
+    """A page's own calls (Sec-Fetch-Site: same-origin) get the reason in the page's language, Chinese unless the
+    English switch is on; API clients keep the English reason."""
+    client = make_client(world)
+    rec = login(client, "receptionist", PASSWORD)
+    body = {"matter_code": MATTER, "description": "x", "lon": 120.0, "lat": 30.0, "channel": "hotline"}
+    page = {**rec, "Sec-Fetch-Site": "same-origin"}
+    zh = client.post("/api/v1/cases", json=body, headers=page).json()
+    assert zh["detail"] == "该位置不在本区范围内，请在地图上重新选点" and "outside the district" in zh["detail_en"]
+    unknown = client.post("/api/v1/cases", json={**body, "matter_code": "99999"}, headers=page).json()
+    assert unknown["detail"] == "未知的问题类型 99999"
+    client.cookies.set("liandong_lang", "en")
+    assert "outside the district" in client.post("/api/v1/cases", json=body, headers=page).json()["detail"]
+    client.cookies.clear()
+    api = client.post("/api/v1/cases", json=body, headers=rec).json()
+    assert "outside the district" in api["detail"] and "detail_en" not in api
+    cid = case_in(world, "closed")
+    refused = client.post(f"/api/v1/cases/{cid}/actions/accept", json={}, headers=page)
+    assert refused.status_code == 409 and refused.json()["detail"] == "当前状态下不能执行该操作"
+    assert refused.json()["allowed_actions"] == ["rate"]  # the page names these in its own words
+
+
+def test_every_reason_the_pages_translate_is_one_the_server_gives():
+    """A reworded English reason would silently fall back to English: each pattern must still match a message
+    written in the code."""
+    import pathlib
+    import re as regex
+
+    from liandong.web import reasons
+
+    source = "\n".join(p.read_text(encoding="utf-8") for p in pathlib.Path("src/liandong").rglob("*.py")
+                       if p.name != "reasons.py")
+    for pattern, _ in reasons._ZH:
+        words = [w for w in regex.split(r"\\.|\(.*?\)|\.\*|\[.*?\]|[\\^$+?{}|]|: ", pattern) if len(w.strip()) > 6]
+        assert words and all(w.strip(" '") in source for w in words), pattern

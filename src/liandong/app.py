@@ -43,6 +43,7 @@ from liandong.live.api import router as live_router
 from liandong.live.feed import Feed
 from liandong.ratelimit import RateLimiter
 from liandong.units.api import router as units_router
+from liandong.web import reasons
 
 STATIC = Path(__file__).parent / "web" / "static"
 
@@ -103,6 +104,7 @@ def create_app(settings: Settings | None = None, clock: Callable[[], dt.datetime
         if exc.details:
             body["errors"] = exc.details
         body.update(exc.extra)
+        body = reasons.for_page(request, body)
         headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
         if exc.status == 429:
             headers = {"Retry-After": str(getattr(exc, "retry_after", 60))}
