@@ -17,14 +17,11 @@ import pytest
 from sqlalchemy import select
 
 from liandong.cases.models import Attachment, Case
-from liandong.config import Settings, get_settings
-from liandong.db import dispose_engine, unit_of_work
-from tests.browser import Page, chromium, ensure_vendor_assets, expect, new_page
-from tests.caseworld import WEST_POINT, do, fill, new_case, unit_id
+from liandong.db import unit_of_work
+from tests.browser import Page, caseworld_site, chromium, expect, new_page
+from tests.caseworld import WEST_POINT, do, new_case, unit_id
 from tests.factories import WEST
-from tests.server import serve
 from tests.test_browser_work import PNG, api, sign_in
-from tests.webdata import CHEAP_HASHING
 
 pytestmark = pytest.mark.browser
 PHONE = {"viewport": {"width": 390, "height": 844}, "is_mobile": True, "has_touch": True}
@@ -41,25 +38,10 @@ class World:
 
 @pytest.fixture(scope="module")
 def world(tmp_path_factory) -> Iterator[World]:
-    from liandong.app import create_app
-    from liandong.db import migrate
-
-    ensure_vendor_assets()
-    with pytest.MonkeyPatch.context() as mp:
-        for key, value in CHEAP_HASHING.items():
-            mp.setenv(key, value)
-        get_settings.cache_clear()
-        url = f"sqlite:///{tmp_path_factory.mktemp('mobile') / 'mobile.db'}"
-        migrate(url)
-        fill(url)
-        app = create_app(Settings(database_url=url, live_poll_seconds=0.1, sweep_seconds=0,
-                                  upload_dir=str(tmp_path_factory.mktemp("uploads"))))
-        try:
-            with serve(app) as base:
-                yield World(base, url)
-        finally:
-            dispose_engine(url)
-            get_settings.cache_clear()
+    folder = tmp_path_factory.mktemp("mobile")
+    with caseworld_site(folder, live_poll_seconds=0.1, sweep_seconds=0,
+                        upload_dir=str(tmp_path_factory.mktemp("uploads"))) as base:
+        yield World(base, f"sqlite:///{folder / 'site.db'}")
 
 
 @pytest.fixture

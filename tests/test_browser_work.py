@@ -15,13 +15,9 @@ from zoneinfo import ZoneInfo
 import httpx
 import pytest
 
-from liandong.config import Settings, get_settings
-from liandong.db import dispose_engine
-from tests.browser import SCREENSHOTS, Page, chromium, ensure_vendor_assets, expect, new_page
-from tests.caseworld import WEST_POINT, fill
+from tests.browser import SCREENSHOTS, Page, caseworld_site, chromium, expect, new_page
+from tests.caseworld import WEST_POINT
 from tests.factories import PASSWORD
-from tests.server import serve
-from tests.webdata import CHEAP_HASHING
 
 pytestmark = pytest.mark.browser
 PNG = bytes.fromhex("89504e470d0a1a0a0000000d4948445200000001000000010802000000907753de0000000c4944415478"
@@ -31,24 +27,8 @@ USERS = ("admin", "receptionist", "shift_leader", "dispatcher", "inspector", "cm
 
 @pytest.fixture(scope="module")
 def base_url(tmp_path_factory) -> Iterator[str]:
-    from liandong.app import create_app
-    from liandong.db import migrate
-
-    ensure_vendor_assets()
-    with pytest.MonkeyPatch.context() as mp:
-        for key, value in CHEAP_HASHING.items():
-            mp.setenv(key, value)
-        get_settings.cache_clear()
-        url = f"sqlite:///{tmp_path_factory.mktemp('work') / 'work.db'}"
-        migrate(url)
-        fill(url)
-        app = create_app(Settings(database_url=url, live_poll_seconds=0.1, sweep_seconds=0))
-        try:
-            with serve(app) as base:
-                yield base
-        finally:
-            dispose_engine(url)
-            get_settings.cache_clear()
+    with caseworld_site(tmp_path_factory.mktemp("work"), live_poll_seconds=0.1, sweep_seconds=0) as base:
+        yield base
 
 
 @pytest.fixture
