@@ -165,6 +165,9 @@ def test_the_wall_screen_at_4k(browser, base_url):
     parts = [*kpis, *charts, layout["map"], layout["feed"]]
     overlaps = [(a["name"], b["name"]) for i, a in enumerate(parts) for b in parts[i + 1:] if _overlap(a, b)]
     assert overlaps == []
+    sizes = screen.evaluate("""[...document.querySelectorAll('[_echarts_instance_]')]
+        .map((el) => [echarts.getInstanceByDom(el).getOption().textStyle].flat()[0].fontSize)""")
+    assert len(sizes) == 4 and min(sizes) >= 16, sizes  # chart text grows with the wall screen's root size
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     screen.screenshot(path=str(SCREENSHOTS / "dashboard-4k.png"))
     assert problems == []

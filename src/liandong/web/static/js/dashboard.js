@@ -153,11 +153,19 @@ async function loadPoints() {
 // --- charts --------------------------------------------------------------------------------------
 
 const charts = {};
+/** Chart text follows the page's root size (larger on a wall screen, see app.css), never below 12 px. */
+function textSize() {
+  return Math.max(12, Math.round(parseFloat(getComputedStyle(document.documentElement).fontSize) * 0.8));
+}
 function chart(id) {
   if (!charts[id]) charts[id] = echarts.init(document.getElementById(id), null, { renderer: "canvas" });
+  charts[id].setOption({ textStyle: { fontSize: textSize() } });
   return charts[id];
 }
-window.addEventListener("resize", () => Object.values(charts).forEach((c) => c.resize()));
+window.addEventListener("resize", () => Object.values(charts).forEach((c) => {
+  c.setOption({ textStyle: { fontSize: textSize() } });
+  c.resize();
+}));
 
 function bars(id, rows, label = (k) => k) {
   const top = rows.slice(0, 12).reverse();
@@ -181,7 +189,7 @@ async function loadCharts() {
   bars("chart-town", town);
   chart("chart-channel").setOption({
     tooltip: { trigger: "item" },
-    legend: { bottom: 0, itemWidth: 12, itemHeight: 8, itemGap: 8, textStyle: { fontSize: 11 } },
+    legend: { bottom: 0, itemWidth: 12, itemHeight: 8, itemGap: 8, textStyle: { fontSize: textSize() - 1 } },
     series: [{
       // shares inside the ring, whole percents, none on thin slices: outside labels were cut at the edge
       type: "pie", radius: ["32%", "62%"], center: ["50%", "42%"],
