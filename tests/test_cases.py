@@ -12,7 +12,7 @@ from liandong.cases import service, states
 from liandong.cases.models import CaseEvent, CaseUnit
 from liandong.db import unit_of_work
 from liandong.errors import Conflict, Forbidden, NotFound
-from tests.caseworld import EAST_POINT, MATTER, ROLES, WEST_POINT, do, new_case, unit_id
+from tests.caseworld import EAST_POINT, MATTER, ROLES, WEST_POINT, boss, do, new_case, unit_id
 from tests.conftest import login, make_client
 from tests.factories import EAST, PASSWORD, WEST
 
@@ -67,10 +67,13 @@ def test_illegal_actions_are_refused_with_the_allowed_ones(world, state):
     cid = case_in(world, state)
     allowed = states.allowed_actions(state)
     illegal = [a for a in states.ACTIONS if a not in allowed][:4]
+    with unit_of_work(world) as s:  # what the case answer offers this actor: the refusal names the same
+        offered = service.case_dict(s, s.get(service.Case, cid), boss(world))["allowed_actions"]
+    assert set(offered) <= set(allowed)
     for action in illegal:
         with pytest.raises(Conflict) as err:
             do(world, cid, action, **PAYLOAD.get(action, {}))
-        assert err.value.extra["allowed_actions"] == allowed
+        assert err.value.extra["allowed_actions"] == offered
     with unit_of_work(world) as s:  # nothing was written by the refusals
         n = s.scalar(select(func.count()).select_from(CaseEvent).where(CaseEvent.case_id == cid))
     assert n == len(PATH[state]) + 1
@@ -679,3 +682,37 @@ def test_every_reason_the_pages_translate_is_one_the_server_gives():
     for pattern, _ in reasons._ZH:
         words = [w for w in regex.split(r"\\.|\(.*?\)|\.\*|\[.*?\]|[\\^$+?{}|]|: ", pattern) if len(w.strip()) > 6]
         assert words and all(w.strip(" '") in source for w in words), pattern
+
+
+def test_one_extension_request_at_a_time_and_refusals_say_why(world):
+    """While a request waits, asking again is not offered; a refusal for a stale page says so (``stale``), one
+    for an action not possible now names only what the caller can do."""
+    client = make_client(world)
+    cid = case_in(world, "in_progress")
+    squad = login(client, "cm_west", PASSWORD)
+    asked = client.post(f"/api/v1/cases/{cid}/actions/request_extension",
+                        json={"amount": 2, "unit": "day", "reason": "等配件"}, headers=squad).json()
+    assert "request_extension" not in asked["allowed_actions"]
+    disp = login(client, "dispatcher", PASSWORD)
+    case = client.get(f"/api/v1/cases/{cid}", headers=disp).json()
+    assert {"approve_extension", "reject_extension"} <= set(case["allowed_actions"])
+    stale = client.post(f"/api/v1/cases/{cid}/actions/urge", json={"version": case["version"] - 1}, headers=disp)
+    assert stale.status_code == 409 and stale.json()["stale"] is True
+    assert client.post(f"/api/v1/cases/{cid}/actions/approve_extension", json={}, headers=disp).status_code == 200
+    refused = client.post(f"/api/v1/cases/{cid}/actions/approve_extension", json={}, headers=disp)
+    assert refused.status_code == 409 and "stale" not in refused.json()  # not a stale page: nothing waits
+    assert "no extension request" in refused.json()["detail"]
+
+
+def test_the_timeline_names_people_and_units(world):
+    client = make_client(world)
+    cid = case_in(world, "dispatched")  # acted on by a district user holding every role (boss), unit west squad
+    disp = login(client, "dispatcher", PASSWORD)
+    client.post(f"/api/v1/cases/{cid}/actions/urge", json={"note": "尽快"}, headers=disp)
+    events = client.get(f"/api/v1/cases/{cid}/events", headers=disp).json()
+    urge = events[-1]
+    with unit_of_work(world) as s:
+        me = s.scalar(select(User).where(User.username == "dispatcher"))
+        name, unit = me.display_name, s.get(service.Unit, me.unit_id).name
+    assert (urge["actor"], urge["actor_name"], urge["unit_name"]) == ("dispatcher", name, unit)
+    assert events[0]["actor_name"] is None  # the report came from a system actor (no user id): the page names it

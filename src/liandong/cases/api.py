@@ -108,7 +108,9 @@ def get_case(request: Request, case_id: int = Path(ge=1, le=2**31),
 def case_events(case_id: int = Path(ge=1, le=2**31), principal: Principal = Depends(current_principal),
                 session: Session = Depends(get_session)):
     case = service.get(session, case_id, actor_of(principal))
-    return [service.event_dict(e) for e in service.events(session, case)]
+    events = service.events(session, case)
+    names = service.actor_names(session, events)
+    return [service.event_dict(e, names) for e in events]
 
 
 @router.get("/{case_id}/duplicates", summary="Open cases nearby about the same kind of problem (merge candidates)")

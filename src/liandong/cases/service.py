@@ -267,7 +267,7 @@ def _filtered(session: Session, actor: Actor, query: CaseQuery, now: dt.datetime
         stmt = stmt.where(Case.created_at < end)
     if query.q:
         stmt = stmt.where(Case.description.icontains(query.q, autoescape=True)
-                          | Case.number.istartswith(query.q, autoescape=True))
+                          | Case.number.icontains(query.q, autoescape=True))  # any part of the number
     if query.mine:
         stmt = stmt.where(_waiting_for(actor))
     if query.sort not in SORTS:
@@ -446,7 +446,7 @@ def _stale_for(session: Session, case_id: int) -> Conflict:
     err = StaleCase("the case was changed by someone else meanwhile; reload it and try again")
     session.rollback()
     state = session.scalar(select(Case.state).where(Case.id == case_id))
-    err.extra = {"allowed_actions": states.allowed_actions(state) if state else [], "state": state}
+    err.extra = {"allowed_actions": states.allowed_actions(state) if state else [], "state": state, "stale": True}
     return err
 
 
@@ -457,7 +457,7 @@ def _act(session: Session, index: GridIndex, case_id: int, action: str, actor: A
     expected = payload.pop("version", None)
     allowed = states.allowed_actions(case.state, set(actor.roles))
     if expected is not None and expected != case.version:
-        raise _stale(case, allowed)
+        raise _stale(case, _feasible(session, case, actor, allowed))
     mine = _unit_part(session, case, action, actor)
     if mine is not None and mine.role == "assist":  # an assisting unit's own part; the case state stays
         _require(action, payload)
@@ -471,7 +471,7 @@ def _act(session: Session, index: GridIndex, case_id: int, action: str, actor: A
         states.STAGE_ACTIONS.get(action) if action in states.allowed_actions(case.state) else None)
     if t is None:
         err = Conflict(f"action {action!r} is not allowed in state {case.state!r}")
-        err.extra = {"allowed_actions": allowed, "state": case.state}
+        err.extra = {"allowed_actions": _feasible(session, case, actor, allowed), "state": case.state}
         raise err
     if not (t.roles & actor.roles):
         raise Forbidden(f"{action!r} needs one of the roles: {', '.join(sorted(t.roles))}")
@@ -619,7 +619,7 @@ def _stage_event(session: Session, case: Case, action: str, actor: Actor, payloa
 
 def _stale(case: Case, allowed: list[str]) -> Conflict:
     err = StaleCase("the case was changed by someone else meanwhile; reload it and try again")
-    err.extra = {"allowed_actions": allowed, "state": case.state}
+    err.extra = {"allowed_actions": allowed, "state": case.state, "stale": True}
     return err
 
 
@@ -748,9 +748,12 @@ def _feasible(session: Session, case: Case, actor: Actor, actions: list[str]) ->
                 if "report_done" in steps and _busy_assistants(session, case):
                     steps.remove("report_done")  # the lead reports done after its assisting units
             out += steps
-    if {"approve_extension", "reject_extension"} & set(out) and session.scalar(
-            select(Extension.id).where(Extension.case_id == case.id, Extension.status == "pending")) is None:
-        out = [a for a in out if a not in ("approve_extension", "reject_extension")]
+    if {"approve_extension", "reject_extension", "request_extension"} & set(out):
+        waiting = session.scalar(select(Extension.id).where(Extension.case_id == case.id,
+                                                            Extension.status == "pending")) is not None
+        # one request at a time: asking waits for the decision, deciding waits for a request
+        drop = {"request_extension"} if waiting else {"approve_extension", "reject_extension"}
+        out = [a for a in out if a not in drop]
     return sorted(set(out))
 
 
@@ -767,6 +770,20 @@ def _brief(c: Case) -> dict:
     return {"id": c.id, "number": c.number, "state": c.state}
 
 
-def event_dict(e: CaseEvent) -> dict:
-    return {"seq": e.seq, "at": e.at.isoformat(), "actor": e.actor, "unit_id": e.unit_id, "action": e.action,
-            "from": e.from_state, "to": e.to_state, "payload": e.payload}
+def event_dict(e: CaseEvent, names: dict | None = None) -> dict:
+    """An event; with ``names`` (from ``actor_names``), who acted as people read it, not a login name."""
+    person, unit = (names or {}).get("users", {}).get(e.actor_id), (names or {}).get("units", {}).get(e.unit_id)
+    return {"seq": e.seq, "at": e.at.isoformat(), "actor": e.actor, "actor_name": person, "unit_id": e.unit_id,
+            "unit_name": unit, "action": e.action, "from": e.from_state, "to": e.to_state, "payload": e.payload}
+
+
+def actor_names(session: Session, events: list[CaseEvent]) -> dict:
+    """Display names of the users and units in ``events`` (two queries for a whole timeline)."""
+    from liandong.auth.models import User
+
+    user_ids = {e.actor_id for e in events if e.actor_id}
+    unit_ids = {e.unit_id for e in events if e.unit_id}
+    users = dict(session.execute(select(User.id, func.coalesce(User.display_name, User.username))
+                                 .where(User.id.in_(user_ids))).all()) if user_ids else {}
+    units = dict(session.execute(select(Unit.id, Unit.name).where(Unit.id.in_(unit_ids))).all()) if unit_ids else {}
+    return {"users": users, "units": units}

@@ -6,6 +6,7 @@ as JSON in a ``data-`` attribute, so no text is hard-coded in JavaScript.
 
 from __future__ import annotations
 
+from chinese_calendar import Holiday
 from fastapi import Request
 
 from liandong.cases.states import CHANNELS, STATES
@@ -108,6 +109,9 @@ LEVEL_LABELS = {
     "responsibility_grid": ("责任网格", "Responsibility grid"),
 }
 
+# National holidays by either stored name: Chinese (seeded now) or English (databases seeded before)
+HOLIDAY_LABELS = {name: (h.chinese, h.value) for h in Holiday for name in (h.chinese, h.value)}
+
 UNIT_STATUS_LABELS = {
     "dispatched": ("待签收", "Waiting to sign"),
     "signed": ("已签收", "Signed"),
@@ -164,6 +168,21 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "map.open": ("在办", "open"),
     "map.overdue": ("超时", "overdue"),
     "map.legend": ("颜色越深在办案件越多", "Darker = more open cases"),
+    "map.summary": ("辖区概况", "Area summary"),
+    "map.towns": ("镇/街道", "Towns/streets"),
+    "map.communities": ("村/居", "Communities"),
+    "map.grids": ("单元网格", "Unit grids"),
+    "map.how": ("使用说明", "How to"),
+    "map.hint_click": ("点击地图查询网格与责任单位", "Click the map to see the grid and who is responsible"),
+    "map.hint_zoom": ("放大到 {zoom} 级及以上显示单元网格", "Zoom to level {zoom}+ to show unit grids"),
+    "map.locate_centre": ("查询地图中心", "Locate map centre"),
+    "map.loading": ("正在加载地图数据…", "Loading map data…"),
+    "map.load_failed": ("地图数据加载失败", "Could not load map data"),
+    "map.grids_failed": ("网格加载失败", "Could not load grids"),
+    "map.ancestors": ("所属区域", "Part of"),
+    "map.responsible": ("责任单位", "Responsible units"),
+    "map.no_grid": ("此处不在辖区的单元网格内", "No unit grid here in your jurisdiction"),
+    "map.locate_failed": ("查询失败", "Lookup failed"),
     "work.title": ("我的待办", "My queue"),
     "work.search": ("查找案件", "Find cases"),
     "work.all": ("全部可见案件", "All visible cases"),
@@ -187,6 +206,7 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "total": ("共 {n} 件", "{n} cases"),
     "prev": ("上一页", "Previous"),
     "next": ("下一页", "Next"),
+    "pages": ("翻页", "Pages"),
     "bulk.dispatch": ("批量派遣（按建议单位）", "Dispatch selected (to proposed units)"),
     "bulk.select": ("选择", "Select"),
     "bulk.done": ("已派遣 {ok} 件，失败 {bad} 件", "{ok} dispatched, {bad} failed"),
@@ -224,13 +244,26 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "form.lead": ("主办单位", "Lead unit"),
     "form.assist": ("协办单位（可多选）", "Assisting units (any)"),
     "form.satisfaction": ("满意度", "Satisfaction"),
-    "form.master": ("并入案件编号（ID）", "Merge into case (id)"),
+    "form.master": ("并入的主案件编号", "Merge into case number"),
+    "form.master_hint": ("案件编号，如 310112-20261127-0000010", "The case number, e.g. 310112-20261127-0000010"),
+    "form.master_unknown": ("没有这个编号的案件", "No case has this number"),
+    "unit_role.line": ("条线", "line"),
+    "unit_role.territorial": ("属地", "territorial"),
+    "actor.citizen": ("市民", "citizen"),
+    "actor.dedupe": ("重复案件合并", "duplicate merging"),
+    "actor.hotline-12345": ("12345 热线", "12345 hotline"),
+    "actor.sensor": ("传感器", "sensor"),
+    "actor.video": ("视频分析", "video analytics"),
+    "actor.open311": ("Open311 接口", "Open311"),
+    "actor.system": ("系统", "system"),
+    "actor.demo": ("演示数据", "demo data"),
     "form.amount": ("延期数量", "Extra time"),
     "form.unit": ("单位", "Unit"),
     "form.hour": ("工作小时", "working hours"),
     "form.day": ("工作日", "working days"),
     "form.submit": ("提交", "Submit"),
     "form.required": ("必填", "required"),
+    "form.required_for": ("{actions}时必填", "required for {actions}"),
     "sat.very_satisfied": ("非常满意", "Very satisfied"),
     "sat.satisfied": ("满意", "Satisfied"),
     "sat.dissatisfied": ("不满意", "Dissatisfied"),
@@ -253,6 +286,14 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "admin.off": ("已停用", "Disabled"),
     "admin.locked": ("已锁定", "Locked"),
     "admin.username": ("用户名", "Username"),
+    "admin.username_format": (
+        "只能使用英文字母、数字、下划线（_）和点（.）", "Only letters, digits, underscores (_) and dots (.)",
+    ),
+    "admin.matter_code_format": ("只能使用数字和大写英文字母", "Only digits and capital letters"),
+    "admin.roles_needed": ("请至少选择一个角色", "Choose at least one role"),
+    "admin.limit_needed": (
+        "时限不能清空：请填写新的时限", "A time limit cannot be removed: enter a new one",
+    ),
     "admin.display_name": ("姓名", "Name"),
     "admin.password": ("初始密码", "Initial password"),
     "admin.unit_code": ("单位编码", "Unit code"),
@@ -267,7 +308,9 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "admin.normal": ("一般", "Normal"),
     "admin.urgent": ("紧急", "Urgent"),
     "admin.year": ("年份", "Year"),
-    "admin.known": ("已有节假日数据", "Holidays known"),
+    "admin.known": ("已有节假日数据（{source}）", "Holidays known ({source})"),
+    "admin.source.chinesecalendar": ("内置的国家法定节假日安排", "the built-in national holiday arrangements"),
+    "admin.source.entered": ("管理员录入", "entered by an administrator"),
     "admin.unknown": ("尚无节假日数据：截止时间只扣除周末", "No holiday data: deadlines skip weekends only"),
     "admin.year_complete": ("本年节假日已录入完整", "This year's holidays are all entered"),
     "admin.year_reopen": ("撤销“已录入完整”", "Take back “all entered”"),
@@ -361,6 +404,7 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "report.photo": ("照片（可选，JPEG/PNG/WebP，10MB以内）", "Photo (optional, JPEG/PNG/WebP, up to 10 MB)"),
     "report.name": ("称呼（可选）", "Your name (optional)"),
     "report.phone": ("联系电话（可选，仅用于回访）", "Phone (optional, only to call you back)"),
+    "report.phone_hint": ("5–20 位，只能包含数字、空格和 + - ( )", "5–20 characters: digits, spaces and + - ( ) only"),
     "report.submit": ("提交", "Send"),
     "report.sending": ("正在提交…", "Sending…"),
     "report.thanks": (
@@ -430,5 +474,6 @@ def labels(lang: str) -> dict:
         "roles": pick(ROLE_LABELS, ROLE_LABELS),
         "unit_kinds": pick(UNIT_KIND_LABELS, UNIT_KIND_LABELS),
         "levels": pick(LEVEL_LABELS, LEVEL_LABELS),
+        "holidays": pick(HOLIDAY_LABELS, HOLIDAY_LABELS),
         "lang": lang,
     }

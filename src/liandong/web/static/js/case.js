@@ -87,14 +87,25 @@ function renderMap(c) {
     getJSON(`/api/v1/areas/geojson?level=grid&bbox=${c.lon - d},${c.lat - d},${c.lon + d},${c.lat + d}`).then((fc) => {
       L.geoJSON(fc, {
         style: (f) => (f.properties.code === c.grid_code
-          ? { color: "#0b5cad", weight: 2, fillOpacity: 0.15 } : { color: "#7a8899", weight: 1, fillOpacity: 0 }),
-        onEachFeature: (f, layer) => layer.bindTooltip(`${f.properties.code} ${f.properties.name}`),
+          ? { color: "#0b5cad", weight: 2, fillOpacity: 0.15 }
+          : { color: "#7a8899", weight: 1, fillOpacity: 0, interactive: false }),  // context only: no tab stops
+        onEachFeature: (f, layer) => {
+          if (f.properties.code === c.grid_code) layer.bindTooltip(`${f.properties.code} ${f.properties.name}`);
+        },
       }).addTo(caseMap);
       caseMap.eachLayer((layer) => layer instanceof L.CircleMarker && layer.bringToFront());
       document.getElementById("case-map").dataset.grids = String(fc.features.length);
     }).catch(() => {});  // the map is a help, not the record: the grid code is in the facts
   }
-  L.circleMarker([c.lat, c.lon], { radius: 8, color: "#a3201a" }).addTo(caseMap);
+  if (!caseMap.dot) caseMap.dot = L.circleMarker([c.lat, c.lon], { radius: 8, color: "#a3201a" }).addTo(caseMap);
+}
+
+/** Who acted, as people read it: the user's name (and unit), or the channel for system actors. */
+function actorName(e) {
+  if (e.actor_name) return e.unit_name ? `${e.actor_name}（${e.unit_name}）` : e.actor_name;
+  const [kind, ...source] = e.actor.split(":");
+  const system = LABELS.messages && LABELS.messages[`actor.${kind}`];
+  return system ? [system, ...source].join(" ") : e.actor;
 }
 
 async function renderTimeline() {
@@ -105,8 +116,10 @@ async function renderTimeline() {
     li.dataset.action = e.action;
     const time = el("time", "muted", when(e.at));
     time.dateTime = e.at;
-    li.append(time, " ", el("strong", "", actionLabel(e.action)), ` · ${e.actor}`);
+    li.append(time, " ", el("strong", "", actionLabel(e.action)), ` · ${actorName(e)}`);
     if (e.to && e.from !== e.to) li.append(` · ${stateLabel(e.from || "")} → ${stateLabel(e.to)}`);
+    const p = e.payload || {};
+    if (p.amount && p.unit) li.append(` · ${t("form.amount")} ${p.amount} ${t(`form.${p.unit}`)}`);  // what is asked
     const note = e.payload && (e.payload.note || e.payload.reason);
     if (note) li.append(el("div", "note", note));
     return li;
@@ -172,7 +185,7 @@ async function openForm(action) {
   if (action === "dispatch" || action === "redispatch") {
     const routing = await getJSON(`${API}/routing`);
     const units = routing.candidates || [];
-    const lead = select("lead_unit_id", units.map((u) => [String(u.id), `${u.name} (${u.role})`]));
+    const lead = select("lead_unit_id", units.map((u) => [String(u.id), `${u.name}（${t(`unit_role.${u.role}`)}）`]));
     if (routing.proposed_lead) lead.value = String(routing.proposed_lead.id);
     fields.append(field("form.lead", lead, true));
     const assist = el("fieldset", "assist");
@@ -186,6 +199,14 @@ async function openForm(action) {
       label.append(box, ` ${u.name}`);
       assist.append(label);
     }
+    const leadOnly = () => {  // the lead is not also its own assisting unit
+      for (const box of assist.querySelectorAll("input")) {
+        box.disabled = box.value === lead.value;
+        if (box.disabled) box.checked = false;
+      }
+    };
+    lead.addEventListener("change", leadOnly);
+    leadOnly();
     fields.append(assist);
   }
   if (action === "rate") {
@@ -194,9 +215,10 @@ async function openForm(action) {
   }
   if (action === "merge") {
     const input = el("input");
-    input.name = "master_id";
-    input.type = "number";
-    input.min = "1";
+    input.name = "master_number";  // the number staff read (310112-20261127-0000010), or an id
+    input.maxLength = 32;
+    input.pattern = "\\d+|\\d{6}-\\d{8}-\\d{7}";
+    input.title = t("form.master_hint");
     fields.append(field("form.master", input, true));
   }
   if (action === "request_extension") {
@@ -219,12 +241,22 @@ async function openForm(action) {
   if (first) first.focus();
 }
 
-function payloadFromForm() {
+/** The id of the case with this number (or this id as typed); an error the form shows when there is none. */
+async function caseIdOf(text) {
+  if (/^\d+$/.test(text)) return Number(text);
+  const found = await getJSON(`/api/v1/cases?q=${encodeURIComponent(text)}&limit=5`);
+  const hit = found.items.find((c) => c.number === text);
+  if (!hit) throw new Error(`${t("form.master_unknown")}: ${text}`);
+  return hit.id;
+}
+
+async function payloadFromForm() {
   const data = new FormData(form);
   const payload = { version: current.version };
   for (const [k, v] of data) {
     if (k === "assisting_unit_ids") (payload[k] = payload[k] || []).push(Number(v));
-    else if (["lead_unit_id", "master_id"].includes(k)) payload[k] = Number(v);
+    else if (k === "lead_unit_id") payload[k] = Number(v);
+    else if (k === "master_number") payload.master_id = await caseIdOf(v.trim());
     else if (k === "amount") payload[k] = Number(v);
     else if (v !== "") payload[k] = v;
   }
@@ -238,16 +270,16 @@ form.addEventListener("submit", async (e) => {
     return;
   }
   try {
-    current = await postJSON(`${API}/actions/${chosen}`, payloadFromForm());
+    current = await postJSON(`${API}/actions/${chosen}`, await payloadFromForm());
     form.hidden = true;
     say(`${actionLabel(chosen)}: ${t("case.done")}`);
     await render(current);
   } catch (err) {
-    if (err.status === 409) {  // changed meanwhile, or not possible now: say what is possible, in the page's words
+    if (err.status === 409) {  // changed meanwhile, or not possible now: say which, and what is possible
       await reload();
       const allowed = (err.body && err.body.allowed_actions) || [];
       const now = allowed.length ? ` · ${t("case.allowed_now")}: ${allowed.map(actionLabel).join("、")}` : "";
-      say(`${t("case.version_conflict")}${now} · ${err.message}`, "error");
+      say(err.body && err.body.stale ? `${t("case.version_conflict")}${now}` : `${errorText(err)}${now}`, "error");
     } else {
       say(errorText(err), "error");
     }

@@ -193,7 +193,8 @@ async function loadCharts() {
     series: [{
       // shares inside the ring, whole percents, none on thin slices: outside labels were cut at the edge
       type: "pie", radius: ["32%", "62%"], center: ["50%", "42%"],
-      label: { position: "inside", color: "#fff", fontWeight: "bold",
+      // dark figures with a white halo: readable on the pale slices too (white on yellow was 1.5:1)
+      label: { position: "inside", color: "#14202b", textBorderColor: "#fff", textBorderWidth: 3, fontWeight: "bold",
                formatter: (p) => (p.percent >= 6 ? `${Math.round(p.percent)}%` : "") },
       labelLine: { show: false },
       data: channel.map((r) => ({ name: channelLabel(r.key), value: r.count })),
