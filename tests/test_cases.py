@@ -574,7 +574,7 @@ def test_the_notice_badge_counts_every_unread_notice(world):
     client = make_client(world)
     h = login(client, "west_handler", PASSWORD)
     listed = client.get("/api/v1/notifications", params={"unread": "true", "limit": 20}, headers=h).json()
-    assert len(listed) == 20
+    assert len(listed) == 20 and {"kind", "details", "case_number"} <= set(listed[0])
     assert client.get("/api/v1/notifications/unread-count", headers=h).json() == {"unread": before + 25}
     assert client.post(f"/api/v1/notifications/{listed[0]['id']}/read", headers=h).status_code == 204
     assert client.get("/api/v1/notifications/unread-count", headers=h).json() == {"unread": before + 24}

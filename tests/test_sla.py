@@ -187,8 +187,10 @@ def test_an_overdue_stage_goes_up_one_level_each_stage_limit(world):
         with unit_of_work(world) as s:
             assert sla.sweep(s, at(when)) == [cid]
             assert sla.sweep(s, at(when)) == []  # once per level
-            told.append(sorted(code[n.unit_id] for n in s.scalars(select(Notification).where(
-                Notification.case_id == cid, Notification.created_at == at(when)))))
+            notes = s.scalars(select(Notification).where(Notification.case_id == cid,
+                                                         Notification.created_at == at(when))).all()
+            told.append(sorted(code[n.unit_id] for n in notes))
+            assert {(n.details["stage"], n.details["level"]) for n in notes} == {("sign", len(told))}
         if len(told) == 3:
             break
     assert told == [sorted(["B-cm-319901001", "D-cm"]), sorted(["D-cm", "S-319901001"]),

@@ -138,6 +138,9 @@ class Notification(Base):
     case_id: Mapped[int | None] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"), index=True)
     kind: Mapped[str] = mapped_column(String(24))
     message: Mapped[str] = mapped_column(String(500))
+    """Both languages in one line, for logs and old clients; pages build theirs from ``kind`` and ``details``."""
+    details: Mapped[dict | None] = mapped_column(JSON)
+    """What the notice is about: stage and level of an overdue stage, the note of an urging."""
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     read_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
 

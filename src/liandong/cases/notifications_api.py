@@ -9,7 +9,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from liandong.auth.deps import Principal, current_principal, get_session, request_time
-from liandong.cases.models import Notification
+from liandong.cases.models import Case, Notification
 from liandong.errors import NotFound
 
 router = APIRouter(prefix="/api/v1/notifications", tags=["cases"])
@@ -18,12 +18,14 @@ router = APIRouter(prefix="/api/v1/notifications", tags=["cases"])
 @router.get("", summary="Notices for the caller's unit, newest first")
 def notifications(unread: bool = False, limit: int = Query(50, ge=1, le=500),
                   principal: Principal = Depends(current_principal), session: Session = Depends(get_session)):
-    stmt = select(Notification).where(Notification.unit_id == principal.unit_id)
+    stmt = select(Notification, Case.number).outerjoin(Case, Case.id == Notification.case_id).where(
+        Notification.unit_id == principal.unit_id)
     if unread:
         stmt = stmt.where(Notification.read_at.is_(None))
-    rows = session.scalars(stmt.order_by(Notification.id.desc()).limit(limit))
-    return [{"id": n.id, "case_id": n.case_id, "kind": n.kind, "message": n.message,
-             "created_at": n.created_at.isoformat(), "read": n.read_at is not None} for n in rows]
+    rows = session.execute(stmt.order_by(Notification.id.desc()).limit(limit))
+    return [{"id": n.id, "case_id": n.case_id, "case_number": number, "kind": n.kind, "details": n.details or {},
+             "message": n.message, "created_at": n.created_at.isoformat(), "read": n.read_at is not None}
+            for n, number in rows]
 
 
 @router.get("/unread-count", summary="How many notices for the caller's unit wait unread (the badge)")

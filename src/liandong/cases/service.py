@@ -609,6 +609,7 @@ def _stage_event(session: Session, case: Case, action: str, actor: Actor, payloa
         record["note"] = payload.get("note")
         for unit_id in sla.recipients(session, case):
             session.add(Notification(unit_id=unit_id, case_id=case.id, kind="urge", created_at=now,
+                                     details={"note": (payload.get("note") or "")[:300] or None},
                                      message=f"案件 {case.number} 被督办 (case {case.number} urged): "
                                              f"{payload.get('note') or ''}"[:500]))
     if case.stage_deadline is not None:

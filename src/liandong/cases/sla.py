@@ -184,6 +184,7 @@ def sweep(session: Session, now: dt.datetime, cal: WorkCalendar | None = None, l
                     "level": case.escalation_level}, now)
         for unit_id in recipients(session, case, case.escalation_level):
             session.add(Notification(unit_id=unit_id, case_id=case_id, kind="overdue", created_at=now,
+                                     details={"stage": case.stage, "level": case.escalation_level},
                                      message=f"案件 {case.number} 的{_STAGE_ZH[case.stage]}环节已超时（第"
                                              f"{case.escalation_level}级督办）(case {case.number}: {case.stage} "
                                              f"stage overdue, level {case.escalation_level})"))
