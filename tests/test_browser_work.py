@@ -371,9 +371,9 @@ def test_notices_in_the_workbench(browser, base_url):
     sign_in(pg, base_url, "dispatcher")
     pg.goto(f"{base_url}/cases")
     notice = pg.locator(".notice", has_text=case["number"])
-    expect(notice).to_contain_text("督办")
+    expect(notice.locator("a")).to_have_text(f"案件 {case['number']} 被督办：请尽快派遣")  # worded by the page
     count = int(pg.locator("#notice-count").inner_text())
-    notice.get_by_role("button", name="已读").click()
+    notice.get_by_role("button", name=f"标为已读: {case['number']}").click()
     expect(pg.locator("#notice-count")).to_have_text(str(count - 1))
     expect(pg.locator(".notice", has_text=case["number"])).to_have_count(0)
     assert problems == []
@@ -404,4 +404,71 @@ def test_every_page_loads_without_console_errors(browser, base_url):
     for path in ("/login", "/report", "/report/track"):
         anonymous.goto(f"{base_url}{path}")
         anonymous.wait_for_load_state("load")
+    assert problems == []
+
+
+KPI_OVERFLOW = """() => {
+  for (const v of document.querySelectorAll('.kpi-value')) v.textContent = '100.0%';  // the widest figure
+  return [...document.querySelectorAll('.kpi')].filter((k) => k.scrollWidth > k.clientWidth)
+    .map((k) => `${k.querySelector('.kpi-label').textContent}: ${k.scrollWidth} > ${k.clientWidth}`);
+}"""
+
+
+@pytest.mark.parametrize("width,height", [(1280, 800), (1366, 768), (1440, 900)])
+def test_kpi_cards_hold_their_figures_on_laptop_screens(browser, base_url, width, height):
+    """Ten cards share a laptop's width: a label or figure wider than its card spills over the next one."""
+    problems: list[str] = []
+    pg = new_page(browser, problems, viewport={"width": width, "height": height})
+    sign_in(pg, base_url, "dispatcher")
+    expect(pg.locator("[data-kpi=ontime]")).not_to_have_text("…")
+    assert pg.evaluate(KPI_OVERFLOW) == []
+    assert problems == []
+
+
+def filed_case(base: str) -> dict:
+    """A new case accepted and filed, waiting for dispatch."""
+    case = new_case(base)
+    with api(base, "receptionist") as rec, api(base, "shift_leader") as lead:
+        assert rec.post(f"/api/v1/cases/{case['id']}/actions/accept", json={}).status_code == 200
+        assert lead.post(f"/api/v1/cases/{case['id']}/actions/file", json={}).status_code == 200
+    return case
+
+
+def search_all(pg: Page, base: str, text: str) -> None:
+    """The workbench's every-visible-case tab, searched for ``text``."""
+    pg.goto(f"{base}/cases")
+    pg.get_by_role("tab", name="全部可见案件").click()
+    pg.get_by_label("关键词或编号").fill(text)
+    pg.get_by_role("button", name="查询").click()
+
+
+def test_the_queue_says_a_paused_clock_and_names_its_pager_in_the_page_language(browser, base_url):
+    """A suspended case's stage has no deadline while its clock stands still: the queue says so instead of
+    leaving the cell blank."""
+    problems: list[str] = []
+    case = filed_case(base_url)
+    with api(base_url, "dispatcher") as disp:
+        for action in ("dispatch", "suspend"):
+            assert disp.post(f"/api/v1/cases/{case['id']}/actions/{action}", json={}).status_code == 200
+    pg = new_page(browser, problems)
+    sign_in(pg, base_url, "dispatcher")
+    search_all(pg, base_url, case["number"])
+    row = pg.locator(f'tr[data-case-id="{case["id"]}"]')
+    expect(row).to_contain_text("已挂起")
+    expect(row).to_contain_text("已暂停计时")
+    expect(pg.get_by_role("navigation", name="翻页", exact=True)).to_be_visible()
+    pg.get_by_role("link", name="English").click()
+    pg.wait_for_url(f"{base_url}/cases")
+    expect(pg.get_by_role("navigation", name="Pages", exact=True)).to_be_visible()
+    assert problems == []
+
+
+def test_the_workbench_finds_a_case_by_any_part_of_its_number(browser, base_url):
+    """People read out the case's sequence (0000048), not its date and district prefix."""
+    problems: list[str] = []
+    case = new_case(base_url)
+    pg = new_page(browser, problems)
+    sign_in(pg, base_url, "dispatcher")
+    search_all(pg, base_url, case["number"].rsplit("-", 1)[1])
+    expect(pg.locator(f'tr[data-case-id="{case["id"]}"]')).to_be_visible()
     assert problems == []

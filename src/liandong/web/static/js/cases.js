@@ -1,7 +1,7 @@
 // Workbench: my queue (cases waiting for my action) or every visible case, with filters, paging and
 // bulk dispatch to the proposed units for dispatchers.
 
-import { channelLabel, el, getJSON, lightLabel, postJSON, stateLabel, t, when } from "./common.js";
+import { LABELS, channelLabel, el, getJSON, lightLabel, postJSON, stageLabel, stateLabel, t, when } from "./common.js";
 
 const main = document.querySelector(".workbench");
 const rows = document.getElementById("rows");
@@ -50,12 +50,13 @@ function row(c) {
   link.href = `/cases/${c.id}`;
   const first = el("td");
   first.append(link);
-  const light = c.deadlines && c.deadlines.light;
+  const d = c.deadlines || {};
   const lightCell = el("td");
-  if (light) lightCell.append(el("span", `light light-${light}`, lightLabel(light)));
+  if (d.light) lightCell.append(el("span", `light light-${d.light}`, lightLabel(d.light)));
+  // a paused stage (suspended, or an extension waiting) has no deadline: its clock stands still
+  const deadline = el("td", "", d.paused ? t("case.paused") : when(d.stage_deadline));
   tr.append(first, el("td", "", c.matter_name), el("td", "", stateLabel(c.state)), el("td", "", channelLabel(c.channel)),
-    el("td", "code", c.grid_code), el("td", "", when(c.deadlines && c.deadlines.stage_deadline)), lightCell,
-    el("td", "", when(c.created_at)));
+    el("td", "code", c.grid_code), deadline, lightCell, el("td", "", when(c.created_at)));
   return tr;
 }
 
@@ -128,6 +129,15 @@ function showError(err) {
   total.textContent = `${t("error")}: ${err.message}`;
 }
 
+/** A notice in the page's language, from its kind and details; older notices keep their stored text. */
+function noticeText(n) {
+  const d = n.details || {};
+  const key = `notice.${n.kind}`;
+  if (!n.case_number || !(key in (LABELS.messages || {}))) return n.message;
+  if (n.kind === "overdue" && !d.stage) return n.message;
+  return t(key, { number: n.case_number, stage: stageLabel(d.stage || ""), level: d.level || 1, note: d.note || "" });
+}
+
 async function loadNotices() {
   const [items, count] = await Promise.all([getJSON("/api/v1/notifications?unread=true&limit=20"),
     getJSON("/api/v1/notifications/unread-count")]);  // the badge counts them all, the list shows the latest
@@ -135,10 +145,11 @@ async function loadNotices() {
   document.getElementById("notices").replaceChildren(...items.map((n) => {
     const li = el("li", `notice notice-${n.kind}`);
     li.dataset.noticeId = String(n.id);
-    const link = el("a", "", n.message);
+    const link = el("a", "", noticeText(n));
     link.href = `/cases/${n.case_id}`;
     const done = el("button", "button", t("notice.read"));
     done.type = "button";
+    done.setAttribute("aria-label", `${t("notice.read")}: ${n.case_number || ""}`);
     done.addEventListener("click", async () => {
       await postJSON(`/api/v1/notifications/${n.id}/read`, {});
       await loadNotices();
