@@ -86,11 +86,22 @@ def test_task_errors_are_shown_at_the_task_in_the_page_language(browser, world):
     pg = phone(browser, problems, world.base)
     pg.get_by_role("tab", name="我的任务").click()
     task = pg.locator(f'.task[data-case-id="{first}"]')
-    # check failed needs a note: refused by the server, said in the task itself, in Chinese
+    sent: list[str] = []
+    pg.on("request", lambda r: sent.append(r.url) if "/actions/" in r.url else None)
+    # check failed needs a note (the server's NEEDS): marked before, and refused by the browser, spaces or none
+    note = task.get_by_label("说明")
+    expect(task.locator("label")).to_have_text("说明 (核查不通过时必填)")
+    for empty in ("", "   "):
+        note.fill(empty)
+        task.get_by_role("button", name="核查不通过").click()
+        assert note.evaluate("e => e.validity.valueMissing")
+    assert sent == []
+    # a refusal of the server is said in the task itself, in Chinese, naming the field as the form does
+    note.evaluate("e => { e.required = false; }")  # as a shell cached before the mark would send it
     task.get_by_role("button", name="核查不通过").click()
     alert = task.get_by_role("alert")
     expect(alert).to_be_visible()
-    expect(alert).to_contain_text("提交的内容未被接受")
+    expect(alert).to_have_text("提交的内容未被接受: 请填写必填项（说明）")
     expect(pg.locator("#m-error")).to_be_hidden()
     # the case moved on meanwhile (another inspector): the tasks are shown as they are now, and why
     do(world.url, first, "check_passed")
@@ -105,8 +116,10 @@ def test_task_errors_are_shown_at_the_task_in_the_page_language(browser, world):
     pg.wait_for_url(f"{world.base}/m/")
     pg.get_by_role("tab", name="My tasks").click()
     task = pg.locator(f'.task[data-case-id="{second}"]')
+    expect(task.locator("label")).to_have_text("Note (required for Check failed)")
+    task.get_by_label("Note").evaluate("e => { e.required = false; }")
     task.get_by_role("button", name="Check failed").click()
-    expect(task.get_by_role("alert")).to_contain_text("Not accepted")
+    expect(task.get_by_role("alert")).to_have_text("Not accepted: 'check_failed' needs 'note'")
     assert unexpected(problems, f"/api/v1/cases/{first}/actions", f"/api/v1/cases/{second}/actions") == []
 
 
@@ -281,3 +294,40 @@ def test_the_phone_app_has_language_logout_and_a_place_in_the_navigation(browser
     sign_in(other, world.base, "dispatcher")  # not a grid worker: no phone app in the navigation
     expect(other.get_by_role("navigation", name="主导航").get_by_role("link", name="网格员端")).to_have_count(0)
     assert [p for p in problems if "/api/v1/me" not in p] == []
+
+
+def test_the_citizen_form_says_what_is_wrong_before_sending(browser, world):
+    """Spaces alone are no description and a phone must be one that can be called: the browser says so at the
+    field, in the page's language, before anything is sent (not as a server error after it)."""
+    problems: list[str] = []
+    pg = new_page(browser, problems, **PHONE, **AT_WEST)
+    sent: list[str] = []
+    pg.on("request", lambda r: sent.append(r.url) if r.url.endswith("/api/v1/public/reports") else None)
+    pg.goto(f"{world.base}/report")
+    pg.wait_for_selector(".leaflet-overlay-pane path")
+    pg.get_by_role("button", name="使用我的GPS定位").click()
+    expect(pg.locator('input[name="lat"]')).to_have_value(f"{WEST_POINT[1]:.7f}")
+    pg.get_by_label("问题类型").fill("bllj")
+    expect(pg.locator("#matter option")).to_have_count(1)
+    send = pg.get_by_role("button", name="提交")
+    description, phone_input = pg.get_by_label("问题描述"), pg.get_by_label("联系电话（可选，仅用于回访）")
+    description.fill("   ")
+    send.click()
+    assert description.evaluate("e => e.validity.valueMissing")
+    text = f"路灯不亮 {uuid.uuid4().hex[:6]}"
+    description.fill(text)
+    phone_input.fill("not a phone!!")
+    send.click()
+    assert phone_input.evaluate("e => e.type === 'tel' && e.validity.patternMismatch")
+    expect(phone_input).to_have_attribute("title", "5–20 位，只能包含数字、空格和 + - ( )")
+    assert sent == [] and cases_with(world.url, text) == []
+    phone_input.fill(" 021-5432 1000 ")
+    send.click()
+    expect(pg.locator("#receipt-number")).to_have_text(re.compile(r"^319901-"))
+    assert [c.reporter_phone for c in cases_with(world.url, text)] == ["021-5432 1000"]
+    pg.goto(f"{world.base}/report")
+    pg.get_by_role("link", name="English").click()
+    pg.wait_for_url(f"{world.base}/report")
+    expect(pg.get_by_label("Phone (optional, only to call you back)")).to_have_attribute(
+        "title", "5–20 characters: digits, spaces and + - ( ) only")
+    assert problems == []

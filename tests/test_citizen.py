@@ -150,3 +150,28 @@ def test_nul_characters_in_text_fields_are_refused(world, tmp_path, field):
     assert r.status_code == 422 and "NUL" in r.json()["detail"] and field in r.json()["detail"], r.text
     assert count(world) == before
     assert list(tmp_path.rglob("*.*")) == []
+
+
+PHONE_REFUSED = "phone must have 5–20 characters: digits, spaces and + - ( ) only"
+
+
+def test_a_citizen_phone_is_one_that_can_be_called_back(world, tmp_path):
+    """Anyone can fill the form: a phone is kept only when it could be dialled (digits, spaces, + - ( ), 5–20
+    of them), the reason said in the page's language; the page carries the same pattern for the browser."""
+    from liandong.intake.citizen import PHONE_PATTERN
+
+    client = client_for(world, tmp_path, citizen_report_limit="50/minute")
+    before = count(world)
+    for bad in ("not a phone!!", "1234", "1" * 21, "１３８００１３８０００", "138\n00138000"):
+        r = client.post("/api/v1/public/reports", data={**FORM, "phone": bad})
+        assert r.status_code == 422 and r.json()["detail"] == PHONE_REFUSED, (bad, r.text)
+    page = client.post("/api/v1/public/reports", data={**FORM, "phone": "not a phone!!"},
+                       headers={"Sec-Fetch-Site": "same-origin"})
+    assert page.status_code == 422 and page.json()["detail"] == "电话须为 5–20 位，只能包含数字、空格和 + - ( )"
+    assert count(world) == before
+    for given, kept in (("+86 (21) 5432-1000", "+86 (21) 5432-1000"), (" 13800138000 ", "13800138000"), ("  ", None)):
+        r = client.post("/api/v1/public/reports", data={**FORM, "phone": given})
+        assert r.status_code == 201, r.text
+        with unit_of_work(world) as s:
+            assert s.scalar(select(Case.reporter_phone).where(Case.number == r.json()["number"])) == kept
+    assert f'pattern="{PHONE_PATTERN}"' in client.get("/report").text

@@ -34,6 +34,9 @@ PUBLIC_STATES = {
     "rejected": "rejected", "voided": "rejected", "merged": "merged",
 }
 """What a citizen is told: a handful of plain stages instead of the command centre's states."""
+PHONE_PATTERN = r"[0-9 +\(\)\-]{5,20}"
+"""A phone number a citizen may leave: the report page's input carries the same pattern (valid in Python and in
+an HTML ``pattern``), so the browser says it before sending; the server refuses anything else."""
 
 
 def _digest(key: str) -> str:
@@ -44,7 +47,13 @@ def submit(session: Session, index: GridIndex, *, matter_code: str, description:
            crs: str = "wgs84", name: str | None = None, phone: str | None = None, photo: bytes | None = None,
            filename: str = "", upload_dir: Path, max_bytes: int, now: dt.datetime,
            calendar: WorkCalendar | None = None, settings=None) -> tuple[Case, str, Path | None]:
-    """A new case from the citizen web channel; returns it, its secret key and the stored photo's path."""
+    """A new case from the citizen web channel; returns it, its secret key and the stored photo's path.
+
+    Staff take any phone text (a desk types what a caller says); a form anyone can fill is held to a number
+    the case's handlers can call back."""
+    phone = (phone or "").strip() or None
+    if phone is not None and not re.fullmatch(PHONE_PATTERN, phone):
+        raise Invalid("phone must have 5–20 characters: digits, spaces and + - ( ) only")
     case, _ = service.report(session, index, CITIZEN, matter_code=matter_code, description=description, lon=lon,
                              lat=lat, crs=crs, channel="citizen_web", reporter={"name": name, "phone": phone},
                              now=now)

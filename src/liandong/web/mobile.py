@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 
 from liandong import __version__
 from liandong.auth.deps import Principal, get_session, optional_principal
+from liandong.cases.states import NEEDS
 from liandong.web.common import page, signed_in, to_login
 from liandong.web.i18n import lang_of, translator
 
@@ -54,7 +55,8 @@ def mobile(request: Request, principal: Principal | None = Depends(optional_prin
            session: Session = Depends(get_session)):
     if principal is None:
         return to_login(request)
-    return page(request, "m.html", {**signed_in(request, principal, session),
+    # the tasks mark the fields their actions cannot do without (the server's own list) before sending
+    return page(request, "m.html", {**signed_in(request, principal, session), "needs": NEEDS,
                                     "tile_url": request.app.state.settings.tile_url})
 
 

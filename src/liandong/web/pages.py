@@ -9,6 +9,7 @@ from sqlalchemy.orm import Session
 from liandong.auth import audit, service
 from liandong.auth.deps import SESSION_COOKIE, Principal, client_ip, get_session, optional_principal
 from liandong.errors import Unauthorized
+from liandong.intake.citizen import PHONE_PATTERN
 from liandong.units.lines import LINES
 from liandong.web.common import page, safe_next, signed_in, to_login
 from liandong.web.i18n import LANG_COOKIE, LANGS
@@ -88,7 +89,8 @@ def map_page(request: Request, principal: Principal | None = Depends(optional_pr
 @router.get("/report")
 def report_page(request: Request):
     """Citizen reporting: no login (the API limits reports per address)."""
-    return page(request, "report.html", {"tile_url": request.app.state.settings.tile_url})
+    return page(request, "report.html", {"tile_url": request.app.state.settings.tile_url,
+                                         "phone_pattern": PHONE_PATTERN})
 
 
 @router.get("/report/track")

@@ -9,12 +9,23 @@ Each pattern matches the whole English reason; its groups fill the Chinese text.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 
 from starlette.requests import Request
 
 from liandong.web.i18n import lang_of
 
-_ZH: list[tuple[str, str]] = [
+_FIELDS = {"note": "说明", "reason": "原因", "master_id": "主案件", "satisfaction": "满意度", "amount": "延期数量",
+           "unit": "单位", "lead_unit_id": "主办单位"}
+"""Payload fields an action needs (states.NEEDS), as the pages name them."""
+
+
+def _needs(m: re.Match[str]) -> str:
+    """The missing field in Chinese (``note`` → 说明), not its payload name."""
+    return f"请填写必填项（{_FIELDS.get(m[2], m[2])}）"
+
+
+_ZH: list[tuple[str, str | Callable[[re.Match[str]], str]]] = [
     # reporting (desk, phone app, citizens)
     (r"no unit grid at this point: it lies outside the district", "该位置不在本区范围内，请在地图上重新选点"),
     (r"no unit grid at this point in your jurisdiction", "该位置不在您的辖区内"),
@@ -22,6 +33,8 @@ _ZH: list[tuple[str, str]] = [
     (r"unknown matter '(.+)'", r"未知的问题类型 \1"),
     (r"description must have 1–2000 characters", "问题描述须为 1–2000 个字"),
     (r"reporter name must be text of at most 100 characters, phone at most 32", "姓名最多 100 个字，电话最多 32 位"),
+    (r"phone must have 5–20 characters: digits, spaces and \+ - \( \) only",
+     "电话须为 5–20 位，只能包含数字、空格和 + - ( )"),
     (r"reporter id_number: an ID number has 17 digits and a check digit or X",
      "身份证号应为 17 位数字加 1 位校验码（数字或 X）"),
     (r"reporter id_number: the ID number's date of birth is not a date", "身份证号中的出生日期无效"),
@@ -39,7 +52,7 @@ _ZH: list[tuple[str, str]] = [
     (r"action '(\w+)' is not allowed in state '(\w+)'", "当前状态下不能执行该操作"),
     (r"the case was changed by someone else meanwhile; reload it and try again", "案件已被他人更改，请刷新后重试"),
     (r"'(\w+)' needs one of the roles: .*", "您的角色不能执行该操作"),
-    (r"'(\w+)' needs '(\w+)'", r"请填写必填项（\2）"),
+    (r"'(\w+)' needs '(\w+)'", _needs),
     (r"the case is not assigned to your unit", "该案件未派给您的单位"),
     (r"only the lead unit asks for more time on the case's stage", "只有主办单位可以申请延期"),
     (r"amount must be a number above 0 and at most 365", "延期数量须大于 0 且不超过 365"),
@@ -71,7 +84,7 @@ def in_chinese(reason: str) -> str | None:
     for pattern, zh in _TABLE:
         m = pattern.fullmatch(reason)
         if m:
-            return m.expand(zh)
+            return zh(m) if callable(zh) else m.expand(zh)
     return None
 
 

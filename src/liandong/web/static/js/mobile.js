@@ -207,6 +207,28 @@ form.addEventListener("submit", async (e) => {
 
 // --- tasks: cases waiting for verification or check ----------------------------------------------
 const TASK_ACTIONS = { verifying: ["verified"], checking: ["check_passed", "check_failed"] };
+const NEEDS = JSON.parse(main.dataset.needs || "{}"); // the server's own list: action → fields it needs
+const needs = (action) => NEEDS[action] || [];
+
+/** A task's text field, marked required (naming the actions that need it) when one of `actions` does. */
+function textField(c, name, actions) {
+  const area = el("textarea");
+  area.name = name;
+  area.id = `task-${c.id}-${name}`;
+  area.rows = 2;
+  area.maxLength = 2000;
+  const label = el("label", "", t(`form.${name}`));
+  label.htmlFor = area.id;
+  const neededBy = actions.filter((a) => needs(a).includes(name));
+  if (neededBy.length) {
+    area.required = true;
+    const which = neededBy.map(actionLabel).join(" / ");
+    label.append(" ", el("span", "req", `(${t("form.required_for", { actions: which })})`));
+  }
+  const wrap = el("div", "field");
+  wrap.append(label, area);
+  return wrap;
+}
 
 function task(c) {
   const li = el("li", "task");
@@ -214,24 +236,30 @@ function task(c) {
   const link = el("a", "", c.number);
   link.href = `/cases/${c.id}`;
   li.append(link, el("div", "", `${c.matter_name} · ${stateLabel(c.state)}`), el("div", "muted", c.description));
-  const note = el("textarea");
-  note.rows = 2;
-  note.maxLength = 2000;
-  note.setAttribute("aria-label", t("form.note"));
+  const actions = TASK_ACTIONS[c.state];
+  // a note always; a reason only where one of the actions cannot do without it
+  const names = ["note", "reason"].filter((n) => n === "note" || actions.some((a) => needs(a).includes(n)));
+  const wraps = names.map((n) => textField(c, n, actions));
+  const fields = wraps.map((w) => w.querySelector("textarea"));
   const alert = el("p", "message error");
   alert.setAttribute("role", "alert");
   alert.hidden = true;
-  li.append(note, alert);
-  const buttons = TASK_ACTIONS[c.state].map((action) => {
+  li.append(...wraps, alert);
+  const buttons = actions.map((action) => {
     const b = el("button", "button", actionLabel(action));
     b.type = "button";
     b.dataset.action = action;
     b.addEventListener("click", async () => {
       say(alert, "");
       say(tasksError, "");
+      for (const f of fields) f.value = f.value.trim(); // spaces alone are no note
+      // the browser points at a needed field left empty, and nothing is sent
+      if (!fields.filter((f) => needs(action).includes(f.name)).every((f) => f.reportValidity())) return;
+      const payload = { version: c.version };
+      for (const f of fields) if (f.value) payload[f.name] = f.value;
       for (const other of buttons) other.disabled = true;
       try {
-        await postJSON(`/api/v1/cases/${c.id}/actions/${action}`, { version: c.version, note: note.value || undefined });
+        await postJSON(`/api/v1/cases/${c.id}/actions/${action}`, payload);
         await loadTasks();
       } catch (err) {
         if (err instanceof HttpError && err.status === 409) { // changed meanwhile: show the tasks as they are now

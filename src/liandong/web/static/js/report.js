@@ -39,6 +39,8 @@ form.addEventListener("submit", async (e) => {
   e.preventDefault();
   showError("");
   if (!form.elements.lat.value) return showError(t("report.no_point"));
+  // spaces alone are no description: trimmed first, such a field is empty and the browser says so
+  for (const k of ["description", "name", "phone"]) form.elements[k].value = form.elements[k].value.trim();
   if (!form.checkValidity()) return form.reportValidity();
   const send = document.getElementById("send");
   send.disabled = true;
