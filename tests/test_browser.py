@@ -115,6 +115,75 @@ def test_login_map_and_locate(page, base_url):
     assert problems == []
 
 
+# Chinese characters in the map's own area that are not inside an element marked lang="zh-CN"
+UNMARKED_CHINESE = """() => {
+  const walker = document.createTreeWalker(document.querySelector('.workspace'), NodeFilter.SHOW_TEXT);
+  const found = [];
+  for (let node = walker.nextNode(); node; node = walker.nextNode()) {
+    const marked = node.parentElement.closest('[lang]');
+    if (/[\\u4e00-\\u9fff]/.test(node.data) && !(marked && marked.lang === 'zh-CN')) found.push(node.data.trim());
+  }
+  return found;
+}"""
+
+
+def test_the_map_follows_the_page_language(page, base_url):
+    pg, problems = page
+    pg.goto(f"{base_url}/login?next=/lang/en%3Fnext%3D/map")
+    pg.get_by_label("用户名").fill(USERNAME)
+    pg.get_by_label("密码").fill(PASSWORD)
+    pg.keyboard.press("Enter")
+    pg.wait_for_url(base_url + "/map")
+    assert pg.get_attribute("html", "lang") == "en"
+    expect(pg.locator("#summary-title")).to_have_text("Area summary")
+    expect(pg.locator("#locate-centre")).to_have_text("Locate map centre")
+    expect(pg.locator("#map")).to_have_attribute("aria-label", "District map")
+    assert pg.locator(".leaflet-control-layers-overlays label").all_inner_texts() == [
+        " Towns/streets", " Communities", " Unit grids (≥ 15)"]
+    pg.wait_for_selector("#map[data-ready][data-grids-loaded]")
+    assert pg.evaluate(UNMARKED_CHINESE) == []
+
+    box = pg.locator("#map").bounding_box()
+    assert box is not None
+    x, y = box["x"] + box["width"] * 0.38, box["y"] + box["height"] * 0.62  # a west-town unit grid
+    tip = pg.locator(".leaflet-tooltip .area-tip strong")
+    for _ in range(20):  # the canvas answers hovering once the map has settled after fitting the district
+        pg.mouse.move(x - 20, y - 20)
+        pg.mouse.move(x, y, steps=5)
+        if tip.count():
+            break
+        pg.wait_for_timeout(300)
+    expect(tip.last).to_have_attribute("lang", "zh-CN")
+    pg.mouse.click(x, y)
+    popup = pg.locator(".leaflet-popup-content")
+    expect(popup.locator(".locate-code")).to_have_text(re.compile(rf"^{WEST}001\d{{3}}$"))
+    assert popup.locator(".locate-chain .level").all_inner_texts() == ["District", "Town/street", "Community"]
+    expect(popup.locator(".locate-chain")).to_have_attribute("aria-label", "Part of")
+    expect(popup.locator("h3")).to_have_text("Responsible units")
+    lines = popup.locator(".locate-units .line").all_inner_texts()
+    assert "City-management law enforcement" in lines and "territorial" in lines
+    assert popup.locator(".locate-units .unit[lang=zh-CN]").count() == len(lines)
+    expect(pg.locator("#map-status [lang=zh-CN]")).to_have_count(1)  # the grid found, by its (Chinese) name
+    assert pg.evaluate(UNMARKED_CHINESE) == []
+    assert problems == []
+
+
+def test_a_lookup_survives_the_language_switch(page, base_url):
+    """A citizen who typed the tracking number and key switches to English and still sees the same lookup."""
+    pg, problems = page
+    pg.goto(f"{base_url}/report/track")
+    pg.get_by_label("跟踪编号").fill("310112-20261127-0000010")
+    pg.get_by_label("查询码").fill("k&y")
+    pg.get_by_role("button", name="查询").click()
+    expect(pg.locator("#track-error")).to_have_text("没有找到该报告，请核对编号与查询码")
+    pg.get_by_role("link", name="English").click()
+    pg.wait_for_url(re.compile(r"/report/track\?number=310112-20261127-0000010&key=k%26y$"))
+    expect(pg.get_by_label("Tracking number")).to_have_value("310112-20261127-0000010")
+    expect(pg.get_by_label("Key")).to_have_value("k&y")
+    expect(pg.locator("#track-error")).to_have_text("No report with this number and key")
+    assert [p for p in problems if "404" not in p] == []
+
+
 def test_wrong_password_in_the_browser(page, base_url):
     pg, problems = page
     pg.goto(base_url + "/login")

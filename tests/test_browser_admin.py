@@ -1,17 +1,21 @@
 """The admin pages in a real browser: password reset, unit edits, local matters, labels instead of codes
-(Chinese and English) and the area browser. Any console error, page error or failed request fails a test,
-except the refusals a test provokes on purpose.
+(Chinese and English), the area browser, results shown where the user acted, bad input refused in the page and
+the working calendar in the page language. Any console error, page error or failed request fails a test, except
+the refusals a test provokes on purpose.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 import pytest
 
 from liandong.auth.models import ROLES
+from liandong.cases.calendar import seed_from_chinesecalendar
+from liandong.db import unit_of_work
 from liandong.units.lines import UNIT_KINDS
 from tests.browser import Page, caseworld_site, chromium, expect, new_page
 from tests.factories import DISTRICT, EAST, PASSWORD, WEST
@@ -21,8 +25,13 @@ pytestmark = pytest.mark.browser
 
 
 @pytest.fixture(scope="module")
-def base_url(tmp_path_factory) -> Iterator[str]:
-    with caseworld_site(tmp_path_factory.mktemp("admin"), sweep_seconds=0) as base:
+def site_folder(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("admin")
+
+
+@pytest.fixture(scope="module")
+def base_url(site_folder) -> Iterator[str]:
+    with caseworld_site(site_folder, sweep_seconds=0) as base:
         yield base
 
 
@@ -33,7 +42,7 @@ def browser():
 
 
 def admin_page(browser, base: str, problems: list[str], **context) -> Page:
-    pg = new_page(browser, problems, viewport={"width": 1500, "height": 950}, **context)
+    pg = new_page(browser, problems, **{"viewport": {"width": 1500, "height": 950}, **context})
     sign_in(pg, base, "admin")
     pg.goto(f"{base}/admin/")
     pg.wait_for_selector(".admin[data-users]")
@@ -266,4 +275,139 @@ def test_a_town_administrator_browses_only_the_town(browser, base_url):
     expect(pg.locator(".admin")).to_have_attribute("data-areas", WEST)
     expect(pg.locator("#areas-table tbody tr")).to_have_count(2)
     assert all(code.startswith(WEST) for code in _texts(pg, "#areas-table tbody td.code"))
+    assert problems == []
+
+
+def test_a_result_shows_where_the_user_acted(browser, base_url):
+    """A form low on a short screen: its result appears by the form, focused and announced, not above the tabs."""
+    problems: list[str] = []
+    with api(base_url, "admin") as c:
+        c.post("/api/v1/users", json={"username": "short_screen", "password": PASSWORD, "unit_code": f"S-{WEST}",
+                                      "roles": ["inspector"]})
+    pg = admin_page(browser, base_url, problems, viewport={"width": 1280, "height": 520})
+    pg.get_by_role("tab", name="区域与网格").click()
+    expect(pg.locator(".admin")).to_have_attribute("data-areas", DISTRICT)
+    form = pg.locator("#grids-form")
+    form.get_by_label("辖区编码").fill("NO-SUCH-AREA")
+    form.get_by_role("button", name="保存").click()
+    message = form.locator("#admin-message.error")
+    expect(message).to_be_visible()
+    expect(message).to_have_attribute("role", "alert")
+    expect(message).to_be_in_viewport()
+    expect(message).to_be_focused()
+    assert pg.evaluate("window.scrollY") > 0  # the form is below the first screen: the tabs are out of sight
+
+    # a success low on the users tab: "saved" next to the password form, read out politely
+    pg.evaluate("window.scrollTo(0, 0)")
+    pg.get_by_role("tab", name="用户与角色").click()
+    form = pg.locator("#password-form")
+    form.get_by_label("用户名").fill("short_screen")
+    form.get_by_label("新密码", exact=True).fill("Fresh-Start-2027")
+    form.get_by_label("再次输入新密码").fill("Fresh-Start-2027")
+    form.get_by_role("button", name="重置密码").click()
+    message = form.locator("#admin-message.ok")
+    expect(message).to_have_text("已保存")
+    expect(message).to_have_attribute("role", "status")
+    expect(message).to_be_in_viewport()
+    # a row's action: the result goes above its table (the row itself is rebuilt)
+    pg.locator('tr[data-username="short_screen"] button[data-do="active"]').click()
+    expect(pg.locator('tr[data-username="short_screen"]')).to_contain_text("已停用")
+    expect(pg.locator("#admin-message.ok + .table-wrap #users-table")).to_be_visible()
+    expect(pg.locator("#admin-message")).to_be_focused()
+    assert refused(problems, 404) == []
+
+
+def test_admin_forms_refuse_bad_input_in_the_page(browser, base_url):
+    problems: list[str] = []
+    pg = admin_page(browser, base_url, problems)
+    sent: list[str] = []
+    pg.on("request", lambda r: sent.append(f"{r.method} {r.url}") if r.method != "GET" else None)
+
+    # a user without a role: the server would refuse it; the page says so at the roles and sends nothing
+    form = pg.locator("#user-form")
+    form.get_by_label("用户名").fill("no_role")
+    form.get_by_label("初始密码").fill("Fresh-Start-2026")
+    form.get_by_label("单位编码").fill("C")
+    form.get_by_role("button", name="保存").click()
+    first_role = form.locator("input[name=roles]").first
+    assert first_role.evaluate("e => e.validationMessage") == "请至少选择一个角色"
+    expect(pg.locator("#admin-message")).to_be_hidden()
+    assert sent == []
+    form.get_by_label("监督员").check()
+    form.get_by_role("button", name="保存").click()
+    expect(form.locator("#admin-message.ok")).to_have_text("已保存")
+    with api(base_url, "admin") as c:
+        assert next(u for u in c.get("/api/v1/users").json() if u["username"] == "no_role")["roles"] == ["inspector"]
+    # taking every role away from a user is refused the same way
+    row = pg.locator('tr[data-username="no_role"]')
+    row.get_by_label("监督员").uncheck()
+    row.get_by_role("button", name="保存").click()
+    assert row.locator("input[name=roles]").first.evaluate("e => e.validationMessage") == "请至少选择一个角色"
+    assert [s for s in sent if "/roles" in s] == []
+
+    # the username's pattern is explained in the page language
+    form.get_by_label("用户名").fill("张 三")
+    form.get_by_role("button", name="保存").click()
+    rule = "只能使用英文字母、数字、下划线（_）和点（.）"
+    hint = form.get_by_label("用户名").evaluate("e => e.validity.patternMismatch && e.validationMessage")
+    assert hint == rule  # not the browser's own "Please match the requested format", in the browser's language
+    assert pg.locator("#password-form").get_by_label("用户名").get_attribute("title") == rule
+
+    # a cleared time limit is not "saved" while the API keeps the old one: it is refused, the rest is kept
+    pg.get_by_role("tab", name="事项与时限").click()
+    pg.locator("#matter-search input").fill("06001")
+    pg.locator("#matter-search button").click()
+    pg.locator('tr[data-code="06001"] button').click()
+    limit = pg.get_by_label("一般 处置", exact=True)
+    before = limit.input_value()
+    assert before
+    limit.fill("")
+    sent.clear()
+    pg.locator("#matter-form").get_by_role("button", name="保存").click()
+    assert limit.evaluate("e => e.validationMessage") == "时限不能清空：请填写新的时限"
+    assert sent == []
+    limit.fill("7")
+    pg.locator("#matter-form").get_by_role("button", name="保存").click()
+    expect(pg.locator("#matter-form #admin-message.ok")).to_have_text("已保存")
+    with api(base_url, "admin") as c:
+        limits = c.get("/api/v1/catalogue/matters/06001").json()["limits"]
+    assert next(x for x in limits if (x["urgency"], x["stage"]) == ("normal", "dispose"))["amount"] == 7
+    assert problems == []
+
+
+def test_the_calendar_speaks_the_page_language(browser, base_url, site_folder):
+    with unit_of_work(f"sqlite:///{site_folder / 'site.db'}") as s:
+        seed_from_chinesecalendar(s)
+    old_names = (("2030-01-01", False, "New Year's Day"), ("2030-01-05", True, "New Year's Day (调休)"))
+    with api(base_url, "admin") as c:  # as a database seeded before holiday names were stored in Chinese has them
+        for day, workday, name in (*old_names, ("2030-06-05", False, "防汛停工")):
+            assert c.put(f"/api/v1/calendar/days/{day}", json={"workday": workday, "name": name}).status_code == 200
+    problems: list[str] = []
+    pg = admin_page(browser, base_url, problems)
+    year = pg.locator("#year-form")
+    for lang, known, names in (
+        ("zh", "已有节假日数据（内置的国家法定节假日安排）",
+         {"2026-01-01": "节假日 · 元旦", "2026-02-14": "调休上班 · 春节", "2030-01-01": "节假日 · 元旦",
+          "2030-01-05": "调休上班 · 元旦", "2030-06-05": "防汛停工"}),
+        ("en", "Holidays known (the built-in national holiday arrangements)",
+         {"2026-01-01": "Holiday · New Year's Day", "2026-02-14": "Working day · Spring Festival",
+          "2030-01-05": "Working day · New Year's Day", "2030-06-05": "防汛停工"}),
+    ):
+        if lang == "en":
+            pg.goto(f"{base_url}/lang/en?next=/admin/")
+            pg.wait_for_selector(".admin[data-users]")
+        pg.locator("#tab-calendar").click()
+        for y in ("2026", "2030"):
+            year.locator("input").fill(y)
+            year.locator("button").click()
+            expect(pg.locator("#days li").first).to_have_attribute("data-day", re.compile(f"^{y}-"))
+            if y == "2026":
+                expect(pg.locator("#year-known")).to_have_text(known)
+            for day, text in names.items():
+                if day.startswith(y):
+                    expect(pg.locator(f'#days li[data-day="{day}"]')).to_contain_text(text)
+            shown = " ".join(_texts(pg, "#days li"))
+            assert "调休)" not in shown and "（调休）" not in shown
+            if lang == "zh":
+                assert not re.search("[A-Za-z]{3,}", shown), shown
     assert problems == []

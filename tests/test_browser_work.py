@@ -308,10 +308,11 @@ def test_admin_pages(browser, base_url):
     with api(base_url, "admin") as c:
         user = next(u for u in c.get("/api/v1/users").json() if u["username"] == "grid_wu")
     assert user["roles"] == ["inspector", "receptionist"] and user["active"] is False
-    # a refused change shows the server's reason
-    form.get_by_label("用户名").fill("grid_wu")
+    # a refused change shows the server's reason (a role ticked: without one the page itself refuses)
+    form.get_by_label("用户名").fill("grid_li")
     form.get_by_label("初始密码").fill("Grid-Worker-2026")
     form.get_by_label("单位编码").fill("NO-SUCH-UNIT")
+    form.get_by_label("监督员").check()
     form.get_by_role("button", name="保存").click()
     expect(pg.locator("#admin-message.error")).to_be_visible()
 

@@ -207,6 +207,24 @@ def test_language_switch_keeps_the_page_and_refuses_foreign_targets(client):
     assert client.get("/lang/xx?next=/", follow_redirects=False).headers.get("set-cookie") is None
 
 
+def test_language_switch_keeps_the_query_of_the_page(client):
+    """A citizen following a report keeps the lookup (number and key) across the switch; the target stays local."""
+    page = client.get("/report/track?number=310112-20261127-0000010&key=k%26y")
+    link = 'href="/lang/en?next=/report/track%3Fnumber%3D310112-20261127-0000010%26key%3Dk%2526y"'
+    assert link in page.text
+    r = client.get("/lang/en?next=/report/track%3Fnumber%3D310112-20261127-0000010%26key%3Dk%2526y",
+                   follow_redirects=False)
+    assert r.status_code == 303 and r.headers["location"] == "/report/track?number=310112-20261127-0000010&key=k%26y"
+    english = client.get(r.headers["location"])
+    assert 'value="310112-20261127-0000010"' in english.text and 'value="k&amp;y"' in english.text
+    assert "Progress of your report" in english.text
+    # a query cannot make the switch leave the site: the target is this page's own path
+    tricky = client.get("/report/track?x=//evil.example").text
+    assert 'href="/lang/zh?next=/report/track%3Fx%3D//evil.example"' in tricky
+    assert client.get("/lang/zh?next=/report/track%3Fx%3D//evil.example",
+                      follow_redirects=False).headers["location"] == "/report/track?x=//evil.example"
+
+
 def test_case_page_is_a_shell_for_the_api(client):
     login(client)
     page = client.get("/cases/42")

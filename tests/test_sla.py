@@ -449,3 +449,18 @@ def test_seeding_keeps_the_days_an_administrator_entered(db_url):
         cal = WorkCalendar.load(s, HOURS, "Asia/Shanghai")
     assert cal.is_workday(dt.date(2026, 10, 5)) and not cal.is_workday(dt.date(2026, 10, 6))
     assert 2026 in cal.years
+
+
+def test_seeded_days_carry_the_chinese_holiday_names(db_url):
+    """The pages are Chinese first: chinesecalendar's English names (New Year's Day) are not what is stored."""
+    from liandong.cases.models import CalendarDay
+
+    with unit_of_work(db_url) as s:
+        seed_from_chinesecalendar(s)
+    with unit_of_work(db_url) as s:
+        names = dict(s.execute(select(CalendarDay.day, CalendarDay.name).where(
+            CalendarDay.day.in_([dt.date(2026, 1, 1), dt.date(2026, 2, 14), dt.date(2015, 9, 3)]))).all())
+        english = s.scalar(select(func.count()).select_from(CalendarDay).where(CalendarDay.name.like("%Day%")))
+    assert names == {dt.date(2026, 1, 1): "元旦", dt.date(2026, 2, 14): "春节（调休）",
+                     dt.date(2015, 9, 3): "中国人民抗日战争暨世界反法西斯战争胜利70周年纪念日"}
+    assert english == 0

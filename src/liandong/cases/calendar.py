@@ -108,13 +108,15 @@ def seed_from_chinesecalendar(session: Session) -> dict:
     years = {d.year for d in chinese_calendar.holidays} - known
     entered = set(session.scalars(select(CalendarDay.day).where(  # an administrator's day is kept as entered
         CalendarDay.day >= dt.date(min(years, default=2000), 1, 1)))) if years else set()
+    # the package names a day by its holiday's English name; the Holiday enum holds the Chinese one we store
+    chinese = {h.value: h.chinese for h in chinese_calendar.Holiday}
     rows: dict[dt.date, CalendarDay] = {}
     for day, name in chinese_calendar.holidays.items():
         if day.year in years and day.weekday() < 5 and day not in entered:
-            rows[day] = CalendarDay(day=day, workday=False, name=str(name))
+            rows[day] = CalendarDay(day=day, workday=False, name=chinese.get(name, name))
     for day, name in chinese_calendar.workdays.items():
         if day.year in years and day.weekday() >= 5 and day not in entered:
-            rows[day] = CalendarDay(day=day, workday=True, name=f"{name} (调休)")
+            rows[day] = CalendarDay(day=day, workday=True, name=f"{chinese.get(name, name)}（调休）")
     session.add_all(rows.values())
     session.add_all(CalendarYear(year=y, source="chinesecalendar") for y in sorted(years))
     session.flush()

@@ -43,6 +43,11 @@ def safe_next(value: str | None) -> str:
     return value
 
 
+def here(request: Request) -> str:
+    """The page's own path with its query: where login and the language switch come back to (a lookup kept)."""
+    return request.url.path + (f"?{request.url.query}" if request.url.query else "")
+
+
 def csp(request: Request) -> str:
     """Strict policy for our pages; a configured tile server is the only foreign origin allowed."""
     img = "'self' data: blob:"
@@ -61,7 +66,7 @@ def page(request: Request, name: str, context: dict, status_code: int = 200) -> 
     # times are shown in the district's zone, whatever the browser's own (a wall screen may run on UTC)
     shown = {**labels(lang), "tz": request.app.state.settings.timezone}
     context = {"lang": lang, "t": translator(lang), "labels_json": json.dumps(shown, ensure_ascii=False),
-               "path": request.url.path, **context}
+               "path": request.url.path, "here": here(request), **context}
     response = templates.TemplateResponse(request, name, context, status_code=status_code)
     response.headers["Content-Security-Policy"] = csp(request)
     response.headers["X-Content-Type-Options"] = "nosniff"
@@ -71,8 +76,7 @@ def page(request: Request, name: str, context: dict, status_code: int = 200) -> 
 
 
 def to_login(request: Request) -> RedirectResponse:
-    path = request.url.path + (f"?{request.url.query}" if request.url.query else "")
-    return RedirectResponse(f"/login?next={quote(path, safe='/')}", status_code=303)
+    return RedirectResponse(f"/login?next={quote(here(request), safe='/')}", status_code=303)
 
 
 def signed_in(request: Request, principal: Principal, session: Session) -> dict:

@@ -20,11 +20,39 @@ const stageName = (s) => label("stages", s);
 const lineLabel = (code) => (code ? (LINES[code] || [code, code])[lang] : "");
 const urgencyLabel = (u) => t(`admin.${u}`);
 
-function say(text, kind = "ok") {
+// A national holiday by its label (stored in Chinese, or in English by databases seeded before); its "（调休）" is
+// dropped as the day's kind says it already. Any other name is shown as entered.
+const dayName = (name) => (LABELS.holidays || {})[(name || "").replace(/\s*[(（]调休[)）]$/, "")] || name || "";
+
+// A result shows where the user acted, or they would see nothing happen: inside the form that was sent (after it
+// when it closed itself), above the table or list whose row was acted on, after the buttons' paragraph, else at
+// the top of the open tab. It is focused (so scrolled to and read out) and errors are alerts.
+const SPOTS = "form, .table-wrap, .day-list, p";
+
+function say(text, kind = "ok", spot = null) {
+  if (!spot || !spot.isConnected) document.querySelector("[role=tabpanel]:not([hidden])").prepend(box);
+  else if (spot.matches("form:not([hidden])")) spot.append(box);
+  else if (spot.matches(".table-wrap, .day-list")) spot.before(box);
+  else spot.after(box);
+  box.setAttribute("role", kind === "error" ? "alert" : "status");
   box.hidden = !text;
   box.textContent = text || "";
   box.className = `message ${kind}`;
+  if (text) box.focus();
   main.dataset.said = String(Date.now());
+}
+
+/** Stop a form in the page, nothing sent: the reason shows at the field, in the page language, until it changes. */
+function refuse(input, reason, watch = input) {
+  input.setCustomValidity(reason);
+  input.reportValidity();
+  watch.addEventListener("input", () => input.setCustomValidity(""), { once: true });
+}
+
+// A pattern's explanation (its title, in the page language) is the whole message, not the browser's own "match the
+// requested format" in the browser's language.
+for (const input of main.querySelectorAll("input[pattern][title]")) {
+  input.addEventListener("input", () => input.setCustomValidity(input.validity.patternMismatch ? input.title : ""));
 }
 
 async function send(method, url, body) {
@@ -39,9 +67,13 @@ async function send(method, url, body) {
   return data;
 }
 
-function guard(fn) {
-  return (...args) =>
-    Promise.resolve(fn(...args)).then(() => say(t("admin.saved")), (err) => say(`${t("error")}: ${err.message}`, "error"));
+/** Run a change and say how it went where it was asked for: `spot`, else the clicked button's place. */
+function guard(fn, spot) {
+  return (...args) => {
+    const at = spot || args[0]?.currentTarget?.closest(SPOTS);  // now: a row's button is gone once its table reloads
+    return Promise.resolve(fn(...args))
+      .then(() => say(t("admin.saved"), "ok", at), (err) => say(`${t("error")}: ${err.message}`, "error", at));
+  };
 }
 
 function option(value, text) {
@@ -77,6 +109,14 @@ function roleBoxes(container, chosen = []) {
   }
 }
 
+/** The roles ticked in `container`; none is refused in the page, as the server refuses a user without a role. */
+function chosenRoles(container) {
+  const boxes = [...container.querySelectorAll("input[name=roles]")];
+  const chosen = boxes.filter((i) => i.checked).map((i) => i.value);
+  if (!chosen.length) refuse(boxes[0], t("admin.roles_needed"), container);
+  return chosen;
+}
+
 // --- tabs ----------------------------------------------------------------------------------------
 const loaders = {};
 tabs((tab) => {
@@ -99,11 +139,14 @@ async function loadUsers() {
     const save = el("button", "button", t("admin.save"));
     save.type = "button";
     save.dataset.do = "roles";
-    save.addEventListener("click", guard(async () => {
-      const chosen = [...boxes.querySelectorAll("input:checked")].map((i) => i.value);
-      await send("PUT", `/api/v1/users/${u.username}/roles`, { roles: chosen });
-      await loadUsers();
-    }));
+    save.addEventListener("click", (e) => {
+      const chosen = chosenRoles(boxes);
+      if (!chosen.length) return;
+      guard(async () => {
+        await send("PUT", `/api/v1/users/${u.username}/roles`, { roles: chosen });
+        await loadUsers();
+      })(e);
+    });
     roles.append(boxes, save);
     const acts = el("td");
     const toggle = el("button", "button", u.active ? t("admin.disable") : t("admin.enable"));
@@ -141,36 +184,36 @@ function resetFor(username) {
   passwordForm.password.focus();
 }
 
-passwordForm.confirm.addEventListener("input", () => passwordForm.confirm.setCustomValidity(""));
 passwordForm.addEventListener("submit", (e) => {
   e.preventDefault();
   const f = e.target;
   if (f.password.value !== f.confirm.value) {
-    f.confirm.setCustomValidity(t("admin.password_mismatch"));
-    f.confirm.reportValidity();
+    refuse(f.confirm, t("admin.password_mismatch"));
     return;
   }
   guard(async () => {
     await send("PUT", `/api/v1/users/${encodeURIComponent(f.username.value.trim())}/password`, { password: f.password.value });
     f.reset();
     await loadUsers();
-  })();
+  }, f)();
 });
 
 document.getElementById("user-form").addEventListener("submit", (e) => {
   e.preventDefault();
   const f = e.target;
+  const roles = chosenRoles(f.querySelector(".role-boxes"));
+  if (!roles.length) return;
   guard(async () => {
     await send("POST", "/api/v1/users", {
       username: f.username.value.trim(),
       display_name: f.display_name.value.trim() || null,
       password: f.password.value,
       unit_code: f.unit_code.value.trim(),
-      roles: [...f.querySelectorAll("input[name=roles]:checked")].map((i) => i.value),
+      roles,
     });
     f.reset();
     await loadUsers();
-  })();
+  }, f)();
 });
 
 // --- units ---------------------------------------------------------------------------------------
@@ -216,7 +259,7 @@ unitEdit.addEventListener("submit", (e) => {
     });
     f.hidden = true;
     await loadUnits();
-  })();
+  }, f)();
 });
 document.getElementById("unit-search").addEventListener("submit", (e) => {
   e.preventDefault();
@@ -232,7 +275,7 @@ document.getElementById("unit-form").addEventListener("submit", (e) => {
     });
     f.reset();
     await loadUnits();
-  })();
+  }, f)();
 });
 
 // --- catalogue -----------------------------------------------------------------------------------
@@ -282,6 +325,7 @@ async function editMatter(code) {
       amount.max = "365";
       amount.step = "0.5";
       amount.value = lim.amount;
+      if (lim.amount !== "") amount.dataset.set = "true";  // the API keeps a limit it is not sent: no clearing it
       amount.dataset.urgency = urgency;
       amount.dataset.stage = stage;
       amount.setAttribute("aria-label", `${urgencyLabel(urgency)} ${stageName(stage)}`);
@@ -301,7 +345,13 @@ async function editMatter(code) {
 document.getElementById("matter-form").addEventListener("submit", (e) => {
   e.preventDefault();
   const form = e.target;
-  const limits = [...form.querySelectorAll("input[data-stage]")].filter((i) => i.value).map((i) => ({
+  const inputs = [...form.querySelectorAll("input[data-stage]")];
+  const cleared = inputs.find((i) => !i.value && i.dataset.set);
+  if (cleared) {
+    refuse(cleared, t("admin.limit_needed"));
+    return;
+  }
+  const limits = inputs.filter((i) => i.value).map((i) => ({
     urgency: i.dataset.urgency, stage: i.dataset.stage, amount: Number(i.value), unit: i.nextElementSibling.value,
   }));
   guard(async () => {
@@ -309,7 +359,7 @@ document.getElementById("matter-form").addEventListener("submit", (e) => {
       line: form.line.value, default_urgency: form.default_urgency.value, limits,
     });
     await loadMatters();
-  })();
+  }, form)();
 });
 
 // A local extension matter (地方扩展事项): created with the generic time limits, then shown for editing.
@@ -325,7 +375,7 @@ document.getElementById("local-matter-form").addEventListener("submit", (e) => {
     document.querySelector("#matter-search [name=q]").value = m.code;
     await loadMatters();
     await editMatter(m.code);
-  })();
+  }, f)();
 });
 
 // --- calendar ------------------------------------------------------------------------------------
@@ -334,12 +384,13 @@ yearForm.year.value = String(new Date().getFullYear());
 
 async function loadYear() {
   const y = await getJSON(`/api/v1/calendar/${yearForm.year.value}`);
-  document.getElementById("year-known").textContent = y.known ? `${t("admin.known")} (${y.source})` : t("admin.unknown");
+  const source = LABELS.messages[`admin.source.${y.source}`] || y.source;  // (a source without a label: its code)
+  document.getElementById("year-known").textContent = y.known ? t("admin.known", { source }) : t("admin.unknown");
   // entering days does not make a year known: the administrator says when all its holidays are in
   document.getElementById("year-complete").hidden = y.known;
   document.getElementById("year-reopen").hidden = !y.known;
   document.getElementById("days").replaceChildren(...y.days.map((d) => {
-    const li = el("li", d.workday ? "day workday" : "day holiday", `${d.day} · ${d.workday ? t("admin.workday") : t("admin.holiday")} · ${d.name || ""} `);
+    const li = el("li", d.workday ? "day workday" : "day holiday", `${d.day} · ${d.workday ? t("admin.workday") : t("admin.holiday")} · ${dayName(d.name)} `);
     li.dataset.day = d.day;
     const drop = el("button", "button", t("admin.remove"));
     drop.type = "button";
@@ -369,7 +420,7 @@ document.getElementById("day-form").addEventListener("submit", (e) => {
     await send("PUT", `/api/v1/calendar/days/${f.day.value}`, { workday: f.workday.value === "true", name: f.name.value || null });
     yearForm.year.value = f.day.value.slice(0, 4);
     await loadYear();
-  })();
+  }, f)();
 });
 
 // --- areas ---------------------------------------------------------------------------------------
@@ -471,7 +522,7 @@ document.getElementById("import-form").addEventListener("submit", (e) => {
     const level = f.level.value ? `?level=${f.level.value}` : "";
     await send("POST", `/api/v1/areas/import${level}`, fc);
     await loadSummary();
-  })();
+  }, f)();
 });
 document.getElementById("grids-form").addEventListener("submit", (e) => {
   e.preventDefault();
@@ -480,7 +531,7 @@ document.getElementById("grids-form").addEventListener("submit", (e) => {
     const params = new URLSearchParams({ target_m2: f.target_m2.value || "10000", replace: String(f.replace.checked) });
     await send("POST", `/api/v1/areas/${encodeURIComponent(f.code.value.trim())}/grids?${params}`);
     await loadSummary();
-  })();
+  }, f)();
 });
 
 loadUsers().catch((err) => say(err.message, "error"));

@@ -1,14 +1,11 @@
 // District map: towns, communities, unit grids (by viewport when zoomed in), click → locate.
 // Data comes from the JSON API with the session cookie; settings come from data- attributes on
-// #map so the page needs no inline script (strict CSP). Text is always set with textContent.
+// #map so the page needs no inline script (strict CSP). Text is always set with textContent, in the
+// page language (LABELS); names from the data are Chinese and say so on an English page.
+
+import { LABELS, el, getJSON, t } from "./common.js";
 
 const API = "/api/v1/areas";
-const LEVEL_LABELS = {
-  district: ["区", "District"],
-  town: ["镇/街道", "Town"],
-  community: ["村/居", "Community"],
-  grid: ["网格", "Grid"],
-};
 const STYLES = {
   town: { color: "#1f4e79", weight: 2.5, fill: false }, // outline only: the communities inside stay hoverable
   community: { color: "#2f7d5b", weight: 1.2, fill: true, fillColor: "#2f7d5b", fillOpacity: 0.03, dashArray: "4 3" },
@@ -16,62 +13,27 @@ const STYLES = {
   highlight: { color: "#c0392b", weight: 3, fill: true, fillColor: "#c0392b", fillOpacity: 0.15 },
 };
 
+const english = LABELS.lang === "en";
 const mapEl = document.getElementById("map");
 const statusEl = document.getElementById("map-status");
 const lineLabels = JSON.parse(mapEl.dataset.lines || "{}");
 const gridMinZoom = Number(mapEl.dataset.gridMinZoom || 15);
+const levelLabel = (level) => (LABELS.levels || {})[level] || level;
 
-/** Create an element with a class and text: the only way text reaches the DOM here. */
-function el(tag, className, text) {
-  const node = document.createElement(tag);
-  if (className) node.className = className;
-  if (text !== undefined && text !== null) node.textContent = String(text);
+/** A name from the data (Chinese): marked as such on an English page, for screen readers and fonts. */
+function named(tag, className, text) {
+  const node = el(tag, className, text);
+  if (english) node.lang = "zh-CN";
   return node;
 }
 
-/** Chinese label with the English one in smaller text (and lang="en" for screen readers). */
-function bilingual(tag, className, zh, en) {
-  const node = el(tag, className, zh + " ");
-  const small = el("span", "en", en);
-  small.lang = "en";
-  node.append(small);
-  return node;
-}
-
-function setStatus(zh, en) {
-  statusEl.replaceChildren();
-  if (zh) statusEl.append(bilingual("span", "", zh, en));
-}
-
-class HttpError extends Error {
-  constructor(status, detail) {
-    super(`HTTP ${status}: ${detail}`);
-    this.status = status;
-  }
-}
-
-/** Same-origin GET with the session cookie; an expired session sends the user back to log in. */
-async function getJSON(url, signal) {
-  const response = await fetch(url, { credentials: "same-origin", headers: { Accept: "application/json" }, signal });
-  if (response.status === 401) {
-    window.location.assign(`/login?next=${encodeURIComponent(window.location.pathname)}`);
-    throw new HttpError(401, "session expired");
-  }
-  if (!response.ok) {
-    let detail = response.statusText;
-    try {
-      detail = (await response.json()).detail || detail;
-    } catch {
-      /* not JSON */
-    }
-    throw new HttpError(response.status, detail);
-  }
-  return response.json();
+function setStatus(...parts) {
+  statusEl.replaceChildren(...parts);
 }
 
 function tooltipFor(props) {
   const box = el("span", "area-tip");
-  box.append(el("strong", "", props.name), " ", el("span", "code", props.code));
+  box.append(named("strong", "", props.name), " ", el("span", "code", props.code));
   return box;
 }
 
@@ -101,10 +63,10 @@ const highlight = L.geoJSON(null, { style: () => STYLES.highlight, interactive: 
 L.control
   .layers(
     null,
-    {
-      "镇/街道 Towns": towns,
-      "村/居 Communities": communities,
-      [`单元网格 Unit grids (≥ ${gridMinZoom})`]: grids,
+    {  // (Leaflet reads these names as HTML: our own labels only)
+      [t("map.towns")]: towns,
+      [t("map.communities")]: communities,
+      [`${t("map.grids")} (≥ ${gridMinZoom})`]: grids,
     },
     { collapsed: false },
   )
@@ -151,7 +113,7 @@ async function refreshGrids() {
     gridBox = box;
     mapEl.dataset.gridsLoaded = String(fc.features.length);
   } catch (error) {
-    if (error.name !== "AbortError") setStatus("网格加载失败", `Could not load grids: ${error.message}`);
+    if (error.name !== "AbortError") setStatus(`${t("map.grids_failed")}: ${error.message}`);
   }
 }
 
@@ -161,44 +123,38 @@ async function loadSummary() {
   const summary = await getJSON(`${API}/summary`);
   for (const dd of document.querySelectorAll("[data-summary]")) {
     const n = summary[dd.dataset.summary];
-    dd.textContent = typeof n === "number" ? n.toLocaleString("zh-CN") : "—";
+    dd.textContent = typeof n === "number" ? n.toLocaleString(english ? "en-GB" : "zh-CN") : "—";
   }
 }
 
 // --- click → locate ------------------------------------------------------------------------------
 
 function lineText(unit) {
-  if (unit.role === "territorial" || !unit.line) return ["属地", "Territorial"];
-  return lineLabels[unit.line] || [unit.line, unit.line];
+  if (unit.role === "territorial" || !unit.line) return t("unit_role.territorial");
+  return (lineLabels[unit.line] || [unit.line, unit.line])[english ? 1 : 0];
 }
 
 function locateContent(found, latlng) {
   const box = el("div", "locate");
   const head = el("p", "locate-grid");
-  head.append(el("span", "locate-code code", found.grid.code), " ", el("strong", "locate-name", found.grid.name));
+  head.append(el("span", "locate-code code", found.grid.code), " ", named("strong", "locate-name", found.grid.name));
   box.append(head);
 
   const chain = el("ol", "locate-chain");
-  chain.setAttribute("aria-label", "所属区域 Ancestors");
+  chain.setAttribute("aria-label", t("map.ancestors"));
   for (const a of found.ancestors) {
-    const [zh, en] = LEVEL_LABELS[a.level] || [a.level, a.level];
     const item = el("li");
-    const level = el("span", "level", zh);
-    level.title = en;
-    item.append(level, " ", a.name, " ", el("span", "code", a.code));
+    item.append(el("span", "level", levelLabel(a.level)), " ", named("span", "", a.name), " ", el("span", "code", a.code));
     chain.append(item);
   }
   box.append(chain);
 
-  box.append(bilingual("h3", "", "责任单位", "Responsible units"));
+  box.append(el("h3", "", t("map.responsible")));
   const units = el("ul", "locate-units");
   if (!found.responsible_units.length) units.append(el("li", "muted", "—"));
   for (const u of found.responsible_units) {
-    const [zh, en] = lineText(u);
     const item = el("li");
-    const line = el("span", "line", zh);
-    line.title = en;
-    item.append(el("span", "unit", u.name), " ", line);
+    item.append(named("span", "unit", u.name), " ", el("span", "line", lineText(u)));
     units.append(item);
   }
   box.append(units);
@@ -214,16 +170,13 @@ async function locate(latlng) {
   try {
     const found = await getJSON(`${API}/locate?lon=${lon}&lat=${lat}`);
     content = locateContent(found, latlng);
-    setStatus(`${found.grid.name}（${found.grid.code}）`, "Grid found");
+    setStatus(named("span", "", found.grid.name), " ", el("span", "code", found.grid.code));
     const shape = grids.getLayers().find((layer) => layer.feature.properties.code === found.grid.code);
     if (shape) highlight.addData(shape.feature);
   } catch (error) {
-    if (error.status === 404) {
-      content = bilingual("p", "locate-none", "此处不在辖区的单元网格内", "No unit grid here in your jurisdiction");
-    } else {
-      content = bilingual("p", "locate-none", "查询失败", error.message);
-    }
-    setStatus("", "");
+    content = error.status === 404
+      ? el("p", "locate-none", t("map.no_grid")) : el("p", "locate-none", `${t("map.locate_failed")}: ${error.message}`);
+    setStatus();
   }
   L.popup({ maxWidth: 340, className: "locate-popup" }).setLatLng(latlng).setContent(content).openOn(map);
 }
@@ -233,13 +186,13 @@ document.getElementById("locate-centre").addEventListener("click", () => locate(
 
 // --- start ---------------------------------------------------------------------------------------
 
-setStatus("正在加载地图数据…", "Loading map data…");
+setStatus(t("map.loading"));
 Promise.all([loadTowns(), loadCommunities(), loadSummary()])
   .then(() => {
-    setStatus("", "");
+    setStatus();
     mapEl.dataset.ready = "true";
     return refreshGrids();
   })
   .catch((error) => {
-    if (error.status !== 401) setStatus("地图数据加载失败", `Could not load map data: ${error.message}`);
+    if (error.status !== 401) setStatus(`${t("map.load_failed")}: ${error.message}`);
   });

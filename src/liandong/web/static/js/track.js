@@ -49,10 +49,8 @@ async function load() {
   }
 }
 
-lookup.addEventListener("submit", (e) => {
-  e.preventDefault();
-  load();
-});
+// The lookup form is sent as a plain GET (no script): the number and key are in the address, so a reload or the
+// language switch keeps them, and load() below shows the answer.
 rateForm.addEventListener("submit", async (e) => {
   e.preventDefault();
   const satisfaction = new FormData(rateForm).get("satisfaction");
