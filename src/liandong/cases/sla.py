@@ -101,13 +101,11 @@ def on_transition(case: Case, matter: MatterInfo, action: str, cal: WorkCalendar
         return
     if stage == case.stage and action not in ("check_failed", "redispatch", "dispatch"):
         return  # same stage goes on (disposed → checking)
+    unpause(case, cal, now)  # a new stage's clock runs, whatever paused the last one (the case clock moves on)
     limit = _limit(cal, matter, case.urgency, stage)
     case.stage, case.stage_started_at, case.stage_limit_minutes = stage, now, limit
     case.stage_deadline, _ = cal.add(now, limit)
     _rearm(case)
-    if case.paused_remaining_minutes is not None:  # a new stage's clock runs, whatever paused the last one
-        unpause(case, cal, now)
-        case.stage_deadline, _ = cal.add(now, limit)
 
 
 def _light(used: float) -> str:
