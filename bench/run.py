@@ -37,6 +37,7 @@ import shapely  # noqa: E402
 
 from bench import intake, live  # noqa: E402
 from liandong.areas.index import GridIndex, locate  # noqa: E402
+from liandong.auth.identity import Identity  # noqa: E402
 from liandong.config import get_settings  # noqa: E402
 from liandong.db import dispose_engine, migrate, unit_of_work  # noqa: E402
 from liandong.demo import loader  # noqa: E402
@@ -195,14 +196,14 @@ def lifecycle(url: str, cycles: int) -> dict:
     beside the same number of bare one-row transactions on the same database."""
     from sqlalchemy import select
 
-    from liandong.cases import service
+    from liandong.cases import actions, calendar, intake
     from liandong.units.models import Unit
 
     with unit_of_work(url) as s:
         index = GridIndex.build(s)
-        cal = service.calendar_for(s)
+        cal = calendar.calendar_for(s)
         centre = s.scalar(select(Unit.id).where(Unit.code == "LD-310112"))
-    actor = service.Actor(roles=frozenset({"receptionist", "shift_leader", "dispatcher", "handler",
+    actor = Identity(roles=frozenset({"receptionist", "shift_leader", "dispatcher", "handler",
                                            "inspector"}), unit_id=centre)
     points = [index.geoms[i].representative_point() for i in range(0, len(index.geoms), len(index.geoms) // cycles)]
     steps = [("accept", {}), ("file", {}), ("dispatch", {"lead_unit_id": centre}), ("sign", {}),
@@ -210,12 +211,12 @@ def lifecycle(url: str, cycles: int) -> dict:
     t = time.perf_counter()
     for p in points[:cycles]:
         with unit_of_work(url) as s:
-            case, _ = service.report(s, index, actor, matter_code="06010", description="bench", lon=p.x, lat=p.y,
+            case, _ = intake.report(s, index, actor, matter_code="06010", description="bench", lon=p.x, lat=p.y,
                                      channel="hotline")
             cid = case.id
         for action, payload in steps:
             with unit_of_work(url) as s:
-                service.act(s, index, cid, action, actor, dict(payload), calendar=cal)
+                actions.act(s, index, cid, action, actor, dict(payload), calendar=cal)
     seconds = time.perf_counter() - t
     transitions = cycles * (len(steps) + 1)
     bare = bare_transactions(url, transitions)

@@ -4,8 +4,9 @@ from sqlalchemy import select
 
 from liandong.areas.index import GridIndex
 from liandong.areas.scope import EVERYTHING
+from liandong.auth.identity import Identity
 from liandong.auth.service import create_user
-from liandong.cases import service
+from liandong.cases import actions, intake
 from liandong.catalogue.service import load_standard
 from liandong.db import unit_of_work
 from liandong.units.models import Unit
@@ -38,13 +39,13 @@ def unit_id(url, code):
 def boss(url, unit_code=f"B-cm-{WEST}"):
     """An actor holding every role, acting for the west city-management squad."""
     every_role = {"receptionist", "shift_leader", "dispatcher", "handler", "inspector"}
-    return service.Actor(roles=frozenset(every_role), unit_id=unit_id(url, unit_code), scope=EVERYTHING)
+    return Identity(roles=frozenset(every_role), unit_id=unit_id(url, unit_code), scope=EVERYTHING)
 
 
 def new_case(url, point=WEST_POINT, **kw):
     with unit_of_work(url) as s:
         index = GridIndex.build(s)
-        case, _ = service.report(s, index, boss(url), matter_code=kw.pop("matter", MATTER),
+        case, _ = intake.report(s, index, boss(url), matter_code=kw.pop("matter", MATTER),
                                  description=kw.pop("description", "测试：违章搭建"), lon=point[0], lat=point[1],
                                  channel=kw.pop("channel", "hotline"), **kw)
         return case.id
@@ -53,7 +54,7 @@ def new_case(url, point=WEST_POINT, **kw):
 def do(url, case_id, action, actor=None, **payload):
     with unit_of_work(url) as s:
         index = GridIndex.build(s)
-        case = service.act(s, index, case_id, action, actor or boss(url), payload)
+        case = actions.act(s, index, case_id, action, actor or boss(url), payload)
         return case.state
 
 

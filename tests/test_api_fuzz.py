@@ -94,7 +94,8 @@ def layer_geojson() -> dict:
 def fuzz_db(tmp_path_factory) -> Iterator[str]:
     from liandong.areas.index import GridIndex
     from liandong.areas.layers import import_layer
-    from liandong.cases.service import Actor, report
+    from liandong.auth.identity import Identity
+    from liandong.cases.intake import report
     from liandong.catalogue.service import load_standard
 
     for url in fresh_database("sqlite", tmp_path_factory):
@@ -103,7 +104,7 @@ def fuzz_db(tmp_path_factory) -> Iterator[str]:
             import_layer(session, layer_geojson(), code=LAYER, name="城管网格", line="city_management")
             load_standard(session)
             index = GridIndex.build(session)
-            actor = Actor(roles=frozenset({"receptionist"}), unit_id=None)
+            actor = Identity(roles=frozenset({"receptionist"}), unit_id=None)
             for i in range(3):  # cases for the case endpoints to act on (ids 1..3)
                 report(session, index, actor, matter_code="06001", description=f"fuzz {i}", lon=121.305,
                        lat=31.105, channel="hotline")
@@ -114,13 +115,14 @@ def fuzz_db(tmp_path_factory) -> Iterator[str]:
 def _case_desk(session, index) -> None:
     """A user holding every case role at the centre, and cases in the handling states assigned to the centre,
     so the fuzzer's actions get past the role and assignment checks into the payload handling."""
+    from liandong.auth.identity import Identity
     from liandong.auth.service import create_user
-    from liandong.cases.service import Actor, act
+    from liandong.cases.actions import act
     from liandong.units.models import Unit
 
     create_user(session, username=DESK, password=PASSWORD, unit_code="C", roles=sorted(DESK_ROLES))
     centre = session.scalar(select(Unit.id).where(Unit.code == "C"))
-    boss = Actor(roles=DESK_ROLES, unit_id=centre)
+    boss = Identity(roles=DESK_ROLES, unit_id=centre)
     for case_id, path in ((2, ("accept", "file", "dispatch")), (3, ("accept", "file", "dispatch", "sign"))):
         for action in path:
             act(session, index, case_id, action, boss, {"lead_unit_id": centre} if action == "dispatch" else {})

@@ -7,11 +7,13 @@ import pytest
 from sqlalchemy import func, select, text
 from sqlalchemy.exc import DBAPIError
 
+from liandong.auth.identity import Identity
 from liandong.auth.models import AuditEntry, User
-from liandong.cases import service, states
-from liandong.cases.models import CaseEvent, CaseUnit
+from liandong.cases import intake, present, states
+from liandong.cases.models import Case, CaseEvent, CaseUnit
 from liandong.db import unit_of_work
 from liandong.errors import Conflict, Forbidden, NotFound
+from liandong.units.models import Unit
 from tests.caseworld import EAST_POINT, MATTER, ROLES, WEST_POINT, boss, do, new_case, unit_id
 from tests.conftest import login, make_client
 from tests.factories import EAST, PASSWORD, WEST
@@ -68,7 +70,7 @@ def test_illegal_actions_are_refused_with_the_allowed_ones(world, state):
     allowed = states.allowed_actions(state)
     illegal = [a for a in states.ACTIONS if a not in allowed][:4]
     with unit_of_work(world) as s:  # what the case answer offers this actor: the refusal names the same
-        offered = service.case_dict(s, s.get(service.Case, cid), boss(world))["allowed_actions"]
+        offered = present.case_dict(s, s.get(Case, cid), boss(world))["allowed_actions"]
     assert set(offered) <= set(allowed)
     for action in illegal:
         with pytest.raises(Conflict) as err:
@@ -125,11 +127,11 @@ def test_full_cycle_over_http_with_rework(world):
 
 def test_roles_and_assignment_are_checked(world):
     cid = case_in(world, "filed")
-    receptionist = service.Actor(roles=frozenset({"receptionist"}), unit_id=None)
+    receptionist = Identity(roles=frozenset({"receptionist"}), unit_id=None)
     with pytest.raises(Forbidden):
         do(world, cid, "dispatch", receptionist)
     do(world, cid, "dispatch")
-    other_squad = service.Actor(roles=frozenset({"handler"}), unit_id=unit_id(world, f"B-cm-{EAST}"))
+    other_squad = Identity(roles=frozenset({"handler"}), unit_id=unit_id(world, f"B-cm-{EAST}"))
     with pytest.raises((Forbidden, NotFound)):
         do(world, cid, "sign", other_squad)
 
@@ -272,7 +274,7 @@ def test_joint_handling_assisting_units_report_their_part(world):
     cid = case_in(world, "filed")
     lead, helper = unit_id(world, f"B-cm-{WEST}"), unit_id(world, f"S-{WEST}")
     do(world, cid, "dispatch", lead_unit_id=lead, assisting_unit_ids=[helper])
-    town = service.Actor(roles=frozenset({"handler"}), unit_id=helper)
+    town = Identity(roles=frozenset({"handler"}), unit_id=helper)
     assert do(world, cid, "sign") == "in_progress"  # the lead signs first: the assisting unit may still sign
     assert client.get(f"/api/v1/cases/{cid}", headers=login(client, "west_handler", PASSWORD)).json()[
         "allowed_actions"] == ["return", "sign"]
@@ -301,7 +303,7 @@ def test_a_suspended_case_resumes_where_it_was(world):
     do(world, cid, "suspend")
     assert do(world, cid, "resume") == "dispatched"
     with unit_of_work(world) as s:
-        case = s.get(service.Case, cid)
+        case = s.get(Case, cid)
         assert case.stage == "sign" and case.paused_remaining_minutes is None
     assert do(world, cid, "sign") == "in_progress"
     do(world, cid, "suspend")
@@ -323,7 +325,7 @@ def test_a_department_unit_sees_what_is_assigned_to_it(world):
         create_user(s, username="cm_chief", password=PASSWORD, unit_code="D-cm", roles=["handler"])
     chief = login(client, "cm_chief", PASSWORD)
     assert client.get(f"/api/v1/cases/{cid}", headers=chief).status_code == 200
-    do(world, cid, "return", actor=service.Actor(roles=frozenset({"handler"}), unit_id=unit_id(world, f"B-cm-{WEST}")),
+    do(world, cid, "return", actor=Identity(roles=frozenset({"handler"}), unit_id=unit_id(world, f"B-cm-{WEST}")),
        reason="非本中队辖区")
     do(world, cid, "redispatch", lead_unit_id=unit_id(world, f"B-cm-{EAST}"))
     assert client.get(f"/api/v1/cases/{cid}", headers=squad).status_code == 404  # withdrawn: no longer its case
@@ -588,17 +590,17 @@ def test_a_unit_assisting_the_unit_it_heads_moves_its_own_part(world):
     cid = case_in(world, "filed")
     lead, sub = unit_id(world, f"W-{WEST}001"), unit_id(world, f"S-{WEST}")
     do(world, cid, "dispatch", lead_unit_id=lead, assisting_unit_ids=[sub])
-    assert do(world, cid, "sign", service.Actor(roles=frozenset({"handler"}), unit_id=sub)) == "dispatched"
+    assert do(world, cid, "sign", Identity(roles=frozenset({"handler"}), unit_id=sub)) == "dispatched"
     with unit_of_work(world) as s:
         parts = {u.unit_id: u.status for u in s.scalars(select(CaseUnit).where(CaseUnit.case_id == cid))}
     assert parts == {lead: "dispatched", sub: "signed"}
-    workstation = service.Actor(roles=frozenset({"handler"}), unit_id=lead)
+    workstation = Identity(roles=frozenset({"handler"}), unit_id=lead)
     assert do(world, cid, "sign", workstation) == "in_progress"
     with unit_of_work(world) as s:
-        case = s.get(service.Case, cid)
-        offered = service.case_dict(s, case, workstation)["allowed_actions"]
+        case = s.get(Case, cid)
+        offered = present.case_dict(s, case, workstation)["allowed_actions"]
     assert "report_done" not in offered and "return" in offered  # the sub-centre's part is still open
-    do(world, cid, "report_done", service.Actor(roles=frozenset({"handler"}), unit_id=sub), note="已协调")
+    do(world, cid, "report_done", Identity(roles=frozenset({"handler"}), unit_id=sub), note="已协调")
     assert do(world, cid, "report_done", workstation, note="已处理") == "disposed"
 
 
@@ -606,7 +608,7 @@ def test_rework_does_not_hand_back_a_part_that_was_returned(world):
     cid = case_in(world, "filed")
     lead, helper = unit_id(world, f"B-cm-{WEST}"), unit_id(world, f"S-{WEST}")
     do(world, cid, "dispatch", lead_unit_id=lead, assisting_unit_ids=[helper])
-    town = service.Actor(roles=frozenset({"handler"}), unit_id=helper)
+    town = Identity(roles=frozenset({"handler"}), unit_id=helper)
     do(world, cid, "return", town, reason="不属本单位")
     for action, payload in (("sign", {}), ("report_done", {"note": "好"}), ("request_check", {}),
                             ("check_failed", {"note": "未整改到位"})):
@@ -632,19 +634,19 @@ def test_a_report_rolled_back_in_a_savepoint_leaves_nothing_behind(world):
     with unit_of_work(world) as s:
         index = GridIndex.build(s)
         with pytest.raises(RuntimeError), s.begin_nested():
-            ghost, _ = service.report(s, index, service.Actor(roles=frozenset({"receptionist"}), unit_id=None),
+            ghost, _ = intake.report(s, index, Identity(roles=frozenset({"receptionist"}), unit_id=None),
                                       matter_code=MATTER, description="回滚", lon=WEST_POINT[0], lat=WEST_POINT[1],
                                       channel="hotline")
             raise RuntimeError("the rest of the row failed")
         assert ghost not in s
-        kept, _ = service.report(s, index, service.Actor(roles=frozenset({"receptionist"}), unit_id=None),
+        kept, _ = intake.report(s, index, Identity(roles=frozenset({"receptionist"}), unit_id=None),
                                  matter_code=MATTER, description="保留", lon=WEST_POINT[0], lat=WEST_POINT[1],
                                  channel="hotline")
         kept_id = kept.id
     with unit_of_work(world) as s:
-        assert s.get(service.Case, kept_id).description == "保留"
-        assert s.scalar(select(func.count()).select_from(service.Case).where(
-            service.Case.description == "回滚")) == 0
+        assert s.get(Case, kept_id).description == "保留"
+        assert s.scalar(select(func.count()).select_from(Case).where(
+            Case.description == "回滚")) == 0
 
 
 def test_the_pages_get_refusals_in_their_language(world):
@@ -713,6 +715,6 @@ def test_the_timeline_names_people_and_units(world):
     urge = events[-1]
     with unit_of_work(world) as s:
         me = s.scalar(select(User).where(User.username == "dispatcher"))
-        name, unit = me.display_name, s.get(service.Unit, me.unit_id).name
+        name, unit = me.display_name, s.get(Unit, me.unit_id).name
     assert (urge["actor"], urge["actor_name"], urge["unit_name"]) == ("dispatcher", name, unit)
     assert events[0]["actor_name"] is None  # the report came from a system actor (no user id): the page names it

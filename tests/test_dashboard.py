@@ -184,9 +184,9 @@ def test_demo_activity_goes_through_the_state_table(case_world):
             assert last == c.state
             assert c.created_at <= now and (c.closed_at is None or c.closed_at >= c.created_at)
         # a centre that mostly keeps time: few of the open cases are past their deadline
-        from liandong.cases import service, sla
+        from liandong.cases import calendar, sla
 
-        cal = service.calendar_for(s)
+        cal = calendar.calendar_for(s)
         open_ = [c for c in cases if c.closed_at is None and c.state not in ("rejected", "merged")]
         red = [c for c in open_ if sla.status(c, cal, now)["light"] == "red"]
         assert open_ and len(red) <= len(open_) / 4, (len(red), len(open_))

@@ -12,7 +12,8 @@ import pytest
 from sqlalchemy import func, select, update
 
 from liandong.areas.index import GridIndex
-from liandong.cases import service, sla
+from liandong.auth.identity import Identity
+from liandong.cases import actions, calendar, intake, queries, sla
 from liandong.cases.calendar import WorkCalendar, mark_year, parse_hours, seed_from_chinesecalendar, set_day
 from liandong.cases.models import Case, CaseEvent, Extension, Notification
 from liandong.catalogue.service import load_standard
@@ -94,24 +95,24 @@ def everyone(url):
 
     with unit_of_work(url) as s:
         unit = s.scalar(select(Unit.id).where(Unit.code == "B-cm-319901001"))
-    return service.Actor(roles=frozenset({"receptionist", "shift_leader", "dispatcher", "handler",
+    return Identity(roles=frozenset({"receptionist", "shift_leader", "dispatcher", "handler",
                                                      "inspector"}), unit_id=unit)
 
 
 def run(url, case_id, action, now, **payload):
     with unit_of_work(url) as s:
         index = GridIndex.build(s)
-        cal = service.calendar_for(s)
+        cal = calendar.calendar_for(s)
         actor = everyone(url)
         if action == "dispatch":
             payload.setdefault("lead_unit_id", actor.unit_id)
-        case = service.act(s, index, case_id, action, actor, payload, now=now, calendar=cal)
+        case = actions.act(s, index, case_id, action, actor, payload, now=now, calendar=cal)
         return sla.status(case, cal, now)
 
 
 def new_case(url, now, matter="06010"):
     with unit_of_work(url) as s:
-        case, _ = service.report(s, GridIndex.build(s), everyone(url), matter_code=matter, description="垃圾",
+        case, _ = intake.report(s, GridIndex.build(s), everyone(url), matter_code=matter, description="垃圾",
                                  lon=121.305, lat=31.105, channel="hotline", now=now)
         return case.id
 
@@ -129,8 +130,8 @@ def test_stage_clock_pause_resume_and_lights(world):
     assert st["stage"] == "dispose"  # 暴露垃圾: 4 working hours → 15:30 (lunch 11:30–13:00 excluded)
     assert dt.datetime.fromisoformat(st["stage_deadline"]).astimezone(SH) == at("2026-03-02 15:30")
     with unit_of_work(world) as s:
-        cal = service.calendar_for(s)
-        case = service.get(s, cid, everyone(world))
+        cal = calendar.calendar_for(s)
+        case = queries.get(s, cid, everyone(world))
         assert sla.status(case, cal, at("2026-03-02 11:00"))["light"] == "green"   # 1 h of 4
         assert sla.status(case, cal, at("2026-03-02 14:30"))["light"] == "green"  # 3 h of 4: 75 %
         assert sla.status(case, cal, at("2026-03-02 14:45"))["light"] == "yellow"  # 81 %
@@ -223,7 +224,7 @@ def test_the_whole_case_clock_pauses_extends_lights_and_is_swept_once(world):
     assert dt.datetime.fromisoformat(st["case_deadline"]).astimezone(SH) == at("2026-03-05 11:30")
     with unit_of_work(world) as s:
         case = s.get(Case, cid)
-        cal = service.calendar_for(s)
+        cal = calendar.calendar_for(s)
         late = sla.status(case, cal, at("2026-03-05 13:30"))
         assert late["case_light"] == "red" and late["case_overdue"]
         assert sla.status(case, cal, at("2026-03-05 08:50"))["case_light"] == "yellow"  # 2.5 of 17.5 h left
@@ -298,13 +299,13 @@ def test_extension_pauses_then_extends_and_urging_notifies(world):
     assert dt.datetime.fromisoformat(st["stage_deadline"]).astimezone(SH) == at("2026-03-04 13:30")
     with pytest.raises(Conflict, match="no extension request"):
         run(world, cid, "reject_extension", at("2026-03-03 09:10"))
-    leader = service.Actor(roles=frozenset({"leader"}), unit_id=None)
+    leader = Identity(roles=frozenset({"leader"}), unit_id=None)
     with unit_of_work(world) as s:
-        service.act(s, GridIndex.build(s), cid, "urge", leader, {"note": "尽快处理"}, now=at("2026-03-03 10:00"))
+        actions.act(s, GridIndex.build(s), cid, "urge", leader, {"note": "尽快处理"}, now=at("2026-03-03 10:00"))
     with unit_of_work(world) as s:
-        actions = list(s.scalars(select(CaseEvent.action).where(CaseEvent.case_id == cid).order_by(CaseEvent.seq)))
+        done = list(s.scalars(select(CaseEvent.action).where(CaseEvent.case_id == cid).order_by(CaseEvent.seq)))
         urged = s.scalars(select(Notification).where(Notification.case_id == cid, Notification.kind == "urge")).all()
-    assert actions[-3:] == ["request_extension", "approve_extension", "urge"] and urged
+    assert done[-3:] == ["request_extension", "approve_extension", "urge"] and urged
     assert "尽快处理" in urged[0].message
 
 
@@ -330,11 +331,11 @@ def test_light_and_overdue_filters(world):
         run(world, cid, "file", when)  # dispatch stage: 1 working hour
     now = at("2026-03-02 11:00")
     with unit_of_work(world) as s:
-        cal = service.calendar_for(s)
+        cal = calendar.calendar_for(s)
         actor = everyone(world)
-        red, _ = service.list_cases(s, actor, service.CaseQuery(light="red"), calendar=cal, now=now)
-        green, _ = service.list_cases(s, actor, service.CaseQuery(light="green"), calendar=cal, now=now)
-        overdue, n = service.list_cases(s, actor, service.CaseQuery(overdue=True), now=now)
+        red, _ = queries.list_cases(s, actor, queries.CaseQuery(light="red"), calendar=cal, now=now)
+        green, _ = queries.list_cases(s, actor, queries.CaseQuery(light="green"), calendar=cal, now=now)
+        overdue, n = queries.list_cases(s, actor, queries.CaseQuery(overdue=True), now=now)
     assert [c.id for c in red] == [late] and [c.id for c in green] == [fresh]
     assert [c.id for c in overdue] == [late] and n == 1
 

@@ -394,7 +394,7 @@ def import_callbacks(
 ) -> None:
     """Record 12345 callback results (回访: order_id, satisfaction, note) on the closed cases."""
     from liandong.areas.index import GridIndex
-    from liandong.cases.service import calendar_for
+    from liandong.cases.calendar import calendar_for
     from liandong.db import utcnow
     from liandong.intake import hotline
 

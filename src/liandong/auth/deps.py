@@ -75,7 +75,7 @@ class Principal:
 
     @property
     def roles(self) -> list[str]:
-        return list(self.identity.roles)
+        return sorted(self.identity.roles)
 
     @property
     def scope(self) -> Scope:

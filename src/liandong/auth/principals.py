@@ -13,9 +13,8 @@ import datetime as dt
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 
-from liandong.areas.scope import Scope
+from liandong.auth.identity import Identity
 
 _generation = 0
 _gen_lock = threading.Lock()
@@ -26,20 +25,6 @@ def changed() -> None:
     global _generation
     with _gen_lock:
         _generation += 1
-
-
-@dataclass(frozen=True)
-class Identity:
-    """The caller as the rules need them: no ORM object, so it can outlive a session."""
-
-    user_id: int
-    username: str
-    unit_id: int
-    roles: tuple[str, ...]
-    scope: Scope
-    token_expires_at: dt.datetime
-    assigned_only: bool = False
-    """A department's unit (department, branch, team): sees the cases assigned to it, not its area's."""
 
 
 class PrincipalCache:

@@ -8,13 +8,14 @@ from pydantic import BaseModel, Field
 from sqlalchemy.orm import Session
 
 from liandong.auth.deps import Principal, current_principal, get_session, request_time
-from liandong.cases import attachments, dedupe, service, states
+from liandong.auth.identity import Identity
+from liandong.cases import actions, attachments, dedupe, intake, present, queries, routing, states
 
 router = APIRouter(prefix="/api/v1/cases", tags=["cases"])
 
 
-def actor_of(principal: Principal) -> service.Actor:
-    return service.Actor(roles=frozenset(principal.roles), unit_id=principal.unit_id, scope=principal.scope,
+def actor_of(principal: Principal) -> Identity:
+    return Identity(roles=frozenset(principal.roles), unit_id=principal.unit_id, scope=principal.scope,
                          user_id=principal.user_id, username=principal.username,
                          assigned_only=principal.assigned_only)
 
@@ -46,12 +47,12 @@ def report(body: CaseIn, request: Request,
     index = request.app.state.grid_index.get(session)
     data = body.model_dump()
     data["reporter"] = body.reporter.model_dump(exclude_none=True) if body.reporter else None
-    case, created = service.report(session, index, actor, idempotency_key=idempotency_key, now=now, **data)
+    case, created = intake.report(session, index, actor, idempotency_key=idempotency_key, now=now, **data)
     cal = request.app.state.calendar.get(session)
     if created:  # the same problem from another channel: merged at once, or queued for review
         dedupe.after_report(session, index, case, cal, request.app.state.settings)
     session.commit()  # release the write lock before building the answer
-    out = service.case_dict(session, case, actor, cal, now, fresh=created)
+    out = present.case_dict(session, case, actor, cal, now, fresh=created)
     session.commit()
     return JSONResponse(out, status_code=201 if created else 200)  # already JSON-ready: skip the encoder
 
@@ -64,31 +65,31 @@ def case_query(
     created_from: dt.date | None = None, created_to: dt.date | None = None,
     q: str | None = Query(None, max_length=100),
     mine: bool = Query(False, description="only the cases waiting for my action"),
-    sort: str = Query("-created_at", description=" | ".join(service.SORTS)),
-) -> service.CaseQuery:
-    return service.CaseQuery(state=state, channel=channel, matter_code=matter, area_code=area, unit_id=unit_id,
+    sort: str = Query("-created_at", description=" | ".join(queries.SORTS)),
+) -> queries.CaseQuery:
+    return queries.CaseQuery(state=state, channel=channel, matter_code=matter, area_code=area, unit_id=unit_id,
                              overdue=overdue, light=light, created_from=created_from, created_to=created_to, q=q,
                              mine=mine, sort=sort)
 
 
 @router.get("", summary="Cases visible to the caller: filters, sorting, paging")
-def list_cases(request: Request, query: service.CaseQuery = Depends(case_query),
+def list_cases(request: Request, query: queries.CaseQuery = Depends(case_query),
                limit: int = Query(50, ge=1, le=500), offset: int = Query(0, ge=0, le=10**7),
                principal: Principal = Depends(current_principal), session: Session = Depends(get_session),
                now: dt.datetime = Depends(request_time)):
     actor = actor_of(principal)
     cal = request.app.state.calendar.get(session)
-    rows, total = service.list_cases(session, actor, query, limit=limit, offset=offset, calendar=cal, now=now)
-    items = [service.case_dict(session, c, actor, cal, now) for c in rows]
+    rows, total = queries.list_cases(session, actor, query, limit=limit, offset=offset, calendar=cal, now=now)
+    items = [present.case_dict(session, c, actor, cal, now) for c in rows]
     session.commit()  # audit entries for unmasked reads
     return {"total": total, "items": items}
 
 
 @router.get("/export.csv", summary="The matching cases as CSV (reporters masked)")
-def export(request: Request, query: service.CaseQuery = Depends(case_query),
+def export(request: Request, query: queries.CaseQuery = Depends(case_query),
            principal: Principal = Depends(current_principal), session: Session = Depends(get_session),
            now: dt.datetime = Depends(request_time)):
-    text = service.export_csv(session, actor_of(principal), query, request.app.state.calendar.get(session), now)
+    text = queries.export_csv(session, actor_of(principal), query, request.app.state.calendar.get(session), now)
     return PlainTextResponse(text, media_type="text/csv; charset=utf-8",
                              headers={"Content-Disposition": 'attachment; filename="cases.csv"'})
 
@@ -98,8 +99,8 @@ def get_case(request: Request, case_id: int = Path(ge=1, le=2**31),
              principal: Principal = Depends(current_principal), session: Session = Depends(get_session),
              now: dt.datetime = Depends(request_time)):
     actor = actor_of(principal)
-    case = service.get(session, case_id, actor)
-    out = service.case_dict(session, case, actor, request.app.state.calendar.get(session), now)
+    case = queries.get(session, case_id, actor)
+    out = present.case_dict(session, case, actor, request.app.state.calendar.get(session), now)
     session.commit()
     return out
 
@@ -107,10 +108,10 @@ def get_case(request: Request, case_id: int = Path(ge=1, le=2**31),
 @router.get("/{case_id}/events", summary="The case's event log, oldest first")
 def case_events(case_id: int = Path(ge=1, le=2**31), principal: Principal = Depends(current_principal),
                 session: Session = Depends(get_session)):
-    case = service.get(session, case_id, actor_of(principal))
-    events = service.events(session, case)
-    names = service.actor_names(session, events)
-    return [service.event_dict(e, names) for e in events]
+    case = queries.get(session, case_id, actor_of(principal))
+    events = queries.events(session, case)
+    names = present.actor_names(session, events)
+    return [present.event_dict(e, names) for e in events]
 
 
 @router.get("/{case_id}/duplicates", summary="Open cases nearby about the same kind of problem (merge candidates)")
@@ -118,14 +119,14 @@ def case_duplicates(case_id: int = Path(ge=1, le=2**31), radius_m: float = Query
                     hours: float = Query(72, gt=0, le=24 * 90), principal: Principal = Depends(current_principal),
                     session: Session = Depends(get_session)):
     actor = actor_of(principal)
-    return service.duplicates(session, service.get(session, case_id, actor), actor, radius_m=radius_m, hours=hours)
+    return queries.duplicates(session, queries.get(session, case_id, actor), actor, radius_m=radius_m, hours=hours)
 
 
 @router.get("/{case_id}/routing", summary="Proposed lead and territorial units for dispatch (多网合一)")
 def case_routing(request: Request, case_id: int = Path(ge=1, le=2**31),
                  principal: Principal = Depends(current_principal), session: Session = Depends(get_session)):
-    case = service.get(session, case_id, actor_of(principal))
-    return service.routing(session, request.app.state.grid_index.get(session), case)
+    case = queries.get(session, case_id, actor_of(principal))
+    return routing.propose(session, request.app.state.grid_index.get(session), case)
 
 
 @router.post("/{case_id}/actions/{action}", summary="Act on a case; 409 names the allowed actions")
@@ -140,8 +141,8 @@ def act(request: Request, action: str, case_id: int = Path(ge=1, le=2**31),
     actor = actor_of(principal)
     index = request.app.state.grid_index.get(session)
     cal = request.app.state.calendar.get(session)
-    case = service.act(session, index, case_id, action, actor, payload or {}, now=now, calendar=cal)
-    out = service.case_dict(session, case, actor, cal, now)
+    case = actions.act(session, index, case_id, action, actor, payload or {}, now=now, calendar=cal)
+    out = present.case_dict(session, case, actor, cal, now)
     session.commit()
     return out
 
@@ -153,7 +154,7 @@ async def upload(request: Request, case_id: int = Path(ge=1, le=2**31), file: Up
                  session: Session = Depends(get_session), now: dt.datetime = Depends(request_time)):
     settings = request.app.state.settings
     data = await file.read(settings.max_upload_bytes + 1)
-    case = service.get(session, case_id, actor_of(principal))
+    case = queries.get(session, case_id, actor_of(principal))
     row, path = attachments.add(session, case, data, file.filename or "", kind, principal.username,
                                 principal.user_id, settings.uploads(), settings.max_upload_bytes, now)
     attachments.commit_or_drop_file(session, path)
@@ -163,14 +164,14 @@ async def upload(request: Request, case_id: int = Path(ge=1, le=2**31), file: Up
 @router.get("/{case_id}/attachments", summary="The case's photos")
 def list_attachments(case_id: int = Path(ge=1, le=2**31), principal: Principal = Depends(current_principal),
                      session: Session = Depends(get_session)):
-    case = service.get(session, case_id, actor_of(principal))
+    case = queries.get(session, case_id, actor_of(principal))
     return [attachments.as_dict(a) for a in attachments.list_for(session, case)]
 
 
 @router.get("/{case_id}/attachments/{attachment_id}", summary="One photo's bytes")
 def download(request: Request, case_id: int = Path(ge=1, le=2**31), attachment_id: int = Path(ge=1, le=2**31),
              principal: Principal = Depends(current_principal), session: Session = Depends(get_session)):
-    case = service.get(session, case_id, actor_of(principal))
+    case = queries.get(session, case_id, actor_of(principal))
     a = attachments.get(session, case, attachment_id)
     return FileResponse(request.app.state.settings.uploads() / a.stored_as, media_type=a.content_type,
                         headers={"X-Content-Type-Options": "nosniff"})

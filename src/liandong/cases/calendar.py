@@ -15,6 +15,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from liandong.cases.models import CalendarDay, CalendarYear
+from liandong.config import get_settings
 from liandong.errors import Invalid
 
 MAX_DAYS = 3 * 366
@@ -171,3 +172,9 @@ class CalendarCache:
             self._cal = WorkCalendar.load(session, self.hours, self.tz)
             self._at = time.monotonic()
         return self._cal
+
+
+def calendar_for(session: Session) -> WorkCalendar:
+    """The working calendar as configured (working hours, time zone) with the days stored."""
+    s = get_settings()
+    return WorkCalendar.load(session, s.work_hours, s.timezone)

@@ -16,7 +16,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from liandong.areas.index import GridIndex
-from liandong.cases import service
+from liandong.auth.identity import Identity
+from liandong.cases import actions, queries, visibility
 from liandong.cases.calendar import WorkCalendar
 from liandong.cases.models import Case, DuplicatePair
 from liandong.config import Settings, get_settings
@@ -26,7 +27,7 @@ RADIUS_M = 150.0
 WINDOW_H = 72.0
 REVIEW_MAX = 3
 """At most this many pairs per new report go to the review queue (the likeliest)."""
-SYSTEM = service.Actor(roles=frozenset({"receptionist", "shift_leader"}), unit_id=None, username="dedupe")
+SYSTEM = Identity(roles=frozenset({"receptionist", "shift_leader"}), unit_id=None, username="dedupe")
 
 
 def _bigrams(text: str) -> set[str]:
@@ -59,13 +60,13 @@ def after_report(session: Session, index: GridIndex, case: Case, calendar: WorkC
     settings = settings or get_settings()
     if case.state != "reported" or settings.dedupe_review > 1:
         return {"merged_into": None, "queued": 0}
-    found = service.candidates(session, case, SYSTEM, radius_m=RADIUS_M, hours=WINDOW_H, limit=REVIEW_MAX * 4)
+    found = queries.candidates(session, case, SYSTEM, radius_m=RADIUS_M, hours=WINDOW_H, limit=REVIEW_MAX * 4)
     scored = sorted(((score(case, old, same, metres), old.id, old)
                      for old, metres, same in found if old.id < case.id),  # only older cases can be masters
                     key=lambda t: (-t[0], t[1]))
     if scored and scored[0][0] >= settings.dedupe_auto:  # candidates are never merged cases themselves
         best_score, _, best = scored[0]
-        service.act(session, index, case.id, "merge", SYSTEM,
+        actions.act(session, index, case.id, "merge", SYSTEM,
                     {"master_id": best.id, "note": f"自动合并 (score {best_score})"}, calendar=calendar)
         return {"merged_into": best.id, "score": best_score, "queued": 0}
     queued = [(s, old) for s, _, old in scored if settings.dedupe_review <= s < settings.dedupe_auto][:REVIEW_MAX]
@@ -75,9 +76,9 @@ def after_report(session: Session, index: GridIndex, case: Case, calendar: WorkC
     return {"merged_into": None, "queued": len(queued)}
 
 
-def queue(session: Session, actor: service.Actor, limit: int = 100) -> list[dict]:
+def queue(session: Session, actor: Identity, limit: int = 100) -> list[dict]:
     """Pairs waiting for a decision, the likeliest first, within the actor's jurisdiction."""
-    seen = service.visible(select(Case.id), actor)  # both cases of a pair must be the actor's to see
+    seen = visibility.visible(select(Case.id), actor)  # both cases of a pair must be the actor's to see
     rows = session.scalars(select(DuplicatePair).where(
         DuplicatePair.status == "pending", DuplicatePair.case_id.in_(seen), DuplicatePair.candidate_id.in_(seen))
         .order_by(DuplicatePair.score.desc(), DuplicatePair.id).limit(limit))
@@ -90,17 +91,17 @@ def _brief(c: Case) -> dict:
             "created_at": c.created_at.isoformat()}
 
 
-def decide(session: Session, index: GridIndex, pair_id: int, merge: bool, actor: service.Actor,
+def decide(session: Session, index: GridIndex, pair_id: int, merge: bool, actor: Identity,
            calendar: WorkCalendar, now: dt.datetime) -> dict:
     pair = session.get(DuplicatePair, pair_id)
     if pair is None:
         raise NotFound(f"duplicate pair {pair_id} not found")
-    service.get(session, pair.case_id, actor)  # 404 outside the jurisdiction
+    queries.get(session, pair.case_id, actor)  # 404 outside the jurisdiction
     if pair.status != "pending":
         raise Conflict(f"this pair was {pair.status} already")
     if merge:
-        master = service.get(session, pair.candidate_id, actor)
+        master = queries.get(session, pair.candidate_id, actor)
         master_id = master.master_id or master.id
-        service.act(session, index, pair.case_id, "merge", actor, {"master_id": master_id}, calendar=calendar)
+        actions.act(session, index, pair.case_id, "merge", actor, {"master_id": master_id}, calendar=calendar)
     pair.status, pair.decided_by, pair.decided_at = ("merged" if merge else "dismissed"), actor.name, now
     return {"id": pair.id, "status": pair.status}

@@ -7,7 +7,8 @@ import datetime as dt
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from liandong.cases.models import CaseEvent
+from liandong.auth.identity import Identity
+from liandong.cases.models import Case, CaseEvent
 
 
 def append(session: Session, case_id: int, action: str, from_state: str | None, to_state: str, payload: dict,
@@ -26,3 +27,10 @@ def append(session: Session, case_id: int, action: str, from_state: str | None, 
 
 
 _INSERT = CaseEvent.__table__.insert().returning(CaseEvent.__table__.c.id)
+
+
+def record(session: Session, case: Case, caller: Identity, action: str, from_state: str | None, to_state: str,
+           payload: dict, now: dt.datetime, seq: int | None = None) -> CaseEvent:
+    """Append an event done by ``caller`` (a user, or a system channel)."""
+    return append(session, case.id, action, from_state, to_state, payload, now, actor=caller.name,
+                  actor_id=caller.user_id, unit_id=caller.unit_id, seq=seq)

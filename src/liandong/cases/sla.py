@@ -153,7 +153,7 @@ def sweep(session: Session, now: dt.datetime, cal: WorkCalendar | None = None, l
     exactly one process takes it. The caller commits.
     """
     if cal is None:
-        from liandong.cases.service import calendar_for
+        from liandong.cases.calendar import calendar_for
 
         cal = calendar_for(session)
     due = session.execute(

@@ -15,11 +15,12 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from liandong.areas.models import Area
+from liandong.auth.identity import Identity
 from liandong.cases import sla
 from liandong.cases.calendar import WorkCalendar
 from liandong.cases.models import Case, CaseEvent
-from liandong.cases.service import Actor, visible
 from liandong.cases.states import CLOSED_STATES
+from liandong.cases.visibility import visible
 from liandong.catalogue import snapshot
 from liandong.config import get_settings
 from liandong.errors import Invalid
@@ -31,7 +32,7 @@ POINTS_LIMIT = 5000
 BREAKDOWNS = ("category", "town", "channel", "state")
 
 
-def _scoped(stmt, actor: Actor):
+def _scoped(stmt, actor: Identity):
     """The figures count the cases the actor sees in lists."""
     return visible(stmt, actor)
 
@@ -46,7 +47,7 @@ def local_day_start(now: dt.datetime, days_back: int = 0) -> dt.datetime:
     return dt.datetime.combine(day, dt.time(), tzinfo=tz)
 
 
-def overview(session: Session, actor: Actor, calendar: WorkCalendar, now: dt.datetime) -> dict:
+def overview(session: Session, actor: Identity, calendar: WorkCalendar, now: dt.datetime) -> dict:
     """KPI cards: today's accepted / filed / dispatched / closed, open, overdue, yellow and red lights,
     closure and on-time rates over the last 30 days."""
     today = local_day_start(now)
@@ -82,7 +83,7 @@ def overview(session: Session, actor: Actor, calendar: WorkCalendar, now: dt.dat
     }
 
 
-def breakdown(session: Session, actor: Actor, by: str, days: int, now: dt.datetime) -> list[dict]:
+def breakdown(session: Session, actor: Identity, by: str, days: int, now: dt.datetime) -> list[dict]:
     """Cases reported in the last ``days`` days, counted by matter category, town, channel or state."""
     if by not in BREAKDOWNS:
         raise Invalid(f"by must be one of {', '.join(BREAKDOWNS)}")
@@ -115,7 +116,7 @@ def _by_prefix(session: Session, stmt, level: str) -> Counter:
     return out
 
 
-def by_area(session: Session, actor: Actor, level: str, now: dt.datetime) -> list[dict]:
+def by_area(session: Session, actor: Identity, level: str, now: dt.datetime) -> list[dict]:
     """Open and overdue cases per town, community or grid (for shading the map), keyed by area code."""
     if level not in LEVEL_DEPTH:
         raise Invalid(f"level must be one of {', '.join(LEVEL_DEPTH)}")
@@ -134,7 +135,7 @@ def by_area(session: Session, actor: Actor, level: str, now: dt.datetime) -> lis
                   key=lambda d: (-d["open"], d["code"]))
 
 
-def series(session: Session, actor: Actor, days: int, now: dt.datetime) -> list[dict]:
+def series(session: Session, actor: Identity, days: int, now: dt.datetime) -> list[dict]:
     """Reported and closed cases per local day over the last ``days`` days (oldest first)."""
     tz = ZoneInfo(get_settings().timezone)
     since = local_day_start(now, days - 1)
@@ -147,7 +148,7 @@ def series(session: Session, actor: Actor, days: int, now: dt.datetime) -> list[
              "closed": closed[first + dt.timedelta(days=i)]} for i in range(days)]
 
 
-def points(session: Session, actor: Actor, now: dt.datetime, limit: int = POINTS_LIMIT) -> list[dict]:
+def points(session: Session, actor: Identity, now: dt.datetime, limit: int = POINTS_LIMIT) -> list[dict]:
     """Open cases as map markers: newest first, at most ``limit``."""
     cat = snapshot.current(session).by_id
     rows = session.execute(_open(_scoped(select(

@@ -14,7 +14,8 @@ import random
 from sqlalchemy.orm import Session
 
 from liandong.areas.index import GridIndex
-from liandong.cases import service
+from liandong.auth.identity import Identity
+from liandong.cases import actions, intake
 from liandong.cases.calendar import WorkCalendar
 from liandong.config import get_settings
 from liandong.errors import DomainError
@@ -67,11 +68,11 @@ def generate(session: Session, n: int, *, seed: int = 7, now: dt.datetime | None
 
 def _one(session: Session, index: GridIndex, cal: WorkCalendar, rng: random.Random, code: str, known: dict,
          point, at: dt.datetime, now: dt.datetime, steps: int) -> None:
-    centre = service.Actor(roles=CENTRE_ROLES, unit_id=None, username="demo")
-    case, _ = service.report(session, index, centre, matter_code=code, description=f"{known[code].name}（演示）",
+    centre = Identity(roles=CENTRE_ROLES, unit_id=None, username="demo")
+    case, _ = intake.report(session, index, centre, matter_code=code, description=f"{known[code].name}（演示）",
                              lon=point.x, lat=point.y, channel=_pick(rng, CHANNELS), now=at)
     if not steps:
-        service.act(session, index, case.id, "reject", centre, {"reason": "不属于受理范围（演示）"}, now=at,
+        actions.act(session, index, case.id, "reject", centre, {"reason": "不属于受理范围（演示）"}, now=at,
                     calendar=cal)
     for action in PATH[:steps]:
         if case.stage_deadline is not None and case.paused_remaining_minutes is None:
@@ -82,6 +83,6 @@ def _one(session: Session, index: GridIndex, cal: WorkCalendar, rng: random.Rand
             break
         actor = centre
         if action in ("sign", "report_done"):
-            actor = service.Actor(roles=frozenset({"handler"}), unit_id=case.lead_unit_id, username="demo")
+            actor = Identity(roles=frozenset({"handler"}), unit_id=case.lead_unit_id, username="demo")
         payload = {"note": "已处置（演示）"} if action == "report_done" else {}
-        case = service.act(session, index, case.id, action, actor, payload, now=at, calendar=cal)
+        case = actions.act(session, index, case.id, action, actor, payload, now=at, calendar=cal)

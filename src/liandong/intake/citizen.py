@@ -20,13 +20,14 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from liandong.areas.index import GridIndex
-from liandong.cases import attachments, dedupe, service
+from liandong.auth.identity import Identity
+from liandong.cases import actions, attachments, dedupe, intake
 from liandong.cases.calendar import WorkCalendar
 from liandong.cases.models import Case, CaseEvent
 from liandong.catalogue import snapshot
 from liandong.errors import Invalid, NotFound
 
-CITIZEN = service.Actor(roles=frozenset({"citizen"}), unit_id=None, username="citizen")
+CITIZEN = Identity(roles=frozenset({"citizen"}), unit_id=None, username="citizen")
 PUBLIC_STATES = {
     "reported": "reported", "accepted": "accepted", "verifying": "accepted", "filed": "in_hand",
     "dispatched": "in_hand", "in_progress": "in_hand", "returned": "in_hand", "suspended": "in_hand",
@@ -54,7 +55,7 @@ def submit(session: Session, index: GridIndex, *, matter_code: str, description:
     phone = (phone or "").strip() or None
     if phone is not None and not re.fullmatch(PHONE_PATTERN, phone):
         raise Invalid("phone must have 5–20 characters: digits, spaces and + - ( ) only")
-    case, _ = service.report(session, index, CITIZEN, matter_code=matter_code, description=description, lon=lon,
+    case, _ = intake.report(session, index, CITIZEN, matter_code=matter_code, description=description, lon=lon,
                              lat=lat, crs=crs, channel="citizen_web", reporter={"name": name, "phone": phone},
                              now=now)
     key = secrets.token_urlsafe(12)
@@ -104,7 +105,7 @@ def view(session: Session, case: Case) -> dict:
 def rate(session: Session, index: GridIndex, case: Case, satisfaction: str, calendar: WorkCalendar) -> Case:
     if case.satisfaction is not None:
         raise Invalid("this report was rated already")
-    return service.act(session, index, case.id, "rate", CITIZEN, {"satisfaction": satisfaction}, calendar=calendar)
+    return actions.act(session, index, case.id, "rate", CITIZEN, {"satisfaction": satisfaction}, calendar=calendar)
 
 
 @lru_cache(maxsize=4)

@@ -20,14 +20,15 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from liandong.areas.index import GridIndex
-from liandong.cases import dedupe, log, service
-from liandong.cases.calendar import WorkCalendar
+from liandong.auth.identity import Identity
+from liandong.cases import actions, dedupe, intake, log
+from liandong.cases.calendar import WorkCalendar, calendar_for
 from liandong.cases.models import Case
 from liandong.cases.states import SATISFACTION
 from liandong.config import Settings, get_settings
 from liandong.errors import DomainError, Invalid
 
-HOTLINE = service.Actor(roles=frozenset({"receptionist"}), unit_id=None, username="hotline-12345")
+HOTLINE = Identity(roles=frozenset({"receptionist"}), unit_id=None, username="hotline-12345")
 KEY_PREFIX = "12345:"
 ORDER_COLUMNS = ("order_id", "received_at", "matter_code", "description", "lon", "lat")
 CALLBACK_COLUMNS = ("order_id", "satisfaction")
@@ -71,7 +72,7 @@ def import_orders(session: Session, index: GridIndex, raw: str, *, fmt: str, mod
     rows = read(raw, fmt, ORDER_COLUMNS)
     settings = settings or get_settings()
     tz = ZoneInfo(settings.timezone)
-    calendar = service.calendar_for(session)
+    calendar = calendar_for(session)
     created = updated = 0
     errors: list[dict] = []
     seen: dict[str, str] = {}
@@ -128,7 +129,7 @@ def _one(session: Session, index: GridIndex, order_id: str, row: dict, crs: str,
         lon, lat = float(row.get("lon")), float(row.get("lat"))
     except (TypeError, ValueError):
         raise Invalid("lon and lat must be numbers") from None
-    case, _ = service.report(session, index, HOTLINE, matter_code=str(row.get("matter_code") or "").strip(),
+    case, _ = intake.report(session, index, HOTLINE, matter_code=str(row.get("matter_code") or "").strip(),
                              description=description, lon=lon, lat=lat, crs=str(row.get("crs") or crs),
                              channel="hotline", urgency=urgency, reporter=reporter,
                              idempotency_key=KEY_PREFIX + order_id, now=received)
@@ -164,7 +165,7 @@ def record_callbacks(session: Session, index: GridIndex, raw: str, *, fmt: str, 
                                {"satisfaction": satisfaction, "note": note, "master": master.number}, now,
                                actor=HOTLINE.name)
                 else:
-                    service.act(session, index, case.id, "rate", HOTLINE, {"satisfaction": satisfaction, "note": note},
+                    actions.act(session, index, case.id, "rate", HOTLINE, {"satisfaction": satisfaction, "note": note},
                                 now=now, calendar=calendar)
             done += 1
         except DomainError as exc:

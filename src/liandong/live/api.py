@@ -9,10 +9,10 @@ from collections.abc import AsyncIterator
 from fastapi import APIRouter, Depends, Header, Query, Request
 from fastapi.responses import StreamingResponse
 
-from liandong.areas.scope import NOTHING
 from liandong.auth.deps import streaming_identity
-from liandong.auth.principals import Identity
-from liandong.live.feed import Feed, headed_units, read_events
+from liandong.auth.identity import Identity
+from liandong.cases.visibility import Viewer, viewer
+from liandong.live.feed import Feed, read_events
 from liandong.live.feed import last_event_id as last_event_id_of
 
 router = APIRouter(prefix="/api/v1/live", tags=["live"])
@@ -34,13 +34,12 @@ async def events(request: Request, identity: Identity = Depends(streaming_identi
                  ) -> StreamingResponse:
     feed: Feed = request.app.state.live
     after = int(last_event_id) if last_event_id and last_event_id.isdigit() else None
-    units = None
-    if identity.assigned_only and identity.scope != NOTHING:
-        def load_units() -> frozenset[int]:
-            with request.app.state.sessionmaker() as session:
-                return headed_units(session, identity.unit_id)
-        units = await asyncio.to_thread(load_units)
-    sub = await feed.subscribe(identity.scope, units)
+
+    def load_viewer() -> Viewer:
+        with request.app.state.sessionmaker() as session:
+            return viewer(session, identity)
+
+    sub = await feed.subscribe(await asyncio.to_thread(load_viewer))
 
     def replay() -> list[dict]:
         with request.app.state.sessionmaker() as session:

@@ -21,8 +21,8 @@ from dataclasses import dataclass, field
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from liandong.areas.scope import NOTHING, Scope
 from liandong.cases.models import Case, CaseEvent, CaseUnit
+from liandong.cases.visibility import Viewer
 from liandong.catalogue import snapshot
 
 REORDER_WINDOW = 500
@@ -32,26 +32,12 @@ log = logging.getLogger("liandong.live")
 
 @dataclass(eq=False)
 class Subscriber:
-    scope: Scope
-    units: frozenset[int] | None = None
-    """For a department's unit: the units whose assigned cases it sees (itself and those it heads);
-    None: it sees by jurisdiction."""
+    viewer: Viewer
     queue: asyncio.Queue = field(default_factory=lambda: asyncio.Queue(QUEUE_LIMIT))
     overflowed: bool = False
 
     def sees(self, item: dict) -> bool:
-        if self.scope == NOTHING:  # no staff role: no case at all
-            return False
-        if self.units is not None:
-            return not self.units.isdisjoint(item["unit_ids"])
-        return self.scope.unrestricted or item["area_path"].startswith(self.scope.path)
-
-
-def headed_units(session: Session, unit_id: int) -> frozenset[int]:
-    """A unit and the units it heads directly: what a department's user sees assigned."""
-    from liandong.units.models import Unit
-
-    return frozenset(session.scalars(select(Unit.id).where((Unit.id == unit_id) | (Unit.parent_id == unit_id))))
+        return self.viewer.sees(item["area_path"], item["unit_ids"])
 
 
 def read_events(session: Session, after: int, limit: int = 1000) -> list[dict]:
@@ -100,8 +86,8 @@ class Feed:
         self._floor = 0  # events up to here existed before the poller started: never sent
         self._sent: set[int] = set()
 
-    async def subscribe(self, scope: Scope, units: frozenset[int] | None = None) -> Subscriber:
-        sub = Subscriber(scope, units)
+    async def subscribe(self, viewer: Viewer) -> Subscriber:
+        sub = Subscriber(viewer)
         if self._task is None or self._task.done():
             self._high = self._floor = await asyncio.to_thread(self._last_id)
             self._sent = set()

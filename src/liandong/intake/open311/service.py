@@ -18,8 +18,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from liandong.areas.index import GridIndex
-from liandong.cases import dedupe
-from liandong.cases import service as cases
+from liandong.auth.identity import Identity
+from liandong.cases import dedupe, intake
 from liandong.cases.calendar import WorkCalendar
 from liandong.cases.models import Case
 from liandong.cases.states import CLOSED_STATES
@@ -122,8 +122,8 @@ def submit(session: Session, index: GridIndex, key: ApiKey, form: dict, now: dt.
         raise Invalid("media_url must be an http(s) URL of at most 500 characters")
     token = uuid.uuid4().hex
     try:
-        case, _ = cases.report(
-            session, index, cases.Actor(roles=frozenset({"citizen"}), unit_id=None, username=f"open311:{key.name}"),
+        case, _ = intake.report(
+            session, index, Identity(roles=frozenset({"citizen"}), unit_id=None, username=f"open311:{key.name}"),
             matter_code=m.code, description=description[:2000], lon=lon, lat=lat, channel="open311",
             crs=form.get("crs") or "wgs84",  # the spec's lat/long are WGS84; apps in China may say gcj02
             urgency=attrs.get("urgency") or None, reporter={"name": name and name[:100],

@@ -17,7 +17,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from liandong.areas.index import GridIndex, locate
-from liandong.cases import dedupe, log, service
+from liandong.auth.identity import Identity
+from liandong.cases import calendar, dedupe, intake, log
 from liandong.errors import Conflict, Invalid, NotFound, Unauthorized
 from liandong.intake.sensors.models import SensorDevice
 
@@ -39,7 +40,7 @@ RULES = {
     "smoke": Rule("%/m", 10.0, 3.0, 2, 5, "06020"),
     "gas": Rule("%LEL", 20.0, 10.0, 2, 3, "01011"),
 }
-SENSOR = service.Actor(roles=frozenset({"receptionist"}), unit_id=None, username="sensor")
+SENSOR = Identity(roles=frozenset({"receptionist"}), unit_id=None, username="sensor")
 
 
 def _digest(token: str) -> str:
@@ -123,10 +124,10 @@ def _open_case(session: Session, index: GridIndex, dev: SensorDevice, rule: Rule
     if dev.component_id:
         component = session.get(Component, dev.component_id)
         component_code, matter = component.code, component.type_code
-    case, _ = service.report(
+    case, _ = intake.report(
         session, index, SENSOR, matter_code=matter, lon=dev.lon, lat=dev.lat, channel="sensor",
         description=f"传感器 {dev.code} 报警：{dev.device_type} = {value}{rule.unit}（阈值 {rule.high}{rule.unit}）",
         urgency="urgent", component_code=component_code,
         idempotency_key=f"sensor:{dev.code}:{at.isoformat()}"[:100], now=at)
-    dedupe.after_report(session, index, case, service.calendar_for(session))  # e.g. a citizen called it in first
+    dedupe.after_report(session, index, case, calendar.calendar_for(session))  # e.g. a citizen called it in first
     return case

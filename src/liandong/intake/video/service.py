@@ -22,7 +22,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from liandong.areas.index import GridIndex
-from liandong.cases import attachments, dedupe, service
+from liandong.auth.identity import Identity
+from liandong.cases import attachments, dedupe, intake
 from liandong.cases.models import Case
 from liandong.errors import Conflict, Invalid, NotFound, Unauthorized
 from liandong.intake.video.models import VideoSource
@@ -101,8 +102,8 @@ def receive(session: Session, index: GridIndex, src: VideoSource, body: bytes, *
         raise Invalid("lon and lat must be numbers") from None
     camera = str(event.get("camera_id") or "")[:64]
     description = f"视频智能识别：{kind}" + (f"（摄像头 {camera}）" if camera else "")
-    actor = service.Actor(roles=frozenset({"receptionist"}), unit_id=None, username=f"video:{src.name}")
-    case, _ = service.report(session, index, actor, matter_code=code, description=description, lon=lon, lat=lat,
+    actor = Identity(roles=frozenset({"receptionist"}), unit_id=None, username=f"video:{src.name}")
+    case, _ = intake.report(session, index, actor, matter_code=code, description=description, lon=lon, lat=lat,
                              crs=str(event.get("crs") or "wgs84"), channel="video", idempotency_key=key, now=now)
     path = None
     if event.get("snapshot"):
