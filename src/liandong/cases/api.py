@@ -1,9 +1,10 @@
 """Case endpoints (thin router): report, read, events, routing proposal, actions."""
 
 import datetime as dt
+from collections.abc import Iterator
 
 from fastapi import APIRouter, Body, Depends, File, Form, Header, Path, Query, Request, UploadFile
-from fastapi.responses import FileResponse, JSONResponse, PlainTextResponse
+from fastapi.responses import FileResponse, JSONResponse, StreamingResponse
 from pydantic import BaseModel, Field
 from sqlalchemy.orm import Session
 
@@ -89,8 +90,20 @@ def list_cases(request: Request, query: queries.CaseQuery = Depends(case_query),
 def export(request: Request, query: queries.CaseQuery = Depends(case_query),
            principal: Principal = Depends(current_principal), session: Session = Depends(get_session),
            now: dt.datetime = Depends(request_time)):
-    text = queries.export_csv(session, actor_of(principal), query, request.app.state.calendar.get(session), now)
-    return PlainTextResponse(text, media_type="text/csv; charset=utf-8",
+    own = request.app.state.sessionmaker()  # the stream outlives the request's unit of work: its own session
+    try:
+        chunks = queries.export_csv(own, actor_of(principal), query, request.app.state.calendar.get(session), now)
+    except Exception:
+        own.close()
+        raise
+
+    def body() -> Iterator[str]:
+        try:
+            yield from chunks
+        finally:
+            own.close()
+
+    return StreamingResponse(body(), media_type="text/csv; charset=utf-8",
                              headers={"Content-Disposition": 'attachment; filename="cases.csv"'})
 
 

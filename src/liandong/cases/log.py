@@ -1,4 +1,5 @@
-"""The case event log: the one place that appends an event (numbered 1, 2, 3… per case)."""
+"""The case event log: the one place that appends an event (numbered 1, 2, 3… per case), and with it the
+stage facts projected from it (``cases/facts.py``)."""
 
 from __future__ import annotations
 
@@ -23,6 +24,7 @@ def append(session: Session, case_id: int, action: str, from_state: str | None, 
               "action": action, "from_state": from_state, "to_state": to_state, "payload": payload}
     # a Core INSERT: events are never changed, so the unit of work has nothing to track on them
     values["id"] = session.connection().execute(_INSERT, values).scalar_one()
+    _facts().on_events(session, [values])  # the stage facts move with the log, in the same transaction
     return CaseEvent(**values)
 
 
@@ -34,3 +36,20 @@ def record(session: Session, case: Case, caller: Identity, action: str, from_sta
     """Append an event done by ``caller`` (a user, or a system channel)."""
     return append(session, case.id, action, from_state, to_state, payload, now, actor=caller.name,
                   actor_id=caller.user_id, unit_id=caller.unit_id, seq=seq)
+
+
+def append_many(session: Session, events: list[dict]) -> None:
+    """Append many events at once (history imports, batch intake): each dict has the columns of ``append``
+    (case_id, seq, at, action, from_state, to_state, payload, and optionally actor, actor_id, unit_id)."""
+    if not events:
+        return
+    rows = [{"actor": "system", "actor_id": None, "unit_id": None, **e} for e in events]
+    session.connection().execute(CaseEvent.__table__.insert(), rows)
+    _facts().on_events(session, sorted(rows, key=lambda r: (r["case_id"], r["seq"])))
+
+
+def _facts():
+    """The projection (imported late: it reads the clock rules, which append events themselves)."""
+    from liandong.cases import facts
+
+    return facts

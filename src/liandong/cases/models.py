@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import JSON, Boolean, Date, Float, ForeignKey, Integer, String, Text, UniqueConstraint, false
+from sqlalchemy import JSON, Boolean, Date, Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint, false
 from sqlalchemy.orm import Mapped, mapped_column
 
 from liandong.db import Base, UTCDateTime, utcnow
@@ -56,6 +56,8 @@ class Case(Base):
     stage_started_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     stage_limit_minutes: Mapped[float | None] = mapped_column(Float)
     stage_deadline: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, index=True)
+    stage_yellow_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    """When the running stage's light turns yellow (see sla.stage_light)."""
     paused_remaining_minutes: Mapped[float | None] = mapped_column(Float)
     """Working minutes left on the stage when it was paused (suspended); None while running."""
     escalated_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
@@ -69,6 +71,7 @@ class Case(Base):
     paused_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     """When the clocks were paused (suspension, pending extension): the case deadline moves by the pause."""
     case_deadline: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    case_yellow_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     case_limit_minutes: Mapped[float | None] = mapped_column(Float)
     """The whole case's limit in working minutes (sum of the stages' limits at filing, plus extensions)."""
     case_escalated_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
@@ -80,7 +83,8 @@ class CaseEvent(Base):
     """One transition. Never updated or deleted (database triggers refuse it)."""
 
     __tablename__ = "case_events"
-    __table_args__ = (UniqueConstraint("case_id", "seq"),)
+    __table_args__ = (UniqueConstraint("case_id", "seq"), Index("ix_case_events_at", "at"),
+                      Index("ix_case_events_action_at", "action", "at"))
 
     id: Mapped[int] = mapped_column(primary_key=True)
     case_id: Mapped[int] = mapped_column(ForeignKey("cases.id", ondelete="RESTRICT"), index=True)
@@ -197,3 +201,41 @@ class DuplicatePair(Base):
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     decided_by: Mapped[str | None] = mapped_column(String(64))
     decided_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+
+
+class StageFact(Base):
+    """One stage a case went through (受理, 立案, 派遣, 签收, 处置, 核查, 结案), projected from its events in the
+    same transaction (``cases/facts.py``); ``liandong facts rebuild`` derives the same rows from the log.
+    Figures over time (on-time rates, stage times) are SQL aggregates over these rows."""
+
+    __tablename__ = "case_stage_facts"
+    __table_args__ = (UniqueConstraint("case_id", "seq"), Index("ix_case_stage_facts_stage_ended", "stage", "ended_at"))
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"))
+    seq: Mapped[int] = mapped_column(Integer)
+    stage: Mapped[str] = mapped_column(String(16))
+    """accept | verify | file | dispatch | sign | dispose | check | close"""
+    lead_unit_id: Mapped[int | None] = mapped_column(Integer, index=True)
+    """The case's lead unit while the stage ran (None before dispatch)."""
+    actor_id: Mapped[int | None] = mapped_column(Integer)
+    """The user whose action ended the stage."""
+    started_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, index=True)
+    deadline: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    """The stage's last deadline (after extensions); None for stages without a time limit."""
+    ended_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, index=True)
+    paused_minutes: Mapped[float] = mapped_column(Float, default=0.0)
+    """Working minutes the clock stood still (suspension, pending extension)."""
+    paused_since: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    pauses: Mapped[str] = mapped_column(String(32), default="")
+    """Why the clock stands still now: 'suspend', 'extension' (comma separated); empty while it runs."""
+    used_minutes: Mapped[float | None] = mapped_column(Float)
+    """Working minutes from start to end, less the paused ones (set when the stage ends)."""
+    on_time: Mapped[bool | None] = mapped_column(Boolean)
+    """Ended no later than its deadline (None: no deadline, or still running)."""
+    ended_by: Mapped[str | None] = mapped_column(String(32))
+    """The action that ended the stage (e.g. sign, return, report_done, check_failed, close, void)."""
+    outcome: Mapped[str | None] = mapped_column(String(16))
+    """done | returned | reworked | rejected | voided | merged"""
+    extensions: Mapped[int] = mapped_column(Integer, default=0)
+    escalations: Mapped[int] = mapped_column(Integer, default=0)

@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterator
 from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import bindparam, func, or_, select
+from sqlalchemy import Boolean, bindparam, false, func, or_, select
 from sqlalchemy.orm import Session
 
 from liandong.areas.models import Area
 from liandong.auth.identity import Identity
 from liandong.cases import sla, states
-from liandong.cases.calendar import WorkCalendar, calendar_for
+from liandong.cases.calendar import WorkCalendar
 from liandong.cases.models import Case, CaseEvent, CaseUnit, Extension
 from liandong.cases.visibility import visible
 from liandong.catalogue import snapshot
@@ -53,7 +54,6 @@ class CaseQuery:
 SORTS = {"created_at": Case.created_at.asc(), "-created_at": Case.created_at.desc(),
          "updated_at": Case.updated_at.asc(), "-updated_at": Case.updated_at.desc(),
          "stage_deadline": Case.stage_deadline.asc(), "-stage_deadline": Case.stage_deadline.desc()}
-LIGHT_SCAN_LIMIT = 5000
 
 
 def _filtered(session: Session, actor: Identity, query: CaseQuery, now: dt.datetime):
@@ -74,8 +74,12 @@ def _filtered(session: Session, actor: Identity, query: CaseQuery, now: dt.datet
     if query.unit_id:
         stmt = stmt.where(Case.id.in_(select(CaseUnit.case_id).where(CaseUnit.unit_id == query.unit_id)))
     if query.overdue is not None:
-        late = (Case.stage_deadline < now) & Case.paused_remaining_minutes.is_(None)
-        stmt = stmt.where(late if query.overdue else ~late | Case.stage_deadline.is_(None))
+        late = func.coalesce(sla.overdue_sql(now), false(), type_=Boolean)
+        stmt = stmt.where(late if query.overdue else ~late)
+    if query.light:
+        if query.light not in ("green", "yellow", "red"):
+            raise Invalid("light must be green, yellow or red")
+        stmt = stmt.where(sla.stage_light_sql(now) == query.light)
     tz = ZoneInfo(get_settings().timezone)
     for day in (query.created_from, query.created_to):
         if day is not None and not 1970 <= day.year <= 2100:
@@ -111,19 +115,9 @@ def _waiting_for(actor: Identity):
 
 def list_cases(session: Session, actor: Identity, query: CaseQuery | None = None, *, limit: int = 50, offset: int = 0,
                calendar: WorkCalendar | None = None, now: dt.datetime | None = None) -> tuple[list[Case], int]:
-    """A page of the cases matching ``query`` that the actor may see, and how many match in all.
-
-    The light is computed in working time, so a light filter scans at most LIGHT_SCAN_LIMIT matches.
-    """
+    """A page of the cases matching ``query`` that the actor may see, and how many match in all."""
     query, now = query or CaseQuery(), now or utcnow()
     stmt = _filtered(session, actor, query, now)
-    if query.light:
-        if query.light not in ("green", "yellow", "red"):
-            raise Invalid("light must be green, yellow or red")
-        cal = calendar or calendar_for(session)
-        hits = [c for c in session.scalars(stmt.where(Case.stage.is_not(None)).limit(LIGHT_SCAN_LIMIT))
-                if sla.status(c, cal, now)["light"] == query.light]
-        return hits[offset: offset + limit], len(hits)
     total = session.scalar(select(func.count()).select_from(stmt.order_by(None).subquery()))
     return list(session.scalars(stmt.limit(limit).offset(offset))), int(total or 0)
 
@@ -133,27 +127,39 @@ CSV_COLUMNS = ("number", "state", "matter_code", "matter_name", "line", "urgency
                "rework_count", "satisfaction", "reporter_phone")
 
 
-def export_csv(session: Session, actor: Identity, query: CaseQuery, calendar: WorkCalendar, now: dt.datetime,
-               max_rows: int = 100_000) -> str:
-    """The matching cases as CSV (UTF-8 with BOM so spreadsheet programs read Chinese); reporters masked."""
+def export_csv(session: Session, actor: Identity, query: CaseQuery, calendar: WorkCalendar,
+               now: dt.datetime, batch: int = 1000) -> Iterator[str]:
+    """The matching cases as CSV text, streamed in batches (UTF-8 with BOM so spreadsheet programs read
+    Chinese); reporters masked. Every match is written: nothing is cut off at a row limit. The query is
+    checked here, before the first chunk: a bad filter is refused while an error status can still be sent."""
+    stmt = _filtered(session, actor, query, now).execution_options(yield_per=batch)
+    return _csv_chunks(session, stmt, calendar, now)
+
+
+def _csv_chunks(session: Session, stmt, calendar: WorkCalendar, now: dt.datetime) -> Iterator[str]:
     import csv
     import io
 
     buf = io.StringIO()
-    buf.write("\ufeff")
     writer = csv.writer(buf)
+    buf.write("\ufeff")
     writer.writerow(CSV_COLUMNS)
-    rows, _ = list_cases(session, actor, query, limit=max_rows, calendar=calendar, now=now)
     matters = snapshot.current(session).by_id
-    grids = dict(session.execute(select(Area.id, Area.code).where(Area.id.in_({c.grid_id for c in rows}))).all())
-    for c in rows:
-        m = matters[c.matter_id]
-        st = sla.status(c, calendar, now)
-        writer.writerow([c.number, c.state, m.code, m.name, m.line, c.urgency, c.channel, grids.get(c.grid_id),
-                         _cell(c.description), c.lon, c.lat, c.created_at.isoformat(),
-                         c.closed_at.isoformat() if c.closed_at else "", c.stage or "", st["stage_deadline"] or "",
-                         st["light"] or "", c.rework_count, c.satisfaction or "", mask_phone(c.reporter_phone) or ""])
-    return buf.getvalue()
+    for part in session.scalars(stmt).partitions():
+        grids = dict(session.execute(select(Area.id, Area.code).where(Area.id.in_({c.grid_id for c in part}))).all())
+        for c in part:
+            m = matters[c.matter_id]
+            st = sla.status(c, calendar, now)
+            writer.writerow([c.number, c.state, m.code, m.name, m.line, c.urgency, c.channel, grids.get(c.grid_id),
+                             _cell(c.description), c.lon, c.lat, c.created_at.isoformat(),
+                             c.closed_at.isoformat() if c.closed_at else "", c.stage or "",
+                             st["stage_deadline"] or "", st["light"] or "", c.rework_count, c.satisfaction or "",
+                             mask_phone(c.reporter_phone) or ""])
+        yield buf.getvalue()
+        buf.seek(0)
+        buf.truncate()
+    if buf.tell():
+        yield buf.getvalue()
 
 
 def _cell(text: str | None) -> str:

@@ -14,7 +14,8 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import ColumnElement, and_, literal, or_, select, update
+from sqlalchemy import case as sql_case
 from sqlalchemy.orm import Session
 
 from liandong.cases import log
@@ -27,9 +28,24 @@ from liandong.units.models import Unit
 
 STAGE_OF_STATE = {"filed": "dispatch", "returned": "dispatch", "dispatched": "sign", "in_progress": "dispose",
                   "disposed": "check", "checking": "check"}
+RESTARTS = frozenset({"dispatch", "redispatch", "check_failed"})
+"""Actions that start their stage afresh even when the case stays in a state of the same stage."""
 YELLOW, RED = 0.8, 1.0
+MARGIN = 0.2
+"""The share of a limit left when the light turns yellow (1 − YELLOW, written out so SQL and Python compare
+the very same number)."""
 MAX_LEVEL = 3
 """How far up an overdue stage is raised: the stage's owner and the level above, the sub-centre, the centre."""
+
+
+def late(deadline: dt.datetime | None, at: dt.datetime) -> bool:
+    """The deadline rule: a clock whose whole limit is used up at ``at`` (red "from 100 %") is late."""
+    return deadline is not None and at >= deadline
+
+
+def late_sql(deadline, at) -> ColumnElement:
+    """``late`` as SQL, for a deadline column (NULL: never late)."""
+    return deadline <= at
 
 
 def _limit(cal: WorkCalendar, matter: MatterInfo, urgency: str, stage: str) -> float:
@@ -58,6 +74,7 @@ def unpause(case: Case, cal: WorkCalendar, now: dt.datetime, extra: float = 0.0)
         case.next_escalation_at, _ = cal.add(now, case.stage_limit_minutes)
     if extra:
         extend(case, cal, extra, now, move_deadlines=False)
+    refresh_lights(case, cal, now)
 
 
 def extend(case: Case, cal: WorkCalendar, extra: float, now: dt.datetime, *, move_deadlines: bool = True) -> None:
@@ -75,6 +92,7 @@ def extend(case: Case, cal: WorkCalendar, extra: float, now: dt.datetime, *, mov
         _rearm(case)
     if case.case_deadline is not None and case.case_deadline > now:
         case.case_escalated_at = None
+    refresh_lights(case, cal, now)
 
 
 def _rearm(case: Case) -> None:
@@ -94,37 +112,112 @@ def on_transition(case: Case, matter: MatterInfo, action: str, cal: WorkCalendar
         case.case_limit_minutes = sum(_limit(cal, matter, case.urgency, s) for s in STAGES)
         case.case_deadline, _ = cal.add(now, case.case_limit_minutes)
         case.case_escalated_at = None
+        refresh_lights(case, cal, now)
     stage = STAGE_OF_STATE.get(case.state)
     if stage is None:
         case.stage = case.stage_started_at = case.stage_deadline = case.stage_limit_minutes = None
-        case.paused_remaining_minutes = case.paused_at = None
+        case.stage_yellow_at = case.paused_remaining_minutes = case.paused_at = None
         return
-    if stage == case.stage and action not in ("check_failed", "redispatch", "dispatch"):
+    if stage == case.stage and action not in RESTARTS:
         return  # same stage goes on (disposed → checking)
     unpause(case, cal, now)  # a new stage's clock runs, whatever paused the last one (the case clock moves on)
     limit = _limit(cal, matter, case.urgency, stage)
     case.stage, case.stage_started_at, case.stage_limit_minutes = stage, now, limit
     case.stage_deadline, _ = cal.add(now, limit)
     _rearm(case)
+    refresh_lights(case, cal, now)
 
 
-def _light(used: float) -> str:
-    return "red" if used >= RED else "yellow" if used >= YELLOW else "green"
+def _yellow_at(cal: WorkCalendar, deadline: dt.datetime, limit: float, at: dt.datetime) -> dt.datetime:
+    """When MARGIN of the limit is left before ``deadline``, in working time counted from ``at``."""
+    left = cal.between(at, deadline)
+    return cal.add(at, left - MARGIN * limit)[0] if left > MARGIN * limit else at
+
+
+def refresh_lights(case: Case, cal: WorkCalendar, now: dt.datetime) -> None:
+    """Keep each clock's yellow moment beside its deadline (set whenever a deadline or a limit changes), so
+    that the light is a comparison of instants that SQL can make as well as Python."""
+    if case.stage_deadline is not None and case.stage_limit_minutes:
+        case.stage_yellow_at = _yellow_at(cal, case.stage_deadline, case.stage_limit_minutes, now)
+    if case.case_deadline is not None and case.case_limit_minutes:
+        at = case.paused_at if case.paused_at is not None else now  # a paused case clock stands still
+        case.case_yellow_at = _yellow_at(cal, case.case_deadline, case.case_limit_minutes, at)
+
+
+# --- the lights: one definition, as a Python predicate on a case and as a SQL expression on the cases table.
+# A running stage is red past its deadline and yellow from its yellow moment; a paused one by the working time
+# it kept. The case clock likewise, standing still while paused. Overdue means red. Imported history (no limit
+# of ours) and closed cases have no light.
+
+def stage_light(case: Case, now: dt.datetime) -> str | None:
+    if case.stage is None or not case.stage_limit_minutes:
+        return None
+    if case.paused_remaining_minutes is not None:
+        left = case.paused_remaining_minutes
+        return "red" if left <= 0 else "yellow" if left <= MARGIN * case.stage_limit_minutes else "green"
+    if late(case.stage_deadline, now):
+        return "red"
+    return "yellow" if case.stage_yellow_at is not None and now >= case.stage_yellow_at else "green"
+
+
+def stage_light_sql(now: dt.datetime) -> ColumnElement:
+    left, limit = Case.paused_remaining_minutes, Case.stage_limit_minutes
+    paused = left.is_not(None)
+    return sql_case(
+        (or_(Case.stage.is_(None), limit.is_(None), limit == 0), literal(None)),
+        (and_(paused, left <= 0), "red"),
+        (and_(paused, left <= MARGIN * limit), "yellow"),
+        (paused, "green"),
+        (late_sql(Case.stage_deadline, now), "red"),
+        (Case.stage_yellow_at <= now, "yellow"),
+        else_="green")
+
+
+def case_light(case: Case, now: dt.datetime) -> str | None:
+    if case.case_deadline is None or not case.case_limit_minutes or case.state in CLOSED_STATES:
+        return None
+    at = case.paused_at if case.paused_remaining_minutes is not None and case.paused_at is not None else now
+    if late(case.case_deadline, at):
+        return "red"
+    return "yellow" if case.case_yellow_at is not None and at >= case.case_yellow_at else "green"
+
+
+def case_light_sql(now: dt.datetime) -> ColumnElement:
+    limit = Case.case_limit_minutes
+    at = sql_case((and_(Case.paused_remaining_minutes.is_not(None), Case.paused_at.is_not(None)), Case.paused_at),
+                  else_=literal(now, Case.paused_at.type))
+    return sql_case(
+        (or_(Case.case_deadline.is_(None), limit.is_(None), limit == 0, Case.state.in_(CLOSED_STATES)),
+         literal(None)),
+        (late_sql(Case.case_deadline, at), "red"),
+        (Case.case_yellow_at <= at, "yellow"),
+        else_="green")
+
+
+def overdue(case: Case, now: dt.datetime) -> bool:
+    return stage_light(case, now) == "red"
+
+
+def overdue_sql(now: dt.datetime) -> ColumnElement:
+    """``stage_light_sql(now) == "red"`` spelt so that an index on the deadline can serve it."""
+    left, limit = Case.paused_remaining_minutes, Case.stage_limit_minutes
+    return and_(Case.stage.is_not(None), limit > 0,
+                or_(and_(left.is_(None), late_sql(Case.stage_deadline, now)), left <= 0))
 
 
 def status(case: Case, cal: WorkCalendar, now: dt.datetime) -> dict:
     """The running stage, its deadline, the share of its limit used and the light; the same for the case."""
-    out: dict = {"stage": case.stage, "stage_deadline": None, "light": None, "used": None, "paused": False,
-                 "overdue": False, "escalations": case.escalation_count, "level": case.escalation_level,
+    light, whole = stage_light(case, now), case_light(case, now)
+    out: dict = {"stage": case.stage, "stage_deadline": None, "light": light, "used": None, "paused": False,
+                 "overdue": light == "red", "escalations": case.escalation_count, "level": case.escalation_level,
                  "case_deadline": case.case_deadline.isoformat() if case.case_deadline else None,
-                 "case_light": None, "case_used": None, "case_overdue": False, "warning": None}
+                 "case_light": whole, "case_used": None, "case_overdue": whole == "red", "warning": None}
     paused = case.paused_remaining_minutes is not None
-    if case.case_deadline is not None and case.case_limit_minutes and case.state not in CLOSED_STATES:
-        at = case.paused_at if paused and case.paused_at else now  # a paused case's clock stands still
+    if whole is not None:
+        at = case.paused_at if paused and case.paused_at else now
         left = cal.between(at, case.case_deadline) if at < case.case_deadline else -cal.between(case.case_deadline, at)
-        used = 1 - left / case.case_limit_minutes
-        out.update(case_used=round(used, 4), case_light=_light(used), case_overdue=used >= RED)
-    if case.stage is None or not case.stage_limit_minutes:
+        out["case_used"] = round(1 - left / case.case_limit_minutes, 4)
+    if light is None:
         return out
     if paused:
         left = case.paused_remaining_minutes
@@ -133,10 +226,7 @@ def status(case: Case, cal: WorkCalendar, now: dt.datetime) -> dict:
         left = cal.between(now, case.stage_deadline) if now < case.stage_deadline else -cal.between(
             case.stage_deadline, now)
         out["stage_deadline"] = case.stage_deadline.isoformat()
-    used = 1 - left / case.stage_limit_minutes
-    out["used"] = round(used, 4)
-    out["light"] = _light(used)
-    out["overdue"] = used >= RED
+    out["used"] = round(1 - left / case.stage_limit_minutes, 4)
     last = max(d for d in (now, case.stage_deadline, case.case_deadline) if d is not None)
     years = {y for y in range(now.year, last.year + 1) if y not in cal.years}
     if years:
@@ -158,15 +248,15 @@ def sweep(session: Session, now: dt.datetime, cal: WorkCalendar | None = None, l
         cal = calendar_for(session)
     due = session.execute(
         select(Case.id, Case.escalation_level).where(
-            Case.stage_deadline < now, Case.escalation_level < MAX_LEVEL,
+            overdue_sql(now), Case.paused_remaining_minutes.is_(None), Case.escalation_level < MAX_LEVEL,
             or_(Case.next_escalation_at.is_(None), Case.next_escalation_at <= now),
-            Case.paused_remaining_minutes.is_(None), Case.state.not_in(CLOSED_STATES))
+            Case.state.not_in(CLOSED_STATES))
         .order_by(Case.stage_deadline).limit(limit)).all()
     mine = []
     for case_id, level in due:
         claimed = session.execute(
             update(Case)
-            .where(Case.id == case_id, Case.escalation_level == level, Case.stage_deadline < now,
+            .where(Case.id == case_id, Case.escalation_level == level, overdue_sql(now),
                    Case.paused_remaining_minutes.is_(None))
             .values(escalated_at=now, escalation_level=level + 1, escalation_count=Case.escalation_count + 1,
                     version=Case.version + 1)
@@ -195,12 +285,12 @@ def sweep(session: Session, now: dt.datetime, cal: WorkCalendar | None = None, l
 def _sweep_cases(session: Session, now: dt.datetime, limit: int) -> None:
     """A case past its whole deadline: one ``case_overdue`` event and a notice to the centre and its town."""
     due = list(session.scalars(select(Case.id).where(  # only clocks started here (not imported history)
-        Case.case_deadline < now, Case.case_limit_minutes.is_not(None), Case.case_escalated_at.is_(None),
+        late_sql(Case.case_deadline, now), Case.case_limit_minutes.is_not(None), Case.case_escalated_at.is_(None),
         Case.paused_remaining_minutes.is_(None),
         Case.state.not_in(CLOSED_STATES)).order_by(Case.case_deadline).limit(limit)))
     for case_id in due:
         claimed = session.execute(
-            update(Case).where(Case.id == case_id, Case.case_escalated_at.is_(None), Case.case_deadline < now)
+            update(Case).where(Case.id == case_id, Case.case_escalated_at.is_(None), late_sql(Case.case_deadline, now))
             .values(case_escalated_at=now, version=Case.version + 1)
             .execution_options(synchronize_session=False)).rowcount
         if claimed != 1:

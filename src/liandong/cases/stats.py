@@ -18,7 +18,7 @@ from liandong.areas.models import Area
 from liandong.auth.identity import Identity
 from liandong.cases import sla
 from liandong.cases.calendar import WorkCalendar
-from liandong.cases.models import Case, CaseEvent
+from liandong.cases.models import Case, CaseEvent, StageFact
 from liandong.cases.states import CLOSED_STATES
 from liandong.cases.visibility import visible
 from liandong.catalogue import snapshot
@@ -27,7 +27,6 @@ from liandong.errors import Invalid
 
 LEVEL_DEPTH = {"town": 2, "community": 3, "grid": 4}
 """How many path segments (ids) name an area of each level: /district/town/community/grid/."""
-LIGHT_SCAN_LIMIT = 20_000
 POINTS_LIMIT = 5000
 BREAKDOWNS = ("category", "town", "channel", "state")
 
@@ -48,19 +47,17 @@ def local_day_start(now: dt.datetime, days_back: int = 0) -> dt.datetime:
 
 
 def overview(session: Session, actor: Identity, calendar: WorkCalendar, now: dt.datetime) -> dict:
-    """KPI cards: today's accepted / filed / dispatched / closed, open, overdue, yellow and red lights,
-    closure and on-time rates over the last 30 days."""
+    """KPI cards: today's accepted / filed / dispatched / closed, open, overdue, yellow and red lights (every
+    open case, counted in SQL), closure rate and on-time rate (share of the time-limited stages ended in the
+    last 30 days that ended within their deadline, from the stage facts) over the last 30 days."""
     today = local_day_start(now)
     done_today = dict(session.execute(_scoped(
         select(CaseEvent.action, func.count()).join(Case, Case.id == CaseEvent.case_id)
         .where(CaseEvent.at >= today, CaseEvent.action.in_(("report", "accept", "file", "dispatch", "close")))
         .group_by(CaseEvent.action), actor)).all())
     open_cases = session.scalar(_open(_scoped(select(func.count()).select_from(Case), actor))) or 0
-    lights = Counter()
-    running = session.scalars(_open(_scoped(select(Case), actor)).where(Case.stage.is_not(None))
-                              .limit(LIGHT_SCAN_LIMIT))
-    for case in running:
-        lights[sla.status(case, calendar, now)["light"]] += 1
+    light = _open(_scoped(select(sla.stage_light_sql(now).label("light")), actor)).subquery()
+    lights = dict(session.execute(select(light.c.light, func.count()).group_by(light.c.light)).all())
     month = local_day_start(now, 30)
     filed = session.execute(_scoped(
         select(Case.state, func.count()).where(Case.id.in_(
@@ -68,17 +65,20 @@ def overview(session: Session, actor: Identity, calendar: WorkCalendar, now: dt.
         .group_by(Case.state), actor)).all()
     filed_total = sum(n for _, n in filed)
     closed_filed = sum(n for state, n in filed if state == "closed")
-    closed_total, on_time = session.execute(_scoped(
-        select(func.count(), func.sum(sql_case((Case.escalation_count == 0, 1), else_=0)))
-        .where(Case.state == "closed", Case.closed_at >= month), actor)).one()
+    # on time: the stages with a time limit that ended in the last 30 days, each within its deadline
+    stages_ended, on_time = session.execute(
+        select(func.count(), func.sum(sql_case((StageFact.on_time.is_(True), 1), else_=0)))
+        .where(StageFact.on_time.is_not(None), StageFact.ended_at >= month,
+               StageFact.case_id.in_(_scoped(select(Case.id), actor)))).one()
     on_time = int(on_time or 0)
     return {
         "today": {"reported": done_today.get("report", 0), "accepted": done_today.get("accept", 0),
                   "filed": done_today.get("file", 0), "dispatched": done_today.get("dispatch", 0),
                   "closed": done_today.get("close", 0)},
-        "open": open_cases, "overdue": lights["red"], "yellow": lights["yellow"], "green": lights["green"],
+        "open": open_cases, "overdue": lights.get("red", 0), "yellow": lights.get("yellow", 0),
+        "green": lights.get("green", 0),
         "closure_rate_30d": round(closed_filed / filed_total, 4) if filed_total else None,
-        "on_time_rate_30d": round(on_time / closed_total, 4) if closed_total else None,
+        "on_time_rate_30d": round(on_time / stages_ended, 4) if stages_ended else None,
         "as_of": now.isoformat(),
     }
 
@@ -121,7 +121,7 @@ def by_area(session: Session, actor: Identity, level: str, now: dt.datetime) -> 
     if level not in LEVEL_DEPTH:
         raise Invalid(f"level must be one of {', '.join(LEVEL_DEPTH)}")
     depth = LEVEL_DEPTH[level]
-    late = (Case.stage_deadline < now) & Case.paused_remaining_minutes.is_(None)
+    late = sla.overdue_sql(now)
     rows = session.execute(_open(_scoped(select(Case.area_path, func.count(), func.sum(
         sql_case((late, 1), else_=0))), actor)).group_by(Case.area_path))
     open_by: Counter = Counter()
@@ -136,25 +136,40 @@ def by_area(session: Session, actor: Identity, level: str, now: dt.datetime) -> 
 
 
 def series(session: Session, actor: Identity, days: int, now: dt.datetime) -> list[dict]:
-    """Reported and closed cases per local day over the last ``days`` days (oldest first)."""
-    tz = ZoneInfo(get_settings().timezone)
+    """Reported and closed cases per local day over the last ``days`` days (oldest first), counted in SQL."""
     since = local_day_start(now, days - 1)
-    reported = Counter(c.astimezone(tz).date() for c in session.scalars(
-        _scoped(select(Case.created_at), actor).where(Case.created_at >= since)))
-    closed = Counter(c.astimezone(tz).date() for c in session.scalars(
-        _scoped(select(Case.closed_at), actor).where(Case.closed_at >= since)))
     first = since.date()
-    return [{"day": (first + dt.timedelta(days=i)).isoformat(), "reported": reported[first + dt.timedelta(days=i)],
-             "closed": closed[first + dt.timedelta(days=i)]} for i in range(days)]
+    counts: dict[str, Counter] = {}
+    for name, column in (("reported", Case.created_at), ("closed", Case.closed_at)):
+        day = _local_day(session, column, now).label("day")
+        rows = _scoped(select(day), actor).where(column >= since).subquery()
+        counts[name] = Counter({str(d)[:10]: n for d, n in session.execute(
+            select(rows.c.day, func.count()).group_by(rows.c.day))})
+    out = []
+    for i in range(days):
+        key = (first + dt.timedelta(days=i)).isoformat()
+        out.append({"day": key, "reported": counts["reported"][key], "closed": counts["closed"][key]})
+    return out
+
+
+def _local_day(session: Session, column, now: dt.datetime):
+    """The local calendar day of a UTC time column, in SQL. PostgreSQL converts with the zone's rules;
+    SQLite (which stores naive UTC text) shifts by the zone's offset at ``now`` — exact for zones without
+    daylight saving, such as Asia/Shanghai."""
+    tz = get_settings().timezone
+    if session.get_bind().dialect.name == "postgresql":
+        return func.to_char(func.timezone(tz, column), "YYYY-MM-DD")
+    offset = now.astimezone(ZoneInfo(tz)).utcoffset() or dt.timedelta()
+    return func.date(column, f"{int(offset.total_seconds() // 60):+d} minutes")
 
 
 def points(session: Session, actor: Identity, now: dt.datetime, limit: int = POINTS_LIMIT) -> list[dict]:
     """Open cases as map markers: newest first, at most ``limit``."""
     cat = snapshot.current(session).by_id
     rows = session.execute(_open(_scoped(select(
-        Case.id, Case.number, Case.state, Case.lon, Case.lat, Case.matter_id, Case.stage_deadline,
-        Case.paused_remaining_minutes), actor)).order_by(Case.id.desc()).limit(limit))
+        Case.id, Case.number, Case.state, Case.lon, Case.lat, Case.matter_id,
+        sla.overdue_sql(now).label("overdue")), actor)).order_by(Case.id.desc()).limit(limit))
     return [{"id": r.id, "number": r.number, "state": r.state, "lon": r.lon, "lat": r.lat,
              "matter_name": cat[r.matter_id].name if r.matter_id in cat else None,
-             "overdue": bool(r.stage_deadline and r.paused_remaining_minutes is None and r.stage_deadline < now)}
+             "overdue": bool(r.overdue)}
             for r in rows]

@@ -1,0 +1,244 @@
+"""Stage facts: the event log projected to one row per stage a case went through.
+
+``fold`` is the one rule: given a case's open stage (or none) and its next event, it says which stage
+ends, which begins and what changes on the running one. The live path (``on_events``, called by the event
+appender in the same transaction) and ``rebuild`` (the whole log replayed) both run it, so a rebuild gives
+the rows the live path wrote. Facts come from the events alone — their actions, times and payloads (the
+deadline an event set is in its payload) — never from the case row, which only holds the present.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import itertools
+import time
+from collections.abc import Iterable
+
+from sqlalchemy import delete, select, update
+from sqlalchemy.orm import Session
+
+from liandong.cases import sla
+from liandong.cases.calendar import WorkCalendar, calendar_for
+from liandong.cases.models import CaseEvent, StageFact
+
+STAGE_OF_STATE = {"reported": "accept", "verifying": "verify", "accepted": "file", "checked": "close",
+                  **sla.STAGE_OF_STATE}
+"""The stage a case is in while in each state (a suspended case stays in the stage it was in)."""
+OUTCOMES = {"return": "returned", "check_failed": "reworked", "reject": "rejected", "void": "voided",
+            "merge": "merged"}
+"""How a stage ended, by the action that ended it; any other action: done."""
+LEAD_STAGES = frozenset({"sign", "dispose"})
+
+
+@dataclasses.dataclass
+class Fact:
+    case_id: int
+    seq: int
+    stage: str
+    started_at: dt.datetime
+    lead_unit_id: int | None = None
+    deadline: dt.datetime | None = None
+    actor_id: int | None = None
+    ended_at: dt.datetime | None = None
+    paused_minutes: float = 0.0
+    paused_since: dt.datetime | None = None
+    pauses: str = ""
+    used_minutes: float | None = None
+    on_time: bool | None = None
+    ended_by: str | None = None
+    outcome: str | None = None
+    extensions: int = 0
+    escalations: int = 0
+    id: int | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class Event:
+    """What ``fold`` reads of an event."""
+
+    case_id: int
+    action: str
+    from_state: str | None
+    to_state: str
+    at: dt.datetime
+    payload: dict
+    actor_id: int | None = None
+
+
+def _when(value) -> dt.datetime | None:
+    if not value:
+        return None
+    t = dt.datetime.fromisoformat(value)
+    return t if t.tzinfo else t.replace(tzinfo=dt.UTC)
+
+
+def _pause(fact: Fact, why: str, at: dt.datetime) -> None:
+    reasons = set(filter(None, fact.pauses.split(",")))
+    if not reasons:
+        fact.paused_since = at
+    fact.pauses = ",".join(sorted(reasons | {why}))
+
+
+def _unpause(fact: Fact, why: str, at: dt.datetime, cal: WorkCalendar) -> None:
+    reasons = set(filter(None, fact.pauses.split(","))) - {why}
+    if fact.paused_since is not None and not reasons:
+        fact.paused_minutes += cal.between(fact.paused_since, at)
+        fact.paused_since = None
+    fact.pauses = ",".join(sorted(reasons))
+
+
+def _end(fact: Fact, e: Event, cal: WorkCalendar) -> None:
+    if fact.paused_since is not None:
+        fact.paused_minutes += cal.between(fact.paused_since, e.at)
+    fact.paused_since, fact.pauses = None, ""
+    fact.ended_at, fact.actor_id, fact.ended_by = e.at, e.actor_id, e.action
+    fact.outcome = OUTCOMES.get(e.action, "done")
+    fact.used_minutes = max(0.0, cal.between(fact.started_at, e.at) - fact.paused_minutes)
+    fact.on_time = None if fact.deadline is None else not sla.late(fact.deadline, e.at)
+
+
+def fold(fact: Fact | None, e: Event, cal: WorkCalendar) -> tuple[Fact | None, Fact | None]:
+    """Apply event ``e`` to the case's running stage ``fact``: returns (the running stage after it, a new stage
+    begun by it or None). The fact passed in is changed in place (it may end)."""
+    if e.action == "report":
+        return None, Fact(e.case_id, 1, "accept", e.at)
+    if fact is None or fact.ended_at is not None:
+        return fact, None
+    p = e.payload or {}
+    if e.action == "suspend":
+        _pause(fact, "suspend", e.at)
+        return fact, None
+    if e.action == "resume":
+        _unpause(fact, "suspend", e.at, cal)
+        fact.deadline = _when(p.get("stage_deadline")) or fact.deadline
+        return fact, None
+    if e.action == "request_extension":
+        if p.get("paused"):
+            _pause(fact, "extension", e.at)
+        return fact, None
+    if e.action in ("approve_extension", "reject_extension"):
+        _unpause(fact, "extension", e.at, cal)
+        fact.extensions += e.action == "approve_extension"
+        fact.deadline = _when(p.get("stage_deadline")) or fact.deadline
+        return fact, None
+    if e.action == "escalate":
+        fact.escalations += 1
+        return fact, None
+    if e.from_state == e.to_state:  # urging, photos, an assisting unit's own part, a rating: the stage runs on
+        return fact, None
+    stage = STAGE_OF_STATE.get(e.to_state)
+    if stage == fact.stage and e.action not in sla.RESTARTS:
+        return fact, None  # the same stage goes on (disposed → checking)
+    _end(fact, e, cal)
+    if stage is None:  # closed, rejected, voided, merged
+        return fact, None
+    lead = p.get("lead_unit_id", fact.lead_unit_id)
+    new = Fact(e.case_id, fact.seq + 1, stage, e.at, lead_unit_id=lead,
+               deadline=_when(p.get("stage_deadline")) if stage in sla.STAGE_OF_STATE.values() else None)
+    return fact, new
+
+
+# --- where the rows are kept -------------------------------------------------------------------------
+
+_COLUMNS = [f.name for f in dataclasses.fields(Fact) if f.name != "id"]
+_cal: tuple[WorkCalendar, float] | None = None
+CALENDAR_SECONDS = 30.0
+
+
+def _calendar(session: Session) -> WorkCalendar:
+    """The working calendar, loaded once per process every CALENDAR_SECONDS (most events need none: only an
+    ending stage or a pause counts working time)."""
+    global _cal
+    if _cal is None or time.monotonic() - _cal[1] > CALENDAR_SECONDS:
+        _cal = (calendar_for(session), time.monotonic())
+    return _cal[0]
+
+
+def forget_calendar() -> None:
+    """The calendar changed (an administrator's edit): count working time with the new one."""
+    global _cal
+    _cal = None
+
+
+class _LazyCalendar:
+    """Loads the calendar on first use, so events that count no working time cost no query."""
+
+    def __init__(self, session: Session):
+        self.session, self._cal = session, None
+
+    def between(self, start: dt.datetime, end: dt.datetime) -> float:
+        if self._cal is None:
+            self._cal = _calendar(self.session)
+        return self._cal.between(start, end)
+
+
+def on_events(session: Session, events: Iterable[dict]) -> None:
+    """Project freshly appended events (column dicts as the appender wrote them) in the same transaction."""
+    events = list(events)
+    conn = session.connection()
+    ids = {e["case_id"] for e in events if e["action"] != "report"}
+    running: dict[int, Fact] = {}
+    if ids:
+        for row in conn.execute(select(StageFact.__table__).where(
+                StageFact.case_id.in_(ids), StageFact.ended_at.is_(None))).mappings():
+            running[row["case_id"]] = Fact(**{k: row[k] for k in (*_COLUMNS, "id")})
+    cal = _LazyCalendar(session)
+    changed: dict[int, Fact] = {}
+    new: list[Fact] = []
+    for e in events:
+        fact = running.get(e["case_id"])
+        fact, begun = fold(fact, Event(e["case_id"], e["action"], e.get("from_state"), e["to_state"], e["at"],
+                                       e.get("payload") or {}, e.get("actor_id")), cal)
+        if fact is not None and fact.id is not None:
+            changed[fact.id] = fact
+        if begun is not None:
+            new.append(begun)
+            running[e["case_id"]] = begun
+    for fact in changed.values():
+        conn.execute(update(StageFact).where(StageFact.id == fact.id)
+                     .values(**{k: getattr(fact, k) for k in _COLUMNS}))
+    _insert(session, [f for f in new if f.id is None])
+
+
+def _insert(session: Session, facts: list[Fact]) -> None:
+    """New stages; one that ended within the same batch goes in already ended."""
+    if facts:
+        session.connection().execute(StageFact.__table__.insert(),
+                                     [{k: getattr(f, k) for k in _COLUMNS} for f in facts])
+
+
+def derive(events: Iterable[Event], cal: WorkCalendar) -> list[Fact]:
+    """Every stage fact of the events given (one case's or many, each case's in order)."""
+    out: list[Fact] = []
+    running: dict[int, Fact | None] = {}
+    for e in events:
+        fact, begun = fold(running.get(e.case_id), e, cal)
+        if begun is not None:
+            out.append(begun)
+            running[e.case_id] = begun
+    return out
+
+
+def rebuild(session: Session, batch: int = 20_000) -> int:
+    """Replace every stage fact with those derived from the event log; returns how many rows it wrote.
+    The caller commits (the figures see the old rows or the new ones, never a mix)."""
+    cal = calendar_for(session)
+    session.execute(delete(StageFact))
+    stmt = (select(CaseEvent.case_id, CaseEvent.action, CaseEvent.from_state, CaseEvent.to_state, CaseEvent.at,
+                   CaseEvent.payload, CaseEvent.actor_id)
+            .order_by(CaseEvent.case_id, CaseEvent.seq).execution_options(yield_per=batch))
+    written, pending = 0, []
+    rows = (Event(*row) for row in session.execute(stmt))
+    for _, events in itertools.groupby(rows, key=lambda e: e.case_id):  # events come case by case, in order
+        pending += derive(events, cal)
+        if len(pending) >= batch:
+            _insert(session, pending)
+            written, pending = written + len(pending), []
+    _insert(session, pending)
+    session.flush()
+    return written + len(pending)
+
+
+def of_case(session: Session, case_id: int) -> list[StageFact]:
+    return list(session.scalars(select(StageFact).where(StageFact.case_id == case_id).order_by(StageFact.seq)))
