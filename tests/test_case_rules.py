@@ -8,6 +8,7 @@ service on a small district, on both backends.
 from __future__ import annotations
 
 import datetime as dt
+import json
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -230,3 +231,21 @@ def test_stage_facts_follow_a_case_through_its_life(world):
     assert dispose.paused_minutes == cal.between(at("2026-03-04 10:30"), at("2026-03-05 10:30")) == cal.day_minutes
     assert dispose.used_minutes == cal.between(at("2026-03-04 10:00"), at("2026-03-06 10:00")) - cal.day_minutes
     assert dispose.deadline > stages[3].deadline  # the resume moved the deadline on by the pause
+
+
+def test_facts_rebuild_command_finds_and_repairs_drift(world):
+    from sqlalchemy import update
+
+    from tests.test_cli import run as cli
+
+    _play(world, [(0, 0, 10, 1), (0, 0, 10, 1), (0, 0, 10, 1), (1, 0, 10, 1), (1, 1, 10, 1)])
+    assert cli(world, "facts", "rebuild", "--check").returncode == 0
+    with unit_of_work(world) as s:
+        live = _facts(s)
+        s.execute(update(StageFact).where(StageFact.ended_at.is_not(None)).values(used_minutes=-1.0))
+    r = cli(world, "facts", "rebuild", "--check")
+    assert r.returncode == 1 and json.loads(r.stdout)["differing"] > 0
+    r = cli(world, "facts", "rebuild")
+    assert r.returncode == 0 and json.loads(r.stdout)["facts"] == len(live)
+    with unit_of_work(world) as s:
+        assert _facts(s) == live

@@ -25,6 +25,8 @@ areas_app = typer.Typer(help="Area tree, unit grids, GeoJSON import/export, poin
 layers_app = typer.Typer(help="Department grid layers mapped onto unit grids (多网合一).", no_args_is_help=True)
 users_app = typer.Typer(help="Users, roles, passwords, lock-outs.", no_args_is_help=True)
 sensors_app = typer.Typer(help="Sensor readings over MQTT.", no_args_is_help=True)
+facts_app = typer.Typer(help="Stage facts: the event log projected to one row per case stage.", no_args_is_help=True)
+app.add_typer(facts_app, name="facts")
 app.add_typer(sensors_app, name="sensors")
 app.add_typer(areas_app, name="areas")
 app.add_typer(layers_app, name="layers")
@@ -320,6 +322,38 @@ def sweep(repeat: Annotated[float, typer.Option(help="repeat every N seconds (0:
         if repeat <= 0:
             return
         time.sleep(repeat)
+
+
+@facts_app.command("rebuild")
+def facts_rebuild(
+    check: Annotated[bool, typer.Option("--check", help="only compare: exit 1 if the stored facts differ from "
+                                                       "those the log gives (nothing is written)")] = False,
+) -> None:
+    """Derive every stage fact again from the event log (after a bulk load, a calendar change or a repair)."""
+    from sqlalchemy import select
+
+    from liandong.cases import facts
+    from liandong.cases.models import StageFact
+    from liandong.db import session_factory
+
+    columns = [c for c in StageFact.__table__.c if c.key not in ("id",)]
+    order = (StageFact.case_id, StageFact.seq)
+
+    def rows(session) -> list[tuple]:
+        return [tuple(r) for r in session.execute(select(*columns).order_by(*order))]
+
+    if check:
+        with session_factory(_url())() as session:
+            before = rows(session)
+            written = facts.rebuild(session)
+            after = rows(session)
+            session.rollback()
+        differ = sum(a != b for a, b in zip(before, after, strict=False)) + abs(len(before) - len(after))
+        typer.echo(json.dumps({"stored": len(before), "derived": written, "differing": differ}))
+        raise typer.Exit(1 if differ else 0)
+    with unit_of_work(_url()) as session:
+        written = facts.rebuild(session)
+    typer.echo(json.dumps({"facts": written}))
 
 
 @app.command("calendar-seed")
