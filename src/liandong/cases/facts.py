@@ -173,9 +173,17 @@ class _LazyCalendar:
         return self._cal.between(start, end)
 
 
+STAGE_EVENTS = frozenset({"report", "suspend", "resume", "request_extension", "approve_extension",
+                          "reject_extension", "escalate"})
+"""Events that change a stage without changing the case's state (``fold`` reads them); any other event
+that leaves the state as it was (urging, photos, a unit's own part…) leaves the facts as they were."""
+
+
 def on_events(session: Session, events: Iterable[dict]) -> None:
     """Project freshly appended events (column dicts as the appender wrote them) in the same transaction."""
-    events = list(events)
+    events = [e for e in events if e["action"] in STAGE_EVENTS or e.get("from_state") != e["to_state"]]
+    if not events:
+        return
     conn = session.connection()
     ids = {e["case_id"] for e in events if e["action"] != "report"}
     running: dict[int, Fact] = {}
