@@ -9,8 +9,12 @@
 - the case life cycle in process: full report→close cycles per second, one transaction per action, beside
   bare one-row transactions on the same database;
 - change → screen: a new case's time from its committed POST to its event on an open SSE stream (bench/live.py);
-- HTTP intake (``POST /api/v1/cases``) against a bare FastAPI endpoint inserting one row, driven by wrk, and
-  on PostgreSQL two app processes against one (bench/intake.py).
+- HTTP intake (``POST /api/v1/cases``) against a bare FastAPI endpoint inserting one row, driven by wrk: mixed
+  reports and a report storm at 16 and 64 connections too, and on PostgreSQL two app processes against one
+  (bench/intake.py);
+- the Boston 2015 year through the history path (bench/history.py);
+- command-centre figures (overview, series, breakdowns, map, overdue list) over 250,000 cases made through the
+  batch paths (bench/figures.py).
 """
 
 from __future__ import annotations
@@ -35,7 +39,7 @@ os.environ.setdefault("LIANDONG_ARGON2_PARALLELISM", "1")
 import numpy as np  # noqa: E402
 import shapely  # noqa: E402
 
-from bench import intake, live  # noqa: E402
+from bench import figures, history, intake, live  # noqa: E402
 from liandong.areas.index import GridIndex, locate  # noqa: E402
 from liandong.auth.identity import Identity  # noqa: E402
 from liandong.config import get_settings  # noqa: E402
@@ -235,7 +239,16 @@ def intake_points(index: GridIndex, n: int = 2000) -> list[tuple[float, float]]:
 def http_intake(url: str, index: GridIndex, seconds: float, scaling: bool = False) -> dict:
     if not shutil.which("wrk"):
         return {"skipped": "wrk is not installed (apt-get install wrk; make bench does it as root)"}
-    return intake.run(url, PASSWORD, intake_points(index, 40_000), seconds, scaling=scaling)
+    return intake.run(url, PASSWORD, intake_points(index, 40_000), intake.storm_points(index), seconds,
+                      scaling=scaling)
+
+
+def figure_run(url: str, index: GridIndex, cases: int) -> dict:
+    import datetime as dt
+
+    now = dt.datetime.now(dt.UTC)
+    made = figures.populate(url, index, cases, open_share=0.04, now=now)
+    return {"made": made, "seconds": figures.measure(url, now)}
 
 
 def postgres_url() -> str | None:
@@ -273,6 +286,7 @@ def main() -> None:
     parser.add_argument("--http-requests", type=int, default=2000)
     parser.add_argument("--cycles", type=int, default=200)
     parser.add_argument("--intake-seconds", type=float, default=8.0)
+    parser.add_argument("--figure-cases", type=int, default=250_000)
     parser.add_argument("--no-postgres", action="store_true")
     args = parser.parse_args()
     get_settings.cache_clear()
@@ -306,6 +320,11 @@ def main() -> None:
         result["http_intake_sqlite"] = http_intake(url, index, args.intake_seconds)
         print("http intake (SQLite):", result["http_intake_sqlite"])
         dispose_engine(url)
+        result["figures_sqlite"] = figure_run(url, index, args.figure_cases)
+        print("figures (SQLite):", result["figures_sqlite"])
+        dispose_engine(url)
+        result["history_sqlite"] = history.run(f"sqlite:///{tmp}/history.db")
+        print("history (SQLite):", result["history_sqlite"])
     if not args.no_postgres and (pg := postgres_url()):
         try:
             result["demo_load_seconds"]["postgresql"] = round(load_demo(pg), 2)
@@ -318,6 +337,8 @@ def main() -> None:
             print("change → screen (PostgreSQL):", result["live_feed_postgresql"])
             result["http_intake_postgresql"] = http_intake(pg, index, args.intake_seconds, scaling=True)
             print("http intake (PostgreSQL):", result["http_intake_postgresql"])
+            result["figures_postgresql"] = figure_run(pg, index, args.figure_cases)
+            print("figures (PostgreSQL):", result["figures_postgresql"])
         finally:
             drop_postgres(pg)
     path = OUT / "foundation.json"

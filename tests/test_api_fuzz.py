@@ -157,7 +157,7 @@ schema = (schemathesis.openapi.from_asgi("/openapi.json", _app("sqlite://")).exc
 @schema.hook
 def before_generate_path_parameters(context, strategy):
     if context.operation is not None and context.operation.path == ACTIONS:
-        from liandong.cases.states import ACTIONS as NAMES
+        from liandong.cases.actions import NAMES
 
         known_actions = st.fixed_dictionaries({"case_id": st.sampled_from([1, 2, 3]), "action": st.sampled_from(NAMES)})
         return st.one_of(strategy, known_actions)

@@ -249,3 +249,23 @@ def test_facts_rebuild_command_finds_and_repairs_drift(world):
     assert r.returncode == 0 and json.loads(r.stdout)["facts"] == len(live)
     with unit_of_work(world) as s:
         assert _facts(s) == live
+
+
+def test_every_action_the_log_can_hold_has_a_label():
+    """Pages name events by their action (the wall screen showed 'case_overdue' for a system event)."""
+    import ast
+    from pathlib import Path
+
+    from liandong.cases import actions
+    from liandong.web.i18n import ACTION_LABELS
+
+    found = set(actions.NAMES)
+    for path in Path("src/liandong").rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and \
+                    isinstance(node.func.value, ast.Name) and node.func.value.id == "log":
+                at_ = {"append": 2, "record": 4 - 1}.get(node.func.attr)
+                if at_ is not None and len(node.args) > at_ and isinstance(node.args[at_], ast.Constant):
+                    found.add(node.args[at_].value)
+    assert {"report", "escalate", "case_overdue", "attach"} <= found
+    assert found - set(ACTION_LABELS) == set()

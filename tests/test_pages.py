@@ -233,7 +233,8 @@ def test_case_page_is_a_shell_for_the_api(client):
 
 
 def test_every_state_action_and_channel_has_both_labels():
-    from liandong.cases.states import ACTIONS, CHANNELS, STATES
+    from liandong.cases.actions import NAMES as ACTIONS
+    from liandong.cases.states import CHANNELS, STATES
     from liandong.web import i18n
 
     assert set(ACTIONS) <= set(i18n.ACTION_LABELS) and set(STATES) <= set(i18n.STATE_LABELS)

@@ -13,13 +13,15 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
-from sqlalchemy.exc import DataError, IntegrityError, StatementError
+from sqlalchemy.exc import DataError, IntegrityError, InternalError, OperationalError, StatementError
+from sqlalchemy.orm.exc import StaleDataError
 
 from liandong import __version__
 from liandong.areas.api import layer_router
 from liandong.areas.api import router as areas_router
 from liandong.areas.index import IndexHolder
 from liandong.auth.api import router as auth_router
+from liandong.auth.deps import ErrorAnswer
 from liandong.auth.principals import PrincipalCache
 from liandong.cases.api import router as cases_router
 from liandong.cases.calendar import CalendarCache
@@ -100,7 +102,9 @@ def create_app(settings: Settings | None = None, clock: Callable[[], dt.datetime
 
     @app.exception_handler(DomainError)
     def domain_error(request: Request, exc: DomainError):
-        body: dict = {"detail": exc.message}
+        body: dict = {"detail": exc.message, "code": exc.code}
+        if exc.params:
+            body["params"] = exc.params
         if exc.details:
             body["errors"] = exc.details
         body.update(exc.extra)
@@ -110,12 +114,32 @@ def create_app(settings: Settings | None = None, clock: Callable[[], dt.datetime
             headers = {"Retry-After": str(getattr(exc, "retry_after", 60))}
         return JSONResponse(body, status_code=exc.status, headers=headers)
 
+    @app.exception_handler(ErrorAnswer)
+    def error_answer(request: Request, exc: ErrorAnswer):
+        """An endpoint's refusal in its own format (Open311): raised so that its unit of work rolled back."""
+        return exc.response
+
+    raced = {"detail": "changed at the same moment by another request: read it again and retry", "code": "conflict"}
+
     @app.exception_handler(IntegrityError)
-    def integrity_error(request: Request, exc: IntegrityError):
-        """Two requests raced for the same row (an event number, an idempotency key, an event id): the
-        loser's transaction is rolled back whole, and it is told to read again and retry."""
-        return JSONResponse({"detail": "changed at the same moment by another request: read it again and retry"},
-                            status_code=409)
+    @app.exception_handler(StaleDataError)
+    def integrity_error(request: Request, exc: IntegrityError | StaleDataError):
+        """Two requests raced for the same row (an event number, an idempotency key, an event id, a version
+        moved on under a write the unit of work flushed at its commit): the loser's transaction is rolled back
+        whole, and it is told to read again and retry."""
+        return JSONResponse(raced, status_code=409)
+
+    @app.exception_handler(OperationalError)
+    @app.exception_handler(InternalError)
+    def database_refused(request: Request, exc: OperationalError | InternalError):
+        """The database did not take the work — often at the unit of work's commit (``auth/deps.py``), after
+        the endpoint itself succeeded: a serialisation failure or deadlock (a race, 409 like above), or a
+        database that is unreachable, locked or read-only (503). Everything was rolled back, and the answer
+        says so: never a success for data that was not stored."""
+        if getattr(exc.orig, "sqlstate", None) in ("40001", "40P01"):  # PostgreSQL: serialization, deadlock
+            return JSONResponse(raced, status_code=409)
+        return JSONResponse({"detail": "the database cannot store changes right now; nothing was saved: try again "
+                                       "shortly", "code": "unavailable"}, status_code=503, headers={"Retry-After": "5"})
 
     @app.exception_handler(OverflowError)
     @app.exception_handler(DataError)

@@ -7,6 +7,7 @@ through psycopg 3. The same Alembic migrations build both.
 from __future__ import annotations
 
 import datetime as dt
+import os
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -98,16 +99,38 @@ class _SQLiteWriter:
             self.lock.release()
 
 
-def get_engine(url: str) -> Engine:
-    """One engine per URL per process."""
+REQUEST_THREADS = 40
+"""anyio's default thread limiter: Starlette runs every sync endpoint and sync dependency on these."""
+LOOP_THREADS = min(32, (os.cpu_count() or 1) + 4)
+"""asyncio's default executor (``asyncio.to_thread``): the escalation sweep, the live feed's polls."""
+POOL_SIZE = REQUEST_THREADS + LOOP_THREADS
+"""Connections per engine: one for every thread that may hold a session, so no thread waits for one.
+
+(With fewer, a thread waiting for a connection that another thread keeps while it waits on the first
+one stalls both until the pool times out.) Sizing the pool to the threads was chosen over bounding the
+threads to the pool: that would cap every endpoint, pages and live feed too, and need each event loop's
+limiter set. Connections are opened only as threads ask for them, so the size costs nothing until that
+many work at once. It holds while a session keeps its connection only inside such a thread: a request
+that keeps one while it queues for a thread (a commit waiting on the shared limiter) is not counted. On
+PostgreSQL ``max_connections`` must cover the app processes times this (the default 100 does for two
+processes on up to 4 cores)."""
+
+
+def get_engine(url: str, pool_timeout: float = 30.0) -> Engine:
+    """One engine per URL per process, its pool sized by ``POOL_SIZE``. ``pool_timeout`` (seconds a
+    checkout may wait) counts only in the call that creates the engine: a test sets it short so that a
+    wait shows as an error instead of a stall."""
     if url in _engines:
         return _engines[url]
     import liandong.models  # noqa: F401  every mapper, so foreign keys between domains always resolve
     u = make_url(url)
+    pool = {"pool_size": POOL_SIZE, "max_overflow": 0, "pool_timeout": pool_timeout}
     if u.get_backend_name() == "sqlite":
         if u.database and u.database != ":memory:":
             Path(u.database).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 10})
+        else:
+            pool = {}  # in memory: SQLAlchemy's pool of one connection per thread
+        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 10}, **pool)
         event.listen(engine, "connect", _sqlite_pragmas)
         event.listen(engine, "savepoint", _savepoint)
         writer = _SQLiteWriter()
@@ -117,9 +140,8 @@ def get_engine(url: str) -> Engine:
     else:
         if u.drivername == "postgresql":
             u = u.set(drivername="postgresql+psycopg")
-        engine = create_engine(u, pool_pre_ping=True, pool_size=10, max_overflow=10)
-    _engines[url] = engine
-    return engine
+        engine = create_engine(u, pool_pre_ping=True, **pool)
+    return _engines.setdefault(url, engine)  # two first callers at once: both get the one kept
 
 
 def dispose_engine(url: str) -> None:

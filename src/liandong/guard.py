@@ -49,7 +49,7 @@ class NulGuard:
 
 
 async def _refuse(send, reason: str) -> None:
-    body = json.dumps({"detail": reason}).encode()
+    body = json.dumps({"detail": reason, "code": "nul_character"}).encode()
     await send({"type": "http.response.start", "status": 422,
                 "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]})
     await send({"type": "http.response.body", "body": body})

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from liandong.errors import Reason
+
 
 def mask_phone(phone: str | None) -> str | None:
     """``13812345678`` → ``138****5678``; short numbers keep only their last two digits."""
@@ -24,19 +26,19 @@ ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
 ID_CHECK = "10X98765432"
 
 
-def id_number_problem(value: str) -> str | None:
+def id_number_problem(value: str) -> Reason | None:
     """Why ``value`` is not a resident ID number (GB 11643-1999: 17 digits and a check character), or None."""
     import datetime as dt
     import re
 
     if not re.fullmatch(r"[0-9]{17}[0-9X]", value):  # ASCII digits only (str.isdigit takes ² and １)
-        return "an ID number has 17 digits and a check digit or X"
+        return Reason("an ID number has 17 digits and a check digit or X", "id_number_format")
     try:
         dt.date(int(value[6:10]), int(value[10:12]), int(value[12:14]))
     except ValueError:
-        return "the ID number's date of birth is not a date"
+        return Reason("the ID number's date of birth is not a date", "id_number_birth_date")
     if ID_CHECK[sum(int(c) * w for c, w in zip(value[:17], ID_WEIGHTS, strict=True)) % 11] != value[17]:
-        return "the ID number's check digit does not match"
+        return Reason("the ID number's check digit does not match", "id_number_check_digit")
     return None
 
 

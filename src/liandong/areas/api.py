@@ -6,29 +6,14 @@ from fastapi import APIRouter, Body, Depends, Query, Request
 from fastapi.responses import JSONResponse
 from sqlalchemy.orm import Session
 
-from liandong.areas import gridgen, layers, service
-from liandong.areas.index import locate as locate_point
+from liandong.areas import grid_admin, layers, lookup, service
 from liandong.areas.models import LEVELS
-from liandong.auth import audit
 from liandong.auth.deps import Principal, client_ip, current_principal, get_session, require
-from liandong.errors import Invalid, NotFound
+from liandong.errors import Invalid
 
 router = APIRouter(prefix="/api/v1/areas", tags=["areas"])
 layer_router = APIRouter(prefix="/api/v1/layers", tags=["areas"])
 admin = require("admin")
-
-
-def area_out(area, parent_code: str | None = None, grids: dict[int, int] | None = None) -> dict:
-    out = {
-        "id": area.id, "code": area.code, "name": area.name, "level": area.level, "kind": area.kind,
-        "parent": parent_code, "population": area.population,
-        "area_m2": round(area.area_m2, 1) if area.area_m2 is not None else None,
-        "bbox": [area.min_lon, area.min_lat, area.max_lon, area.max_lat] if area.min_lon is not None else None,
-        "synthetic": area.synthetic,
-    }
-    if grids is not None:
-        out["grids"] = grids.get(area.id, 0)
-    return out
 
 
 def _bbox(value: str | None) -> tuple[float, float, float, float] | None:
@@ -57,16 +42,7 @@ def locate(
     principal: Principal = Depends(current_principal),
     session: Session = Depends(get_session),
 ):
-    from liandong.areas.crs import CRSError
-
-    index = request.app.state.grid_index.get(session)
-    try:
-        found = locate_point(index, lon, lat, crs, principal.scope)
-    except CRSError as exc:
-        raise Invalid(str(exc)) from exc
-    if found is None:
-        raise NotFound("no unit grid at this point in your jurisdiction")
-    return found
+    return lookup.locate(request.app.state.grid_index.get(session), lon, lat, crs, principal.scope)
 
 
 @router.get("", summary="Areas: the caller's top areas, or a filtered page (level, parent, q)")
@@ -79,13 +55,7 @@ def list_areas(
     principal: Principal = Depends(current_principal),
     session: Session = Depends(get_session),
 ):
-    if not (level or parent or q):
-        roots = service.root_areas(session, principal.scope)
-        grids = service.grid_counts(session, roots)
-        return {"total": len(roots), "items": [area_out(a, grids=grids) for a in roots]}
-    rows, total = service.list_areas(session, principal.scope, level=level, parent_code=parent, q=q,
-                                     limit=limit, offset=offset)
-    return {"total": total, "items": [area_out(a, parent) for a in rows]}
+    return service.browse(session, principal.scope, level=level, parent_code=parent, q=q, limit=limit, offset=offset)
 
 
 @router.get("/geojson", summary="GeoJSON export of one level (inside a code and/or a bbox)")
@@ -99,13 +69,8 @@ def export(
     principal: Principal = Depends(current_principal),
     session: Session = Depends(get_session),
 ):
-    from liandong.areas.crs import CRSError
-
-    try:
-        fc = service.export_geojson(session, principal.scope, level=level, within=within, bbox_filter=_bbox(bbox),
-                                    crs=crs, simplify_m=simplify, limit=limit)
-    except CRSError as exc:
-        raise Invalid(str(exc)) from exc
+    fc = service.export_geojson(session, principal.scope, level=level, within=within, bbox_filter=_bbox(bbox),
+                                crs=crs, simplify_m=simplify, limit=limit)
     return JSONResponse(fc, media_type="application/geo+json")
 
 
@@ -119,10 +84,8 @@ def import_areas(
     principal: Principal = Depends(admin),
     session: Session = Depends(get_session),
 ):
-    report = service.import_geojson(session, body, level=level, crs=crs, mode=mode, scope=principal.scope)
-    audit.record(session, "areas_imported", actor=principal.user, detail=report.as_dict(), ip=client_ip(request))
-    session.commit()
-    return report.as_dict()
+    return service.import_geojson(session, body, level=level, crs=crs, mode=mode, scope=principal.scope,
+                                  actor=principal.user, ip=client_ip(request)).as_dict()
 
 
 @router.post("/{code}/grids", status_code=201, summary="Generate unit grids for the communities under an area")
@@ -134,11 +97,8 @@ def generate_grids(
     principal: Principal = Depends(admin),
     session: Session = Depends(get_session),
 ):
-    result = gridgen.generate(session, code, target_m2=target_m2, replace=replace, scope=principal.scope)
-    audit.record(session, "grids_generated", actor=principal.user, target=f"area:{code}",
-                 detail={**result, "target_m2": target_m2}, ip=client_ip(request))
-    session.commit()
-    return result
+    return grid_admin.generate(session, code, target_m2=target_m2, replace=replace, scope=principal.scope,
+                               actor=principal.user, ip=client_ip(request))
 
 
 @router.post("/{code}/responsibility-grids", status_code=201,
@@ -150,43 +110,25 @@ def group_grids(
     principal: Principal = Depends(admin),
     session: Session = Depends(get_session),
 ):
-    result = gridgen.group_into_responsibility_grids(session, code, per_group=per_group, scope=principal.scope)
-    audit.record(session, "responsibility_grids_made", actor=principal.user, target=f"area:{code}", detail=result,
-                 ip=client_ip(request))
-    session.commit()
-    return result
+    return grid_admin.group(session, code, per_group=per_group, scope=principal.scope, actor=principal.user,
+                            ip=client_ip(request))
 
 
 @router.get("/{code}", summary="One area with its ancestors and child counts")
 def get_area(code: str, principal: Principal = Depends(current_principal), session: Session = Depends(get_session)):
-    area = service.get_by_code(session, code, principal.scope)
-    chain = service.ancestors(session, area)
-    out = area_out(area, chain[-1].code if chain else None)
-    out["ancestors"] = [{"level": a.level, "code": a.code, "name": a.name} for a in chain]
-    out["children"] = service.child_counts(session, area)
-    out["properties"] = area.properties
-    return out
+    return service.area_detail(session, code, principal.scope)
 
 
 @router.get("/{code}/children", summary="Direct children of an area, a page at a time, with their unit-grid counts")
 def children(code: str, limit: int = Query(1000, ge=1, le=5000), offset: int = Query(0, ge=0, le=10**9),
              principal: Principal = Depends(current_principal), session: Session = Depends(get_session)):
-    rows, total = service.list_areas(session, principal.scope, parent_code=code, limit=limit, offset=offset)
-    grids = service.grid_counts(session, rows)
-    return {"total": total, "items": [area_out(a, code, grids) for a in rows]}
+    return service.children(session, code, principal.scope, limit=limit, offset=offset)
 
 
 @router.get("/{code}/responsibility", summary="Who answers for a unit grid, per department line (多网合一)")
 def responsibility(code: str, request: Request, principal: Principal = Depends(current_principal),
                    session: Session = Depends(get_session)):
-    area = service.get_by_code(session, code, principal.scope)
-    if area.level != "grid":
-        raise Invalid(f"{code} is a {area.level}; responsibility is per unit grid")
-    index = request.app.state.grid_index.get(session)
-    hit = index.by_id.get(area.id)
-    if hit is None:
-        raise NotFound(f"grid {code} has no geometry")
-    return hit.as_dict()
+    return lookup.responsibility(session, request.app.state.grid_index.get(session), code, principal.scope)
 
 
 @layer_router.get("", summary="Department layers and how many grids each maps")
@@ -212,8 +154,5 @@ def import_layer(
     principal: Principal = Depends(admin),
     session: Session = Depends(get_session),
 ):
-    result = layers.import_layer(session, body, code=code, name=name, line=line, crs=crs, replace=replace)
-    audit.record(session, "layer_imported", actor=principal.user, target=f"layer:{code}", detail=result,
-                 ip=client_ip(request))
-    session.commit()
-    return result
+    return layers.import_layer(session, body, code=code, name=name, line=line, crs=crs, replace=replace,
+                               actor=principal.user, ip=client_ip(request))

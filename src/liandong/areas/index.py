@@ -7,9 +7,12 @@ A point on an edge shared by several grids resolves to the grid with the lowest 
 
 from __future__ import annotations
 
+import math
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Generic, Protocol, TypeVar
 
 import numpy as np
 import shapely
@@ -17,11 +20,11 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from liandong.areas import crs as crsmod
-from liandong.areas.models import Area, AreaMember, GridAssignment, Layer
+from liandong.areas.models import Area, AreaMember
+from liandong.areas.responsible import directory as unit_directory
 from liandong.areas.scope import EVERYTHING, Scope
+from liandong.areas.service import REVISION_KEY as GEO_REVISION
 from liandong.areas.service import get_revision
-from liandong.units.lines import LINES
-from liandong.units.models import Unit
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,15 +72,7 @@ class GridIndex:
                 )
             )
         }
-        units = list(session.execute(select(Unit.id, Unit.code, Unit.name, Unit.kind, Unit.line, Unit.area_id)))
-        territorial: dict[int, list] = {}
-        branch: dict[tuple[str, int], object] = {}
-        for u in units:
-            if u.kind in ("centre", "sub_centre", "workstation"):
-                territorial.setdefault(u.area_id, []).append(u)
-            elif u.kind in ("department", "branch") and u.line:
-                branch[(u.line, u.area_id)] = u
-        unit_by_id = {u.id: u for u in units}
+        responsible_for = unit_directory().resolver(session)  # the units' answer (units/responsibility.py)
         groups: dict[int, list[dict]] = {}
         member_rows = session.execute(
             select(AreaMember.grid_id, Area.code, Area.name)
@@ -86,25 +81,6 @@ class GridIndex:
         )
         for grid_id, code, name in member_rows:
             groups.setdefault(grid_id, []).append({"code": code, "name": name})
-        assigned: dict[int, dict[str, int]] = {}
-        stmt = select(GridAssignment.grid_id, Layer.line, GridAssignment.unit_id).join(
-            Layer, Layer.id == GridAssignment.layer_id
-        )
-        for grid_id, line, unit_id in session.execute(stmt):
-            if unit_id is not None:
-                assigned.setdefault(grid_id, {})[line] = unit_id
-
-        def unit_dict(u, role: str) -> dict:
-            return {"id": u.id, "code": u.code, "name": u.name, "kind": u.kind, "line": u.line, "role": role}
-
-        unit_cache: dict[tuple[int, str], dict] = {}
-
-        def cached(u, role):
-            key = (u.id, role)
-            if key not in unit_cache:
-                unit_cache[key] = unit_dict(u, role)
-            return unit_cache[key]
-
         chain_cache: dict[int, tuple] = {}
 
         def chain(area_id: int) -> tuple:
@@ -126,23 +102,10 @@ class GridIndex:
             nodes = chain(row.parent_id) if row.parent_id in tree_nodes else ()
             if row.parent_id not in anc_dicts:
                 anc_dicts[row.parent_id] = tuple({"level": n.level, "code": n.code, "name": n.name} for n in nodes)
-            responsible = []
-            for n in reversed(nodes):  # workstation, sub-centre, centre: nearest first
-                responsible.extend(cached(u, "territorial") for u in territorial.get(n.id, ()))
-            own = assigned.get(row.id, {})
-            for line in LINES:
-                if line in own and own[line] in unit_by_id:
-                    responsible.append(cached(unit_by_id[own[line]], "line"))
-                    continue
-                for n in reversed(nodes):  # town branch first, then the district department
-                    u = branch.get((line, n.id))
-                    if u is not None:
-                        responsible.append(cached(u, "line"))
-                        break
             hits.append(GridHit(
                 id=row.id, code=row.code, name=row.name, path=row.path,
-                ancestor_ids=(*(n.id for n in nodes), row.id),
-                ancestors=anc_dicts[row.parent_id], responsible_units=tuple(responsible),
+                ancestor_ids=(*(n.id for n in nodes), row.id), ancestors=anc_dicts[row.parent_id],
+                responsible_units=responsible_for(tuple(n.id for n in nodes), row.id),
                 groups=tuple(groups.get(row.id, ())),
             ))
             geoms.append(row.geom)
@@ -171,26 +134,79 @@ class GridIndex:
         return out
 
 
-class IndexHolder:
+class Revisioned(Protocol):
+    revision: int
+
+
+V = TypeVar("V", bound=Revisioned)
+
+
+class Rebuilt(Generic[V]):
+    """A value built from the database and shared by a process's threads, rebuilt when its revision moves.
+
+    Request threads hold a pool connection while they read it, so nobody may ever wait here on a thread
+    that waits for a connection. Readers take the published value without a lock. When it is due for a
+    check, the first reader to claim the check reads the revision and, if it moved, builds the new value in
+    its own session (which holds its connection from that revision read on: the build never waits for the
+    pool) while every other reader goes on with the old value; one assignment then publishes the new one.
+    Only before a first value exists do readers wait, for the build in flight, holding no lock meanwhile.
+    """
+
+    def __init__(self, build: Callable[[Session], V], revision_key: str, check_seconds: float):
+        self._build, self._key, self.check_seconds = build, revision_key, check_seconds
+        self._value: V | None = None
+        self._checked = -math.inf
+        self._generation = 0
+        """Moved on by ``forget``: a check that began before it must not mark the value as checked."""
+        self._claimed = False
+        self._cond = threading.Condition()
+        """Guards ``_claimed`` and ``_generation`` only; never held across a database call."""
+
+    def get(self, session: Session, check_seconds: float | None = None) -> V:
+        """The current value, checked against the revision at most every ``check_seconds``."""
+        every = self.check_seconds if check_seconds is None else check_seconds
+        while True:
+            value = self._value
+            if value is not None and time.monotonic() - self._checked < every:
+                return value
+            with self._cond:
+                if self._claimed:
+                    if value is not None:
+                        return value  # another reader is checking: go on with this one meanwhile
+                    self._cond.wait()  # nothing built yet: wait for the first build (the lock is released)
+                    continue
+                self._claimed = True
+            try:
+                return self._refresh(session)
+            finally:
+                with self._cond:
+                    self._claimed = False
+                    self._cond.notify_all()
+
+    def _refresh(self, session: Session) -> V:
+        generation = self._generation
+        with session.no_autoflush:  # reads only: a flush could wait for a write lock a first-build waiter holds
+            revision = get_revision(session, self._key)
+            value = self._value
+            if value is None or value.revision != revision:
+                value = self._build(session)
+                self._value = value
+        if generation == self._generation:
+            self._checked = time.monotonic()
+        return value
+
+    def forget(self) -> None:
+        """This process changed what the value is built from: check the revision at the next use."""
+        with self._cond:
+            self._generation += 1
+            self._checked = -math.inf
+
+
+class IndexHolder(Rebuilt[GridIndex]):
     """One GridIndex per process and database, rebuilt when the geo revision moves on."""
 
     def __init__(self, check_seconds: float = 2.0):
-        self.check_seconds = check_seconds
-        self._index: GridIndex | None = None
-        self._checked = 0.0
-        self._lock = threading.Lock()
-
-    def get(self, session: Session) -> GridIndex:
-        now = time.monotonic()
-        index = self._index
-        if index is not None and now - self._checked < self.check_seconds:
-            return index
-        with self._lock:
-            revision = get_revision(session)
-            if self._index is None or self._index.revision != revision:
-                self._index = GridIndex.build(session)
-            self._checked = time.monotonic()
-            return self._index
+        super().__init__(GridIndex.build, GEO_REVISION, check_seconds)
 
 
 def locate(index: GridIndex, lon: float, lat: float, crs: str = "wgs84", scope: Scope = EVERYTHING) -> dict | None:

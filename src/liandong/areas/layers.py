@@ -3,7 +3,8 @@
 A layer (police beats, city-management grids…) is a set of zones, each naming the unit that answers
 for it. Every unit grid is assigned the zone that covers the largest share of it, so for any grid the
 system can say which unit of each department line is responsible; grids outside every zone fall back
-to the line's branch in their town (属地兜底).
+to the line's branch in their town (属地兜底). The lines and their units come from the units domain
+(``areas/responsible.py``), which builds on the areas.
 """
 
 from __future__ import annotations
@@ -14,14 +15,14 @@ from shapely.geometry import mapping
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
+from liandong import audit
 from liandong.areas import geojson
 from liandong.areas.geometry import area_m2, from_wkb, to_wkb
 from liandong.areas.models import Area, GridAssignment, Layer, LayerZone
+from liandong.areas.responsible import directory as unit_directory
 from liandong.areas.scope import EVERYTHING, Scope
 from liandong.areas.service import bump_revision
 from liandong.errors import Conflict, Invalid, NotFound
-from liandong.units.lines import LINES
-from liandong.units.models import Unit
 
 
 def import_layer(
@@ -33,11 +34,14 @@ def import_layer(
     line: str,
     crs: str | None = None,
     replace: bool = False,
+    actor: audit.Actor | None = None,
+    ip: str | None = None,
 ) -> dict:
-    """Validate and store a layer, then map it onto the unit grids. Zone properties: ``code``, ``name``,
-    ``unit`` (code of the responsible unit, which must belong to the layer's line)."""
-    if line not in LINES:
-        raise Invalid(f"unknown department line {line!r}; use one of {', '.join(LINES)}")
+    """Validate and store a layer, then map it onto the unit grids (audited). Zone properties: ``code``,
+    ``name``, ``unit`` (code of the responsible unit, which must belong to the layer's line)."""
+    units = unit_directory()
+    if line not in units.lines():
+        raise Invalid(f"unknown department line {line!r}; use one of {', '.join(units.lines())}")
     if not code or not name or len(code) > 64 or len(name) > 200:
         raise Invalid("a layer needs a code (≤ 64 characters) and a name (≤ 200 characters)")
     data = geojson.parse(raw)
@@ -45,19 +49,19 @@ def import_layer(
     existing = session.scalar(select(Layer).where(Layer.code == code))
     if existing is not None and not replace:
         raise Conflict(f"layer {code!r} already exists; pass replace to load it again")
-    units = {u.code: u for u in session.scalars(select(Unit).where(Unit.line == line))}
+    line_units = units.line_units(session, line)
     errors, zones = [], []
     for f in geojson.features(data, crs_name, code_len=64, name_required=False):
         ucode = geojson.text(f.props, "unit", f.problems, max_len=64)
-        unit = units.get(ucode) if ucode else None
-        if ucode and unit is None:
+        unit_id = line_units.get(ucode) if ucode else None
+        if ucode and unit_id is None:
             f.problems.append(f"unit {ucode!r} is not a unit of the {line} line")
         if f.geom is None and not f.problems:
             f.problems.append("geometry is missing or empty")
         if f.problems:
             errors.append(f"{f.label}: " + "; ".join(f.problems))
             continue
-        zones.append((f.code, f.name, unit, f.geom))
+        zones.append((f.code, f.name, unit_id, f.geom))
     if not zones and not errors:
         errors.append("the layer has no features")
     if errors:
@@ -68,13 +72,14 @@ def import_layer(
     layer = Layer(code=code, name=name, line=line)
     session.add(layer)
     session.flush()
-    rows = [LayerZone(layer_id=layer.id, code=z, name=n, unit_id=u.id if u else None, geom=to_wkb(g))
-            for z, n, u, g in zones]
+    rows = [LayerZone(layer_id=layer.id, code=z, name=n, unit_id=u, geom=to_wkb(g)) for z, n, u, g in zones]
     session.add_all(rows)
     session.flush()
     mapped = map_layer(session, layer)
     bump_revision(session)
-    return {"layer": code, "zones": len(rows), "grids_mapped": mapped}
+    result = {"layer": code, "zones": len(rows), "grids_mapped": mapped}
+    audit.record(session, "layer_imported", actor=actor, target=f"layer:{code}", detail=result, ip=ip)
+    return result
 
 
 def map_layer(session: Session, layer: Layer) -> int:
@@ -141,7 +146,7 @@ def export_layer(session: Session, code: str, scope: Scope = EVERYTHING) -> dict
     layer = session.scalar(select(Layer).where(Layer.code == code))
     if layer is None:
         raise NotFound(f"layer {code!r} not found")
-    units = dict(session.execute(select(Unit.id, Unit.code)).all())
+    units = unit_directory().unit_codes(session)
     stmt = select(LayerZone).where(LayerZone.layer_id == layer.id).order_by(LayerZone.code)
     if not scope.unrestricted:
         stmt = stmt.where(LayerZone.id.in_(_visible_zone_ids(scope)))

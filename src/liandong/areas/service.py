@@ -16,6 +16,7 @@ from shapely.geometry import mapping, shape
 from sqlalchemy import String, cast, func, literal, select, update
 from sqlalchemy.orm import Session, aliased
 
+from liandong import audit
 from liandong.areas import crs as crsmod
 from liandong.areas import geojson
 from liandong.areas.geometry import area_m2, bbox, from_wkb, to_wkb
@@ -108,6 +109,47 @@ def ancestors(session: Session, area: Area) -> list[Area]:
     return [rows[i] for i in ids if i in rows]
 
 
+def area_dict(area: Area, parent_code: str | None = None, grids: dict[int, int] | None = None) -> dict:
+    """An area as the API lists it (no geometry); ``grids``: unit-grid counts by area id, when asked for."""
+    out = {
+        "id": area.id, "code": area.code, "name": area.name, "level": area.level, "kind": area.kind,
+        "parent": parent_code, "population": area.population,
+        "area_m2": round(area.area_m2, 1) if area.area_m2 is not None else None,
+        "bbox": [area.min_lon, area.min_lat, area.max_lon, area.max_lat] if area.min_lon is not None else None,
+        "synthetic": area.synthetic,
+    }
+    if grids is not None:
+        out["grids"] = grids.get(area.id, 0)
+    return out
+
+
+def browse(session: Session, scope: Scope = EVERYTHING, *, level: str | None = None, parent_code: str | None = None,
+           q: str | None = None, limit: int = 100, offset: int = 0) -> dict:
+    """The caller's top areas with their unit-grid counts when no filter is given, else a filtered page."""
+    if not (level or parent_code or q):
+        roots = root_areas(session, scope)
+        grids = grid_counts(session, roots)
+        return {"total": len(roots), "items": [area_dict(a, grids=grids) for a in roots]}
+    rows, total = list_areas(session, scope, level=level, parent_code=parent_code, q=q, limit=limit, offset=offset)
+    return {"total": total, "items": [area_dict(a, parent_code) for a in rows]}
+
+
+def children(session: Session, code: str, scope: Scope = EVERYTHING, *, limit: int = 1000, offset: int = 0) -> dict:
+    """A page of an area's direct children, each with its unit-grid count."""
+    rows, total = list_areas(session, scope, parent_code=code, limit=limit, offset=offset)
+    grids = grid_counts(session, rows)
+    return {"total": total, "items": [area_dict(a, code, grids) for a in rows]}
+
+
+def area_detail(session: Session, code: str, scope: Scope = EVERYTHING) -> dict:
+    """One area with its ancestors (top-down), child counts per level and free properties."""
+    area = get_by_code(session, code, scope)
+    chain = ancestors(session, area)
+    return {**area_dict(area, chain[-1].code if chain else None),
+            "ancestors": [{"level": a.level, "code": a.code, "name": a.name} for a in chain],
+            "children": child_counts(session, area), "properties": area.properties}
+
+
 def summary(session: Session, scope: Scope = EVERYTHING) -> dict[str, Any]:
     stmt = _scoped(select(Area.level, func.count(), func.sum(Area.area_m2), func.sum(Area.population)), scope)
     counts: dict[str, int] = dict.fromkeys(LEVELS, 0)
@@ -160,7 +202,10 @@ def export_geojson(
     limit: int | None = None,
 ) -> dict:
     """A FeatureCollection of the areas of ``level`` inside ``within`` (a code) and ``bbox_filter``."""
-    crs = crsmod.normalise_crs(crs)
+    try:
+        crs = crsmod.normalise_crs(crs)
+    except crsmod.CRSError as exc:
+        raise Invalid(str(exc)) from exc
     stmt = _scoped(select(Area), scope, level)
     if within:
         root = get_by_code(session, within, scope)
@@ -189,6 +234,14 @@ def export_geojson(
         members = _members_of([a.id for a in areas], session)
         for feat, a in zip(features, areas, strict=True):
             feat["properties"]["members"] = members.get(a.id, [])
+    return fc
+
+
+def public_outlines(session: Session, level: str = "town", simplify_m: float = 30) -> dict:
+    """Outlines and names only, for the citizens' map: populations and other figures stay inside."""
+    fc = export_geojson(session, level=level, simplify_m=simplify_m)
+    for f in fc["features"]:
+        f["properties"] = {"code": f["properties"].get("code"), "name": f["properties"].get("name")}
     return fc
 
 
@@ -226,8 +279,10 @@ def import_geojson(
     mode: str = "create",
     synthetic: bool | None = None,
     scope: Scope = EVERYTHING,
+    actor: audit.Actor | None = None,
+    ip: str | None = None,
 ) -> ImportReport:
-    """Validate every feature first; write only when all are good (else raise Invalid listing each).
+    """Validate every feature first; write only when all are good (else raise Invalid listing each); audited.
 
     Properties: ``code`` and ``name`` (required), ``level`` (unless given), ``parent`` (parent code, in
     the file or the database; none only for a district), ``population``, ``kind``, ``synthetic``,
@@ -377,6 +432,7 @@ def import_geojson(
         report.by_level[it["level"]] += 1
     session.flush()
     bump_revision(session)
+    audit.record(session, "areas_imported", actor=actor, detail=report.as_dict(), ip=ip)
     return report
 
 

@@ -1,16 +1,18 @@
-"""FastAPI dependencies: a session per request, the calling user, role checks.
+"""FastAPI dependencies: the request's unit of work, the calling user, role checks.
 
 They are ``async`` so that a request does not hop to a worker thread for each of them: the session is
-created without I/O, the caller is usually found in the per-process cache, and only a cache miss or a
-pending rollback goes to a thread."""
+created without I/O, the caller is usually found in the per-process cache, and only a cache miss, the
+commit or a pending rollback goes to a thread."""
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 
+import anyio
 from fastapi import Depends, Request
+from fastapi.responses import Response
 from fastapi.security import OAuth2PasswordBearer
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
@@ -31,21 +33,80 @@ async def request_time(request: Request) -> dt.datetime:
     return request.app.state.clock()
 
 
-async def get_session(request: Request) -> AsyncIterator[Session]:
-    """One session per request; routers commit explicitly, anything else is rolled back."""
-    session = request.app.state.sessionmaker()
+async def _unit_of_work(request: Request) -> AsyncIterator[Session]:
+    """The request's one transaction: committed here, once, when the endpoint returned normally; rolled
+    back when anything raised. Nothing else commits (routers and services never do).
+
+    It is entered with ``scope="function"`` (see ``get_session``), so FastAPI runs the code after ``yield``
+    when the endpoint has returned and its response is built, but *before* the response is sent. With the
+    default ``"request"`` scope that code runs after the client already has its answer, and a commit that
+    fails there (a unique violation, a serialisation failure, a database gone read-only) would leave a
+    200 for data that was never stored. Here the failure propagates to the app's exception handlers and
+    becomes the error response instead (409 for a lost race, 503 when the database refuses; ``app.py``).
+
+    An endpoint that wants to answer an error in its own format (Open311) raises ``ErrorAnswer`` rather
+    than returning it, so that its writes are rolled back too.
+
+    The session cannot be used after this ends (``close_resets_only=False``): a streaming body (SSE, CSV)
+    that tried would fail loudly instead of quietly holding a connection for its whole life; streams take
+    short sessions of their own (``live/api.py``)."""
+    session = request.app.state.sessionmaker(close_resets_only=False)
     try:
         yield session
-    finally:
-        if session.in_transaction():  # the rollback talks to the database: not on the event loop
-            await run_in_threadpool(_end, session)
-        else:
-            session.close()
+    except BaseException:
+        await _in_thread(_discard, session)
+        raise
+    await _in_thread(_commit, session)
 
 
-def _end(session: Session) -> None:
-    session.rollback()
+async def get_session(session: Session = Depends(_unit_of_work, scope="function")) -> Session:
+    """The request's session, in its unit of work (``_unit_of_work``).
+
+    Routers and other dependencies ask for this one with a plain ``Depends(get_session)``: the commit's
+    timing is fixed here, once, rather than by a ``scope=`` every call site would have to repeat (a call site
+    that forgot it would get a second session, committed after the answer was sent). FastAPI caches it per
+    request, so the caller (``Principal.session``) and the endpoint share one session and one transaction."""
+    return session
+
+
+_ENDING = anyio.CapacityLimiter(4)
+
+
+async def _in_thread(work: Callable[[Session], None], session: Session) -> None:
+    """Database work off the event loop; shielded, so a client that hangs up cannot leave the transaction
+    and its connection (on SQLite: the write lock) behind. A session that never began needs no thread."""
+    if not session.in_transaction():
+        session.close()
+        return
+    with anyio.CancelScope(shield=True):
+        # its own limiter: a commit must not queue for one of the request threads while it holds its connection
+        # (on SQLite: the write lock) that those threads wait for
+        await anyio.to_thread.run_sync(work, session, limiter=_ENDING)
+
+
+def _commit(session: Session) -> None:
+    try:
+        session.commit()
+    except BaseException:
+        _discard(session)
+        raise
     session.close()
+
+
+def _discard(session: Session) -> None:
+    try:
+        session.rollback()
+    finally:
+        session.close()
+
+
+class ErrorAnswer(Exception):
+    """An error answered in an endpoint's own format (e.g. Open311's ``<errors>``): raised rather than returned,
+    so that the request's unit of work rolls back; the app sends ``response`` as it is (``app.py``)."""
+
+    def __init__(self, response: Response):
+        super().__init__(response.status_code)
+        self.response = response
 
 
 @dataclass

@@ -1,12 +1,13 @@
-"""User, token and audit tables. The audit log is append-only (database triggers refuse changes)."""
+"""User and token tables. The audit log's table moved below the domains (``liandong/audit.py``)."""
 
 from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import JSON, Boolean, ForeignKey, Integer, String
+from sqlalchemy import Boolean, ForeignKey, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
+from liandong.audit import AuditEntry  # noqa: F401  (moved to liandong.audit; still importable from here)
 from liandong.db import Base, UTCDateTime, utcnow
 
 ROLES = (
@@ -64,17 +65,3 @@ class AuthToken(Base):
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     expires_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
     revoked_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
-
-
-class AuditEntry(Base):
-    __tablename__ = "audit_log"
-
-    id: Mapped[int] = mapped_column(primary_key=True)
-    at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
-    actor_id: Mapped[int | None] = mapped_column(Integer)
-    """User id at the time (no foreign key: the log outlives users)."""
-    actor: Mapped[str] = mapped_column(String(64))
-    action: Mapped[str] = mapped_column(String(64), index=True)
-    target: Mapped[str | None] = mapped_column(String(200))
-    detail: Mapped[dict] = mapped_column(JSON, default=dict)
-    ip: Mapped[str | None] = mapped_column(String(64))

@@ -8,6 +8,7 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
 from liandong.config import get_settings
+from liandong.errors import Reason
 
 MIN_LENGTH = 10
 
@@ -45,14 +46,14 @@ def burn_time(password: str) -> None:
     verify_password(_DUMMY[key], password)
 
 
-def password_problem(password: str, username: str = "") -> str | None:
+def password_problem(password: str, username: str = "") -> Reason | None:
     """Why a new password is refused (same rule on create and reset), or None."""
     if "\x00" in password:
-        return "password must not contain a NUL character"
+        return Reason("password must not contain a NUL character", "password_nul")
     if len(password) < MIN_LENGTH:
-        return f"password must have at least {MIN_LENGTH} characters"
+        return Reason(f"password must have at least {MIN_LENGTH} characters", "password_too_short", min=MIN_LENGTH)
     if username and username.lower() in password.lower():
-        return "password must not contain the username"
+        return Reason("password must not contain the username", "password_has_username")
     if len(set(password)) < 4:
-        return "password is too simple"
+        return Reason("password is too simple", "password_too_simple")
     return None

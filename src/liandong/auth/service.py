@@ -1,7 +1,8 @@
 """Authentication and user administration: the rules live here, the routers only call them.
 
 Tokens are opaque random secrets; only their SHA-256 is stored, so they can be revoked and a database
-leak does not hand out sessions. Repeated failures lock an account for a while (``lockout_*``).
+leak does not hand out sessions. Repeated failures lock an account for a while (``lockout_*``). Nothing
+here commits the caller's transaction; only a refused login is stored on its own (``authenticate``).
 """
 
 from __future__ import annotations
@@ -11,18 +12,20 @@ import hashlib
 import re
 import secrets
 
-from sqlalchemy import func, select, update
+from sqlalchemy import event, func, select, update
 from sqlalchemy.orm import Session
 
+from liandong import audit
 from liandong.areas.models import Area
 from liandong.areas.scope import EVERYTHING, NOTHING, Scope
-from liandong.auth import audit, principals
+from liandong.auth import principals
 from liandong.auth.models import ROLES, AuthToken, User, UserRole
 from liandong.auth.passwords import burn_time, hash_password, password_problem, verify_password
 from liandong.auth.principals import Identity
 from liandong.config import get_settings
 from liandong.db import utcnow
-from liandong.errors import Conflict, Invalid, NotFound, Unauthorized
+from liandong.errors import Conflict, Forbidden, Invalid, NotFound, Unauthorized
+from liandong.privacy import mask_phone
 from liandong.units.models import Unit
 
 
@@ -39,12 +42,30 @@ def authenticate(session: Session, username: str, password: str, *, ip: str | No
     """Check a password; count failures, lock after ``lockout_threshold``; audit every outcome.
 
     Every refusal looks the same and costs one hash (unknown user, wrong password, locked, disabled),
-    so the answer reveals neither which usernames exist nor which are locked. The user row is locked
-    for the update so parallel guesses cannot lose failure counts. The caller must commit even when
-    this raises, so that failures and lock-outs are recorded.
+    so the answer reveals neither which usernames exist nor which are locked.
+
+    The check runs in a short transaction of its own, committed before this returns or raises: a refusal
+    (the failure count, a lock-out, the audit entry) stays recorded although the request answers 401 and
+    its own unit of work rolls back. That transaction locks the user row while the password is checked, so
+    parallel guesses cannot lose failure counts. A success is recorded in ``session``, with the token the
+    caller then issues. Call this before ``session`` writes: on SQLite the second writer would wait for it.
     """
-    s = get_settings()
     now = now or utcnow()
+    with Session(session.get_bind()) as own, own.begin():
+        user_id = _check_password(own, username, password, ip, now)
+    if user_id is None:
+        raise Unauthorized(LOGIN_FAILED, code="login_failed")
+    user = session.get(User, user_id)
+    user.failed_logins = 0
+    user.locked_until = None
+    user.last_login_at = now
+    audit.record(session, "login", actor=user, ip=ip)
+    return user
+
+
+def _check_password(session: Session, username: str, password: str, ip: str | None, now: dt.datetime) -> int | None:
+    """The user's id when the password is right and the account may sign in; else None, the refusal recorded."""
+    s = get_settings()
     user = None
     if USERNAME.fullmatch(username):
         user = session.scalar(select(User).where(User.username == username).with_for_update())
@@ -52,12 +73,12 @@ def authenticate(session: Session, username: str, password: str, *, ip: str | No
         burn_time(password)
         audit.record(session, "login_failed", actor_name=username[:64].replace("\x00", ""),
                      detail={"reason": "unknown user"}, ip=ip)
-        raise Unauthorized(LOGIN_FAILED)
+        return None
     if (user.locked_until is not None and user.locked_until > now) or not user.is_active:
         burn_time(password)
         reason = "inactive" if not user.is_active else "locked"
         audit.record(session, "login_refused", actor=user, detail={"reason": reason}, ip=ip)
-        raise Unauthorized(LOGIN_FAILED)
+        return None
     if not verify_password(user.password_hash, password):
         # one atomic increment in SQL: parallel guesses cannot overwrite each other's count
         failures = session.scalar(
@@ -71,12 +92,14 @@ def authenticate(session: Session, username: str, password: str, *, ip: str | No
             user.failed_logins = 0
             audit.record(session, "account_locked", actor=user, detail={"minutes": s.lockout_minutes}, ip=ip)
         audit.record(session, "login_failed", actor=user, detail=detail, ip=ip)
-        raise Unauthorized(LOGIN_FAILED)
-    user.failed_logins = 0
-    user.locked_until = None
-    user.last_login_at = now
-    audit.record(session, "login", actor=user, ip=ip)
-    return user
+        return None
+    return user.id
+
+
+def sign_in(session: Session, username: str, password: str, kind: str, *, ip: str | None = None) -> tuple[User, str]:
+    """A login (``authenticate``) and the token of the new session (``kind``: api | web)."""
+    user = authenticate(session, username, password, ip=ip)
+    return user, issue_token(session, user, kind)
 
 
 def issue_token(session: Session, user: User, kind: str = "api", now: dt.datetime | None = None) -> str:
@@ -108,13 +131,28 @@ def identity_for_token(session: Session, secret: str, now: dt.datetime | None = 
                     assigned_only=session.get(Unit, user.unit_id).kind in ASSIGNED_ONLY_KINDS)
 
 
-def revoke_token(session: Session, secret: str) -> None:
-    session.execute(update(AuthToken).where(AuthToken.token_hash == digest(secret)).values(revoked_at=utcnow()))
+def sign_out(session: Session, secret: str, *, ip: str | None = None) -> None:
+    """End the session of a token (a bearer token or a web cookie); a live one's user is recorded as
+    logging out. An unknown, expired or already revoked token changes nothing that matters."""
+    now = utcnow()
+    tok = session.scalar(select(AuthToken).where(AuthToken.token_hash == digest(secret)))
+    if tok is None or tok.revoked_at is not None:
+        return
+    tok.revoked_at = now
     principals.changed()
+    if tok.expires_at > now:
+        audit.record(session, "logout", actor=session.get(User, tok.user_id), ip=ip)
 
 
 ASSIGNED_ONLY_KINDS = frozenset({"department", "branch", "team"})
 """Unit kinds that see cases by assignment (DESIGN §1: "a department sees what is assigned to it")."""
+
+
+@event.listens_for(Unit, "after_update")
+def _unit_changed(mapper, connection, unit: Unit) -> None:
+    """A unit's kind decides what its users see (``ASSIGNED_ONLY_KINDS``): identities cached before an edit
+    are stale. Auth watches the units it builds on, so the units domain needs to know nothing of callers."""
+    principals.changed()
 
 
 def scope_for(session: Session, user: User) -> Scope:
@@ -125,6 +163,34 @@ def scope_for(session: Session, user: User) -> Scope:
     unit = session.get(Unit, user.unit_id)
     area = session.get(Area, unit.area_id)
     return Scope(path=area.path, area_id=area.id)
+
+
+def user_dict(session: Session, user: User, *, unmasked: bool = False) -> dict:
+    """A user as the API shows them: unit, jurisdiction, and the phone masked unless ``unmasked``."""
+    unit = session.get(Unit, user.unit_id)
+    area = session.get(Area, unit.area_id)
+    return {
+        "username": user.username,
+        "display_name": user.display_name,
+        "roles": user.roles,
+        "unit": {"id": unit.id, "code": unit.code, "name": unit.name, "kind": unit.kind, "line": unit.line},
+        "jurisdiction": {"code": area.code, "name": area.name, "level": area.level},
+        "phone": user.phone if unmasked else mask_phone(user.phone),
+        "active": user.is_active,
+        "locked": user.locked_until is not None,
+    }
+
+
+def audit_log(session: Session, scope: Scope, *, action: str | None = None, actor: str | None = None,
+              limit: int = 100, offset: int = 0) -> list[dict]:
+    """The audit log, newest first: for administrators of the whole district only (it names everyone)."""
+    if not scope.is_top:
+        raise Forbidden("the audit log is for administrators of the whole district")
+    return [
+        {"id": e.id, "at": e.at.isoformat(), "actor": e.actor, "action": e.action, "target": e.target,
+         "detail": e.detail, "ip": e.ip}
+        for e in audit.entries(session, action=action, actor=actor, limit=limit, offset=offset)
+    ]
 
 
 # --- administration (each change audited) ---------------------------------------------------------
@@ -141,7 +207,7 @@ def create_user(session: Session, *, username: str, password: str, unit_code: st
                 ip: str | None = None, check_password: bool = True, scope: Scope = EVERYTHING) -> User:
     username = username.strip()
     if not USERNAME.fullmatch(username):
-        raise Invalid("username must be 1–64 ASCII letters, digits, '_' or '.'")
+        raise Invalid("username must be 1–64 ASCII letters, digits, '_' or '.'", code="bad_username")
     if display_name is not None and not 0 < len(display_name) <= 100:
         raise Invalid("display name must have 1–100 characters")
     if phone is not None and len(phone) > 32:
@@ -152,7 +218,7 @@ def create_user(session: Session, *, username: str, password: str, unit_code: st
     if check_password and (why := password_problem(password, username)):
         raise Invalid(why)
     if session.scalar(select(User.id).where(User.username == username)) is not None:
-        raise Conflict(f"user {username!r} already exists")
+        raise Conflict(f"user {username!r} already exists", code="user_exists", params={"username": username})
     unit = session.scalar(select(Unit).where(Unit.code == unit_code))
     if not _unit_in_scope(session, unit, scope):
         raise Invalid(f"unknown unit {unit_code!r}")
@@ -191,7 +257,7 @@ def _keep_an_admin(session: Session, user: User, losing: bool) -> None:
         .where(UserRole.role == "admin", User.is_active.is_(True), User.id != user.id)
     )
     if not others:
-        raise Conflict("this would leave no active administrator")
+        raise Conflict("this would leave no active administrator", code="last_admin")
 
 
 def set_roles(session: Session, username: str, roles: list[str], *, actor: User | None = None,

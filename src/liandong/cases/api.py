@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 
 from liandong.auth.deps import Principal, current_principal, get_session, request_time
 from liandong.auth.identity import Identity
-from liandong.cases import actions, attachments, dedupe, intake, present, queries, routing, states
+from liandong.cases import actions, attachments, intake, payloads, present, queries, routing, states
 
 router = APIRouter(prefix="/api/v1/cases", tags=["cases"])
 
@@ -46,16 +46,13 @@ def report(body: CaseIn, request: Request,
            now: dt.datetime = Depends(request_time)):
     actor = actor_of(principal)
     index = request.app.state.grid_index.get(session)
+    cal = request.app.state.calendar.get(session)
     data = body.model_dump()
     data["reporter"] = body.reporter.model_dump(exclude_none=True) if body.reporter else None
-    case, created = intake.report(session, index, actor, idempotency_key=idempotency_key, now=now, **data)
-    cal = request.app.state.calendar.get(session)
-    if created:  # the same problem from another channel: merged at once, or queued for review
-        dedupe.after_report(session, index, case, cal, request.app.state.settings)
-    session.commit()  # release the write lock before building the answer
-    out = present.case_dict(session, case, actor, cal, now, fresh=created)
-    session.commit()
-    return JSONResponse(out, status_code=201 if created else 200)  # already JSON-ready: skip the encoder
+    opened = intake.open_case(session, index, actor, idempotency_key=idempotency_key, now=now, calendar=cal,
+                              settings=request.app.state.settings, **data)
+    out = present.case_dict(session, opened.case, actor, cal, now, fresh=opened.created)
+    return JSONResponse(out, status_code=201 if opened.created else 200)  # already JSON-ready: skip the encoder
 
 
 def case_query(
@@ -82,7 +79,6 @@ def list_cases(request: Request, query: queries.CaseQuery = Depends(case_query),
     cal = request.app.state.calendar.get(session)
     rows, total = queries.list_cases(session, actor, query, limit=limit, offset=offset, calendar=cal, now=now)
     items = [present.case_dict(session, c, actor, cal, now) for c in rows]
-    session.commit()  # audit entries for unmasked reads
     return {"total": total, "items": items}
 
 
@@ -114,7 +110,6 @@ def get_case(request: Request, case_id: int = Path(ge=1, le=2**31),
     actor = actor_of(principal)
     case = queries.get(session, case_id, actor)
     out = present.case_dict(session, case, actor, request.app.state.calendar.get(session), now)
-    session.commit()
     return out
 
 
@@ -142,22 +137,33 @@ def case_routing(request: Request, case_id: int = Path(ge=1, le=2**31),
     return routing.propose(session, request.app.state.grid_index.get(session), case)
 
 
-@router.post("/{case_id}/actions/{action}", summary="Act on a case; 409 names the allowed actions")
-def act(request: Request, action: str, case_id: int = Path(ge=1, le=2**31),
-        payload: dict | None = Body(default=None, description="version?, note/reason, lead_unit_id, …"),
+def _payloads_described() -> str:
+    """Each action's payload fields, read from its model in the action table (``*``: required)."""
+    common = set(payloads.Payload.model_fields)
+
+    def fields(model: type[payloads.Payload]) -> str:
+        own = [f"{n}{'*' if f.is_required() else ''}" for n, f in model.model_fields.items()
+               if n not in common or f.is_required()]
+        return ", ".join(own) or "—"
+
+    return ("The action's payload, checked by its model (422 names the field at fault). Every action takes "
+            "`version` (the case version the caller saw; a stale one is refused with 409), `note` and `reason` "
+            "(text, at most 2000 characters); besides (`*`: required):\n\n"
+            + "\n".join(f"- `{name}`: {fields(a.payload)}" for name, a in actions.TABLE.items()))
+
+
+@router.post("/{case_id}/actions/{action}",
+             summary="Act on a case; a refusal has a `code`, and 409 names the allowed actions")
+def act(request: Request, action: str = Path(description=" | ".join(actions.NAMES)),
+        case_id: int = Path(ge=1, le=2**31),
+        payload: dict | None = Body(default=None, description=_payloads_described()),
         principal: Principal = Depends(current_principal), session: Session = Depends(get_session),
         now: dt.datetime = Depends(request_time)):
-    from liandong.errors import NotFound
-
-    if action not in states.ACTIONS:
-        raise NotFound(f"unknown action {action!r}; actions are {', '.join(states.ACTIONS)}")
     actor = actor_of(principal)
     index = request.app.state.grid_index.get(session)
     cal = request.app.state.calendar.get(session)
     case = actions.act(session, index, case_id, action, actor, payload or {}, now=now, calendar=cal)
-    out = present.case_dict(session, case, actor, cal, now)
-    session.commit()
-    return out
+    return present.case_dict(session, case, actor, cal, now)  # the request's unit of work commits
 
 
 @router.post("/{case_id}/attachments", status_code=201,
@@ -170,7 +176,6 @@ async def upload(request: Request, case_id: int = Path(ge=1, le=2**31), file: Up
     case = queries.get(session, case_id, actor_of(principal))
     row, path = attachments.add(session, case, data, file.filename or "", kind, principal.username,
                                 principal.user_id, settings.uploads(), settings.max_upload_bytes, now)
-    attachments.commit_or_drop_file(session, path)
     return JSONResponse(attachments.as_dict(row), status_code=201 if path else 200)
 
 

@@ -1,8 +1,9 @@
 """Case photos (before / after handling): type checked by content, size capped, stored on disk.
 
 The file's own bytes decide its type (JPEG, PNG or WebP), never the name or the declared type. A file
-is written under a random name after its row, and deleted again if the transaction does not commit, so
-a failed upload leaves nothing behind.
+is written under a random name after its row, and deleted again if the transaction does not commit (the
+caller's unit of work commits; ``transaction.unless_committed`` watches it), so a failed upload leaves
+nothing behind: no row without a file, no file without a row.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from sqlalchemy.orm import Session
 from liandong.cases import log
 from liandong.cases.models import Attachment, Case
 from liandong.errors import Invalid, NotFound, TooLarge
+from liandong.transaction import unless_committed
 
 KINDS = ("before", "after", "other")
 SIGNATURES = ((b"\xff\xd8\xff", "image/jpeg", "jpg"), (b"\x89PNG\r\n\x1a\n", "image/png", "png"))
@@ -36,19 +38,21 @@ def sniff(head: bytes) -> tuple[str, str] | None:
 
 def add(session: Session, case: Case, data: bytes, filename: str, kind: str, actor_name: str, actor_id: int | None,
         upload_dir: Path, max_bytes: int, now: dt.datetime) -> tuple[Attachment, Path | None]:
-    """Store a photo; returns the row and the file path (the caller deletes the file if it rolls back).
+    """Store a photo; returns the row and the path of the file written (deleted again unless the caller's
+    transaction commits).
 
     The same bytes sent again for the same case and kind (a phone retrying after a lost answer) return the
     photo already stored, and no path: one photo, one ``attach`` event."""
     if kind not in KINDS:
         raise Invalid(f"kind must be one of {', '.join(KINDS)}")
     if len(data) > max_bytes:
-        raise TooLarge(f"the file has {len(data)} bytes; at most {max_bytes} are accepted")
+        raise TooLarge(f"the file has {len(data)} bytes; at most {max_bytes} are accepted", code="file_too_large",
+                       params={"size": len(data), "max": max_bytes})
     if not data:
-        raise Invalid("the file is empty")
+        raise Invalid("the file is empty", code="empty_file")
     found = sniff(data[:16])
     if found is None:
-        raise Invalid("only JPEG, PNG and WebP photos are accepted")
+        raise Invalid("only JPEG, PNG and WebP photos are accepted", code="photo_type")
     ctype, ext = found
     digest = hashlib.sha256(data).hexdigest()
     same = session.scalar(select(Attachment).where(Attachment.case_id == case.id, Attachment.kind == kind,
@@ -65,20 +69,10 @@ def add(session: Session, case: Case, data: bytes, filename: str, kind: str, act
     log.append(session, case.id, "attach", case.state, case.state,
                {"kind": kind, "filename": safe_name, "size": len(data)}, now, actor=actor_name, actor_id=actor_id)
     session.flush()  # the row first: if the file cannot be written, the transaction rolls back
+    unless_committed(session, lambda: path.unlink(missing_ok=True))
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(data)
     return row, path
-
-
-def commit_or_drop_file(session: Session, path: Path | None) -> None:
-    """Commit a transaction that stored a photo; if the commit fails, the photo's file goes too, so
-    nothing half-written stays (no row without a file, no file without a row)."""
-    try:
-        session.commit()
-    except Exception:
-        if path is not None:
-            path.unlink(missing_ok=True)
-        raise
 
 
 def list_for(session: Session, case: Case) -> list[Attachment]:

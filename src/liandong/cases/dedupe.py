@@ -56,7 +56,8 @@ def score(new: Case, old, same_matter: bool, distance_m: float) -> float:
 
 def after_report(session: Session, index: GridIndex, case: Case, calendar: WorkCalendar,
                  settings: Settings | None = None) -> dict:
-    """Score the new case against its candidates; merge it or queue the pair. The caller commits."""
+    """Score the new case against its candidates; merge it or queue the pair. ``intake.open_case`` calls this
+    for every channel (none calls it itself); the caller commits."""
     settings = settings or get_settings()
     if case.state != "reported" or settings.dedupe_review > 1:
         return {"merged_into": None, "queued": 0}

@@ -23,7 +23,5 @@ def review_queue(limit: int = Query(100, ge=1, le=500), principal: Principal = D
 def decide(request: Request, pair_id: int = Path(ge=1, le=2**31), decision: str = Path(pattern="^(merge|dismiss)$"),
            principal: Principal = Depends(require(*DESK)), session: Session = Depends(get_session),
            now: dt.datetime = Depends(request_time)):
-    out = dedupe.decide(session, request.app.state.grid_index.get(session), pair_id, decision == "merge",
-                        actor_of(principal), request.app.state.calendar.get(session), now)
-    session.commit()
-    return out
+    return dedupe.decide(session, request.app.state.grid_index.get(session), pair_id, decision == "merge",
+                         actor_of(principal), request.app.state.calendar.get(session), now)

@@ -28,7 +28,7 @@ def get(session: Session, case_id: int, actor: Identity) -> Case:
     """A case the actor may see (its jurisdiction, or assigned to its unit); 404 otherwise."""
     case = session.scalar(visible(select(Case).where(Case.id == case_id), actor))
     if case is None:
-        raise NotFound(f"case {case_id} not found")
+        raise NotFound(f"case {case_id} not found", code="case_not_found", params={"case_id": case_id})
     return case
 
 
@@ -60,7 +60,7 @@ def _filtered(session: Session, actor: Identity, query: CaseQuery, now: dt.datet
     stmt = visible(select(Case), actor)
     if query.state:
         if query.state not in states.STATES:
-            raise Invalid(f"unknown state {query.state!r}")
+            raise Invalid(f"unknown state {query.state!r}", code="unknown_state", params={"state": query.state})
         stmt = stmt.where(Case.state == query.state)
     if query.channel:
         stmt = stmt.where(Case.channel == query.channel)
@@ -69,7 +69,8 @@ def _filtered(session: Session, actor: Identity, query: CaseQuery, now: dt.datet
     if query.area_code:
         area = session.scalar(select(Area).where(Area.code == query.area_code))
         if area is None or not actor.scope.covers_path(area.path):
-            raise NotFound(f"area {query.area_code!r} not found")
+            raise NotFound(f"area {query.area_code!r} not found", code="area_not_found",
+                           params={"area": query.area_code})
         stmt = stmt.where(Case.area_path.startswith(area.path, autoescape=True))
     if query.unit_id:
         stmt = stmt.where(Case.id.in_(select(CaseUnit.case_id).where(CaseUnit.unit_id == query.unit_id)))
@@ -78,12 +79,12 @@ def _filtered(session: Session, actor: Identity, query: CaseQuery, now: dt.datet
         stmt = stmt.where(late if query.overdue else ~late)
     if query.light:
         if query.light not in ("green", "yellow", "red"):
-            raise Invalid("light must be green, yellow or red")
+            raise Invalid("light must be green, yellow or red", code="bad_light")
         stmt = stmt.where(sla.stage_light_sql(now) == query.light)
     tz = ZoneInfo(get_settings().timezone)
     for day in (query.created_from, query.created_to):
         if day is not None and not 1970 <= day.year <= 2100:
-            raise Invalid("dates must lie between 1970 and 2100")
+            raise Invalid("dates must lie between 1970 and 2100", code="bad_date")
     if query.created_from:
         stmt = stmt.where(Case.created_at >= dt.datetime.combine(query.created_from, dt.time(), tzinfo=tz))
     if query.created_to:
@@ -95,7 +96,7 @@ def _filtered(session: Session, actor: Identity, query: CaseQuery, now: dt.datet
     if query.mine:
         stmt = stmt.where(_waiting_for(actor))
     if query.sort not in SORTS:
-        raise Invalid(f"sort must be one of {', '.join(SORTS)}")
+        raise Invalid(f"sort must be one of {', '.join(SORTS)}", code="bad_sort")
     return stmt.order_by(SORTS[query.sort], Case.id.desc())
 
 

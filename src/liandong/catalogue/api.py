@@ -48,9 +48,7 @@ class MatterPatch(BaseModel):
 def edit(code: str, body: MatterPatch, request: Request, principal: Principal = Depends(admin),
          session: Session = Depends(get_session)):
     changes = body.model_dump(exclude_unset=True)
-    m = service.update(session, code, changes, actor=principal.user, ip=client_ip(request))
-    session.commit()
-    return service.matter_dict(m)
+    return service.matter_dict(service.update(session, code, changes, actor=principal.user, ip=client_ip(request)))
 
 
 class LocalMatterIn(BaseModel):
@@ -64,6 +62,5 @@ class LocalMatterIn(BaseModel):
 @router.post("/matters", status_code=201, summary="Add a local extension matter (admin, audited)")
 def add_local(body: LocalMatterIn, request: Request, principal: Principal = Depends(admin),
               session: Session = Depends(get_session)):
-    m = service.create_local(session, **body.model_dump(), actor=principal.user, ip=client_ip(request))
-    session.commit()
-    return service.matter_dict(m)
+    return service.matter_dict(service.create_local(session, **body.model_dump(), actor=principal.user,
+                                                    ip=client_ip(request)))

@@ -8,7 +8,7 @@ from importlib import resources
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from liandong.auth import audit
+from liandong import audit
 from liandong.catalogue import snapshot
 from liandong.catalogue.defaults import criteria_for, limits_for, line_for
 from liandong.catalogue.models import STAGES, TIME_UNITS, URGENCIES, Matter, TimeLimit
@@ -87,7 +87,8 @@ def search(session: Session, *, q: str | None = None, major: str | None = None, 
     return list(session.scalars(stmt.order_by(Matter.code).limit(limit).offset(offset))), int(total or 0)
 
 
-def update(session: Session, code: str, changes: dict, *, actor=None, ip: str | None = None) -> Matter:
+def update(session: Session, code: str, changes: dict, *, actor: audit.Actor | None = None,
+           ip: str | None = None) -> Matter:
     """Edit a matter's line, default urgency, criteria, active flag or time limits (audited)."""
     m = get(session, code)
     before = matter_dict(m)
@@ -124,10 +125,10 @@ def update(session: Session, code: str, changes: dict, *, actor=None, ip: str | 
 
 
 def create_local(session: Session, *, code: str, name: str, major_code: str, major_name: str, line: str,
-                 actor=None, ip: str | None = None) -> Matter:
+                 actor: audit.Actor | None = None, ip: str | None = None) -> Matter:
     """A local extension matter (地方扩展事项), with the generic default limits."""
     if session.scalar(select(Matter.id).where(Matter.code == code)) is not None:
-        raise Conflict(f"matter {code!r} already exists")
+        raise Conflict(f"matter {code!r} already exists", code="matter_exists", params={"code": code})
     if line not in LINES:
         raise Invalid(f"unknown department line {line!r}")
     m = _matter(code, name, "local", major_code, major_name)

@@ -2,20 +2,21 @@
 
 Each report, transition and answer needs its matter's line and time limits; the catalogue changes a
 few times a year. So each process keeps plain frozen copies of all matters and compares the catalogue
-revision (``meta``) at most every ``check_seconds``; an edit in this process is seen at once.
+revision (``meta``) at most every ``CHECK_SECONDS``; an edit in this process is seen once it commits.
+Requests read the snapshot without a lock; one of them rebuilds it while the others keep the old one.
 """
 
 from __future__ import annotations
 
-import threading
-import time
 from dataclasses import dataclass
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from liandong.areas.index import Rebuilt
 from liandong.areas.service import bump_revision, get_revision
 from liandong.catalogue.models import Matter, TimeLimit
+from liandong.transaction import after_commit
 
 REVISION_KEY = "catalogue_revision"
 CHECK_SECONDS = 2.0
@@ -77,27 +78,30 @@ def build(session: Session) -> Catalogue:
     return Catalogue(revision, {m.code: m for m in matters}, {m.id: m for m in matters})
 
 
-_holders: dict[str, tuple[Catalogue | None, float]] = {}
-_lock = threading.Lock()
+_holders: dict[str, Rebuilt[Catalogue]] = {}
+"""One snapshot per database URL in this process (tests and tools open several databases)."""
+
+
+def _holder(session: Session) -> Rebuilt[Catalogue]:
+    key = str(session.get_bind().url)
+    holder = _holders.get(key)
+    if holder is None:  # setdefault: two first callers end up sharing one holder, no lock needed
+        holder = _holders.setdefault(key, Rebuilt(build, REVISION_KEY, CHECK_SECONDS))
+    return holder
 
 
 def current(session: Session) -> Catalogue:
-    """This process's snapshot for the session's database, checked against the revision now and then."""
-    key = str(session.get_bind().url)
-    snap, checked = _holders.get(key, (None, 0.0))
-    if snap is not None and time.monotonic() - checked < CHECK_SECONDS:
-        return snap
-    with _lock:
-        revision = get_revision(session, REVISION_KEY)
-        snap = _holders.get(key, (None, 0.0))[0]
-        if snap is None or snap.revision != revision:
-            snap = build(session)
-        _holders[key] = (snap, time.monotonic())
-        return snap
+    """This process's snapshot for the session's database, checked against the revision now and then.
+
+    Waits for no other request: while one rebuilds it the others keep the old one (areas/index.py ``Rebuilt``);
+    only a process's very first build is waited for."""
+    return _holder(session).get(session, CHECK_SECONDS)
 
 
 def changed(session: Session) -> None:
-    """The catalogue was edited in this transaction: move the revision on and drop this process's copy."""
+    """The catalogue was edited in this transaction: move the revision on, and check it again at the next
+    use and once more when the edit commits (a check made before the commit still saw the old revision)."""
     bump_revision(session, REVISION_KEY)
-    with _lock:
-        _holders.pop(str(session.get_bind().url), None)
+    holder = _holder(session)
+    holder.forget()
+    after_commit(session, holder.forget)

@@ -5,7 +5,6 @@ from __future__ import annotations
 from fastapi import APIRouter, Body, Depends, Query, Request
 from sqlalchemy.orm import Session
 
-from liandong.auth import audit
 from liandong.auth.deps import Principal, client_ip, current_principal, get_session, require
 from liandong.components import service
 
@@ -31,8 +30,5 @@ def one(code: str, principal: Principal = Depends(current_principal), session: S
 def import_components(request: Request, body: str = Body(..., media_type="text/plain"),
                       format: str = Query("csv", description="csv | geojson"), crs: str | None = None,
                       principal: Principal = Depends(require("admin")), session: Session = Depends(get_session)):
-    index = request.app.state.grid_index.get(session)
-    result = service.import_components(session, index, body, fmt=format, crs=crs, scope=principal.scope)
-    audit.record(session, "components_imported", actor=principal.user, detail=result, ip=client_ip(request))
-    session.commit()
-    return result
+    return service.import_components(session, request.app.state.grid_index.get(session), body, fmt=format, crs=crs,
+                                     scope=principal.scope, actor=principal.user, ip=client_ip(request))

@@ -14,6 +14,7 @@ import re
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from liandong import audit
 from liandong.areas import crs as crsmod
 from liandong.areas import geojson
 from liandong.areas.index import GridIndex
@@ -54,8 +55,8 @@ def _rows_from_geojson(data: dict, crs_name: str) -> list[tuple[str, dict]]:
 
 
 def import_components(session: Session, index: GridIndex, raw: str, *, fmt: str, crs: str | None = None,
-                      scope: Scope = EVERYTHING) -> dict:
-    """Import components; on any bad row nothing is written and every problem is listed."""
+                      scope: Scope = EVERYTHING, actor: audit.Actor | None = None, ip: str | None = None) -> dict:
+    """Import components (audited); on any bad row nothing is written and every problem is listed."""
     if fmt == "csv":
         crs_name = geojson.declared_crs({}, crs)
         rows = _rows_from_csv(raw)
@@ -130,7 +131,9 @@ def import_components(session: Session, index: GridIndex, raw: str, *, fmt: str,
         raise Invalid(f"component import rejected: {len(errors)} problem(s); nothing was written", errors)
     session.add_all(items)
     session.flush()
-    return {"imported": len(items)}
+    result = {"imported": len(items)}
+    audit.record(session, "components_imported", actor=actor, detail=result, ip=ip)
+    return result
 
 
 def get(session: Session, code: str, scope: Scope = EVERYTHING) -> Component:

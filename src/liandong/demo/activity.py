@@ -69,8 +69,9 @@ def generate(session: Session, n: int, *, seed: int = 7, now: dt.datetime | None
 def _one(session: Session, index: GridIndex, cal: WorkCalendar, rng: random.Random, code: str, known: dict,
          point, at: dt.datetime, now: dt.datetime, steps: int) -> None:
     centre = Identity(roles=CENTRE_ROLES, unit_id=None, username="demo")
-    case, _ = intake.report(session, index, centre, matter_code=code, description=f"{known[code].name}（演示）",
-                             lon=point.x, lat=point.y, channel=_pick(rng, CHANNELS), now=at)
+    case = intake.open_case(session, index, centre, matter_code=code, description=f"{known[code].name}（演示）",
+                            lon=point.x, lat=point.y, channel=_pick(rng, CHANNELS), now=at, calendar=cal,
+                            duplicates=False).case  # random points: a drawn month must not merge into itself
     if not steps:
         actions.act(session, index, case.id, "reject", centre, {"reason": "不属于受理范围（演示）"}, now=at,
                     calendar=cal)

@@ -21,11 +21,11 @@ from sqlalchemy.orm import Session
 
 from liandong.areas.index import GridIndex
 from liandong.auth.identity import Identity
-from liandong.cases import actions, attachments, dedupe, intake
+from liandong.cases import actions, intake
 from liandong.cases.calendar import WorkCalendar
 from liandong.cases.models import Case, CaseEvent
 from liandong.catalogue import snapshot
-from liandong.errors import Invalid, NotFound
+from liandong.errors import Conflict, Invalid, NotFound
 
 CITIZEN = Identity(roles=frozenset({"citizen"}), unit_id=None, username="citizen")
 PUBLIC_STATES = {
@@ -54,27 +54,21 @@ def submit(session: Session, index: GridIndex, *, matter_code: str, description:
     the case's handlers can call back."""
     phone = (phone or "").strip() or None
     if phone is not None and not re.fullmatch(PHONE_PATTERN, phone):
-        raise Invalid("phone must have 5–20 characters: digits, spaces and + - ( ) only")
-    case, _ = intake.report(session, index, CITIZEN, matter_code=matter_code, description=description, lon=lon,
-                             lat=lat, crs=crs, channel="citizen_web", reporter={"name": name, "phone": phone},
-                             now=now)
+        raise Invalid("phone must have 5–20 characters: digits, spaces and + - ( ) only", code="bad_phone")
     key = secrets.token_urlsafe(12)
-    case.tracking_key_hash = _digest(key)
-    path = None
-    if photo:
-        _, path = attachments.add(session, case, photo, filename, "before", CITIZEN.name, None, upload_dir,
-                                  max_bytes, now)
-    session.flush()
-    if calendar is not None:
-        dedupe.after_report(session, index, case, calendar, settings)
-    return case, key, path
+    opened = intake.open_case(
+        session, index, CITIZEN, matter_code=matter_code, description=description, lon=lon, lat=lat, crs=crs,
+        channel="citizen_web", reporter={"name": name, "phone": phone}, fields={"tracking_key_hash": _digest(key)},
+        photo=intake.Photo(photo, filename, upload_dir, max_bytes) if photo else None, now=now, calendar=calendar,
+        settings=settings)
+    return opened.case, key, opened.photo_path
 
 
 def find(session: Session, number: str, key: str) -> Case:
     """The report behind a tracking number and key; the same 404 for a wrong number or a wrong key."""
     case = session.scalar(select(Case).where(Case.number == number))
     if case is None or not case.tracking_key_hash or not hmac.compare_digest(case.tracking_key_hash, _digest(key)):
-        raise NotFound("no report with this tracking number and key")
+        raise NotFound("no report with this tracking number and key", code="report_not_found")
     return case
 
 
@@ -84,7 +78,7 @@ def view(session: Session, case: Case) -> dict:
         master = session.get(Case, case.master_id)
         out = view(session, master)
         return {**out, "number": case.number, "description": case.description, "merged_into": master.number,
-                "can_rate": False, "satisfaction": case.satisfaction}
+                "can_rate": _can_rate(session, case), "satisfaction": case.satisfaction}
     matter = snapshot.current(session).by_id.get(case.matter_id)
     steps = session.execute(select(CaseEvent.at, CaseEvent.to_state).where(
         CaseEvent.case_id == case.id, CaseEvent.from_state.is_distinct_from(CaseEvent.to_state))
@@ -99,13 +93,23 @@ def view(session: Session, case: Case) -> dict:
             "created_at": case.created_at.isoformat(),
             "closed_at": case.closed_at.isoformat() if case.closed_at else None,
             "steps": shown, "satisfaction": case.satisfaction,
-            "can_rate": case.state == "closed" and case.satisfaction is None}
+            "can_rate": _can_rate(session, case)}
+
+
+def _can_rate(session: Session, case: Case) -> bool:
+    """What the case service would take from the citizen now: closed (or merged into a closed case), unrated."""
+    return "rate" in actions.allowed_for(session, case, CITIZEN)
 
 
 def rate(session: Session, index: GridIndex, case: Case, satisfaction: str, calendar: WorkCalendar) -> Case:
-    if case.satisfaction is not None:
-        raise Invalid("this report was rated already")
-    return actions.act(session, index, case.id, "rate", CITIZEN, {"satisfaction": satisfaction}, calendar=calendar)
+    """Rated once, by the case service's rule; a second rating is this channel's 422, as it always was."""
+    try:
+        return actions.act(session, index, case.id, "rate", CITIZEN, {"satisfaction": satisfaction},
+                           calendar=calendar)
+    except Conflict as exc:
+        if exc.code != "already_rated":
+            raise
+        raise Invalid("this report was rated already", code="already_rated") from None
 
 
 @lru_cache(maxsize=4)

@@ -6,12 +6,13 @@ from collections.abc import Callable, Coroutine
 from typing import Any
 
 from fastapi import APIRouter, Depends, File, Form, Path, Query, Request, Response, UploadFile
+from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
 from pydantic import BaseModel, Field
 from sqlalchemy.orm import Session
 
+from liandong.areas.service import public_outlines
 from liandong.auth.deps import client_ip, get_session
-from liandong.cases import attachments
 from liandong.errors import BadRequest, Invalid, LengthRequired, TooLarge
 from liandong.intake import citizen
 
@@ -38,7 +39,8 @@ def _declared_size(request: Request, max_photo: int) -> None:
     cap = max_photo + FORM_ALLOWANCE
     if int(raw) > cap:
         raise TooLarge(f"the report has {int(raw)} bytes; at most {cap} are accepted "
-                       f"(a photo of up to {max_photo // (1024 * 1024) or 1} MB and the text)")
+                       f"(a photo of up to {max_photo // (1024 * 1024) or 1} MB and the text)",
+                       code="report_too_large", params={"size": int(raw), "max": cap})
 
 
 class _CheckedBeforeBody(APIRoute):
@@ -59,15 +61,8 @@ class _CheckedBeforeBody(APIRoute):
 
 @router.get("/towns", summary="Town outlines (simplified) for the citizen map")
 def towns(request: Request, session: Session = Depends(get_session)):
-    from fastapi.responses import JSONResponse
-
-    from liandong.areas.service import export_geojson
-
     _limit(request, "public_read_limit", "read")
-    fc = export_geojson(session, level="town", simplify_m=30)
-    for f in fc["features"]:  # outlines and names only: populations and other figures stay inside
-        f["properties"] = {"code": f["properties"].get("code"), "name": f["properties"].get("name")}
-    return JSONResponse(fc, media_type="application/geo+json")
+    return JSONResponse(public_outlines(session, level="town", simplify_m=30), media_type="application/geo+json")
 
 
 @router.get("/matters", summary="Matters to pick from, by name, code or pinyin initials")
@@ -86,16 +81,16 @@ async def report(request: Request, matter_code: str = Form(max_length=16), descr
     length before it is read (``_CheckedBeforeBody``)."""
     texts = {"matter_code": matter_code, "description": description, "crs": crs, "name": name, "phone": phone}
     if nul := [k for k, v in texts.items() if v and "\x00" in v]:  # multipart passes the NUL guard (guard.py)
-        raise Invalid(f"NUL characters are not allowed in text fields: {', '.join(nul)}")  # 422 like the guard
+        raise Invalid(f"NUL characters are not allowed in text fields: {', '.join(nul)}",  # 422 like the guard
+                      code="nul_character")
     settings = request.app.state.settings
     data = await photo.read(settings.max_upload_bytes + 1) if photo is not None else None
     index = request.app.state.grid_index.get(session)
-    case, key, path = citizen.submit(
+    case, key, _ = citizen.submit(
         session, index, matter_code=matter_code, description=description, lon=lon, lat=lat, crs=crs,
         name=name or None, phone=phone or None, photo=data or None, filename=photo.filename if photo else "",
         upload_dir=settings.uploads(), max_bytes=settings.max_upload_bytes, now=request.app.state.clock(),
         calendar=request.app.state.calendar.get(session), settings=settings)
-    attachments.commit_or_drop_file(session, path)
     return {"number": case.number, "key": key, "track_url": f"/report/track?number={case.number}&key={key}"}
 
 
@@ -123,6 +118,4 @@ def rate(request: Request, body: RatingIn, number: str = NUMBER, session: Sessio
     case = citizen.find(session, number, body.key)
     index = request.app.state.grid_index.get(session)
     citizen.rate(session, index, case, body.satisfaction, request.app.state.calendar.get(session))
-    out = citizen.view(session, case)
-    session.commit()
-    return out
+    return citizen.view(session, case)

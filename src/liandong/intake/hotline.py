@@ -21,19 +21,18 @@ from sqlalchemy.orm import Session
 
 from liandong.areas.index import GridIndex
 from liandong.auth.identity import Identity
-from liandong.cases import actions, dedupe, intake, log
+from liandong.cases import actions, intake
 from liandong.cases.calendar import WorkCalendar, calendar_for
 from liandong.cases.models import Case
 from liandong.cases.states import SATISFACTION
 from liandong.config import Settings, get_settings
-from liandong.errors import DomainError, Invalid
+from liandong.errors import Conflict, DomainError, Invalid
 
 HOTLINE = Identity(roles=frozenset({"receptionist"}), unit_id=None, username="hotline-12345")
 KEY_PREFIX = "12345:"
 ORDER_COLUMNS = ("order_id", "received_at", "matter_code", "description", "lon", "lat")
 CALLBACK_COLUMNS = ("order_id", "satisfaction")
 MODES = ("all", "good")
-UPDATABLE_STATES = frozenset({"reported", "accepted", "verifying"})
 
 
 def read(raw: str, fmt: str, required: tuple[str, ...]) -> list[tuple[str, dict]]:
@@ -108,32 +107,21 @@ def _one(session: Session, index: GridIndex, order_id: str, row: dict, crs: str,
     urgency = row.get("urgency") or None
     existing = session.scalar(select(Case).where(Case.idempotency_key == KEY_PREFIX + order_id))
     if existing is not None:
-        changes = {}
-        if description and description != existing.description:
-            changes["description"] = description[:2000]
-        if reporter["phone"] and reporter["phone"] != existing.reporter_phone:
-            changes["reporter_phone"] = str(reporter["phone"])[:32]
-        if reporter["name"] and reporter["name"] != existing.reporter_name:
-            changes["reporter_name"] = str(reporter["name"])[:100]
-        if changes and existing.state not in UPDATABLE_STATES:
-            raise Invalid(f"order {order_id} is already {existing.state}; it can no longer be changed by import")
-        for key, value in changes.items():
-            setattr(existing, key, value)
-        if changes:
-            existing.updated_at = now
-            log.append(session, existing.id, "update", existing.state, existing.state,
-                       {"fields": sorted(k for k in changes if not k.startswith("reporter_")) or ["reporter"],
-                        "source": "12345"}, now, actor=HOTLINE.name)
+        try:
+            intake.amend(session, existing, HOTLINE, description=description, reporter=reporter, now=now,
+                         source="12345")
+        except intake.NotAmendable:
+            raise Invalid(f"order {order_id} is already {existing.state}; it can no longer be changed by "
+                          "import") from None
         return False
     try:
         lon, lat = float(row.get("lon")), float(row.get("lat"))
     except (TypeError, ValueError):
         raise Invalid("lon and lat must be numbers") from None
-    case, _ = intake.report(session, index, HOTLINE, matter_code=str(row.get("matter_code") or "").strip(),
-                             description=description, lon=lon, lat=lat, crs=str(row.get("crs") or crs),
-                             channel="hotline", urgency=urgency, reporter=reporter,
-                             idempotency_key=KEY_PREFIX + order_id, now=received)
-    dedupe.after_report(session, index, case, calendar, settings)  # the same problem reported on another channel
+    intake.open_case(session, index, HOTLINE, matter_code=str(row.get("matter_code") or "").strip(),
+                     description=description, lon=lon, lat=lat, crs=str(row.get("crs") or crs), channel="hotline",
+                     urgency=urgency, reporter=reporter, idempotency_key=KEY_PREFIX + order_id, now=received,
+                     calendar=calendar, settings=settings)
     return True
 
 
@@ -152,22 +140,16 @@ def record_callbacks(session: Session, index: GridIndex, raw: str, *, fmt: str, 
             case = session.scalar(select(Case).where(Case.idempotency_key == KEY_PREFIX + order_id))
             if case is None:
                 raise Invalid(f"no imported order {order_id!r}")
-            if case.satisfaction is not None:
-                raise Invalid(f"order {order_id} was rated already")
             note = row.get("note") or "12345 回访"
-            with session.begin_nested():
-                if case.state == "merged":  # handled as another case: the caller's rating stays on their report
-                    master = session.get(Case, case.master_id)
-                    if master.state != "closed":
-                        raise Invalid(f"order {order_id} is handled with {master.number}, which is not closed yet")
-                    case.satisfaction, case.updated_at = satisfaction, now
-                    log.append(session, case.id, "rate", "merged", "merged",
-                               {"satisfaction": satisfaction, "note": note, "master": master.number}, now,
-                               actor=HOTLINE.name)
-                else:
-                    actions.act(session, index, case.id, "rate", HOTLINE, {"satisfaction": satisfaction, "note": note},
-                                now=now, calendar=calendar)
+            with session.begin_nested():  # a merged order is rated on its own report once its master is closed
+                actions.act(session, index, case.id, "rate", HOTLINE, {"satisfaction": satisfaction, "note": note},
+                            now=now, calendar=calendar)
             done += 1
+        except Conflict as exc:  # the service's refusals, in this import's words
+            reason = {"already_rated": f"order {order_id} was rated already",
+                      "master_not_closed": f"order {order_id} is handled with {exc.params.get('master')}, which is "
+                                           "not closed yet"}.get(exc.code, exc.message)
+            errors.append({"where": where, "order_id": order_id or None, "reason": reason})
         except DomainError as exc:
             errors.append({"where": where, "order_id": order_id or None, "reason": exc.message})
     return {"read": len(rows), "rated": done, "skipped": len(errors), "bad_rows": errors}

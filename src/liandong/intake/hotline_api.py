@@ -1,14 +1,13 @@
-"""12345 hotline work orders and callbacks over HTTP (thin router over intake/hotline.py)."""
+"""12345 hotline work orders and callbacks over HTTP (thin router over intake/hotline.py, hotline_orders.py)."""
 
 from __future__ import annotations
 
 from fastapi import APIRouter, Depends, Query, Request
 from sqlalchemy.orm import Session
 
-from liandong.auth import audit
 from liandong.auth.deps import Principal, client_ip, get_session, require
 from liandong.errors import Invalid, TooLarge
-from liandong.intake import hotline
+from liandong.intake import hotline, hotline_orders
 
 router = APIRouter(prefix="/api/v1/hotline", tags=["hotline"])
 MAX_BYTES = 20 * 1024 * 1024
@@ -31,12 +30,10 @@ async def orders(request: Request, format: str = Query("csv", description="csv |
                  principal: Principal = Depends(require("receptionist", "admin")),
                  session: Session = Depends(get_session)):
     raw = await _text(request)
-    result = hotline.import_orders(session, request.app.state.grid_index.get(session), raw, fmt=format, mode=mode,
-                                   crs=crs, now=request.app.state.clock(), settings=request.app.state.settings)
-    audit.record(session, "hotline_imported", actor=principal.user,
-                 detail={k: result[k] for k in ("read", "created", "updated", "skipped")}, ip=client_ip(request))
-    session.commit()
-    return result
+    return hotline_orders.import_orders(
+        session, request.app.state.grid_index.get(session), raw, fmt=format, mode=mode, crs=crs,
+        now=request.app.state.clock(), settings=request.app.state.settings, actor=principal.user,
+        ip=client_ip(request))
 
 
 @router.post("/callbacks", summary="Record callback results (回访) on closed cases (CSV or JSON body)")
@@ -44,7 +41,5 @@ async def callbacks(request: Request, format: str = Query("csv", description="cs
                     principal: Principal = Depends(require("receptionist", "admin")),
                     session: Session = Depends(get_session)):
     raw = await _text(request)
-    result = hotline.record_callbacks(session, request.app.state.grid_index.get(session), raw, fmt=format,
-                                      calendar=request.app.state.calendar.get(session), now=request.app.state.clock())
-    session.commit()
-    return result
+    return hotline.record_callbacks(session, request.app.state.grid_index.get(session), raw, fmt=format,
+                                    calendar=request.app.state.calendar.get(session), now=request.app.state.clock())

@@ -1,12 +1,14 @@
 """Foreign 311 exports as case history: ``liandong import-311 --mapping NAME FILE``.
 
 A mapping (``intake/mappings/NAME.json``) names the export's columns, its time zone, how its sources
-become our channels and its categories our matters, and when the extract was taken. Each row becomes a
-case at its original times: reported at ``opened``, closed at ``closed`` when the status says so, with the
-export's target date as the case deadline. Points inside a loaded area get their grid; the others are
-kept without one and flagged ``out_of_area`` (an empty database is fine: that is historical analysis).
-The on-time status our deadline rule gives — closed (or, when still open, the extract's moment) no later
-than the deadline — is compared with the export's own flag, and the agreement is reported.
+become our channels and its categories our matters, when the extract was taken, and the path its cases
+took (``history``: the steps replayed at the opening, and those replayed at the closing of a closed case).
+Each row becomes a case replayed through the history path (``cases/history.py``): reported at ``opened``,
+then each step at its time, as the transition table allows, with the export's target date as the case
+deadline. Points inside a loaded area get their grid; the others are kept without one and flagged
+``out_of_area`` (an empty database is fine: that is historical analysis). The on-time status our deadline
+rule (``sla.late``) gives — closed (or, when still open, the extract's moment) no later than the deadline —
+is compared with the export's own flag, and the agreement is reported.
 Idempotent: a row already imported is skipped.
 """
 
@@ -21,17 +23,22 @@ from importlib import resources
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import insert, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from liandong.areas import crs as crsmod
 from liandong.areas.index import GridIndex
-from liandong.cases.models import Case, CaseEvent
+from liandong.cases import history, sla, states
+from liandong.cases.models import Case
 from liandong.catalogue import service as catalogue
 from liandong.catalogue import snapshot
 from liandong.errors import Invalid
 
 CHUNK = 2000
+HISTORY = {"opened": ["accept", "file", "dispatch"],
+           "closed": ["sign", "report_done", "request_check", "check_passed", "close"]}
+"""The path of a mapping that names none: routed to its work queue when opened, handled and closed at once."""
+DONE_NOTE = "来源系统记录已办结 (closed in the source system)"
 
 
 def mapping(name: str) -> dict:
@@ -48,6 +55,14 @@ def mapping(name: str) -> dict:
     for key in ("columns", "timezone", "channels", "matters", "number_prefix"):
         if key not in m:
             raise Invalid(f"the mapping lacks {key!r}")
+    path = m.setdefault("history", HISTORY)
+    try:  # once per mapping: each record is checked again, with its times, on the way in
+        if history.check(path.get("opened", [])) in states.CLOSED_STATES:
+            raise Invalid("its steps at the opening must leave the case open")
+        if history.check(path.get("opened", []) + path.get("closed", [])) != "closed":
+            raise Invalid("its steps at the closing must end with the case closed")
+    except Invalid as exc:
+        raise Invalid(f"the mapping's history path is refused: {exc.message}") from None
     return m
 
 
@@ -81,11 +96,12 @@ def run(session: Session, m: dict, lines: io.TextIOBase, *, now: dt.datetime) ->
     done = set(session.scalars(select(Case.idempotency_key).where(
         Case.idempotency_key.startswith(f"{m['name']}:"))))
     counts = {"read": 0, "imported": 0, "skipped": 0, "out_of_area": 0, "agree": 0, "disagree": 0,
-              "without_flag": 0}
+              "without_flag": 0, "closed_before_opened": 0}
     reasons: dict[str, int] = {}
-    batch: list[dict] = []
+    batch: list[history.Record] = []
     closed_values = set(m.get("closed_values", ["Closed"]))
     flags = m.get("ontime_values", {})
+    at_opening, at_closing = m["history"].get("opened", []), m["history"].get("closed", [])
 
     def skip(reason: str) -> None:
         counts["skipped"] += 1
@@ -125,7 +141,15 @@ def run(session: Session, m: dict, lines: io.TextIOBase, *, now: dt.datetime) ->
         except (TypeError, ValueError):
             lon = lat = None
         done.add(key)
-        ours = target is None or (closed if is_closed else as_of) <= target
+        steps = [history.Step(a, opened, _payload(a, row, cols)) for a in at_opening]
+        if is_closed:
+            extra = {}
+            if closed < opened:  # Boston's workers log work done on the spot a few seconds before opening its case
+                counts["closed_before_opened"] += 1
+                extra, closed = {"source_closed_at": closed.isoformat()}, opened
+            steps += [history.Step(a, closed, _payload(a, row, cols) | (extra if a == at_closing[-1] else {}))
+                      for a in at_closing]
+        ours = not sla.late(target, closed if is_closed else as_of)
         flag = flags.get((row.get(cols.get("ontime", "")) or "").strip())
         if flag is None:
             counts["without_flag"] += 1
@@ -134,44 +158,31 @@ def run(session: Session, m: dict, lines: io.TextIOBase, *, now: dt.datetime) ->
         else:
             counts["disagree"] += 1
         counts["out_of_area"] += grid is None
-        batch.append({
-            "number": f"{m['number_prefix']}{ext_id}"[:32], "state": "closed" if is_closed else "reported",
-            "version": 1, "matter_id": matter.id, "urgency": matter.default_urgency,
+        batch.append(history.Record({
+            "number": f"{m['number_prefix']}{ext_id}"[:32], "matter_id": matter.id,
+            "urgency": matter.default_urgency,
             "channel": m["channels"].get((row.get(cols.get("source", "")) or "").strip(), m["channels"]["*"]),
             "description": ((row.get(cols.get("title", "")) or "").strip() or matter.name)[:2000],
             "lon": lon if lon is not None else 0.0, "lat": lat if lat is not None else 0.0,
             "grid_id": grid.id if grid else None, "area_path": grid.path if grid else "",
-            "out_of_area": grid is None, "rework_count": 0, "escalation_count": 0, "idempotency_key": key,
-            "created_at": opened, "updated_at": closed or opened, "closed_at": closed if is_closed else None,
-            "case_deadline": target,
-        })
+            "out_of_area": grid is None, "idempotency_key": key, "created_at": opened, "case_deadline": target,
+        }, steps))
         if len(batch) >= CHUNK:
-            counts["imported"] += _flush(session, batch, m["name"])
+            counts["imported"] += len(history.replay(session, batch, m["name"]))
             batch = []
-    counts["imported"] += _flush(session, batch, m["name"])
+    counts["imported"] += len(history.replay(session, batch, m["name"]))
     judged = counts["agree"] + counts["disagree"]
     return {"read": counts["read"], "imported": counts["imported"], "skipped": counts["skipped"],
             "skipped_reasons": reasons, "out_of_area": counts["out_of_area"],
             "ontime_agreement": round(counts["agree"] / judged, 4) if judged else None,
-            "ontime_judged": judged, "ontime_without_flag": counts["without_flag"]}
+            "ontime_judged": judged, "ontime_without_flag": counts["without_flag"],
+            "closed_before_opened": counts["closed_before_opened"]}
 
 
-def _flush(session: Session, rows: list[dict], source: str) -> int:
-    """Insert the cases, then their events (report, and close for closed ones) in one go each."""
-    if not rows:
-        return 0
-    session.execute(insert(Case), rows)
-    ids = dict(session.execute(select(Case.idempotency_key, Case.id).where(
-        Case.idempotency_key.in_([r["idempotency_key"] for r in rows]))).all())
-    events = []
-    for r in rows:
-        cid = ids[r["idempotency_key"]]
-        events.append({"case_id": cid, "seq": 1, "at": r["created_at"], "actor": f"import:{source}",
-                       "action": "report", "from_state": None, "to_state": "reported",
-                       "payload": {"channel": r["channel"], "imported": True}})
-        if r["state"] == "closed":
-            events.append({"case_id": cid, "seq": 2, "at": r["closed_at"], "actor": f"import:{source}",
-                           "action": "close", "from_state": "reported", "to_state": "closed",
-                           "payload": {"imported": True}})
-    session.execute(insert(CaseEvent), events)
-    return len(rows)
+def _payload(action: str, row: dict, cols: dict) -> dict:
+    """What the export says about a step: the work queue a case was routed to; the note a closing needs."""
+    if action == "dispatch" and (queue := (row.get(cols.get("queue", "")) or "").strip()):
+        return {"queue": queue[:100]}
+    if action == "report_done":
+        return {"note": DONE_NOTE}
+    return {}

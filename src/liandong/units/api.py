@@ -4,25 +4,13 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel, Field
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from liandong.areas.models import Area
 from liandong.auth.deps import Principal, client_ip, current_principal, get_session, require
 from liandong.units import service
 from liandong.units.lines import LINES
-from liandong.units.models import Unit
 
 router = APIRouter(prefix="/api/v1/units", tags=["units"])
-
-
-def _codes(session: Session, units: list[Unit]) -> tuple[dict, dict]:
-    area_ids = {u.area_id for u in units}
-    parent_ids = {u.parent_id for u in units if u.parent_id}
-    areas = dict(session.execute(select(Area.id, Area.code).where(Area.id.in_(area_ids))).all()) if area_ids else {}
-    parents = (dict(session.execute(select(Unit.id, Unit.code).where(Unit.id.in_(parent_ids))).all())
-               if parent_ids else {})
-    return areas, parents
 
 
 @router.get("/lines", summary="Department lines (条) with Chinese and English names")
@@ -44,17 +32,12 @@ def list_units(
 ):
     rows, total = service.list_units(session, principal.scope, kind=kind, line=line, parent_code=parent,
                                      area_code=area, q=q, limit=limit, offset=offset)
-    areas, parents = _codes(session, rows)
-    return {"total": total, "items": [service.unit_dict(u, areas, parents) for u in rows]}
+    return {"total": total, "items": service.unit_dicts(session, rows)}
 
 
 @router.get("/{code}", summary="One unit with its members (phones masked)")
 def get_unit(code: str, principal: Principal = Depends(current_principal), session: Session = Depends(get_session)):
-    unit = service.get_unit(session, code, principal.scope)
-    areas, parents = _codes(session, [unit])
-    out = service.unit_dict(unit, areas, parents)
-    out["members"] = service.members(session, unit)
-    return out
+    return service.unit_detail(session, code, principal.scope)
 
 
 class UnitIn(BaseModel):
@@ -72,9 +55,7 @@ def create_unit(body: UnitIn, request: Request, principal: Principal = Depends(r
                 session: Session = Depends(get_session)):
     unit = service.create_unit(session, **body.model_dump(), actor=principal.user, ip=client_ip(request),
                                scope=principal.scope)
-    session.commit()
-    areas, parents = _codes(session, [unit])
-    return service.unit_dict(unit, areas, parents)
+    return service.unit_dicts(session, [unit])[0]
 
 
 class UnitPatch(BaseModel):
@@ -91,6 +72,4 @@ def edit_unit(code: str, body: UnitPatch, request: Request, principal: Principal
               session: Session = Depends(get_session)):
     unit = service.update_unit(session, code, body.model_dump(exclude_unset=True), actor=principal.user,
                                ip=client_ip(request), scope=principal.scope)
-    session.commit()
-    areas, parents = _codes(session, [unit])
-    return service.unit_dict(unit, areas, parents)
+    return service.unit_dicts(session, [unit])[0]

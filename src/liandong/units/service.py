@@ -1,14 +1,19 @@
-"""Unit rules: listing within a jurisdiction, creating units, members with masked phones."""
+"""Unit rules: listing within a jurisdiction, creating and editing units (audited), members with masked phones.
+
+Units build on areas (a unit's jurisdiction is an area); auth builds on units. So this module imports areas
+and never auth: the audit log sits below every domain (``liandong.audit``), and auth notices unit edits
+itself (``auth/service.py``) to refresh the callers it caches.
+"""
 
 from __future__ import annotations
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from liandong import audit
 from liandong.areas.models import Area
 from liandong.areas.scope import EVERYTHING, Scope
 from liandong.areas.service import bump_revision
-from liandong.auth import audit, principals
 from liandong.errors import Conflict, Invalid, NotFound
 from liandong.privacy import mask_phone
 from liandong.units.lines import LINES, UNIT_KINDS
@@ -53,6 +58,10 @@ def get_unit(session: Session, code: str, scope: Scope = EVERYTHING) -> Unit:
     return unit
 
 
+def by_id(session: Session, unit_id: int) -> Unit | None:
+    return session.get(Unit, unit_id)
+
+
 def _check_kind_line(kind: str, line: str | None) -> None:
     """A known kind and line; departments and their branches belong to a line."""
     if kind not in UNIT_KINDS:
@@ -75,10 +84,10 @@ def _parent(session: Session, parent_code: str | None, scope: Scope) -> Unit | N
 
 def create_unit(session: Session, *, code: str, name: str, kind: str, area_code: str,
                 line: str | None = None, parent_code: str | None = None, phone: str | None = None,
-                actor=None, ip: str | None = None, scope: Scope = EVERYTHING) -> Unit:
+                actor: audit.Actor | None = None, ip: str | None = None, scope: Scope = EVERYTHING) -> Unit:
     _check_kind_line(kind, line)
     if session.scalar(select(Unit.id).where(Unit.code == code)) is not None:
-        raise Conflict(f"unit {code!r} already exists")
+        raise Conflict(f"unit {code!r} already exists", code="unit_exists", params={"code": code})
     if not (0 < len(code) <= 64 and 0 < len(name) <= 200) or (phone is not None and len(phone) > 32):
         raise Invalid("unit code must have 1–64 characters, name 1–200, phone at most 32")
     area = session.scalar(select(Area).where(Area.code == area_code))
@@ -98,8 +107,8 @@ def create_unit(session: Session, *, code: str, name: str, kind: str, area_code:
 EDITABLE = ("name", "kind", "line", "parent_code")
 
 
-def update_unit(session: Session, code: str, changes: dict, *, actor=None, ip: str | None = None,
-                scope: Scope = EVERYTHING) -> Unit:
+def update_unit(session: Session, code: str, changes: dict, *, actor: audit.Actor | None = None,
+                ip: str | None = None, scope: Scope = EVERYTHING) -> Unit:
     """Rename a unit, change its kind, line or parent (audited); the area stays, so nobody's
     jurisdiction moves. A unit outside ``scope`` is not found; the old and the new parent must be
     inside it, and the new one may not be the unit itself or below it (no cycles in the hierarchy)."""
@@ -129,7 +138,6 @@ def update_unit(session: Session, code: str, changes: dict, *, actor=None, ip: s
     bump_revision(session)  # the units answering for each grid may change with a kind or line
     audit.record(session, "unit_changed", actor=actor, target=f"unit:{code}",
                  detail={"before": before, "after": _facts(session, unit)}, ip=ip)
-    principals.changed()  # a unit's kind decides what its users see (a department: only what is assigned)
     return unit
 
 
@@ -159,3 +167,19 @@ def unit_dict(unit: Unit, area_codes: dict[int, str] | None = None, parent_codes
         "id": unit.id, "code": unit.code, "name": unit.name, "kind": unit.kind, "line": unit.line,
         "area": (area_codes or {}).get(unit.area_id), "parent": (parent_codes or {}).get(unit.parent_id),
     }
+
+
+def unit_dicts(session: Session, units: list[Unit]) -> list[dict]:
+    """Units as the API shows them, their area and parent named by code (two queries for the whole list)."""
+    area_ids = {u.area_id for u in units}
+    parent_ids = {u.parent_id for u in units if u.parent_id}
+    areas = dict(session.execute(select(Area.id, Area.code).where(Area.id.in_(area_ids))).all()) if area_ids else {}
+    parents = (dict(session.execute(select(Unit.id, Unit.code).where(Unit.id.in_(parent_ids))).all())
+               if parent_ids else {})
+    return [unit_dict(u, areas, parents) for u in units]
+
+
+def unit_detail(session: Session, code: str, scope: Scope = EVERYTHING) -> dict:
+    """One unit with its members (phones masked)."""
+    unit = get_unit(session, code, scope)
+    return {**unit_dicts(session, [unit])[0], "members": members(session, unit)}

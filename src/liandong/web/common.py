@@ -17,7 +17,7 @@ from fastapi.templating import Jinja2Templates
 from sqlalchemy.orm import Session
 
 from liandong.auth.deps import Principal
-from liandong.units.models import Unit
+from liandong.units import service as units
 from liandong.web.i18n import ROLE_LABELS, labels, lang_of, translator
 
 templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
@@ -82,7 +82,7 @@ def to_login(request: Request) -> RedirectResponse:
 def signed_in(request: Request, principal: Principal, session: Session) -> dict:
     """The top bar's context: who, which unit, which roles, which navigation entries."""
     lang = lang_of(request)
-    unit = session.get(Unit, principal.unit_id)
+    unit = units.by_id(session, principal.unit_id)
     roles = [(r, ROLE_LABELS.get(r, (r, r))[1 if lang == "en" else 0]) for r in principal.roles]
     nav = [(href, key) for href, key, role in NAV if role is None or principal.has(role)]
     return {"user": principal.user, "unit": unit, "roles": roles, "nav": nav, "role_codes": principal.roles}

@@ -58,6 +58,7 @@ ACTION_LABELS = {
     "urge": ("督办", "Urge"),
     "report": ("上报", "Report"),
     "escalate": ("超时升级", "Escalated"),
+    "case_overdue": ("超过结案期限", "Past the case deadline"),
     "attach": ("上传照片", "Photo added"),
     "update": ("更新", "Updated"),
     "sensor_normal": ("读数恢复正常", "Readings back to normal"),

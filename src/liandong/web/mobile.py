@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 
 from liandong import __version__
 from liandong.auth.deps import Principal, get_session, optional_principal
-from liandong.cases.states import NEEDS
+from liandong.cases.actions import NEEDS
 from liandong.web.common import page, signed_in, to_login
 from liandong.web.i18n import lang_of, translator
 

@@ -6,7 +6,7 @@ from fastapi import APIRouter, Depends, Form, Query, Request
 from fastapi.responses import RedirectResponse
 from sqlalchemy.orm import Session
 
-from liandong.auth import audit, service
+from liandong.auth import service
 from liandong.auth.deps import SESSION_COOKIE, Principal, client_ip, get_session, optional_principal
 from liandong.errors import Unauthorized
 from liandong.intake.citizen import PHONE_PATTERN
@@ -29,15 +29,11 @@ def login_form(request: Request, next: str = "/", principal: Principal | None = 
 def login(request: Request, username: str = Form(""), password: str = Form(""), next: str = Form("/"),
           session: Session = Depends(get_session)):
     target = safe_next(next)
-    try:
-        user = service.authenticate(session, username.strip(), password, ip=client_ip(request))
-    except Unauthorized:
-        session.commit()  # keep the failure count, the lock-out and the audit entry
-        # one message for every refusal
+    try:  # a refusal is stored by the service on its own: the failure count, the lock-out, the audit entry
+        user, secret = service.sign_in(session, username.strip(), password, "web", ip=client_ip(request))
+    except Unauthorized:  # one message for every refusal
         context = {"next": target, "username": username, "error": "login.failed", "no_labels": True}
         return page(request, "login.html", context, status_code=401)
-    secret = service.issue_token(session, user, "web")
-    session.commit()
     if set(user.roles) <= {"citizen"}:  # no staff role: the citizen pages, not the command centre
         target = "/report"
     response = RedirectResponse(target, status_code=303)
@@ -49,15 +45,10 @@ def login(request: Request, username: str = Form(""), password: str = Form(""), 
 
 
 @router.post("/logout")
-def logout(request: Request, principal: Principal | None = Depends(optional_principal),
-           session: Session = Depends(get_session)):
+def logout(request: Request, session: Session = Depends(get_session)):
     """Revoke the cookie's token (not a bearer token that may ride along) and forget the cookie."""
-    secret = request.cookies.get(SESSION_COOKIE)
-    if secret:
-        service.revoke_token(session, secret)
-        if principal is not None and principal.token == secret:
-            audit.record(session, "logout", actor=principal.user, ip=client_ip(request))
-        session.commit()
+    if secret := request.cookies.get(SESSION_COOKIE):
+        service.sign_out(session, secret, ip=client_ip(request))
     response = RedirectResponse("/login", status_code=303)
     response.delete_cookie(SESSION_COOKIE, path="/", httponly=True, samesite="lax",
                            secure=request.app.state.settings.cookie_secure)

@@ -10,7 +10,8 @@ from fastapi import APIRouter, Depends, Path, Request
 from sqlalchemy.orm import Session
 
 from liandong.auth.deps import Principal, get_session, optional_principal
-from liandong.cases.states import CHANNELS, NEEDS, OPEN_STATES, STATES
+from liandong.cases.actions import NEEDS
+from liandong.cases.states import CHANNELS, OPEN_STATES, STATES
 from liandong.web.common import page, signed_in, to_login
 
 router = APIRouter(include_in_schema=False)

@@ -1,7 +1,8 @@
 """``/open311/v2/``: GeoReport v2 in JSON and XML (thin router over open311/service.py).
 
 Errors follow the spec: 404 unknown service, request, token or jurisdiction; 403 missing or wrong
-``api_key``; 400 anything else, each as ``[{"code", "description"}]`` or ``<errors>``.
+``api_key``; 400 anything else, each as ``[{"code", "description"}]`` or ``<errors>``. They are raised
+(``ErrorAnswer``), not returned, so that whatever the request wrote before the refusal is rolled back.
 """
 
 from __future__ import annotations
@@ -11,36 +12,32 @@ from collections.abc import Callable
 from fastapi import APIRouter, Depends, Path, Request
 from fastapi.responses import Response
 from pydantic import BaseModel, Field
-from sqlalchemy import select
 from sqlalchemy.exc import DataError
 from sqlalchemy.orm import Session
 
-from liandong.auth import audit
-from liandong.auth.deps import Principal, client_ip, get_session, require
+from liandong.auth.deps import ErrorAnswer, Principal, client_ip, get_session, require
 from liandong.errors import DomainError, Forbidden, NotFound, Unauthorized
-from liandong.intake.open311 import formats, service
-from liandong.intake.open311.models import ApiKey
+from liandong.intake.open311 import formats, keys, service
 
 router = APIRouter(prefix="/open311/v2", tags=["open311"])
 
 
 def _answer(request: Request, fmt: str, root: str, make: Callable[[], object], status: int = 200) -> Response:
     if fmt not in formats.FORMATS:
-        return formats.error("json", 404, f"unknown format .{fmt}; use .json or .xml")
+        raise ErrorAnswer(formats.error("json", 404, f"unknown format .{fmt}; use .json or .xml"))
     jurisdiction = request.query_params.get("jurisdiction_id")
     if jurisdiction and jurisdiction != request.app.state.settings.open311_jurisdiction:
-        return formats.error(fmt, 404, f"unknown jurisdiction_id {jurisdiction!r}")
+        raise ErrorAnswer(formats.error(fmt, 404, f"unknown jurisdiction_id {jurisdiction!r}"))
     try:
         return formats.render(fmt, root, make(), status)
     except NotFound as exc:
-        return formats.error(fmt, 404, exc.message)
+        raise ErrorAnswer(formats.error(fmt, 404, exc.message)) from exc
     except (Forbidden, Unauthorized) as exc:
-        return formats.error(fmt, 403, exc.message)
+        raise ErrorAnswer(formats.error(fmt, 403, exc.message)) from exc
     except DomainError as exc:
-        code = 429 if exc.status == 429 else 400
-        return formats.error(fmt, code, exc.message)
-    except (OverflowError, DataError):  # e.g. page=10**20, or a date the database cannot hold
-        return formats.error(fmt, 400, "a number or date in the request is out of range")
+        raise ErrorAnswer(formats.error(fmt, 429 if exc.status == 429 else 400, exc.message)) from exc
+    except (OverflowError, DataError) as exc:  # e.g. page=10**20, or a date the database cannot hold
+        raise ErrorAnswer(formats.error(fmt, 400, "a number or date in the request is out of range")) from exc
 
 
 def _read_limit(request: Request) -> None:
@@ -95,10 +92,8 @@ async def create(request: Request, fmt: str, session: Session = Depends(get_sess
         key = service.check_key(session, flat.get("api_key"))
         settings = request.app.state.settings
         request.app.state.rate_limiter.hit(settings.open311_key_limit, "open311-post", str(key.id))
-        out = service.submit(session, request.app.state.grid_index.get(session), key, flat, request.app.state.clock(),
-                             request.app.state.calendar.get(session), settings)
-        session.commit()
-        return [out]
+        return [service.submit(session, request.app.state.grid_index.get(session), key, flat,
+                               request.app.state.clock(), request.app.state.calendar.get(session), settings)]
 
     return _answer(request, fmt, "service_requests", make)
 
@@ -131,9 +126,7 @@ async def post_update(request: Request, fmt: str, session: Session = Depends(get
         key = service.check_key(session, form.get("api_key"))
         settings = request.app.state.settings
         request.app.state.rate_limiter.hit(settings.open311_key_limit, "open311-post", str(key.id))
-        out = service.post_update(session, key, form, request.app.state.clock())
-        session.commit()
-        return [out]
+        return [service.post_update(session, key, form, request.app.state.clock())]
 
     return _answer(request, fmt, "service_request_updates", make)
 
@@ -148,34 +141,22 @@ def token(request: Request, token: str, fmt: str, session: Session = Depends(get
 keys_router = APIRouter(prefix="/api/v1/open311/keys", tags=["open311"])
 
 
-def _key_out(k) -> dict:
-    return {"id": k.id, "name": k.name, "prefix": k.prefix, "created_by": k.created_by,
-            "created_at": k.created_at.isoformat(), "revoked": k.revoked_at is not None}
-
-
 class KeyIn(BaseModel):
     name: str = Field(min_length=1, max_length=100)
 
 
 @keys_router.get("", summary="Open311 API keys (admin)")
 def list_keys(principal: Principal = Depends(require("admin")), session: Session = Depends(get_session)):
-    return [_key_out(k) for k in session.scalars(select(ApiKey).order_by(ApiKey.id))]
+    return keys.list_keys(session)
 
 
 @keys_router.post("", status_code=201, summary="Issue an Open311 API key; shown once (admin, audited)")
 def create_key(body: KeyIn, request: Request, principal: Principal = Depends(require("admin")),
                session: Session = Depends(get_session)):
-    row, key = service.create_key(session, body.name, principal.username)
-    audit.record(session, "open311_key_created", actor=principal.user, target=f"api_key:{row.id}",
-                 detail={"name": row.name}, ip=client_ip(request))
-    session.commit()
-    return {**_key_out(row), "key": key}
+    return keys.issue(session, body.name, actor=principal.user, ip=client_ip(request))
 
 
 @keys_router.delete("/{key_id}", status_code=204, summary="Revoke an Open311 API key (admin, audited)")
 def revoke_key(request: Request, key_id: int = Path(ge=1, le=2**31), principal: Principal = Depends(require("admin")),
                session: Session = Depends(get_session)):
-    row = service.revoke_key(session, key_id, request.app.state.clock())
-    audit.record(session, "open311_key_revoked", actor=principal.user, target=f"api_key:{row.id}",
-                 ip=client_ip(request))
-    session.commit()
+    keys.revoke(session, key_id, request.app.state.clock(), actor=principal.user, ip=client_ip(request))

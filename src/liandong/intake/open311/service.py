@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 
 from liandong.areas.index import GridIndex
 from liandong.auth.identity import Identity
-from liandong.cases import dedupe, intake
+from liandong.cases import intake
 from liandong.cases.calendar import WorkCalendar
 from liandong.cases.models import Case
 from liandong.cases.states import CLOSED_STATES
@@ -122,22 +122,24 @@ def submit(session: Session, index: GridIndex, key: ApiKey, form: dict, now: dt.
         raise Invalid("media_url must be an http(s) URL of at most 500 characters")
     token = uuid.uuid4().hex
     try:
-        case, _ = intake.report(
-            session, index, Identity(roles=frozenset({"citizen"}), unit_id=None, username=f"open311:{key.name}"),
-            matter_code=m.code, description=description[:2000], lon=lon, lat=lat, channel="open311",
-            crs=form.get("crs") or "wgs84",  # the spec's lat/long are WGS84; apps in China may say gcj02
+        case = intake.open_case(
+            session, index, _client(key), matter_code=m.code, description=description[:2000], lon=lon, lat=lat,
+            channel="open311", crs=form.get("crs") or "wgs84",  # the spec's lat/long are WGS84; apps in China: gcj02
             urgency=attrs.get("urgency") or None, reporter={"name": name and name[:100],
                                                             "phone": (form.get("phone") or "")[:32] or None},
-            component_code=attrs.get("component_code") or None, idempotency_key=TOKEN_PREFIX + token, now=now)
+            component_code=attrs.get("component_code") or None, idempotency_key=TOKEN_PREFIX + token,
+            fields={"media_url": media_url}, now=now, calendar=calendar, settings=settings).case
     except Invalid as exc:
-        if "outside the district" in exc.message or "no unit grid" in exc.message:
+        if exc.code == "outside_district":
             raise Invalid("the location lies outside this jurisdiction") from None
         raise
-    case.media_url = media_url
-    if calendar is not None:
-        dedupe.after_report(session, index, case, calendar, settings)
     return {"service_request_id": case.number, "token": token,
             "service_notice": "已受理登记 Received; follow it with service_request_id", "account_id": None}
+
+
+def _client(key: ApiKey) -> Identity:
+    """An Open311 client app, as the caller of what it sends: reports like a citizen, named by its key."""
+    return Identity(roles=frozenset({"citizen"}), unit_id=None, username=f"open311:{key.name}")
 
 
 def by_token(session: Session, token: str) -> dict:
@@ -298,7 +300,6 @@ def post_update(session: Session, key: ApiKey, form: dict, now: dt.datetime) -> 
 
     A client cannot move our case: a status it sends (FIXED, REOPEN…) is recorded as what the reporter says,
     and a REOPEN of a closed case tells the command centre, which decides."""
-    from liandong.cases import log
     from liandong.cases.models import Notification
     from liandong.units.models import Unit
 
@@ -315,10 +316,9 @@ def post_update(session: Session, key: ApiKey, form: dict, now: dt.datetime) -> 
     if len(description) > 4000:
         raise Invalid("description has more than 4000 characters")
     name = " ".join(x for x in (form.get("first_name"), form.get("last_name")) if x) or None
-    event = log.append(session, case.id, "comment", case.state, case.state, {
+    event = intake.follow_up(session, case, _client(key), "comment", {
         "note": description[:2000] or None, "status_claimed": status, "client": key.name,
-        "client_update_id": (form.get("update_id") or None), "by": name, "media_url": form.get("media_url")},
-        now, actor=f"open311:{key.name}")
+        "client_update_id": (form.get("update_id") or None), "by": name, "media_url": form.get("media_url")}, now)
     if status == "REOPEN" and case.state in CLOSED_STATES:
         centre = session.scalar(select(Unit.id).where(Unit.kind == "centre").order_by(Unit.id).limit(1))
         if centre:

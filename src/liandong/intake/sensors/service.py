@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 
 from liandong.areas.index import GridIndex, locate
 from liandong.auth.identity import Identity
-from liandong.cases import calendar, dedupe, intake, log
+from liandong.cases import intake
 from liandong.errors import Conflict, Invalid, NotFound, Unauthorized
 from liandong.intake.sensors.models import SensorDevice
 
@@ -106,10 +106,9 @@ def reading(session: Session, index: GridIndex, dev: SensorDevice, value: float,
         if dev.open_case_id:
             from liandong.cases.models import Case
 
-            case = session.get(Case, dev.open_case_id)
-            log.append(session, case.id, "sensor_normal", case.state, case.state,
-                       {"device": dev.code, "value": value, "unit": rule.unit,
-                        "note": f"读数已恢复正常 (back to normal: {value}{rule.unit})"}, at, actor=SENSOR.name)
+            intake.follow_up(session, session.get(Case, dev.open_case_id), SENSOR, "sensor_normal",
+                             {"device": dev.code, "value": value, "unit": rule.unit,
+                              "note": f"读数已恢复正常 (back to normal: {value}{rule.unit})"}, at)
         closed_case = dev.open_case_id
         dev.state, dev.open_case_id, dev.above, dev.below = "normal", None, 0, 0
         return {"event": "normal", "case_id": closed_case}
@@ -124,10 +123,8 @@ def _open_case(session: Session, index: GridIndex, dev: SensorDevice, rule: Rule
     if dev.component_id:
         component = session.get(Component, dev.component_id)
         component_code, matter = component.code, component.type_code
-    case, _ = intake.report(
+    return intake.open_case(  # a citizen may have called it in first: duplicates are merged there
         session, index, SENSOR, matter_code=matter, lon=dev.lon, lat=dev.lat, channel="sensor",
         description=f"传感器 {dev.code} 报警：{dev.device_type} = {value}{rule.unit}（阈值 {rule.high}{rule.unit}）",
         urgency="urgent", component_code=component_code,
-        idempotency_key=f"sensor:{dev.code}:{at.isoformat()}"[:100], now=at)
-    dedupe.after_report(session, index, case, calendar.calendar_for(session))  # e.g. a citizen called it in first
-    return case
+        idempotency_key=f"sensor:{dev.code}:{at.isoformat()}"[:100], now=at).case

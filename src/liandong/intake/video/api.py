@@ -1,18 +1,14 @@
-"""Video-analytics webhooks and their sources (thin router over intake/video/service.py)."""
+"""Video-analytics webhooks and their sources (thin router over intake/video/service.py and sources.py)."""
 
 from __future__ import annotations
 
 from fastapi import APIRouter, Depends, Header, Path, Request
 from pydantic import BaseModel, Field
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from liandong.auth import audit
 from liandong.auth.deps import Principal, client_ip, get_session, require
-from liandong.cases import attachments
-from liandong.errors import NotFound, TooLarge
-from liandong.intake.video import service
-from liandong.intake.video.models import VideoSource
+from liandong.errors import TooLarge
+from liandong.intake.video import service, sources
 
 router = APIRouter(prefix="/api/v1/video", tags=["video"])
 MAX_BODY = 15 * 1024 * 1024
@@ -29,10 +25,9 @@ async def event(request: Request, source: str = Path(max_length=64),
     now = request.app.state.clock()
     src = service.verify(session, source, x_liandong_timestamp, x_liandong_signature, body, now)
     settings = request.app.state.settings
-    case, path = service.receive(session, request.app.state.grid_index.get(session), src, body,
-                                 upload_dir=settings.uploads(), max_bytes=settings.max_upload_bytes, now=now,
-                                 calendar=request.app.state.calendar.get(session), settings=settings)
-    attachments.commit_or_drop_file(session, path)
+    case, _ = service.receive(session, request.app.state.grid_index.get(session), src, body,
+                              upload_dir=settings.uploads(), max_bytes=settings.max_upload_bytes, now=now,
+                              calendar=request.app.state.calendar.get(session), settings=settings)
     return {"case_id": case.id, "number": case.number}
 
 
@@ -44,26 +39,15 @@ class SourceIn(BaseModel):
 @router.post("/sources", status_code=201, summary="Register a video source; its secret is shown once (admin)")
 def create_source(body: SourceIn, request: Request, principal: Principal = Depends(require("admin")),
                   session: Session = Depends(get_session)):
-    row, secret = service.create_source(session, body.name, body.matters)
-    audit.record(session, "video_source_created", actor=principal.user, target=f"video_source:{row.name}",
-                 ip=client_ip(request))
-    session.commit()
-    return {"name": row.name, "secret": secret, "matters": {**service.DEFAULT_MATTERS, **row.matters}}
+    return sources.create(session, body.name, body.matters, actor=principal.user, ip=client_ip(request))
 
 
 @router.get("/sources", summary="Video sources (admin)")
 def list_sources(principal: Principal = Depends(require("admin")), session: Session = Depends(get_session)):
-    return [{"name": s.name, "matters": {**service.DEFAULT_MATTERS, **s.matters}, "revoked": s.revoked_at is not None}
-            for s in session.scalars(select(VideoSource).order_by(VideoSource.name))]
+    return sources.list_sources(session)
 
 
 @router.delete("/sources/{name}", status_code=204, summary="Revoke a video source (admin)")
 def revoke_source(request: Request, name: str = Path(max_length=64), principal: Principal = Depends(require("admin")),
                   session: Session = Depends(get_session)):
-    row = session.scalar(select(VideoSource).where(VideoSource.name == name))
-    if row is None:
-        raise NotFound(f"no video source {name!r}")
-    row.revoked_at = row.revoked_at or request.app.state.clock()
-    audit.record(session, "video_source_revoked", actor=principal.user, target=f"video_source:{name}",
-                 ip=client_ip(request))
-    session.commit()
+    sources.revoke(session, name, request.app.state.clock(), actor=principal.user, ip=client_ip(request))

@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session
 
 from liandong.areas.index import GridIndex
 from liandong.auth.identity import Identity
-from liandong.cases import attachments, dedupe, intake
+from liandong.cases import intake
 from liandong.cases.models import Case
 from liandong.errors import Conflict, Invalid, NotFound, Unauthorized
 from liandong.intake.video.models import VideoSource
@@ -102,17 +102,15 @@ def receive(session: Session, index: GridIndex, src: VideoSource, body: bytes, *
         raise Invalid("lon and lat must be numbers") from None
     camera = str(event.get("camera_id") or "")[:64]
     description = f"视频智能识别：{kind}" + (f"（摄像头 {camera}）" if camera else "")
-    actor = Identity(roles=frozenset({"receptionist"}), unit_id=None, username=f"video:{src.name}")
-    case, _ = intake.report(session, index, actor, matter_code=code, description=description, lon=lon, lat=lat,
-                             crs=str(event.get("crs") or "wgs84"), channel="video", idempotency_key=key, now=now)
-    path = None
+    photo = None
     if event.get("snapshot"):
         try:
             data = base64.b64decode(str(event["snapshot"]), validate=True)
         except (binascii.Error, ValueError):
             raise Invalid("snapshot must be base64") from None
-        _, path = attachments.add(session, case, data, f"{event_id}.img", "before", actor.name, None, upload_dir,
-                                  max_bytes, now)
-    if calendar is not None:
-        dedupe.after_report(session, index, case, calendar, settings)
-    return case, path
+        photo = intake.Photo(data, f"{event_id}.img", upload_dir, max_bytes)
+    actor = Identity(roles=frozenset({"receptionist"}), unit_id=None, username=f"video:{src.name}")
+    opened = intake.open_case(session, index, actor, matter_code=code, description=description, lon=lon, lat=lat,
+                              crs=str(event.get("crs") or "wgs84"), channel="video", idempotency_key=key,
+                              photo=photo, now=now, calendar=calendar, settings=settings)
+    return opened.case, opened.photo_path

@@ -223,8 +223,9 @@ function feedItem(e) {
   link.href = `/cases/${e.case_id}`;
   const time = el("time", "muted", when(e.at));
   time.dateTime = e.at;
-  li.append(time, " ", link, " ", el("span", "feed-action", actionLabel(e.action)), " → ",
-    el("span", "feed-state", stateLabel(e.to)), el("div", "feed-matter", `${e.matter_name || ""} · ${channelLabel(e.channel)}`));
+  li.append(time, " ", link, " ", el("span", "feed-action", actionLabel(e.action)));
+  if (e.from !== e.to) li.append(" → ", el("span", "feed-state", stateLabel(e.to)));  // system and stage events change no state
+  li.append(el("div", "feed-matter", `${e.matter_name || ""} · ${channelLabel(e.channel)}`));
   return li;
 }
 

@@ -58,7 +58,8 @@ async function refusal(response) {
   if (response.ok) return null;
   if (response.status === 401) throw new LoginNeeded("login needed");
   const body = await response.json().catch(() => ({}));
-  const keyReused = response.status === 409 && /Idempotency-Key/.test(body.detail || "");  // for good, not "not now"
+  // for good, not "not now"; told by its code (the detail a page gets is in the page's language)
+  const keyReused = body.code === "idempotency_key_reused";
   if (response.status >= 500 || (RETRY_LATER.has(response.status) && !keyReused)) {
     throw new Error(`server ${response.status}`);
   }
