@@ -269,3 +269,27 @@ def test_every_action_the_log_can_hold_has_a_label():
                     found.add(node.args[at_].value)
     assert {"report", "escalate", "case_overdue", "attach"} <= found
     assert found - set(ACTION_LABELS) == set()
+
+
+def test_a_stage_ending_while_its_clock_stands_still_is_judged_where_it_stopped(world):
+    """Asked for more time (the clocks pause), then reported done past the old deadline before the decision:
+    the lights never turned red, so the stage fact is on time too."""
+    units = _units(world)
+    lead = units[f"B-cm-{WEST}"]
+    me = Identity(roles=ROLES, unit_id=lead, scope=EVERYTHING, username="tester")
+    with unit_of_work(world) as s:
+        cid = intake.report(s, GridIndex.build(s), me, matter_code=MATTER, description="违章搭建",
+                            channel="hotline", lon=WEST_POINT[0], lat=WEST_POINT[1], now=T0)[0].id
+    for action, when in (("accept", "2026-03-02 09:10"), ("file", "2026-03-02 09:20"),
+                         ("dispatch", "2026-03-02 09:30"), ("sign", "2026-03-02 10:00"),
+                         ("request_extension", "2026-03-02 10:30"), ("report_done", "2026-05-04 10:00")):
+        with unit_of_work(world) as s:
+            actions.act(s, GridIndex.build(s), cid, action, me, _payload(action, lead, 1), now=at(when),
+                        calendar=calendar.calendar_for(s))
+    with unit_of_work(world) as s:
+        dispose = facts.of_case(s, cid)[4]
+        assert dispose.stage == "dispose" and dispose.deadline < at("2026-05-04 10:00")
+        assert dispose.on_time is True and dispose.paused_minutes > 0
+        live = _facts(s)
+        facts.rebuild(s)
+        assert _facts(s) == live

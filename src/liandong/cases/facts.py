@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 from liandong.cases import sla
 from liandong.cases.calendar import WorkCalendar, calendar_for
 from liandong.cases.models import CaseEvent, StageFact
+from liandong.config import get_settings
 
 STAGE_OF_STATE = {"reported": "accept", "verifying": "verify", "accepted": "file", "checked": "close",
                   **sla.STAGE_OF_STATE}
@@ -89,13 +90,15 @@ def _unpause(fact: Fact, why: str, at: dt.datetime, cal: WorkCalendar) -> None:
 
 
 def _end(fact: Fact, e: Event, cal: WorkCalendar) -> None:
+    judged_at = e.at  # a stage ending while its clock stands still is judged where the clock stopped
     if fact.paused_since is not None:
+        judged_at = fact.paused_since
         fact.paused_minutes += cal.between(fact.paused_since, e.at)
     fact.paused_since, fact.pauses = None, ""
     fact.ended_at, fact.actor_id, fact.ended_by = e.at, e.actor_id, e.action
     fact.outcome = OUTCOMES.get(e.action, "done")
     fact.used_minutes = max(0.0, cal.between(fact.started_at, e.at) - fact.paused_minutes)
-    fact.on_time = None if fact.deadline is None else not sla.late(fact.deadline, e.at)
+    fact.on_time = None if fact.deadline is None else not sla.late(fact.deadline, judged_at)
 
 
 def fold(fact: Fact | None, e: Event, cal: WorkCalendar) -> tuple[Fact | None, Fact | None]:
@@ -114,7 +117,8 @@ def fold(fact: Fact | None, e: Event, cal: WorkCalendar) -> tuple[Fact | None, F
         fact.deadline = _when(p.get("stage_deadline")) or fact.deadline
         return fact, None
     if e.action == "request_extension":
-        if p.get("paused"):
+        # events written before the flag existed paused the clock when the setting said so and a deadline ran
+        if p.get("paused", "stage_deadline" in p and get_settings().pause_on_extension):
             _pause(fact, "extension", e.at)
         return fact, None
     if e.action in ("approve_extension", "reject_extension"):
@@ -125,7 +129,8 @@ def fold(fact: Fact | None, e: Event, cal: WorkCalendar) -> tuple[Fact | None, F
     if e.action == "escalate":
         fact.escalations += 1
         return fact, None
-    if e.from_state == e.to_state:  # urging, photos, an assisting unit's own part, a rating: the stage runs on
+    if e.from_state == e.to_state and e.action not in sla.RESTARTS:
+        # urging, photos, an assisting unit's own part, a rating: the stage runs on
         return fact, None
     stage = STAGE_OF_STATE.get(e.to_state)
     if stage == fact.stage and e.action not in sla.RESTARTS:
@@ -181,7 +186,7 @@ that leaves the state as it was (urging, photos, a unit's own part…) leaves th
 
 def on_events(session: Session, events: Iterable[dict]) -> None:
     """Project freshly appended events (column dicts as the appender wrote them) in the same transaction."""
-    events = [e for e in events if e["action"] in STAGE_EVENTS or e.get("from_state") != e["to_state"]]
+    events = [e for e in events if e["action"] in STAGE_EVENTS | sla.RESTARTS or e.get("from_state") != e["to_state"]]
     if not events:
         return
     conn = session.connection()
