@@ -198,13 +198,18 @@ def test_visibility_filter_and_live_predicate_agree_and_the_overview_adds_up(wor
             assert card["overdue"] == queries.list_cases(s, caller, queries.CaseQuery(overdue=True), now=now)[1]
 
 
-def test_stage_facts_follow_a_case_through_its_life(world):
-    units = _units(world)
-    lead = units[f"B-cm-{WEST}"]
+def _west_case(world) -> tuple[Identity, int, int]:
+    """A caller holding every case role for the west squad, that squad's unit id, and a case reported at T0."""
+    lead = _units(world)[f"B-cm-{WEST}"]
     me = Identity(roles=ROLES, unit_id=lead, scope=EVERYTHING, username="tester")
     with unit_of_work(world) as s:
         cid = intake.report(s, GridIndex.build(s), me, matter_code=MATTER, description="违章搭建",
                             channel="hotline", lon=WEST_POINT[0], lat=WEST_POINT[1], now=T0)[0].id
+    return me, lead, cid
+
+
+def test_stage_facts_follow_a_case_through_its_life(world):
+    me, lead, cid = _west_case(world)
     script = [("accept", "2026-03-02 09:10"), ("file", "2026-03-02 09:20"),
               ("dispatch", "2026-03-04 09:30"),  # two days for a one-day stage: late
               ("sign", "2026-03-04 10:00"), ("suspend", "2026-03-04 10:30"), ("resume", "2026-03-05 10:30"),
@@ -274,12 +279,7 @@ def test_every_action_the_log_can_hold_has_a_label():
 def test_a_stage_ending_while_its_clock_stands_still_is_judged_where_it_stopped(world):
     """Asked for more time (the clocks pause), then reported done past the old deadline before the decision:
     the lights never turned red, so the stage fact is on time too."""
-    units = _units(world)
-    lead = units[f"B-cm-{WEST}"]
-    me = Identity(roles=ROLES, unit_id=lead, scope=EVERYTHING, username="tester")
-    with unit_of_work(world) as s:
-        cid = intake.report(s, GridIndex.build(s), me, matter_code=MATTER, description="违章搭建",
-                            channel="hotline", lon=WEST_POINT[0], lat=WEST_POINT[1], now=T0)[0].id
+    me, lead, cid = _west_case(world)
     for action, when in (("accept", "2026-03-02 09:10"), ("file", "2026-03-02 09:20"),
                          ("dispatch", "2026-03-02 09:30"), ("sign", "2026-03-02 10:00"),
                          ("request_extension", "2026-03-02 10:30"), ("report_done", "2026-05-04 10:00")):
