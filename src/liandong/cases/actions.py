@@ -23,7 +23,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
@@ -456,9 +456,7 @@ def _apply(action: Action, st: Standing, body: Payload, index: GridIndex, now: d
     case.state = to_state
     case.updated_at = now  # bumps the version: every action, a stage event too, takes part in optimistic concurrency
     if to_state != from_state and action.name not in KEEP_EXTENSION:
-        # the stage an extension was asked for is over: the request lapses rather than freezing the next one
-        session.execute(update(Extension).where(Extension.case_id == case.id, Extension.status == "pending")
-                        .values(status="lapsed", decided_by=st.caller.name, decided_at=now))
+        _lapse(st, now)
     # resuming while an extension request waits: the clocks stay paused until it is decided
     held = action.name == "resume" and get_settings().pause_on_extension and st.pending is not None
     if not held and (to_state != from_state or action.name in RESTARTS_IN_PLACE):
@@ -468,6 +466,22 @@ def _apply(action: Action, st: Standing, body: Payload, index: GridIndex, now: d
     log.record(session, case, st.caller, action.name, from_state, to_state, record, now)
     session.flush()
     return case
+
+
+def _lapse(st: Standing, now: dt.datetime) -> None:
+    """The stage an extension was asked for is over: the request lapses rather than freezing the next one."""
+    if "pending" in vars(st):  # already read for a guard: no need to ask the database again
+        if st.pending is not None:
+            st.pending.status, st.pending.decided_by, st.pending.decided_at = "lapsed", st.caller.name, now
+        return
+    st.session.connection().execute(_LAPSE, {"case": st.case.id, "by": st.caller.name, "at": now})
+
+
+_EXT = Extension.__table__
+_LAPSE = (_EXT.update().where(_EXT.c.case_id == bindparam("case"), _EXT.c.status == "pending")
+          .values(status="lapsed", decided_by=bindparam("by"), decided_at=bindparam("at")))
+"""A Core statement built once (it runs on every change of state); no Extension object of the case is in
+the session unless ``pending`` read it, and then the branch above changes that object instead."""
 
 
 def _stale(st: Standing) -> StaleCase:

@@ -15,7 +15,7 @@ import itertools
 import time
 from collections.abc import Iterable
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import bindparam, delete, select
 from sqlalchemy.orm import Session
 
 from liandong.cases import sla
@@ -193,8 +193,7 @@ def on_events(session: Session, events: Iterable[dict]) -> None:
     ids = {e["case_id"] for e in events if e["action"] != "report"}
     running: dict[int, Fact] = {}
     if ids:
-        for row in conn.execute(select(StageFact.__table__).where(
-                StageFact.case_id.in_(ids), StageFact.ended_at.is_(None))).mappings():
+        for row in conn.execute(_RUNNING, {"ids": list(ids)}).mappings():
             running[row["case_id"]] = Fact(**{k: row[k] for k in (*_COLUMNS, "id")})
     cal = _LazyCalendar(session)
     changed: dict[int, Fact] = {}
@@ -208,16 +207,22 @@ def on_events(session: Session, events: Iterable[dict]) -> None:
         if begun is not None:
             new.append(begun)
             running[e["case_id"]] = begun
-    for fact in changed.values():
-        conn.execute(update(StageFact).where(StageFact.id == fact.id)
-                     .values(**{k: getattr(fact, k) for k in _COLUMNS}))
+    if changed:
+        conn.execute(_UPDATE, [{"fact_id": f.id, **{k: getattr(f, k) for k in _COLUMNS}} for f in changed.values()])
     _insert(session, [f for f in new if f.id is None])
+
+
+# built once: the event path runs them on every stage change, and a statement built anew costs more in Python
+# than the database takes to run it
+_TABLE = StageFact.__table__
+_RUNNING = select(_TABLE).where(_TABLE.c.case_id.in_(bindparam("ids", expanding=True)), _TABLE.c.ended_at.is_(None))
+_UPDATE = _TABLE.update().where(_TABLE.c.id == bindparam("fact_id"))
 
 
 def _insert(session: Session, facts: list[Fact]) -> None:
     """New stages; one that ended within the same batch goes in already ended."""
     if facts:
-        session.connection().execute(StageFact.__table__.insert(),
+        session.connection().execute(_TABLE.insert(),
                                      [{k: getattr(f, k) for k in _COLUMNS} for f in facts])
 
 

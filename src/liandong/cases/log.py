@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, select
 from sqlalchemy.orm import Session
 
 from liandong.auth.identity import Identity
@@ -19,7 +19,7 @@ def append(session: Session, case_id: int, action: str, from_state: str | None, 
 
     ``seq`` may be given when the caller knows it (1 for a case just created). The event returned is a
     plain copy of the row written, not tracked by the session."""
-    seq = seq or (session.scalar(select(func.max(CaseEvent.seq)).where(CaseEvent.case_id == case_id)) or 0) + 1
+    seq = seq or (session.connection().execute(_LAST_SEQ, {"case_id": case_id}).scalar() or 0) + 1
     values = {"case_id": case_id, "seq": seq, "at": now, "actor_id": actor_id, "actor": actor, "unit_id": unit_id,
               "action": action, "from_state": from_state, "to_state": to_state, "payload": payload}
     # a Core INSERT: events are never changed, so the unit of work has nothing to track on them
@@ -28,7 +28,9 @@ def append(session: Session, case_id: int, action: str, from_state: str | None, 
     return CaseEvent(**values)
 
 
+# built once (they run on every action)
 _INSERT = CaseEvent.__table__.insert().returning(CaseEvent.__table__.c.id)
+_LAST_SEQ = select(func.max(CaseEvent.seq)).where(CaseEvent.case_id == bindparam("case_id"))
 
 
 def record(session: Session, case: Case, caller: Identity, action: str, from_state: str | None, to_state: str,
