@@ -13,7 +13,7 @@ import json
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sqlalchemy import select
+from sqlalchemy import delete, select
 
 from liandong.areas.index import GridIndex
 from liandong.areas.scope import EVERYTHING, NOTHING, Scope
@@ -116,7 +116,10 @@ def test_lights_and_overdue_agree_in_sql_and_python(world, steps, later):
 def test_rebuilt_stage_facts_equal_the_live_ones(world, steps):
     _play(world, steps)
     with unit_of_work(world) as s:
+        found = facts.check(s)
+    with unit_of_work(world) as s:
         live = _facts(s)
+        assert found == {"stored": len(live), "derived": len(live), "differing": 0, "first_differing": []}
         written = facts.rebuild(s)
         rebuilt = _facts(s)
     assert written == len(live) and rebuilt == live
@@ -153,6 +156,14 @@ def test_a_case_suspended_after_its_deadline_is_overdue_everywhere(world):
         area = stats.by_area(s, me, "town", now)
     assert [c.id for c in listed] == [cid] == [c.id for c in red]
     assert marker["overdue"] and card["overdue"] == 1 and sum(a["overdue"] for a in area) == 1
+    # resumed on a Saturday with no time left: still overdue, by the deadline it missed (not green till Monday)
+    saturday = at("2026-03-14 10:00")
+    with unit_of_work(world) as s:
+        deadline = s.get(Case, cid).stage_deadline
+        case = actions.act(s, GridIndex.build(s), cid, "resume", me, {}, now=saturday,
+                           calendar=calendar.calendar_for(s))
+        assert case.stage_deadline == deadline < saturday and sla.overdue(case, saturday)
+        assert [c.id for c in queries.list_cases(s, me, queries.CaseQuery(overdue=True), now=saturday)[0]] == [cid]
 
 
 def _callers(url) -> list[Identity]:
@@ -249,11 +260,54 @@ def test_facts_rebuild_command_finds_and_repairs_drift(world):
         live = _facts(s)
         s.execute(update(StageFact).where(StageFact.ended_at.is_not(None)).values(used_minutes=-1.0))
     r = cli(world, "facts", "rebuild", "--check")
-    assert r.returncode == 1 and json.loads(r.stdout)["differing"] > 0
+    assert r.returncode == 1 and json.loads(r.stdout)["differing"] == sum(f[7] is not None for f in live)
     r = cli(world, "facts", "rebuild")
     assert r.returncode == 0 and json.loads(r.stdout)["facts"] == len(live)
     with unit_of_work(world) as s:
         assert _facts(s) == live
+        gone = s.execute(select(StageFact.case_id, StageFact.seq).order_by(StageFact.case_id, StageFact.seq)
+                         .offset(len(live) // 2)).first()  # a stage missing from the stored rows
+        s.execute(delete(StageFact).where(StageFact.case_id == gone[0], StageFact.seq == gone[1]))
+    r = cli(world, "facts", "rebuild", "--check")
+    assert r.returncode == 1 and json.loads(r.stdout) == {"stored": len(live) - 1, "derived": len(live),
+                                                          "differing": 1, "first_differing": [list(gone)]}
+
+
+def test_migrate_derives_the_facts_and_lights_the_rules_of_the_day_give(world, monkeypatch):
+    """A database from before the facts (or computed under other rules) gets them on ``liandong migrate``;
+    a second run finds nothing to do."""
+    from sqlalchemy import update
+
+    from liandong.areas.models import Meta
+    from liandong.cases import upkeep
+    from tests.test_cli import run as cli
+
+    _, now = _play(world, [(0, 0, 10, 1), (0, 0, 10, 1), (1, 0, 10, 1), (1, 1, 10, 1)])  # case 1: filed
+
+    def forget(s) -> None:
+        s.execute(delete(StageFact))
+        s.execute(update(Case).values(stage_yellow_at=None, case_yellow_at=None))
+        s.execute(delete(Meta).where(Meta.key.in_(("stage_facts_rules", "light_rules"))))
+
+    lights = select(Case.id, Case.stage_yellow_at, Case.case_yellow_at).order_by(Case.id)
+    with unit_of_work(world) as s:
+        live, lit = _facts(s), s.execute(lights).all()
+        forget(s)
+    with unit_of_work(world) as s:  # computed at the moment the last deadline was set: the very same instants
+        assert upkeep.bring_up_to_date(s, now) == {"stage_facts": len(live), "lights": 1}
+    with unit_of_work(world) as s:
+        assert _facts(s) == live and s.execute(lights).all() == lit and any(row[1] for row in lit)
+        forget(s)
+    r = cli(world, "migrate")
+    assert r.returncode == 0 and f'"stage_facts": {len(live)}' in r.stdout
+    with unit_of_work(world) as s:
+        assert _facts(s) == live
+    assert "recomputed" not in cli(world, "migrate").stdout  # up to date: nothing to do
+    monkeypatch.setattr(facts, "RULES", facts.RULES + "-next")  # a change of the fold's rules rebuilds the facts
+    with unit_of_work(world) as s:
+        assert upkeep.bring_up_to_date(s, now) == {"stage_facts": len(live)}
+    with unit_of_work(world) as s:
+        assert upkeep.bring_up_to_date(s, now) == {}
 
 
 def test_every_action_the_log_can_hold_has_a_label():

@@ -196,17 +196,37 @@ def test_history_replays_each_step_through_the_table(db_url):
     assert all(e.payload["imported"] for e in events)
 
 
-@pytest.mark.parametrize(("actions", "hours", "refusal"), [
-    (["accept", "close"], 1.0, "'close' is not allowed in state 'accepted'"),
-    (["accept", "file"], -1.0, "comes before the step it follows"),
-    (["accept", "file", "dispatch", "sign", "report_done"], 1.0, "'report_done' needs 'note'"),
-    (["accept", "fly"], 1.0, "'fly' is not allowed in state 'accepted'"),
+SELF = {"close_self_handled": {"note": "现场解决"}}
+RATED = {**SELF, "rate": {"satisfaction": "satisfied"}}
+
+
+@pytest.mark.parametrize(("actions", "hours", "payloads", "refusal", "code"), [
+    (["accept", "close"], 1.0, {}, "'close' is not allowed in state 'accepted'", "not_allowed_in_state"),
+    (["accept", "file"], -1.0, {}, "comes before the step it follows", "history_out_of_order"),
+    (["accept", "file", "dispatch", "sign", "report_done"], 1.0, {}, "'report_done' needs 'note'", "missing_field"),
+    (["accept", "fly"], 1.0, {}, "'fly' is not allowed in state 'accepted'", "not_allowed_in_state"),
+    (["accept", "close_self_handled", "rate"], 1.0, {**SELF, "rate": {"satisfaction": "so-so"}}, "'rate': satisfaction",
+     "invalid_field"),
+    (["accept", "close_self_handled", "rate", "rate"], 1.0, RATED, "rated already", "already_rated"),
 ])
-def test_history_refuses_what_the_table_or_the_clock_does_not_allow(actions, hours, refusal):
-    steps = [history.Step(a, T0 + dt.timedelta(hours=hours * i)) for i, a in enumerate(actions, start=1)]
+def test_history_refuses_what_the_table_or_the_clock_does_not_allow(actions, hours, payloads, refusal, code):
+    steps = [history.Step(a, T0 + dt.timedelta(hours=hours * i), dict(payloads.get(a, {})))
+             for i, a in enumerate(actions, start=1)]
     with pytest.raises(Invalid, match=refusal) as refused:
         history.walk(record("H-9", 1, steps))
-    assert refused.value.code in ("not_allowed_in_state", "history_out_of_order", "payload_missing")
+    assert refused.value.code == code
+
+
+def test_history_validates_the_fields_an_action_knows_and_keeps_foreign_facts():
+    """A step's payload is checked by its action's model; what the foreign system adds goes along as it is."""
+    steps = [history.Step("accept", T0 + dt.timedelta(hours=1)),
+             history.Step("file", T0 + dt.timedelta(hours=2)),
+             history.Step("dispatch", T0 + dt.timedelta(hours=3), {"queue": "PWDx_District 1: Street Lights"})]
+    assert history.walk(record("H-8", 1, steps))[-1] == "dispatched"
+    steps[-1] = history.Step("dispatch", T0 + dt.timedelta(hours=3), {"lead_unit_id": "the works department"})
+    with pytest.raises(Invalid, match="lead_unit_id") as refused:
+        history.walk(record("H-8", 1, steps))
+    assert refused.value.code == "invalid_field"
 
 
 def test_a_refused_record_writes_nothing(db_url):

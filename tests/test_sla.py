@@ -13,7 +13,7 @@ from sqlalchemy import func, select, update
 
 from liandong.areas.index import GridIndex
 from liandong.auth.identity import Identity
-from liandong.cases import actions, calendar, intake, queries, sla
+from liandong.cases import actions, calendar, intake, notifications, queries, sla
 from liandong.cases.calendar import WorkCalendar, mark_year, parse_hours, seed_from_chinesecalendar, set_day
 from liandong.cases.models import Case, CaseEvent, Extension, Notification
 from liandong.catalogue.service import load_standard
@@ -160,7 +160,9 @@ def test_sweep_escalates_each_overdue_stage_once(world):
     with unit_of_work(world) as s:
         events = s.scalar(select(func.count()).select_from(CaseEvent).where(CaseEvent.action == "escalate"))
         notes = s.scalars(select(Notification).where(Notification.case_id == ids[0])).all()
-    assert events == 3 and notes and "超时" in notes[0].message
+    assert events == 3 and notes and notes[0].message is None  # stored as kind + details, worded on reading
+    assert notes[0].kind == "overdue" and notes[0].details == {"stage": "dispatch", "level": 1}
+    assert "超时" in notifications.text(notes[0].kind, notes[0].details, "X")
     # a new stage gets its own escalation, from the first level again (sign stage 10:40 → 13:10)
     run(world, ids[0], "dispatch", at("2026-03-02 10:40"))
     with unit_of_work(world) as s:
@@ -306,7 +308,7 @@ def test_extension_pauses_then_extends_and_urging_notifies(world):
         done = list(s.scalars(select(CaseEvent.action).where(CaseEvent.case_id == cid).order_by(CaseEvent.seq)))
         urged = s.scalars(select(Notification).where(Notification.case_id == cid, Notification.kind == "urge")).all()
     assert done[-3:] == ["request_extension", "approve_extension", "urge"] and urged
-    assert "尽快处理" in urged[0].message
+    assert urged[0].details == {"note": "尽快处理"} and "尽快处理" in notifications.text("urge", urged[0].details, "X")
 
 
 def test_an_extension_still_pending_when_the_stage_ends_lapses(world):

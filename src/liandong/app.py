@@ -23,8 +23,8 @@ from liandong.areas.index import IndexHolder
 from liandong.auth.api import router as auth_router
 from liandong.auth.deps import ErrorAnswer
 from liandong.auth.principals import PrincipalCache
+from liandong.cases import calendar
 from liandong.cases.api import router as cases_router
-from liandong.cases.calendar import CalendarCache
 from liandong.cases.calendar_api import router as calendar_router
 from liandong.cases.dedupe_api import router as dedupe_router
 from liandong.cases.notifications_api import router as notifications_router
@@ -98,7 +98,8 @@ def create_app(settings: Settings | None = None, clock: Callable[[], dt.datetime
     app.state.grid_index = IndexHolder(settings.index_check_seconds)
     app.state.rate_limiter = RateLimiter(settings.rate_limit_storage)
     app.state.live = Feed(app.state.sessionmaker, settings.live_poll_seconds)
-    app.state.calendar = CalendarCache(settings.work_hours, settings.timezone, ttl=settings.index_check_seconds * 15)
+    app.state.calendar = calendar.shared(app.state.database_url, settings.work_hours, settings.timezone,
+                                         ttl=settings.index_check_seconds * 15)
 
     @app.exception_handler(DomainError)
     def domain_error(request: Request, exc: DomainError):

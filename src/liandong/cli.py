@@ -16,7 +16,7 @@ import typer
 
 from liandong.config import get_settings
 from liandong.db import migrate as run_migrations
-from liandong.db import unit_of_work
+from liandong.db import unit_of_work, utcnow
 from liandong.errors import DomainError
 
 app = typer.Typer(help="Liandong 联动 — city grid governance and emergency linkage platform.",
@@ -57,9 +57,19 @@ def _read(path: Path) -> str:
 
 @app.command()
 def migrate() -> None:
-    """Bring the database to the latest schema."""
-    run_migrations(_url())
+    """Bring the database to the latest schema, and what it derives (stage facts, lights) to today's rules."""
+    _migrate()
     typer.echo(f"database at the latest schema: {_safe_url()}")
+
+
+def _migrate() -> None:
+    from liandong.cases import upkeep
+
+    run_migrations(_url())
+    with unit_of_work(_url()) as session:
+        done = upkeep.bring_up_to_date(session, utcnow())
+    if done:
+        typer.echo(f"recomputed under today's rules: {json.dumps(done)}")
 
 
 def _safe_url() -> str:
@@ -78,7 +88,7 @@ def demo(
     """Migrate, load the Minhang demo district if the database is empty, print the accounts, serve."""
     from liandong.demo import loader
 
-    run_migrations(_url())
+    _migrate()
     settings = get_settings()
     with unit_of_work(_url()) as session:
         if loader.is_loaded(session):
@@ -107,7 +117,7 @@ def serve(host: str = "127.0.0.1", port: int = 8000, workers: int = 1) -> None:
     """Serve the web app and API (OpenAPI at /docs)."""
     import uvicorn
 
-    run_migrations(_url())
+    _migrate()
     typer.echo(f"serving on http://{host}:{port}/  (API docs: http://{host}:{port}/docs)")
     uvicorn.run("liandong.app:create_app", factory=True, host=host, port=port, workers=workers,
                 log_level=os.environ.get("LIANDONG_LOG_LEVEL", "info"))
@@ -329,28 +339,16 @@ def facts_rebuild(
     check: Annotated[bool, typer.Option("--check", help="only compare: exit 1 if the stored facts differ from "
                                                        "those the log gives (nothing is written)")] = False,
 ) -> None:
-    """Derive every stage fact again from the event log (after a bulk load, a calendar change or a repair)."""
-    from sqlalchemy import select
-
+    """Derive every stage fact again from the event log (after a bulk load, a calendar change or a repair);
+    writers of events wait until it is done. ``--check`` compares instead, reading only."""
     from liandong.cases import facts
-    from liandong.cases.models import StageFact
     from liandong.db import session_factory
-
-    columns = [c for c in StageFact.__table__.c if c.key not in ("id",)]
-    order = (StageFact.case_id, StageFact.seq)
-
-    def rows(session) -> list[tuple]:
-        return [tuple(r) for r in session.execute(select(*columns).order_by(*order))]
 
     if check:
         with session_factory(_url())() as session:
-            before = rows(session)
-            written = facts.rebuild(session)
-            after = rows(session)
-            session.rollback()
-        differ = sum(a != b for a, b in zip(before, after, strict=False)) + abs(len(before) - len(after))
-        typer.echo(json.dumps({"stored": len(before), "derived": written, "differing": differ}))
-        raise typer.Exit(1 if differ else 0)
+            found = facts.check(session)
+        typer.echo(json.dumps(found))
+        raise typer.Exit(1 if found["differing"] else 0)
     with unit_of_work(_url()) as session:
         written = facts.rebuild(session)
     typer.echo(json.dumps({"facts": written}))

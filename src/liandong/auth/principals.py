@@ -3,8 +3,9 @@
 Every API call presents a token; looking up token, user, roles, unit and jurisdiction costs five
 queries, more than the work of most calls. So each process keeps the answer for
 ``principal_cache_seconds`` (never past the token's expiry). A change made in this process — logout,
-roles, password, disabling a user — clears the cache at once (``changed()``); a change made by
-another process is seen within the cache time (give or take the one lookup that renews an entry). Set it
+roles, password, disabling a user — clears the cache as soon as it commits (``auth/service.py`` calls
+``changed()`` after the commit: called earlier, a lookup in between would keep the old state); a change
+made by another process is seen within the cache time (give or take the one lookup that renews an entry). Set it
 to 0 to look every token up every time.
 """
 

@@ -13,7 +13,7 @@ import re
 import secrets
 
 from sqlalchemy import event, func, select, update
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, object_session
 
 from liandong import audit
 from liandong.areas.models import Area
@@ -26,11 +26,20 @@ from liandong.config import get_settings
 from liandong.db import utcnow
 from liandong.errors import Conflict, Forbidden, Invalid, NotFound, Unauthorized
 from liandong.privacy import mask_phone
+from liandong.transaction import after_commit
 from liandong.units.models import Unit
 
 
 def digest(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def _principals_changed(session: Session) -> None:
+    """Tell this process's principal cache (``principals.changed``) once ``session``'s change has committed; not
+    at all when it rolls back."""
+    # only after commit, never also now: until then the database still says the old state, so a call now would let
+    # another thread load that old state under the new generation and keep it for the whole cache time
+    after_commit(session, principals.changed)
 
 
 LOGIN_FAILED = "wrong username or password, or the account is locked after repeated failures"
@@ -139,7 +148,7 @@ def sign_out(session: Session, secret: str, *, ip: str | None = None) -> None:
     if tok is None or tok.revoked_at is not None:
         return
     tok.revoked_at = now
-    principals.changed()
+    _principals_changed(session)
     if tok.expires_at > now:
         audit.record(session, "logout", actor=session.get(User, tok.user_id), ip=ip)
 
@@ -152,7 +161,11 @@ ASSIGNED_ONLY_KINDS = frozenset({"department", "branch", "team"})
 def _unit_changed(mapper, connection, unit: Unit) -> None:
     """A unit's kind decides what its users see (``ASSIGNED_ONLY_KINDS``): identities cached before an edit
     are stale. Auth watches the units it builds on, so the units domain needs to know nothing of callers."""
-    principals.changed()
+    session = object_session(unit)
+    if session is None:  # not reachable from a flush, but then there is no commit to wait for
+        principals.changed()
+    else:
+        _principals_changed(session)
 
 
 def scope_for(session: Session, user: User) -> Scope:
@@ -270,7 +283,7 @@ def set_roles(session: Session, username: str, roles: list[str], *, actor: User 
     before = user.roles
     user.role_rows = [UserRole(role=r) for r in sorted(set(roles))]
     session.flush()
-    principals.changed()
+    _principals_changed(session)
     audit.record(session, "user_roles_changed", actor=actor, target=f"user:{username}",
                  detail={"before": before, "after": sorted(set(roles))}, ip=ip)
     return user
@@ -291,7 +304,7 @@ def set_password(session: Session, username: str, password: str, *, actor: User 
         update(AuthToken).where(AuthToken.user_id == user.id, AuthToken.revoked_at.is_(None))
         .values(revoked_at=utcnow()).execution_options(synchronize_session=False)
     ).rowcount
-    principals.changed()
+    _principals_changed(session)
     audit.record(session, "password_changed", actor=actor, target=f"user:{username}",
                  detail={"sessions_ended": revoked, "unlocked": was_locked}, ip=ip)
 
@@ -304,7 +317,7 @@ def set_active(session: Session, username: str, active: bool, *, actor: User | N
     if active:
         user.failed_logins = 0
         user.locked_until = None
-    principals.changed()
+    _principals_changed(session)
     audit.record(session, "user_enabled" if active else "user_disabled", actor=actor,
                  target=f"user:{username}", ip=ip)
     return user

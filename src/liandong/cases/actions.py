@@ -293,13 +293,13 @@ def _on_stage(case: Case, **facts) -> dict:
 def _request_extension(d: Doing) -> dict:
     body, case = d.payload, d.case
     assert isinstance(body, ExtensionRequest)
-    d.session.add(Extension(case_id=case.id, stage=case.stage, amount=body.amount, unit=body.unit,
-                            reason=body.reason, requested_by=d.standing.caller.name, requested_at=d.now))
     paused = bool(get_settings().pause_on_extension and case.stage_deadline)
+    d.session.add(Extension(case_id=case.id, stage=case.stage, amount=body.amount, unit=body.unit,
+                            reason=body.reason, requested_by=d.standing.caller.name, requested_at=d.now,
+                            paused=paused))
     if paused:  # the clocks wait for the decision
         sla.pause(case, d.calendar, d.now)
-    facts = {"paused": True} if paused else {}
-    return _on_stage(case, amount=body.amount, unit=body.unit, reason=body.reason, **facts)
+    return _on_stage(case, amount=body.amount, unit=body.unit, reason=body.reason, paused=paused)
 
 
 def _decide_extension(d: Doing) -> dict:
@@ -307,11 +307,10 @@ def _decide_extension(d: Doing) -> dict:
     pending.status = "approved" if d.action == "approve_extension" else "rejected"
     pending.decided_by, pending.decided_at = d.standing.caller.name, d.now
     extra = d.calendar.minutes(pending.amount, pending.unit) if pending.status == "approved" else 0.0
-    if case.paused_remaining_minutes is not None and case.state != "suspended":
+    # decided only while handling (never suspended): paused clocks were paused by the request itself
+    if case.paused_remaining_minutes is not None:
         sla.unpause(case, d.calendar, d.now, extra)  # the request paused the clocks; the decision starts them
     elif extra:
-        if case.paused_remaining_minutes is not None:  # suspended meanwhile: the stage resumes with more
-            case.paused_remaining_minutes += extra
         sla.extend(case, d.calendar, extra, d.now)
     return _on_stage(case, amount=pending.amount, unit=pending.unit)
 
@@ -321,8 +320,7 @@ def _urge(d: Doing) -> dict:
     case, note = d.case, d.payload.note
     for unit_id in sla.recipients(d.session, case):
         d.session.add(Notification(unit_id=unit_id, case_id=case.id, kind="urge", created_at=d.now,
-                                   details={"note": (note or "")[:300] or None},
-                                   message=f"案件 {case.number} 被督办 (case {case.number} urged): {note or ''}"[:500]))
+                                   details={"note": (note or "")[:300] or None}))
     return _on_stage(case)
 
 
@@ -458,7 +456,7 @@ def _apply(action: Action, st: Standing, body: Payload, index: GridIndex, now: d
     if to_state != from_state and action.name not in KEEP_EXTENSION:
         _lapse(st, now)
     # resuming while an extension request waits: the clocks stay paused until it is decided
-    held = action.name == "resume" and get_settings().pause_on_extension and st.pending is not None
+    held = action.name == "resume" and st.pending is not None and bool(st.pending.paused)
     if not held and (to_state != from_state or action.name in RESTARTS_IN_PLACE):
         sla.on_transition(case, snapshot.current(session).by_id[case.matter_id], action.name, calendar, now)
         if case.stage_deadline is not None and to_state != from_state:

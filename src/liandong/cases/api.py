@@ -168,11 +168,11 @@ def act(request: Request, action: str = Path(description=" | ".join(actions.NAME
 
 @router.post("/{case_id}/attachments", status_code=201,
              summary="Add a photo (JPEG, PNG or WebP; before/after); the same photo again answers 200 with the first")
-async def upload(request: Request, case_id: int = Path(ge=1, le=2**31), file: UploadFile = File(...),
-                 kind: str = Form("before"), principal: Principal = Depends(current_principal),
-                 session: Session = Depends(get_session), now: dt.datetime = Depends(request_time)):
+def upload(request: Request, case_id: int = Path(ge=1, le=2**31), file: UploadFile = File(...),
+           kind: str = Form("before"), principal: Principal = Depends(current_principal),
+           session: Session = Depends(get_session), now: dt.datetime = Depends(request_time)):
     settings = request.app.state.settings
-    data = await file.read(settings.max_upload_bytes + 1)
+    data = file.file.read(settings.max_upload_bytes + 1)  # the form is parsed already: a spooled file, in a thread
     case = queries.get(session, case_id, actor_of(principal))
     row, path = attachments.add(session, case, data, file.filename or "", kind, principal.username,
                                 principal.user_id, settings.uploads(), settings.max_upload_bytes, now)

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
+from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
 from liandong.cases.models import CalendarDay, CalendarYear
@@ -172,6 +173,22 @@ class CalendarCache:
             self._cal = WorkCalendar.load(session, self.hours, self.tz)
             self._at = time.monotonic()
         return self._cal
+
+
+_SHARED: dict[tuple[str, str, str], CalendarCache] = {}
+
+
+def shared(url: str, hours: str, tz: str, ttl: float = 30.0) -> CalendarCache:
+    """The process's one cache of the calendar of the database at ``url`` (for these working hours and time
+    zone): the pages, the sweep and the stage facts read the same copy, so an edit forgets it for all."""
+    key = (str(make_url(url)), hours, tz)
+    return _SHARED.get(key) or _SHARED.setdefault(key, CalendarCache(hours, tz, ttl))
+
+
+def cached(session: Session) -> WorkCalendar:
+    """The configured calendar of the session's database, from the process's cache."""
+    s = get_settings()
+    return shared(str(session.get_bind().url), s.work_hours, s.timezone).get(session)
 
 
 def calendar_for(session: Session) -> WorkCalendar:

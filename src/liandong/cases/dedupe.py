@@ -55,9 +55,10 @@ def score(new: Case, old, same_matter: bool, distance_m: float) -> float:
 
 
 def after_report(session: Session, index: GridIndex, case: Case, calendar: WorkCalendar,
-                 settings: Settings | None = None) -> dict:
-    """Score the new case against its candidates; merge it or queue the pair. ``intake.open_case`` calls this
-    for every channel (none calls it itself); the caller commits."""
+                 settings: Settings | None = None, now: dt.datetime | None = None) -> dict:
+    """Score the new case against its candidates; merge it or queue the pair, at ``now`` (the report's moment:
+    a replayed or simulated report merges at its own time, not the wall clock's). ``intake.open_case`` calls
+    this for every channel (none calls it itself); the caller commits."""
     settings = settings or get_settings()
     if case.state != "reported" or settings.dedupe_review > 1:
         return {"merged_into": None, "queued": 0}
@@ -68,7 +69,8 @@ def after_report(session: Session, index: GridIndex, case: Case, calendar: WorkC
     if scored and scored[0][0] >= settings.dedupe_auto:  # candidates are never merged cases themselves
         best_score, _, best = scored[0]
         actions.act(session, index, case.id, "merge", SYSTEM,
-                    {"master_id": best.id, "note": f"自动合并 (score {best_score})"}, calendar=calendar)
+                    {"master_id": best.id, "note": f"自动合并 (score {best_score})"}, now=now or case.created_at,
+                    calendar=calendar)
         return {"merged_into": best.id, "score": best_score, "queued": 0}
     queued = [(s, old) for s, _, old in scored if settings.dedupe_review <= s < settings.dedupe_auto][:REVIEW_MAX]
     for s, old in queued:

@@ -12,16 +12,16 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import itertools
-import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 
-from sqlalchemy import bindparam, delete, select
+from sqlalchemy import bindparam, delete, select, text
 from sqlalchemy.orm import Session
 
 from liandong.cases import sla
-from liandong.cases.calendar import WorkCalendar, calendar_for
+from liandong.cases.calendar import WorkCalendar, cached, calendar_for
 from liandong.cases.models import CaseEvent, StageFact
 from liandong.config import get_settings
+from liandong.db import is_postgres
 
 STAGE_OF_STATE = {"reported": "accept", "verifying": "verify", "accepted": "file", "checked": "close",
                   **sla.STAGE_OF_STATE}
@@ -30,6 +30,9 @@ OUTCOMES = {"return": "returned", "check_failed": "reworked", "reject": "rejecte
             "merge": "merged"}
 """How a stage ended, by the action that ended it; any other action: done."""
 LEAD_STAGES = frozenset({"sign", "dispose"})
+RULES = "1"
+"""The version of ``fold``: change it whenever what ``fold`` writes changes, and ``liandong migrate`` rebuilds
+the stored facts with the new rules (``cases/upkeep.py``)."""
 
 
 @dataclasses.dataclass
@@ -147,23 +150,6 @@ def fold(fact: Fact | None, e: Event, cal: WorkCalendar) -> tuple[Fact | None, F
 # --- where the rows are kept -------------------------------------------------------------------------
 
 _COLUMNS = [f.name for f in dataclasses.fields(Fact) if f.name != "id"]
-_cal: tuple[WorkCalendar, float] | None = None
-CALENDAR_SECONDS = 30.0
-
-
-def _calendar(session: Session) -> WorkCalendar:
-    """The working calendar, loaded once per process every CALENDAR_SECONDS (most events need none: only an
-    ending stage or a pause counts working time)."""
-    global _cal
-    if _cal is None or time.monotonic() - _cal[1] > CALENDAR_SECONDS:
-        _cal = (calendar_for(session), time.monotonic())
-    return _cal[0]
-
-
-def forget_calendar() -> None:
-    """The calendar changed (an administrator's edit): count working time with the new one."""
-    global _cal
-    _cal = None
 
 
 class _LazyCalendar:
@@ -174,7 +160,7 @@ class _LazyCalendar:
 
     def between(self, start: dt.datetime, end: dt.datetime) -> float:
         if self._cal is None:
-            self._cal = _calendar(self.session)
+            self._cal = cached(self.session)  # the process's copy, which a calendar edit forgets
         return self._cal.between(start, end)
 
 
@@ -238,24 +224,68 @@ def derive(events: Iterable[Event], cal: WorkCalendar) -> list[Fact]:
     return out
 
 
-def rebuild(session: Session, batch: int = 20_000) -> int:
-    """Replace every stage fact with those derived from the event log; returns how many rows it wrote.
-    The caller commits (the figures see the old rows or the new ones, never a mix)."""
-    cal = calendar_for(session)
-    session.execute(delete(StageFact))
+def _derived(session: Session, cal: WorkCalendar, batch: int) -> Iterator[Fact]:
+    """Every stage fact the event log gives, case by case, each case's in order."""
     stmt = (select(CaseEvent.case_id, CaseEvent.action, CaseEvent.from_state, CaseEvent.to_state, CaseEvent.at,
                    CaseEvent.payload, CaseEvent.actor_id)
             .order_by(CaseEvent.case_id, CaseEvent.seq).execution_options(yield_per=batch))
-    written, pending = 0, []
     rows = (Event(*row) for row in session.execute(stmt))
     for _, events in itertools.groupby(rows, key=lambda e: e.case_id):  # events come case by case, in order
-        pending += derive(events, cal)
+        yield from derive(events, cal)
+
+
+def rebuild(session: Session, batch: int = 20_000) -> int:
+    """Replace every stage fact with those derived from the event log; returns how many rows it wrote.
+    The caller commits (the figures see the old rows or the new ones, never a mix).
+
+    Writers of events wait until the caller commits (on PostgreSQL a SHARE lock on the log; SQLite has one
+    writer anyway): an event appended meanwhile would move a fact this rebuild is about to replace."""
+    if is_postgres(session):
+        session.execute(text("LOCK TABLE case_events IN SHARE MODE"))
+    cal = calendar_for(session)
+    session.execute(delete(StageFact))
+    written, pending = 0, []
+    for fact in _derived(session, cal, batch):
+        pending.append(fact)
         if len(pending) >= batch:
             _insert(session, pending)
             written, pending = written + len(pending), []
     _insert(session, pending)
     session.flush()
     return written + len(pending)
+
+
+def check(session: Session, batch: int = 20_000, show: int = 10) -> dict:
+    """Compare the stored facts with those the log gives, writing nothing and locking nothing: both are read
+    in (case, seq) order and matched by that key. Returns the counts and the first ``show`` keys that differ
+    (a row missing on either side, or any column unequal)."""
+    if is_postgres(session) and not session.in_transaction():  # both reads see one snapshot
+        session.connection(execution_options={"isolation_level": "REPEATABLE READ"})
+    cal = calendar_for(session)
+    stored_rows = session.execute(select(*(_TABLE.c[k] for k in _COLUMNS))
+                                  .order_by(_TABLE.c.case_id, _TABLE.c.seq).execution_options(yield_per=batch))
+    stored = (tuple(r) for r in stored_rows)
+    derived = (tuple(getattr(f, k) for k in _COLUMNS) for f in _derived(session, cal, batch))
+    counts = {"stored": 0, "derived": 0, "differing": 0}
+    first: list[list[int]] = []
+    a, b = next(stored, None), next(derived, None)
+    while a is not None or b is not None:
+        key_a, key_b = (a[:2] if a else None), (b[:2] if b else None)
+        if b is None or (a is not None and key_a < key_b):
+            counts["stored"] += 1
+            bad, a = key_a, next(stored, None)
+        elif a is None or key_b < key_a:
+            counts["derived"] += 1
+            bad, b = key_b, next(derived, None)
+        else:
+            counts["stored"], counts["derived"] = counts["stored"] + 1, counts["derived"] + 1
+            bad = key_a if a != b else None
+            a, b = next(stored, None), next(derived, None)
+        if bad is not None:
+            counts["differing"] += 1
+            if len(first) < show:
+                first.append(list(bad))
+    return {**counts, "first_differing": first}
 
 
 def of_case(session: Session, case_id: int) -> list[StageFact]:

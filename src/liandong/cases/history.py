@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from liandong.cases import actions, log
+from liandong.cases import actions, log, payloads
 from liandong.cases.intake import NEW_CASE
 from liandong.cases.models import Case
 from liandong.errors import Invalid
@@ -59,17 +59,21 @@ def check(path: list[str], start: str = "reported") -> str:
 
 
 def walk(record: Record) -> list[str]:
-    """The states the record passes through, the report's first; Invalid when the table or the clock
-    refuses a step."""
-    passed, last = ["reported"], record.case["created_at"]
+    """The states the record passes through, the report's first; Invalid when the table, the action's payload
+    model, the clock or "rated once" refuses a step. The payload's fields the model knows are validated by it;
+    facts of the foreign system beyond them (the queue a case was routed to…) are kept as they are."""
+    passed, last, rated = ["reported"], record.case["created_at"], record.case.get("satisfaction") is not None
     for step in record.steps:
         state = check([step.action], passed[-1])
         if step.at < last:
             raise Invalid(f"{step.action!r} at {step.at.isoformat()} comes before the step it follows "
                           f"({last.isoformat()})", code="history_out_of_order")
-        missing = [k for k in actions.NEEDS.get(step.action, ()) if step.payload.get(k) in (None, "")]
-        if missing:
-            raise Invalid(f"{step.action!r} needs {', '.join(map(repr, missing))}", code="payload_missing")
+        model = actions.TABLE[step.action].payload
+        payloads.parse(step.action, model, {k: v for k, v in step.payload.items() if k in model.model_fields})
+        if step.action == "rate":
+            if rated:
+                raise Invalid("the case was rated already: a rating is given once", code="already_rated")
+            rated = True
         passed.append(state)
         last = step.at
     return passed

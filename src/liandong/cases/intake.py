@@ -86,7 +86,7 @@ def open_case(session: Session, index: GridIndex, caller: Identity, *, matter_co
                                   photo.upload_dir, photo.max_bytes, now)
     found = {"merged_into": None, "queued": 0}
     if duplicates:  # the same problem from another channel: merged at once, or queued for review
-        found = dedupe.after_report(session, index, case, calendar or calendar_for(session), settings)
+        found = dedupe.after_report(session, index, case, calendar or calendar_for(session), settings, now=now)
     return Opened(case, True, path, found)
 
 

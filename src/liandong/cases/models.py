@@ -4,7 +4,19 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import JSON, Boolean, Date, Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint, false
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Date,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+    false,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from liandong.db import Base, UTCDateTime, utcnow
@@ -141,8 +153,8 @@ class Notification(Base):
     unit_id: Mapped[int] = mapped_column(ForeignKey("units.id", ondelete="CASCADE"), index=True)
     case_id: Mapped[int | None] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"), index=True)
     kind: Mapped[str] = mapped_column(String(24))
-    message: Mapped[str] = mapped_column(String(500))
-    """Both languages in one line, for logs and old clients; pages build theirs from ``kind`` and ``details``."""
+    message: Mapped[str | None] = mapped_column(String(500))
+    """Text stored by releases before notices were worded from ``kind`` and ``details`` (new ones: null)."""
     details: Mapped[dict | None] = mapped_column(JSON)
     """What the notice is about: stage and level of an overdue stage, the note of an urging."""
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
@@ -166,6 +178,9 @@ class Extension(Base):
     requested_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
     decided_by: Mapped[str | None] = mapped_column(String(64))
     decided_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    paused: Mapped[bool | None] = mapped_column(Boolean)
+    """Whether the request stopped the clocks until its decision (so a resume while it waits keeps them
+    stopped); recorded when asked, as the setting then said. Null on requests decided before it was kept."""
 
 
 class Attachment(Base):

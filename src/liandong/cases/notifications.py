@@ -11,6 +11,28 @@ from sqlalchemy.orm import Session
 from liandong.cases.models import Case, Notification
 from liandong.errors import NotFound
 
+WORDING: dict[str, tuple[str, str]] = {
+    "overdue": ("案件 {number} 的{stage}环节已超时（第 {level} 级督办）",
+                "Case {number}: the {stage} stage is overdue (escalation level {level})"),
+    "urge": ("案件 {number} 被督办：{note}", "Case {number} urged: {note}"),
+    "case_overdue": ("案件 {number} 已超过结案期限", "Case {number} is past its deadline for closure"),
+    "reopen": ("案件 {number} 的报告人称问题仍未解决：{note}",
+               "Case {number}: the reporter says it is not fixed: {note}"),
+}
+"""How each kind of notice reads, (zh, en): the pages' labels (``web/i18n.py``) and the API's text are
+these. A notice stores its kind and details only."""
+STAGE_ZH = {"dispatch": "派遣", "sign": "签收", "dispose": "处置", "check": "核查"}
+
+
+def text(kind: str, details: dict, number: str | None) -> str | None:
+    """The notice in both languages on one line, for the API's ``message`` (clients without the labels)."""
+    if kind not in WORDING:
+        return None
+    stage = details.get("stage") or ""
+    zh, en = (w.format(number=number or "", level=details.get("level") or 1, note=details.get("note") or "",
+                       stage=s) for w, s in zip(WORDING[kind], (STAGE_ZH.get(stage, stage), stage), strict=True))
+    return f"{zh} ({en})"
+
 
 def for_unit(session: Session, unit_id: int, *, unread: bool = False, limit: int = 50) -> list[dict]:
     """Newest first, each with its case's number (pages word a notice from its kind and details)."""
@@ -20,8 +42,8 @@ def for_unit(session: Session, unit_id: int, *, unread: bool = False, limit: int
         stmt = stmt.where(Notification.read_at.is_(None))
     rows = session.execute(stmt.order_by(Notification.id.desc()).limit(limit))
     return [{"id": n.id, "case_id": n.case_id, "case_number": number, "kind": n.kind, "details": n.details or {},
-             "message": n.message, "created_at": n.created_at.isoformat(), "read": n.read_at is not None}
-            for n, number in rows]
+             "message": n.message or text(n.kind, n.details or {}, number), "created_at": n.created_at.isoformat(),
+             "read": n.read_at is not None} for n, number in rows]
 
 
 def unread_count(session: Session, unit_id: int) -> int:

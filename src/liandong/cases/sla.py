@@ -34,6 +34,8 @@ YELLOW, RED = 0.8, 1.0
 MARGIN = 0.2
 """The share of a limit left when the light turns yellow (1 − YELLOW, written out so SQL and Python compare
 the very same number)."""
+LIGHT_RULES = f"yellow at {MARGIN} of the limit left"
+"""What the stored yellow moments were computed by: another margin, and ``cases/upkeep.py`` recomputes them."""
 MAX_LEVEL = 3
 """How far up an overdue stage is raised: the stage's owner and the level above, the sub-centre, the centre."""
 
@@ -63,10 +65,13 @@ def pause(case: Case, cal: WorkCalendar, now: dt.datetime) -> None:
 
 def unpause(case: Case, cal: WorkCalendar, now: dt.datetime, extra: float = 0.0) -> None:
     """Start the clocks again: the stage gets its time left (plus ``extra``), the case deadline moves on by
-    the working time the pause lasted (plus ``extra``)."""
+    the working time the pause lasted (plus ``extra``). A stage paused with no time left keeps the deadline it
+    missed: it stays overdue (a deadline of "now plus nothing" would turn it green until the next working
+    moment, and would break what ``overdue_sql`` relies on)."""
     if case.paused_remaining_minutes is None:
         return
-    case.stage_deadline, _ = cal.add(now, case.paused_remaining_minutes + extra)
+    if case.paused_remaining_minutes + extra > 0:
+        case.stage_deadline, _ = cal.add(now, case.paused_remaining_minutes + extra)
     if case.case_deadline is not None and case.paused_at is not None:
         case.case_deadline, _ = cal.add(case.case_deadline, cal.between(case.paused_at, now) + extra)
     case.paused_remaining_minutes = case.paused_at = None
@@ -199,10 +204,13 @@ def overdue(case: Case, now: dt.datetime) -> bool:
 
 
 def overdue_sql(now: dt.datetime) -> ColumnElement:
-    """``stage_light_sql(now) == "red"`` spelt so that an index on the deadline can serve it."""
+    """``stage_light_sql(now) == "red"`` spelt so that the deadline's index can serve it alone: a clock paused
+    with no time left was paused at or after its deadline (``pause`` counts the working time up to it, and a
+    deadline is never an instant with no working time before it: ``unpause`` keeps a missed one), so its
+    deadline has passed too."""
     left, limit = Case.paused_remaining_minutes, Case.stage_limit_minutes
-    return and_(Case.stage.is_not(None), limit > 0,
-                or_(and_(left.is_(None), late_sql(Case.stage_deadline, now)), left <= 0))
+    return and_(Case.stage.is_not(None), limit > 0, late_sql(Case.stage_deadline, now),
+                or_(left.is_(None), left <= 0))
 
 
 def status(case: Case, cal: WorkCalendar, now: dt.datetime) -> dict:
@@ -272,10 +280,7 @@ def sweep(session: Session, now: dt.datetime, cal: WorkCalendar | None = None, l
                     "level": case.escalation_level}, now)
         for unit_id in recipients(session, case, case.escalation_level):
             session.add(Notification(unit_id=unit_id, case_id=case_id, kind="overdue", created_at=now,
-                                     details={"stage": case.stage, "level": case.escalation_level},
-                                     message=f"案件 {case.number} 的{_STAGE_ZH[case.stage]}环节已超时（第"
-                                             f"{case.escalation_level}级督办）(case {case.number}: {case.stage} "
-                                             f"stage overdue, level {case.escalation_level})"))
+                                     details={"stage": case.stage, "level": case.escalation_level}))
         mine.append(case_id)
     _sweep_cases(session, now, limit)
     session.flush()
@@ -301,11 +306,7 @@ def _sweep_cases(session: Session, now: dt.datetime, limit: int) -> None:
                    {"case_deadline": case.case_deadline.isoformat()}, now)
         for unit_id in _territorial(session, case):
             session.add(Notification(unit_id=unit_id, case_id=case_id, kind="case_overdue", created_at=now,
-                                     message=f"案件 {case.number} 已超过结案期限 (case {case.number}: past its "
-                                             "deadline for closure)"))
-
-
-_STAGE_ZH = {"dispatch": "派遣", "sign": "签收", "dispose": "处置", "check": "核查"}
+                                     details={"case_deadline": case.case_deadline.isoformat()}))
 
 
 def chain(session: Session, case: Case) -> list[int]:

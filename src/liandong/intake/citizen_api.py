@@ -10,6 +10,7 @@ from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
 from pydantic import BaseModel, Field
 from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
 
 from liandong.areas.service import public_outlines
 from liandong.auth.deps import client_ip, get_session
@@ -52,7 +53,8 @@ class _CheckedBeforeBody(APIRoute):
         parse_and_run = super().get_route_handler()
 
         async def handler(request: Request) -> Response:
-            _limit(request, "citizen_report_limit", "report")
+            # in a thread: the limiter's storage may be a network service (Redis), never waited on in the loop
+            await run_in_threadpool(_limit, request, "citizen_report_limit", "report")
             _declared_size(request, request.app.state.settings.max_upload_bytes)
             return await parse_and_run(request)
 
@@ -72,19 +74,20 @@ def matters(request: Request, q: str | None = Query(None, max_length=50), limit:
     return citizen.matters(session, q, limit)
 
 
-async def report(request: Request, matter_code: str = Form(max_length=16), description: str = Form(max_length=2000),
-                 lon: float = Form(ge=-180, le=180), lat: float = Form(ge=-90, le=90),
-                 crs: str = Form("wgs84", max_length=16), name: str | None = Form(None, max_length=100),
-                 phone: str | None = Form(None, max_length=32), photo: UploadFile | None = File(None),
-                 session: Session = Depends(get_session)):
+def report(request: Request, matter_code: str = Form(max_length=16), description: str = Form(max_length=2000),
+           lon: float = Form(ge=-180, le=180), lat: float = Form(ge=-90, le=90),
+           crs: str = Form("wgs84", max_length=16), name: str | None = Form(None, max_length=100),
+           phone: str | None = Form(None, max_length=32), photo: UploadFile | None = File(None),
+           session: Session = Depends(get_session)):
     """Limited per client address; a body over the photo limit plus its text is refused by its declared
-    length before it is read (``_CheckedBeforeBody``)."""
+    length before it is read (``_CheckedBeforeBody``). A plain ``def``: FastAPI has parsed the form already,
+    and what is left (the spooled photo, the database) is blocking work for its threadpool, not the loop."""
     texts = {"matter_code": matter_code, "description": description, "crs": crs, "name": name, "phone": phone}
     if nul := [k for k, v in texts.items() if v and "\x00" in v]:  # multipart passes the NUL guard (guard.py)
         raise Invalid(f"NUL characters are not allowed in text fields: {', '.join(nul)}",  # 422 like the guard
                       code="nul_character")
     settings = request.app.state.settings
-    data = await photo.read(settings.max_upload_bytes + 1) if photo is not None else None
+    data = photo.file.read(settings.max_upload_bytes + 1) if photo is not None else None
     index = request.app.state.grid_index.get(session)
     case, key, _ = citizen.submit(
         session, index, matter_code=matter_code, description=description, lon=lon, lat=lat, crs=crs,

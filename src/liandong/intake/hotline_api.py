@@ -14,6 +14,9 @@ MAX_BYTES = 20 * 1024 * 1024
 
 
 async def _text(request: Request) -> str:
+    """The body as text: read in the loop (an await, no blocking), so the endpoints can be plain ``def``s whose
+    database work runs in FastAPI's threadpool. Declared after the caller's check, so a refused caller's body is
+    never read."""
     body = await request.body()
     if len(body) > MAX_BYTES:
         raise TooLarge(f"at most {MAX_BYTES // (1024 * 1024)} MB per import")
@@ -24,12 +27,11 @@ async def _text(request: Request) -> str:
 
 
 @router.post("/orders", summary="Import work orders (CSV or JSON body); idempotent by order_id")
-async def orders(request: Request, format: str = Query("csv", description="csv | json"),
-                 mode: str = Query("all", description="all: nothing written on a bad row | good: keep good rows"),
-                 crs: str = Query("wgs84", description="wgs84 | gcj02 | bd09"),
-                 principal: Principal = Depends(require("receptionist", "admin")),
-                 session: Session = Depends(get_session)):
-    raw = await _text(request)
+def orders(request: Request, format: str = Query("csv", description="csv | json"),
+           mode: str = Query("all", description="all: nothing written on a bad row | good: keep good rows"),
+           crs: str = Query("wgs84", description="wgs84 | gcj02 | bd09"),
+           principal: Principal = Depends(require("receptionist", "admin")),
+           session: Session = Depends(get_session), raw: str = Depends(_text)):
     return hotline_orders.import_orders(
         session, request.app.state.grid_index.get(session), raw, fmt=format, mode=mode, crs=crs,
         now=request.app.state.clock(), settings=request.app.state.settings, actor=principal.user,
@@ -37,9 +39,8 @@ async def orders(request: Request, format: str = Query("csv", description="csv |
 
 
 @router.post("/callbacks", summary="Record callback results (回访) on closed cases (CSV or JSON body)")
-async def callbacks(request: Request, format: str = Query("csv", description="csv | json"),
-                    principal: Principal = Depends(require("receptionist", "admin")),
-                    session: Session = Depends(get_session)):
-    raw = await _text(request)
+def callbacks(request: Request, format: str = Query("csv", description="csv | json"),
+              principal: Principal = Depends(require("receptionist", "admin")),
+              session: Session = Depends(get_session), raw: str = Depends(_text)):
     return hotline.record_callbacks(session, request.app.state.grid_index.get(session), raw, fmt=format,
                                     calendar=request.app.state.calendar.get(session), now=request.app.state.clock())

@@ -9,6 +9,7 @@ from __future__ import annotations
 from chinese_calendar import Holiday
 from fastapi import Request
 
+from liandong.cases.notifications import WORDING as NOTICES
 from liandong.cases.states import CHANNELS, STATES
 
 LANG_COOKIE = "liandong_lang"
@@ -270,12 +271,7 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "sat.dissatisfied": ("不满意", "Dissatisfied"),
     "notifications": ("通知", "Notifications"),
     "notice.read": ("标为已读", "Mark read"),
-    "notice.overdue": ("案件 {number} 的{stage}环节已超时（第 {level} 级督办）",
-                       "Case {number}: the {stage} stage is overdue (escalation level {level})"),
-    "notice.urge": ("案件 {number} 被督办：{note}", "Case {number} urged: {note}"),
-    "notice.case_overdue": ("案件 {number} 已超过结案期限", "Case {number} is past its deadline for closure"),
-    "notice.reopen": ("案件 {number} 的报告人称问题仍未解决：{note}",
-                      "Case {number}: the reporter says it is not fixed: {note}"),
+    **{f"notice.{kind}": wording for kind, wording in NOTICES.items()},
     "roles_needed": ("需要管理员角色", "the administrator role is needed"),
     "admin.users": ("用户与角色", "Users and roles"),
     "admin.units": ("单位", "Units"),

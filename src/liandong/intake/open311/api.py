@@ -67,14 +67,15 @@ def definition(request: Request, code: str, fmt: str, session: Session = Depends
                    lambda: (_read_limit(request), service.definition(session, code))[1])
 
 
-@router.post("/requests.{fmt}", summary="Report a problem (form-encoded, api_key required)")
-async def create(request: Request, fmt: str, session: Session = Depends(get_session)):
+async def _request_fields(request: Request, fmt: str) -> dict:
+    """A new request's fields (form-encoded, or XML), read in the loop (awaits, no blocking) so that ``create``
+    can be a plain ``def`` whose database work runs in FastAPI's threadpool."""
     ctype = request.headers.get("content-type", "")
     if "xml" in ctype:  # not in the spec, but clients send it: read safely, never expanding entities
         try:
             items = formats.read_xml_request(await request.body())
         except ValueError as exc:
-            return formats.error(fmt, 400, str(exc))
+            raise ErrorAnswer(formats.error(fmt, 400, str(exc))) from exc
     else:
         items = (await request.form()).multi_items()
     flat: dict = {"attributes": {}}
@@ -87,7 +88,12 @@ async def create(request: Request, fmt: str, session: Session = Depends(get_sess
             flat["attributes"][code] = value if before is None else f"{before},{value}"  # attribute[x][]=…
         else:
             flat[key] = value
+    return flat
 
+
+@router.post("/requests.{fmt}", summary="Report a problem (form-encoded, api_key required)")
+def create(request: Request, fmt: str, session: Session = Depends(get_session),
+           flat: dict = Depends(_request_fields)):
     def make():
         key = service.check_key(session, flat.get("api_key"))
         settings = request.app.state.settings
@@ -118,10 +124,14 @@ def request_updates(request: Request, fmt: str, session: Session = Depends(get_s
         _read_limit(request), service.updates(session, dict(request.query_params), request.app.state.clock()))[1])
 
 
-@router.post("/servicerequestupdates.{fmt}", summary="An update from a client's user (FixMyStreet extension)")
-async def post_update(request: Request, fmt: str, session: Session = Depends(get_session)):
-    form = {k: v for k, v in (await request.form()).items() if isinstance(v, str)}
+async def _update_fields(request: Request) -> dict:
+    """An update's text fields, read in the loop (an await, no blocking): ``post_update`` stays a plain ``def``."""
+    return {k: v for k, v in (await request.form()).items() if isinstance(v, str)}
 
+
+@router.post("/servicerequestupdates.{fmt}", summary="An update from a client's user (FixMyStreet extension)")
+def post_update(request: Request, fmt: str, session: Session = Depends(get_session),
+                form: dict = Depends(_update_fields)):
     def make():
         key = service.check_key(session, form.get("api_key"))
         settings = request.app.state.settings

@@ -323,8 +323,6 @@ def post_update(session: Session, key: ApiKey, form: dict, now: dt.datetime) -> 
         centre = session.scalar(select(Unit.id).where(Unit.kind == "centre").order_by(Unit.id).limit(1))
         if centre:
             session.add(Notification(unit_id=centre, case_id=case.id, kind="reopen", created_at=now,
-                                     details={"note": description[:300] or None},
-                                     message=f"案件 {case.number} 的报告人称问题仍未解决 (reporter says case "
-                                             f"{case.number} is not fixed): {description[:300]}"))
+                                     details={"note": description[:300] or None}))
     session.flush()
     return {"update_id": str(event.id)}

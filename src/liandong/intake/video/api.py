@@ -14,14 +14,20 @@ router = APIRouter(prefix="/api/v1/video", tags=["video"])
 MAX_BODY = 15 * 1024 * 1024
 
 
-@router.post("/events/{source}", status_code=201, summary="A signed video-analytics event (HMAC-SHA256)")
-async def event(request: Request, source: str = Path(max_length=64),
-                x_liandong_timestamp: str | None = Header(default=None, max_length=20),
-                x_liandong_signature: str | None = Header(default=None, max_length=100),
-                session: Session = Depends(get_session)):
+async def _body(request: Request) -> bytes:
+    """The event's bytes, read in the loop (an await, no blocking) so that ``event`` can be a plain ``def``
+    whose database work runs in FastAPI's threadpool."""
     body = await request.body()
     if len(body) > MAX_BODY:
         raise TooLarge("the event is larger than 15 MB")
+    return body
+
+
+@router.post("/events/{source}", status_code=201, summary="A signed video-analytics event (HMAC-SHA256)")
+def event(request: Request, source: str = Path(max_length=64),
+          x_liandong_timestamp: str | None = Header(default=None, max_length=20),
+          x_liandong_signature: str | None = Header(default=None, max_length=100),
+          session: Session = Depends(get_session), body: bytes = Depends(_body)):
     now = request.app.state.clock()
     src = service.verify(session, source, x_liandong_timestamp, x_liandong_signature, body, now)
     settings = request.app.state.settings

@@ -51,29 +51,7 @@ def upgrade() -> None:
     op.create_index(op.f("ix_case_stage_facts_started_at"), "case_stage_facts", ["started_at"])
     op.create_index(op.f("ix_case_stage_facts_ended_at"), "case_stage_facts", ["ended_at"])
     op.create_index(op.f("ix_case_stage_facts_lead_unit_id"), "case_stage_facts", ["lead_unit_id"])
-    _fill(op.get_bind())
-
-
-def _fill(bind) -> None:
-    """Cases already stored get their yellow moments, and the facts are derived from their events (the same
-    code as ``liandong facts rebuild``)."""
-    from sqlalchemy import select
-    from sqlalchemy.orm import Session
-
-    from liandong.cases import facts, sla
-    from liandong.cases.calendar import calendar_for
-    from liandong.cases.models import Case
-    from liandong.db import utcnow
-
-    with Session(bind=bind) as session:
-        if session.scalar(select(Case.id).limit(1)) is None:
-            return
-        cal, now = calendar_for(session), utcnow()
-        for case in session.scalars(select(Case).where(
-                (Case.stage_deadline.is_not(None)) | (Case.case_deadline.is_not(None)))):
-            sla.refresh_lights(case, cal, now)
-        facts.rebuild(session)
-        session.flush()
+    # the rows themselves are derived by the code of the day, after migrating (liandong/cases/upkeep.py)
 
 
 def downgrade() -> None:
