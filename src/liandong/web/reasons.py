@@ -81,7 +81,6 @@ _ZH: dict[str, str | Callable[[dict], str]] = {
     "master_ended": "案件 {master_id} 已办结（驳回、作废或合并），请合并到办理中或已结案的案件",
     # importing history (cases/history.py)
     "history_out_of_order": "历史记录中有步骤早于其前一步",
-    "payload_missing": "历史记录中有步骤缺少必填内容",
     # finding cases
     "unknown_state": "未知的案件状态 {state}",
     "area_not_found": "未找到区域 {area}，或不在您的辖区内",
