@@ -88,9 +88,23 @@ def populate(url: str, index, n: int, open_share: float = 0.08, now: dt.datetime
                     actions.act(s, index, case.id, action, me, payload, now=min(at, now), calendar=cal)
                 made += 1
     open_s = time.perf_counter() - t
+    _settle(url)
     return {"cases": n, "open": n_open, "history_seconds": round(history_s, 1),
             "history_cases_per_s": round((n - n_open) / history_s), "open_seconds": round(open_s, 1),
             "open_cases_per_s": round(n_open / open_s)}
+
+
+def _settle(url: str) -> None:
+    """On PostgreSQL, VACUUM ANALYZE after the bulk load, as autovacuum would soon do: the planner's
+    statistics and the visibility map of a database that has lived a while, not of one just filled."""
+    from sqlalchemy import text
+
+    from liandong.db import get_engine, is_postgres
+
+    engine = get_engine(url)
+    if is_postgres(engine):
+        with engine.connect() as conn:
+            conn.execution_options(isolation_level="AUTOCOMMIT").execute(text("VACUUM ANALYZE"))
 
 
 def _api():

@@ -224,7 +224,9 @@ class StageFact(Base):
     Figures over time (on-time rates, stage times) are SQL aggregates over these rows."""
 
     __tablename__ = "case_stage_facts"
-    __table_args__ = (UniqueConstraint("case_id", "seq"), Index("ix_case_stage_facts_stage_ended", "stage", "ended_at"))
+    # stages ended in a period, with what a period's on-time rate reads: the index alone answers it
+    __table_args__ = (UniqueConstraint("case_id", "seq"), Index("ix_case_stage_facts_stage_ended", "stage", "ended_at"),
+                      Index("ix_case_stage_facts_ended", "ended_at", "case_id", "on_time"))
 
     id: Mapped[int] = mapped_column(primary_key=True)
     case_id: Mapped[int] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"))
@@ -238,7 +240,7 @@ class StageFact(Base):
     started_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, index=True)
     deadline: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     """The stage's last deadline (after extensions); None for stages without a time limit."""
-    ended_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, index=True)
+    ended_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     paused_minutes: Mapped[float] = mapped_column(Float, default=0.0)
     """Working minutes the clock stood still (suspension, pending extension)."""
     paused_since: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)

@@ -207,10 +207,10 @@ def overdue_sql(now: dt.datetime) -> ColumnElement:
     """``stage_light_sql(now) == "red"`` spelt so that the deadline's index can serve it alone: a clock paused
     with no time left was paused at or after its deadline (``pause`` counts the working time up to it, and a
     deadline is never an instant with no working time before it: ``unpause`` keeps a missed one), so its
-    deadline has passed too."""
-    left, limit = Case.paused_remaining_minutes, Case.stage_limit_minutes
-    return and_(Case.stage.is_not(None), limit > 0, late_sql(Case.stage_deadline, now),
-                or_(left.is_(None), left <= 0))
+    deadline has passed too. A stage deadline is only ever set with its stage and a limit above nought
+    (``on_transition``; the catalogue refuses a limit of 0), so the deadline alone stands for both."""
+    left = Case.paused_remaining_minutes
+    return and_(late_sql(Case.stage_deadline, now), or_(left.is_(None), left <= 0))
 
 
 def status(case: Case, cal: WorkCalendar, now: dt.datetime) -> dict:
