@@ -33,6 +33,7 @@ from liandong.catalogue.api import router as catalogue_router
 from liandong.components.api import router as components_router
 from liandong.config import Settings, get_settings
 from liandong.db import session_factory, utcnow
+from liandong.emergency.api import router as incidents_router
 from liandong.errors import DomainError, error_responses
 from liandong.guard import NulGuard
 from liandong.intake.citizen_api import router as citizen_router
@@ -171,7 +172,7 @@ def create_app(settings: Settings | None = None, clock: Callable[[], dt.datetime
     for router in (auth_router, areas_router, layer_router, units_router, catalogue_router, cases_router,
                    notifications_router, components_router, live_router, stats_router, citizen_router,
                    calendar_router, open311_keys_router, hotline_router, video_router,
-                   sensors_router, dedupe_router):
+                   sensors_router, dedupe_router, incidents_router):
         app.include_router(router, responses=errors)
 
     from liandong.web.dashboard import router as dashboard_router

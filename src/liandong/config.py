@@ -62,6 +62,9 @@ class Settings(BaseSettings):
     sweep_seconds: float = 60.0
     """How often the running app looks for overdue stages (0 turns the in-app sweep off)."""
 
+    incident_report_limit_minutes: int = 240
+    """Minutes from discovery within which a grade Ⅰ or Ⅱ incident must be reported upward (五早: 早报告)."""
+
     upload_dir: str = ""
     """Where case photos are stored; ./var/uploads when empty."""
     max_upload_bytes: int = 10 * 1024 * 1024

@@ -16,6 +16,7 @@ from liandong.cases.models import (
 from liandong.catalogue.models import Matter, TimeLimit
 from liandong.components.models import Component
 from liandong.db import Base
+from liandong.emergency.models import Incident, IncidentArea, IncidentCase, IncidentEvent, IncidentLink
 from liandong.intake.open311.models import ApiKey
 from liandong.intake.sensors.models import SensorDevice
 from liandong.intake.video.models import VideoSource
@@ -25,7 +26,8 @@ metadata = Base.metadata
 
 __all__ = [
     "ApiKey", "Area", "AreaMember", "Attachment", "AuditEntry", "AuthToken", "CalendarDay", "CalendarYear", "Case",
-    "CaseEvent", "CaseUnit", "Component", "DuplicatePair", "Extension", "GridAssignment", "Layer", "LayerZone",
+    "CaseEvent", "CaseUnit", "Component", "DuplicatePair", "Extension", "GridAssignment", "Incident", "IncidentArea",
+    "IncidentCase", "IncidentEvent", "IncidentLink", "Layer", "LayerZone",
     "Matter", "Meta", "Notification", "SensorDevice", "TeamMember", "TimeLimit", "Unit", "User", "UserRole",
     "VideoSource", "metadata",
 ]

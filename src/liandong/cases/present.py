@@ -9,7 +9,7 @@ from sqlalchemy.orm import Session
 
 from liandong.areas.models import Area
 from liandong.auth.identity import Identity
-from liandong.cases import actions, queries, sla
+from liandong.cases import actions, escalation, queries, sla
 from liandong.cases.calendar import WorkCalendar, calendar_for
 from liandong.cases.models import Case, CaseEvent
 from liandong.catalogue import snapshot
@@ -60,6 +60,7 @@ def case_dict(session: Session, case: Case, actor: Identity, calendar: WorkCalen
                    for lim in matter.limits if lim.urgency == case.urgency},
         "criteria": {"filing": matter.filing_criteria, "closing": matter.closing_criteria},
         "deadlines": sla.status(case, calendar or calendar_for(session), now or utcnow()),
+        "incidents": [] if fresh else escalation.incidents(session, case),
     }
 
 

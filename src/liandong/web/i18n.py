@@ -64,6 +64,8 @@ ACTION_LABELS = {
     "update": ("更新", "Updated"),
     "sensor_normal": ("读数恢复正常", "Readings back to normal"),
     "comment": ("报告人补充", "Reporter's comment"),
+    "raise_incident": ("升级为突发事件", "Raised as an incident"),
+    "link_incident": ("关联突发事件", "Linked to an incident"),
 }
 CHANNEL_LABELS = {
     "hotline": ("热线", "Hotline"),

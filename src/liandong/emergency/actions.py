@@ -1,0 +1,199 @@
+"""Acting on an incident: one table of actions, and the one path every action takes through it.
+
+The shape of the case core's (``cases/actions.py``): ``TABLE`` holds an ``Action`` per action — the states it may
+be taken in and where each leads (``moves``; None: it stays, an event on the running incident), the roles it
+needs, its payload model (``payloads.py``) and its effect. ``act`` runs visibility → version → table → roles →
+payload → effect → event; ``allowed_for`` asks the same ``refusal`` of every action, so what an incident offers
+cannot drift from what the service takes. Refusals carry machine codes (``not_allowed_in_state`` with the
+``allowed_actions``, ``role_needed``, ``stale``, ``missing_field``/``invalid_field``).
+
+The service changes the incident and appends its event in the caller's transaction and never commits; the row
+carries an optimistic version, so of two concurrent actions exactly one wins and the other gets 409 ``stale``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+from sqlalchemy.orm.exc import StaleDataError
+
+from liandong.auth.identity import Identity
+from liandong.cases.payloads import Payload, parse, required
+from liandong.db import utcnow
+from liandong.emergency import linked_cases, log, queries
+from liandong.emergency.models import Incident, IncidentEvent, IncidentLink
+from liandong.emergency.payloads import CaseRef, Link, Regrade, ReportUp, Respond, StandDown, Verify
+from liandong.emergency.states import CLOSED_STATES, CREATE_ROLES, OPEN_STATES
+from liandong.errors import Conflict, DomainError, Forbidden, Invalid, NotFound
+
+
+class Stale(Conflict):
+    code = "stale"
+
+
+@dataclass
+class Doing:
+    """An action under way, as its effect sees it; the effect returns what the event records besides the payload."""
+
+    action: str
+    session: Session
+    incident: Incident
+    caller: Identity
+    payload: Payload
+    now: dt.datetime
+
+
+Effect = Callable[[Doing], dict | None]
+
+
+@dataclass(frozen=True)
+class Action:
+    """One row of the action table."""
+
+    name: str
+    moves: Mapping[str, str | None]
+    """The states the action may be taken in → the state it leads to (None: the incident stays where it is)."""
+    roles: frozenset[str]
+    payload: type[Payload] = Payload
+    effect: Effect | None = None
+
+
+# --- effects ------------------------------------------------------------------------------------------------
+
+LEVEL_FIELDS = ("grade", "warning_level", "response_level")
+
+
+def _levels(d: Doing) -> dict | None:
+    """Set the levels the payload gives (研判, a response, a regrading); the event keeps what they were."""
+    was = {}
+    for name in LEVEL_FIELDS:
+        value = getattr(d.payload, name, None)
+        if value is not None and value != getattr(d.incident, name):
+            was[name] = getattr(d.incident, name)
+            setattr(d.incident, name, value)
+    return {"was": was} if was else None
+
+
+def _close(d: Doing) -> None:
+    d.incident.outcome = "closed"
+
+
+def _stand_down(d: Doing) -> dict:
+    """The incident ends without being resolved; its cases still open stay with their departments."""
+    d.incident.outcome = "stood_down"
+    return {"open_cases": linked_cases.still_open(d.session, d.incident)}
+
+
+def _report_up(d: Doing) -> dict | None:
+    """上报; a report after the first is a follow-up (续报)."""
+    before = d.session.scalar(select(IncidentEvent.id).where(IncidentEvent.incident_id == d.incident.id,
+                                                             IncidentEvent.action == "report_up").limit(1))
+    return {"follow_up": True} if before is not None else None
+
+
+def _link(d: Doing) -> dict:
+    body = d.payload
+    assert isinstance(body, Link)
+    other = queries.get(d.session, body.other_id, d.caller)  # an incident the caller cannot see: 404
+    if other.id == d.incident.id:
+        raise Invalid("an incident cannot be linked to itself", code="bad_link", params={"other_id": other.id})
+    if queries.linked(d.session, d.incident.id, other.id):
+        raise Conflict(f"incident {other.number} is linked to this one already", code="already_linked",
+                       params={"other": other.number})
+    d.session.add(IncidentLink(incident_id=d.incident.id, other_id=other.id, kind=body.kind, created_at=d.now))
+    return {"other_number": other.number}
+
+
+def _link_case(d: Doing) -> dict:
+    assert isinstance(d.payload, CaseRef)
+    case = linked_cases.attach(d.session, d.incident, d.payload.case_id, d.caller, d.now, how="linked")
+    return {"case_number": case.number}
+
+
+# --- the table ----------------------------------------------------------------------------------------------
+
+COMMAND = frozenset({"commander", "leader"})
+"""Who moves an incident through its states and regrades it."""
+STAYS = dict.fromkeys(OPEN_STATES)
+
+TABLE: dict[str, Action] = {a.name: a for a in (
+    Action("verify", {"reported": "verified"}, COMMAND, Verify, _levels),
+    Action("respond", {"verified": "responding"}, COMMAND, Respond, _levels),
+    Action("contain", {"responding": "contained"}, COMMAND),
+    Action("recover", {"contained": "recovered"}, COMMAND),
+    Action("close", {"recovered": "closed", "contained": "closed"}, COMMAND, effect=_close),
+    Action("stand_down", dict.fromkeys(OPEN_STATES, "closed"), COMMAND, StandDown, _stand_down),
+    Action("report_up", STAYS, frozenset({"commander", "shift_leader", "leader"}), ReportUp, _report_up),
+    Action("regrade", STAYS, COMMAND, Regrade, _levels),
+    Action("link", STAYS, frozenset({"commander"}), Link, _link),
+    Action("link_case", STAYS, CREATE_ROLES, CaseRef, _link_case),
+)}
+NAMES = tuple(sorted(TABLE))
+NEEDS = {name: fields for name, a in TABLE.items() if (fields := required(a.payload))}
+"""Payload fields an action cannot do without, read from the models."""
+
+
+# --- the one path -------------------------------------------------------------------------------------------
+
+def refusal(action: Action, incident: Incident, caller: Identity) -> DomainError | None:
+    """Why the caller may not take ``action`` now (the table, then the roles), or None; the payload aside."""
+    if incident.state not in action.moves:
+        return Conflict(f"action {action.name!r} is not allowed in state {incident.state!r}",
+                        code="not_allowed_in_state", params={"action": action.name, "state": incident.state})
+    if action.roles.isdisjoint(caller.roles):
+        return Forbidden(f"{action.name!r} needs one of the roles: {', '.join(sorted(action.roles))}",
+                         code="role_needed", params={"action": action.name, "roles": sorted(action.roles)})
+    return None
+
+
+def allowed_for(incident: Incident, caller: Identity) -> list[str]:
+    """The actions the service would take from the caller on this incident now (a valid payload given)."""
+    return [name for name in NAMES if refusal(TABLE[name], incident, caller) is None]
+
+
+def act(session: Session, incident_id: int, name: str, caller: Identity, payload: dict | None = None,
+        now: dt.datetime | None = None) -> Incident:
+    """Take action ``name`` on the incident with ``payload`` (validated by the action's model) and append its
+    event. Refusals of the table and the roles name the caller's ``allowed_actions``."""
+    try:
+        return _act(session, incident_id, name, caller, dict(payload or {}), now or utcnow())
+    except StaleDataError:  # another transaction moved the version on
+        session.rollback()
+        raise _stale(session.get(Incident, incident_id), caller) from None
+
+
+def _act(session: Session, incident_id: int, name: str, caller: Identity, data: dict, now: dt.datetime) -> Incident:
+    action = TABLE.get(name)
+    if action is None:
+        raise NotFound(f"unknown action {name!r}; actions are {', '.join(NAMES)}", code="unknown_action",
+                       params={"action": name})
+    incident = queries.get(session, incident_id, caller)
+    expected = data.get("version")
+    if type(expected) is int and expected != incident.version:
+        raise _stale(incident, caller)
+    refused = refusal(action, incident, caller)
+    if refused is not None:
+        refused.extra = {"allowed_actions": allowed_for(incident, caller), "state": incident.state, **refused.extra}
+        raise refused
+    body = parse(name, action.payload, data)
+    from_state = incident.state
+    to_state = action.moves[from_state] or from_state
+    record = body.record()
+    if action.effect is not None:
+        record.update(action.effect(Doing(name, session, incident, caller, body, now)) or {})
+    if to_state in CLOSED_STATES:
+        incident.closed_at = now
+    incident.state, incident.updated_at = to_state, now  # every action bumps the version
+    log.add(session, incident, caller, kind="action", action=name, from_state=from_state, to_state=to_state,
+            payload=record, now=now)
+    return incident
+
+
+def _stale(incident: Incident | None, caller: Identity) -> Stale:
+    return Stale("the incident was changed by someone else meanwhile; reload it and try again",
+                 extra={"allowed_actions": allowed_for(incident, caller) if incident else [],
+                        "state": incident.state if incident else None, "stale": True})

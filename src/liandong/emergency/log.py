@@ -1,0 +1,49 @@
+"""The incident log: the one place that appends an entry (numbered 1, 2, 3… per incident), be it a state-table
+action or a command-log entry (decision, order, situation report, note). Entries are never changed: the API has no
+route for it and database triggers refuse it."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from liandong.auth.identity import Identity
+from liandong.emergency import states
+from liandong.emergency.models import Incident, IncidentEvent
+from liandong.errors import Forbidden, Invalid
+
+
+def add(session: Session, incident: Incident, caller: Identity, *, kind: str, now: dt.datetime,
+        action: str | None = None, from_state: str | None = None, to_state: str | None = None,
+        text: str | None = None, payload: dict | None = None) -> IncidentEvent:
+    """Append the next entry; the (incident, seq) pair is unique, so two writers never take one number (the
+    loser's transaction fails and is answered 409). ``to_state`` defaults to the incident's state."""
+    seq = (session.scalar(select(func.max(IncidentEvent.seq)).where(IncidentEvent.incident_id == incident.id))
+           or 0) + 1
+    event = IncidentEvent(incident_id=incident.id, seq=seq, at=now, actor_id=caller.user_id, actor=caller.name,
+                          kind=kind, action=action, from_state=from_state, to_state=to_state or incident.state,
+                          text=text, payload=payload or {})
+    session.add(event)
+    session.flush()
+    return event
+
+
+def write(session: Session, incident: Incident, caller: Identity, kind: str, text: str,
+          now: dt.datetime) -> IncidentEvent:
+    """A command-log entry by someone running the incident; it leaves the incident's state as it is."""
+    if kind not in states.LOG_KINDS:
+        raise Invalid(f"kind must be one of {', '.join(states.LOG_KINDS)}", code="invalid_field",
+                      params={"action": "log", "field": "kind"})
+    if states.LOG_ROLES.isdisjoint(caller.roles):
+        roles = sorted(states.LOG_ROLES)
+        raise Forbidden(f"writing the command log needs one of the roles: {', '.join(roles)}", code="role_needed",
+                        params={"action": "log", "roles": roles})
+    return add(session, incident, caller, kind=kind, now=now, from_state=incident.state, text=text)
+
+
+def entries(session: Session, incident_id: int) -> list[IncidentEvent]:
+    """The whole log, oldest first."""
+    return list(session.scalars(select(IncidentEvent).where(IncidentEvent.incident_id == incident_id)
+                                .order_by(IncidentEvent.seq)))
