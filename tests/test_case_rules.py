@@ -135,6 +135,29 @@ def _all() -> Identity:
     return Identity(roles=ROLES, scope=EVERYTHING)
 
 
+def test_a_clock_stopped_before_its_deadline_is_not_overdue_even_with_no_working_time_left(world):
+    """A deadline a calendar edit left at the start of a working day (no working time before it): stopped on
+    the Saturday before, the stage is not overdue, by Python and by SQL alike."""
+    units = _units(world)
+    me = Identity(roles=ROLES, unit_id=units[f"B-cm-{WEST}"], scope=EVERYTHING)
+    with unit_of_work(world) as s:
+        cid = intake.report(s, GridIndex.build(s), me, matter_code=MATTER, description="违章搭建",
+                            channel="hotline", lon=WEST_POINT[0], lat=WEST_POINT[1], now=T0)[0].id
+    for action in ("accept", "file", "dispatch"):
+        with unit_of_work(world) as s:
+            actions.act(s, GridIndex.build(s), cid, action, me, _payload(action, me.unit_id, 1), now=T0,
+                        calendar=calendar.calendar_for(s))
+    saturday = at("2026-03-07 10:00")
+    with unit_of_work(world) as s:
+        case, cal = s.get(Case, cid), calendar.calendar_for(s)
+        case.stage_deadline = at("2026-03-09 08:30")  # Monday's first working moment: nothing before it
+        assert cal.between(saturday, case.stage_deadline) == 0
+        sla.pause(case, cal, saturday)
+        s.flush()
+        late = s.scalar(select(sla.overdue_sql(saturday)).where(Case.id == cid))
+        assert case.paused_remaining_minutes > 0 and not sla.overdue(case, saturday) and not late
+
+
 def test_a_case_suspended_after_its_deadline_is_overdue_everywhere(world):
     units = _units(world)
     me = Identity(roles=ROLES, unit_id=units[f"B-cm-{WEST}"], scope=EVERYTHING)
@@ -294,9 +317,13 @@ def test_migrate_derives_the_facts_and_lights_the_rules_of_the_day_give(world, m
         live, lit = _facts(s), s.execute(lights).all()
         forget(s)
     with unit_of_work(world) as s:  # computed at the moment the last deadline was set: the very same instants
-        assert upkeep.bring_up_to_date(s, now) == {"stage_facts": len(live), "lights": 1}
+        assert upkeep.outdated(s) == ["stage_facts", "lights"]
+        assert upkeep.recompute(s, "stage_facts", now) == len(live) and upkeep.recompute(s, "lights", now) == 1
+        versions = dict(s.execute(select(Case.id, Case.version)).all())
     with unit_of_work(world) as s:
         assert _facts(s) == live and s.execute(lights).all() == lit and any(row[1] for row in lit)
+        assert dict(s.execute(select(Case.id, Case.version)).all()) == versions  # no case turned stale
+        assert upkeep.outdated(s) == [] and upkeep.recompute(s, "lights", now) is None  # done: nothing to do
         forget(s)
     r = cli(world, "migrate")
     assert r.returncode == 0 and f'"stage_facts": {len(live)}' in r.stdout
@@ -305,9 +332,37 @@ def test_migrate_derives_the_facts_and_lights_the_rules_of_the_day_give(world, m
     assert "recomputed" not in cli(world, "migrate").stdout  # up to date: nothing to do
     monkeypatch.setattr(facts, "RULES", facts.RULES + "-next")  # a change of the fold's rules rebuilds the facts
     with unit_of_work(world) as s:
-        assert upkeep.bring_up_to_date(s, now) == {"stage_facts": len(live)}
+        assert upkeep.outdated(s) == ["stage_facts"] and upkeep.recompute(s, "stage_facts", now) == len(live)
     with unit_of_work(world) as s:
-        assert upkeep.bring_up_to_date(s, now) == {}
+        assert upkeep.outdated(s) == []
+
+
+def test_two_processes_bringing_one_database_up_to_date_take_turns(world):
+    """Started together (two app processes migrating at once): one recomputes, the other finds it done."""
+    import threading
+
+    from liandong.areas.models import Meta
+    from liandong.cases import upkeep
+
+    _, now = _play(world, [(0, 0, 10, 1), (1, 0, 10, 1), (1, 1, 10, 1)])
+    with unit_of_work(world) as s:
+        s.execute(delete(Meta).where(Meta.key == "stage_facts_rules"))
+    answers, errors, start = [], [], threading.Barrier(2)
+
+    def one() -> None:
+        try:
+            start.wait()
+            with unit_of_work(world) as s:
+                answers.append(upkeep.recompute(s, "stage_facts", now))
+        except Exception as exc:  # noqa: BLE001 — the test reports it
+            errors.append(exc)
+
+    threads = [threading.Thread(target=one) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == [] and len(answers) == 2 and answers.count(None) == 1
 
 
 def test_every_action_the_log_can_hold_has_a_label():
@@ -347,3 +402,73 @@ def test_a_stage_ending_while_its_clock_stands_still_is_judged_where_it_stopped(
         live = _facts(s)
         facts.rebuild(s)
         assert _facts(s) == live
+
+
+def test_one_calendar_cache_per_database_however_its_url_is_written(db_url):
+    """The pages, the sweep and the stage facts read one calendar copy, so an edit reaches them all, also when
+    the URL is configured as ``postgresql://`` and the engine runs on ``postgresql+psycopg://``."""
+    from liandong.app import create_app
+    from liandong.config import Settings, get_settings
+
+    plain = db_url.replace("postgresql+psycopg://", "postgresql://")
+    s = get_settings()
+    app = create_app(Settings(database_url=plain, work_hours=s.work_hours, timezone=s.timezone, index_check_seconds=2))
+    with app.state.sessionmaker() as session:
+        assert calendar._cache(session.get_bind(), s.work_hours, s.timezone) is app.state.calendar
+        facts_copy = calendar.cached(session)
+        assert app.state.calendar.get(session) is facts_copy
+        app.state.calendar.forget()  # an edit in this process
+        assert calendar.cached(session) is not facts_copy
+
+
+def test_the_facts_check_reads_in_a_snapshot_of_its_own(db_url):
+    with unit_of_work(db_url) as s:
+        s.execute(select(StageFact.id).limit(1))  # begun by the caller: the snapshot would be theirs
+        with pytest.raises(ValueError, match="snapshot of its own"):
+            facts.check(s)
+    with unit_of_work(db_url) as s:
+        assert facts.check(s) == {"stored": 0, "derived": 0, "differing": 0, "first_differing": []}
+
+
+def test_migration_0019_takes_each_waiting_request_s_pause_from_its_event(world, monkeypatch):
+    """Requests waiting when 0019 runs learn whether they stopped the clocks from their own event."""
+    from alembic import command
+
+    from liandong.cases.models import Extension
+    from liandong.config import get_settings
+    from liandong.db import alembic_config, dispose_engine, migrate
+
+    units = _units(world)
+    me = Identity(roles=ROLES, unit_id=units[f"B-cm-{WEST}"], scope=EVERYTHING)
+    ids = []
+    for pausing in ("true", "false"):  # the second request is asked with the setting off
+        monkeypatch.setenv("LIANDONG_PAUSE_ON_EXTENSION", pausing)
+        get_settings.cache_clear()
+        with unit_of_work(world) as s:
+            cid = intake.report(s, GridIndex.build(s), me, matter_code=MATTER, description="违章搭建",
+                                channel="hotline", lon=WEST_POINT[0], lat=WEST_POINT[1], now=T0)[0].id
+        # suspended while the request waits: the clocks stand still either way, the request's own flag decides
+        # whether they go on standing when the case resumes
+        for action in ("accept", "file", "dispatch", "sign", "request_extension", "suspend"):
+            with unit_of_work(world) as s:
+                actions.act(s, GridIndex.build(s), cid, action, me, _payload(action, me.unit_id, 1), now=T0,
+                            calendar=calendar.calendar_for(s))
+        ids.append(cid)
+    monkeypatch.delenv("LIANDONG_PAUSE_ON_EXTENSION")
+    get_settings.cache_clear()
+    dispose_engine(world)
+    command.downgrade(alembic_config(world), "0018")
+    migrate(world)
+    with unit_of_work(world) as s:
+        paused = dict(s.execute(select(Extension.case_id, Extension.paused)).all())
+    assert paused == {ids[0]: True, ids[1]: False}
+
+
+def test_extensions_are_decided_only_while_handling():
+    """``_decide_extension`` restarts paused clocks as the request's own pause: it must never meet a suspension."""
+    from liandong.cases import states
+
+    assert "suspended" not in states.EXTENSION_STATES
+    assert {a.name for a in actions.TABLE.values() if "suspended" in a.in_states} >= {"resume"}
+    assert not {"approve_extension", "reject_extension"} & {a.name for a in actions.TABLE.values()
+                                                            if "suspended" in a.in_states}

@@ -39,7 +39,8 @@ def test_boston_month_agrees_with_its_own_on_time_flag(db_url):
             CaseEvent.case_id == case.id).order_by(CaseEvent.seq)))
         assert [e.action for e in events] == ["report", *PATH] and events[-1].at == case.closed_at
         assert {e.at for e in events[:4]} == {case.created_at} and {e.at for e in events[4:]} == {case.closed_at}
-        assert events[3].payload == {"queue": "PARK_Tree Maintenance Request", "imported": True}
+        assert events[3].payload == {"queue": "PARK_Tree Maintenance Request", "assisting_unit_ids": [],
+                                     "imported": True}  # as a live dispatch records it, and the queue beside
         assert case.stage_deadline is None and case.case_limit_minutes is None  # no clocks of ours on history
         states = dict(s.execute(select(Case.state, func.count()).group_by(Case.state)).all())
         assert states == {"closed": 11121, "dispatched": 1762}  # open in Boston: routed to its queue, not done

@@ -467,19 +467,19 @@ def _apply(action: Action, st: Standing, body: Payload, index: GridIndex, now: d
 
 
 def _lapse(st: Standing, now: dt.datetime) -> None:
-    """The stage an extension was asked for is over: the request lapses rather than freezing the next one."""
-    if "pending" in vars(st):  # already read for a guard: no need to ask the database again
-        if st.pending is not None:
-            st.pending.status, st.pending.decided_by, st.pending.decided_at = "lapsed", st.caller.name, now
-        return
-    st.session.connection().execute(_LAPSE, {"case": st.case.id, "by": st.caller.name, "at": now})
+    """The stage an extension was asked for is over: the request lapses rather than freezing the next one.
+    One Core statement built once (it runs on every change of state); a request object this session holds
+    (asked for earlier in the same transaction) is expired, so it is read again as lapsed."""
+    session = st.session
+    if session.connection().execute(_LAPSE, {"case": st.case.id, "by": st.caller.name, "at": now}).rowcount:
+        for obj in list(session.identity_map.values()):
+            if isinstance(obj, Extension) and obj.case_id == st.case.id:
+                session.expire(obj)
 
 
 _EXT = Extension.__table__
 _LAPSE = (_EXT.update().where(_EXT.c.case_id == bindparam("case"), _EXT.c.status == "pending")
           .values(status="lapsed", decided_by=bindparam("by"), decided_at=bindparam("at")))
-"""A Core statement built once (it runs on every change of state); no Extension object of the case is in
-the session unless ``pending`` read it, and then the branch above changes that object instead."""
 
 
 def _stale(st: Standing) -> StaleCase:

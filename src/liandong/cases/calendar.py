@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
 from liandong.cases.models import CalendarDay, CalendarYear
@@ -181,14 +181,22 @@ _SHARED: dict[tuple[str, str, str], CalendarCache] = {}
 def shared(url: str, hours: str, tz: str, ttl: float = 30.0) -> CalendarCache:
     """The process's one cache of the calendar of the database at ``url`` (for these working hours and time
     zone): the pages, the sweep and the stage facts read the same copy, so an edit forgets it for all."""
-    key = (str(make_url(url)), hours, tz)
-    return _SHARED.get(key) or _SHARED.setdefault(key, CalendarCache(hours, tz, ttl))
+    from liandong.db import get_engine
+
+    return _cache(get_engine(url), hours, tz, ttl)
 
 
 def cached(session: Session) -> WorkCalendar:
     """The configured calendar of the session's database, from the process's cache."""
     s = get_settings()
-    return shared(str(session.get_bind().url), s.work_hours, s.timezone).get(session)
+    return _cache(session.get_bind(), s.work_hours, s.timezone).get(session)
+
+
+def _cache(engine: Engine, hours: str, tz: str, ttl: float = 30.0) -> CalendarCache:
+    """Keyed by the engine's own URL: ``postgresql://`` as configured and the ``postgresql+psycopg://`` the
+    engine runs on are one database."""
+    key = (engine.url.render_as_string(hide_password=False), hours, tz)
+    return _SHARED.get(key) or _SHARED.setdefault(key, CalendarCache(hours, tz, ttl))
 
 
 def calendar_for(session: Session) -> WorkCalendar:

@@ -32,7 +32,14 @@ OUTCOMES = {"return": "returned", "check_failed": "reworked", "reject": "rejecte
 LEAD_STAGES = frozenset({"sign", "dispose"})
 RULES = "1"
 """The version of ``fold``: change it whenever what ``fold`` writes changes, and ``liandong migrate`` rebuilds
-the stored facts with the new rules (``cases/upkeep.py``)."""
+the stored facts with the new rules (``cases/upkeep.py``; ``rules`` adds the settings the facts depend on)."""
+
+
+def rules() -> str:
+    """What stored facts are computed by: ``fold``'s version, the working hours and time zone (working time
+    used), and how extension requests of old paused the clocks."""
+    s = get_settings()
+    return f"{RULES}; hours {s.work_hours}; {s.timezone}; pause_on_extension {s.pause_on_extension}"
 
 
 @dataclasses.dataclass
@@ -259,8 +266,12 @@ def check(session: Session, batch: int = 20_000, show: int = 10) -> dict:
     """Compare the stored facts with those the log gives, writing nothing and locking nothing: both are read
     in (case, seq) order and matched by that key. Returns the counts and the first ``show`` keys that differ
     (a row missing on either side, or any column unequal)."""
-    if is_postgres(session) and not session.in_transaction():  # both reads see one snapshot
+    if session.in_transaction():
+        raise ValueError("facts.check reads in a snapshot of its own: give it a session that has not begun")
+    if is_postgres(session):  # both reads see one snapshot, whatever commits meanwhile
         session.connection(execution_options={"isolation_level": "REPEATABLE READ"})
+    else:  # pysqlite begins no transaction for reads: begin one, and WAL keeps its snapshot for both
+        session.connection().exec_driver_sql("BEGIN")
     cal = calendar_for(session)
     stored_rows = session.execute(select(*(_TABLE.c[k] for k in _COLUMNS))
                                   .order_by(_TABLE.c.case_id, _TABLE.c.seq).execution_options(yield_per=batch))

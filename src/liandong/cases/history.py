@@ -60,23 +60,32 @@ def check(path: list[str], start: str = "reported") -> str:
 
 def walk(record: Record) -> list[str]:
     """The states the record passes through, the report's first; Invalid when the table, the action's payload
-    model, the clock or "rated once" refuses a step. The payload's fields the model knows are validated by it;
-    facts of the foreign system beyond them (the queue a case was routed to…) are kept as they are."""
+    model, the clock or "rated once" refuses a step."""
+    return _walk(record)[0]
+
+
+def _walk(record: Record) -> tuple[list[str], list[dict]]:
+    """``walk``, and each step's payload as its event keeps it: the fields the action's model knows as the live
+    path records them (validated, blanks dropped), and the foreign system's facts beyond them (the queue a case
+    was routed to…) as they are."""
     passed, last, rated = ["reported"], record.case["created_at"], record.case.get("satisfaction") is not None
+    kept = []
     for step in record.steps:
         state = check([step.action], passed[-1])
         if step.at < last:
             raise Invalid(f"{step.action!r} at {step.at.isoformat()} comes before the step it follows "
                           f"({last.isoformat()})", code="history_out_of_order")
-        model = actions.TABLE[step.action].payload
-        payloads.parse(step.action, model, {k: v for k, v in step.payload.items() if k in model.model_fields})
+        fields = actions.TABLE[step.action].payload.model_fields
+        body = payloads.parse(step.action, actions.TABLE[step.action].payload,
+                              {k: v for k, v in step.payload.items() if k in fields})
         if step.action == "rate":
             if rated:
                 raise Invalid("the case was rated already: a rating is given once", code="already_rated")
             rated = True
+        kept.append({**{k: v for k, v in step.payload.items() if k not in fields}, **body.record()})
         passed.append(state)
         last = step.at
-    return passed
+    return passed, kept
 
 
 def replay(session: Session, records: list[Record], source: str) -> list[int]:
@@ -84,12 +93,14 @@ def replay(session: Session, records: list[Record], source: str) -> list[int]:
     A record the table refuses refuses the batch (Invalid naming its case number); the caller commits."""
     if not records:
         return []
-    walked = []
+    walked, kept = [], []
     for r in records:
         try:
-            walked.append(walk(r))
+            passed, recorded = _walk(r)
         except Invalid as exc:
             raise Invalid(f"case {r.case.get('number')}: {exc.message}", code=exc.code, params=exc.params) from None
+        walked.append(passed)
+        kept.append(recorded)
     rows = [_row(r, passed) for r, passed in zip(records, walked, strict=True)]
     conn = session.connection()
     conn.execute(_CASES.insert(), rows)  # one executemany; RETURNING in order would go row by row on SQLite
@@ -98,13 +109,14 @@ def replay(session: Session, records: list[Record], source: str) -> list[int]:
     ids = [found[row["number"]] for row in rows]
     actor = f"import:{source}"
     events = []
-    for case_id, r, passed, row in zip(ids, records, walked, rows, strict=True):
+    for case_id, r, passed, recorded, row in zip(ids, records, walked, kept, rows, strict=True):
         events.append({"case_id": case_id, "seq": 1, "at": row["created_at"], "actor": actor, "action": "report",
                        "from_state": None, "to_state": "reported",
                        "payload": {"channel": row["channel"], "imported": True}})
         events += [{"case_id": case_id, "seq": seq, "at": step.at, "actor": actor, "action": step.action,
-                    "from_state": before, "to_state": after, "payload": {**step.payload, "imported": True}}
-                   for seq, (step, before, after) in enumerate(_pairs(r, passed), start=2)]
+                    "from_state": before, "to_state": after, "payload": {**payload, "imported": True}}
+                   for seq, ((step, before, after), payload) in enumerate(zip(_pairs(r, passed), recorded,
+                                                                              strict=True), start=2)]
     log.append_many(session, events)
     return ids
 

@@ -224,7 +224,7 @@ class StageFact(Base):
     Figures over time (on-time rates, stage times) are SQL aggregates over these rows."""
 
     __tablename__ = "case_stage_facts"
-    # stages ended in a period, with what a period's on-time rate reads: the index alone answers it
+    # stages ended in a period with what a period's on-time rate reads (and the case to join for who sees it)
     __table_args__ = (UniqueConstraint("case_id", "seq"), Index("ix_case_stage_facts_stage_ended", "stage", "ended_at"),
                       Index("ix_case_stage_facts_ended", "ended_at", "case_id", "on_time"))
 

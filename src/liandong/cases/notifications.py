@@ -21,7 +21,9 @@ WORDING: dict[str, tuple[str, str]] = {
 }
 """How each kind of notice reads, (zh, en): the pages' labels (``web/i18n.py``) and the API's text are
 these. A notice stores its kind and details only."""
-STAGE_ZH = {"dispatch": "派遣", "sign": "签收", "dispose": "处置", "check": "核查"}
+STAGE_NAMES: dict[str, tuple[str, str]] = {"dispatch": ("派遣", "Dispatch"), "sign": ("签收", "Sign"),
+                                           "dispose": ("处置", "Dispose"), "check": ("核查", "Check")}
+"""The clocked stages by name, (zh, en): the notices' words for them, and the pages' labels."""
 
 
 def text(kind: str, details: dict, number: str | None) -> str | None:
@@ -29,8 +31,9 @@ def text(kind: str, details: dict, number: str | None) -> str | None:
     if kind not in WORDING:
         return None
     stage = details.get("stage") or ""
+    names = STAGE_NAMES.get(stage, (stage, stage))
     zh, en = (w.format(number=number or "", level=details.get("level") or 1, note=details.get("note") or "",
-                       stage=s) for w, s in zip(WORDING[kind], (STAGE_ZH.get(stage, stage), stage), strict=True))
+                       stage=name) for w, name in zip(WORDING[kind], names, strict=True))
     return f"{zh} ({en})"
 
 

@@ -24,6 +24,7 @@ from liandong.cases.models import Case, Notification
 from liandong.cases.states import CLOSED_STATES
 from liandong.catalogue.models import STAGES
 from liandong.catalogue.snapshot import MatterInfo
+from liandong.config import get_settings
 from liandong.units.models import Unit
 
 STAGE_OF_STATE = {"filed": "dispatch", "returned": "dispatch", "dispatched": "sign", "in_progress": "dispose",
@@ -34,8 +35,15 @@ YELLOW, RED = 0.8, 1.0
 MARGIN = 0.2
 """The share of a limit left when the light turns yellow (1 − YELLOW, written out so SQL and Python compare
 the very same number)."""
-LIGHT_RULES = f"yellow at {MARGIN} of the limit left"
-"""What the stored yellow moments were computed by: another margin, and ``cases/upkeep.py`` recomputes them."""
+
+
+def light_rules() -> str:
+    """What the stored yellow moments are computed by (the margin, the working hours, the time zone): when it
+    changes, ``liandong migrate`` recomputes them (``cases/upkeep.py``)."""
+    s = get_settings()
+    return f"yellow at {MARGIN} of the limit left; hours {s.work_hours}; {s.timezone}"
+
+
 MAX_LEVEL = 3
 """How far up an overdue stage is raised: the stage's owner and the level above, the sub-centre, the centre."""
 
@@ -59,8 +67,22 @@ def _limit(cal: WorkCalendar, matter: MatterInfo, urgency: str, stage: str) -> f
 def pause(case: Case, cal: WorkCalendar, now: dt.datetime) -> None:
     """Stop the clocks (suspension, pending extension): keep the stage's working time left."""
     if case.paused_remaining_minutes is None:
-        case.paused_remaining_minutes = max(0.0, cal.between(now, case.stage_deadline)) if case.stage_deadline else 0.0
+        case.paused_remaining_minutes = _left(case.stage_deadline, cal, now)
         case.paused_at = now
+
+
+MOMENT = 1 / 60
+"""A second, in minutes: what a stopped clock keeps at least while its deadline is still ahead."""
+
+
+def _left(deadline: dt.datetime | None, cal: WorkCalendar, now: dt.datetime) -> float:
+    """Working minutes left on a stage clock stopped at ``now``: none once its deadline has passed, and at least
+    a moment while it has not — a deadline that a calendar edit left with no working time before it is still
+    ahead, and the stage not overdue. So "paused with nothing left" means "paused after its deadline", which
+    ``overdue_sql`` relies on."""
+    if deadline is None or late(deadline, now):
+        return 0.0
+    return max(cal.between(now, deadline), MOMENT)
 
 
 def unpause(case: Case, cal: WorkCalendar, now: dt.datetime, extra: float = 0.0) -> None:
@@ -142,11 +164,22 @@ def _yellow_at(cal: WorkCalendar, deadline: dt.datetime, limit: float, at: dt.da
 def refresh_lights(case: Case, cal: WorkCalendar, now: dt.datetime) -> None:
     """Keep each clock's yellow moment beside its deadline (set whenever a deadline or a limit changes), so
     that the light is a comparison of instants that SQL can make as well as Python."""
-    if case.stage_deadline is not None and case.stage_limit_minutes:
-        case.stage_yellow_at = _yellow_at(cal, case.stage_deadline, case.stage_limit_minutes, now)
-    if case.case_deadline is not None and case.case_limit_minutes:
-        at = case.paused_at if case.paused_at is not None else now  # a paused case clock stands still
-        case.case_yellow_at = _yellow_at(cal, case.case_deadline, case.case_limit_minutes, at)
+    stage, whole = yellow_moments(case.stage_deadline, case.stage_limit_minutes, case.case_deadline,
+                                  case.case_limit_minutes, case.paused_at, cal, now)
+    if stage is not None:
+        case.stage_yellow_at = stage
+    if whole is not None:
+        case.case_yellow_at = whole
+
+
+def yellow_moments(stage_deadline: dt.datetime | None, stage_limit: float | None, case_deadline: dt.datetime | None,
+                   case_limit: float | None, paused_at: dt.datetime | None, cal: WorkCalendar,
+                   now: dt.datetime) -> tuple[dt.datetime | None, dt.datetime | None]:
+    """The yellow moments of the stage clock and the case clock (None where a clock has no deadline)."""
+    stage = _yellow_at(cal, stage_deadline, stage_limit, now) if stage_deadline is not None and stage_limit else None
+    at = paused_at if paused_at is not None else now  # a paused case clock stands still
+    whole = _yellow_at(cal, case_deadline, case_limit, at) if case_deadline is not None and case_limit else None
+    return stage, whole
 
 
 # --- the lights: one definition, as a Python predicate on a case and as a SQL expression on the cases table.
@@ -205,10 +238,9 @@ def overdue(case: Case, now: dt.datetime) -> bool:
 
 def overdue_sql(now: dt.datetime) -> ColumnElement:
     """``stage_light_sql(now) == "red"`` spelt so that the deadline's index can serve it alone: a clock paused
-    with no time left was paused at or after its deadline (``pause`` counts the working time up to it, and a
-    deadline is never an instant with no working time before it: ``unpause`` keeps a missed one), so its
-    deadline has passed too. A stage deadline is only ever set with its stage and a limit above nought
-    (``on_transition``; the catalogue refuses a limit of 0), so the deadline alone stands for both."""
+    with no time left was paused at or after its deadline (``_left``), so its deadline has passed too. A stage
+    deadline is only ever set with its stage and a limit above nought (``on_transition``; the catalogue refuses
+    a limit of 0), so the deadline alone stands for both."""
     left = Case.paused_remaining_minutes
     return and_(late_sql(Case.stage_deadline, now), or_(left.is_(None), left <= 0))
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 from chinese_calendar import Holiday
 from fastapi import Request
 
+from liandong.cases.notifications import STAGE_NAMES
 from liandong.cases.notifications import WORDING as NOTICES
 from liandong.cases.states import CHANNELS, STATES
 
@@ -89,12 +90,7 @@ ROLE_LABELS = {
     "citizen": ("市民", "Citizen"),
 }
 LIGHT_LABELS = {"green": ("正常", "On time"), "yellow": ("预警", "Due soon"), "red": ("超时", "Overdue")}
-STAGE_LABELS = {
-    "dispatch": ("派遣", "Dispatch"),
-    "sign": ("签收", "Sign"),
-    "dispose": ("处置", "Dispose"),
-    "check": ("核查", "Check"),
-}
+STAGE_LABELS = STAGE_NAMES
 
 UNIT_KIND_LABELS = {
     "centre": ("联动中心", "Linkage centre"),
