@@ -39,7 +39,7 @@ os.environ.setdefault("LIANDONG_ARGON2_PARALLELISM", "1")
 import numpy as np  # noqa: E402
 import shapely  # noqa: E402
 
-from bench import figures, history, intake, live  # noqa: E402
+from bench import figures, history, intake, live, plans  # noqa: E402
 from liandong.areas.index import GridIndex, locate  # noqa: E402
 from liandong.auth.identity import Identity  # noqa: E402
 from liandong.config import get_settings  # noqa: E402
@@ -313,6 +313,8 @@ def main() -> None:
         print("http locate (SQLite):", result["http_locate_sqlite"])
         result["lifecycle_sqlite"] = lifecycle(url, args.cycles)
         print("case life cycle (SQLite):", result["lifecycle_sqlite"])
+        result["plan_activation_sqlite"] = plans.run(url, PASSWORD)
+        print("district-wide plan activation (SQLite):", result["plan_activation_sqlite"])
         dispose_engine(url)
         result["live_feed_sqlite"] = live.run(url, PASSWORD, intake_points(index))
         print("change → screen (SQLite):", result["live_feed_sqlite"])
@@ -333,6 +335,8 @@ def main() -> None:
             print("http locate (PostgreSQL):", result["http_locate_postgresql"])
             result["lifecycle_postgresql"] = lifecycle(pg, args.cycles)
             print("case life cycle (PostgreSQL):", result["lifecycle_postgresql"])
+            result["plan_activation_postgresql"] = plans.run(pg, PASSWORD)
+            print("district-wide plan activation (PostgreSQL):", result["plan_activation_postgresql"])
             result["live_feed_postgresql"] = live.run(pg, PASSWORD, intake_points(index))
             print("change → screen (PostgreSQL):", result["live_feed_postgresql"])
             result["http_intake_postgresql"] = http_intake(pg, index, args.intake_seconds, scaling=True)

@@ -66,10 +66,13 @@ async def _lifespan(app: FastAPI):
 async def _sweep_forever(app: FastAPI) -> None:
     from liandong.cases import sla
     from liandong.db import unit_of_work
+    from liandong.emergency import task_sweep
 
     def once() -> None:
         with unit_of_work(app.state.database_url) as session:
             sla.sweep(session, app.state.clock(), app.state.calendar.get(session))
+        with unit_of_work(app.state.database_url) as session:  # plan tasks: natural time, their own transaction
+            task_sweep.sweep(session, app.state.clock(), app.state.settings.task_ack_minutes)
 
     while True:
         await asyncio.sleep(app.state.settings.sweep_seconds)

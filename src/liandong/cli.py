@@ -501,3 +501,71 @@ def sensors_listen(host: str = "127.0.0.1", port: int = 1883) -> None:
     except OSError as exc:
         typer.secho(f"error: cannot reach the MQTT broker at {host}:{port} ({exc})", fg="red", err=True)
         raise typer.Exit(2) from None
+
+
+plans_app = typer.Typer(help="Contingency plans (预案): check plan files, load the library, escalate late tasks.",
+                        no_args_is_help=True)
+app.add_typer(plans_app, name="plans")
+
+
+@plans_app.command("check")
+def plans_check(files: Annotated[list[Path], typer.Argument(help="plan files (YAML)")]) -> None:
+    """Validate plan files; every problem is named by file, line and field (exit 1 when any file is bad)."""
+    from liandong.emergency.plans import loader
+
+    bad = 0
+    for path in files:
+        try:
+            doc = loader.read_file(path)
+        except loader.PlanInvalid as exc:
+            bad += 1
+            for line in exc.details:
+                typer.secho(line, fg="red", err=True)
+            continue
+        typer.echo(f"{path}: ok — {doc.code} version {doc.version_text}, levels "
+                   f"{', '.join(str(lv.level) for lv in sorted(doc.levels, key=lambda lv: -lv.level))}")
+    if bad:
+        raise typer.Exit(1)
+
+
+@plans_app.command("load")
+def plans_load(directory: Annotated[Path | None, typer.Argument(help="default: the configured library "
+                                                                     "(LIANDONG_PLANS_DIR, else the shipped one)")]
+               = None) -> None:
+    """Load the plan files of a directory into the database as new versions (all or nothing: exit 1 and nothing
+    loaded when a file is bad, or changes a loaded version without a new version number)."""
+    from liandong.emergency.plans import library
+
+    folder = directory or library.library_dir()
+    if not folder.is_dir():
+        typer.secho(f"error: not a directory: {folder}", fg="red", err=True)
+        raise typer.Exit(2)
+    docs, problems = library.read(folder)
+    for line in problems:
+        typer.secho(str(line), fg="red", err=True)
+    if problems:
+        raise typer.Exit(1)
+    with unit_of_work(_url()) as session:
+        result = library.sync(session, docs)
+        for line in result["refused"]:
+            typer.secho(line, fg="red", err=True)
+        if result["refused"]:
+            raise typer.Exit(1)  # inside the unit of work: it rolls back, nothing is loaded
+    typer.echo(json.dumps({k: v for k, v in result.items() if k != "refused"}, ensure_ascii=False))
+
+
+@plans_app.command("sweep")
+def plans_sweep(repeat: Annotated[float, typer.Option(help="repeat every N seconds (0: once)")] = 0.0) -> None:
+    """Escalate plan tasks not acknowledged in time or past their deadline (each once, on natural time; the
+    running app also does, with the case sweep)."""
+    import time
+
+    from liandong.emergency import task_sweep
+
+    while True:
+        with unit_of_work(_url()) as session:
+            done = task_sweep.sweep(session, utcnow())
+        typer.echo(json.dumps(done))
+        if repeat <= 0:
+            return
+        time.sleep(repeat)

@@ -64,6 +64,11 @@ class Settings(BaseSettings):
 
     incident_report_limit_minutes: int = 240
     """Minutes from discovery within which a grade Ⅰ or Ⅱ incident must be reported upward (五早: 早报告)."""
+    task_ack_minutes: float = 15.0
+    """Minutes within which a unit must acknowledge a plan task that asks for it; past that the sweep escalates the
+    task once (natural time: emergencies do not wait for working hours)."""
+    plans_dir: str = ""
+    """The contingency plan library (YAML files); the demo plans shipped in emergency/plans/library/ when empty."""
 
     upload_dir: str = ""
     """Where case photos are stored; ./var/uploads when empty."""

@@ -16,7 +16,16 @@ from liandong.cases.models import (
 from liandong.catalogue.models import Matter, TimeLimit
 from liandong.components.models import Component
 from liandong.db import Base
-from liandong.emergency.models import Incident, IncidentArea, IncidentCase, IncidentEvent, IncidentLink
+from liandong.emergency.models import (
+    Incident,
+    IncidentArea,
+    IncidentCase,
+    IncidentEvent,
+    IncidentLink,
+    Plan,
+    PlanActivation,
+    Task,
+)
 from liandong.intake.open311.models import ApiKey
 from liandong.intake.sensors.models import SensorDevice
 from liandong.intake.video.models import VideoSource
@@ -28,6 +37,7 @@ __all__ = [
     "ApiKey", "Area", "AreaMember", "Attachment", "AuditEntry", "AuthToken", "CalendarDay", "CalendarYear", "Case",
     "CaseEvent", "CaseUnit", "Component", "DuplicatePair", "Extension", "GridAssignment", "Incident", "IncidentArea",
     "IncidentCase", "IncidentEvent", "IncidentLink", "Layer", "LayerZone",
-    "Matter", "Meta", "Notification", "SensorDevice", "TeamMember", "TimeLimit", "Unit", "User", "UserRole",
+    "Matter", "Meta", "Notification", "Plan", "PlanActivation", "SensorDevice", "Task", "TeamMember", "TimeLimit",
+    "Unit", "User", "UserRole",
     "VideoSource", "metadata",
 ]

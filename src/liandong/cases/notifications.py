@@ -18,6 +18,11 @@ WORDING: dict[str, tuple[str, str]] = {
     "case_overdue": ("案件 {number} 已超过结案期限", "Case {number} is past its deadline for closure"),
     "reopen": ("案件 {number} 的报告人称问题仍未解决：{note}",
                "Case {number}: the reporter says it is not fixed: {note}"),
+    # incidents (emergency/notices.py): no case; ``note`` names the incident and the plan or task
+    "plan_activated": ("应急预案已启动：{note}", "Contingency plan activated: {note}"),
+    "task_assigned": ("新的应急任务：{note}", "New emergency task: {note}"),
+    "task_unacked": ("应急任务超时未签收：{note}", "Emergency task not acknowledged in time: {note}"),
+    "task_late": ("应急任务逾期未完成：{note}", "Emergency task past its deadline: {note}"),
 }
 """How each kind of notice reads, (zh, en): the pages' labels (``web/i18n.py``) and the API's text are
 these. A notice stores its kind and details only."""

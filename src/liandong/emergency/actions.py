@@ -24,9 +24,10 @@ from sqlalchemy.orm.exc import StaleDataError
 from liandong.auth.identity import Identity
 from liandong.cases.payloads import Payload, parse, required
 from liandong.db import utcnow
-from liandong.emergency import linked_cases, log, queries
+from liandong.emergency import linked_cases, log, queries, tasks
 from liandong.emergency.models import Incident, IncidentEvent, IncidentLink
-from liandong.emergency.payloads import CaseRef, Link, Regrade, ReportUp, Respond, StandDown, Verify
+from liandong.emergency.payloads import ActivatePlan, CaseRef, Link, Regrade, ReportUp, Respond, StandDown, Verify
+from liandong.emergency.plans import activation
 from liandong.emergency.states import CLOSED_STATES, CREATE_ROLES, OPEN_STATES
 from liandong.errors import Conflict, DomainError, Forbidden, Invalid, NotFound
 
@@ -68,24 +69,52 @@ LEVEL_FIELDS = ("grade", "warning_level", "response_level")
 
 
 def _levels(d: Doing) -> dict | None:
-    """Set the levels the payload gives (研判, a response, a regrading); the event keeps what they were."""
+    """Set the levels the payload gives (研判, a response, a regrading, a plan activated); the event keeps what they
+    were. A response level raised raises every plan active on the incident with it (``plans/activation.py``):
+    the one rule, whichever action raised it."""
     was = {}
     for name in LEVEL_FIELDS:
         value = getattr(d.payload, name, None)
         if value is not None and value != getattr(d.incident, name):
             was[name] = getattr(d.incident, name)
             setattr(d.incident, name, value)
-    return {"was": was} if was else None
+    record: dict = {"was": was} if was else {}
+    before = was.get("response_level")
+    graver = "response_level" in was and (before is None or d.incident.response_level < before)
+    if graver and (raised := activation.follow(d.session, d.incident, d.caller, d.now)):
+        record["plans"] = raised
+    return record or None
 
 
-def _close(d: Doing) -> None:
+def _activate(d: Doing) -> dict:
+    """Activate a plan at a response level: it becomes the incident's response level (``_levels``, which raises
+    the plans already active), and the plan starts at it unless it was one of those."""
+    body = d.payload
+    assert isinstance(body, ActivatePlan)
+    plan, running = activation.admit(d.session, d.incident, body.plan, body.response_level)
+    record = _levels(d) or {}
+    if not running:
+        record["plans"] = [*record.get("plans", []), activation.start(d.session, d.incident, plan,
+                                                                      body.response_level, d.caller, d.now)]
+    return {"plan_version": plan.version, **record}
+
+
+def _ended(d: Doing) -> dict:
+    """The incident's open tasks are cancelled; the work they hold goes back to routine handling."""
+    cancelled = tasks.cancel_open(d.session, d.incident, d.now)
+    return {"cancelled_tasks": cancelled} if cancelled else {}
+
+
+def _close(d: Doing) -> dict | None:
     d.incident.outcome = "closed"
+    return _ended(d) or None
 
 
 def _stand_down(d: Doing) -> dict:
-    """The incident ends without being resolved; its cases still open stay with their departments."""
+    """The incident ends without being resolved; its cases still open stay with their departments, its open
+    tasks are cancelled."""
     d.incident.outcome = "stood_down"
-    return {"open_cases": linked_cases.still_open(d.session, d.incident)}
+    return {"open_cases": linked_cases.still_open(d.session, d.incident), **_ended(d)}
 
 
 def _report_up(d: Doing) -> dict | None:
@@ -135,6 +164,9 @@ TABLE: dict[str, Action] = {a.name: a for a in (
 NAMES = tuple(sorted(TABLE))
 NEEDS = {name: fields for name, a in TABLE.items() if (fields := required(a.payload))}
 """Payload fields an action cannot do without, read from the models."""
+ACTIVATE = Action("activate", STAYS, COMMAND, ActivatePlan, _activate)
+"""Activating a plan: a row of the same kind, taken by the same path, but with its own route
+(``/incidents/{id}/plans/{code}/activate``), so it is not among the actions an incident lists."""
 
 
 # --- the one path -------------------------------------------------------------------------------------------
@@ -159,18 +191,31 @@ def act(session: Session, incident_id: int, name: str, caller: Identity, payload
         now: dt.datetime | None = None) -> Incident:
     """Take action ``name`` on the incident with ``payload`` (validated by the action's model) and append its
     event. Refusals of the table and the roles name the caller's ``allowed_actions``."""
+    action = TABLE.get(name)
+    if action is None:
+        raise NotFound(f"unknown action {name!r}; actions are {', '.join(NAMES)}", code="unknown_action",
+                       params={"action": name})
+    return _run(session, incident_id, action, caller, dict(payload or {}), now or utcnow())
+
+
+def activate(session: Session, incident_id: int, code: str, caller: Identity, payload: dict | None = None,
+             now: dt.datetime | None = None) -> Incident:
+    """Activate plan ``code`` on the incident (``payload``: ``response_level``, optional ``version``, ``note``)."""
+    return _run(session, incident_id, ACTIVATE, caller, {**(payload or {}), "plan": code}, now or utcnow())
+
+
+def _run(session: Session, incident_id: int, action: Action, caller: Identity, data: dict,
+         now: dt.datetime) -> Incident:
     try:
-        return _act(session, incident_id, name, caller, dict(payload or {}), now or utcnow())
+        return _act(session, incident_id, action, caller, data, now)
     except StaleDataError:  # another transaction moved the version on
         session.rollback()
         raise _stale(session.get(Incident, incident_id), caller) from None
 
 
-def _act(session: Session, incident_id: int, name: str, caller: Identity, data: dict, now: dt.datetime) -> Incident:
-    action = TABLE.get(name)
-    if action is None:
-        raise NotFound(f"unknown action {name!r}; actions are {', '.join(NAMES)}", code="unknown_action",
-                       params={"action": name})
+def _act(session: Session, incident_id: int, action: Action, caller: Identity, data: dict,
+         now: dt.datetime) -> Incident:
+    name = action.name
     incident = queries.get(session, incident_id, caller)
     expected = data.get("version")
     if type(expected) is int and expected != incident.version:

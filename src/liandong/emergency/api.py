@@ -1,4 +1,6 @@
-"""Incident endpoints (thin router): report, list, read, act, the command log, cases, the 五早 figures."""
+"""Incident endpoints (thin router): report, list, read, act, the command log, cases, the 五早 figures, plan
+activation and the incident's tasks. ``router`` also carries the plan library's and the tasks' own routes
+(``plans_api.py``, ``tasks_api.py``), so the app includes the emergency domain as one router."""
 
 from __future__ import annotations
 
@@ -10,10 +12,10 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.orm import Session
 
 from liandong.auth.deps import Principal, current_principal, get_session, request_time
-from liandong.emergency import actions, five_early, intake, log, present, queries, states
+from liandong.emergency import actions, five_early, intake, log, plans_api, present, queries, states, tasks, tasks_api
 from liandong.emergency.payloads import CaseLinkIn, IncidentIn, LogEntryIn
 
-router = APIRouter(prefix="/api/v1/incidents", tags=["incidents"])
+incidents = APIRouter(prefix="/api/v1/incidents", tags=["incidents"])
 IncidentId = Annotated[int, Path(ge=1, le=2**31 - 1)]
 
 
@@ -21,7 +23,7 @@ def _limit(request: Request) -> int:
     return request.app.state.settings.incident_report_limit_minutes
 
 
-@router.post("", status_code=201, summary="Report an incident (突发事件), or raise a case into one (`case_id`)")
+@incidents.post("", status_code=201, summary="Report an incident (突发事件), or raise a case into one (`case_id`)")
 def report(body: IncidentIn, request: Request, principal: Principal = Depends(current_principal),
            session: Session = Depends(get_session), now: dt.datetime = Depends(request_time)):
     caller = principal.identity
@@ -29,7 +31,7 @@ def report(body: IncidentIn, request: Request, principal: Principal = Depends(cu
     return JSONResponse(present.incident_dict(session, incident, caller, now, _limit(request)), status_code=201)
 
 
-@router.get("", summary="Incidents visible to the caller, newest first")
+@incidents.get("", summary="Incidents visible to the caller, newest first")
 def list_incidents(state: str | None = Query(None, max_length=16, description=" | ".join(states.STATES)),
                    category: str | None = Query(None, max_length=16, description=" | ".join(states.CATEGORIES)),
                    exercise: bool | None = None, limit: int = Query(50, ge=1, le=500),
@@ -40,7 +42,7 @@ def list_incidents(state: str | None = Query(None, max_length=16, description=" 
     return {"total": total, "items": [present.brief(i) for i in rows]}
 
 
-@router.get("/five-early", summary="五早 intervals of the period's incidents by category or town")
+@incidents.get("/five-early", summary="五早 intervals of the period's incidents by category or town")
 def five_early_figures(request: Request, date_from: dt.date | None = Query(None, description="default: 30 days ago"),
                        date_to: dt.date | None = Query(None, description="default: today (local days)"),
                        by: str = Query("category", max_length=16, description=" | ".join(five_early.GROUPINGS)),
@@ -50,7 +52,7 @@ def five_early_figures(request: Request, date_from: dt.date | None = Query(None,
     return five_early.figures(session, principal.identity, date_from, date_to, by, exercise, now, _limit(request))
 
 
-@router.get("/{incident_id}", summary="One incident with its allowed actions and 五早 clock")
+@incidents.get("/{incident_id}", summary="One incident with its allowed actions and 五早 clock")
 def get_incident(request: Request, incident_id: IncidentId, principal: Principal = Depends(current_principal),
                  session: Session = Depends(get_session), now: dt.datetime = Depends(request_time)):
     incident = queries.get(session, incident_id, principal.identity)
@@ -63,8 +65,8 @@ PAYLOADS = ("The action's payload, checked by its model (422 names the field at 
             + "; ".join(f"`{name}`: {', '.join(fields)}" for name, fields in actions.NEEDS.items()) + ".")
 
 
-@router.post("/{incident_id}/actions/{action}",
-             summary="Act on an incident; a refusal has a `code`, and 409 names the allowed actions")
+@incidents.post("/{incident_id}/actions/{action}",
+                summary="Act on an incident; a refusal has a `code`, and 409 names the allowed actions")
 def act(request: Request, incident_id: IncidentId,
         action: Annotated[str, Path(max_length=32, description=" | ".join(actions.NAMES))],
         payload: dict | None = Body(default=None, description=PAYLOADS),
@@ -74,7 +76,7 @@ def act(request: Request, incident_id: IncidentId,
     return present.incident_dict(session, incident, principal.identity, now, _limit(request))
 
 
-@router.get("/{incident_id}/log", summary="The incident's log (actions and command-log entries), oldest first")
+@incidents.get("/{incident_id}/log", summary="The log (actions, command-log entries, task events), oldest first")
 def read_log(incident_id: IncidentId, principal: Principal = Depends(current_principal),
              session: Session = Depends(get_session)):
     incident = queries.get(session, incident_id, principal.identity)
@@ -83,7 +85,7 @@ def read_log(incident_id: IncidentId, principal: Principal = Depends(current_pri
     return [present.event_dict(e, names) for e in entries]
 
 
-@router.post("/{incident_id}/log", status_code=201, summary="Add a decision, order, situation report or note")
+@incidents.post("/{incident_id}/log", status_code=201, summary="Add a decision, order, situation report or note")
 def write_log(body: LogEntryIn, incident_id: IncidentId, principal: Principal = Depends(current_principal),
               session: Session = Depends(get_session), now: dt.datetime = Depends(request_time)):
     incident = queries.get(session, incident_id, principal.identity)
@@ -91,10 +93,43 @@ def write_log(body: LogEntryIn, incident_id: IncidentId, principal: Principal = 
     return present.event_dict(entry, present.actor_names(session, [entry]))
 
 
-@router.post("/{incident_id}/cases", summary="Link a further case to the incident (the case's log records it)")
+@incidents.post("/{incident_id}/cases", summary="Link a further case to the incident (the case's log records it)")
 def link_case(request: Request, body: CaseLinkIn, incident_id: IncidentId,
               principal: Principal = Depends(current_principal), session: Session = Depends(get_session),
               now: dt.datetime = Depends(request_time)):
     incident = actions.act(session, incident_id, "link_case", principal.identity,
                            body.model_dump(exclude_none=True), now)
     return present.incident_dict(session, incident, principal.identity, now, _limit(request))
+
+
+@incidents.post("/{incident_id}/plans/{code}/activate",
+                summary="Activate a plan at a response level (commander, leader): tasks for real units, notices; "
+                        "again at a higher level raises it")
+def activate_plan(request: Request, incident_id: IncidentId,
+                  code: Annotated[str, Path(max_length=40, description="plan code, e.g. typhoon-flood")],
+                  payload: dict | None = Body(default=None, description="`response_level` (1–4, 1 the highest); "
+                                                                      "optional `version`, `note`"),
+                  principal: Principal = Depends(current_principal), session: Session = Depends(get_session),
+                  now: dt.datetime = Depends(request_time)):
+    incident = actions.activate(session, incident_id, code, principal.identity, payload or {}, now)
+    return {**present.incident_dict(session, incident, principal.identity, now, _limit(request)),
+            "activation": present.last_event(session, incident)}
+
+
+@incidents.get("/{incident_id}/tasks", summary="The incident's plan tasks, with what the caller may do on each")
+def list_tasks(incident_id: IncidentId,
+               state: str | None = Query(None, max_length=16, description=" | ".join(states.TASK_STATES)),
+               mine: bool = Query(False, description="only the tasks of the caller's unit and the units it heads"),
+               limit: int = Query(500, ge=1, le=5000), offset: int = Query(0, ge=0, le=10**7),
+               principal: Principal = Depends(current_principal), session: Session = Depends(get_session),
+               now: dt.datetime = Depends(request_time)):
+    incident = queries.get(session, incident_id, principal.identity)
+    rows, total = tasks.page(session, incident, principal.identity, state=state, mine=mine, limit=limit,
+                             offset=offset)
+    return {"total": total, "items": present.task_list(session, rows, principal.identity, now)}
+
+
+router = APIRouter()
+"""The emergency domain's routes: incidents, plans, tasks."""
+for _part in (incidents, plans_api.router, tasks_api.router):
+    router.include_router(_part)

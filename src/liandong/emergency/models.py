@@ -1,5 +1,6 @@
 """Incident tables: the incident row (a projection of its events), affected areas, the append-only event log
-(command log and state history in one), links between incidents, and the cases raised into or linked to one."""
+(command log and state history in one), links between incidents, and the cases raised into or linked to one;
+contingency plan versions, their activations on incidents, and the tasks those create for real units."""
 
 from __future__ import annotations
 
@@ -106,3 +107,90 @@ class IncidentCase(Base):
     how: Mapped[str] = mapped_column(String(8))
     """raised | linked"""
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class Plan(Base):
+    """One version of a contingency plan (预案) as it was loaded: the validated document, and a hash of it, so a
+    version once loaded never changes under the activations that name it (``plans/library.py``)."""
+
+    __tablename__ = "plans"
+    __table_args__ = (UniqueConstraint("code", "version"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    code: Mapped[str] = mapped_column(String(40), index=True)
+    version: Mapped[str] = mapped_column(String(32))
+    """As the file gives it: an integer or a semver string, kept as text."""
+    content_hash: Mapped[str] = mapped_column(String(64))
+    """SHA-256 of the validated document as canonical JSON (comments and layout do not count)."""
+    document: Mapped[dict] = mapped_column(JSON)
+    source: Mapped[str] = mapped_column(String(200))
+    """The file it was read from (its name only)."""
+    loaded_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class PlanActivation(Base):
+    """A plan activated on an incident at a response level, or raised to a higher one (``raised_from``); the
+    plan version used is fixed by ``plan_id``. A drill's activation carries the incident's exercise flag."""
+
+    __tablename__ = "plan_activations"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    incident_id: Mapped[int] = mapped_column(ForeignKey("incidents.id", ondelete="RESTRICT"), index=True)
+    plan_id: Mapped[int] = mapped_column(ForeignKey("plans.id", ondelete="RESTRICT"), index=True)
+    plan_code: Mapped[str] = mapped_column(String(40))
+    plan_version: Mapped[str] = mapped_column(String(32))
+    response_level: Mapped[int] = mapped_column(Integer)
+    raised_from: Mapped[int | None] = mapped_column(Integer)
+    """The level the plan ran at before this raise; None for the first activation."""
+    activated_by: Mapped[int | None] = mapped_column(Integer)
+    actor: Mapped[str] = mapped_column(String(64))
+    activated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    exercise: Mapped[bool] = mapped_column(Boolean, default=False)
+    tasks_created: Mapped[int] = mapped_column(Integer, default=0)
+    unresolved: Mapped[list] = mapped_column(JSON, default=list)
+    """Owner selectors that named no unit (a town without a water station…): reported, never dropped silently."""
+
+
+class Task(Base):
+    """A plan's task for one real unit: assigned → acknowledged → in progress → done (or cancelled when the
+    incident ends). Deadlines and escalations run on natural time (emergencies do not wait for working hours)."""
+
+    __tablename__ = "incident_tasks"
+    __table_args__ = (UniqueConstraint("incident_id", "plan_code", "task_key", "owner_unit_id"),)
+    """One task per plan task and unit: raising the level again never duplicates one."""
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    incident_id: Mapped[int] = mapped_column(ForeignKey("incidents.id", ondelete="RESTRICT"))
+    """(The unique constraint's leading column is the index by incident.)"""
+    activation_id: Mapped[int] = mapped_column(ForeignKey("plan_activations.id", ondelete="RESTRICT"), index=True)
+    plan_code: Mapped[str] = mapped_column(String(40))
+    task_key: Mapped[str] = mapped_column(String(40))
+    level: Mapped[int] = mapped_column(Integer)
+    """The response level whose checklist holds the task."""
+    title: Mapped[str] = mapped_column(String(200))
+    details: Mapped[str | None] = mapped_column(Text)
+    owner_unit_id: Mapped[int] = mapped_column(ForeignKey("units.id", ondelete="RESTRICT"), index=True)
+    due_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, index=True)
+    ack_required: Mapped[bool] = mapped_column(Boolean, default=True)
+    state: Mapped[str] = mapped_column(String(16), index=True)
+    exercise: Mapped[bool] = mapped_column(Boolean, default=False)
+    version: Mapped[int] = mapped_column(Integer, nullable=False)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    acked_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    acked_by: Mapped[str | None] = mapped_column(String(64))
+    acked_unit_id: Mapped[int | None] = mapped_column(Integer)
+    """The unit of whoever acknowledged: the owner, a unit heading it, or the commander's on the owner's behalf."""
+    acked_on_behalf: Mapped[bool] = mapped_column(Boolean, default=False)
+    """The commander recorded an acknowledgement the unit gave another way (a phone call)."""
+    ack_note: Mapped[str | None] = mapped_column(String(2000))
+    started_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    done_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    report: Mapped[str | None] = mapped_column(Text)
+    cancelled_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    ack_escalated_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    """When the sweep escalated the missing acknowledgement (once)."""
+    late_escalated_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    """When the sweep escalated the missed deadline (once)."""
+
+    __mapper_args__ = {"version_id_col": version}

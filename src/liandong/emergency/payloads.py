@@ -65,6 +65,25 @@ class CaseRef(Payload):
 StandDown = Reasoned
 
 
+class ActivatePlan(Payload):
+    """Activate plan ``plan`` at ``response_level`` (the route names the plan)."""
+
+    plan: Annotated[str, StringConstraints(min_length=1, max_length=40)]
+    response_level: Level
+
+
+class TaskAck(Payload):
+    """签收: by the owner unit, or recorded by the commander on its behalf (a phone call) with ``on_behalf``."""
+
+    on_behalf: bool = Field(default=False, strict=True)
+
+
+class TaskDone(Payload):
+    """What was done (反馈): required."""
+
+    report: Required
+
+
 class IncidentIn(BaseModel):
     """A new incident (DESIGN §4, incidents)."""
 

@@ -1,5 +1,6 @@
-"""Incidents and their log as the API shows them: the row, its place and areas, commander, cases, links, what
-the caller may do now and the 五早 clock."""
+"""Incidents, their log and their tasks as the API shows them: the row, its place and areas, commander, cases,
+links, what the caller may do now, the 五早 clock, the plans active and proposed and how its tasks stand; a
+task with its owner, deadline, lateness and the actions the caller may take on it."""
 
 from __future__ import annotations
 
@@ -11,8 +12,10 @@ from sqlalchemy.orm import Session
 from liandong.areas.models import Area
 from liandong.auth.identity import Identity
 from liandong.auth.models import User
-from liandong.emergency import actions, five_early, linked_cases, queries
-from liandong.emergency.models import Incident, IncidentEvent
+from liandong.emergency import actions, five_early, linked_cases, queries, task_actions, tasks
+from liandong.emergency.models import Incident, IncidentEvent, Plan, PlanActivation, Task
+from liandong.emergency.plans import library, propose
+from liandong.units.models import Unit
 
 
 def _at(t: dt.datetime | None) -> str | None:
@@ -45,7 +48,47 @@ def incident_dict(session: Session, incident: Incident, caller: Identity, now: d
         "links": queries.links(session, incident.id),
         "allowed_actions": actions.allowed_for(incident, caller),
         "five_early": five_early.of(session, [incident], now, limit_minutes)[incident.id],
+        "activations": activations(session, incident.id),
+        "proposed_plans": propose.proposed(session, incident),
+        "tasks": tasks.counts(session, incident.id, now),
     }
+
+
+def activations(session: Session, incident_id: int) -> list[dict]:
+    """The plan activations and raises on the incident, oldest first."""
+    rows = session.scalars(select(PlanActivation).where(PlanActivation.incident_id == incident_id)
+                           .order_by(PlanActivation.id))
+    return [{"id": a.id, "plan": a.plan_code, "plan_version": a.plan_version, "response_level": a.response_level,
+             "raised_from": a.raised_from, "by": a.actor, "at": a.activated_at.isoformat(), "exercise": a.exercise,
+             "tasks_created": a.tasks_created, "unresolved": a.unresolved} for a in rows]
+
+
+def task_list(session: Session, rows: list[Task], caller: Identity, now: dt.datetime) -> list[dict]:
+    """Tasks with their owners and what the caller may do on each (a few queries however many tasks)."""
+    owners = {t.owner_unit_id for t in rows}
+    units = {u.id: u for u in session.scalars(select(Unit).where(Unit.id.in_(owners)))} if owners else {}
+    chains = tasks.chains(session, owners)
+    return [task_dict(t, units.get(t.owner_unit_id), chains[t.owner_unit_id], caller, now) for t in rows]
+
+
+def task_dict(t: Task, owner: Unit | None, chain: set[int], caller: Identity, now: dt.datetime) -> dict:
+    return {"id": t.id, "incident_id": t.incident_id, "activation_id": t.activation_id, "plan": t.plan_code,
+            "key": t.task_key, "level": t.level, "title": t.title, "details": t.details,
+            "owner": {"id": owner.id, "code": owner.code, "name": owner.name, "kind": owner.kind} if owner else None,
+            "due_at": _at(t.due_at), "ack_required": t.ack_required, "state": t.state, "version": t.version,
+            "exercise": t.exercise, "created_at": _at(t.created_at), "acked_at": _at(t.acked_at),
+            "acked_by": t.acked_by, "acked_on_behalf": t.acked_on_behalf, "ack_note": t.ack_note,
+            "started_at": _at(t.started_at), "done_at": _at(t.done_at), "report": t.report,
+            "cancelled_at": _at(t.cancelled_at), "ack_escalated_at": _at(t.ack_escalated_at),
+            "late_escalated_at": _at(t.late_escalated_at), "late": tasks.late(t, now),
+            "unacknowledged": tasks.unacknowledged(t, now),
+            "allowed_actions": task_actions.allowed_for(t, caller, chain)}
+
+
+def last_event(session: Session, incident: Incident) -> dict:
+    """The payload of the incident's latest log entry (an action's result, read back in its own transaction)."""
+    return session.scalar(select(IncidentEvent.payload).where(IncidentEvent.incident_id == incident.id)
+                          .order_by(IncidentEvent.seq.desc()).limit(1)) or {}
 
 
 def event_dict(e: IncidentEvent, names: dict[int, str] | None = None) -> dict:
@@ -61,3 +104,18 @@ def actor_names(session: Session, events: list[IncidentEvent]) -> dict[int, str]
         return {}
     return dict(session.execute(select(User.id, func.coalesce(User.display_name, User.username))
                                 .where(User.id.in_(ids))).all())
+
+
+def plan_brief(plan: Plan) -> dict:
+    """A plan version in the library's list."""
+    doc = library.document(plan)
+    return {"code": plan.code, "name": doc.name, "version": plan.version, "category": doc.category,
+            "types": list(doc.types), "levels": sorted(lv.level for lv in doc.levels), "source": plan.source,
+            "loaded_at": _at(plan.loaded_at), "content_hash": plan.content_hash}
+
+
+def plan_dict(plan: Plan, versions: list[Plan]) -> dict:
+    """A plan version in full (the document as its file says it), with every version loaded."""
+    return {**plan_brief(plan), "document": plan.document,
+            "versions": [{"version": v.version, "loaded_at": _at(v.loaded_at), "content_hash": v.content_hash,
+                          "source": v.source} for v in versions]}

@@ -21,3 +21,10 @@ CREATE_ROLES = frozenset({"commander", "shift_leader", "dispatcher", "leader"})
 LOG_ROLES = frozenset({"commander", "shift_leader", "dispatcher", "leader"})
 REPORT_LIMITED_GRADES = frozenset({1, 2})
 """特别重大 and 重大 incidents are reported upward within a limit (``incident_report_limit_minutes``)."""
+TASK_STATES = ("assigned", "acknowledged", "in_progress", "done", "cancelled")
+"""A plan task's life: assigned → acknowledged → in progress → done; cancelled when the incident ends."""
+OPEN_TASK_STATES = ("assigned", "acknowledged", "in_progress")
+TASK_ROLES = frozenset({"receptionist", "shift_leader", "dispatcher", "handler", "inspector", "commander", "leader"})
+"""The staff roles whose holders act on their unit's tasks (a citizen or a bare admin account does not)."""
+TASK_LOG_KIND = "task"
+"""Log entries of task events (acknowledged, started, done, escalated); the action names the event."""
