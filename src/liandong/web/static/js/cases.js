@@ -145,8 +145,8 @@ async function loadNotices() {
   document.getElementById("notices").replaceChildren(...items.map((n) => {
     const li = el("li", `notice notice-${n.kind}`);
     li.dataset.noticeId = String(n.id);
-    const link = el("a", "", noticeText(n));
-    link.href = `/cases/${n.case_id}`;
+    const link = el(n.case_id ? "a" : "span", "", noticeText(n));  // an incident's task notice has no case
+    if (n.case_id) link.href = `/cases/${n.case_id}`;
     const done = el("button", "button", t("notice.read"));
     done.type = "button";
     done.setAttribute("aria-label", `${t("notice.read")}: ${n.case_number || ""}`);
