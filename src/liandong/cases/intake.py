@@ -27,7 +27,7 @@ from sqlalchemy.orm import Session, make_transient_to_detached
 from liandong.areas.index import GridIndex
 from liandong.auth.identity import Identity
 from liandong.cases import attachments, dedupe, log, states
-from liandong.cases.calendar import WorkCalendar, calendar_for
+from liandong.cases.calendar import WorkCalendar, cached
 from liandong.cases.models import Case, CaseEvent
 from liandong.catalogue import snapshot
 from liandong.catalogue.models import URGENCIES
@@ -86,7 +86,7 @@ def open_case(session: Session, index: GridIndex, caller: Identity, *, matter_co
                                   photo.upload_dir, photo.max_bytes, now)
     found = {"merged_into": None, "queued": 0}
     if duplicates:  # the same problem from another channel: merged at once, or queued for review
-        found = dedupe.after_report(session, index, case, calendar or calendar_for(session), settings, now=now)
+        found = dedupe.after_report(session, index, case, calendar or cached(session), settings, now=now)
     return Opened(case, True, path, found)
 
 
