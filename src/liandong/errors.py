@@ -59,6 +59,12 @@ class Conflict(DomainError):
     code = "conflict"
 
 
+class Stale(Conflict):
+    """A version lost to another writer (a case, an incident, a task): reload and try again."""
+
+    code = "stale"
+
+
 class Forbidden(DomainError):
     status = 403
     code = "forbidden"

@@ -36,12 +36,8 @@ from liandong.cases.payloads import Dispatch, ExtensionRequest, Merge, Noted, Pa
 from liandong.catalogue import snapshot
 from liandong.config import get_settings
 from liandong.db import utcnow
-from liandong.errors import Conflict, DomainError, Forbidden, Invalid, NotFound
+from liandong.errors import Conflict, DomainError, Forbidden, Invalid, NotFound, Stale
 from liandong.units.models import Unit
-
-
-class StaleCase(Conflict):
-    code = "stale"
 
 
 class Standing:
@@ -482,17 +478,17 @@ _LAPSE = (_EXT.update().where(_EXT.c.case_id == bindparam("case"), _EXT.c.status
           .values(status="lapsed", decided_by=bindparam("by"), decided_at=bindparam("at")))
 
 
-def _stale(st: Standing) -> StaleCase:
-    return StaleCase("the case was changed by someone else meanwhile; reload it and try again",
+def _stale(st: Standing) -> Stale:
+    return Stale("the case was changed by someone else meanwhile; reload it and try again",
                      extra={"allowed_actions": _allowed(st), "state": st.case.state, "stale": True})
 
 
-def _stale_for(session: Session, case_id: int, caller: Identity) -> StaleCase:
+def _stale_for(session: Session, case_id: int, caller: Identity) -> Stale:
     """The refusal for a version lost at write time: the transaction is rolled back and the case read again,
     so the caller is told what they may do on it as it is now."""
     session.rollback()
     case = session.get(Case, case_id)
     if case is None:
-        return StaleCase("the case was changed by someone else meanwhile; reload it and try again",
+        return Stale("the case was changed by someone else meanwhile; reload it and try again",
                          extra={"allowed_actions": [], "state": None, "stale": True})
     return _stale(Standing(session, case, caller))

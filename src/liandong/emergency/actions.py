@@ -29,11 +29,7 @@ from liandong.emergency.models import Incident, IncidentEvent, IncidentLink
 from liandong.emergency.payloads import ActivatePlan, CaseRef, Link, Regrade, ReportUp, Respond, StandDown, Verify
 from liandong.emergency.plans import activation
 from liandong.emergency.states import CLOSED_STATES, CREATE_ROLES, OPEN_STATES
-from liandong.errors import Conflict, DomainError, Forbidden, Invalid, NotFound
-
-
-class Stale(Conflict):
-    code = "stale"
+from liandong.errors import Conflict, DomainError, Forbidden, Invalid, NotFound, Stale
 
 
 @dataclass

@@ -33,13 +33,8 @@ from liandong.emergency.actions import COMMAND
 from liandong.emergency.models import Incident, Task
 from liandong.emergency.payloads import TaskAck, TaskDone
 from liandong.emergency.states import TASK_LOG_KIND, TASK_ROLES
-from liandong.errors import Conflict, DomainError, Forbidden, NotFound
+from liandong.errors import Conflict, DomainError, Forbidden, NotFound, Stale
 from liandong.units.models import Unit
-
-
-class Stale(Conflict):
-    code = "stale"
-
 
 Effect = Callable[[Task, Payload, Identity, dt.datetime], dict]
 
