@@ -282,6 +282,23 @@ def test_a_case_raised_into_an_incident_keeps_one_history(world):
     assert down.json()["five_early"]["resolved_at"] is None  # standing down resolves nothing
 
 
+def test_a_drill_takes_no_real_case(world):
+    """An exercise never ties itself to real work: raising a case into a drill, or linking one, is refused whole."""
+    desk = Desk(world, T0 + minutes(60))
+    case = desk.post("receptionist", "/api/v1/cases", {
+        "matter_code": "06010", "description": "演练期间的真实报告", "lon": WEST_POINT[0], "lat": WEST_POINT[1],
+        "channel": "hotline"}).json()
+    before = desk.get("commander", "/api/v1/incidents", exercise="true").json()["total"]
+    raised = desk.post("commander", "/api/v1/incidents", {**GAS, "exercise": True, "case_id": case["id"]})
+    assert (raised.status_code, raised.json()["code"]) == (409, "exercise_case"), raised.text
+    assert desk.get("commander", "/api/v1/incidents", exercise="true").json()["total"] == before  # nothing half-made
+    drill = desk.report(exercise=True)["id"]
+    linked = desk.post("commander", f"/api/v1/incidents/{drill}/cases", {"case_id": case["id"]})
+    assert (linked.status_code, linked.json()["code"]) == (409, "exercise_case")
+    seen = desk.get("receptionist", f"/api/v1/cases/{case['id']}").json()
+    assert seen["incidents"] == [] and seen["state"] == "reported"
+
+
 # --- the 五早 clock ----------------------------------------------------------------------------------------------
 
 def test_the_five_early_intervals_are_exact(world):
@@ -459,7 +476,7 @@ def test_what_an_incident_offers_is_what_the_service_takes(world, callers, data)
             for name, caller in callers.items():
                 try:
                     queries.get(s, iid, caller)
-                    listed = actions.allowed_for(incident, caller)
+                    listed = actions.allowed_for(s, incident, caller)
                 except NotFound:
                     listed = []
                 offered += [(name, a) for a in listed]

@@ -17,14 +17,16 @@ from sqlalchemy import func, select
 from typer.testing import CliRunner
 
 from liandong.app import create_app
+from liandong.auth.identity import Identity
 from liandong.auth.service import create_user
 from liandong.cases.models import Notification
 from liandong.cli import app as cli
 from liandong.config import Settings
 from liandong.db import session_factory, unit_of_work
-from liandong.emergency import task_sweep
+from liandong.emergency import actions, task_actions, task_sweep
 from liandong.emergency.models import Plan, Task
 from liandong.emergency.plans import library, loader
+from liandong.errors import Stale
 from liandong.units.models import Unit
 from liandong.units.service import create_unit
 from tests.caseworld import EAST_POINT
@@ -67,7 +69,7 @@ levels:
 """
 USERS = (("commander", "C", "commander"), ("leader", "C", "leader"), ("citizen_c", "C", "citizen"),
          ("ws_west1", f"W-{WEST}001", "handler"), ("fire_west", f"B-fire-{WEST}", "handler"),
-         ("fire_hq", "D-fire", "handler"))
+         ("fire_hq", "D-fire", "handler"), ("west_commander", f"S-{WEST}", "commander"))
 
 
 @pytest.fixture(scope="module")
@@ -98,6 +100,13 @@ def unit_ids(url: str) -> dict[str, int]:
 
 def activate(desk: Desk, incident_id: int, level: int, user: str = "commander", code: str = "test-flood"):
     return desk.post(user, f"/api/v1/incidents/{incident_id}/plans/{code}/activate", {"response_level": level})
+
+
+def assessed(desk: Desk, **body) -> int:
+    """An incident reported and verified (研判): a plan is activated after it."""
+    iid = desk.report(**body)["id"]
+    assert desk.act("commander", iid, "verify").status_code == 200
+    return iid
 
 
 def task_list(desk: Desk, incident_id: int, user: str = "commander") -> list[dict]:
@@ -135,7 +144,7 @@ def test_activation_creates_tasks_for_real_units_on_natural_time(world):
     r = activate(desk, made["id"], 3)
     assert r.status_code == 200, r.text
     body = r.json()
-    assert body["response_level"] == 3 and body["state"] == "verified"
+    assert body["response_level"] == 3 and body["state"] == "responding"  # activation after 研判 starts the response
     [result] = body["activation"]["plans"]
     assert (result["plan"], result["plan_version"], result["response_level"], result["tasks_created"]) == (
         "test-flood", "1", 3, 5)
@@ -173,7 +182,7 @@ def test_activation_creates_tasks_for_real_units_on_natural_time(world):
 
 def test_raising_the_response_level_adds_the_higher_levels_tasks_once(world):
     desk = Desk(world, SATURDAY_NIGHT + minutes(120))
-    iid = desk.report(**TYPHOON, grade=3, area_codes=[WEST, f"{EAST}001"])["id"]
+    iid = assessed(desk, **TYPHOON, grade=3, area_codes=[WEST, f"{EAST}001"])
     assert activate(desk, iid, 3).status_code == 200
     desk.now += minutes(10)
     raised = desk.act("commander", iid, "regrade", grade=2, response_level=2)
@@ -200,8 +209,19 @@ def test_raising_the_response_level_adds_the_higher_levels_tasks_once(world):
 
 def test_activation_refusals(world):
     desk = Desk(world, SATURDAY_NIGHT)
-    gas = desk.report()["id"]
-    typhoon = desk.report(**TYPHOON)["id"]
+    gas = assessed(desk)
+    typhoon = assessed(desk, **TYPHOON)
+    fresh = desk.report(**TYPHOON)["id"]  # a plan runs after 研判, not before
+    early = activate(desk, fresh, 3)
+    assert (early.status_code, early.json()["code"]) == (409, "not_allowed_in_state"), early.text
+    # a town's commander sees the typhoon (its place is in the west town) but does not command it: the place lies
+    # in the west, yet the east town is affected too
+    spread = assessed(desk, **TYPHOON, area_codes=[WEST, f"{EAST}001"])
+    town = activate(desk, spread, 3, "west_commander")
+    assert (town.status_code, town.json()["code"]) == (403, "not_commander"), town.text
+    assert "regrade" not in desk.get("west_commander", f"/api/v1/incidents/{spread}").json()["allowed_actions"]
+    own = assessed(desk, **TYPHOON, area_codes=[WEST])  # all within the west town: its commander runs it
+    assert activate(desk, own, 4, "west_commander").status_code == 200
     for incident, user, level, code, status in (
             (gas, "commander", 3, "plan_category_mismatch", 422), (typhoon, "commander", 3, "plan_not_found", 404),
             (typhoon, "dispatcher", 3, "role_needed", 403)):
@@ -219,7 +239,7 @@ def test_activation_refusals(world):
 
 def test_task_actions_by_their_units_and_on_behalf(world):
     desk = Desk(world, SATURDAY_NIGHT + minutes(300))
-    iid = desk.report(**TYPHOON, grade=2, area_codes=[WEST, f"{EAST}001"])["id"]
+    iid = assessed(desk, **TYPHOON, grade=2, area_codes=[WEST, f"{EAST}001"])
     assert activate(desk, iid, 2).status_code == 200
     tasks = by_key(task_list(desk, iid))
     mine = tasks[("residents", f"W-{WEST}001")]
@@ -249,6 +269,9 @@ def test_task_actions_by_their_units_and_on_behalf(world):
     station = tasks[("fire-standby", f"B-fire-{WEST}")]
     assert task_act(desk, "fire_hq", station["id"], "ack").status_code == 200
     assert task_act(desk, "fire_west", tasks[("watch", "C")]["id"], "ack").json()["code"] == "not_task_owner"
+    # the commander's own unit's task: "on behalf" of itself is its own acknowledgement, not marked as a phone call
+    own = task_act(desk, "commander", tasks[("watch", "C")]["id"], "ack", on_behalf=True)
+    assert own.status_code == 200 and own.json()["acked_on_behalf"] is False
     # the commander records an acknowledgement given by phone, marked as such
     east = tasks[("town-duty", f"S-{EAST}")]
     assert "ack" in east["allowed_actions"]
@@ -266,7 +289,7 @@ def test_task_actions_by_their_units_and_on_behalf(world):
         ("task_ack", "residents"), ("task_start", "residents"), ("task_done", "residents"), ("task_ack", "residents")]
     behalf = next(e for e in entries if e["payload"]["task_id"] == east["id"])
     assert behalf["payload"]["on_behalf"] is True and behalf["actor"] == "commander"
-    assert all(e["to"] == "reported" for e in entries)  # task events leave the incident's state as it is
+    assert all(e["to"] == "responding" for e in entries)  # task events leave the incident's state as it is
     # refusals by visibility, role and version
     assert task_act(desk, "citizen_c", east["id"], "start").json()["code"] == "task_not_found"  # sees nothing
     assert task_act(desk, "commander", 10**9, "ack").json()["code"] == "task_not_found"
@@ -277,7 +300,7 @@ def test_task_actions_by_their_units_and_on_behalf(world):
 
 def test_a_task_outside_the_callers_sight_is_not_found(world):
     desk = Desk(world, SATURDAY_NIGHT + minutes(400))
-    iid = desk.report(**TYPHOON, area_codes=[WEST])["id"]
+    iid = assessed(desk, **TYPHOON, area_codes=[WEST])
     assert activate(desk, iid, 4).status_code == 200
     west = by_key(task_list(desk, iid))[("town-duty", f"S-{WEST}")]
     for r in (desk.get("east_handler", f"/api/v1/tasks/{west['id']}"),
@@ -294,7 +317,7 @@ def test_a_task_outside_the_callers_sight_is_not_found(world):
 def test_the_sweep_escalates_each_task_once_per_kind(world):
     start = dt.datetime(2026, 8, 1, 14, 0, tzinfo=dt.UTC)  # 22:00 on a Saturday in Shanghai
     desk = Desk(world, start)
-    iid = desk.report(**TYPHOON, area_codes=[WEST], commander="commander")["id"]
+    iid = assessed(desk, **TYPHOON, area_codes=[WEST], commander="commander")
     assert activate(desk, iid, 4).status_code == 200
     tasks = by_key(task_list(desk, iid))
     watch, duty = tasks[("watch", "C")]["id"], tasks[("town-duty", f"S-{WEST}")]["id"]
@@ -331,7 +354,7 @@ def test_two_sweeps_at_once_escalate_a_task_once(world):
     claim and leaves the task alone."""
     start = dt.datetime(2026, 8, 8, 14, 0, tzinfo=dt.UTC)
     desk = Desk(world, start)
-    iid = desk.report(**TYPHOON, area_codes=[WEST])["id"]
+    iid = assessed(desk, **TYPHOON, area_codes=[WEST])
     assert activate(desk, iid, 4).status_code == 200
     watch = by_key(task_list(desk, iid))[("watch", "C")]["id"]
     first = session_factory(world)()
@@ -351,10 +374,80 @@ def test_two_sweeps_at_once_escalate_a_task_once(world):
         ("town-duty", f"S-{WEST}")]["id"]]
 
 
+def _centre_commander(world) -> Identity:
+    with unit_of_work(world) as s:
+        return Identity(roles=frozenset({"commander"}), unit_id=s.scalar(select(Unit.id).where(Unit.code == "C")),
+                        username="commander")
+
+
+def _held(world, work, then) -> None:
+    """Run ``work(session)`` in a transaction kept open while ``then()`` runs in another thread, then commit."""
+    first = session_factory(world)()
+    rival = None
+    try:
+        work(first)
+        rival = threading.Thread(target=then)
+        rival.start()
+        time.sleep(0.4)  # the rival has read what it reads and waits on the incident now
+        first.commit()
+    finally:
+        first.close()
+        if rival is not None:
+            rival.join(30)
+
+
+def test_two_task_events_at_once_take_their_own_log_numbers(world):
+    """Two units acknowledge at the same moment: the second waits for the incident's lock, numbers its log entry
+    after the first's, and both are stored."""
+    now = dt.datetime(2026, 8, 10, 3, 0, tzinfo=dt.UTC)
+    desk = Desk(world, now)
+    iid = assessed(desk, **TYPHOON, area_codes=[WEST])
+    assert activate(desk, iid, 4).status_code == 200
+    tasks = by_key(task_list(desk, iid))
+    one, two = tasks[("watch", "C")]["id"], tasks[("town-duty", f"S-{WEST}")]["id"]
+    me, errors = _centre_commander(world), []
+
+    def second():
+        try:
+            with unit_of_work(world) as s:
+                task_actions.act(s, two, "ack", me, {"on_behalf": True}, now)
+        except Exception as exc:  # noqa: BLE001 - the test reports it
+            errors.append(exc)
+
+    _held(world, lambda s: task_actions.act(s, one, "ack", me, {}, now), second)
+    assert errors == []
+    acks = [e for e in log_of(desk, iid) if e["action"] == "task_ack"]
+    assert sorted(e["payload"]["task_id"] for e in acks) == sorted([one, two])
+    seqs = [e["seq"] for e in log_of(desk, iid)]
+    assert seqs == list(range(1, len(seqs) + 1))
+
+
+def test_two_activations_at_once_one_wins_the_other_is_stale(world):
+    now = dt.datetime(2026, 8, 11, 3, 0, tzinfo=dt.UTC)
+    desk = Desk(world, now)
+    iid = assessed(desk, **TYPHOON, area_codes=[WEST])
+    assert desk.act("commander", iid, "respond", response_level=4).status_code == 200  # no level to change
+    me, outcome = _centre_commander(world), []
+
+    def second():
+        try:
+            with unit_of_work(world) as s:
+                actions.activate(s, iid, "test-flood", me, {"response_level": 4}, now)
+            outcome.append("activated")
+        except Stale as exc:
+            outcome.append(exc.code)
+        except Exception as exc:  # noqa: BLE001 - the test reports it
+            outcome.append(repr(exc))
+
+    _held(world, lambda s: actions.activate(s, iid, "test-flood", me, {"response_level": 4}, now), second)
+    assert outcome == ["stale"]
+    assert len(desk.get("commander", f"/api/v1/incidents/{iid}").json()["activations"]) == 1
+
+
 def test_the_running_app_sweeps_plan_tasks(world):
     start = dt.datetime(2026, 8, 9, 14, 0, tzinfo=dt.UTC)
     desk = Desk(world, start)
-    iid = desk.report(**TYPHOON, area_codes=[WEST])["id"]
+    iid = assessed(desk, **TYPHOON, area_codes=[WEST])
     assert activate(desk, iid, 4).status_code == 200
     watch = by_key(task_list(desk, iid))[("watch", "C")]["id"]
     settings = Settings(database_url=world, index_check_seconds=0, sweep_seconds=0.05, task_ack_minutes=15)
@@ -373,7 +466,7 @@ def test_the_running_app_sweeps_plan_tasks(world):
 def test_standing_down_cancels_the_open_tasks(world):
     start = dt.datetime(2026, 8, 2, 2, 0, tzinfo=dt.UTC)
     desk = Desk(world, start)
-    iid = desk.report(**TYPHOON, area_codes=[WEST])["id"]
+    iid = assessed(desk, **TYPHOON, area_codes=[WEST])
     assert activate(desk, iid, 3).status_code == 200
     tasks = by_key(task_list(desk, iid))
     pumps, duty = tasks[("pumps", "D-water")]["id"], tasks[("town-duty", f"S-{WEST}")]["id"]
@@ -400,7 +493,7 @@ def test_a_drill_runs_the_same_and_stays_out_of_real_figures(world):
     desk = Desk(world, start)
     real_before = desk.get("leader", "/api/v1/tasks/figures", days=400).json()
     drills_before = desk.get("leader", "/api/v1/tasks/figures", days=400, exercise=True).json()
-    iid = desk.report(**TYPHOON, area_codes=[WEST], exercise=True)["id"]
+    iid = assessed(desk, **TYPHOON, area_codes=[WEST], exercise=True)
     body = activate(desk, iid, 4).json()
     assert body["activations"][0]["exercise"] is True
     tasks = task_list(desk, iid)
@@ -459,7 +552,7 @@ def test_every_demo_plan_loads(world):
 def test_the_demo_typhoon_plan_runs_in_a_district(world):
     """The demo plan against the small district: every task resolved or named as unresolved."""
     desk = Desk(world, SATURDAY_NIGHT + minutes(900))
-    iid = desk.report(**TYPHOON, grade=1, area_codes=[WEST, EAST])["id"]
+    iid = assessed(desk, **TYPHOON, grade=1, area_codes=[WEST, EAST])
     body = activate(desk, iid, 1, code="typhoon-flood").json()
     [result] = body["activation"]["plans"]
     assert result["plan_version"] == "3" and result["tasks_created"] == len(task_list(desk, iid)) > 0
@@ -475,7 +568,7 @@ def test_plan_versions_never_change(world, tmp_path):
         result = library.sync(s, loader.read_dir(tmp_path)[0])
     assert result["loaded"] == [] and "give the changed plan a new version" in result["refused"][0]
     desk = Desk(world, SATURDAY_NIGHT + minutes(1000))
-    iid = desk.report(**TYPHOON, area_codes=[WEST])["id"]
+    iid = assessed(desk, **TYPHOON, area_codes=[WEST])
     assert activate(desk, iid, 4).json()["activation"]["plans"][0]["plan_version"] == "1"
     (tmp_path / "test-flood.yaml").write_text(edited, encoding="utf-8")
     with unit_of_work(world) as s:
@@ -483,10 +576,16 @@ def test_plan_versions_never_change(world, tmp_path):
     assert desk.get("leader", "/api/v1/plans/test-flood").json()["version"] == "2"
     raised = activate(desk, iid, 3).json()["activation"]["plans"][0]
     assert raised["plan_version"] == "1" and raised["raised_from"] == 4  # the incident keeps its version
-    other = desk.report(**TYPHOON, area_codes=[WEST])["id"]
+    other = assessed(desk, **TYPHOON, area_codes=[WEST])
     assert activate(desk, other, 4).json()["activation"]["plans"][0]["plan_version"] == "2"
     with unit_of_work(world) as s:
         assert s.scalar(select(func.count()).select_from(Plan).where(Plan.code == "test-flood")) == 2
+    # a lower version loaded later (a branch, an old file put back) does not become current: the highest is
+    (tmp_path / "test-flood.yaml").write_text(TEST_PLAN.replace("version: 1", 'version: "1.10.0"'), encoding="utf-8")
+    with unit_of_work(world) as s:
+        assert library.sync(s, loader.read_dir(tmp_path)[0])["loaded"] == ["test-flood@1.10.0"]
+        assert library.get(s, "test-flood").version == "2"
+        assert [p.version for p in library.current(s) if p.code == "test-flood"] == ["2"]
 
 
 # --- broken plan files ----------------------------------------------------------------------------------------------

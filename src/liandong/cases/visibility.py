@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 from liandong.areas.scope import NOTHING
 from liandong.auth.identity import Identity
 from liandong.cases.models import Case, CaseUnit
-from liandong.units.models import Unit
+from liandong.units.heading import headed
 
 
 @dataclass(frozen=True)
@@ -37,11 +37,6 @@ def rule(caller: Identity) -> Rule:
     return Rule(path=None if caller.assigned_only else caller.scope.path, unit_id=caller.unit_id)
 
 
-def _headed(unit_id: int):
-    """A unit and the units it heads directly: those whose assignments it sees."""
-    return select(Unit.id).where(or_(Unit.id == unit_id, Unit.parent_id == unit_id))
-
-
 def visible(stmt, caller: Identity):
     """``stmt`` (a select over cases) narrowed to the cases ``caller`` may see."""
     r = rule(caller)
@@ -52,7 +47,7 @@ def visible(stmt, caller: Identity):
         conditions.append(Case.area_path.startswith(r.path, autoescape=True))
     if r.unit_id is not None:
         conditions.append(Case.id.in_(select(CaseUnit.case_id).where(
-            CaseUnit.unit_id.in_(_headed(r.unit_id)), CaseUnit.status != "withdrawn")))
+            CaseUnit.unit_id.in_(headed(r.unit_id)), CaseUnit.status != "withdrawn")))
     return stmt.where(or_(*conditions)) if conditions else stmt.where(false())
 
 
@@ -75,5 +70,5 @@ class Viewer:
 
 def viewer(session: Session, caller: Identity) -> Viewer:
     r = rule(caller)
-    units = frozenset(session.scalars(_headed(r.unit_id))) if r.unit_id is not None else frozenset()
+    units = frozenset(session.scalars(headed(r.unit_id))) if r.unit_id is not None else frozenset()
     return Viewer(r, units)

@@ -5,7 +5,8 @@ be taken in and where each leads (``moves``; None: it stays, an event on the run
 needs, its payload model (``payloads.py``) and its effect. ``act`` runs visibility → version → table → roles →
 payload → effect → event; ``allowed_for`` asks the same ``refusal`` of every action, so what an incident offers
 cannot drift from what the service takes. Refusals carry machine codes (``not_allowed_in_state`` with the
-``allowed_actions``, ``role_needed``, ``stale``, ``missing_field``/``invalid_field``).
+``allowed_actions``, ``role_needed``, ``not_commander``, ``respond_first``, ``stale``, ``missing_field`` and
+``invalid_field``).
 
 The service changes the incident and appends its event in the caller's transaction and never commits; the row
 carries an optimistic version, so of two concurrent actions exactly one wins and the other gets 409 ``stale``.
@@ -19,12 +20,13 @@ from dataclasses import dataclass
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import flag_modified
 from sqlalchemy.orm.exc import StaleDataError
 
 from liandong.auth.identity import Identity
 from liandong.cases.payloads import Payload, parse, required
 from liandong.db import utcnow
-from liandong.emergency import linked_cases, log, queries, tasks
+from liandong.emergency import linked_cases, log, queries, tasks, visibility
 from liandong.emergency.models import Incident, IncidentEvent, IncidentLink
 from liandong.emergency.payloads import ActivatePlan, CaseRef, Link, Regrade, ReportUp, Respond, StandDown, Verify
 from liandong.emergency.plans import activation
@@ -57,6 +59,8 @@ class Action:
     roles: frozenset[str]
     payload: type[Payload] = Payload
     effect: Effect | None = None
+    command: bool = True
+    """Whether it needs command of the incident (``visibility.commands``), beyond seeing it."""
 
 
 # --- effects ------------------------------------------------------------------------------------------------
@@ -80,6 +84,16 @@ def _levels(d: Doing) -> dict | None:
     if graver and (raised := activation.follow(d.session, d.incident, d.caller, d.now)):
         record["plans"] = raised
     return record or None
+
+
+def _regrade(d: Doing) -> dict | None:
+    """Regrading may move the response level only once a response runs: before it, ``respond`` or a plan's
+    activation starts one (and marks 处置 on the 五早 clock)."""
+    assert isinstance(d.payload, Regrade)
+    if d.payload.response_level is not None and d.incident.state not in RESPONSE_STATES:
+        raise Conflict("no response runs yet: start one with respond or a plan's activation", code="respond_first",
+                       params={"action": d.action, "state": d.incident.state})
+    return _levels(d)
 
 
 def _activate(d: Doing) -> dict:
@@ -144,6 +158,7 @@ def _link_case(d: Doing) -> dict:
 COMMAND = frozenset({"commander", "leader"})
 """Who moves an incident through its states and regrades it."""
 STAYS = dict.fromkeys(OPEN_STATES)
+RESPONSE_STATES = ("responding", "contained", "recovered")
 
 TABLE: dict[str, Action] = {a.name: a for a in (
     Action("verify", {"reported": "verified"}, COMMAND, Verify, _levels),
@@ -152,35 +167,44 @@ TABLE: dict[str, Action] = {a.name: a for a in (
     Action("recover", {"contained": "recovered"}, COMMAND),
     Action("close", {"recovered": "closed", "contained": "closed"}, COMMAND, effect=_close),
     Action("stand_down", dict.fromkeys(OPEN_STATES, "closed"), COMMAND, StandDown, _stand_down),
-    Action("report_up", STAYS, frozenset({"commander", "shift_leader", "leader"}), ReportUp, _report_up),
-    Action("regrade", STAYS, COMMAND, Regrade, _levels),
+    Action("report_up", STAYS, frozenset({"commander", "shift_leader", "leader"}), ReportUp, _report_up,
+           command=False),
+    Action("regrade", STAYS, COMMAND, Regrade, _regrade),
     Action("link", STAYS, frozenset({"commander"}), Link, _link),
-    Action("link_case", STAYS, CREATE_ROLES, CaseRef, _link_case),
+    Action("link_case", STAYS, CREATE_ROLES, CaseRef, _link_case, command=False),
 )}
 NAMES = tuple(sorted(TABLE))
 NEEDS = {name: fields for name, a in TABLE.items() if (fields := required(a.payload))}
 """Payload fields an action cannot do without, read from the models."""
-ACTIVATE = Action("activate", STAYS, COMMAND, ActivatePlan, _activate)
+ACTIVATE = Action("activate", {"verified": "responding", "responding": None}, COMMAND, ActivatePlan, _activate)
 """Activating a plan: a row of the same kind, taken by the same path, but with its own route
-(``/incidents/{id}/plans/{code}/activate``), so it is not among the actions an incident lists."""
+(``/incidents/{id}/plans/{code}/activate``), so it is not among the actions an incident lists. After 研判 it
+starts the response (as ``respond`` does, and it marks 处置 on the 五早 clock); while one runs it adds a plan or
+raises one."""
 
 
 # --- the one path -------------------------------------------------------------------------------------------
 
-def refusal(action: Action, incident: Incident, caller: Identity) -> DomainError | None:
-    """Why the caller may not take ``action`` now (the table, then the roles), or None; the payload aside."""
+def refusal(action: Action, incident: Incident, caller: Identity, commands: bool) -> DomainError | None:
+    """Why the caller may not take ``action`` now (the table, the roles, then command of the incident:
+    ``commands`` is ``visibility.commands``), or None; the payload aside."""
     if incident.state not in action.moves:
         return Conflict(f"action {action.name!r} is not allowed in state {incident.state!r}",
                         code="not_allowed_in_state", params={"action": action.name, "state": incident.state})
     if action.roles.isdisjoint(caller.roles):
         return Forbidden(f"{action.name!r} needs one of the roles: {', '.join(sorted(action.roles))}",
                          code="role_needed", params={"action": action.name, "roles": sorted(action.roles)})
+    if action.command and not commands:
+        return Forbidden(f"{action.name!r} is for the incident's commander, or one whose jurisdiction holds the "
+                         "incident's place and every area it affects", code="not_commander",
+                         params={"action": action.name})
     return None
 
 
-def allowed_for(incident: Incident, caller: Identity) -> list[str]:
+def allowed_for(session: Session, incident: Incident, caller: Identity) -> list[str]:
     """The actions the service would take from the caller on this incident now (a valid payload given)."""
-    return [name for name in NAMES if refusal(TABLE[name], incident, caller) is None]
+    commands = visibility.commands(session, incident, caller)
+    return [name for name in NAMES if refusal(TABLE[name], incident, caller, commands) is None]
 
 
 def act(session: Session, incident_id: int, name: str, caller: Identity, payload: dict | None = None,
@@ -206,7 +230,7 @@ def _run(session: Session, incident_id: int, action: Action, caller: Identity, d
         return _act(session, incident_id, action, caller, data, now)
     except StaleDataError:  # another transaction moved the version on
         session.rollback()
-        raise _stale(session.get(Incident, incident_id), caller) from None
+        raise _stale(session, session.get(Incident, incident_id), caller) from None
 
 
 def _act(session: Session, incident_id: int, action: Action, caller: Identity, data: dict,
@@ -215,14 +239,17 @@ def _act(session: Session, incident_id: int, action: Action, caller: Identity, d
     incident = queries.get(session, incident_id, caller)
     expected = data.get("version")
     if type(expected) is int and expected != incident.version:
-        raise _stale(incident, caller)
-    refused = refusal(action, incident, caller)
+        raise _stale(session, incident, caller)
+    refused = refusal(action, incident, caller, visibility.commands(session, incident, caller))
     if refused is not None:
-        refused.extra = {"allowed_actions": allowed_for(incident, caller), "state": incident.state, **refused.extra}
+        refused.extra = {"allowed_actions": allowed_for(session, incident, caller), "state": incident.state,
+                         **refused.extra}
         raise refused
     body = parse(name, action.payload, data)
     from_state = incident.state
     to_state = action.moves[from_state] or from_state
+    flag_modified(incident, "updated_at")  # claim the version before any effect: of two concurrent actions the
+    session.flush()  # second fails here (StaleDataError → 409 stale), not on the rows its effect would add
     record = body.record()
     if action.effect is not None:
         record.update(action.effect(Doing(name, session, incident, caller, body, now)) or {})
@@ -234,7 +261,7 @@ def _act(session: Session, incident_id: int, action: Action, caller: Identity, d
     return incident
 
 
-def _stale(incident: Incident | None, caller: Identity) -> Stale:
+def _stale(session: Session, incident: Incident | None, caller: Identity) -> Stale:
     return Stale("the incident was changed by someone else meanwhile; reload it and try again",
-                 extra={"allowed_actions": allowed_for(incident, caller) if incident else [],
+                 extra={"allowed_actions": allowed_for(session, incident, caller) if incident else [],
                         "state": incident.state if incident else None, "stale": True})

@@ -4,7 +4,8 @@ The moments are read from the incident's own events and its cases, never kept on
 (emergencies do not wait for working hours):
 
 - discovered: the earliest of the incident's ``occurred_at`` and the report times of its cases;
-- reported: the first upward report (``report_up``); assessed: ``verify``; disposed: ``respond``;
+- reported: the first upward report (``report_up``); assessed: ``verify``; disposed: ``respond`` or a plan's
+  activation, whichever came first;
 - resolved: the first of ``contain`` and ``close`` (standing down resolves nothing).
 
 The chain 发现 → 研判 → 处置 → 解决 is measured step by step; the upward report runs beside it (before or after
@@ -36,8 +37,8 @@ from liandong.emergency.states import CATEGORIES, REPORT_LIMITED_GRADES
 from liandong.errors import Invalid
 
 MOMENTS = ("discovered", "reported", "assessed", "disposed", "resolved")
-FIRST = {"report_up": "reported", "verify": "assessed", "respond": "disposed", "contain": "resolved",
-         "close": "resolved"}
+FIRST = {"report_up": "reported", "verify": "assessed", "respond": "disposed", "activate": "disposed",
+         "contain": "resolved", "close": "resolved"}
 """The action whose first event marks each moment after discovery."""
 INTERVALS = {
     "discover_report": ("discovered", "reported"),

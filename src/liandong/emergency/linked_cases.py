@@ -22,6 +22,9 @@ def attach(session: Session, incident: Incident, case_id: int, caller: Identity,
            how: str) -> Case:
     """Tie a case the caller sees (404 otherwise) to the incident: ``raised`` from it, or ``linked`` later."""
     case = case_queries.get(session, case_id, caller)
+    if incident.exercise:  # a drill never touches real work: a case is real, and its history would show the drill
+        raise Conflict(f"incident {incident.number} is an exercise: real cases are not tied to drills",
+                       code="exercise_case", params={"case": case.number})
     if session.get(IncidentCase, (incident.id, case.id)) is not None:
         raise Conflict(f"case {case.number} is linked to this incident already", code="case_already_linked",
                        params={"case": case.number})

@@ -5,8 +5,9 @@ route for it and database triggers refuse it."""
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterable
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from liandong.auth.identity import Identity
@@ -15,11 +16,27 @@ from liandong.emergency.models import Incident, IncidentEvent
 from liandong.errors import Forbidden, Invalid
 
 
+def lock(session: Session, incident_ids: Iterable[int]) -> None:
+    """Hold the incidents' rows until the transaction ends, in id order: taken before numbering an incident's
+    log (two writers must not read the same last number) and before changing its tasks, so every writer takes
+    incident before task and none waits for another in a circle. On SQLite, where any write holds the one
+    database lock to the commit, a no-op update takes it."""
+    ids = sorted(set(incident_ids))
+    if not ids:
+        return
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(select(Incident.id).where(Incident.id.in_(ids)).order_by(Incident.id).with_for_update())
+    else:
+        session.execute(update(Incident).where(Incident.id.in_(ids)).values(id=Incident.id)
+                        .execution_options(synchronize_session=False))
+
+
 def add(session: Session, incident: Incident, caller: Identity, *, kind: str, now: dt.datetime,
         action: str | None = None, from_state: str | None = None, to_state: str | None = None,
         text: str | None = None, payload: dict | None = None) -> IncidentEvent:
-    """Append the next entry; the (incident, seq) pair is unique, so two writers never take one number (the
-    loser's transaction fails and is answered 409). ``to_state`` defaults to the incident's state."""
+    """Append the next entry, numbered under the incident's lock (``lock``); the (incident, seq) pair is unique
+    besides. ``to_state`` defaults to the incident's state."""
+    lock(session, [incident.id])
     seq = (session.scalar(select(func.max(IncidentEvent.seq)).where(IncidentEvent.incident_id == incident.id))
            or 0) + 1
     event = IncidentEvent(incident_id=incident.id, seq=seq, at=now, actor_id=caller.user_id, actor=caller.name,

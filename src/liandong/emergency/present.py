@@ -46,7 +46,7 @@ def incident_dict(session: Session, incident: Incident, caller: Identity, now: d
         "commander": {"username": commander.username, "name": commander.display_name} if commander else None,
         "cases": [{**c, "created_at": _at(c["created_at"])} for c in cases],
         "links": queries.links(session, incident.id),
-        "allowed_actions": actions.allowed_for(incident, caller),
+        "allowed_actions": actions.allowed_for(session, incident, caller),
         "five_early": five_early.of(session, [incident], now, limit_minutes)[incident.id],
         "activations": activations(session, incident.id),
         "proposed_plans": propose.proposed(session, incident),

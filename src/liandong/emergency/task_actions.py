@@ -136,6 +136,9 @@ def _act(session: Session, task_id: int, name: str, caller: Identity, data: dict
     if refused is not None:
         refused.extra = {"allowed_actions": allowed_for(task, caller, chain), "state": task.state, **refused.extra}
         raise refused
+    if getattr(body, "on_behalf", False) and caller.unit_id == task.owner_unit_id:  # the owner's own people
+        body = body.model_copy(update={"on_behalf": False})
+    log.lock(session, [task.incident_id])  # incident before task, as every writer (log.lock)
     from_state = task.state
     record = {**body.record(), **action.effect(task, body, caller, now)}
     task.state, task.updated_at = action.moves[from_state], now

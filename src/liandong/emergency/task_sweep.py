@@ -38,6 +38,7 @@ def sweep(session: Session, now: dt.datetime, ack_minutes: float | None = None, 
     out: dict[str, list[int]] = {}
     for kind, (column, action) in KINDS.items():
         due = select(Task.id).where(rules[kind], column.is_(None)).order_by(Task.id).limit(limit)
+        log.lock(session, session.scalars(select(Task.incident_id).where(Task.id.in_(due)).distinct()))
         claimed = session.scalars(
             update(Task).where(Task.id.in_(due), rules[kind], column.is_(None))
             .values({column: now}).returning(Task.id)

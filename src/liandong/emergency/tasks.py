@@ -1,10 +1,10 @@
 """Plan tasks: who may see and act on one, the two lateness rules, reading an incident's tasks, and cancelling
 the open ones when the incident ends.
 
-A task belongs to its owner unit; that unit's staff act on it, and so do the staff of any unit heading it (its
-parent, and theirs: a sub-centre for its workstations, a department for its branches). A caller sees a task
-when they see its incident (``visibility.py``) or when they act for its owner — outside both it does not exist
-for them (404).
+A task belongs to its owner unit; that unit's staff act on it, and so do the staff of the unit heading it (the
+rule of ``units/heading.py``, as for cases: a sub-centre for its workstations, a department for its branches).
+A caller sees a task when they see its incident (``visibility.py``, which counts the tasks their unit acts for);
+otherwise it does not exist for them (404).
 
 Lateness, defined once as a Python predicate and as SQL (the sweep and the figures use the SQL, pages the
 predicate): a task is *unacknowledged* when it asks for an acknowledgement, is still ``assigned`` and was
@@ -25,6 +25,7 @@ from liandong.emergency import queries
 from liandong.emergency.models import Incident, Task
 from liandong.emergency.states import OPEN_TASK_STATES, TASK_ROLES, TASK_STATES
 from liandong.errors import Invalid, NotFound
+from liandong.units import heading
 from liandong.units.models import Unit
 
 
@@ -51,21 +52,8 @@ def late_sql(now: dt.datetime) -> ColumnElement:
 
 
 def chains(session: Session, unit_ids: set[int]) -> dict[int, set[int]]:
-    """Each unit with every unit heading it (parent, grandparent…), a query per level of the tree."""
-    parent: dict[int, int | None] = {}
-    todo = set(unit_ids)
-    while todo:
-        rows = session.execute(select(Unit.id, Unit.parent_id).where(Unit.id.in_(todo))).all()
-        parent.update(dict(rows))
-        todo = {p for _, p in rows if p is not None and p not in parent}
-    out = {}
-    for unit in unit_ids:
-        chain, at = set(), unit
-        while at is not None and at not in chain:
-            chain.add(at)
-            at = parent.get(at)
-        out[unit] = chain
-    return out
+    """Each owner unit → the units whose staff act for it (``units/heading.py``: itself and the unit heading it)."""
+    return heading.acting(session, unit_ids)
 
 
 def acts_for(caller: Identity, chain: set[int]) -> bool:
@@ -79,11 +67,10 @@ def get(session: Session, task_id: int, caller: Identity) -> Task:
     task = session.get(Task, task_id)
     if task is not None:
         try:
-            queries.get(session, task.incident_id, caller)
+            queries.get(session, task.incident_id, caller)  # the owner's staff see the incident (visibility.py)
             return task
         except NotFound:
-            if acts_for(caller, chains(session, {task.owner_unit_id})[task.owner_unit_id]):
-                return task
+            pass
     raise NotFound(f"task {task_id} not found", code="task_not_found", params={"task_id": task_id})
 
 

@@ -1,36 +1,29 @@
-"""Who sees which incident: one rule, as a SQL filter for lists, figures and single reads.
+"""Who sees which incident and who commands it: one rule each, the first as a SQL filter for lists, figures and
+single reads.
 
-A caller sees the incidents whose place lies in their jurisdiction, and those affecting an area that overlaps it
-(an area inside the jurisdiction, or one containing it: a typhoon affecting a whole town concerns each of its
-communities); the district centre sees everything, a caller without a staff role nothing.
+Seeing follows the case rule's decision (``cases/visibility.rule``: everything, nothing, or a jurisdiction and a
+unit): a caller sees the incidents whose place lies in their jurisdiction, those affecting an area that overlaps
+it (an area inside the jurisdiction, or one containing it: a typhoon affecting a whole town concerns each of its
+communities), and those holding a plan task of their unit or of a unit it heads — so a department's unit
+(assigned_only) sees the incidents it has work in, as it sees the cases assigned to it.
+
+Commanding needs more than sight: the incident's named commander, or a caller whose jurisdiction holds the
+incident's place and every area it affects (a town's commander runs an incident of the town, not the district's
+typhoon that touches it).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from sqlalchemy import false, or_, select
+from sqlalchemy.orm import Session
 
 from liandong.areas.models import Area
-from liandong.areas.scope import NOTHING
 from liandong.auth.identity import Identity
-from liandong.emergency.models import Incident, IncidentArea
+from liandong.cases.visibility import rule
+from liandong.emergency.models import Incident, IncidentArea, Task
+from liandong.units.heading import headed
 
-
-@dataclass(frozen=True)
-class Rule:
-    """Everything, nothing (``path`` None), or the incidents placed under or affecting around ``path``."""
-
-    everything: bool = False
-    path: str | None = None
-
-
-def rule(caller: Identity) -> Rule:
-    if caller.scope.unrestricted:
-        return Rule(everything=True)
-    if caller.scope == NOTHING:
-        return Rule()
-    return Rule(path=caller.scope.path)
+__all__ = ["commands", "overlapping", "rule", "visible"]
 
 
 def ancestors(path: str) -> list[str]:
@@ -49,8 +42,25 @@ def visible(stmt, caller: Identity):
     r = rule(caller)
     if r.everything:
         return stmt
+    conditions = []
+    if r.path is not None:
+        affecting = (select(IncidentArea.incident_id).join(Area, Area.id == IncidentArea.area_id)
+                     .where(overlapping(Area.path, r.path)))
+        conditions += [Incident.area_path.startswith(r.path, autoescape=True), Incident.id.in_(affecting)]
+    if r.unit_id is not None:
+        conditions.append(Incident.id.in_(select(Task.incident_id).where(Task.owner_unit_id.in_(headed(r.unit_id)))))
+    return stmt.where(or_(*conditions)) if conditions else stmt.where(false())
+
+
+def commands(session: Session, incident: Incident, caller: Identity) -> bool:
+    """Whether the caller may command the incident (see the module's docstring); roles are the action table's."""
+    if caller.user_id is not None and caller.user_id == incident.commander_id:
+        return True
+    r = rule(caller)
+    if r.everything:
+        return True
     if r.path is None:
-        return stmt.where(false())
-    affecting = (select(IncidentArea.incident_id).join(Area, Area.id == IncidentArea.area_id)
-                 .where(overlapping(Area.path, r.path)))
-    return stmt.where(or_(Incident.area_path.startswith(r.path, autoescape=True), Incident.id.in_(affecting)))
+        return False
+    affected = session.scalars(select(Area.path).join(IncidentArea, IncidentArea.area_id == Area.id)
+                               .where(IncidentArea.incident_id == incident.id))
+    return all(p.startswith(r.path) for p in [incident.area_path, *affected])

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import func, insert, select
+from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
 from liandong.auth.identity import Identity
@@ -33,12 +33,15 @@ from liandong.errors import Conflict, Invalid
 
 
 def active(session: Session, incident_id: int) -> dict[str, tuple[int, int]]:
-    """The plans active on the incident: code → (plan row of the first activation, highest level reached, i.e.
-    the lowest number)."""
-    rows = session.execute(select(PlanActivation.plan_code, func.min(PlanActivation.plan_id),
-                                  func.min(PlanActivation.response_level))
-                           .where(PlanActivation.incident_id == incident_id).group_by(PlanActivation.plan_code))
-    return {code: (plan_id, level) for code, plan_id, level in rows}
+    """The plans active on the incident: code → (plan row of its first activation — a raise keeps that version —,
+    highest level reached, i.e. the lowest number)."""
+    out: dict[str, tuple[int, int]] = {}
+    for code, plan_id, level in session.execute(
+            select(PlanActivation.plan_code, PlanActivation.plan_id, PlanActivation.response_level)
+            .where(PlanActivation.incident_id == incident_id).order_by(PlanActivation.id)):
+        first = out.get(code)
+        out[code] = (first[0], min(first[1], level)) if first else (plan_id, level)
+    return out
 
 
 def admit(session: Session, incident: Incident, code: str, level: int) -> tuple[Plan, bool]:

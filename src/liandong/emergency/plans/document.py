@@ -152,6 +152,12 @@ def _version(value: Any) -> Any:
     return value
 
 
+def version_key(text: str) -> tuple[int, ...]:
+    """Order of plan versions: ``3`` as 3.0.0 beside semver strings, numbers compared as numbers (``1.10.0``
+    after ``1.9.0``); a pre-release suffix is not ordered."""
+    return tuple(int(part) for part in re.findall(r"\d+", text.split("-")[0]))[:3] or (0,)
+
+
 class PlanDocument(Strict):
     code: Slug
     name: Name

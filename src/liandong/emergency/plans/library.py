@@ -13,7 +13,7 @@ directory and one small query; it writes only when a file brought a version the 
 loaded_at); an activation names the row it used. A file giving a loaded code and version with other content is
 refused (lazily: left out and logged; by ``plans load``: an error) — a changed plan needs a new version. The
 content hash is taken of the validated document, so comments and layout do not count as changes. The current
-version of a plan is the one loaded last.
+version of a plan is its highest (``document.version_key``), whatever order the files were loaded in.
 """
 
 from __future__ import annotations
@@ -23,14 +23,14 @@ import logging
 import os
 from pathlib import Path
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from liandong.config import get_settings
 from liandong.db import utcnow
 from liandong.emergency.models import Plan
-from liandong.emergency.plans.document import PlanDocument
+from liandong.emergency.plans.document import PlanDocument, version_key
 from liandong.emergency.plans.loader import Problem, read_dir
 from liandong.errors import NotFound
 
@@ -99,19 +99,29 @@ def ensure(session: Session) -> None:
             log.error("plan library %s: %s", folder, problem)
 
 
+def _highest(plans) -> dict[str, Plan]:
+    out: dict[str, Plan] = {}
+    for plan in plans:
+        known = out.get(plan.code)
+        if known is None or version_key(plan.version) > version_key(known.version):
+            out[plan.code] = plan
+    return out
+
+
 def current(session: Session) -> list[Plan]:
-    """The current version of every plan (the one loaded last), by code."""
+    """The current (highest) version of every plan, by code."""
     ensure(session)
-    latest = select(func.max(Plan.id)).group_by(Plan.code)
-    return list(session.scalars(select(Plan).where(Plan.id.in_(latest)).order_by(Plan.code)))
+    return sorted(_highest(session.scalars(select(Plan))).values(), key=lambda p: p.code)
 
 
 def get(session: Session, code: str, version: str | None = None) -> Plan:
     """A plan's current version, or the version named; 404 ``plan_not_found`` otherwise."""
     ensure(session)
     stmt = select(Plan).where(Plan.code == code)
-    stmt = stmt.where(Plan.version == version) if version is not None else stmt.order_by(Plan.id.desc())
-    plan = session.scalar(stmt.limit(1))
+    if version is not None:
+        plan = session.scalar(stmt.where(Plan.version == version).limit(1))
+    else:
+        plan = _highest(session.scalars(stmt)).get(code)
     if plan is None:
         raise NotFound(f"plan {code!r}{f' version {version}' if version else ''} not found", code="plan_not_found",
                        params={"plan": code, **({"version": version} if version else {})})
