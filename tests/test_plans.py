@@ -47,7 +47,8 @@ levels:
     conditions: {min_grade: 4}
     tasks:
       - {key: watch, title: 加强值守, owner: centre, deadline_minutes: 30}
-      - {key: town-duty, title: 街镇进入值班状态, owner: sub_centre_of_affected_towns, deadline_minutes: 60}
+      - {key: town-duty, title: 街镇进入值班状态, owner: sub_centre_of_affected_towns, deadline_minutes: 60,
+         matter: "06013"}
   - level: 3
     name: 三级响应
     conditions: {min_grade: 3}
@@ -475,7 +476,7 @@ def test_standing_down_cancels_the_open_tasks(world):
     task_act(desk, "west_handler", duty, "ack")
     desk.now = start + minutes(30)
     down = desk.act("commander", iid, "stand_down", reason="台风转向，解除响应")
-    assert down.status_code == 200
+    assert down.status_code == 200, down.text
     states = {k: t["state"] for k, t in by_key(task_list(desk, iid)).items()}
     assert states.pop(("pumps", "D-water")) == "done" and set(states.values()) == {"cancelled"}
     cancelled = log_of(desk, iid)[-1]["payload"]["cancelled_tasks"]
@@ -484,6 +485,13 @@ def test_standing_down_cancels_the_open_tasks(world):
     assert task_act(desk, "west_handler", duty, "start").json()["allowed_actions"] == []
     assert duty not in sum(sweep(world, start + minutes(600)).values(), [])  # cancelled: never escalated
     assert down.json()["tasks"]["by_state"]["cancelled"] == len(cancelled)
+    # the open task whose plan names a routine matter goes back as a case, tied to the incident: one history
+    [handed] = log_of(desk, iid)[-1]["payload"]["handed_back"]
+    assert (handed["task_id"], handed["key"], handed["matter"]) == (duty, "town-duty", "06013")
+    case = desk.get("commander", f"/api/v1/cases/{handed['case_id']}").json()
+    assert (case["matter_code"], case["channel"], case["state"]) == ("06013", "department_transfer", "reported")
+    assert case["incidents"] == [{"id": iid, "number": down.json()["number"]}]
+    assert [(c["id"], c["how"]) for c in down.json()["cases"]] == [(handed["case_id"], "handback")]
 
 
 # --- drills -------------------------------------------------------------------------------------------------------
@@ -544,7 +552,7 @@ def test_every_demo_plan_loads(world):
     assert listed["gas-leak"]["version"] == "1.2.0" and listed["typhoon-flood"]["category"] == "natural"
     one = desk.get("dispatcher", "/api/v1/plans/typhoon-flood").json()
     assert one["document"]["levels"][0]["tasks"][1]["owner"] == {"line": "water"}
-    assert [v["version"] for v in one["versions"]] == ["3"]
+    assert [v["version"] for v in one["versions"]] == ["4"]
     assert desk.get("dispatcher", "/api/v1/plans/nowhere").json()["code"] == "plan_not_found"
     assert desk.get("dispatcher", "/api/v1/plans/crowd", version="9").status_code == 404
 
@@ -555,7 +563,7 @@ def test_the_demo_typhoon_plan_runs_in_a_district(world):
     iid = assessed(desk, **TYPHOON, grade=1, area_codes=[WEST, EAST])
     body = activate(desk, iid, 1, code="typhoon-flood").json()
     [result] = body["activation"]["plans"]
-    assert result["plan_version"] == "3" and result["tasks_created"] == len(task_list(desk, iid)) > 0
+    assert result["plan_version"] == "4" and result["tasks_created"] == len(task_list(desk, iid)) > 0
     missing = {(u.get("task") or u.get("notify"), u.get("area")) for u in result["unresolved"]}
     assert ("old-housing", WEST) in missing and ("rescue-forward", None) not in missing  # D-fire exists
     assert ("station-standby", EAST) in missing and ("station-standby", WEST) not in missing

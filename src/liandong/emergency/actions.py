@@ -23,10 +23,11 @@ from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import flag_modified
 from sqlalchemy.orm.exc import StaleDataError
 
+from liandong.areas.index import GridIndex
 from liandong.auth.identity import Identity
 from liandong.cases.payloads import Payload, parse, required
 from liandong.db import utcnow
-from liandong.emergency import linked_cases, log, queries, tasks, visibility
+from liandong.emergency import hand_back, linked_cases, log, queries, tasks, visibility
 from liandong.emergency.models import Incident, IncidentEvent, IncidentLink
 from liandong.emergency.payloads import ActivatePlan, CaseRef, Link, Regrade, ReportUp, Respond, StandDown, Verify
 from liandong.emergency.plans import activation
@@ -44,6 +45,8 @@ class Doing:
     caller: Identity
     payload: Payload
     now: dt.datetime
+    index: GridIndex | None = None
+    """The grid index, for an effect that opens cases (the stand-down's hand-back); built when not given."""
 
 
 Effect = Callable[[Doing], dict | None]
@@ -122,9 +125,12 @@ def _close(d: Doing) -> dict | None:
 
 def _stand_down(d: Doing) -> dict:
     """The incident ends without being resolved; its cases still open stay with their departments, its open
-    tasks are cancelled."""
+    tasks are cancelled, and those whose plan names a routine matter are handed back as cases (``hand_back``)."""
     d.incident.outcome = "stood_down"
-    return {"open_cases": linked_cases.still_open(d.session, d.incident), **_ended(d)}
+    still_open = linked_cases.still_open(d.session, d.incident)
+    handed = hand_back.hand_back(d.session, d.index or GridIndex.build(d.session), d.incident, d.caller, d.now) \
+        if tasks.any_open(d.session, d.incident.id) else []
+    return {"open_cases": still_open, **({"handed_back": handed} if handed else {}), **_ended(d)}
 
 
 def _report_up(d: Doing) -> dict | None:
@@ -208,14 +214,14 @@ def allowed_for(session: Session, incident: Incident, caller: Identity) -> list[
 
 
 def act(session: Session, incident_id: int, name: str, caller: Identity, payload: dict | None = None,
-        now: dt.datetime | None = None) -> Incident:
+        now: dt.datetime | None = None, index: GridIndex | None = None) -> Incident:
     """Take action ``name`` on the incident with ``payload`` (validated by the action's model) and append its
     event. Refusals of the table and the roles name the caller's ``allowed_actions``."""
     action = TABLE.get(name)
     if action is None:
         raise NotFound(f"unknown action {name!r}; actions are {', '.join(NAMES)}", code="unknown_action",
                        params={"action": name})
-    return _run(session, incident_id, action, caller, dict(payload or {}), now or utcnow())
+    return _run(session, incident_id, action, caller, dict(payload or {}), now or utcnow(), index)
 
 
 def activate(session: Session, incident_id: int, code: str, caller: Identity, payload: dict | None = None,
@@ -225,16 +231,16 @@ def activate(session: Session, incident_id: int, code: str, caller: Identity, pa
 
 
 def _run(session: Session, incident_id: int, action: Action, caller: Identity, data: dict,
-         now: dt.datetime) -> Incident:
+         now: dt.datetime, index: GridIndex | None = None) -> Incident:
     try:
-        return _act(session, incident_id, action, caller, data, now)
+        return _act(session, incident_id, action, caller, data, now, index)
     except StaleDataError:  # another transaction moved the version on
         session.rollback()
         raise _stale(session, session.get(Incident, incident_id), caller) from None
 
 
 def _act(session: Session, incident_id: int, action: Action, caller: Identity, data: dict,
-         now: dt.datetime) -> Incident:
+         now: dt.datetime, index: GridIndex | None) -> Incident:
     name = action.name
     incident = queries.get(session, incident_id, caller)
     expected = data.get("version")
@@ -252,7 +258,7 @@ def _act(session: Session, incident_id: int, action: Action, caller: Identity, d
     session.flush()  # second fails here (StaleDataError → 409 stale), not on the rows its effect would add
     record = body.record()
     if action.effect is not None:
-        record.update(action.effect(Doing(name, session, incident, caller, body, now)) or {})
+        record.update(action.effect(Doing(name, session, incident, caller, body, now, index)) or {})
     if to_state in CLOSED_STATES:
         incident.closed_at = now
     incident.state, incident.updated_at = to_state, now  # every action bumps the version

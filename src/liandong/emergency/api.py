@@ -72,7 +72,8 @@ def act(request: Request, incident_id: IncidentId,
         payload: dict | None = Body(default=None, description=PAYLOADS),
         principal: Principal = Depends(current_principal), session: Session = Depends(get_session),
         now: dt.datetime = Depends(request_time)):
-    incident = actions.act(session, incident_id, action, principal.identity, payload or {}, now)
+    incident = actions.act(session, incident_id, action, principal.identity, payload or {}, now,
+                           request.app.state.grid_index.get(session))
     return present.incident_dict(session, incident, principal.identity, now, _limit(request))
 
 

@@ -105,7 +105,7 @@ class IncidentCase(Base):
     incident_id: Mapped[int] = mapped_column(ForeignKey("incidents.id", ondelete="CASCADE"), primary_key=True)
     case_id: Mapped[int] = mapped_column(ForeignKey("cases.id", ondelete="RESTRICT"), primary_key=True, index=True)
     how: Mapped[str] = mapped_column(String(8))
-    """raised | linked"""
+    """raised | linked | handback (opened from an open task when the incident stood down: ``hand_back.py``)"""
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 

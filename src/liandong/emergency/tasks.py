@@ -103,6 +103,11 @@ def counts(session: Session, incident_id: int, now: dt.datetime) -> dict:
             "late": late_n or 0, "unacknowledged": unacked_n or 0}
 
 
+def any_open(session: Session, incident_id: int) -> bool:
+    return session.scalar(select(Task.id).where(Task.incident_id == incident_id,
+                                                Task.state.in_(OPEN_TASK_STATES)).limit(1)) is not None
+
+
 def cancel_open(session: Session, incident: Incident, now: dt.datetime) -> list[dict]:
     """Cancel the incident's open tasks (it was stood down or closed); returns what was cancelled, for its log.
     The work still open goes back to routine handling by the units that hold it."""

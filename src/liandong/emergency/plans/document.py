@@ -119,6 +119,9 @@ class TaskSpec(Strict):
     deadline_minutes: Annotated[int, Field(strict=True, ge=1, le=60 * 24 * 30)]
     ack_required: bool = Field(default=True, strict=True)
     details: Words | None = None
+    matter: Annotated[str, StringConstraints(pattern=r"^\d{5}$")] | None = None
+    """The catalogue matter the work becomes when the incident stands down with the task open (``hand_back.py``);
+    none: emergency duty that ends with the incident."""
 
 
 class Notify(Strict):
@@ -176,6 +179,9 @@ class PlanDocument(Strict):
 
     def level(self, number: int) -> ResponseLevel | None:
         return next((lv for lv in self.levels if lv.level == number), None)
+
+    def task(self, key: str) -> TaskSpec | None:
+        return next((t for lv in self.levels for t in lv.tasks if t.key == key), None)
 
     def content_hash(self) -> str:
         canonical = json.dumps(self.model_dump(mode="json"), sort_keys=True, ensure_ascii=False, separators=(",", ":"))
