@@ -12,6 +12,8 @@
 - HTTP intake (``POST /api/v1/cases``) against a bare FastAPI endpoint inserting one row, driven by wrk: mixed
   reports and a report storm at 16 and 64 connections too, and on PostgreSQL two app processes against one
   (bench/intake.py);
+- CAP import throughput: the shared samples with fresh identifiers through the importer, beside a bare lxml parse
+  and XSD validation of the same documents (bench/cap.py);
 - the Boston 2015 year through the history path (bench/history.py);
 - command-centre figures (overview, series, breakdowns, map, overdue list) over 250,000 cases made through the
   batch paths (bench/figures.py).
@@ -39,7 +41,7 @@ os.environ.setdefault("LIANDONG_ARGON2_PARALLELISM", "1")
 import numpy as np  # noqa: E402
 import shapely  # noqa: E402
 
-from bench import figures, history, intake, live, plans  # noqa: E402
+from bench import cap, figures, history, intake, live, plans  # noqa: E402
 from liandong.areas.index import GridIndex, locate  # noqa: E402
 from liandong.auth.identity import Identity  # noqa: E402
 from liandong.config import get_settings  # noqa: E402
@@ -315,6 +317,8 @@ def main() -> None:
         print("case life cycle (SQLite):", result["lifecycle_sqlite"])
         result["plan_activation_sqlite"] = plans.run(url, PASSWORD)
         print("district-wide plan activation (SQLite):", result["plan_activation_sqlite"])
+        result["cap_import_sqlite"] = cap.run(url)
+        print("CAP import (SQLite):", result["cap_import_sqlite"])
         dispose_engine(url)
         result["live_feed_sqlite"] = live.run(url, PASSWORD, intake_points(index))
         print("change → screen (SQLite):", result["live_feed_sqlite"])
@@ -337,6 +341,8 @@ def main() -> None:
             print("case life cycle (PostgreSQL):", result["lifecycle_postgresql"])
             result["plan_activation_postgresql"] = plans.run(pg, PASSWORD)
             print("district-wide plan activation (PostgreSQL):", result["plan_activation_postgresql"])
+            result["cap_import_postgresql"] = cap.run(pg)
+            print("CAP import (PostgreSQL):", result["cap_import_postgresql"])
             result["live_feed_postgresql"] = live.run(pg, PASSWORD, intake_points(index))
             print("change → screen (PostgreSQL):", result["live_feed_postgresql"])
             result["http_intake_postgresql"] = http_intake(pg, index, args.intake_seconds, scaling=True)

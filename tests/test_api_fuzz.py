@@ -222,8 +222,8 @@ def test_no_server_error_anonymous(case, fuzz_app):
     response = case.call(app=fuzz_app)
     case.validate_response(response, checks=[not_a_server_error])
     if case.path not in ("/api/v1/auth/token", "/healthz") and not case.path.startswith(("/api/v1/public/",
-                                                                                            "/open311/")):
-        # (citizen and Open311 endpoints are open by design, limited per address or key instead)
+                                                                                            "/open311/", "/cap/")):
+        # (citizen, Open311 and the public CAP feed are open by design, limited per address or key instead)
         # refused before any data is read: no credentials (401), or a request that cannot be parsed
         # (400/422, FastAPI validates the body before the auth dependency), or a wrong method (405)
         assert response.status_code in (400, 401, 404, 405, 422), (response.status_code, response.text)

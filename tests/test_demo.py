@@ -28,7 +28,7 @@ QIBAO = "310112102"
 def demo(request, tmp_path_factory):
     for url in fresh_database(request.param, tmp_path_factory):
         with unit_of_work(url) as s:
-            result = loader.load(s, None)  # no password given: a random one is made and returned
+            result = loader.load(s, None, with_drill=True)  # no password given: a random one is made and returned
         yield url, result
 
 
@@ -201,3 +201,32 @@ def test_demo_users_and_town_scope(demo):
     assert r.status_code == 404
     members = client.get("/api/v1/units/TEAM-310112102001-1", headers=town).json()["members"]
     assert members and all(re.fullmatch(r"139\*{4}\d{4}", m["phone"]) for m in members)
+
+
+def test_the_typhoon_drill(demo):
+    """``make demo`` stages an exercise: the typhoon-flood plan activated over three towns, tasks done in time,
+    one late and escalated once, all of it marked as a drill and out of the real figures."""
+    url, result = demo
+    client = make_client(url)
+    auth = login(client, "commander", result["password"])
+    [drill] = client.get("/api/v1/incidents", params={"exercise": "true"}, headers=auth).json()["items"]
+    assert drill["number"] == result["drill"]["incident"] and drill["exercise"] is True
+    board = client.get(f"/api/v1/incidents/{drill['id']}", headers=auth).json()
+    assert (board["state"], board["grade"], board["response_level"]) == ("responding", 2, 3)
+    assert [a["plan"] for a in board["activations"]] == ["typhoon-flood"] and board["activations"][0]["exercise"]
+    assert len(board["areas"]) == 3
+    tasks = client.get(f"/api/v1/incidents/{drill['id']}/tasks", headers=auth).json()["items"]
+    assert len(tasks) == result["drill"]["tasks"] > 5
+    late = [t for t in tasks if t["late"]]
+    assert [t["id"] for t in late] == [result["drill"]["late_task"]] and late[0]["late_escalated_at"]
+    assert sum(t["state"] == "done" for t in tasks) == result["drill"]["done"] > 0
+    assert any(t["acked_on_behalf"] for t in tasks) and any(t["acked_at"] and not t["acked_on_behalf"] for t in tasks)
+    assert board["five_early"]["disposed_at"] is not None and board["five_early"]["report_late"] is False
+    real = client.get("/api/v1/incidents", params={"exercise": "false"}, headers=auth).json()
+    assert real["total"] == 0  # a drill is never a real incident
+    [warning] = client.get(f"/api/v1/incidents/{drill['id']}/warnings", headers=auth).json()["items"]
+    assert (warning["status"], warning["msg_type"], warning["state"]) == ("Exercise", "Alert", "current")
+    document = client.get(f"/cap/alerts/{warning['identifier']}.xml")
+    assert document.status_code == 200 and b"<status>Exercise</status>" in document.content
+    assert warning["identifier"] not in client.get("/cap/alerts.atom").text  # drills apart from the real feed
+    assert warning["identifier"] in client.get("/cap/alerts.atom", params={"status": "Exercise"}).text

@@ -34,6 +34,7 @@ from liandong.components.api import router as components_router
 from liandong.config import Settings, get_settings
 from liandong.db import session_factory, utcnow
 from liandong.emergency.api import router as incidents_router
+from liandong.emergency.cap.api import router as cap_router
 from liandong.errors import DomainError, error_responses
 from liandong.guard import NulGuard
 from liandong.intake.citizen_api import router as citizen_router
@@ -57,9 +58,14 @@ async def _lifespan(app: FastAPI):
     task = None
     if app.state.settings.sweep_seconds > 0:
         task = asyncio.create_task(_sweep_forever(app))
+    cap_poller = None
+    if app.state.settings.cap_feed_urls.strip() and app.state.settings.cap_poll_seconds > 0:
+        cap_poller = asyncio.create_task(_poll_cap_forever(app))
     yield
     if task:
         task.cancel()
+    if cap_poller:
+        cap_poller.cancel()
     await app.state.live.close()
 
 
@@ -80,6 +86,26 @@ async def _sweep_forever(app: FastAPI) -> None:
             await asyncio.to_thread(once)
         except Exception:  # a failed sweep must not stop the next one; it is logged
             logging.getLogger("liandong.sweep").exception("escalation sweep failed")
+
+
+async def _poll_cap_forever(app: FastAPI) -> None:
+    """Poll the configured CAP feeds every ``cap_poll_seconds`` (safe with several processes: each message is
+    stored once, by its unique sender, identifier and sent time)."""
+    from liandong.db import unit_of_work
+    from liandong.emergency.cap import poll
+
+    settings = app.state.settings
+    urls = [u.strip() for u in settings.cap_feed_urls.split(",") if u.strip()]
+    while True:
+        for url in urls:
+            try:
+                summary = await asyncio.to_thread(poll.poll, url, lambda: unit_of_work(app.state.database_url),
+                                                  settings, app.state.clock)
+                if summary["refused"]:
+                    logging.getLogger("liandong.cap").warning("CAP feed %s: refused %s", url, summary["refused"])
+            except Exception:  # a failed poll must not stop the next one; it is logged
+                logging.getLogger("liandong.cap").exception("polling the CAP feed %s failed", url)
+        await asyncio.sleep(settings.cap_poll_seconds)
 
 
 def create_app(settings: Settings | None = None, clock: Callable[[], dt.datetime] | None = None) -> FastAPI:
@@ -175,7 +201,7 @@ def create_app(settings: Settings | None = None, clock: Callable[[], dt.datetime
     for router in (auth_router, areas_router, layer_router, units_router, catalogue_router, cases_router,
                    notifications_router, components_router, live_router, stats_router, citizen_router,
                    calendar_router, open311_keys_router, hotline_router, video_router,
-                   sensors_router, dedupe_router, incidents_router):
+                   sensors_router, dedupe_router, incidents_router, cap_router):
         app.include_router(router, responses=errors)
 
     from liandong.web.dashboard import router as dashboard_router

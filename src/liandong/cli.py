@@ -117,6 +117,10 @@ def demo(
     if result:
         typer.echo(f"loaded {result['grids']} unit grids, {result['units']} units, {result['members']} team members, "
                    f"{result['cases']} demo cases")
+        if result.get("drill"):
+            d = result["drill"]
+            typer.echo(f"typhoon drill {d['incident']} (exercise): {d['tasks']} plan tasks, {d['done']} done, one late "
+                       "and escalated; see /incidents")
         typer.echo("demo accounts (password below" + (", from LIANDONG_DEMO_PASSWORD)" if settings.demo_password
                                                         else ", random: keep it)"))
         for u in result["users"]:
@@ -566,6 +570,62 @@ def plans_sweep(repeat: Annotated[float, typer.Option(help="repeat every N secon
         with unit_of_work(_url()) as session:
             done = task_sweep.sweep(session, utcnow())
         typer.echo(json.dumps(done))
+        if repeat <= 0:
+            return
+        time.sleep(repeat)
+
+
+cap_app = typer.Typer(help="CAP warnings: import documents, poll feeds of alerts.", no_args_is_help=True)
+app.add_typer(cap_app, name="cap")
+
+
+@cap_app.command("import")
+def cap_import(files: Annotated[list[Path], typer.Argument(help="CAP 1.1 or 1.2 documents (XML)")]) -> None:
+    """Import CAP documents as received warnings, each in its own transaction (one already stored is reported as a
+    duplicate); exit 1 when any is refused, naming the element at fault."""
+    from liandong.emergency.cap import receive
+
+    settings, bad = get_settings(), 0
+    for path in files:
+        if not path.is_file():
+            typer.secho(f"{path}: error: file not found", fg="red", err=True)
+            bad += 1
+            continue
+        try:
+            with unit_of_work(_url()) as session:
+                row, new = receive.receive(session, path.read_bytes(), source="cli", now=utcnow(),
+                                           max_bytes=settings.cap_max_bytes)
+                identifier = row.identifier
+        except DomainError as exc:
+            typer.secho(f"{path}: refused ({exc.code}): {exc.message}", fg="red", err=True)
+            bad += 1
+            continue
+        typer.echo(f"{path}: {'imported' if new else 'already stored'} — {identifier}")
+    if bad:
+        raise typer.Exit(1)
+
+
+@cap_app.command("poll")
+def cap_poll(url: Annotated[str, typer.Argument(help="an Atom or RSS feed of CAP alerts (or one CAP document)")],
+             repeat: Annotated[float, typer.Option(help="poll again every N seconds (0: once)")] = 0.0) -> None:
+    """Fetch a feed and import the CAP documents its entries link to or hold; prints a JSON summary per poll (exit 2
+    when the feed itself cannot be read; refused documents are listed with their reasons)."""
+    import time
+
+    import httpx
+
+    from liandong.emergency.cap import poll
+
+    settings = get_settings()
+    while True:
+        try:
+            summary = poll.poll(url, lambda: unit_of_work(_url()), settings, utcnow)
+        except DomainError as exc:
+            _fail(exc)
+        except httpx.HTTPError as exc:
+            typer.secho(f"error: cannot fetch {url}: {type(exc).__name__}: {exc}", fg="red", err=True)
+            raise typer.Exit(2) from None
+        typer.echo(json.dumps(summary, ensure_ascii=False))
         if repeat <= 0:
             return
         time.sleep(repeat)

@@ -70,6 +70,32 @@ class Settings(BaseSettings):
     plans_dir: str = ""
     """The contingency plan library (YAML files); the demo plans shipped in emergency/plans/library/ when empty."""
 
+    cap_admin_code: str = "310112"
+    """ZZZZZZ of CAP identifiers (GB/T 35965.1-2018): the issuer's 6-digit administrative code (GB/T 2260)."""
+    cap_institution_code: str = "000"
+    """DDD: the issuer's 3-digit institution/industry code (GB/T 4657)."""
+    cap_unit_code: str = "000"
+    """UUU: the issuer's internal code."""
+    cap_extension_code: str = "00"
+    """XX: the identifier's extension code."""
+    cap_sender: str = ""
+    """CAP ``sender``; empty: the issuer code ZZZZZZDDDUUUXX of the identifiers."""
+    cap_sender_name: str = "闵行区城市运行和应急联动指挥中心"
+    """CAP ``senderName``: the issuing centre as people read it."""
+    cap_signing_key: str = ""
+    """Path of a PEM private key: when set (with ``cap_signing_cert``), issued CAP documents carry an enveloped
+    XML signature."""
+    cap_signing_cert: str = ""
+    """Path of the PEM X.509 certificate matching ``cap_signing_key`` (embedded in the signature)."""
+    cap_max_bytes: int = 512 * 1024
+    """Largest CAP document (or polled feed) accepted, in bytes; a larger upload is answered 413."""
+    cap_feed_urls: str = ""
+    """Atom/RSS feeds of CAP alerts the running app polls (comma-separated URLs); none when empty."""
+    cap_poll_seconds: float = 300.0
+    """How often the running app polls ``cap_feed_urls`` (0 turns the in-app poller off)."""
+    cap_poll_timeout_seconds: float = 10.0
+    """Timeout of one HTTP request made while polling a feed."""
+
     upload_dir: str = ""
     """Where case photos are stored; ./var/uploads when empty."""
     max_upload_bytes: int = 10 * 1024 * 1024

@@ -16,6 +16,7 @@ from liandong.cases.models import (
 from liandong.catalogue.models import Matter, TimeLimit
 from liandong.components.models import Component
 from liandong.db import Base
+from liandong.emergency.cap.models import IssuedWarning, ReceivedWarning
 from liandong.emergency.models import (
     Incident,
     IncidentArea,
@@ -36,8 +37,9 @@ metadata = Base.metadata
 __all__ = [
     "ApiKey", "Area", "AreaMember", "Attachment", "AuditEntry", "AuthToken", "CalendarDay", "CalendarYear", "Case",
     "CaseEvent", "CaseUnit", "Component", "DuplicatePair", "Extension", "GridAssignment", "Incident", "IncidentArea",
-    "IncidentCase", "IncidentEvent", "IncidentLink", "Layer", "LayerZone",
-    "Matter", "Meta", "Notification", "Plan", "PlanActivation", "SensorDevice", "Task", "TeamMember", "TimeLimit",
+    "IncidentCase", "IncidentEvent", "IncidentLink", "IssuedWarning", "Layer", "LayerZone",
+    "Matter", "Meta", "Notification", "Plan", "PlanActivation", "ReceivedWarning", "SensorDevice", "Task",
+    "TeamMember", "TimeLimit",
     "Unit", "User", "UserRole",
     "VideoSource", "metadata",
 ]
