@@ -205,11 +205,12 @@ def create_app(settings: Settings | None = None, clock: Callable[[], dt.datetime
         app.include_router(router, responses=errors)
 
     from liandong.web.dashboard import router as dashboard_router
+    from liandong.web.emergency_pages import router as emergency_pages_router
     from liandong.web.mobile import router as mobile_router
     from liandong.web.pages import router as pages_router
     from liandong.web.workbench import router as workbench_router
 
-    for router in (pages_router, dashboard_router, workbench_router, mobile_router):
+    for router in (pages_router, dashboard_router, workbench_router, mobile_router, emergency_pages_router):
         app.include_router(router)
     app.include_router(open311_router)
     STATIC.mkdir(parents=True, exist_ok=True)

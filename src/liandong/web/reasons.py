@@ -1,4 +1,5 @@
-"""The server's refusal reasons in Chinese, for the pages (the API itself speaks English).
+"""The server's refusal reasons in Chinese for the pages (the API itself speaks English), and for the emergency
+refusals a plainer English too (``_EN``; the others keep the API's English in an English page).
 
 A page's own fetch() calls carry ``Sec-Fetch-Site: same-origin``; for those the error handler gives the
 reason in the page's language (the ``lang`` cookie, Chinese by default) and keeps the original as
@@ -38,6 +39,13 @@ def _ids(params: dict) -> str:
     return "、".join(str(x) for x in params.get("units", []))
 
 
+_LEVEL_ZH = {1: "一级响应", 2: "二级响应", 3: "三级响应", 4: "四级响应"}
+
+
+def _level(value) -> str:
+    return _LEVEL_ZH.get(value, str(value))
+
+
 _ZH: dict[str, str | Callable[[dict], str]] = {
     # reporting (desk, phone app, citizens)
     "outside_district": "该位置不在本区范围内，请在地图上重新选点",
@@ -62,7 +70,7 @@ _ZH: dict[str, str | Callable[[dict], str]] = {
     "unknown_action": "未知的操作 {action}",
     "case_not_found": "未找到案件 {case_id}，或不在您的辖区内",
     "not_allowed_in_state": "当前状态下不能执行该操作",
-    "stale": "案件已被他人更改，请刷新后重试",
+    "stale": "已被他人更改，请刷新后重试",
     "role_needed": "您的角色不能执行该操作",
     "missing_field": lambda p: f"请填写必填项（{_field(p)}）",
     "invalid_field": _invalid,
@@ -79,6 +87,39 @@ _ZH: dict[str, str | Callable[[dict], str]] = {
     "bad_master": "请填写另一件案件作为主案件",
     "master_merged": "案件 {master_id} 已并入案件 {master}，请合并到该主案件",
     "master_ended": "案件 {master_id} 已办结（驳回、作废或合并），请合并到办理中或已结案的案件",
+    # incidents, plans and tasks (emergency/)
+    "incident_not_found": "未找到事件 {incident_id}，或不在您的辖区内",
+    "unknown_commander": "{username} 不是在岗的指挥长",
+    "unknown_area": lambda p: f"未知的区域编码：{_ids({'units': p.get('areas', [])})}",
+    "unknown_category": "未知的事件类别 {category}",
+    "occurred_in_future": "发现时间不能晚于现在",
+    "bad_crs": "不支持的坐标系",
+    "bad_grouping": "统计分组须为类别或镇街",
+    "bad_period": "统计期须从前往后，且在 1970 年至 2100 年之间",
+    "bad_link": "事件不能与自身关联",
+    "already_linked": "事件 {other} 已与本事件关联",
+    "case_already_linked": "案件 {case} 已关联到本事件",
+    "plan_not_found": "未找到预案 {plan}",
+    "plan_category_mismatch": "预案 {plan} 不适用于此类事件",
+    "level_not_in_plan": lambda p: (f"预案 {p['plan']} 没有{_level(p['level'])}，可选："
+                                    + "、".join(_level(x) for x in p.get("levels", []))),
+    "below_response_level": lambda p: (f"事件已在{_level(p['response_level'])}，预案只能以该级别或更高级别启动"),
+    "plan_already_active": lambda p: f"预案 {p['plan']} 已在{_level(p['response_level'])}运行",
+    "task_not_found": "未找到任务 {task_id}，或不在您的辖区内",
+    "ack_first": "该任务须先签收再开始执行",
+    "not_task_owner": "只有责任单位（或其上级单位）的人员可以处理该任务；指挥长可代为签收",
+    "invalid_plan": "预案文件 {file} 有 {n} 处问题，请逐条修改",
+    "respond_first": "尚未启动响应：请先启动响应或启动预案",
+    "not_commander": "只有本事件的指挥长，或辖区覆盖事发地点和全部影响区域的指挥人员可以执行",
+    "exercise_case": "演练事件不能关联真实案件（{case}）",
+    # warnings issued from an incident (emergency/cap/)
+    "incident_closed": "事件已关闭：不能再发布预警，请解除已发布的预警",
+    "warning_in_force": "预警 {identifier} 仍然有效：请发布更新或解除",
+    "no_alert": "本事件尚未发布预警，不能更新或解除",
+    "warning_cancelled": "本事件的预警已解除（{identifier}），请重新发布",
+    "expires_in_past": "失效时间须晚于发布时间",
+    "expires_too_far": "失效时间过远，请以更新的方式延续预警",
+    "identifier_sequence_full": "本秒内发布的预警过多，请稍后再试",
     # importing history (cases/history.py)
     "history_out_of_order": "历史记录中有步骤早于其前一步",
     # finding cases
@@ -101,21 +142,59 @@ _ZH: dict[str, str | Callable[[dict], str]] = {
 }
 CODES = frozenset(_ZH)
 
+_EN: dict[str, str | Callable[[dict], str]] = {
+    # the emergency refusals in the pages' English (the API's own text is written for developers)
+    "incident_not_found": "Incident {incident_id} not found, or outside your area",
+    "unknown_commander": "{username} is not an active incident commander",
+    "unknown_area": lambda p: f"Unknown area codes: {', '.join(map(str, p.get('areas', [])))}",
+    "occurred_in_future": "The time of discovery cannot lie in the future",
+    "bad_link": "An incident cannot be linked to itself",
+    "already_linked": "Incident {other} is linked to this one already",
+    "case_already_linked": "Case {case} is linked to this incident already",
+    "plan_not_found": "Plan {plan} not found",
+    "plan_category_mismatch": "Plan {plan} is not for this category of incident",
+    "level_not_in_plan": lambda p: (f"Plan {p['plan']} has no level {p['level']} response; it has "
+                                    + ", ".join(map(str, p.get("levels", [])))),
+    "below_response_level": "The incident responds at level {response_level} already: a plan joins it at that level "
+                            "or a higher one",
+    "plan_already_active": "Plan {plan} runs at level {response_level} already",
+    "task_not_found": "Task {task_id} not found, or outside your area",
+    "ack_first": "This task must be acknowledged before it is started",
+    "not_task_owner": "Only the owner unit's staff (or a unit heading it) act on this task; the commander may "
+                      "acknowledge it on the unit's behalf",
+    "invalid_plan": "The plan file {file} has {n} problem(s): fix each one",
+    "stale": "Changed by someone else meanwhile: reload and try again",
+    "respond_first": "No response runs yet: start one, or activate a plan",
+    "not_commander": "Only the incident's commander, or one whose area holds its place and every area it affects, "
+                     "may do this",
+    "exercise_case": "A drill is never tied to a real case ({case})",
+}
+"""English wording of refusals whose API text reads poorly in a page; other refusals keep the API's English."""
+
 
 def in_chinese(code: str | None, params: dict | None = None) -> str | None:
     """The Chinese for a refusal's code and values, or None when it is not one the pages meet."""
-    text = _ZH.get(code or "")
+    return _render(_ZH.get(code or ""), params)
+
+
+def in_english(code: str | None, params: dict | None = None) -> str | None:
+    """The pages' English for a refusal's code and values, or None when the API's own text serves."""
+    return _render(_EN.get(code or ""), params)
+
+
+def _render(text: str | Callable[[dict], str] | None, params: dict | None) -> str | None:
     if text is None:
         return None
     try:
         return text(params or {}) if callable(text) else text.format_map(params or {})
-    except (KeyError, IndexError, ValueError):  # a value the text needs is missing: the English says it
+    except (KeyError, IndexError, ValueError):  # a value the text needs is missing: the API's English says it
         return None
 
 
 def for_page(request: Request, body: dict) -> dict:
     """The error body as the page that asked should show it: its reason in the page's language."""
-    if request.headers.get("sec-fetch-site") != "same-origin" or lang_of(request) != "zh":
+    if request.headers.get("sec-fetch-site") != "same-origin":
         return body
-    zh = in_chinese(body.get("code"), body.get("params"))
-    return {**body, "detail": zh, "detail_en": body["detail"]} if zh else body
+    said = in_chinese if lang_of(request) == "zh" else in_english
+    text = said(body.get("code"), body.get("params"))
+    return {**body, "detail": text, "detail_en": body["detail"]} if text else body

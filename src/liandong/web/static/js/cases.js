@@ -133,31 +133,58 @@ function showError(err) {
 function noticeText(n) {
   const d = n.details || {};
   const key = `notice.${n.kind}`;
-  if (!n.case_number || !(key in (LABELS.messages || {}))) return n.message;
+  if (!(key in (LABELS.messages || {})) || (!n.case_number && !n.incident_id)) return n.message;
   if (n.kind === "overdue" && !d.stage) return n.message;
-  return t(key, { number: n.case_number, stage: stageLabel(d.stage || ""), level: d.level || 1, note: d.note || "" });
+  return t(key, { number: n.case_number || "", stage: stageLabel(d.stage || ""), level: d.level || 1, note: d.note || "" });
+}
+
+const SHOWN = 3;  // groups always in view; the rest wait folded, so the queue stays above the fold
+
+/** One line per case or incident: the newest notice's wording, how many wait, the drill mark, read all of it. */
+function noticeGroup(g) {
+  const n = g.latest;
+  const li = el("li", `notice notice-${n.kind}${g.exercise ? " notice-drill" : ""}`);
+  li.dataset.noticeId = String(n.id);
+  li.dataset.group = g.key;
+  const href = g.case_id ? `/cases/${g.case_id}` : g.incident_id ? `/incidents/${g.incident_id}` : null;
+  const link = el(href ? "a" : "span", "notice-text", noticeText(n));
+  if (href) link.href = href;
+  li.append(el("time", "muted", when(n.created_at)), " ");
+  if (g.exercise) li.append(el("span", "drill", t("notice.drill")), " ");
+  li.append(link);
+  if (g.unread > 1) li.append(" ", el("span", "count", t("notice.count", { n: g.unread })));
+  const done = el("button", "button", t("notice.read"));
+  done.type = "button";
+  const name = g.case_number || (g.incident_number ? t("notice.incident", { number: g.incident_number }) : "");
+  done.setAttribute("aria-label", `${t("notice.read")}: ${name}`);
+  done.addEventListener("click", async () => {
+    const body = g.case_id ? { case_id: g.case_id } : g.incident_id ? { incident_id: g.incident_id } : { ids: [n.id] };
+    await postJSON("/api/v1/notifications/read", body);
+    await loadNotices();
+  });
+  li.append(" ", done);
+  return li;
 }
 
 async function loadNotices() {
-  const [items, count] = await Promise.all([getJSON("/api/v1/notifications?unread=true&limit=20"),
-    getJSON("/api/v1/notifications/unread-count")]);  // the badge counts them all, the list shows the latest
-  document.getElementById("notice-count").textContent = String(count.unread);
-  document.getElementById("notices").replaceChildren(...items.map((n) => {
-    const li = el("li", `notice notice-${n.kind}`);
-    li.dataset.noticeId = String(n.id);
-    const link = el(n.case_id ? "a" : "span", "", noticeText(n));  // an incident's task notice has no case
-    if (n.case_id) link.href = `/cases/${n.case_id}`;
-    const done = el("button", "button", t("notice.read"));
-    done.type = "button";
-    done.setAttribute("aria-label", `${t("notice.read")}: ${n.case_number || ""}`);
-    done.addEventListener("click", async () => {
-      await postJSON(`/api/v1/notifications/${n.id}/read`, {});
-      await loadNotices();
-    });
-    li.append(el("time", "muted", when(n.created_at)), " ", link, " ", done);
-    return li;
-  }));
+  const data = await getJSON("/api/v1/notifications/groups?limit=50");  // the badge counts real work only
+  document.getElementById("notice-count").textContent = String(data.unread);
+  document.getElementById("notice-groups").textContent = data.total ? t("notice.groups", { n: data.total }) : "";
+  document.getElementById("notice-drills").textContent = data.exercise ? t("notice.drills", { n: data.exercise }) : "";
+  document.getElementById("notice-read-all").hidden = !data.total;
+  document.getElementById("notices").replaceChildren(...data.groups.slice(0, SHOWN).map(noticeGroup));
+  const rest = data.groups.slice(SHOWN);
+  const more = document.getElementById("notice-more");
+  more.hidden = !rest.length;
+  document.getElementById("notice-more-label").textContent = t("notice.more", { n: data.total - SHOWN });
+  document.getElementById("notices-rest").replaceChildren(...rest.map(noticeGroup));
+  main.dataset.notices = String(data.total);
 }
+
+document.getElementById("notice-read-all").addEventListener("click", async () => {
+  await postJSON("/api/v1/notifications/read", { all: true });
+  await loadNotices();
+});
 
 load().catch(showError);
 loadNotices().catch(showError);
