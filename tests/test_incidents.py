@@ -125,6 +125,11 @@ def test_an_incident_runs_its_whole_life_through_http(world):
                                                                          "follow_up": True}
     listed = desk.get("leader", "/api/v1/incidents", state="closed").json()
     assert iid in [i["id"] for i in listed["items"]] and listed["total"] >= 1
+    row = next(i for i in listed["items"] if i["id"] == iid)  # a list row says who commands and the report limit
+    assert row["commander"]["username"] == "commander" and row["report_late"] is False
+    assert row["reported_at"] == log[1]["at"]
+    assert iid not in [i["id"] for i in desk.get("leader", "/api/v1/incidents", open="true").json()["items"]]
+    assert all(i["state"] != "closed" for i in desk.get("leader", "/api/v1/incidents", open="true").json()["items"])
     with unit_of_work(world) as s:
         audited = s.execute(text("SELECT actor, detail FROM audit_log WHERE action = 'incident_created' "
                                  "AND target = :t"), {"t": f"incident:{iid}"}).one()

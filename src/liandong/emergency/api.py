@@ -32,14 +32,17 @@ def report(body: IncidentIn, request: Request, principal: Principal = Depends(cu
 
 
 @incidents.get("", summary="Incidents visible to the caller, newest first")
-def list_incidents(state: str | None = Query(None, max_length=16, description=" | ".join(states.STATES)),
+def list_incidents(request: Request,
+                   state: str | None = Query(None, max_length=16, description=" | ".join(states.STATES)),
                    category: str | None = Query(None, max_length=16, description=" | ".join(states.CATEGORIES)),
-                   exercise: bool | None = None, limit: int = Query(50, ge=1, le=500),
-                   offset: int = Query(0, ge=0, le=10**7), principal: Principal = Depends(current_principal),
-                   session: Session = Depends(get_session)):
+                   exercise: bool | None = None,
+                   open_only: bool = Query(False, alias="open", description="only the incidents not closed"),
+                   limit: int = Query(50, ge=1, le=500), offset: int = Query(0, ge=0, le=10**7),
+                   principal: Principal = Depends(current_principal),
+                   session: Session = Depends(get_session), now: dt.datetime = Depends(request_time)):
     rows, total = queries.page(session, principal.identity, state=state, category=category, exercise=exercise,
-                               limit=limit, offset=offset)
-    return {"total": total, "items": [present.brief(i) for i in rows]}
+                               open_only=open_only, limit=limit, offset=offset)
+    return {"total": total, "items": present.briefs(session, rows, now, _limit(request))}
 
 
 @incidents.get("/five-early", summary="五早 intervals of the period's incidents by category or town")

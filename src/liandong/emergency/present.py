@@ -32,6 +32,19 @@ def brief(incident: Incident) -> dict:
             "closed_at": _at(incident.closed_at), "outcome": incident.outcome}
 
 
+def briefs(session: Session, incidents: list[Incident], now: dt.datetime,
+           limit_minutes: float | None = None) -> list[dict]:
+    """Incidents in a list, each with its commander and where it stands on the upward-report limit (a few queries
+    however many incidents)."""
+    ids = {i.commander_id for i in incidents if i.commander_id}
+    commanders = {r.id: {"username": r.username, "name": r.display_name} for r in session.execute(
+        select(User.id, User.username, User.display_name).where(User.id.in_(ids)))} if ids else {}
+    clocks = five_early.of(session, incidents, now, limit_minutes)
+    return [{**brief(i), "commander": commanders.get(i.commander_id),
+             "report_late": clocks[i.id]["report_late"], "report_deadline": clocks[i.id]["report_deadline"],
+             "reported_at": clocks[i.id]["reported_at"]} for i in incidents]
+
+
 def incident_dict(session: Session, incident: Incident, caller: Identity, now: dt.datetime,
                   limit_minutes: float | None = None) -> dict:
     """One incident in full."""

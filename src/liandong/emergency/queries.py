@@ -23,9 +23,13 @@ def get(session: Session, incident_id: int, caller: Identity) -> Incident:
 
 
 def page(session: Session, caller: Identity, *, state: str | None = None, category: str | None = None,
-         exercise: bool | None = None, limit: int = 50, offset: int = 0) -> tuple[list[Incident], int]:
-    """The visible incidents matching the filters, newest first, and how many match in all."""
+         exercise: bool | None = None, open_only: bool = False, limit: int = 50,
+         offset: int = 0) -> tuple[list[Incident], int]:
+    """The visible incidents matching the filters (``open_only``: not closed), newest first, and how many match
+    in all."""
     stmt = visible(select(Incident), caller)
+    if open_only:
+        stmt = stmt.where(Incident.state.not_in(states.CLOSED_STATES))
     if state is not None:
         if state not in states.STATES:
             raise Invalid(f"state must be one of {', '.join(states.STATES)}", code="unknown_state",
