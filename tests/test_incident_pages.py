@@ -7,7 +7,6 @@ own rules; the emergency refusals read in Chinese and English. Every test runs o
 from __future__ import annotations
 
 import datetime as dt
-from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
@@ -238,9 +237,14 @@ def test_a_plan_file_is_validated_with_the_loaders_rules(world):
 # --- refusals in the page's language --------------------------------------------------------------------------
 
 def test_every_emergency_refusal_has_chinese_and_reads_in_both_languages(world):
-    cap = _refusal_codes("src/liandong/emergency/cap") if Path("src/liandong/emergency/cap").is_dir() else set()
-    untranslated = _refusal_codes("src/liandong/emergency") - cap - reasons.CODES  # (CAP's: the warnings page's)
+    untranslated = _refusal_codes("src/liandong/emergency") - reasons.CODES  # CAP's included (the warnings page's)
     assert not untranslated, f"given by the emergency service without a translation: {untranslated}"
+    shared = _refusal_codes("src/liandong/cases")  # worded for the case pages; their English is the API's
+    no_english = _refusal_codes("src/liandong/emergency/cap") - shared - set(reasons._EN)
+    assert not no_english, f"CAP refusals without the pages' English: {no_english}"
+    assert reasons.in_chinese("cap_invalid", {"element": "references"}) == "文档不符合 CAP 规范（元素 <references>）"
+    assert reasons.in_english("cap_schema", {"line": 3}) == "The document does not follow the CAP schema (line 3)"
+    assert reasons.in_chinese("cap_too_large", {"max_bytes": 10}) == "文档超过大小上限 10 字节"
     desk = Desk(world, T0)
     made = gas_incident(desk)
     desk.act("commander", made["id"], "verify")

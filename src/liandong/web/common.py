@@ -23,9 +23,11 @@ from liandong.web.i18n import ROLE_LABELS, labels, lang_of, translator
 templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
 
 EMERGENCY_ROLES = ("receptionist", "shift_leader", "dispatcher", "handler", "inspector", "commander", "leader")
-"""Who opens the emergency pages (incidents, the board, plans): the staff who act on incidents and their tasks."""
+"""Who opens the emergency pages (incidents, the board, plans, warnings): the staff who act on incidents and their
+tasks."""
 NAV = (("/", "nav.dashboard", None), ("/cases", "nav.work", None), ("/incidents", "nav.incidents", EMERGENCY_ROLES),
-       ("/map", "nav.map", None), ("/m/", "nav.mobile", "inspector"), ("/admin/", "nav.admin", "admin"))
+       ("/warnings", "nav.warnings", EMERGENCY_ROLES), ("/map", "nav.map", None), ("/m/", "nav.mobile", "inspector"),
+       ("/admin/", "nav.admin", "admin"))
 """(path, label, role or roles needed) of the main navigation; the phone app is the grid workers' (inspectors')."""
 
 
@@ -82,10 +84,12 @@ def to_login(request: Request) -> RedirectResponse:
 
 
 def signed_in(request: Request, principal: Principal, session: Session) -> dict:
-    """The top bar's context: who, which unit, which roles, which navigation entries."""
+    """The top bar's context: who, which unit, which roles, which navigation entries, whether the emergency pages
+    are theirs."""
     lang = lang_of(request)
     unit = units.by_id(session, principal.unit_id)
     roles = [(r, ROLE_LABELS.get(r, (r, r))[1 if lang == "en" else 0]) for r in principal.roles]
     nav = [(href, key) for href, key, role in NAV
            if role is None or principal.has(*((role,) if isinstance(role, str) else role))]
-    return {"user": principal.user, "unit": unit, "roles": roles, "nav": nav, "role_codes": principal.roles}
+    return {"user": principal.user, "unit": unit, "roles": roles, "nav": nav, "role_codes": principal.roles,
+            "emergency_staff": principal.has(*EMERGENCY_ROLES)}

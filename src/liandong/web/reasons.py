@@ -18,8 +18,10 @@ from starlette.requests import Request
 from liandong.web.i18n import lang_of
 
 _FIELDS = {"note": "说明", "reason": "原因", "master_id": "主案件", "satisfaction": "满意度", "amount": "延期数量",
-           "unit": "延期单位", "lead_unit_id": "主办单位", "assisting_unit_ids": "协办单位", "version": "版本"}
-"""Payload fields of the case actions (cases/payloads.py), as the pages name them."""
+           "unit": "延期单位", "lead_unit_id": "主办单位", "assisting_unit_ids": "协办单位", "version": "版本",
+           "expires": "失效时间"}
+"""Payload fields of the case actions (cases/payloads.py) and of a warning (emergency/cap/payloads.py), as the pages
+name them."""
 _FIELD_RULES = {"amount": "延期数量须大于 0 且不超过 365", "note": "说明和原因最多 2000 个字",
                 "reason": "说明和原因最多 2000 个字", "satisfaction": "请选择满意度"}
 """What a field wrongly filled must be, where the pages say more than "wrongly filled"."""
@@ -45,6 +47,67 @@ _LEVEL_ZH = {1: "一级响应", 2: "二级响应", 3: "三级响应", 4: "四级
 def _level(value) -> str:
     return _LEVEL_ZH.get(value, str(value))
 
+
+def _where(params: dict, lang: str) -> str:
+    """Where in a CAP document a refusal lies (its ``element`` and ``line``), as a parenthesis; empty when unknown."""
+    element, line = params.get("element"), params.get("line")
+    name = f"<{element}>" if element else ""
+    if lang == "zh":
+        parts = [f"元素 {name}" if name else "", f"第 {line} 行" if line else ""]
+        text = "，".join(p for p in parts if p)
+        return f"（{text}）" if text else ""
+    parts = [f"element {name}" if name else "", f"line {line}" if line else ""]
+    text = ", ".join(p for p in parts if p)
+    return f" ({text})" if text else ""
+
+
+def _cap(zh: str, en: str) -> tuple[Callable[[dict], str], Callable[[dict], str]]:
+    """A CAP document's refusal in both languages, followed by where it lies."""
+    return (lambda p: zh + _where(p, "zh")), (lambda p: en + _where(p, "en"))
+
+
+def _limit(params: dict, lang: str) -> str:
+    limit = params.get("max_bytes")
+    if lang == "zh":
+        return f"文档超过大小上限{f' {limit} 字节' if limit else ''}"
+    return f"The document is larger than the limit{f' of {limit} bytes' if limit else ''}"
+
+
+_CAP = {
+    "cap_invalid": _cap("文档不符合 CAP 规范", "The document breaks a rule of CAP"),
+    "cap_schema": _cap("文档不符合 CAP 的 XML 架构", "The document does not follow the CAP schema"),
+    "cap_not_xml": _cap("文档不是格式正确的 XML", "The document is not well-formed XML"),
+    "cap_not_cap": _cap("这不是 CAP 1.1 或 1.2 文档：根元素应为 <alert>",
+                        "This is not a CAP 1.1 or 1.2 document: its root must be <alert>"),
+    "cap_encoding": _cap("文档编码不受支持，请使用 UTF-8 或 ISO-8859-1",
+                         "The document's encoding is not supported: use UTF-8 or ISO-8859-1"),
+    "cap_dtd_forbidden": _cap("文档含有 DTD 或实体声明，为安全起见拒收且不予解析",
+                              "The document declares a DTD or entities: refused unread, for safety"),
+    "cap_entity_forbidden": _cap("文档引用了实体，为安全起见拒收且不予解析",
+                                 "The document uses an entity: refused unresolved, for safety"),
+    "cap_too_large": ((lambda p: _limit(p, "zh")), (lambda p: _limit(p, "en"))),
+    "cap_not_feed": ("该地址既不是 Atom 或 RSS 订阅源，也不是 CAP 文档",
+                     "The address is neither an Atom or RSS feed nor a CAP document"),
+    "cap_not_found": ("未找到该预警", "No such warning"),
+    "unsupported_media_type": ("请以 XML（application/xml）提交 CAP 文档",
+                               "Send the CAP document as XML (application/xml)"),
+    "unknown_status": ("预警性质须为 Actual（实际）或 Exercise（演练）", "The status must be Actual or Exercise"),
+    "warning_conflict": ("与本事件已发布的预警不衔接", "This does not follow the incident's warnings so far"),
+    "incident_closed": ("事件已关闭：不能再发布预警，请解除已发布的预警",
+                        "The incident is closed: no new warning; cancel the one issued"),
+    "warning_in_force": ("预警 {identifier} 仍然有效：请发布更新或解除",
+                         "Warning {identifier} is in force: issue an Update or a Cancel"),
+    "no_alert": ("本事件尚未发布预警，不能更新或解除", "No warning was issued for this incident: nothing to update "
+                                                           "or cancel"),
+    "warning_cancelled": ("本事件的预警已解除（{identifier}），请重新发布",
+                          "The incident's warning was cancelled ({identifier}): issue a new Alert"),
+    "expires_in_past": ("失效时间须晚于发布时间", "The expiry must lie after the time of sending"),
+    "expires_too_far": ("失效时间过远，请以更新的方式延续预警",
+                        "The expiry lies too far ahead: renew the warning with an Update instead"),
+    "identifier_sequence_full": ("本秒内发布的预警过多，请稍后再试",
+                                 "Too many warnings issued in this second: try again in a moment"),
+}
+"""The CAP refusals (emergency/cap/): (Chinese, English)."""
 
 _ZH: dict[str, str | Callable[[dict], str]] = {
     # reporting (desk, phone app, citizens)
@@ -112,18 +175,12 @@ _ZH: dict[str, str | Callable[[dict], str]] = {
     "respond_first": "尚未启动响应：请先启动响应或启动预案",
     "not_commander": "只有本事件的指挥长，或辖区覆盖事发地点和全部影响区域的指挥人员可以执行",
     "exercise_case": "演练事件不能关联真实案件（{case}）",
-    # warnings issued from an incident (emergency/cap/)
-    "incident_closed": "事件已关闭：不能再发布预警，请解除已发布的预警",
-    "warning_in_force": "预警 {identifier} 仍然有效：请发布更新或解除",
-    "no_alert": "本事件尚未发布预警，不能更新或解除",
-    "warning_cancelled": "本事件的预警已解除（{identifier}），请重新发布",
-    "expires_in_past": "失效时间须晚于发布时间",
-    "expires_too_far": "失效时间过远，请以更新的方式延续预警",
-    "identifier_sequence_full": "本秒内发布的预警过多，请稍后再试",
+    # CAP: warnings issued from an incident, documents imported (emergency/cap/)
+    **{code: zh for code, (zh, _) in _CAP.items()},
     # importing history (cases/history.py)
     "history_out_of_order": "历史记录中有步骤早于其前一步",
     # finding cases
-    "unknown_state": "未知的案件状态 {state}",
+    "unknown_state": "未知的状态 {state}",
     "area_not_found": "未找到区域 {area}，或不在您的辖区内",
     "bad_light": "灯色须为绿、黄或红",
     "bad_date": "日期须在 1970 年至 2100 年之间",
@@ -168,6 +225,7 @@ _EN: dict[str, str | Callable[[dict], str]] = {
     "not_commander": "Only the incident's commander, or one whose area holds its place and every area it affects, "
                      "may do this",
     "exercise_case": "A drill is never tied to a real case ({case})",
+    **{code: en for code, (_, en) in _CAP.items()},
 }
 """English wording of refusals whose API text reads poorly in a page; other refusals keep the API's English."""
 
