@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import http.server
+import json
 import re
 import threading
 from collections.abc import Iterator
@@ -17,6 +18,7 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 from lxml import etree
+from sqlalchemy import text
 
 from liandong.app import create_app
 from liandong.auth.service import create_user
@@ -111,6 +113,20 @@ class Desk:
 
 
 # --- out ----------------------------------------------------------------------------------------------------
+
+def test_published_addresses_follow_the_configured_public_url_not_the_request(world):
+    """A document is signed and kept with its address: issued through an internal host, it still names the site's
+    public address, as does the feed."""
+    desk = Desk(world, public_base_url="https://yjxx.example.gov.cn/")
+    iid = desk.incident()
+    alert = desk.warn(iid)
+    identifier = alert.json()["identifier"]
+    assert alert.json()["url"] == f"https://yjxx.example.gov.cn/cap/alerts/{identifier}.xml"
+    root = assert_valid(desk.document(identifier))
+    assert root.find(f"{CAP}info").findtext(f"{CAP}web") == alert.json()["url"]
+    atom = desk.client.get("/cap/alerts.atom").text
+    assert "https://yjxx.example.gov.cn/cap/alerts.atom" in atom and "http://testserver" not in atom
+
 
 def test_alert_update_cancel_documents_validate_and_the_feed_follows(world):
     desk = Desk(world)
@@ -298,6 +314,10 @@ def test_every_sample_is_accepted_once_and_every_negative_refused_with_its_eleme
         assert body["detail"]
     listed = desk.client.get("/api/v1/cap/received", params={"limit": 1000}, headers=desk.headers("admin")).json()
     assert listed["total"] >= len(keys)
+    with unit_of_work(world) as s:  # each message stored is audited once, with who imported it
+        audited = s.execute(text("SELECT actor, detail FROM audit_log WHERE action = 'cap_imported'")).all()
+    mine = [json.loads(d) if isinstance(d, str) else d for a, d in audited if a == "admin"]
+    assert {(d["sender"], d["identifier"]) for d in mine} >= {(k[0], k[1]) for k in keys}
     sent = [item["sent"] for item in listed["items"]]
     assert sent == sorted(sent, reverse=True)
     australia = next(i for i in listed["items"] if i["sender"] == "webmaster@rfs.nsw.gov.au")
@@ -390,8 +410,12 @@ def test_received_alerts_expire(world):
     (alert_doc("x", sent="2026-08-01T08:00:00+08:00").replace(b"<status>Actual", b"<status>Real"), "status"),
     (b"<alert xmlns='urn:oasis:names:tc:emergency:cap:1.0'/>", "alert"),
     (b"<alert", None),
+    *[(alert_doc("x", sent="2026-08-01T08:00:00+08:00").replace(
+        b"</polygon>", b"</polygon><circle>31.1,121.3 " + radius + b"</circle>"), "circle")
+      for radius in (b"nan", b"inf", b"1e999", b"-1")],
 ], ids=["update-without-references", "space-in-identifier", "open-polygon", "latitude-out-of-range",
-        "bad-reference", "unknown-status", "cap-1.0", "not-xml"])
+        "bad-reference", "unknown-status", "cap-1.0", "not-xml", "circle-nan", "circle-inf", "circle-overflow",
+        "circle-negative"])
 def test_invalid_documents_are_refused_naming_the_element(world, doc, reason):
     r = Desk(world).upload(doc)
     assert r.status_code == 400, r.text

@@ -18,9 +18,11 @@ from sqlalchemy import delete, select
 from liandong.areas.index import GridIndex
 from liandong.areas.scope import EVERYTHING, NOTHING, Scope
 from liandong.auth.identity import Identity
-from liandong.cases import actions, calendar, facts, intake, queries, sla, stats, visibility
-from liandong.cases.models import Case, CaseUnit, StageFact
+from liandong.auth.models import ROLES as ALL_ROLES
+from liandong.cases import actions, calendar, facts, intake, notifications, queries, sla, stats, visibility
+from liandong.cases.models import Case, CaseUnit, Notification, StageFact
 from liandong.db import unit_of_work
+from liandong.errors import NotFound
 from liandong.units.models import Unit
 from tests.caseworld import EAST_POINT, MATTER, WEST_POINT, fill
 from tests.factories import EAST, WEST
@@ -472,3 +474,31 @@ def test_extensions_are_decided_only_while_handling():
     assert {a.name for a in actions.TABLE.values() if "suspended" in a.in_states} >= {"resume"}
     assert not {"approve_extension", "reject_extension"} & {a.name for a in actions.TABLE.values()
                                                             if "suspended" in a.in_states}
+
+
+def test_notice_addressing_in_sql_agrees_with_the_table(case_world):
+    """Who a notice is addressed to is one table (``MUST_ACT``, ``STAGE_MUST_ACT``): its SQL form (lists, counts,
+    bulk reads) selects, for every role, exactly the notices the Python form addresses to that role — every kind,
+    every stage of an overdue notice, a stage the table does not know, none, and a kind it does not list."""
+    kinds = [*notifications.MUST_ACT, "something_new"]
+    stages = [*notifications.STAGE_MUST_ACT, "elsewhere", None]
+    with unit_of_work(case_world) as s:
+        unit = s.scalar(select(Unit.id).where(Unit.code == "C"))
+        made = {}
+        for kind in kinds:
+            for stage in stages if kind == "overdue" else [None]:
+                details = {"stage": stage} if stage else {}
+                notice = Notification(unit_id=unit, kind=kind, details=details)
+                s.add(notice)
+                s.flush()
+                made[notice.id] = notifications.roles_for(kind, details)
+        for role in ALL_ROLES:
+            got = set(s.scalars(select(Notification.id).where(Notification.id.in_(made),
+                                                              notifications.addressed([role]))))
+            assert got == {i for i, roles in made.items() if roles is None or role in roles}, role
+        dispatch = next(i for i, roles in made.items() if roles == notifications.STAGE_MUST_ACT["dispatch"])
+        with pytest.raises(NotFound):  # read one by one, as in bulk: only what is addressed to the caller
+            notifications.mark_read(s, unit, dispatch, dt.datetime.now(dt.UTC), roles=["receptionist"])
+        notifications.mark_read(s, unit, dispatch, dt.datetime.now(dt.UTC), roles=["dispatcher"])
+        assert s.get(Notification, dispatch).read_at is not None
+        s.rollback()

@@ -514,3 +514,17 @@ def test_what_an_incident_offers_is_what_the_service_takes(world, callers, data)
                                      label="step")
             actions.act(s, iid, action, callers[name],
                         _payload(data, action, s.get(Incident, iid), other, case), now)
+
+
+def test_orders_come_from_whoever_commands(world):
+    """Anyone on an incident reports the situation; decisions and orders are the commander's."""
+    desk = Desk(world, T0 + minutes(90))
+    iid = desk.report(area_codes=[WEST, f"{EAST}001"])["id"]  # placed in the west, touching the east
+    sitrep = desk.post("west_commander", f"/api/v1/incidents/{iid}/log", {"kind": "sitrep", "text": "西街道已布控"})
+    assert sitrep.status_code == 201
+    order = desk.post("west_commander", f"/api/v1/incidents/{iid}/log", {"kind": "order", "text": "全区停课"})
+    assert (order.status_code, order.json()["code"]) == (403, "not_commander")
+    ordered = desk.post("commander", f"/api/v1/incidents/{iid}/log", {"kind": "order", "text": "全区停课"})
+    assert ordered.status_code == 201
+    kinds = [e["kind"] for e in desk.get("commander", f"/api/v1/incidents/{iid}/log").json()]
+    assert kinds.count("order") == 1 and kinds.count("sitrep") == 1

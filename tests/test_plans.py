@@ -494,6 +494,39 @@ def test_standing_down_cancels_the_open_tasks(world):
     assert [(c["id"], c["how"]) for c in down.json()["cases"]] == [(handed["case_id"], "handback")]
 
 
+def test_handed_back_work_lands_where_each_owner_works(world):
+    """A typhoon over two towns: each town's open duty goes back as a case in that town (routed there), not at the
+    incident's one point; closing hands back as standing down does."""
+    start = dt.datetime(2026, 8, 3, 2, 0, tzinfo=dt.UTC)
+    desk = Desk(world, start)
+    iid = assessed(desk, **TYPHOON, area_codes=[WEST, f"{EAST}001"])
+    assert activate(desk, iid, 4).status_code == 200
+    desk.now = start + minutes(20)
+    assert desk.act("commander", iid, "contain").status_code == 200
+    closed = desk.act("commander", iid, "close")
+    assert closed.status_code == 200, closed.text
+    handed = log_of(desk, iid)[-1]["payload"]["handed_back"]
+    grids = {h["task_id"]: desk.get("commander", f"/api/v1/cases/{h['case_id']}").json()["grid_code"] for h in handed}
+    towns = {t["id"]: t["owner"]["code"] for t in task_list(desk, iid) if t["key"] == "town-duty"}
+    assert sorted(towns.values()) == sorted([f"S-{WEST}", f"S-{EAST}"]) and set(grids) == set(towns)
+    for task_id, grid in grids.items():
+        assert grid.startswith(towns[task_id].removeprefix("S-")), (towns[task_id], grid)
+
+
+def test_only_who_commands_acknowledges_on_a_units_behalf(world):
+    """A town's commander sees the district typhoon that touches it but does not command it: no acknowledgement
+    recorded for another town's unit; the centre's commander may."""
+    desk = Desk(world, dt.datetime(2026, 8, 4, 2, 0, tzinfo=dt.UTC))
+    iid = assessed(desk, **TYPHOON, area_codes=[WEST, f"{EAST}001"])
+    assert activate(desk, iid, 4).status_code == 200
+    east = by_key(task_list(desk, iid))[("town-duty", f"S-{EAST}")]
+    seen = desk.get("west_commander", f"/api/v1/tasks/{east['id']}").json()
+    assert "ack" not in seen["allowed_actions"]
+    r = task_act(desk, "west_commander", east["id"], "ack", on_behalf=True, note="电话")
+    assert (r.status_code, r.json()["code"]) == (403, "not_commander"), r.text
+    assert task_act(desk, "commander", east["id"], "ack", on_behalf=True, note="电话").json()["acked_on_behalf"]
+
+
 # --- drills -------------------------------------------------------------------------------------------------------
 
 def test_a_drill_runs_the_same_and_stays_out_of_real_figures(world):

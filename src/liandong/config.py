@@ -80,6 +80,9 @@ class Settings(BaseSettings):
     """XX: the identifier's extension code."""
     cap_sender: str = ""
     """CAP ``sender``; empty: the issuer code ZZZZZZDDDUUUXX of the identifiers."""
+    public_base_url: str = ""
+    """The site's public address (``https://yjxx.example.gov.cn``): CAP documents and the Atom feed are published
+    under it. Empty: the address of the request (fine for one host; set it when the app sits behind a proxy)."""
     cap_sender_name: str = "闵行区城市运行和应急联动指挥中心"
     """CAP ``senderName``: the issuing centre as people read it."""
     cap_signing_key: str = ""

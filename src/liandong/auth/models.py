@@ -21,6 +21,8 @@ ROLES = (
     "leader",
     "citizen",
 )
+STAFF_ROLES = frozenset(ROLES) - {"admin", "citizen"}
+"""The roles of people who work cases and incidents (an admin account administers, a citizen reports)."""
 
 
 class User(Base):

@@ -21,6 +21,7 @@ from collections.abc import Iterable
 from sqlalchemy import and_, false, func, or_, select, true, update
 from sqlalchemy.orm import Session
 
+from liandong.auth.models import STAFF_ROLES
 from liandong.cases.models import Case, Notification
 from liandong.errors import NotFound
 
@@ -43,9 +44,8 @@ STAGE_NAMES: dict[str, tuple[str, str]] = {"dispatch": ("派遣", "Dispatch"), "
                                            "dispose": ("处置", "Dispose"), "check": ("核查", "Check")}
 """The clocked stages by name, (zh, en): the notices' words for them, and the pages' labels."""
 
-_TASK_STAFF = frozenset({"receptionist", "shift_leader", "dispatcher", "handler", "inspector", "commander", "leader"})
-"""The staff roles that act on an incident's plan tasks (``emergency.states.TASK_ROLES``; cases sit below the
-emergency domain, so the set is repeated here and a test keeps the two equal)."""
+_TASK_STAFF = STAFF_ROLES
+"""The roles that act on an incident's plan tasks (``emergency.states.TASK_ROLES`` is the same set)."""
 MUST_ACT: dict[str, frozenset[str]] = {
     "overdue": frozenset({"dispatcher", "shift_leader", "handler", "inspector", "leader"}),
     "urge": frozenset({"dispatcher", "shift_leader", "handler", "inspector", "leader"}),
@@ -179,10 +179,12 @@ def groups(session: Session, unit_id: int, *, roles: Iterable[str] | None = None
     return {"total": int(total or 0), **unread_counts(session, unit_id, roles), "groups": out}
 
 
-def mark_read(session: Session, unit_id: int, notification_id: int, now: dt.datetime) -> None:
-    """Read once: marking it again keeps the first time."""
-    n = session.get(Notification, notification_id)
-    if n is None or n.unit_id != unit_id:
+def mark_read(session: Session, unit_id: int, notification_id: int, now: dt.datetime,
+              roles: Iterable[str] | None = None) -> None:
+    """Read once: marking it again keeps the first time. A notice of another unit, or one not addressed to
+    ``roles``, is not found for the caller (as in the list)."""
+    n = session.scalar(select(Notification).where(Notification.id == notification_id, *_mine(unit_id, roles, False)))
+    if n is None:
         raise NotFound(f"notification {notification_id} not found")
     n.read_at = n.read_at or now
 

@@ -64,4 +64,4 @@ def mark_many_read(body: BulkRead, principal: Principal = Depends(current_princi
 @router.post("/{notification_id}/read", status_code=204, summary="Mark a notice read")
 def mark_read(notification_id: Annotated[int, Path(ge=1, le=2**31)], principal: Principal = Depends(current_principal),
               session: Session = Depends(get_session), now: dt.datetime = Depends(request_time)):
-    notices.mark_read(session, principal.unit_id, notification_id, now)
+    notices.mark_read(session, principal.unit_id, notification_id, now, roles=principal.roles)

@@ -12,6 +12,8 @@ it never counts in real figures.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
+from functools import partial
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -24,9 +26,11 @@ from liandong.auth.models import User
 from liandong.config import get_settings
 from liandong.emergency import actions, intake, log, task_actions, task_sweep
 from liandong.emergency.cap import issue as cap_issue
+from liandong.emergency.cap.models import IssuedWarning
 from liandong.emergency.cap.payloads import WarningIn
 from liandong.emergency.models import Task
 from liandong.emergency.payloads import IncidentIn
+from liandong.units.models import Unit
 
 TOWNS = ("310112102", "310112107", "310112106")
 """七宝镇, 虹桥镇 and 华漕镇: the drill's affected towns; the incident's place is in the first."""
@@ -55,34 +59,41 @@ def run(session: Session, now: dt.datetime | None = None, index: GridIndex | Non
     actions.act(session, iid, "verify", me, {"grade": 2, "warning_level": 2}, start + dt.timedelta(minutes=10))
     activated = start + dt.timedelta(minutes=15)
     actions.activate(session, iid, "typhoon-flood", me, {"response_level": 3}, activated)
-    log.write(session, incident, me, "order", "各街镇、各部门按三级响应要求落实防御措施，每两小时报告一次。",
-              activated + dt.timedelta(minutes=2))
+    steps: list[tuple[dt.datetime, Callable[[dt.datetime], object]]] = [
+        (activated + dt.timedelta(minutes=2), lambda at: log.write(
+            session, incident, me, "order", "各街镇、各部门按三级响应要求落实防御措施，每两小时报告一次。", at)),
+        (activated + dt.timedelta(minutes=10), lambda at: cap_issue.issue(session, iid, me, WarningIn(
+            msg_type="Alert", headline="【演练】闵行区台风橙色预警", description=(
+                "【演练信息】受台风“海葵”影响，预计未来24小时本区将出现8～10级大风和大暴雨，七宝、虹桥、华漕等镇"
+                "低洼地区可能积水。"), instruction="请远离广告牌和行道树，低洼地区居民做好转移准备。（演练）",
+            expires=now + dt.timedelta(hours=12)), at, get_settings())),
+        (now - dt.timedelta(minutes=5), lambda at: log.write(
+            session, incident, me, "sitrep",
+            "演练态势：大部分任务已签收，已到期的已完成；一项任务逾期未签收，已督办。", at)),
+    ]
     tasks = list(session.scalars(select(Task).where(Task.incident_id == iid).order_by(Task.due_at, Task.id)))
+    late = tasks[0] if tasks else None  # the earliest deadline: left alone, so it is late and escalated
+    units = {u.id: u.code for u in session.scalars(select(Unit).where(Unit.id.in_({t.owner_unit_id for t in tasks})))}
     done = acked = 0
-    late = tasks[0] if tasks else None  # the earliest deadline: left open, so it is late and escalated
     for n, task in enumerate(tasks):
         if task is late:
             continue
         at = activated + dt.timedelta(minutes=3 + n % 8)
-        duty = Identity(roles=frozenset({"handler"}), unit_id=task.owner_unit_id, username=f"duty-{task.owner_unit_id}")
+        duty = Identity(roles=frozenset({"handler"}), unit_id=task.owner_unit_id,
+                        username=f"duty@{units[task.owner_unit_id]}")  # the unit's duty officer
         if task.ack_required:  # one in four by phone, recorded by the commander on the unit's behalf
             by, body = (me, {"on_behalf": True, "note": "值班电话确认（演练）"}) if n % 4 == 1 else (duty, {})
-            task_actions.act(session, task.id, "ack", by, body, at)
+            steps.append((at, partial(task_actions.act, session, task.id, "ack", by, body)))
             acked += 1
         if task.due_at <= now or n % 3 == 0:  # what is due is done in time; some of the rest is under way
-            task_actions.act(session, task.id, "start", duty, {}, at + dt.timedelta(minutes=2))
+            steps.append((at + dt.timedelta(minutes=2), partial(task_actions.act, session, task.id, "start", duty, {})))
         if task.due_at <= now:
-            finished = min(task.due_at, now) - dt.timedelta(minutes=3)
-            task_actions.act(session, task.id, "done", duty, {"report": "已按预案落实（演练）"}, finished)
+            steps.append((task.due_at - dt.timedelta(minutes=3), partial(
+                task_actions.act, session, task.id, "done", duty, {"report": "已按预案落实（演练）"})))
             done += 1
-    warning = cap_issue.issue(session, iid, me, WarningIn(
-        msg_type="Alert", headline="【演练】闵行区台风橙色预警", description=(
-            "【演练信息】受台风“海葵”影响，预计未来24小时本区将出现8～10级大风和大暴雨，七宝、虹桥、华漕等镇"
-            "低洼地区可能积水。"), instruction="请远离广告牌和行道树，低洼地区居民做好转移准备。（演练）",
-        expires=now + dt.timedelta(hours=12)), activated + dt.timedelta(minutes=10), get_settings())
+    results = [step(at) for at, step in sorted(steps, key=lambda s: s[0])]  # the log in the order things happened
+    warning = next(r for r in results if isinstance(r, IssuedWarning))
     swept = task_sweep.sweep(session, now)
-    log.write(session, incident, me, "sitrep", "演练态势：大部分任务已签收，部分已完成；一项任务逾期未签收，已督办。",
-              now - dt.timedelta(minutes=5))
     return {"incident": incident.number, "tasks": len(tasks), "acknowledged": acked, "done": done,
             "late_task": late.id if late else None, "escalated": sum(len(v) for v in swept.values()),
             "warning": warning.identifier}

@@ -31,7 +31,7 @@ from liandong.emergency import hand_back, linked_cases, log, queries, tasks, vis
 from liandong.emergency.models import Incident, IncidentEvent, IncidentLink
 from liandong.emergency.payloads import ActivatePlan, CaseRef, Link, Regrade, ReportUp, Respond, StandDown, Verify
 from liandong.emergency.plans import activation
-from liandong.emergency.states import CLOSED_STATES, CREATE_ROLES, OPEN_STATES
+from liandong.emergency.states import CLOSED_STATES, CREATE_ROLES, OPEN_STATES, RESPONSE_STATES
 from liandong.errors import Conflict, DomainError, Forbidden, Invalid, NotFound, Stale
 
 
@@ -113,9 +113,12 @@ def _activate(d: Doing) -> dict:
 
 
 def _ended(d: Doing) -> dict:
-    """The incident's open tasks are cancelled; the work they hold goes back to routine handling."""
+    """However the incident ends, its open tasks whose plan names a routine matter are handed back as cases
+    (``hand_back``), then every open task is cancelled."""
+    handed = hand_back.hand_back(d.session, d.index or GridIndex.build(d.session), d.incident, d.caller, d.now) \
+        if tasks.any_open(d.session, d.incident.id) else []
     cancelled = tasks.cancel_open(d.session, d.incident, d.now)
-    return {"cancelled_tasks": cancelled} if cancelled else {}
+    return {**({"handed_back": handed} if handed else {}), **({"cancelled_tasks": cancelled} if cancelled else {})}
 
 
 def _close(d: Doing) -> dict | None:
@@ -124,13 +127,10 @@ def _close(d: Doing) -> dict | None:
 
 
 def _stand_down(d: Doing) -> dict:
-    """The incident ends without being resolved; its cases still open stay with their departments, its open
-    tasks are cancelled, and those whose plan names a routine matter are handed back as cases (``hand_back``)."""
+    """The incident ends without being resolved; its cases still open stay with their departments (named in the
+    event), its open work is handed back or cancelled (``_ended``)."""
     d.incident.outcome = "stood_down"
-    still_open = linked_cases.still_open(d.session, d.incident)
-    handed = hand_back.hand_back(d.session, d.index or GridIndex.build(d.session), d.incident, d.caller, d.now) \
-        if tasks.any_open(d.session, d.incident.id) else []
-    return {"open_cases": still_open, **({"handed_back": handed} if handed else {}), **_ended(d)}
+    return {"open_cases": linked_cases.still_open(d.session, d.incident), **_ended(d)}
 
 
 def _report_up(d: Doing) -> dict | None:
@@ -164,7 +164,6 @@ def _link_case(d: Doing) -> dict:
 COMMAND = frozenset({"commander", "leader"})
 """Who moves an incident through its states and regrades it."""
 STAYS = dict.fromkeys(OPEN_STATES)
-RESPONSE_STATES = ("responding", "contained", "recovered")
 
 TABLE: dict[str, Action] = {a.name: a for a in (
     Action("verify", {"reported": "verified"}, COMMAND, Verify, _levels),
@@ -201,9 +200,7 @@ def refusal(action: Action, incident: Incident, caller: Identity, commands: bool
         return Forbidden(f"{action.name!r} needs one of the roles: {', '.join(sorted(action.roles))}",
                          code="role_needed", params={"action": action.name, "roles": sorted(action.roles)})
     if action.command and not commands:
-        return Forbidden(f"{action.name!r} is for the incident's commander, or one whose jurisdiction holds the "
-                         "incident's place and every area it affects", code="not_commander",
-                         params={"action": action.name})
+        return visibility.not_commanding(action.name)
     return None
 
 

@@ -11,7 +11,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from liandong.auth.identity import Identity
-from liandong.emergency import states
+from liandong.emergency import states, visibility
 from liandong.emergency.models import Incident, IncidentEvent
 from liandong.errors import Forbidden, Invalid
 
@@ -49,7 +49,8 @@ def add(session: Session, incident: Incident, caller: Identity, *, kind: str, no
 
 def write(session: Session, incident: Incident, caller: Identity, kind: str, text: str,
           now: dt.datetime) -> IncidentEvent:
-    """A command-log entry by someone running the incident; it leaves the incident's state as it is."""
+    """A command-log entry by someone running the incident; it leaves the incident's state as it is. Situation
+    reports and notes come from anyone on it; decisions and orders from whoever commands it."""
     if kind not in states.LOG_KINDS:
         raise Invalid(f"kind must be one of {', '.join(states.LOG_KINDS)}", code="invalid_field",
                       params={"action": "log", "field": "kind"})
@@ -57,6 +58,8 @@ def write(session: Session, incident: Incident, caller: Identity, kind: str, tex
         roles = sorted(states.LOG_ROLES)
         raise Forbidden(f"writing the command log needs one of the roles: {', '.join(roles)}", code="role_needed",
                         params={"action": "log", "roles": roles})
+    if kind in states.COMMAND_LOG_KINDS and not visibility.commands(session, incident, caller):
+        raise visibility.not_commanding(kind)
     return add(session, incident, caller, kind=kind, now=now, from_state=incident.state, text=text)
 
 

@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 from liandong.areas.models import Area
 from liandong.auth.identity import Identity
 from liandong.auth.models import User
-from liandong.emergency import actions, five_early, linked_cases, queries, task_actions, tasks
+from liandong.emergency import actions, five_early, linked_cases, queries, task_actions, tasks, visibility
 from liandong.emergency.models import Incident, IncidentEvent, Plan, PlanActivation, Task
 from liandong.emergency.plans import library, propose
 from liandong.units.models import Unit
@@ -81,10 +81,14 @@ def task_list(session: Session, rows: list[Task], caller: Identity, now: dt.date
     owners = {t.owner_unit_id for t in rows}
     units = {u.id: u for u in session.scalars(select(Unit).where(Unit.id.in_(owners)))} if owners else {}
     chains = tasks.chains(session, owners)
-    return [task_dict(t, units.get(t.owner_unit_id), chains[t.owner_unit_id], caller, now) for t in rows]
+    commands = {i: visibility.commands(session, session.get(Incident, i), caller) for i in {t.incident_id
+                                                                                          for t in rows}}
+    return [task_dict(t, units.get(t.owner_unit_id), chains[t.owner_unit_id], caller, now, commands[t.incident_id])
+            for t in rows]
 
 
-def task_dict(t: Task, owner: Unit | None, chain: set[int], caller: Identity, now: dt.datetime) -> dict:
+def task_dict(t: Task, owner: Unit | None, chain: set[int], caller: Identity, now: dt.datetime,
+              commands: bool) -> dict:
     return {"id": t.id, "incident_id": t.incident_id, "activation_id": t.activation_id, "plan": t.plan_code,
             "key": t.task_key, "level": t.level, "title": t.title, "details": t.details,
             "owner": {"id": owner.id, "code": owner.code, "name": owner.name, "kind": owner.kind} if owner else None,
@@ -95,7 +99,7 @@ def task_dict(t: Task, owner: Unit | None, chain: set[int], caller: Identity, no
             "cancelled_at": _at(t.cancelled_at), "ack_escalated_at": _at(t.ack_escalated_at),
             "late_escalated_at": _at(t.late_escalated_at), "late": tasks.late(t, now),
             "unacknowledged": tasks.unacknowledged(t, now),
-            "allowed_actions": task_actions.allowed_for(t, caller, chain)}
+            "allowed_actions": task_actions.allowed_for(t, caller, chain, commands)}
 
 
 def last_event(session: Session, incident: Incident) -> dict:

@@ -6,6 +6,8 @@ table in ``actions.py``.
 
 from __future__ import annotations
 
+from liandong.auth.models import STAFF_ROLES
+
 STATES = ("reported", "verified", "responding", "contained", "recovered", "closed")
 CLOSED_STATES = frozenset({"closed"})
 OPEN_STATES = tuple(s for s in STATES if s not in CLOSED_STATES)
@@ -17,6 +19,10 @@ LINK_KINDS = ("secondary", "derived")
 """次生 and 衍生 incidents."""
 LOG_KINDS = ("decision", "order", "sitrep", "note")
 """Command-log entries (decisions, orders, situation reports, notes); state-table actions are kind 'action'."""
+COMMAND_LOG_KINDS = frozenset({"decision", "order"})
+"""The entries only whoever commands the incident writes (``visibility.commands``)."""
+RESPONSE_STATES = ("responding", "contained", "recovered")
+"""The states in which a response runs: its level may be regraded there (not before ``respond`` or a plan)."""
 CREATE_ROLES = frozenset({"commander", "shift_leader", "dispatcher", "leader"})
 LOG_ROLES = frozenset({"commander", "shift_leader", "dispatcher", "leader"})
 REPORT_LIMITED_GRADES = frozenset({1, 2})
@@ -24,7 +30,7 @@ REPORT_LIMITED_GRADES = frozenset({1, 2})
 TASK_STATES = ("assigned", "acknowledged", "in_progress", "done", "cancelled")
 """A plan task's life: assigned → acknowledged → in progress → done; cancelled when the incident ends."""
 OPEN_TASK_STATES = ("assigned", "acknowledged", "in_progress")
-TASK_ROLES = frozenset({"receptionist", "shift_leader", "dispatcher", "handler", "inspector", "commander", "leader"})
-"""The staff roles whose holders act on their unit's tasks (a citizen or a bare admin account does not)."""
+TASK_ROLES = STAFF_ROLES
+"""The roles whose holders act on their unit's tasks: the staff (a citizen or a bare admin account does not)."""
 TASK_LOG_KIND = "task"
 """Log entries of task events (acknowledged, started, done, escalated); the action names the event."""

@@ -28,7 +28,7 @@ from sqlalchemy.orm.exc import StaleDataError
 from liandong.auth.identity import Identity
 from liandong.cases.payloads import Payload, parse, required
 from liandong.db import utcnow
-from liandong.emergency import log, tasks
+from liandong.emergency import log, tasks, visibility
 from liandong.emergency.actions import COMMAND
 from liandong.emergency.models import Incident, Task
 from liandong.emergency.payloads import TaskAck, TaskDone
@@ -74,10 +74,11 @@ NAMES = tuple(TABLE)
 NEEDS = {name: fields for name, a in TABLE.items() if (fields := required(a.payload))}
 
 
-def refusal(action: TaskAction, task: Task, caller: Identity, chain: set[int],
+def refusal(action: TaskAction, task: Task, caller: Identity, chain: set[int], commands: bool,
             on_behalf: bool = False) -> DomainError | None:
-    """Why the caller may not take ``action`` on the task now, or None. ``chain``: the owner and the units
-    heading it (``tasks.chains``)."""
+    """Why the caller may not take ``action`` on the task now, or None. ``chain``: the units that act for the
+    owner (``tasks.chains``); ``commands``: whether the caller commands the task's incident
+    (``visibility.commands``), which an acknowledgement on the unit's behalf needs."""
     if task.state not in action.moves:
         return Conflict(f"action {action.name!r} is not allowed on a task in state {task.state!r}",
                         code="not_allowed_in_state", params={"action": action.name, "state": task.state})
@@ -89,7 +90,7 @@ def refusal(action: TaskAction, task: Task, caller: Identity, chain: set[int],
             return Forbidden("acknowledging on a unit's behalf needs one of the roles: "
                              f"{', '.join(sorted(COMMAND))}", code="role_needed",
                              params={"action": action.name, "roles": sorted(COMMAND)})
-        return None
+        return None if commands else visibility.not_commanding(action.name)
     if TASK_ROLES.isdisjoint(caller.roles):
         return Forbidden(f"acting on a task needs one of the roles: {', '.join(sorted(TASK_ROLES))}",
                          code="role_needed", params={"action": action.name, "roles": sorted(TASK_ROLES)})
@@ -99,12 +100,12 @@ def refusal(action: TaskAction, task: Task, caller: Identity, chain: set[int],
     return None
 
 
-def allowed_for(task: Task, caller: Identity, chain: set[int]) -> list[str]:
+def allowed_for(task: Task, caller: Identity, chain: set[int], commands: bool) -> list[str]:
     """The actions the service would take from the caller on this task now; ``ack`` also when the caller may
     record it on the unit's behalf."""
     return [name for name, a in TABLE.items()
-            if refusal(a, task, caller, chain) is None
-            or (name == "ack" and refusal(a, task, caller, chain, on_behalf=True) is None)]
+            if refusal(a, task, caller, chain, commands) is None
+            or (name == "ack" and refusal(a, task, caller, chain, commands, on_behalf=True) is None)]
 
 
 def act(session: Session, task_id: int, name: str, caller: Identity, payload: dict | None = None,
@@ -125,16 +126,18 @@ def _act(session: Session, task_id: int, name: str, caller: Identity, data: dict
                        params={"action": name})
     task = tasks.get(session, task_id, caller)
     chain = tasks.chains(session, {task.owner_unit_id})[task.owner_unit_id]
+    commands = visibility.commands(session, session.get(Incident, task.incident_id), caller)
     expected = data.get("version")
     if type(expected) is int and expected != task.version:
         raise _stale(session, task, caller)
     if task.state not in action.moves:  # refused before the payload is read, as on incidents
-        refused = refusal(action, task, caller, chain)
+        refused = refusal(action, task, caller, chain, commands)
     else:  # who may act depends on the payload (an acknowledgement on the unit's behalf)
         body = parse(name, action.payload, data)
-        refused = refusal(action, task, caller, chain, on_behalf=bool(getattr(body, "on_behalf", False)))
+        refused = refusal(action, task, caller, chain, commands, on_behalf=bool(getattr(body, "on_behalf", False)))
     if refused is not None:
-        refused.extra = {"allowed_actions": allowed_for(task, caller, chain), "state": task.state, **refused.extra}
+        refused.extra = {"allowed_actions": allowed_for(task, caller, chain, commands), "state": task.state,
+                         **refused.extra}
         raise refused
     if getattr(body, "on_behalf", False) and caller.unit_id == task.owner_unit_id:  # the owner's own people
         body = body.model_copy(update={"on_behalf": False})
@@ -158,6 +161,7 @@ def describe(session: Session, task: Task) -> dict:
 
 def _stale(session: Session, task: Task | None, caller: Identity) -> Stale:
     chain = tasks.chains(session, {task.owner_unit_id})[task.owner_unit_id] if task else set()
+    commands = visibility.commands(session, session.get(Incident, task.incident_id), caller) if task else False
     return Stale("the task was changed by someone else meanwhile; reload it and try again",
-                 extra={"allowed_actions": allowed_for(task, caller, chain) if task else [],
+                 extra={"allowed_actions": allowed_for(task, caller, chain, commands) if task else [],
                         "state": task.state if task else None, "stale": True})

@@ -37,10 +37,14 @@ def sweep(session: Session, now: dt.datetime, ack_minutes: float | None = None, 
     rules = {"unacknowledged": tasks.unacknowledged_sql(now, ack_minutes), "late": tasks.late_sql(now)}
     out: dict[str, list[int]] = {}
     for kind, (column, action) in KINDS.items():
-        due = select(Task.id).where(rules[kind], column.is_(None)).order_by(Task.id).limit(limit)
-        log.lock(session, session.scalars(select(Task.incident_id).where(Task.id.in_(due)).distinct()))
+        due = session.execute(select(Task.id, Task.incident_id).where(rules[kind], column.is_(None))
+                              .order_by(Task.id).limit(limit)).all()
+        if not due:
+            out[kind] = []
+            continue
+        log.lock(session, {incident_id for _, incident_id in due})  # incident before task, as every writer
         claimed = session.scalars(
-            update(Task).where(Task.id.in_(due), rules[kind], column.is_(None))
+            update(Task).where(Task.id.in_([task_id for task_id, _ in due]), rules[kind], column.is_(None))
             .values({column: now}).returning(Task.id)
             .execution_options(synchronize_session=False)).all()
         out[kind] = sorted(claimed)

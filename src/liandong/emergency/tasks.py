@@ -110,7 +110,7 @@ def any_open(session: Session, incident_id: int) -> bool:
 
 def cancel_open(session: Session, incident: Incident, now: dt.datetime) -> list[dict]:
     """Cancel the incident's open tasks (it was stood down or closed); returns what was cancelled, for its log.
-    The work still open goes back to routine handling by the units that hold it."""
+    (Those whose plan names a routine matter were handed back as cases first: ``hand_back.py``.)"""
     rows = session.execute(select(Task.id, Task.task_key, Task.title, Task.state, Unit.code)
                            .join(Unit, Unit.id == Task.owner_unit_id)
                            .where(Task.incident_id == incident.id, Task.state.in_(OPEN_TASK_STATES))

@@ -21,9 +21,10 @@ from liandong.areas.models import Area
 from liandong.auth.identity import Identity
 from liandong.cases.visibility import rule
 from liandong.emergency.models import Incident, IncidentArea, Task
+from liandong.errors import Forbidden
 from liandong.units.heading import headed
 
-__all__ = ["commands", "overlapping", "rule", "visible"]
+__all__ = ["commands", "not_commanding", "overlapping", "rule", "visible"]
 
 
 def ancestors(path: str) -> list[str]:
@@ -64,3 +65,10 @@ def commands(session: Session, incident: Incident, caller: Identity) -> bool:
     affected = session.scalars(select(Area.path).join(IncidentArea, IncidentArea.area_id == Area.id)
                                .where(IncidentArea.incident_id == incident.id))
     return all(p.startswith(r.path) for p in [incident.area_path, *affected])
+
+
+def not_commanding(action: str) -> Forbidden:
+    """The refusal of a caller who sees the incident but does not command it (``commands`` said no): one wording
+    and code for the incident's actions, its tasks acknowledged on a unit's behalf, its warnings and its orders."""
+    return Forbidden(f"{action!r} is for the incident's commander, or one whose jurisdiction holds the incident's "
+                     "place and every area it affects", code="not_commander", params={"action": action})

@@ -13,7 +13,6 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import JSONResponse, Response
 from sqlalchemy.orm import Session
-from starlette.concurrency import run_in_threadpool
 
 from liandong.auth.deps import Principal, client_ip, current_principal, get_session, request_time
 from liandong.emergency.cap import feed, issue, issued, present, receive
@@ -30,8 +29,11 @@ _PLACEHOLDER = "CAPIDENTIFIER"
 
 
 def _document_url(request: Request) -> str:
-    """The public URL of a document, with ``{identifier}`` to fill in."""
-    return str(request.url_for("cap_document", identifier=_PLACEHOLDER)).replace(_PLACEHOLDER, "{identifier}")
+    """The public URL of a document, with ``{identifier}`` to fill in: under ``public_base_url`` when set (a
+    document is signed and kept with its URL, so it must not name whatever host the issuer happened to use)."""
+    path = request.app.url_path_for("cap_document", identifier=_PLACEHOLDER)
+    base = request.app.state.settings.public_base_url.rstrip("/") or str(request.base_url).rstrip("/")
+    return f"{base}{path}".replace(_PLACEHOLDER, "{identifier}")
 
 
 @api.post("/incidents/{incident_id}/warnings", status_code=201,
@@ -132,20 +134,22 @@ def _public(request: Request) -> None:
 
 
 @public.get("/alerts.atom", summary="Atom feed of the current CAP alerts (status=Exercise: the drills' instead)")
-async def alerts_feed(request: Request, status: str = Query("Actual", max_length=10, description="Actual | Exercise"),
-                      session: Session = Depends(get_session), now: dt.datetime = Depends(request_time)):
-    await run_in_threadpool(_public, request)
-    rows = await run_in_threadpool(feed.current, session, now, status)
+def alerts_feed(request: Request, status: str = Query("Actual", max_length=10, description="Actual | Exercise"),
+                session: Session = Depends(get_session), now: dt.datetime = Depends(request_time)):
+    _public(request)
+    rows = feed.current(session, now, status)
     title = request.app.state.settings.cap_sender_name + (" — 演练 Exercise" if status == "Exercise" else "")
-    body = feed.atom(rows, feed_url=str(request.url), document_url=_document_url(request), title=title, now=now)
+    documents = _document_url(request)
+    feed_url = documents.rsplit("/alerts/", 1)[0] + "/alerts.atom" + (f"?status={status}" if status != "Actual" else "")
+    body = feed.atom(rows, feed_url=feed_url, document_url=documents, title=title, now=now)
     return Response(body, media_type="application/atom+xml; charset=utf-8")
 
 
 @public.get("/alerts/{identifier}.xml", name="cap_document", summary="One issued CAP document, as published")
-async def alert_document(request: Request, identifier: Annotated[str, Path(max_length=64, pattern=r"^[0-9_]+$")],
-                         session: Session = Depends(get_session)):
-    await run_in_threadpool(_public, request)
-    body = await run_in_threadpool(feed.document, session, identifier)
+def alert_document(request: Request, identifier: Annotated[str, Path(max_length=64, pattern=r"^[0-9_]+$")],
+                   session: Session = Depends(get_session)):
+    _public(request)
+    body = feed.document(session, identifier)
     return Response(body, media_type="application/cap+xml; charset=utf-8")
 
 

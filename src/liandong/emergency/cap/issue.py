@@ -44,9 +44,8 @@ def issue(session: Session, incident_id: int, caller: Identity, body: WarningIn,
         raise Forbidden(f"issuing a warning needs one of the roles: {', '.join(roles)}", code="role_needed",
                         params={"action": "warn", "roles": roles})
     if not visibility.commands(session, incident, caller):
-        raise Forbidden("a warning is issued by the incident's commander, or one whose jurisdiction holds the "
-                        "incident's place and every area it affects", code="not_commander",
-                        params={"action": "warn"})
+        raise visibility.not_commanding("warn")
+    log.lock(session, [incident.id])  # the series is read and extended under the incident's lock: one Alert in force
     sent = now.astimezone(dt.UTC).replace(microsecond=0)
     series = _series(session, incident.id)
     references = _references(incident, series, body.msg_type, sent)

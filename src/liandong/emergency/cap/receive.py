@@ -16,6 +16,7 @@ from sqlalchemy import func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from liandong import audit
 from liandong.auth.identity import Identity
 from liandong.emergency.cap import rules, safe, xsd
 from liandong.emergency.cap.identifiers import parse_time
@@ -71,6 +72,10 @@ def receive(session: Session, data: bytes, *, source: str, now: dt.datetime, max
         return found, False
     _apply(session, row, alert.references)
     _applied_before(session, row)
+    audit.record(session, "cap_imported", actor_id=caller.user_id if caller else None,
+                 actor_name=caller.name if caller else "cap-poller", target=f"cap:{row.id}",
+                 detail={"sender": row.sender, "identifier": row.identifier, "msg_type": row.msg_type,
+                         "status": row.status, "source": row.source})
     return row, True
 
 

@@ -12,6 +12,7 @@ and the document read into plain values on the way. Each refusal names its eleme
 from __future__ import annotations
 
 import datetime as dt
+import math
 import re
 from dataclasses import dataclass, field
 
@@ -182,6 +183,6 @@ def _circle(value: str) -> tuple[float, float, float]:
         radius = float(parts[1])
     except ValueError:
         raise CapRefused(f"<circle> radius {parts[1]!r} is not a number", element="circle") from None
-    if radius < 0:
-        raise CapRefused("<circle> radius is negative", element="circle")
+    if not math.isfinite(radius) or radius < 0:  # nan and inf would break every JSON answer that shows the area
+        raise CapRefused("<circle> radius must be a finite number of km, not negative", element="circle")
     return lat, lon, radius

@@ -157,8 +157,9 @@ def _version(value: Any) -> Any:
 
 def version_key(text: str) -> tuple[int, ...]:
     """Order of plan versions: ``3`` as 3.0.0 beside semver strings, numbers compared as numbers (``1.10.0``
-    after ``1.9.0``); a pre-release suffix is not ordered."""
-    return tuple(int(part) for part in re.findall(r"\d+", text.split("-")[0]))[:3] or (0,)
+    after ``1.9.0``); a pre-release and its release weigh the same (the one loaded later wins)."""
+    parts = tuple(int(part) for part in re.findall(r"\d+", text.split("-")[0].split("+")[0]))[:3]
+    return (parts + (0, 0, 0))[:3]
 
 
 class PlanDocument(Strict):

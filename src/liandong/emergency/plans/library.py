@@ -103,7 +103,7 @@ def _highest(plans) -> dict[str, Plan]:
     out: dict[str, Plan] = {}
     for plan in plans:
         known = out.get(plan.code)
-        if known is None or version_key(plan.version) > version_key(known.version):
+        if known is None or (version_key(plan.version), plan.id) > (version_key(known.version), known.id):
             out[plan.code] = plan
     return out
 
