@@ -514,6 +514,18 @@ def test_parse_refuses_wide_encodings_and_entity_nodes():
     assert refused.value.code == "cap_encoding"
     with pytest.raises(CapRefused):
         safe.parse(b"   ")
+    # a DOCTYPE written in UTF-7 slips past a byte search: the declared encoding is refused first
+    utf7 = b'<?xml version="1.0" encoding="UTF-7"?>+ADw-!DOCTYPE a +AFs-+ADw-!ENTITY x SYSTEM "file:///etc/passwd"+AD4-+AF0-+AD4-<a>&x;</a>'
+    with pytest.raises(CapRefused) as refused:
+        safe.parse(utf7)
+    assert refused.value.code == "cap_encoding"
+    assert safe.parse(b'<?xml version="1.0" encoding="ISO-8859-1"?><a>\xe9</a>').text == "\xe9"
+    # the last wall alone: a tree holding an entity reference (as a parser keeping them would give) is refused
+    with pytest.raises(CapRefused) as refused:
+        entity_root = etree.fromstring(b"<a/>")
+        entity_root.append(etree.Entity("x"))
+        safe.refuse_entities(entity_root)
+    assert refused.value.code == "cap_entity_forbidden"
 
 
 # --- polling ------------------------------------------------------------------------------------------------
