@@ -19,9 +19,10 @@ from liandong.auth.service import create_user
 from liandong.cases.models import Notification
 from liandong.db import unit_of_work
 from liandong.units.models import Unit
+from liandong.units.service import create_unit
 from tests.browser import SCREENSHOTS, Page, caseworld_site, chromium, expect, new_page
 from tests.caseworld import WEST_POINT
-from tests.factories import PASSWORD, WEST
+from tests.factories import DISTRICT, PASSWORD, WEST
 
 pytestmark = pytest.mark.browser
 
@@ -33,6 +34,8 @@ def site(tmp_path_factory) -> Iterator[tuple[str, str]]:
     with caseworld_site(folder, live_poll_seconds=0.1, sweep_seconds=0) as base:
         with unit_of_work(url) as s:
             create_user(s, username="commander", password=PASSWORD, unit_code="C", roles=["commander"])
+            # a fire department: the gas-leak plan's gas detectors and fans are held by the fire line
+            create_unit(s, code="D-fire", name="测试区消防救援支队", kind="department", area_code=DISTRICT, line="fire")
         yield base, url
 
 
@@ -115,6 +118,9 @@ def test_the_commander_runs_an_incident_from_its_board(browser, site, lang):
     form.get_by_role("button", name=words["activate"]).click()
     expect(pg.locator("#message")).to_contain_text(words["activated"])
     expect(pg.locator("#activations [data-plan='gas-leak']")).to_be_visible()
+    # the plan's resources stand on the map where their holders are, and are listed under it
+    expect(pg.locator("#resources li").first).to_contain_text("可燃气体检测仪")
+    expect(pg.locator("#inc-map")).to_have_attribute("data-resources", re.compile(r"^[1-9]\d*$"))
     rows = pg.locator("#tasks tr[data-task-id]")
     expect(rows.first).to_be_visible()
     assert rows.count() >= 2

@@ -600,6 +600,10 @@ def test_the_demo_typhoon_plan_runs_in_a_district(world):
     missing = {(u.get("task") or u.get("notify"), u.get("area")) for u in result["unresolved"]}
     assert ("old-housing", WEST) in missing and ("rescue-forward", None) not in missing  # D-fire exists
     assert ("station-standby", EAST) in missing and ("station-standby", WEST) not in missing
+    # the plan's resources, with where their holders stand (the board's map); a line without a unit holds none
+    held = {r["name"]: r["holders"] for r in body["resources"]}
+    assert [h["code"] for h in held["冲锋舟"]] == ["D-fire"] and held["冲锋舟"][0]["lon"] is not None
+    assert held["折叠床"] == []  # no civil-affairs department in this district
 
 
 def test_plan_versions_never_change(world, tmp_path):

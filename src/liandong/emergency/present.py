@@ -14,7 +14,7 @@ from liandong.auth.identity import Identity
 from liandong.auth.models import User
 from liandong.emergency import actions, five_early, linked_cases, queries, task_actions, tasks, visibility
 from liandong.emergency.models import Incident, IncidentEvent, Plan, PlanActivation, Task
-from liandong.emergency.plans import library, propose
+from liandong.emergency.plans import library, propose, resources
 from liandong.units.models import Unit
 
 
@@ -64,6 +64,7 @@ def incident_dict(session: Session, incident: Incident, caller: Identity, now: d
         "activations": activations(session, incident.id),
         "proposed_plans": propose.proposed(session, incident),
         "tasks": tasks.counts(session, incident.id, now),
+        "resources": resources.of(session, incident),
     }
 
 

@@ -232,6 +232,7 @@ function renderMap(i) {
     map.dot = L.circleMarker([i.lat, i.lon], { radius: 9, color: "#a3201a", fillOpacity: 0.8 }).addTo(map);
     map.dot.bindTooltip(`${i.number} ${i.title}`);
   }
+  renderResources(i);
   const list = document.getElementById("areas");
   list.replaceChildren(...(i.areas || []).map((a) => el("li", "", `${a.code} ${a.name}`)));
   const key = (i.areas || []).map((a) => a.code).join(",");
@@ -251,6 +252,34 @@ function renderMap(i) {
     map.dot.bringToFront();
     document.getElementById("inc-map").dataset.areas = String(map.affected.getLayers().length);
   });
+}
+
+// The active plans' resources, listed with their holders, and on the map where the holders stand.
+function renderResources(i) {
+  const list = document.getElementById("resources");
+  const resources = i.resources || [];
+  list.replaceChildren(...resources.map((r) => el("li", "", `${r.name} ${r.quantity}${r.unit} · ${
+    r.holders.length ? r.holders.map((h) => h.name).join("、") : t("inc.no_holder")}`)));
+  if (!resources.length) list.append(el("li", "muted", t((i.activations || []).length ? "inc.plan_no_resources"
+                                                                                        : "inc.no_resources")));
+  const byHolder = new Map();
+  for (const r of resources) {
+    for (const h of r.holders) {
+      const entry = byHolder.get(h.id) || { ...h, items: [] };
+      entry.items.push(`${r.name} ${r.quantity}${r.unit}`);
+      byHolder.set(h.id, entry);
+    }
+  }
+  if (!map.resources) map.resources = L.featureGroup().addTo(map);
+  map.resources.clearLayers();
+  for (const h of byHolder.values()) {
+    if (h.lat == null) continue;
+    const tip = el("div", "", h.name);
+    tip.append(...h.items.map((item) => el("div", "", item)));  // text nodes: names never read as HTML
+    L.circleMarker([h.lat, h.lon], { radius: 6, color: "#1d7a3a", fillColor: "#3fae5f", fillOpacity: 0.9 })
+      .bindTooltip(tip).addTo(map.resources);
+  }
+  document.getElementById("inc-map").dataset.resources = String(map.resources.getLayers().length);
 }
 
 // --- 五早 ------------------------------------------------------------------------------------------
