@@ -166,10 +166,11 @@ def test_a_refused_action_is_explained_in_the_page_language(browser, site):
     sign_in(pg, base, "commander")
     pg.goto(f"{base}/incidents/{made['id']}")
     expect(pg.locator(".incident-page")).to_have_attribute("data-state", "verified")
+    pg.locator('#actions button[data-action="report_up"]').click()  # a form open: the board waits for it
+    pg.locator('#action-form [name="to"]').fill("区总值班室")
     with api(base, "commander") as c:  # someone else moves it on meanwhile: the board's version is stale
         assert c.post(f"/api/v1/incidents/{made['id']}/actions/respond", json={"response_level": 4}).status_code == 200
-    pg.locator('#actions button[data-action="report_up"]').click()
-    pg.locator('#action-form [name="to"]').fill("区总值班室")
+    pg.wait_for_timeout(600)  # the live event has arrived; the open form kept the board as the user saw it
     pg.locator("#action-form").get_by_role("button", name="提交").click()
     expect(pg.locator("#message")).to_contain_text("事件已被他人更新")
     expect(pg.locator(".incident-page")).to_have_attribute("data-state", "responding")
@@ -237,4 +238,24 @@ def test_a_workbench_flooded_with_notices_keeps_its_queue_above_the_fold(browser
     pg.locator("#notice-read-all").click()
     expect(pg.locator("#notice-count")).to_have_text("0")
     expect(pg.locator(".notice")).to_have_count(0)
+    assert problems == []
+
+
+def test_the_command_centre_and_the_board_follow_incidents_live(browser, site):
+    """No reload and no waiting for the safety-net poll (60 s on the dashboard, 30 s on the board): an incident
+    reported elsewhere appears on the command centre, and an order given elsewhere on the open board, within
+    seconds, through the live incident stream."""
+    base, _ = site
+    problems: list[str] = []
+    pg = new_page(browser, problems)
+    sign_in(pg, base, "commander")
+    pg.goto(f"{base}/")
+    expect(pg.locator("body")).to_have_attribute("data-incidents-live", "1")
+    made = report(base, title="直播测试：道路塌陷")
+    expect(pg.locator(f'#active-incidents [data-incident-id="{made["id"]}"]')).to_be_visible(timeout=8000)
+    pg.goto(f"{base}/incidents/{made['id']}")
+    expect(pg.locator("body")).to_have_attribute("data-incidents-live", "1")
+    with api(base, "commander") as c:
+        c.post(f"/api/v1/incidents/{made['id']}/log", json={"kind": "order", "text": "立即封闭塌陷路段"})
+    expect(pg.locator("#log li").first).to_contain_text("立即封闭塌陷路段", timeout=8000)
     assert problems == []

@@ -78,16 +78,16 @@ def test_breakdowns_series_areas_and_points(world):
 
 
 def _listen(base: str, token: str, out: queue.Queue, stop: threading.Event, last_id: str | None = None,
-            query: str = "") -> None:
+            query: str = "", path: str = "/api/v1/live/events") -> None:
     with contextlib.suppress(httpx.HTTPError):  # the server shuts down under open streams at the end
-        _read_stream(base, token, out, stop, last_id, query)
+        _read_stream(base, token, out, stop, last_id, query, path)
 
 
 def _read_stream(base: str, token: str, out: queue.Queue, stop: threading.Event, last_id: str | None,
-                 query: str = "") -> None:
+                 query: str = "", path: str = "/api/v1/live/events") -> None:
     headers = {"Authorization": f"Bearer {token}", **({"Last-Event-ID": last_id} if last_id else {})}
     with httpx.Client(timeout=httpx.Timeout(30, read=20)) as client, \
-            client.stream("GET", f"{base}/api/v1/live/events{query}", headers=headers) as r:
+            client.stream("GET", f"{base}{path}{query}", headers=headers) as r:
         out.put(("status", r.status_code))
         event_id = None
         for line in r.iter_lines():

@@ -5,7 +5,10 @@ jurisdiction. Every test runs on SQLite and PostgreSQL (``case_world``)."""
 from __future__ import annotations
 
 import datetime as dt
+import queue
+import threading
 
+import httpx
 import pytest
 from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, settings
@@ -22,13 +25,15 @@ from liandong.auth.service import create_user
 from liandong.cases.models import CaseEvent
 from liandong.config import Settings
 from liandong.db import unit_of_work
-from liandong.emergency import actions, intake, queries
+from liandong.emergency import actions, intake, live_events, queries, visibility
 from liandong.emergency.models import Incident, IncidentCase, IncidentEvent, IncidentLink
 from liandong.emergency.payloads import IncidentIn
 from liandong.errors import Conflict, DomainError, NotFound
 from liandong.units.models import Unit
 from tests.caseworld import EAST_POINT, WEST_POINT, new_case
 from tests.factories import EAST, PASSWORD, WEST
+from tests.server import serve
+from tests.test_dashboard import _listen, _next_event
 
 T0 = dt.datetime(2026, 6, 1, 1, 0, tzinfo=dt.UTC)  # 09:00 in Shanghai
 USERS = (("commander", "C", "commander"), ("leader", "C", "leader"),
@@ -528,3 +533,51 @@ def test_orders_come_from_whoever_commands(world):
     assert ordered.status_code == 201
     kinds = [e["kind"] for e in desk.get("commander", f"/api/v1/incidents/{iid}/log").json()]
     assert kinds.count("order") == 1 and kinds.count("sitrep") == 1
+
+
+# --- live ---------------------------------------------------------------------------------------------------------
+
+def test_live_incident_events_reach_the_screens_that_see_them(world):
+    """The incident stream pushes each new log entry to the screens whose callers see the incident: the centre
+    sees the west town's incident at once, the east town's commander does not, until one touches the east."""
+    app = create_app(Settings(database_url=world, live_poll_seconds=0.05, sweep_seconds=0, index_check_seconds=0))
+    with serve(app) as base, httpx.Client(base_url=base) as c:
+        def token(user):
+            return c.post("/api/v1/auth/token", data={"username": user, "password": PASSWORD}).json()["access_token"]
+
+        assert c.get("/api/v1/live/incidents").status_code == 401
+        stop, streams = threading.Event(), {}
+        for user in ("commander", "east_commander"):
+            out: queue.Queue = queue.Queue()
+            threading.Thread(target=_listen, args=(base, token(user), out, stop), kwargs={
+                "path": "/api/v1/live/incidents"}, daemon=True).start()
+            assert out.get(timeout=10) == ("status", 200) and out.get(timeout=10) == ("connected", None)
+            streams[user] = out
+        auth = {"Authorization": f"Bearer {token('commander')}"}
+        west = c.post("/api/v1/incidents", json=GAS, headers=auth).json()
+        seen = _next_event(streams["commander"])
+        assert (seen["incident_id"], seen["action"], seen["number"]) == (west["id"], "report", west["number"])
+        east = c.post("/api/v1/incidents", json={**GAS, "area_codes": [f"{EAST}001"]}, headers=auth).json()
+        got = _next_event(streams["east_commander"])  # the first the east sees is the one touching the east
+        assert got["incident_id"] == east["id"] and "reported_by" not in got and "actor" not in got
+        assert _next_event(streams["commander"])["incident_id"] == east["id"]
+        c.post(f"/api/v1/incidents/{east['id']}/log", json={"kind": "sitrep", "text": "东街道已到场"}, headers=auth)
+        assert _next_event(streams["east_commander"])["kind"] == "sitrep"
+        stop.set()
+        c.post(f"/api/v1/incidents/{west['id']}/log", json={"kind": "note", "text": "收尾"}, headers=auth)
+
+
+def test_the_live_predicate_agrees_with_the_sql_rule(world, callers):
+    """One visibility rule for incidents: for every caller and every incident, the live predicate over the feed's
+    items decides as the SQL filter does (place, affected areas, the units holding its tasks)."""
+    with unit_of_work(world) as s:
+        index = GridIndex.build(s)
+        made = [intake.open_incident(s, index, callers["commander"], IncidentIn(**{**GAS, **body}), T0).id for body in (
+            {}, {"area_codes": [f"{EAST}001"]}, {"area_codes": [EAST]}, {"lon": EAST_POINT[0], "lat": EAST_POINT[1]})]
+    with unit_of_work(world) as s:
+        items = {i["incident_id"]: i for i in live_events.read(s, 0, limit=10**6)}
+        for name, caller in callers.items():
+            sql = set(s.scalars(visibility.visible(select(Incident.id), caller)))
+            sees = live_events.predicate(visibility.watcher(s, caller))
+            assert {i for i, item in items.items() if sees(item)} == sql, name
+            assert set(made) & sql, name if name != "east_commander" else None

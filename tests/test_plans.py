@@ -18,13 +18,14 @@ from typer.testing import CliRunner
 
 from liandong.app import create_app
 from liandong.auth.identity import Identity
-from liandong.auth.service import create_user
+from liandong.auth.models import User
+from liandong.auth.service import ASSIGNED_ONLY_KINDS, create_user, scope_for
 from liandong.cases.models import Notification
 from liandong.cli import app as cli
 from liandong.config import Settings
 from liandong.db import session_factory, unit_of_work
-from liandong.emergency import actions, task_actions, task_sweep
-from liandong.emergency.models import Plan, Task
+from liandong.emergency import actions, live_events, task_actions, task_sweep, visibility
+from liandong.emergency.models import Incident, Plan, Task
 from liandong.emergency.plans import library, loader
 from liandong.errors import Stale
 from liandong.units.models import Unit
@@ -712,3 +713,21 @@ def test_plans_check_on_the_command_line(tmp_path: Path):
     refused = runner.invoke(cli, ["plans", "check", str(good), str(bad)])
     assert refused.exit_code == 1 and "bad.yaml:24: levels[1].tasks[0].deadline_minutes:" in refused.output
 
+
+
+def test_the_live_predicate_agrees_with_the_sql_rule_for_task_holders(world):
+    """With tasks in play: a department sees the incidents its units hold tasks in (assigned_only), a town the
+    ones placed or touching it — and the live predicate decides exactly as the SQL filter."""
+    desk = Desk(world, dt.datetime(2026, 8, 12, 2, 0, tzinfo=dt.UTC))
+    assert activate(desk, assessed(desk, **TYPHOON, area_codes=[WEST, f"{EAST}001"]), 3).status_code == 200
+    with unit_of_work(world) as s:
+        people = {u.username: Identity(user_id=u.id, username=u.username, unit_id=u.unit_id, roles=tuple(u.roles),
+                                       scope=scope_for(s, u),
+                                       assigned_only=s.get(Unit, u.unit_id).kind in ASSIGNED_ONLY_KINDS)
+                  for u in s.scalars(select(User))}
+        items = {i["incident_id"]: i for i in live_events.read(s, 0, limit=10**6)}
+        for name, caller in people.items():
+            sql = set(s.scalars(visibility.visible(select(Incident.id), caller)))
+            sees = live_events.predicate(visibility.watcher(s, caller))
+            assert {i for i, item in items.items() if sees(item)} == sql, name
+        assert set(s.scalars(visibility.visible(select(Incident.id), people["fire_hq"])))  # it holds tasks

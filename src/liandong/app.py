@@ -33,6 +33,7 @@ from liandong.catalogue.api import router as catalogue_router
 from liandong.components.api import router as components_router
 from liandong.config import Settings, get_settings
 from liandong.db import session_factory, utcnow
+from liandong.emergency import live_events
 from liandong.emergency.api import router as incidents_router
 from liandong.emergency.cap.api import router as cap_router
 from liandong.errors import DomainError, error_responses
@@ -67,6 +68,7 @@ async def _lifespan(app: FastAPI):
     if cap_poller:
         cap_poller.cancel()
     await app.state.live.close()
+    await app.state.live_incidents.close()
 
 
 async def _sweep_forever(app: FastAPI) -> None:
@@ -128,6 +130,8 @@ def create_app(settings: Settings | None = None, clock: Callable[[], dt.datetime
     app.state.grid_index = IndexHolder(settings.index_check_seconds)
     app.state.rate_limiter = RateLimiter(settings.rate_limit_storage)
     app.state.live = Feed(app.state.sessionmaker, settings.live_poll_seconds)
+    app.state.live_incidents = Feed(app.state.sessionmaker, settings.live_poll_seconds, live_events.read,
+                                    live_events.last)
     app.state.calendar = calendar.shared(app.state.database_url, settings.work_hours, settings.timezone,
                                          ttl=settings.index_check_seconds * 15)
 

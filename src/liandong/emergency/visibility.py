@@ -14,17 +14,20 @@ typhoon that touches it).
 
 from __future__ import annotations
 
+from collections.abc import Collection
+from dataclasses import dataclass
+
 from sqlalchemy import false, or_, select
 from sqlalchemy.orm import Session
 
 from liandong.areas.models import Area
 from liandong.auth.identity import Identity
-from liandong.cases.visibility import rule
+from liandong.cases.visibility import Rule, rule
 from liandong.emergency.models import Incident, IncidentArea, Task
 from liandong.errors import Forbidden
 from liandong.units.heading import headed
 
-__all__ = ["commands", "not_commanding", "overlapping", "rule", "visible"]
+__all__ = ["Watcher", "commands", "not_commanding", "overlapping", "rule", "visible", "watcher"]
 
 
 def ancestors(path: str) -> list[str]:
@@ -51,6 +54,32 @@ def visible(stmt, caller: Identity):
     if r.unit_id is not None:
         conditions.append(Incident.id.in_(select(Task.incident_id).where(Task.owner_unit_id.in_(headed(r.unit_id)))))
     return stmt.where(or_(*conditions)) if conditions else stmt.where(false())
+
+
+@dataclass(frozen=True)
+class Watcher:
+    """The same decision as ``visible``, as a predicate for a live screen: the caller's rule with the units it
+    heads resolved once (a screen checks every incident event with it)."""
+
+    rule: Rule
+    units: frozenset[int]
+
+    def sees(self, area_path: str, affected: Collection[str], task_units: Collection[int]) -> bool:
+        """Whether ``visible`` would keep an incident placed at ``area_path``, affecting the areas at the paths
+        ``affected``, whose tasks are owned by ``task_units``."""
+        r = self.rule
+        if r.everything:
+            return True
+        if r.path is not None and (area_path.startswith(r.path) or any(
+                p.startswith(r.path) or r.path.startswith(p) for p in affected)):  # ``overlapping`` in Python
+            return True
+        return not self.units.isdisjoint(task_units)
+
+
+def watcher(session: Session, caller: Identity) -> Watcher:
+    r = rule(caller)
+    units = frozenset(session.scalars(headed(r.unit_id))) if r.unit_id is not None else frozenset()
+    return Watcher(r, units)
 
 
 def commands(session: Session, incident: Incident, caller: Identity) -> bool:

@@ -1,52 +1,69 @@
-"""``GET /api/v1/live/events``: the case events the caller may see, as Server-Sent Events."""
+"""``GET /api/v1/live/events`` and ``GET /api/v1/live/incidents``: the case events and the incident events the
+caller may see, as Server-Sent Events (one stream per log, resumable by ``Last-Event-ID``)."""
 
 from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 
 from fastapi import APIRouter, Depends, Header, Query, Request
 from fastapi.responses import StreamingResponse
+from sqlalchemy.orm import Session
 
 from liandong.auth.deps import streaming_identity
 from liandong.auth.identity import Identity
-from liandong.cases.visibility import Viewer, viewer
-from liandong.live.feed import Feed, read_events
-from liandong.live.feed import last_event_id as last_event_id_of
+from liandong.cases.visibility import viewer
+from liandong.emergency import live_events
+from liandong.emergency.visibility import watcher
+from liandong.live.feed import Feed, case_predicate
 
 router = APIRouter(prefix="/api/v1/live", tags=["live"])
 HEARTBEAT_SECONDS = 15.0
 REPLAY_LIMIT = 500
 RECENT_WINDOW = 2000
+LAST_ID = Header(default=None, max_length=20)
+RECENT = Query(0, ge=0, le=100, description="on a fresh connect, first send this many of the latest events (a "
+                                            "screen never starts empty)")
+SSE = {"response_class": StreamingResponse, "responses": {200: {"content": {"text/event-stream": {}}}}}
 
 
-def _frame(item: dict) -> str:
-    return f"id: {item['id']}\nevent: case\ndata: {json.dumps(item, ensure_ascii=False)}\n\n"
-
-
-@router.get("/events", summary="Live case events (text/event-stream); resumes after Last-Event-ID",
-            response_class=StreamingResponse, responses={200: {"content": {"text/event-stream": {}}}})
+@router.get("/events", summary="Live case events (text/event-stream); resumes after Last-Event-ID", **SSE)
 async def events(request: Request, identity: Identity = Depends(streaming_identity),
-                 last_event_id: str | None = Header(default=None, max_length=20),
-                 recent: int = Query(0, ge=0, le=100, description="on a fresh connect, first send this many of "
-                                                                  "the latest events (a screen never starts empty)"),
-                 ) -> StreamingResponse:
-    feed: Feed = request.app.state.live
+                 last_event_id: str | None = LAST_ID, recent: int = RECENT) -> StreamingResponse:
+    return await _stream(request, request.app.state.live, "case",
+                         lambda session: case_predicate(viewer(session, identity)), last_event_id, recent)
+
+
+@router.get("/incidents", summary="Live incident events (state changes, command log, tasks, warnings) of the "
+                                  "incidents the caller sees (text/event-stream)", **SSE)
+async def incidents(request: Request, identity: Identity = Depends(streaming_identity),
+                    last_event_id: str | None = LAST_ID, recent: int = RECENT) -> StreamingResponse:
+    return await _stream(request, request.app.state.live_incidents, "incident",
+                         lambda session: live_events.predicate(watcher(session, identity)), last_event_id, recent)
+
+
+async def _stream(request: Request, feed: Feed, kind: str, predicate: Callable[[Session], Callable[[dict], bool]],
+                  last_event_id: str | None, recent: int) -> StreamingResponse:
+    """Subscribe first, then replay what the screen missed (after ``Last-Event-ID``) or the latest ``recent``
+    items it may see, then go on live; a heartbeat keeps proxies from closing the connection."""
     after = int(last_event_id) if last_event_id and last_event_id.isdigit() else None
 
-    def load_viewer() -> Viewer:
+    def load() -> Callable[[dict], bool]:
         with request.app.state.sessionmaker() as session:
-            return viewer(session, identity)
+            return predicate(session)
 
-    sub = await feed.subscribe(await asyncio.to_thread(load_viewer))
+    sub = await feed.subscribe(await asyncio.to_thread(load))
 
     def replay() -> list[dict]:
         with request.app.state.sessionmaker() as session:
             if after is not None:
-                return [i for i in read_events(session, after, limit=REPLAY_LIMIT) if sub.sees(i)]
-            start = max(0, last_event_id_of(session) - RECENT_WINDOW)  # the latest events, then keep the visible
-            return [i for i in read_events(session, start, limit=RECENT_WINDOW) if sub.sees(i)][-recent:]
+                return [i for i in feed.read(session, after, limit=REPLAY_LIMIT) if sub.sees(i)]
+            start = max(0, feed.last(session) - RECENT_WINDOW)  # the latest events, then keep the visible
+            return [i for i in feed.read(session, start, limit=RECENT_WINDOW) if sub.sees(i)][-recent:]
+
+    def frame(item: dict) -> str:
+        return f"id: {item['id']}\nevent: {kind}\ndata: {json.dumps(item, ensure_ascii=False)}\n\n"
 
     async def stream() -> AsyncIterator[str]:
         sent: set[int] = set()
@@ -55,7 +72,7 @@ async def events(request: Request, identity: Identity = Depends(streaming_identi
             if after is not None or recent:  # subscribed first, so nothing falls between replay and live
                 for item in await asyncio.to_thread(replay):
                     sent.add(item["id"])
-                    yield _frame(item)
+                    yield frame(item)
             while True:
                 if sub.overflowed:
                     yield "event: reload\ndata: {}\n\n"
@@ -66,7 +83,7 @@ async def events(request: Request, identity: Identity = Depends(streaming_identi
                     yield ": ping\n\n"
                     continue
                 if item["id"] not in sent:
-                    yield _frame(item)
+                    yield frame(item)
         finally:
             feed.unsubscribe(sub)
 

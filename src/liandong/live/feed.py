@@ -1,4 +1,5 @@
-"""The live feed: every new case event, fanned out to the screens that may see it.
+"""The live feed: every new event of a log (case events; incident events, ``emergency/live_events.py``), fanned
+out to the screens that may see it.
 
 Each process runs one poller (only while someone listens) that reads the case events committed since
 its last look, every ``interval`` seconds, and hands them to its subscribers' queues. Reading the
@@ -16,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from sqlalchemy import select
@@ -32,12 +34,15 @@ log = logging.getLogger("liandong.live")
 
 @dataclass(eq=False)
 class Subscriber:
-    viewer: Viewer
+    sees: Callable[[dict], bool]
+    """The screen's visibility rule, as a predicate over the feed's items."""
     queue: asyncio.Queue = field(default_factory=lambda: asyncio.Queue(QUEUE_LIMIT))
     overflowed: bool = False
 
-    def sees(self, item: dict) -> bool:
-        return self.viewer.sees(item["area_path"], item["unit_ids"])
+
+def case_predicate(viewer: Viewer) -> Callable[[dict], bool]:
+    """The case visibility rule over the items of ``read_events``."""
+    return lambda item: viewer.sees(item["area_path"], item["unit_ids"])
 
 
 def read_events(session: Session, after: int, limit: int = 1000) -> list[dict]:
@@ -75,19 +80,23 @@ def last_event_id(session: Session) -> int:
 
 
 class Feed:
-    """One per app (process): a poller that runs while at least one subscriber listens."""
+    """One per app (process) and log: a poller that runs while at least one subscriber listens. ``read`` gives the
+    log's items with an id above a given one (oldest first), ``last`` the highest id now."""
 
-    def __init__(self, sessions: sessionmaker[Session], interval: float = 0.25):
+    def __init__(self, sessions: sessionmaker[Session], interval: float = 0.25,
+                 read: Callable[..., list[dict]] | None = None, last: Callable[[Session], int] | None = None):
         self.sessions = sessions
         self.interval = interval
+        self.read = read or read_events
+        self.last = last or last_event_id
         self.subscribers: set[Subscriber] = set()
         self._task: asyncio.Task | None = None
         self._high = 0
         self._floor = 0  # events up to here existed before the poller started: never sent
         self._sent: set[int] = set()
 
-    async def subscribe(self, viewer: Viewer) -> Subscriber:
-        sub = Subscriber(viewer)
+    async def subscribe(self, sees: Callable[[dict], bool]) -> Subscriber:
+        sub = Subscriber(sees)
         if self._task is None or self._task.done():
             self._high = self._floor = await asyncio.to_thread(self._last_id)
             self._sent = set()
@@ -106,12 +115,12 @@ class Feed:
 
     def _last_id(self) -> int:
         with self.sessions() as session:
-            return last_event_id(session)
+            return self.last(session)
 
     def _poll(self) -> list[dict]:
         low = max(self._floor, self._high - REORDER_WINDOW)
         with self.sessions() as session:
-            items = read_events(session, low, limit=REORDER_WINDOW + 1000)
+            items = self.read(session, low, limit=REORDER_WINDOW + 1000)
         fresh = [i for i in items if i["id"] not in self._sent]
         if items:
             self._high = max(self._high, items[-1]["id"])

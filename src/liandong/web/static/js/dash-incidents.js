@@ -1,13 +1,14 @@
 // The command centre's active incidents: every incident not closed, the newest first, with its state, its three
-// levels in their colours and the drill mark (演练), each linking to its board. Incidents do not publish to the
-// live feed (it carries case events), so the list is fetched again every 10 s.
+// levels in their colours and the drill mark (演练), each linking to its board. Fetched again as soon as an incident
+// event arrives on the live incident stream (live-incidents.js); a slow poll covers a dropped connection.
 
 import { el, getJSON, t, when } from "./common.js";
 import { category, drillBadge, levelBadges, stateBadge } from "./emergency.js";
+import { debounced, onIncidentEvent } from "./live-incidents.js";
 
 const list = document.getElementById("active-incidents");
 const count = document.getElementById("incidents-count");
-const POLL_MS = 10_000;
+const POLL_MS = 60_000;
 
 function item(i) {
   const li = el("li", `dash-incident${i.exercise ? " is-drill" : ""} grade-${i.grade}`);
@@ -25,8 +26,8 @@ function item(i) {
 }
 
 async function load() {
-  const data = await getJSON("/api/v1/incidents?limit=200");
-  const active = data.items.filter((i) => i.state !== "closed");
+  const data = await getJSON("/api/v1/incidents?open=true&limit=200");
+  const active = data.items;
   count.textContent = String(active.filter((i) => !i.exercise).length);  // drills never count as real work
   list.replaceChildren(...active.map(item));
   if (!active.length) list.append(el("li", "muted", t("inc.no_active")));
@@ -40,3 +41,4 @@ async function poll() {
 }
 
 load().catch(() => list.replaceChildren(el("li", "muted", t("inc.refresh_failed")))).finally(() => setTimeout(poll, POLL_MS));
+onIncidentEvent(debounced(() => load().catch(() => {})));

@@ -1,9 +1,11 @@
 // The command centre's warnings in force: the CAP warnings we issued that are current and the received ones still
 // active, the most recently sent first, drills marked (演练) and left out of the count, each linking to its row on
-// the warnings page. Warnings do not publish to the live feed, so the panel is fetched again every 15 s.
+// the warnings page. Fetched again when a warning is issued (an incident event on the live incident stream); the
+// received ones come by upload or feed polling, so a poll every 15 s stays.
 
 import { el, getJSON, t, when } from "./common.js";
 import { capWord, isDrill, severityBadge, statusMark } from "./cap.js";
+import { debounced, onIncidentEvent } from "./live-incidents.js";
 
 const list = document.getElementById("warnings-in-force");
 const count = document.getElementById("warnings-count");
@@ -55,3 +57,5 @@ async function poll() {
 }
 
 load().catch(() => list.replaceChildren(el("li", "muted", t("inc.refresh_failed")))).finally(() => setTimeout(poll, POLL_MS));
+const refresh = debounced(() => load().catch(() => {}));
+onIncidentEvent((item) => { if (item.kind === "warning") refresh(); });

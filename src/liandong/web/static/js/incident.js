@@ -5,6 +5,7 @@
 // Every action carries the version the board showed: if someone changed the incident meanwhile, it reloads.
 
 import { LABELS, el, errorText, getJSON, postJSON, t, when } from "./common.js";
+import { debounced, onIncidentEvent } from "./live-incidents.js";
 import {
   category, drillBadge, duration, gradeText, incidentAction, levelBadges, logKind, responseText, stateBadge,
   taskAction, taskState, warningText,
@@ -15,7 +16,7 @@ const incidentId = main.dataset.incidentId;
 const NEEDS = JSON.parse(main.dataset.needs || "{}");
 const commands = main.dataset.commands === "true";
 const API = `/api/v1/incidents/${incidentId}`;
-const POLL_MS = 10_000;
+const POLL_MS = 30_000;  // a safety net: the live incident stream refreshes the board at once
 const message = document.getElementById("message");
 const form = document.getElementById("action-form");
 const fields = document.getElementById("action-fields");
@@ -613,6 +614,18 @@ async function poll() {
   }
   setTimeout(poll, POLL_MS);
 }
+
+async function refreshNow() {
+  if (busy() || document.hidden) return;
+  try {
+    await render(await getJSON(API));
+  } catch {
+    /* the next event or poll tries again */
+  }
+}
+
+const soon = debounced(refreshNow);
+onIncidentEvent((item) => { if (String(item.incident_id) === String(current && current.id)) soon(); });
 
 reload()
   .then(() => setTimeout(poll, POLL_MS))

@@ -3,6 +3,7 @@
 // incident for those who may. The list refreshes every 10 s (incidents do not publish to the live feed).
 
 import { el, errorText, getJSON, postJSON, t, when } from "./common.js";
+import { debounced, onIncidentEvent } from "./live-incidents.js";
 import { pointPicker } from "./pointpicker.js";
 import { category, drillBadge, incidentState, levelBadges, responseText, stateBadge, warningText, gradeText } from "./emergency.js";
 
@@ -12,7 +13,7 @@ const total = document.getElementById("total");
 const filters = document.getElementById("filters");
 const message = document.getElementById("message");
 const PAGE = 20;
-const POLL_MS = 10_000;
+const POLL_MS = 60_000;  // a safety net: the live incident stream refreshes the list at once
 let offset = 0;
 let latest = 0;
 
@@ -150,4 +151,8 @@ async function poll() {
   setTimeout(poll, POLL_MS);
 }
 
+const soon = debounced(() => {
+  if (!(document.activeElement && document.activeElement.closest("form"))) load().catch(() => {});
+});
+onIncidentEvent(soon);
 load().then(() => setTimeout(poll, POLL_MS)).catch(showError);
