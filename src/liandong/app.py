@@ -47,6 +47,7 @@ from liandong.intake.video.api import router as video_router
 from liandong.live.api import router as live_router
 from liandong.live.feed import Feed
 from liandong.ratelimit import RateLimiter
+from liandong.screening.early_warnings_api import router as early_warnings_router
 from liandong.units.api import router as units_router
 from liandong.web import reasons
 
@@ -59,6 +60,9 @@ async def _lifespan(app: FastAPI):
     task = None
     if app.state.settings.sweep_seconds > 0:
         task = asyncio.create_task(_sweep_forever(app))
+    scanner = None
+    if app.state.settings.early_warning_scan_minutes > 0:
+        scanner = asyncio.create_task(_scan_forever(app))
     cap_poller = None
     if app.state.settings.cap_feed_urls.strip() and app.state.settings.cap_poll_seconds > 0:
         cap_poller = asyncio.create_task(_poll_cap_forever(app))
@@ -67,6 +71,8 @@ async def _lifespan(app: FastAPI):
         task.cancel()
     if cap_poller:
         cap_poller.cancel()
+    if scanner:
+        scanner.cancel()
     await app.state.live.close()
     await app.state.live_incidents.close()
 
@@ -88,6 +94,24 @@ async def _sweep_forever(app: FastAPI) -> None:
             await asyncio.to_thread(once)
         except Exception:  # a failed sweep must not stop the next one; it is logged
             logging.getLogger("liandong.sweep").exception("escalation sweep failed")
+
+
+async def _scan_forever(app: FastAPI) -> None:
+    """Scan for early warnings every ``early_warning_scan_minutes`` (safe with several processes: see
+    ``screening/early_warnings.py``)."""
+    from liandong.db import unit_of_work
+    from liandong.screening import early_warnings
+
+    def once() -> None:
+        with unit_of_work(app.state.database_url) as session:
+            early_warnings.scan(session, app.state.clock(), app.state.grid_index.get(session))
+
+    while True:
+        await asyncio.sleep(app.state.settings.early_warning_scan_minutes * 60)
+        try:
+            await asyncio.to_thread(once)
+        except Exception:  # a failed scan must not stop the next one; it is logged
+            logging.getLogger("liandong.early_warning").exception("early-warning scan failed")
 
 
 async def _poll_cap_forever(app: FastAPI) -> None:
@@ -205,7 +229,7 @@ def create_app(settings: Settings | None = None, clock: Callable[[], dt.datetime
     for router in (auth_router, areas_router, layer_router, units_router, catalogue_router, cases_router,
                    notifications_router, components_router, live_router, stats_router, citizen_router,
                    calendar_router, open311_keys_router, hotline_router, video_router,
-                   sensors_router, dedupe_router, incidents_router, cap_router):
+                   sensors_router, dedupe_router, incidents_router, cap_router, early_warnings_router):
         app.include_router(router, responses=errors)
 
     from liandong.web.dashboard import router as dashboard_router

@@ -629,3 +629,54 @@ def cap_poll(url: Annotated[str, typer.Argument(help="an Atom or RSS feed of CAP
         if repeat <= 0:
             return
         time.sleep(repeat)
+
+
+early_warning_app = typer.Typer(help="Early warning (早研判): space-time clusters of similar reports.",
+                                no_args_is_help=True)
+app.add_typer(early_warning_app, name="early-warning")
+
+
+@early_warning_app.command("scan")
+def early_warning_scan(
+        at: Annotated[str | None, typer.Option(help="scan time, ISO 8601 (local time without an offset); "
+                                                    "default: now")] = None,
+        as_json: Annotated[bool, typer.Option("--json", help="print the outcome as JSON")] = False) -> None:
+    """Scan the study period's reports once and store the significant clusters as early warnings (a cluster
+    already stored is updated, not added again; safe beside the running app's scans)."""
+    import datetime as dt
+    from zoneinfo import ZoneInfo
+
+    from liandong.screening import early_warnings
+    from liandong.screening.early_warning_input import grid_index
+
+    when = utcnow()
+    if at is not None:
+        try:
+            when = dt.datetime.fromisoformat(at)
+        except ValueError:
+            typer.secho(f"error: --at {at!r} is no ISO 8601 time", fg="red", err=True)
+            raise typer.Exit(2) from None
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=ZoneInfo(get_settings().timezone))
+    with unit_of_work(_url()) as session:
+        outcome = early_warnings.scan(session, when, grid_index(session))
+        session.flush()
+        result = {"at": outcome.at.isoformat(), "reports": outcome.reports, "seconds": outcome.seconds,
+                  "created": [w.id for w in outcome.created], "updated": [w.id for w in outcome.updated],
+                  "suppressed": outcome.suppressed,
+                  "items": [{"id": w.id, "status": w.status, "matter_codes": w.matter_codes,
+                             "grid_codes": w.grid_codes, "case_ids": w.case_ids, "observed": w.observed,
+                             "expected": w.expected, "p_value": w.p_value,
+                             "window_start": w.window_start.isoformat(), "window_end": w.window_end.isoformat()}
+                            for w in outcome.found],
+                  "baseline": [{**b, "window_start": b["window_start"].isoformat(),
+                                "window_end": b["window_end"].isoformat()} for b in outcome.baseline]}
+    if as_json:
+        typer.echo(json.dumps(result, ensure_ascii=False))
+        return
+    typer.echo(f"scan at {result['at']}: {result['reports']} reports, {len(result['created'])} new warnings, "
+               f"{len(result['updated'])} updated, {result['suppressed']} already decided; baseline alarms "
+               f"{len(result['baseline'])} ({result['seconds']} s)")
+    for item in result["items"]:
+        typer.echo(f"  #{item['id']} {item['status']}: {','.join(item['matter_codes'])} observed {item['observed']} "
+                   f"expected {item['expected']:.2f} p={item['p_value']:.2g} grids {','.join(item['grid_codes'][:5])}")

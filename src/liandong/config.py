@@ -98,6 +98,9 @@ class Settings(BaseSettings):
     """How often the running app polls ``cap_feed_urls`` (0 turns the in-app poller off)."""
     cap_poll_timeout_seconds: float = 10.0
     """Timeout of one HTTP request made while polling a feed."""
+    early_warning_scan_minutes: float = 60.0
+    """How often the running app scans the recent reports for early warnings (早研判); 0 turns the in-app scan off.
+    Safe with several processes: each cluster is stored once."""
 
     upload_dir: str = ""
     """Where case photos are stored; ./var/uploads when empty."""

@@ -30,14 +30,15 @@ from liandong.emergency.models import (
 from liandong.intake.open311.models import ApiKey
 from liandong.intake.sensors.models import SensorDevice
 from liandong.intake.video.models import VideoSource
+from liandong.screening.early_warning_models import EarlyWarning
 from liandong.units.models import TeamMember, Unit
 
 metadata = Base.metadata
 
 __all__ = [
     "ApiKey", "Area", "AreaMember", "Attachment", "AuditEntry", "AuthToken", "CalendarDay", "CalendarYear", "Case",
-    "CaseEvent", "CaseUnit", "Component", "DuplicatePair", "Extension", "GridAssignment", "Incident", "IncidentArea",
-    "IncidentCase", "IncidentEvent", "IncidentLink", "IssuedWarning", "Layer", "LayerZone",
+    "CaseEvent", "CaseUnit", "Component", "DuplicatePair", "EarlyWarning", "Extension", "GridAssignment", "Incident",
+    "IncidentArea", "IncidentCase", "IncidentEvent", "IncidentLink", "IssuedWarning", "Layer", "LayerZone",
     "Matter", "Meta", "Notification", "Plan", "PlanActivation", "ReceivedWarning", "SensorDevice", "Task",
     "TeamMember", "TimeLimit",
     "Unit", "User", "UserRole",

@@ -1,0 +1,76 @@
+"""Deciding on an early warning: watch, dismiss, or promote to an incident (the evidence cases linked: the first
+raised into it, the others linked, so each case's own log names the incident — one history). Audited; the caller
+commits."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from liandong import audit
+from liandong.areas.index import GridIndex
+from liandong.auth.identity import Identity
+from liandong.cases.models import Case
+from liandong.cases.payloads import parse
+from liandong.cases.visibility import visible as cases_visible
+from liandong.emergency import intake, linked_cases
+from liandong.emergency.payloads import IncidentIn
+from liandong.errors import Conflict, Forbidden, Invalid, Stale
+from liandong.screening import early_warning_queries as queries
+from liandong.screening.early_warning_models import EarlyWarning
+from liandong.screening.early_warning_payloads import WarningAction
+from liandong.screening.early_warning_states import ACT_ROLES, ACTIONS, allowed
+
+
+def may_act(caller: Identity) -> bool:
+    return not ACT_ROLES.isdisjoint(caller.roles)
+
+
+def act(session: Session, warning_id: int, action: str, caller: Identity, payload: dict, now: dt.datetime,
+        index: GridIndex) -> EarlyWarning:
+    if action not in ACTIONS:
+        raise Invalid(f"unknown action {action!r}: one of {', '.join(ACTIONS)}", code="unknown_action",
+                      params={"action": action})
+    warning = queries.get(session, warning_id, caller)
+    if not may_act(caller):
+        roles = sorted(ACT_ROLES)
+        raise Forbidden(f"{action!r} on an early warning needs one of the roles: {', '.join(roles)}",
+                        code="role_needed", params={"action": action, "roles": roles})
+    body = parse(action, WarningAction, payload)
+    if body.version is not None and body.version != warning.version:
+        raise Stale(f"early warning {warning.id} changed meanwhile (version {warning.version}): read it again",
+                    code="stale", extra={"version": warning.version})
+    froms, to = ACTIONS[action]
+    if warning.status not in froms:
+        raise Conflict(f"{action!r} is not allowed on an early warning that is {warning.status}",
+                       code="warning_status", params={"action": action, "status": warning.status},
+                       extra={"allowed_actions": allowed(warning.status)})
+    before = warning.status
+    if action == "promote":
+        warning.incident_id = _promote(session, warning, caller, body, now, index)
+    warning.status, warning.status_by, warning.status_at, warning.status_note = (to, caller.user_id, now,
+                                                                                   body.note or body.reason)
+    session.flush()
+    audit.record(session, f"early_warning_{action}", actor_id=caller.user_id, actor_name=caller.name,
+                 target=f"early_warning:{warning.id}",
+                 detail={"from": before, "to": to, "note": body.note, "incident_id": warning.incident_id})
+    return warning
+
+
+def _promote(session: Session, warning: EarlyWarning, caller: Identity, body: WarningAction, now: dt.datetime,
+             index: GridIndex) -> int:
+    """Open the incident at the centre grid, affecting the warning's grids, with the evidence cases the caller sees
+    linked (the earliest raised into it)."""
+    case_ids = list(session.scalars(cases_visible(select(Case.id).where(Case.id.in_(warning.case_ids)), caller)
+                                    .order_by(Case.created_at, Case.id)))
+    matters = "、".join(warning.matter_codes[:3])
+    title = body.title or f"早研判 #{warning.id}: {matters} {warning.observed} 起聚集 ({warning.centre_grid_code})"
+    incident = intake.open_incident(session, index, caller, IncidentIn(
+        title=title[:200], category=body.category, type=body.type, grade=body.grade, lon=warning.lon,
+        lat=warning.lat, area_codes=warning.grid_codes[:200], case_id=case_ids[0] if case_ids else None,
+        occurred_at=None if case_ids else warning.window_start), now)
+    for case_id in case_ids[1:]:
+        linked_cases.attach(session, incident, case_id, caller, now, how="linked")
+    return incident.id

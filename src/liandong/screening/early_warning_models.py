@@ -1,0 +1,60 @@
+"""Early-warning (早研判) table: one row per emerging space-time cluster a detector found, with its evidence.
+
+A row is kept once per cluster: ``dedupe_key`` (detector, centre grid, kinds, window start to the hour) is
+unique, so two processes scanning the same moment store it once; a later scan that finds an area and window
+overlapping an open warning (new or watching) of the same detector updates that row's evidence instead of adding
+one (see ``early_warnings.store``)."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy import JSON, Float, ForeignKey, Integer, String, Text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from liandong.db import Base, UTCDateTime, utcnow
+
+
+class EarlyWarning(Base):
+    __tablename__ = "early_warnings"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    detector: Mapped[str] = mapped_column(String(12), index=True)
+    """scan (space-time permutation scan) | baseline (per-grid EARS C2 style)."""
+    dedupe_key: Mapped[str] = mapped_column(String(200), unique=True)
+    detected_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, index=True)
+    """The scan time that first found it."""
+    last_scan_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    """The latest scan time that found it again (its evidence is that scan's)."""
+    scans: Mapped[int] = mapped_column(Integer, default=1)
+    """How many scans found it."""
+    window_start: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    window_end: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    centre_grid_id: Mapped[int] = mapped_column(ForeignKey("areas.id", ondelete="RESTRICT"), index=True)
+    centre_grid_code: Mapped[str] = mapped_column(String(64))
+    area_path: Mapped[str] = mapped_column(String(200), index=True)
+    """The centre grid's materialised path: the jurisdiction filter, as on cases."""
+    lon: Mapped[float] = mapped_column(Float)
+    lat: Mapped[float] = mapped_column(Float)
+    """The centre grid's representative point (WGS 84)."""
+    radius_m: Mapped[float] = mapped_column(Float)
+    grid_codes: Mapped[list] = mapped_column(JSON, default=list)
+    matter_codes: Mapped[list] = mapped_column(JSON, default=list)
+    case_ids: Mapped[list] = mapped_column(JSON, default=list)
+    """The evidence: the cases inside the cylinder (area × window)."""
+    observed: Mapped[int] = mapped_column(Integer)
+    expected: Mapped[float] = mapped_column(Float)
+    relative_risk: Mapped[float] = mapped_column(Float)
+    score: Mapped[float] = mapped_column(Float)
+    """LLR for the scan, z-score for the baseline."""
+    p_value: Mapped[float] = mapped_column(Float)
+    status: Mapped[str] = mapped_column(String(12), index=True)
+    """new → watching → dismissed | promoted (see ``early_warning_states``)."""
+    status_by: Mapped[int | None] = mapped_column(Integer)
+    status_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    status_note: Mapped[str | None] = mapped_column(Text)
+    incident_id: Mapped[int | None] = mapped_column(ForeignKey("incidents.id", ondelete="RESTRICT"), index=True)
+    version: Mapped[int] = mapped_column(Integer, nullable=False)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    __mapper_args__ = {"version_id_col": version}

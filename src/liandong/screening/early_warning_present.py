@@ -1,0 +1,65 @@
+"""Early warnings as the API answers them: the list item (DESIGN §4: ``id``, ``matter_codes``, ``grid_codes``,
+``case_ids``, ``observed``, ``expected``, ``p_value``, ``status`` and more) and the detail with its evidence (the
+cases the caller sees, with number, matter, time and place; the area as GeoJSON: the grids and the scan circle)."""
+
+from __future__ import annotations
+
+import shapely
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from liandong.areas.index import GridIndex
+from liandong.auth.identity import Identity
+from liandong.cases.models import Case
+from liandong.cases.visibility import visible as cases_visible
+from liandong.catalogue.models import Matter
+from liandong.screening.early_warning_actions import may_act
+from liandong.screening.early_warning_models import EarlyWarning
+from liandong.screening.early_warning_states import allowed
+
+
+def item(w: EarlyWarning, caller: Identity) -> dict:
+    return {"id": w.id, "detector": w.detector, "status": w.status, "version": w.version,
+            "detected_at": w.detected_at, "last_scan_at": w.last_scan_at, "scans": w.scans,
+            "window_start": w.window_start, "window_end": w.window_end,
+            "centre_grid_code": w.centre_grid_code, "lon": w.lon, "lat": w.lat, "radius_m": w.radius_m,
+            "grid_codes": w.grid_codes, "matter_codes": w.matter_codes, "case_ids": w.case_ids,
+            "observed": w.observed, "expected": w.expected, "relative_risk": w.relative_risk, "score": w.score,
+            "p_value": w.p_value, "status_by": w.status_by, "status_at": w.status_at, "status_note": w.status_note,
+            "incident_id": w.incident_id, "allowed_actions": allowed(w.status) if may_act(caller) else []}
+
+
+def items(session: Session, rows: list[EarlyWarning], caller: Identity) -> list[dict]:
+    names = _matter_names(session, {c for w in rows for c in w.matter_codes})
+    return [{**item(w, caller), "matters": [{"code": c, "name": names.get(c, c)} for c in w.matter_codes]}
+            for w in rows]
+
+
+def detail(session: Session, w: EarlyWarning, caller: Identity, index: GridIndex) -> dict:
+    rows = session.execute(cases_visible(
+        select(Case.id, Case.number, Case.state, Case.created_at, Case.lon, Case.lat, Case.channel, Matter.code,
+               Matter.name).join(Matter, Matter.id == Case.matter_id).where(Case.id.in_(w.case_ids)), caller)
+        .order_by(Case.created_at, Case.id)).all()
+    cases = [{"id": r.id, "number": r.number, "state": r.state, "created_at": r.created_at, "lon": r.lon,
+              "lat": r.lat, "channel": r.channel, "matter_code": r.code, "matter_name": r.name} for r in rows]
+    return {**items(session, [w], caller)[0], "cases": cases, "hidden_cases": len(w.case_ids) - len(cases),
+            "area": area(w, index)}
+
+
+def area(w: EarlyWarning, index: GridIndex) -> dict:
+    """GeoJSON (lon,lat): each grid of the warning as a polygon, and the centre as a point carrying the radius."""
+    position = {h.code: i for i, h in enumerate(index.hits)}
+    features = [{"type": "Feature", "geometry": {"type": "Point", "coordinates": [w.lon, w.lat]},
+                 "properties": {"role": "centre", "code": w.centre_grid_code, "radius_m": w.radius_m}}]
+    for code in w.grid_codes:
+        if code in position:
+            geom = index.geoms[position[code]]
+            features.append({"type": "Feature", "geometry": shapely.geometry.mapping(geom),
+                             "properties": {"role": "grid", "code": code}})
+    return {"type": "FeatureCollection", "features": features}
+
+
+def _matter_names(session: Session, codes: set[str]) -> dict[str, str]:
+    if not codes:
+        return {}
+    return dict(session.execute(select(Matter.code, Matter.name).where(Matter.code.in_(codes))).all())
