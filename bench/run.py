@@ -12,6 +12,8 @@
 - HTTP intake (``POST /api/v1/cases``) against a bare FastAPI endpoint inserting one row, driven by wrk: mixed
   reports and a report storm at 16 and 64 connections too, and on PostgreSQL two app processes against one
   (bench/intake.py);
+- early warning: the space-time scan beside the EARS C2-style baseline on a simulated district-month with injected
+  clusters — recall, false alarms a week, hours to warning, scan time (bench/early_warning.py);
 - CAP import throughput: the shared samples with fresh identifiers through the importer, beside a bare lxml parse
   and XSD validation of the same documents (bench/cap.py);
 - the Boston 2015 year through the history path (bench/history.py);
@@ -41,7 +43,7 @@ os.environ.setdefault("LIANDONG_ARGON2_PARALLELISM", "1")
 import numpy as np  # noqa: E402
 import shapely  # noqa: E402
 
-from bench import cap, figures, history, intake, live, plans  # noqa: E402
+from bench import cap, early_warning, figures, history, intake, live, plans  # noqa: E402
 from liandong.areas.index import GridIndex, locate  # noqa: E402
 from liandong.auth.identity import Identity  # noqa: E402
 from liandong.config import get_settings  # noqa: E402
@@ -298,6 +300,8 @@ def main() -> None:
         "machine": {"python": platform.python_version(), "cpus": os.cpu_count(), "platform": platform.platform(),
                     "shapely": shapely.__version__, "geos": shapely.geos_version_string},
     }
+    result["early_warning"] = early_warning.run()  # a simulated district-month: no database
+    print("early warning (scan vs baseline):", {k: v for k, v in result["early_warning"].items() if k != "runs"})
     with tempfile.TemporaryDirectory() as tmp:
         url = f"sqlite:///{tmp}/bench.db"
         result["demo_load_seconds"] = {"sqlite": round(load_demo(url), 2)}
