@@ -47,7 +47,10 @@ from liandong.intake.video.api import router as video_router
 from liandong.live.api import router as live_router
 from liandong.live.feed import Feed
 from liandong.ratelimit import RateLimiter
+from liandong.screening.disputes_api import router as disputes_router
 from liandong.screening.early_warnings_api import router as early_warnings_router
+from liandong.screening.hazards_api import router as hazards_router
+from liandong.screening.summary_api import router as screening_summary_router
 from liandong.units.api import router as units_router
 from liandong.web import reasons
 
@@ -229,16 +232,20 @@ def create_app(settings: Settings | None = None, clock: Callable[[], dt.datetime
     for router in (auth_router, areas_router, layer_router, units_router, catalogue_router, cases_router,
                    notifications_router, components_router, live_router, stats_router, citizen_router,
                    calendar_router, open311_keys_router, hotline_router, video_router,
-                   sensors_router, dedupe_router, incidents_router, cap_router, early_warnings_router):
+                   sensors_router, dedupe_router, incidents_router, cap_router, hazards_router, disputes_router,
+                   screening_summary_router, early_warnings_router):
         app.include_router(router, responses=errors)
 
     from liandong.web.dashboard import router as dashboard_router
     from liandong.web.emergency_pages import router as emergency_pages_router
     from liandong.web.mobile import router as mobile_router
     from liandong.web.pages import router as pages_router
+    from liandong.web.register_pages import router as register_pages_router
+    from liandong.web.screening_pages import router as screening_pages_router
     from liandong.web.workbench import router as workbench_router
 
-    for router in (pages_router, dashboard_router, workbench_router, mobile_router, emergency_pages_router):
+    for router in (pages_router, dashboard_router, workbench_router, mobile_router, emergency_pages_router,
+                   register_pages_router, screening_pages_router):
         app.include_router(router)
     app.include_router(open311_router)
     STATIC.mkdir(parents=True, exist_ok=True)

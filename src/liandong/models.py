@@ -30,7 +30,9 @@ from liandong.emergency.models import (
 from liandong.intake.open311.models import ApiKey
 from liandong.intake.sensors.models import SensorDevice
 from liandong.intake.video.models import VideoSource
+from liandong.screening.dispute_models import Dispute, DisputeEvent
 from liandong.screening.early_warning_models import EarlyWarning
+from liandong.screening.hazard_models import Hazard, HazardEvent
 from liandong.units.models import TeamMember, Unit
 
 metadata = Base.metadata
@@ -43,4 +45,5 @@ __all__ = [
     "TeamMember", "TimeLimit",
     "Unit", "User", "UserRole",
     "VideoSource", "metadata",
+    "Dispute", "DisputeEvent", "Hazard", "HazardEvent",
 ]

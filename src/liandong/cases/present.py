@@ -61,6 +61,7 @@ def case_dict(session: Session, case: Case, actor: Identity, calendar: WorkCalen
         "criteria": {"filing": matter.filing_criteria, "closing": matter.closing_criteria},
         "deadlines": sla.status(case, calendar or calendar_for(session), now or utcnow()),
         "incidents": [] if fresh else escalation.incidents(session, case),
+        "hazards": [] if fresh else escalation.hazards(session, case),
     }
 
 

@@ -17,6 +17,7 @@ from fastapi.templating import Jinja2Templates
 from sqlalchemy.orm import Session
 
 from liandong.auth.deps import Principal
+from liandong.screening.early_warning_states import READ_ROLES
 from liandong.units import service as units
 from liandong.web.i18n import ROLE_LABELS, labels, lang_of, translator
 
@@ -25,8 +26,13 @@ templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
 EMERGENCY_ROLES = ("receptionist", "shift_leader", "dispatcher", "handler", "inspector", "commander", "leader")
 """Who opens the emergency pages (incidents, the board, plans, warnings): the staff who act on incidents and their
 tasks."""
+EARLY_WARNING_ROLES = tuple(sorted(READ_ROLES))
+"""Who opens the early-warning page (早研判) and sees its panel on the command centre: the roles that read warnings
+(shift leaders, commanders, leaders, dispatchers, administrators)."""
 NAV = (("/", "nav.dashboard", None), ("/cases", "nav.work", None), ("/incidents", "nav.incidents", EMERGENCY_ROLES),
-       ("/warnings", "nav.warnings", EMERGENCY_ROLES), ("/map", "nav.map", None), ("/m/", "nav.mobile", "inspector"),
+       ("/warnings", "nav.warnings", EMERGENCY_ROLES), ("/hazards", "nav.hazards", EMERGENCY_ROLES),
+       ("/disputes", "nav.disputes", EMERGENCY_ROLES), ("/early-warnings", "nav.early_warnings", EARLY_WARNING_ROLES),
+       ("/map", "nav.map", None), ("/m/", "nav.mobile", "inspector"),
        ("/admin/", "nav.admin", "admin"))
 """(path, label, role or roles needed) of the main navigation; the phone app is the grid workers' (inspectors')."""
 
@@ -92,4 +98,4 @@ def signed_in(request: Request, principal: Principal, session: Session) -> dict:
     nav = [(href, key) for href, key, role in NAV
            if role is None or principal.has(*((role,) if isinstance(role, str) else role))]
     return {"user": principal.user, "unit": unit, "roles": roles, "nav": nav, "role_codes": principal.roles,
-            "emergency_staff": principal.has(*EMERGENCY_ROLES)}
+            "emergency_staff": principal.has(*EMERGENCY_ROLES), "early_warnings": principal.has(*EARLY_WARNING_ROLES)}

@@ -109,6 +109,9 @@ _CAP = {
 }
 """The CAP refusals (emergency/cap/): (Chinese, English)."""
 
+_EW_STATUS_ZH = {"new": "为新发现", "watching": "正在关注中", "dismissed": "已排除", "promoted": "已升级为事件"}
+"""An early warning's status as the refusal ``warning_status`` names it."""
+
 _ZH: dict[str, str | Callable[[dict], str]] = {
     # reporting (desk, phone app, citizens)
     "outside_district": "该位置不在本区范围内，请在地图上重新选点",
@@ -175,6 +178,25 @@ _ZH: dict[str, str | Callable[[dict], str]] = {
     "respond_first": "尚未启动响应：请先启动响应或启动预案",
     "not_commander": "只有本事件的指挥长，或辖区覆盖事发地点和全部影响区域的指挥人员可以执行",
     "exercise_case": "演练事件不能关联真实案件（{case}）",
+    # the screening registers (screening/): hazards and disputes
+    "hazard_not_found": "未找到安全隐患 {hazard_id}，或不在您的辖区内",
+    "dispute_not_found": "未找到矛盾纠纷 {dispute_id}，或不在您的辖区内",
+    "five_missing": "重大隐患须先落实整改措施、责任、资金、时限和应急预案（五落实）才能立案",
+    "reward_not_wanted": "举报人未申请奖励",
+    "reward_decided": "已作出奖励决定，不能重复审批",
+    "no_reward": "尚未作出奖励决定",
+    "reward_paid": "奖励已发放",
+    "case_exists": "该隐患已转为案件办理",
+    "unknown_unit": "未知的单位 {unit_id}",
+    "top_tier": "已在最高层级（专班），不能再上交",
+    "incident_exists": "该纠纷已升级为突发事件",
+    "unknown_list": "三单须为问题清单、责任清单或化解清单",
+    # early warnings (screening/early_warning*.py)
+    "early_warning_not_found": "未找到早研判预警 {early_warning_id}，或不在您的辖区内",
+    "warning_status": lambda p: (f"该预警{_EW_STATUS_ZH.get(p.get('status'), p.get('status', ''))}，"
+                                 "不能再执行该操作"),
+    "scan_in_future": "扫描时间不能晚于现在",
+    "bad_status": "未知的预警状态 {status}",
     # CAP: warnings issued from an incident, documents imported (emergency/cap/)
     **{code: zh for code, (zh, _) in _CAP.items()},
     # importing history (cases/history.py)
@@ -225,6 +247,13 @@ _EN: dict[str, str | Callable[[dict], str]] = {
     "not_commander": "Only the incident's commander, or one whose area holds its place and every area it affects, "
                      "may do this",
     "exercise_case": "A drill is never tied to a real case ({case})",
+    "five_missing": "A major hazard is filed only with its measures, responsibility, funds, deadline and "
+                    "contingency plan (五落实)",
+    "top_tier": "The task force is the highest tier: there is none to escalate to",
+    "early_warning_not_found": "Early warning {early_warning_id} not found, or outside your area",
+    "warning_status": "This early warning is {status}: that decision is no longer open",
+    "scan_in_future": "A scan cannot look at a time in the future",
+    "bad_status": "Unknown early-warning status {status}",
     **{code: en for code, (_, en) in _CAP.items()},
 }
 """English wording of refusals whose API text reads poorly in a page; other refusals keep the API's English."""

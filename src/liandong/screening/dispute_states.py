@@ -1,0 +1,26 @@
+"""The dispute's vocabulary (矛盾纠纷, 新时代"枫桥经验"): states, types, risk colours, handling tiers, outcomes, roles.
+
+Plain data; the action table is ``dispute_actions.py``.
+"""
+
+from __future__ import annotations
+
+STATES = ("registered", "mediating", "resolved", "closed")
+"""登记 (挂单) → 调解中 → 化解 (outcome recorded) → 回访 done, closed (销号)."""
+CLOSED_STATES = frozenset({"closed"})
+OPEN_STATES = tuple(s for s in STATES if s not in CLOSED_STATES)
+TYPES = ("family", "neighbour", "land", "labour", "property", "requisition", "other")
+"""婚姻家庭, 邻里, 土地, 劳资/欠薪, 物业, 征地拆迁, 其他"""
+RISKS = ("red", "yellow", "blue")
+TIERS = ("grid", "village", "town", "task_force")
+"""网格 → 村(居)调委会 → 镇(街道)综治中心 (with 司法所, 派出所) → 专班: 小事不出村、大事不出镇、矛盾不上交."""
+OUTCOMES = ("success", "judicial", "litigation", "failed")
+"""调解成功, 司法确认, 转诉讼, 未成功"""
+SUCCEEDED = frozenset({"success", "judicial"})
+LISTS = {"problem": ("registered",), "responsibility": ("mediating",), "resolution": ("resolved", "closed")}
+"""三单 as views over the register: 问题清单 (posted, 挂单), 责任清单 (a mediator answers for it), 化解清单 (销号)."""
+REPORT_ROLES = frozenset({"receptionist", "shift_leader", "dispatcher", "inspector"})
+ASSIGN_ROLES = frozenset({"shift_leader", "dispatcher", "inspector"})
+MEDIATE_ROLES = frozenset({"shift_leader", "dispatcher", "inspector", "handler"})
+UNMASKED_ROLES = frozenset({"shift_leader", "dispatcher"})
+"""The roles that assign mediators and call the parties: they read parties unmasked (each read audited)."""

@@ -1,0 +1,84 @@
+"""Disputes: registering one (the one way a report becomes a dispute row and its first event), reading them within
+the caller's sight (the case rule: the dispute's grid in the caller's jurisdiction), the 三单 views and the log.
+The place, number, sight and log numbering are the helpers hazards use (``hazards.py``)."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy import func, or_, select
+from sqlalchemy.orm import Session
+
+from liandong import audit
+from liandong.areas.index import GridIndex
+from liandong.auth.identity import Identity
+from liandong.errors import Invalid, NotFound
+from liandong.screening import dispute_states as ds
+from liandong.screening.dispute_models import Dispute, DisputeEvent
+from liandong.screening.dispute_payloads import DisputeIn
+from liandong.screening.hazards import append, needs, number, place, within
+
+
+def visible(stmt, caller: Identity):
+    return within(stmt, caller, Dispute)
+
+
+def log(session: Session, dispute: Dispute, caller: Identity, action: str, from_state: str | None, payload: dict,
+        now: dt.datetime) -> DisputeEvent:
+    return append(session, DisputeEvent, dispute, "dispute_id", caller, action, from_state, payload, now)
+
+
+def open_dispute(session: Session, index: GridIndex, caller: Identity, body: DisputeIn,
+                 now: dt.datetime) -> Dispute:
+    """Register a dispute (state ``registered``: 挂单 on the problem list); the caller commits."""
+    needs(ds.REPORT_ROLES, caller, "create")
+    grid, lon, lat = place(index, caller, body.lon, body.lat, body.crs)
+    dispute = Dispute(number=number(session, Dispute, "MD", now), title=body.title, type=body.type, risk=body.risk,
+                      tier=body.tier, description=body.description,
+                      parties=[p.model_dump(exclude_none=True) for p in body.parties], lon=lon, lat=lat,
+                      grid_id=grid.id, area_path=grid.path, mediator=body.mediator, state="registered",
+                      created_at=now, created_by=caller.user_id, updated_at=now)
+    session.add(dispute)
+    session.flush()
+    log(session, dispute, caller, "report", None,
+        {"type": body.type, "risk": body.risk, "tier": body.tier, "parties": len(body.parties)}, now)
+    audit.record(session, "dispute_created", actor_id=caller.user_id, actor_name=caller.name,
+                 target=f"dispute:{dispute.id}", detail={"number": dispute.number})
+    return dispute
+
+
+def get(session: Session, dispute_id: int, caller: Identity) -> Dispute:
+    dispute = session.scalar(visible(select(Dispute).where(Dispute.id == dispute_id), caller))
+    if dispute is None:
+        raise NotFound(f"dispute {dispute_id} not found", code="dispute_not_found",
+                       params={"dispute_id": dispute_id})
+    return dispute
+
+
+def page(session: Session, caller: Identity, *, state: str | None = None, type: str | None = None,
+         risk: str | None = None, tier: str | None = None, list_name: str | None = None, q: str | None = None,
+         limit: int = 50, offset: int = 0) -> tuple[list[Dispute], int]:
+    """The visible disputes matching the filters (``list_name``: one of the 三单), newest first, and the total."""
+    stmt = visible(select(Dispute), caller)
+    for name, value, allowed in (("state", state, ds.STATES), ("type", type, ds.TYPES), ("risk", risk, ds.RISKS),
+                                 ("tier", tier, ds.TIERS)):
+        if value is not None:
+            if value not in allowed:
+                raise Invalid(f"{name} must be one of {', '.join(allowed)}", code=f"unknown_{name}",
+                              params={name: value})
+            stmt = stmt.where(getattr(Dispute, name) == value)
+    if list_name is not None:
+        if list_name not in ds.LISTS:
+            raise Invalid(f"list must be one of {', '.join(ds.LISTS)}", code="unknown_list", params={"list": list_name})
+        stmt = stmt.where(Dispute.state.in_(ds.LISTS[list_name]))
+    if q:
+        stmt = stmt.where(or_(Dispute.title.contains(q.strip(), autoescape=True),
+                              Dispute.number.contains(q.strip(), autoescape=True)))
+    total = session.scalar(select(func.count()).select_from(stmt.subquery()))
+    rows = session.scalars(stmt.order_by(Dispute.created_at.desc(), Dispute.id.desc()).limit(limit).offset(offset))
+    return list(rows), int(total or 0)
+
+
+def entries(session: Session, dispute_id: int) -> list[DisputeEvent]:
+    return list(session.scalars(select(DisputeEvent).where(DisputeEvent.dispute_id == dispute_id)
+                                .order_by(DisputeEvent.seq)))

@@ -1,0 +1,169 @@
+"""Safety hazards: opening one (the one way a report becomes a hazard row and its first event), reading them within
+the caller's sight, and the log. The place, the number, sight and the log's numbering are shared with disputes
+(``disputes.py``), which use the same helpers.
+
+Sight follows the case rule's decision (``cases/visibility.rule``): everything, nothing, or a jurisdiction (the
+hazard's grid under it) and a unit (the hazard's responsible unit is the caller's or one it heads).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import false, func, or_, select, update
+from sqlalchemy.orm import Session
+
+from liandong import audit
+from liandong.areas.index import GridHit, GridIndex, locate
+from liandong.auth.identity import Identity
+from liandong.cases.visibility import rule
+from liandong.config import get_settings
+from liandong.errors import Forbidden, Invalid, NotFound
+from liandong.screening import hazard_states as hs
+from liandong.screening.hazard_models import Hazard, HazardEvent
+from liandong.screening.hazard_payloads import HazardIn
+from liandong.units.heading import headed
+from liandong.units.models import Unit
+
+# --- shared with disputes -----------------------------------------------------------------------------------
+
+
+def place(index: GridIndex, caller: Identity, lon: float, lat: float, crs: str) -> tuple[GridHit, float, float]:
+    """The unit grid at the point (in the caller's jurisdiction) and the point in WGS84."""
+    try:
+        found = locate(index, lon, lat, crs)
+    except ValueError as exc:
+        raise Invalid(str(exc), code="bad_crs") from exc
+    if found is None:
+        raise Invalid("no unit grid at this point: it lies outside the district", code="outside_district")
+    grid = index.by_id[found["grid"]["id"]]
+    if not caller.scope.covers_path(grid.path):
+        raise Invalid("this point lies outside your jurisdiction", code="outside_jurisdiction")
+    return grid, found["point"]["lon"], found["point"]["lat"]
+
+
+def number(session: Session, model, prefix: str, now: dt.datetime) -> str:
+    """``<prefix>-<local day>-<n>``: rows are never deleted, so the day's count gives the next number."""
+    day = now.astimezone(ZoneInfo(get_settings().timezone)).strftime("%Y%m%d")
+    stem = f"{prefix}-{day}-"
+    taken = session.scalar(select(func.count()).select_from(model).where(model.number.startswith(stem)))
+    return f"{stem}{(taken or 0) + 1:04d}"
+
+
+def within(stmt, caller: Identity, model, unit_column=None):
+    """``stmt`` (a select over ``model``, a register with ``area_path``) narrowed by the case rule."""
+    r = rule(caller)
+    if r.everything:
+        return stmt
+    conditions = []
+    if r.path is not None:
+        conditions.append(model.area_path.startswith(r.path, autoescape=True))
+    if r.unit_id is not None and unit_column is not None:
+        conditions.append(unit_column.in_(headed(r.unit_id)))
+    return stmt.where(or_(*conditions)) if conditions else stmt.where(false())
+
+
+def append(session: Session, event_model, parent, parent_column: str, caller: Identity, action: str,
+           from_state: str | None, payload: dict, now: dt.datetime):
+    """Append the next entry of a register's log, numbered under the parent row's lock (on SQLite any write holds
+    the database lock; on PostgreSQL the row is locked), the (parent, seq) pair unique besides."""
+    model = type(parent)
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(select(model.id).where(model.id == parent.id).with_for_update())
+    else:
+        session.execute(update(model).where(model.id == parent.id).values(id=model.id)
+                        .execution_options(synchronize_session=False))
+    column = getattr(event_model, parent_column)
+    seq = (session.scalar(select(func.max(event_model.seq)).where(column == parent.id)) or 0) + 1
+    event = event_model(**{parent_column: parent.id}, seq=seq, at=now, actor_id=caller.user_id, actor=caller.name,
+                        action=action, from_state=from_state, to_state=parent.state, payload=payload)
+    session.add(event)
+    session.flush()
+    return event
+
+
+def needs(roles: frozenset[str], caller: Identity, action: str) -> None:
+    if roles.isdisjoint(caller.roles):
+        raise Forbidden(f"{action!r} needs one of the roles: {', '.join(sorted(roles))}", code="role_needed",
+                        params={"action": action, "roles": sorted(roles)})
+
+
+# --- hazards ------------------------------------------------------------------------------------------------
+
+
+def visible(stmt, caller: Identity):
+    return within(stmt, caller, Hazard, Hazard.responsible_unit_id)
+
+
+def missing_five(values: dict) -> list[str]:
+    """The 五落实 fields a major hazard still lacks."""
+    return [f for f in hs.FIVE if values.get(f) in (None, "")]
+
+
+def open_hazard(session: Session, index: GridIndex, caller: Identity, body: HazardIn, now: dt.datetime) -> Hazard:
+    """Register a hazard (state ``found``); the caller commits."""
+    needs(hs.REPORT_ROLES, caller, "create")
+    grid, lon, lat = place(index, caller, body.lon, body.lat, body.crs)
+    unit_id = check_unit(session, body.responsible_unit_id)
+    reporter = body.reporter
+    staff = reporter is None or reporter.kind == "staff"
+    hazard = Hazard(number=number(session, Hazard, "YH", now), title=body.title, sector=body.sector, type=body.type,
+                    grade=body.grade, description=body.description, lon=lon, lat=lat, grid_id=grid.id,
+                    area_path=grid.path, responsible_unit_id=unit_id, measures=body.measures,
+                    responsibility=body.responsibility, funds=body.funds, contingency_plan=body.contingency_plan,
+                    deadline=body.deadline, reporter_kind="staff" if staff else "public",
+                    reporter_name=reporter.name if reporter else caller.name,
+                    reporter_phone=reporter.phone if reporter else None,
+                    reward_wanted=bool(reporter and reporter.reward), reward_paid=False, state="found",
+                    created_at=now, created_by=caller.user_id, updated_at=now)
+    session.add(hazard)
+    session.flush()
+    facts = {"sector": body.sector, "grade": body.grade, "reporter_kind": hazard.reporter_kind,
+             **({"reward_wanted": True} if hazard.reward_wanted else {}),
+             **({"evidence": body.evidence} if body.evidence else {})}
+    append(session, HazardEvent, hazard, "hazard_id", caller, "report", None, facts, now)
+    audit.record(session, "hazard_created", actor_id=caller.user_id, actor_name=caller.name,
+                 target=f"hazard:{hazard.id}", detail={"number": hazard.number})
+    return hazard
+
+
+def check_unit(session: Session, unit_id: int | None) -> int | None:
+    if unit_id is not None and session.get(Unit, unit_id) is None:
+        raise Invalid(f"unit {unit_id} does not exist", code="unknown_unit", params={"unit_id": unit_id})
+    return unit_id
+
+
+def get(session: Session, hazard_id: int, caller: Identity) -> Hazard:
+    """A hazard the caller may see; 404 otherwise."""
+    hazard = session.scalar(visible(select(Hazard).where(Hazard.id == hazard_id), caller))
+    if hazard is None:
+        raise NotFound(f"hazard {hazard_id} not found", code="hazard_not_found", params={"hazard_id": hazard_id})
+    return hazard
+
+
+def page(session: Session, caller: Identity, *, state: str | None = None, grade: str | None = None,
+         sector: str | None = None, open_only: bool = False, q: str | None = None, limit: int = 50,
+         offset: int = 0) -> tuple[list[Hazard], int]:
+    """The visible hazards matching the filters, newest first, and how many match in all."""
+    stmt = visible(select(Hazard), caller)
+    for name, value, allowed in (("state", state, hs.STATES), ("grade", grade, hs.GRADES),
+                                 ("sector", sector, hs.SECTORS)):
+        if value is not None:
+            if value not in allowed:
+                raise Invalid(f"{name} must be one of {', '.join(allowed)}", code=f"unknown_{name}",
+                              params={name: value})
+            stmt = stmt.where(getattr(Hazard, name) == value)
+    if open_only:
+        stmt = stmt.where(Hazard.state.not_in(hs.CLOSED_STATES))
+    if q:
+        stmt = stmt.where(or_(Hazard.title.contains(q.strip(), autoescape=True),
+                              Hazard.number.contains(q.strip(), autoescape=True)))
+    total = session.scalar(select(func.count()).select_from(stmt.subquery()))
+    rows = session.scalars(stmt.order_by(Hazard.created_at.desc(), Hazard.id.desc()).limit(limit).offset(offset))
+    return list(rows), int(total or 0)
+
+
+def entries(session: Session, hazard_id: int) -> list[HazardEvent]:
+    return list(session.scalars(select(HazardEvent).where(HazardEvent.hazard_id == hazard_id)
+                                .order_by(HazardEvent.seq)))
