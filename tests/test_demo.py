@@ -3,6 +3,7 @@
 Loaded once per backend (about a minute each); every test here only reads it.
 """
 
+import datetime as dt
 import re
 from collections import Counter
 
@@ -28,7 +29,8 @@ QIBAO = "310112102"
 def demo(request, tmp_path_factory):
     for url in fresh_database(request.param, tmp_path_factory):
         with unit_of_work(url) as s:
-            result = loader.load(s, None, with_drill=True)  # no password given: a random one is made and returned
+            # no password given: a random one is made and returned
+            result = loader.load(s, None, with_drill=True, with_screening=True)
         yield url, result
 
 
@@ -230,3 +232,20 @@ def test_the_typhoon_drill(demo):
     assert document.status_code == 200 and b"<status>Exercise</status>" in document.content
     assert warning["identifier"] not in client.get("/cap/alerts.atom").text  # drills apart from the real feed
     assert warning["identifier"] in client.get("/cap/alerts.atom", params={"status": "Exercise"}).text
+
+
+def test_a_month_of_screening(demo):
+    """``make demo`` has a month of hazards and disputes made through their services: the summary, counted from
+    their logs, sees every one, and most hazards were filed, some closed and rewarded."""
+    url, result = demo
+    client = make_client(url)
+    auth = login(client, "shift_leader", result["password"])
+    made = result["screening"]
+    since = (dt.date.today() - dt.timedelta(days=32)).isoformat()  # the month and a margin
+    figures = client.get("/api/v1/screening/summary", params={"from": since}, headers=auth).json()
+    assert figures["hazards"]["collected"] == made["hazards"] > 50
+    assert figures["hazards"]["collected"] > figures["hazards"]["filed"] > figures["hazards"]["closed"] > 0
+    assert figures["hazards"]["rewarded"] > 0
+    assert figures["disputes"]["collected"] == made["disputes"] > 10 and figures["disputes"]["succeeded"] > 0
+    listed = client.get("/api/v1/hazards", params={"limit": 5}, headers=auth).json()
+    assert listed["total"] == made["hazards"]

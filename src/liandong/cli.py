@@ -121,6 +121,9 @@ def demo(
             d = result["drill"]
             typer.echo(f"typhoon drill {d['incident']} (exercise): {d['tasks']} plan tasks, {d['done']} done, one late "
                        "and escalated; see /incidents")
+        if result.get("screening"):
+            typer.echo(f"{result['screening']['hazards']} safety hazards and {result['screening']['disputes']} "
+                       "disputes over the month; see /hazards and /disputes")
         typer.echo("demo accounts (password below" + (", from LIANDONG_DEMO_PASSWORD)" if settings.demo_password
                                                         else ", random: keep it)"))
         for u in result["users"]:

@@ -22,7 +22,7 @@ from liandong.auth import audit
 from liandong.auth.service import create_user
 from liandong.cases.calendar import seed_from_chinesecalendar
 from liandong.catalogue import service as catalogue
-from liandong.demo import activity, cluster, drill
+from liandong.demo import activity, cluster, drill, screening
 from liandong.intake.open311 import service as open311
 from liandong.units.models import TeamMember, Unit
 
@@ -83,12 +83,14 @@ def is_loaded(session: Session) -> bool:
 
 def load(session: Session, password: str | None = None, *, target_m2: float = 10_000.0,
          check_passwords: bool = True, cases: int = 0, open311_key: str | None = None,
-         with_drill: bool | None = None, with_cluster: bool | None = None) -> dict:
+         with_drill: bool | None = None, with_cluster: bool | None = None,
+         with_screening: bool | None = None) -> dict:
     """Load the whole demo district into an empty database; returns the demo credentials and counts.
 
     ``cases`` > 0 adds a month of demo activity (demo/activity.py) so the command centre has figures, and (unless
     ``with_drill`` is False) the typhoon drill of demo/drill.py, and (unless ``with_cluster`` is False) the
-    early-warning burst of demo/cluster.py, scanned so that a warning exists."""
+    early-warning burst of demo/cluster.py, scanned so that a warning exists, and (unless ``with_screening`` is
+    False) a month of safety hazards and disputes (demo/screening.py)."""
     if is_loaded(session):
         return {"loaded": False, "reason": "the demo district is already in the database"}
     password = password or secrets.token_urlsafe(12)
@@ -106,13 +108,14 @@ def load(session: Session, password: str | None = None, *, target_m2: float = 10
     made = activity.generate(session, cases)["cases"] if cases else 0
     burst = cluster.seed(session) if (cases > 0 if with_cluster is None else with_cluster) else None
     staged = drill.run(session) if (cases > 0 if with_drill is None else with_drill) else None
+    screened = screening.generate(session) if (cases > 0 if with_screening is None else with_screening) else None
     _, open311_key = open311.create_key(session, "demo", "demo", open311_key or secrets.token_urlsafe(24))
     audit.record(session, "demo_loaded", detail={"grids": grids["grids"], "units": units, "members": members,
                                                  "cases": made})
     return {"loaded": True, "password": password, "users": users, "grids": grids["grids"],
             "responsibility_grids": groups["responsibility_grids"], "units": units,
             "members": members, "police_beats": beats, "cases": made, "open311_key": open311_key, "drill": staged,
-            "early_warnings": burst["warnings"] if burst else []}
+            "early_warnings": burst["warnings"] if burst else [], "screening": screened}
 
 
 def _units(session: Session) -> int:

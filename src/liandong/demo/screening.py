@@ -1,0 +1,114 @@
+"""The demo's month of screening: safety hazards and disputes found over the last 30 days and worked through the
+registers' own services, so the hazard and dispute pages and the screening summary have something to show.
+
+Hazards (a hundred or so, one in ten major with its 五落实): most filed, most of those rectified and accepted with a
+photo, a few rejected; public reporters asking for a reward get one decided (and mostly paid) once the hazard is
+closed. Disputes (a few dozen): a mediator assigned, mediation records, some escalated a tier, most resolved with an
+outcome and called back. Every step takes the service path at its own time; nothing is written directly.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import random
+
+from sqlalchemy.orm import Session
+
+from liandong.areas.index import GridIndex
+from liandong.auth.identity import Identity
+from liandong.errors import DomainError
+from liandong.screening import dispute_actions, disputes, hazard_actions, hazards
+from liandong.screening.dispute_payloads import DisputeIn
+from liandong.screening.hazard_payloads import HazardIn
+
+STAFF = Identity(roles=frozenset({"receptionist", "shift_leader", "dispatcher", "inspector", "handler", "leader"}),
+                 username="demo")
+"""The district centre's desk, every screening role at once (the demo's generated work, like demo/activity.py)."""
+HAZARDS = (("fire", "楼道堆放杂物，堵塞疏散通道"), ("fire", "电动自行车在楼道内充电"), ("gas", "餐饮店燃气软管老化"),
+           ("gas", "瓶装液化气违规存放"), ("building", "老旧房屋外墙空鼓脱落"), ("electric", "私拉乱接电线"),
+           ("construction", "工地脚手架未设防护网"), ("special_equipment", "小区电梯维保过期"),
+           ("traffic", "路口信号灯故障"), ("hazchem", "小作坊违规存放化学品"))
+DISPUTES = (("neighbour", "楼上漏水引发邻里纠纷"), ("property", "物业费收费纠纷"), ("labour", "工地拖欠农民工工资"),
+            ("family", "赡养老人家庭矛盾"), ("land", "宅基地边界争议"), ("requisition", "动迁补偿争议"))
+SURNAMES = "王李张刘陈杨黄赵吴周"
+
+
+def generate(session: Session, *, hazards_n: int = 120, disputes_n: int = 40, seed: int = 11,
+             now: dt.datetime | None = None, index: GridIndex | None = None) -> dict:
+    """Make the month; returns how many hazards and disputes were made."""
+    rng = random.Random(seed)
+    now = now or dt.datetime.now(dt.UTC)
+    index = index or GridIndex.build(session)
+    made = {"hazards": 0, "disputes": 0}
+    for _ in range(hazards_n):
+        with session.begin_nested():
+            _hazard(session, index, rng, now)
+            made["hazards"] += 1
+    for _ in range(disputes_n):
+        with session.begin_nested():
+            _dispute(session, index, rng, now)
+            made["disputes"] += 1
+    return made
+
+
+def _point(index: GridIndex, rng: random.Random):
+    return index.geoms[rng.randrange(len(index.geoms))].representative_point()
+
+
+def _hazard(session: Session, index: GridIndex, rng: random.Random, now: dt.datetime) -> None:
+    sector, title = rng.choice(HAZARDS)
+    at = now - dt.timedelta(days=rng.uniform(1, 30))
+    major = rng.random() < 0.1
+    public = rng.random() < 0.6
+    five = {"measures": "限期整改，落实专人督办", "responsibility": "属地街镇安全办", "funds": "业主自筹",
+            "deadline": (at + dt.timedelta(days=15)).date(), "contingency_plan": "落实临时管控和应急处置措施"} \
+        if major else {}
+    point = _point(index, rng)
+    hazard = hazards.open_hazard(session, index, STAFF, HazardIn(
+        title=title, sector=sector, grade="major" if major else "general", lon=point.x, lat=point.y,
+        reporter={"kind": "public", "name": f"{rng.choice(SURNAMES)}先生", "phone": "13800000000",
+                  "reward": rng.random() < 0.5} if public else {"kind": "staff"}, **five), at)
+    hid = hazard.id
+    if rng.random() < 0.06:
+        hazard_actions.act(session, hid, "reject", STAFF, {"reason": "经核实不构成隐患"}, at + dt.timedelta(hours=5))
+        return
+    step = at + dt.timedelta(hours=rng.uniform(2, 24))
+    hazard_actions.act(session, hid, "file", STAFF, {}, step)
+    if rng.random() < 0.15 or (step := step + dt.timedelta(days=rng.uniform(0.5, 4))) > now:
+        return
+    hazard_actions.act(session, hid, "rectify", STAFF, {"evidence": [f"demo://hazard/{hid}/rectifying.jpg"]}, step)
+    if rng.random() < 0.2 or (step := step + dt.timedelta(days=rng.uniform(1, 8))) > now:
+        return
+    hazard_actions.act(session, hid, "close", STAFF, {"evidence": [f"demo://hazard/{hid}/after.jpg"]}, step)
+    if hazard.reward_wanted and (step := step + dt.timedelta(days=1)) < now:
+        hazard_actions.act(session, hid, "reward", STAFF, {"amount": rng.choice((50, 100, 200, 500))}, step)
+        if rng.random() < 0.7 and (step := step + dt.timedelta(days=2)) < now:
+            hazard_actions.act(session, hid, "pay_reward", STAFF, {}, step)
+
+
+def _dispute(session: Session, index: GridIndex, rng: random.Random, now: dt.datetime) -> None:
+    kind, title = rng.choice(DISPUTES)
+    at = now - dt.timedelta(days=rng.uniform(1, 30))
+    point = _point(index, rng)
+    parties = [{"name": f"{rng.choice(SURNAMES)}某{n}", "phone": f"1390000{rng.randrange(1000, 9999)}"}
+               for n in (1, 2)]
+    dispute = disputes.open_dispute(session, index, STAFF, DisputeIn(
+        title=title, type=kind, risk=rng.choice(("blue", "blue", "yellow", "red")), parties=parties, lon=point.x,
+        lat=point.y), at)
+    did = dispute.id
+    step = at + dt.timedelta(hours=rng.uniform(1, 12))
+    dispute_actions.act(session, did, "assign", STAFF, {"mediator": "网格调解员"}, step)
+    for _ in range(rng.randint(1, 3)):
+        if (step := step + dt.timedelta(days=rng.uniform(0.5, 3))) > now:
+            return
+        dispute_actions.act(session, did, "mediate", STAFF, {"note": "组织双方当面调解，记录诉求"}, step)
+    if rng.random() < 0.2 and (step := step + dt.timedelta(days=1)) < now:
+        with contextlib.suppress(DomainError):  # at the top tier already
+            dispute_actions.act(session, did, "escalate", STAFF, {"reason": "调解未果，提交上一级"}, step)
+    if rng.random() < 0.25 or (step := step + dt.timedelta(days=rng.uniform(1, 5))) > now:
+        return
+    outcome = rng.choices(("success", "judicial", "litigation", "failed"), (70, 10, 10, 10))[0]
+    dispute_actions.act(session, did, "resolve", STAFF, {"outcome": outcome}, step)
+    if rng.random() < 0.8 and (step := step + dt.timedelta(days=rng.uniform(3, 7))) < now:
+        dispute_actions.act(session, did, "callback", STAFF, {"note": "回访双方，协议履行良好"}, step)
