@@ -93,15 +93,25 @@ def test_a_dispute_is_mediated_escalated_resolved_and_called_back(world):
     up = desk.ok("west_inspector", did, "escalate", reason="涉及人数多，网格调解不成")
     assert up["tier"] == "village" and up["history"][-1]["payload"] == {"reason": "涉及人数多，网格调解不成",
                                                                          "was": {"tier": "grid"}, "tier": "village"}
-    desk.ok("west_dispatcher", did, "assign", mediator="镇综治中心赵主任", tier="town")
+    jump = desk.act("west_dispatcher", did, "assign", mediator="镇综治中心赵主任", tier="task_force")
+    assert jump.status_code == 422 and jump.json()["params"]["field"] == "tier"  # tiers move only by escalate
+    desk.ok("west_dispatcher", did, "escalate", reason="村调委会调解不成")
+    desk.ok("west_dispatcher", did, "assign", mediator="镇综治中心赵主任")
     desk.ok("west_dispatcher", did, "escalate", reason="需要专班")
     r = desk.act("west_dispatcher", did, "escalate", reason="再升")
     assert r.status_code == 409 and r.json()["code"] == "top_tier"
     assert "escalate" not in r.json()["allowed_actions"]
     desk.ok("west_dispatcher", did, "regrade", risk="red")
     desk.ok("west_inspector", did, "mediate", note="专班协调，公司分两期支付")
-    r = desk.act("west_inspector", did, "resolve", outcome="won")
-    assert r.status_code == 422 and r.json()["code"] == "invalid_field"
+    for outcome in ("won", "failed"):  # a failed mediation is no outcome: it stays in mediation, or goes up a tier
+        r = desk.act("west_inspector", did, "resolve", outcome=outcome)
+        assert r.status_code == 422 and r.json()["code"] == "invalid_field"
+    resolved = desk.ok("west_inspector", did, "resolve", outcome="success", note="双方达成调解协议")
+    # the callback finds it does not hold: the mediation starts again, the outcome withdrawn (the log keeps it)
+    reopened = desk.ok("west_inspector", did, "reopen", note="回访发现公司未按期支付")
+    assert (reopened["state"], reopened["outcome"]) == ("mediating", None)
+    assert did not in {x["id"] for x in desk.get("west_dispatcher", "/api/v1/disputes",
+                                                 list="resolution").json()["items"]}
     resolved = desk.ok("west_inspector", did, "resolve", outcome="judicial", note="司法确认调解协议")
     assert resolved["state"] == "resolved" and resolved["outcome"] == "judicial" and resolved["list"] == "resolution"
     desk.now = T0 + dt.timedelta(days=30)
@@ -110,8 +120,9 @@ def test_a_dispute_is_mediated_escalated_resolved_and_called_back(world):
     assert closed["allowed_actions"] == [] and (closed["tier"], closed["risk"]) == ("task_force", "red")
     assert [(e["action"], e["to_state"]) for e in closed["history"]] == [
         ("report", "registered"), ("assign", "mediating"), ("mediate", "mediating"), ("escalate", "mediating"),
-        ("assign", "mediating"), ("escalate", "mediating"), ("regrade", "mediating"), ("mediate", "mediating"),
-        ("resolve", "resolved"), ("callback", "closed")]
+        ("escalate", "mediating"), ("assign", "mediating"), ("escalate", "mediating"), ("regrade", "mediating"),
+        ("mediate", "mediating"), ("resolve", "resolved"), ("reopen", "mediating"), ("resolve", "resolved"),
+        ("callback", "closed")]
     # the 三单 as views over the register
     lists = {name: {x["id"] for x in desk.get("west_dispatcher", "/api/v1/disputes", list=name).json()["items"]}
              for name in ("problem", "responsibility", "resolution")}

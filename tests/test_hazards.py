@@ -97,6 +97,9 @@ def test_a_major_hazard_runs_found_filed_rectifying_closed_with_its_five_and_a_r
     r = desk.act("west_dispatcher", hid, "close", evidence=["x.jpg"])
     assert r.status_code == 409 and r.json()["code"] == "not_allowed_in_state"
     assert r.json()["allowed_actions"] == ["file", "reject"]
+    # naming another town's unit responsible would open the hazard (and its reporter) to that town: refused
+    r = desk.act("west_dispatcher", hid, "file", **FIVE, responsible_unit_id=unit_id(world, f"B-cm-{EAST}"))
+    assert r.status_code == 422 and r.json()["code"] == "unit_outside_jurisdiction"
     filed = desk.ok("west_dispatcher", hid, "file", **FIVE)
     assert filed["state"] == "filed" and filed["five_missing"] == [] and filed["deadline"] == "2026-06-30"
 

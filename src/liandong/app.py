@@ -47,6 +47,7 @@ from liandong.intake.video.api import router as video_router
 from liandong.live.api import router as live_router
 from liandong.live.feed import Feed
 from liandong.ratelimit import RateLimiter
+from liandong.screening.campaigns_api import router as campaigns_router
 from liandong.screening.disputes_api import router as disputes_router
 from liandong.screening.early_warnings_api import router as early_warnings_router
 from liandong.screening.hazards_api import router as hazards_router
@@ -233,9 +234,10 @@ def create_app(settings: Settings | None = None, clock: Callable[[], dt.datetime
                    notifications_router, components_router, live_router, stats_router, citizen_router,
                    calendar_router, open311_keys_router, hotline_router, video_router,
                    sensors_router, dedupe_router, incidents_router, cap_router, hazards_router, disputes_router,
-                   screening_summary_router, early_warnings_router):
+                   screening_summary_router, early_warnings_router, campaigns_router):
         app.include_router(router, responses=errors)
 
+    from liandong.web.campaign_pages import router as campaign_pages_router
     from liandong.web.dashboard import router as dashboard_router
     from liandong.web.emergency_pages import router as emergency_pages_router
     from liandong.web.mobile import router as mobile_router
@@ -245,7 +247,7 @@ def create_app(settings: Settings | None = None, clock: Callable[[], dt.datetime
     from liandong.web.workbench import router as workbench_router
 
     for router in (pages_router, dashboard_router, workbench_router, mobile_router, emergency_pages_router,
-                   register_pages_router, screening_pages_router):
+                   register_pages_router, screening_pages_router, campaign_pages_router):
         app.include_router(router)
     app.include_router(open311_router)
     STATIC.mkdir(parents=True, exist_ok=True)

@@ -4,7 +4,8 @@ registers' own services, so the hazard and dispute pages and the screening summa
 Hazards (a hundred or so, one in ten major with its 五落实): most filed, most of those rectified and accepted with a
 photo, a few rejected; public reporters asking for a reward get one decided (and mostly paid) once the hazard is
 closed. Disputes (a few dozen): a mediator assigned, mediation records, some escalated a tier, most resolved with an
-outcome and called back. Every step takes the service path at its own time; nothing is written directly.
+outcome and called back (a few reopened when the settlement did not hold). Every step takes the service path at its
+own time; nothing is written directly.
 """
 
 from __future__ import annotations
@@ -108,7 +109,9 @@ def _dispute(session: Session, index: GridIndex, rng: random.Random, now: dt.dat
             dispute_actions.act(session, did, "escalate", STAFF, {"reason": "调解未果，提交上一级"}, step)
     if rng.random() < 0.25 or (step := step + dt.timedelta(days=rng.uniform(1, 5))) > now:
         return
-    outcome = rng.choices(("success", "judicial", "litigation", "failed"), (70, 10, 10, 10))[0]
+    outcome = rng.choices(("success", "judicial", "litigation"), (75, 12, 13))[0]
     dispute_actions.act(session, did, "resolve", STAFF, {"outcome": outcome}, step)
     if rng.random() < 0.8 and (step := step + dt.timedelta(days=rng.uniform(3, 7))) < now:
-        dispute_actions.act(session, did, "callback", STAFF, {"note": "回访双方，协议履行良好"}, step)
+        holds = rng.random() < 0.9
+        dispute_actions.act(session, did, "callback" if holds else "reopen", STAFF, {
+            "note": "回访双方，协议履行良好" if holds else "回访发现一方未履行协议"}, step)

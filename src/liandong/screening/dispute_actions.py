@@ -18,7 +18,16 @@ from liandong.errors import Conflict, DomainError
 from liandong.screening import dispute_states as ds
 from liandong.screening import disputes, register_table
 from liandong.screening.dispute_models import Dispute
-from liandong.screening.dispute_payloads import Assign, Callback, Escalate, Mediate, RaiseIncident, Regrade, Resolve
+from liandong.screening.dispute_payloads import (
+    Assign,
+    Callback,
+    Escalate,
+    Mediate,
+    RaiseIncident,
+    Regrade,
+    Reopen,
+    Resolve,
+)
 
 Doing = register_table.Doing[Dispute]
 Action = register_table.Action[Dispute]
@@ -29,9 +38,6 @@ def _assign(d: Doing) -> dict:
     assert isinstance(d.payload, Assign)
     was = {"mediator": d.row.mediator} if d.row.mediator else {}
     d.row.mediator = d.payload.mediator
-    if d.payload.tier is not None and d.payload.tier != d.row.tier:
-        was["tier"] = d.row.tier
-        d.row.tier = d.payload.tier
     return {"was": was} if was else {}
 
 
@@ -54,6 +60,12 @@ def _resolve(d: Doing) -> None:
 
 def _callback(d: Doing) -> None:
     d.row.closed_at = d.now
+
+
+def _reopen(d: Doing) -> dict:
+    """The settlement did not hold: the outcome recorded is withdrawn (the event keeps it)."""
+    was, d.row.outcome = d.row.outcome, None
+    return {"was": {"outcome": was}}
 
 
 def _raise(d: Doing) -> dict:
@@ -90,6 +102,7 @@ REGISTER = register_table.Register("dispute", Dispute, (
     Action("regrade", dict.fromkeys(ds.OPEN_STATES), ds.ASSIGN_ROLES, Regrade, _regrade),
     Action("resolve", {"mediating": "resolved"}, ds.MEDIATE_ROLES, Resolve, _resolve),
     Action("callback", {"resolved": "closed"}, ds.MEDIATE_ROLES, Callback, _callback),
+    Action("reopen", {"resolved": "mediating"}, ds.MEDIATE_ROLES, Reopen, _reopen),
     Action("raise_incident", OPEN, CREATE_ROLES, RaiseIncident, _raise, _no_incident),
 ), disputes.get, disputes.log)
 TABLE, NAMES, NEEDS = REGISTER.table, REGISTER.names, REGISTER.needs

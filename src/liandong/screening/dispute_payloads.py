@@ -45,10 +45,9 @@ class DisputeIn(BaseModel):
 
 
 class Assign(Payload):
-    """A mediator answers for it (责任清单); the tier may be named with it."""
+    """A mediator answers for it (责任清单). The tier changes only by ``escalate``, one step at a time."""
 
     mediator: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
-    tier: Literal[TIERS] | None = None  # type: ignore[valid-type]
 
 
 class Mediate(Payload):
@@ -66,10 +65,15 @@ class Resolve(Payload):
 
 
 class Callback(Payload):
-    """回访: what the parties said; whether the settlement holds."""
+    """回访: what the parties said; the settlement holds (when it does not, ``reopen``)."""
 
     note: Required
-    holds: bool = True
+
+
+class Reopen(Payload):
+    """回访 found the settlement does not hold: what the parties said; the mediation starts again."""
+
+    note: Required
 
 
 class RaiseIncident(Payload):

@@ -6,7 +6,8 @@ Plain data; the action table is ``dispute_actions.py``.
 from __future__ import annotations
 
 STATES = ("registered", "mediating", "resolved", "closed")
-"""登记 (挂单) → 调解中 → 化解 (outcome recorded) → 回访 done, closed (销号)."""
+"""登记 (挂单) → 调解中 → 化解 (outcome recorded) → 回访 done, closed (销号); a callback finding that the settlement
+does not hold reopens the mediation (``reopen``)."""
 CLOSED_STATES = frozenset({"closed"})
 OPEN_STATES = tuple(s for s in STATES if s not in CLOSED_STATES)
 TYPES = ("family", "neighbour", "land", "labour", "property", "requisition", "other")
@@ -14,8 +15,9 @@ TYPES = ("family", "neighbour", "land", "labour", "property", "requisition", "ot
 RISKS = ("red", "yellow", "blue")
 TIERS = ("grid", "village", "town", "task_force")
 """网格 → 村(居)调委会 → 镇(街道)综治中心 (with 司法所, 派出所) → 专班: 小事不出村、大事不出镇、矛盾不上交."""
-OUTCOMES = ("success", "judicial", "litigation", "failed")
-"""调解成功, 司法确认, 转诉讼, 未成功"""
+OUTCOMES = ("success", "judicial", "litigation")
+"""调解成功, 司法确认, 转诉讼: what ``resolve`` records. A mediation that fails is not an outcome: the dispute stays
+in mediation (a record says so) and goes up a tier (``escalate``), so the 化解清单 holds only what was settled."""
 SUCCEEDED = frozenset({"success", "judicial"})
 LISTS = {"problem": ("registered",), "responsibility": ("mediating",), "resolution": ("resolved", "closed")}
 """三单 as views over the register: 问题清单 (posted, 挂单), 责任清单 (a mediator answers for it), 化解清单 (销号)."""

@@ -151,7 +151,8 @@ def _store(session: Session, f: Found) -> tuple[EarlyWarning, str]:
     overlapping = session.scalars(
         select(EarlyWarning).where(EarlyWarning.detector == f.detector, EarlyWarning.window_end >= f.start,
                                    EarlyWarning.window_start <= f.end)
-        .order_by(EarlyWarning.id)).all()
+        .order_by(EarlyWarning.id).with_for_update()  # a decision on one of them waits, or is waited for: read fresh
+        .execution_options(populate_existing=True)).all()
     codes = set(f.grid_codes)
     same = [w for w in overlapping if codes & set(w.grid_codes)]
     open_ = [w for w in same if w.status in OPEN_STATUSES]

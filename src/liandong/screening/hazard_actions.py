@@ -30,13 +30,14 @@ Doing = register_table.Doing[Hazard]
 Action = register_table.Action[Hazard]
 
 
-
 def _file(d: Doing) -> dict:
     body = d.payload
     assert isinstance(body, File)
     h = d.row
-    if body.responsible_unit_id is not None:
-        h.responsible_unit_id = hazards.check_unit(d.session, body.responsible_unit_id)
+    was: dict = {}
+    if body.responsible_unit_id is not None and body.responsible_unit_id != h.responsible_unit_id:
+        was["responsible_unit_id"] = h.responsible_unit_id
+        h.responsible_unit_id = hazards.check_unit(d.session, body.responsible_unit_id, d.caller)
     for name in hs.FIVE:
         if (value := getattr(body, name)) is not None:
             setattr(h, name, value)
@@ -44,7 +45,9 @@ def _file(d: Doing) -> dict:
     if grade == "major" and (missing := hazards.missing_five({f: getattr(h, f) for f in hs.FIVE})):
         raise Invalid(f"a major hazard is filed with its 五落实: missing {', '.join(missing)}", code="five_missing",
                       params={"action": "file", "fields": missing})
-    record = {"was": {"grade": h.grade}} if grade != h.grade else {}
+    if grade != h.grade:
+        was["grade"] = h.grade
+    record = {"was": was} if was else {}
     h.grade = grade
     if h.deadline is not None:
         record["deadline"] = h.deadline.isoformat()

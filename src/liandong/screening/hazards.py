@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 
 from liandong import audit
 from liandong.areas.index import GridHit, GridIndex, locate
+from liandong.areas.models import Area
 from liandong.auth.identity import Identity
 from liandong.cases.visibility import rule
 from liandong.config import get_settings
@@ -105,7 +106,7 @@ def open_hazard(session: Session, index: GridIndex, caller: Identity, body: Haza
     """Register a hazard (state ``found``); the caller commits."""
     needs(hs.REPORT_ROLES, caller, "create")
     grid, lon, lat = place(index, caller, body.lon, body.lat, body.crs)
-    unit_id = check_unit(session, body.responsible_unit_id)
+    unit_id = check_unit(session, body.responsible_unit_id, caller)
     reporter = body.reporter
     staff = reporter is None or reporter.kind == "staff"
     hazard = Hazard(number=number(session, Hazard, "YH", now), title=body.title, sector=body.sector, type=body.type,
@@ -128,9 +129,17 @@ def open_hazard(session: Session, index: GridIndex, caller: Identity, body: Haza
     return hazard
 
 
-def check_unit(session: Session, unit_id: int | None) -> int | None:
-    if unit_id is not None and session.get(Unit, unit_id) is None:
+def check_unit(session: Session, unit_id: int | None, caller: Identity) -> int | None:
+    """A responsible unit the caller may name: one whose area lies in the caller's jurisdiction (naming another
+    town's unit would open the hazard, and its reporter, to that town)."""
+    if unit_id is None:
+        return None
+    row = session.execute(select(Area.path).join(Unit, Unit.area_id == Area.id).where(Unit.id == unit_id)).first()
+    if row is None:
         raise Invalid(f"unit {unit_id} does not exist", code="unknown_unit", params={"unit_id": unit_id})
+    if not caller.scope.covers_path(row.path):
+        raise Invalid(f"unit {unit_id} lies outside your jurisdiction", code="unit_outside_jurisdiction",
+                      params={"unit_id": unit_id})
     return unit_id
 
 

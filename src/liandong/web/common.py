@@ -31,7 +31,8 @@ EARLY_WARNING_ROLES = tuple(sorted(READ_ROLES))
 (shift leaders, commanders, leaders, dispatchers, administrators)."""
 NAV = (("/", "nav.dashboard", None), ("/cases", "nav.work", None), ("/incidents", "nav.incidents", EMERGENCY_ROLES),
        ("/warnings", "nav.warnings", EMERGENCY_ROLES), ("/hazards", "nav.hazards", EMERGENCY_ROLES),
-       ("/disputes", "nav.disputes", EMERGENCY_ROLES), ("/early-warnings", "nav.early_warnings", EARLY_WARNING_ROLES),
+       ("/disputes", "nav.disputes", EMERGENCY_ROLES), ("/campaigns", "nav.campaigns", (*EMERGENCY_ROLES, "admin")),
+       ("/early-warnings", "nav.early_warnings", EARLY_WARNING_ROLES),
        ("/map", "nav.map", None), ("/m/", "nav.mobile", "inspector"),
        ("/admin/", "nav.admin", "admin"))
 """(path, label, role or roles needed) of the main navigation; the phone app is the grid workers' (inspectors')."""

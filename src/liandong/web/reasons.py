@@ -188,9 +188,24 @@ _ZH: dict[str, str | Callable[[dict], str]] = {
     "reward_paid": "奖励已发放",
     "case_exists": "该隐患已转为案件办理",
     "unknown_unit": "未知的单位 {unit_id}",
+    "unit_outside_jurisdiction": "单位 {unit_id} 不在您的辖区内，不能指定为责任单位",
     "top_tier": "已在最高层级（专班），不能再上交",
     "incident_exists": "该纠纷已升级为突发事件",
     "unknown_list": "三单须为问题清单、责任清单或化解清单",
+    # screening campaigns (screening/campaigns.py)
+    "campaign_not_found": "未找到排查行动 {campaign_id}，或不在您的辖区内",
+    "bad_campaign_area": "排查范围须为一个镇（街道）或全区：{area_code} 不是",
+    "campaign_outside_jurisdiction": "排查范围不在您的辖区内",
+    "campaign_code_taken": "排查行动编号 {code} 已被使用",
+    "not_campaign_team": "只有派往本次排查的队伍（或其上级单位）的网格员、巡查员和处置人员可以登记走访",
+    "campaign_not_running": "排查行动不在进行中，不能登记走访",
+    "grid_not_in_campaign": "网格 {grid_code} 不在本次排查范围内",
+    "unknown_checklist_key": "检查项 {key} 不在本次排查的清单上",
+    "unanswered_checklist_key": "检查项 {key} 尚未作答（不适用请选“不适用”）",
+    "visit_outside_period": "走访日期 {day} 不在排查期间 {start} 至 {end} 内，或晚于现在",
+    "visit_key_reused": "该走访编号已用于网格 {grid_code}",
+    "finding_outside_campaign": "发现的问题不在本次排查范围内",
+    "unknown_level": "统计层级须为网格、村居或镇街",
     # early warnings (screening/early_warning*.py)
     "early_warning_not_found": "未找到早研判预警 {early_warning_id}，或不在您的辖区内",
     "warning_status": lambda p: (f"该预警{_EW_STATUS_ZH.get(p.get('status'), p.get('status', ''))}，"
@@ -254,6 +269,15 @@ _EN: dict[str, str | Callable[[dict], str]] = {
     "warning_status": "This early warning is {status}: that decision is no longer open",
     "scan_in_future": "A scan cannot look at a time in the future",
     "bad_status": "Unknown early-warning status {status}",
+    "campaign_not_found": "Campaign {campaign_id} not found, or outside your area",
+    "bad_campaign_area": "A campaign covers a town or the district: {area_code} is neither",
+    "campaign_outside_jurisdiction": "The campaign's area lies outside your jurisdiction",
+    "not_campaign_team": "Only the staff of a team assigned to this campaign (or of the unit heading it) record "
+                         "its visits",
+    "campaign_not_running": "The campaign is not running: no visit can be recorded",
+    "unknown_checklist_key": "{key} is not on this campaign's checklist",
+    "unanswered_checklist_key": "The checklist's {key} is unanswered (choose n/a where it does not apply)",
+    "visit_outside_period": "The visit on {day} lies outside the campaign's period {start} – {end}, or ahead of now",
     **{code: en for code, (_, en) in _CAP.items()},
 }
 """English wording of refusals whose API text reads poorly in a page; other refusals keep the API's English."""

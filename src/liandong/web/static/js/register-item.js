@@ -30,12 +30,13 @@ const FORMS = kind === "hazards" ? {
   pay_reward: [["note", "area"]],
   to_case: [["matter_code", "text"], ["description", "area"]],
 } : {
-  assign: [["mediator", "text"], ["tier", "select:tier"]],
+  assign: [["mediator", "text"]],
   mediate: [["note", "area"]],
   escalate: [["reason", "area"]],
   regrade: [["risk", "select:risk"]],
   resolve: [["outcome", "select:outcome"], ["note", "area"]],
-  callback: [["note", "area"], ["holds", "check"]],
+  callback: [["note", "area"]],
+  reopen: [["note", "area"]],
   raise_incident: [["grade", "select:level"], ["title", "text"]],
 };
 
