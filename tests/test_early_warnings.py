@@ -163,6 +163,10 @@ def test_api_scan_list_act_promote(world):
     assert promoted["status"] == "promoted" and promoted["incident_id"]
     incident = desk.get("west_commander", f"/api/v1/incidents/{promoted['incident_id']}").json()
     assert incident["title"] == "西镇违章聚集"
+    notes = [e for e in desk.get("west_commander", f"/api/v1/incidents/{promoted['incident_id']}/log").json()
+             if e["kind"] == "note"]
+    assert [n["payload"]["early_warning_id"] for n in notes] == [west.id]  # the incident names its warning
+    assert desk.post("shift_leader", f"/api/v1/early-warnings/{west.id}/actions/forget").status_code == 404
     with unit_of_work(url) as s:
         linked = set(s.scalars(select(IncidentCase.case_id).where(
             IncidentCase.incident_id == promoted["incident_id"])))

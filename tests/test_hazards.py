@@ -246,3 +246,6 @@ def test_the_summary_counts_the_logs_within_the_callers_sight(world):
     assert west["hazards"]["collected"] == 2 and west["from"] == west["to"] == day
     r = desk.get("dispatcher", "/api/v1/screening/summary", **{"from": day, "to": "2026-01-01"})
     assert r.status_code == 422 and r.json()["code"] == "bad_period"
+    for far in ({"from": "0001-01-01", "to": "0001-01-02"}, {"from": "9999-12-30", "to": "9999-12-31"}):
+        r = desk.get("dispatcher", "/api/v1/screening/summary", **far)  # named, not a generic 400
+        assert r.status_code == 422 and r.json()["code"] == "bad_period", r.text

@@ -15,9 +15,9 @@ from liandong.auth.identity import Identity
 from liandong.cases.models import Case
 from liandong.cases.payloads import parse
 from liandong.cases.visibility import visible as cases_visible
-from liandong.emergency import intake, linked_cases
+from liandong.emergency import intake, linked_cases, log
 from liandong.emergency.payloads import IncidentIn
-from liandong.errors import Conflict, Forbidden, Invalid, Stale
+from liandong.errors import Conflict, Forbidden, NotFound, Stale
 from liandong.screening import early_warning_queries as queries
 from liandong.screening.early_warning_models import EarlyWarning
 from liandong.screening.early_warning_payloads import WarningAction
@@ -30,9 +30,9 @@ def may_act(caller: Identity) -> bool:
 
 def act(session: Session, warning_id: int, action: str, caller: Identity, payload: dict, now: dt.datetime,
         index: GridIndex) -> EarlyWarning:
-    if action not in ACTIONS:
-        raise Invalid(f"unknown action {action!r}: one of {', '.join(ACTIONS)}", code="unknown_action",
-                      params={"action": action})
+    if action not in ACTIONS:  # as on cases, incidents and the registers: no such action is not found
+        raise NotFound(f"unknown action {action!r}: one of {', '.join(ACTIONS)}", code="unknown_action",
+                       params={"action": action})
     warning = queries.get(session, warning_id, caller)
     if not may_act(caller):
         roles = sorted(ACT_ROLES)
@@ -73,4 +73,8 @@ def _promote(session: Session, warning: EarlyWarning, caller: Identity, body: Wa
         occurred_at=None if case_ids else warning.window_start), now)
     for case_id in case_ids[1:]:
         linked_cases.attach(session, incident, case_id, caller, now, how="linked")
+    log.add(session, incident, caller, kind="note", now=now, from_state=incident.state,  # each side names the other
+            text=f"由早研判预警 #{warning.id} 升级 (promoted from early warning #{warning.id})",
+            payload={"early_warning_id": warning.id, "observed": warning.observed, "expected": warning.expected,
+                     "p_value": warning.p_value})
     return incident.id

@@ -29,6 +29,8 @@ def period(date_from: dt.date | None, date_to: dt.date | None, now: dt.datetime)
     today = now.astimezone(zone).date()
     date_to = date_to or today
     date_from = date_from or date_to - dt.timedelta(days=29)
+    if date_from.year < 1970 or date_to.year > 2100:  # (year 9999 + 1 day would overflow, year 1 in UTC too)
+        raise Invalid("the period must lie between 1970 and 2100", code="bad_period")
     if date_from > date_to:
         raise Invalid("from lies after to", code="bad_period")
     if (date_to - date_from).days > 3660:
