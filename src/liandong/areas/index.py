@@ -25,6 +25,7 @@ from liandong.areas.responsible import directory as unit_directory
 from liandong.areas.scope import EVERYTHING, Scope
 from liandong.areas.service import REVISION_KEY as GEO_REVISION
 from liandong.areas.service import get_revision
+from liandong.errors import Invalid
 
 
 @dataclass(frozen=True, slots=True)
@@ -218,3 +219,20 @@ def locate(index: GridIndex, lon: float, lat: float, crs: str = "wgs84", scope: 
     if hit is None or not scope.covers_ancestors(hit.ancestor_ids):
         return None
     return {**hit.as_dict(), "point": {"lon": lon, "lat": lat, "crs": "wgs84"}}
+
+
+def place(index: GridIndex, lon: float, lat: float, crs: str = "wgs84",
+          scope: Scope = EVERYTHING) -> tuple[GridHit, float, float]:
+    """Where a new record (a case, an incident, a hazard, a dispute) lies: the unit grid at the point, which must
+    be in ``scope`` (the caller's jurisdiction), and the point in WGS84. The refusals every channel gives alike:
+    ``bad_crs``, ``outside_district``, ``outside_jurisdiction``."""
+    try:
+        found = locate(index, lon, lat, crs)
+    except ValueError as exc:
+        raise Invalid(str(exc), code="bad_crs") from exc
+    if found is None:
+        raise Invalid("no unit grid at this point: it lies outside the district", code="outside_district")
+    grid = index.by_id[found["grid"]["id"]]
+    if not scope.covers_path(grid.path):
+        raise Invalid("this point lies outside your jurisdiction", code="outside_jurisdiction")
+    return grid, found["point"]["lon"], found["point"]["lat"]

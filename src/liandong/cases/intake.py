@@ -139,7 +139,7 @@ def report(session: Session, index: GridIndex, actor: Identity, *, matter_code: 
     """Create a case in state ``reported``; returns (case, created). A repeated Idempotency-Key with the
     same request returns the first case; with a different request it is a Conflict. Channels call
     ``open_case``; this is its first step (and what tests and benchmarks use to make bare cases)."""
-    from liandong.areas.index import locate
+    from liandong.areas.index import place
 
     now = now or utcnow()
     body = {"matter_code": matter_code, "description": description, "lon": lon, "lat": lat, "crs": crs,
@@ -186,19 +186,11 @@ def report(session: Session, index: GridIndex, actor: Identity, *, matter_code: 
         problem = id_number_problem(id_number)
         if problem:
             raise Invalid(f"reporter id_number: {problem}", code=problem.code)
-    try:
-        found = locate(index, lon, lat, crs)
-    except ValueError as exc:
-        raise Invalid(str(exc)) from exc
-    if found is None:
-        raise Invalid("no unit grid at this point: it lies outside the district", code="outside_district")
-    grid = index.by_id[found["grid"]["id"]]
-    if not actor.scope.covers_path(grid.path):
-        raise Invalid("this point lies outside your jurisdiction", code="outside_jurisdiction")
+    grid, lon, lat = place(index, lon, lat, crs, actor.scope)
     values = dict(
         NEW_CASE, **(fields or {}), state="reported", version=1, matter_id=matter.id, urgency=urgency,
         channel=channel, component_id=component.id if component else None,
-        description=description, lon=found["point"]["lon"], lat=found["point"]["lat"], grid_id=grid.id,
+        description=description, lon=lon, lat=lat, grid_id=grid.id,
         area_path=grid.path, reporter_name=name, reporter_phone=phone, reporter_id_number=id_number,
         idempotency_key=idempotency_key, request_hash=_hash(body) if idempotency_key else None,
         created_by=actor.user_id, created_at=now, updated_at=now, number=f"T{uuid.uuid4().hex[:24]}",

@@ -14,7 +14,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from liandong import audit
-from liandong.areas.index import GridHit, GridIndex, locate
+from liandong.areas.index import GridIndex, place
 from liandong.areas.models import Area
 from liandong.auth.identity import Identity
 from liandong.auth.models import User
@@ -37,7 +37,7 @@ def open_incident(session: Session, index: GridIndex, caller: Identity, body: In
         roles = sorted(CREATE_ROLES)
         raise Forbidden(f"reporting an incident needs one of the roles: {', '.join(roles)}", code="role_needed",
                         params={"action": "create", "roles": roles})
-    grid, lon, lat = _place(index, caller, body)
+    grid, lon, lat = place(index, body.lon, body.lat, body.crs, caller.scope)
     case = case_queries.get(session, body.case_id, caller) if body.case_id is not None else None
     occurred = _occurred(body.occurred_at, case.created_at if case else now, now)
     area_ids = _areas(session, body.area_codes)
@@ -60,20 +60,6 @@ def open_incident(session: Session, index: GridIndex, caller: Identity, body: In
     audit.record(session, "incident_created", actor_id=caller.user_id, actor_name=caller.name,
                  target=f"incident:{incident.id}", detail={"number": incident.number, "case_id": body.case_id})
     return incident
-
-
-def _place(index: GridIndex, caller: Identity, body: IncidentIn) -> tuple[GridHit, float, float]:
-    """The unit grid at the point (in the caller's jurisdiction) and the point in WGS84."""
-    try:
-        found = locate(index, body.lon, body.lat, body.crs)
-    except ValueError as exc:
-        raise Invalid(str(exc), code="bad_crs") from exc
-    if found is None:
-        raise Invalid("no unit grid at this point: it lies outside the district", code="outside_district")
-    grid = index.by_id[found["grid"]["id"]]
-    if not caller.scope.covers_path(grid.path):
-        raise Invalid("this point lies outside your jurisdiction", code="outside_jurisdiction")
-    return grid, found["point"]["lon"], found["point"]["lat"]
 
 
 def _occurred(given: dt.datetime | None, default: dt.datetime, now: dt.datetime) -> dt.datetime:

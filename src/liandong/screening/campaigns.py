@@ -23,7 +23,7 @@ from sqlalchemy.orm.attributes import flag_modified
 from sqlalchemy.orm.exc import StaleDataError
 
 from liandong import audit
-from liandong.areas.index import GridIndex
+from liandong.areas.index import GridIndex, place
 from liandong.areas.models import Area
 from liandong.auth.identity import Identity
 from liandong.cases.payloads import parse
@@ -247,7 +247,7 @@ def record_visit(session: Session, index: GridIndex, caller: Identity, campaign_
     hazard_ids, dispute_ids = [], []
     for i, finding in enumerate(body.findings):
         try:
-            at, _, _ = hazards.place(index, caller, finding.lon, finding.lat, finding.crs)
+            at, _, _ = place(index, finding.lon, finding.lat, finding.crs, caller.scope)
             if not at.path.startswith(campaign.area_path):
                 raise Invalid("the finding lies outside the campaign's area", code="finding_outside_campaign")
             if isinstance(finding, HazardFinding):

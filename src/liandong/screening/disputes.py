@@ -10,13 +10,13 @@ from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
 from liandong import audit
-from liandong.areas.index import GridIndex
+from liandong.areas.index import GridIndex, place
 from liandong.auth.identity import Identity
 from liandong.errors import Invalid, NotFound
 from liandong.screening import dispute_states as ds
 from liandong.screening.dispute_models import Dispute, DisputeEvent
 from liandong.screening.dispute_payloads import DisputeIn
-from liandong.screening.hazards import append, needs, number, place, within
+from liandong.screening.hazards import append, needs, number, within
 
 
 def visible(stmt, caller: Identity):
@@ -32,7 +32,7 @@ def open_dispute(session: Session, index: GridIndex, caller: Identity, body: Dis
                  now: dt.datetime) -> Dispute:
     """Register a dispute (state ``registered``: 挂单 on the problem list); the caller commits."""
     needs(ds.REPORT_ROLES, caller, "create")
-    grid, lon, lat = place(index, caller, body.lon, body.lat, body.crs)
+    grid, lon, lat = place(index, body.lon, body.lat, body.crs, caller.scope)
     dispute = Dispute(number=number(session, Dispute, "MD", now), title=body.title, type=body.type, risk=body.risk,
                       tier=body.tier, description=body.description,
                       parties=[p.model_dump(exclude_none=True) for p in body.parties], lon=lon, lat=lat,

@@ -15,7 +15,7 @@ from sqlalchemy import false, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from liandong import audit
-from liandong.areas.index import GridHit, GridIndex, locate
+from liandong.areas.index import GridIndex, place
 from liandong.areas.models import Area
 from liandong.auth.identity import Identity
 from liandong.cases.visibility import rule
@@ -28,20 +28,6 @@ from liandong.units.heading import headed
 from liandong.units.models import Unit
 
 # --- shared with disputes -----------------------------------------------------------------------------------
-
-
-def place(index: GridIndex, caller: Identity, lon: float, lat: float, crs: str) -> tuple[GridHit, float, float]:
-    """The unit grid at the point (in the caller's jurisdiction) and the point in WGS84."""
-    try:
-        found = locate(index, lon, lat, crs)
-    except ValueError as exc:
-        raise Invalid(str(exc), code="bad_crs") from exc
-    if found is None:
-        raise Invalid("no unit grid at this point: it lies outside the district", code="outside_district")
-    grid = index.by_id[found["grid"]["id"]]
-    if not caller.scope.covers_path(grid.path):
-        raise Invalid("this point lies outside your jurisdiction", code="outside_jurisdiction")
-    return grid, found["point"]["lon"], found["point"]["lat"]
 
 
 def number(session: Session, model, prefix: str, now: dt.datetime) -> str:
@@ -105,7 +91,7 @@ def missing_five(values: dict) -> list[str]:
 def open_hazard(session: Session, index: GridIndex, caller: Identity, body: HazardIn, now: dt.datetime) -> Hazard:
     """Register a hazard (state ``found``); the caller commits."""
     needs(hs.REPORT_ROLES, caller, "create")
-    grid, lon, lat = place(index, caller, body.lon, body.lat, body.crs)
+    grid, lon, lat = place(index, body.lon, body.lat, body.crs, caller.scope)
     unit_id = check_unit(session, body.responsible_unit_id, caller)
     reporter = body.reporter
     staff = reporter is None or reporter.kind == "staff"
