@@ -11,7 +11,8 @@ import threading
 
 import numpy as np
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
+from sqlalchemy.exc import DBAPIError
 
 from liandong.areas.index import GridIndex
 from liandong.auth.service import create_user
@@ -20,7 +21,7 @@ from liandong.cases.models import CaseEvent
 from liandong.db import unit_of_work
 from liandong.emergency.models import IncidentCase
 from liandong.screening import early_warnings
-from liandong.screening.early_warning_models import EarlyWarning
+from liandong.screening.early_warning_models import EarlyWarning, EarlyWarningEvent, EarlyWarningScan
 from tests.caseworld import EAST_POINT, WEST_POINT, boss
 from tests.factories import EAST, PASSWORD, WEST
 from tests.test_cli import run
@@ -119,7 +120,46 @@ def test_a_rescan_updates_instead_of_adding(world):
     after = _rows(world["url"])
     assert len(after) == len(before)
     mine = [w for w in after if set(w.case_ids) & set(world["west"])]
-    assert len(mine) == 1 and (not updated or mine[0].scans == 2)
+    assert len(mine) == 1
+    kinds = [e.kind for e in _events(world["url"], mine[0].id)]
+    assert kinds == ["found", "rescanned"] if updated else ["found"]  # the rerun at +30 min added nothing
+
+
+def _events(url, warning_id) -> list[EarlyWarningEvent]:
+    with unit_of_work(url) as s:
+        rows = s.scalars(select(EarlyWarningEvent).where(EarlyWarningEvent.warning_id == warning_id)
+                         .order_by(EarlyWarningEvent.seq)).all()
+        s.expunge_all()
+        return rows
+
+
+def test_each_scan_keeps_its_own_figures_and_the_warning_is_one_scans(world):
+    (w,) = [w for w in _rows(world["url"]) if set(w.case_ids) & set(world["west"])]
+    scans = [e for e in _events(world["url"], w.id) if e.kind in ("found", "rescanned")]
+    assert [e.seq for e in scans] == list(range(1, len(scans) + 1)) and len(scans) == 2
+    assert [e.at for e in scans] == [T_WEST + dt.timedelta(minutes=30), T_WEST + dt.timedelta(minutes=90)]
+    for e in scans:  # every scan's own evidence: its figures agree with its cases (all reports here are cases)
+        p = e.payload
+        assert p["observed"] == len(p["case_ids"]) and p["expected"] > 0 and 0 < p["p_value"] <= 1
+        assert {"window_start", "window_end", "radius_m", "grid_codes", "matter_codes", "score"} <= set(p)
+    kept = max(scans, key=lambda e: (e.payload["score"], -e.seq)).payload  # the strongest, the first on a tie
+    assert w.observed == len(w.case_ids) == kept["observed"]
+    assert (w.case_ids, w.grid_codes, w.matter_codes) == (kept["case_ids"], kept["grid_codes"], kept["matter_codes"])
+    assert (w.expected, w.p_value, w.score, w.radius_m) == (kept["expected"], kept["p_value"], kept["score"],
+                                                            kept["radius_m"])
+    assert (w.window_start.isoformat(), w.window_end.isoformat()) == (kept["window_start"], kept["window_end"])
+    assert w.last_scan_at == T_WEST + dt.timedelta(minutes=90)
+
+
+def test_the_history_and_the_runs_are_append_only(world):
+    for table in ("early_warning_events", "early_warning_scans"):
+        with pytest.raises(DBAPIError, match="append-only"), unit_of_work(world["url"]) as s:
+            s.execute(text(f"UPDATE {table} SET at = at"))
+        with pytest.raises(DBAPIError, match="append-only"), unit_of_work(world["url"]) as s:
+            s.execute(text(f"DELETE FROM {table}"))
+    with unit_of_work(world["url"]) as s:
+        assert s.scalar(select(func.count()).select_from(EarlyWarningEvent)) >= 2
+        assert s.scalar(select(func.count()).select_from(EarlyWarningScan)) >= 4  # two at once, a rerun, +90 min
 
 
 def test_api_scan_list_act_promote(world):
@@ -147,6 +187,9 @@ def test_api_scan_list_act_promote(world):
     assert all({"number", "matter_code", "created_at", "lon", "lat"} <= set(c) for c in detail["cases"])
     roles = {f["properties"]["role"] for f in detail["area"]["features"]}
     assert roles == {"centre", "grid"}
+    assert [h["kind"] for h in detail["history"]] == ["found", "rescanned"] and detail["scans"] == 2
+    assert detail["history"][1]["payload"]["observed"] == len(detail["history"][1]["payload"]["case_ids"])
+    assert detail["status_at"] is None and detail["status_by"] is None
 
     # refusals: not seen (404), no deciding role (403), the status does not allow it (409)
     assert desk.post("east_commander", f"/api/v1/early-warnings/{west.id}/actions/watch").status_code == 404
@@ -154,6 +197,13 @@ def test_api_scan_list_act_promote(world):
     assert r.status_code == 403 and r.json()["code"] == "role_needed"
     r = desk.post("shift_leader", f"/api/v1/early-warnings/{west.id}/actions/watch", {"note": "再看一小时"})
     assert r.status_code == 200 and r.json()["status"] == "watching"
+    watched = r.json()
+    last = watched["history"][-1]
+    assert (last["kind"], last["actor"], last["note"], last["payload"]) == (
+        "watch", "shift_leader", "再看一小时", {"from": "new", "to": "watching", "incident_id": None})
+    assert last["actor_id"] is not None and last["seq"] == 3
+    assert (watched["status_by"], watched["status_by_name"], watched["status_note"]) == (
+        last["actor_id"], "shift_leader", "再看一小时") and watched["status_at"] == last["at"]
     r = desk.post("shift_leader", f"/api/v1/early-warnings/{west.id}/actions/watch")
     assert r.status_code == 409 and r.json()["allowed_actions"] == ["dismiss", "promote"]
 
@@ -161,6 +211,9 @@ def test_api_scan_list_act_promote(world):
     assert r.status_code == 200, r.text
     promoted = r.json()
     assert promoted["status"] == "promoted" and promoted["incident_id"]
+    assert [h["kind"] for h in promoted["history"]] == ["found", "rescanned", "watch", "promote"]
+    assert promoted["history"][-1]["actor"] == "west_commander" and promoted["status_note"] is None
+    assert promoted["history"][-1]["payload"]["incident_id"] == promoted["incident_id"]
     incident = desk.get("west_commander", f"/api/v1/incidents/{promoted['incident_id']}").json()
     assert incident["title"] == "西镇违章聚集"
     notes = [e for e in desk.get("west_commander", f"/api/v1/incidents/{promoted['incident_id']}/log").json()
@@ -197,3 +250,42 @@ def test_cli_scan_json(world):
     assert {"id", "matter_codes", "grid_codes", "case_ids", "observed", "expected", "p_value"} <= set(
         (out["items"] or [{"id": 0, "matter_codes": 0, "grid_codes": 0, "case_ids": 0, "observed": 0, "expected": 0,
                            "p_value": 0}])[0])
+
+
+def test_a_scheduled_scan_is_skipped_within_half_the_interval(world):
+    url, every, at = world["url"], dt.timedelta(minutes=60), T_EAST + dt.timedelta(days=1)
+    units = lambda: unit_of_work(url)  # noqa: E731
+    first = early_warnings.scheduled(units, at, GridIndex.build, every)
+    # another process, 20 minutes later: the first one's run counts
+    second = early_warnings.scheduled(units, at + dt.timedelta(minutes=20), GridIndex.build, every)
+    assert not first.skipped and first.reports > 100
+    assert second.skipped and second.reports == 0 and second.found == []
+    with unit_of_work(url) as s:  # by hand: always runs
+        manual = early_warnings.scan(s, at + dt.timedelta(minutes=25), GridIndex.build(s))
+    assert not manual.skipped and manual.reports > 100
+    # the manual run counts too; past half the interval after it, the turn comes
+    assert early_warnings.scheduled(units, at + dt.timedelta(minutes=50), GridIndex.build, every).skipped
+    third = early_warnings.scheduled(units, at + dt.timedelta(minutes=60), GridIndex.build, every)
+    assert not third.skipped
+    with unit_of_work(url) as s:
+        runs = s.execute(select(EarlyWarningScan.trigger, EarlyWarningScan.at).where(
+            EarlyWarningScan.at >= at).order_by(EarlyWarningScan.at)).all()
+    assert runs == [("scheduled", at), ("manual", at + dt.timedelta(minutes=25)),
+                    ("scheduled", at + dt.timedelta(minutes=60))]
+
+
+def test_two_scheduled_scans_at_once_run_the_scan_once(world):
+    at, every, results = T_EAST + dt.timedelta(days=3), dt.timedelta(minutes=60), []
+    barrier = threading.Barrier(2)
+
+    def go():
+        barrier.wait()
+        results.append(early_warnings.scheduled(lambda: unit_of_work(world["url"]), at, GridIndex.build,
+                                                every).skipped)
+
+    threads = [threading.Thread(target=go) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(results) == [False, True]

@@ -102,13 +102,15 @@ async def _sweep_forever(app: FastAPI) -> None:
 
 async def _scan_forever(app: FastAPI) -> None:
     """Scan for early warnings every ``early_warning_scan_minutes`` (safe with several processes: see
-    ``screening/early_warnings.py``)."""
+    ``screening/early_warnings.py``; a run is skipped when another process scanned within half the interval)."""
     from liandong.db import unit_of_work
     from liandong.screening import early_warnings
 
+    every = dt.timedelta(minutes=app.state.settings.early_warning_scan_minutes)
+
     def once() -> None:
-        with unit_of_work(app.state.database_url) as session:
-            early_warnings.scan(session, app.state.clock(), app.state.grid_index.get(session))
+        early_warnings.scheduled(lambda: unit_of_work(app.state.database_url), app.state.clock(),
+                                 app.state.grid_index.get, every)
 
     while True:
         await asyncio.sleep(app.state.settings.early_warning_scan_minutes * 60)

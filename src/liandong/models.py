@@ -32,7 +32,7 @@ from liandong.intake.sensors.models import SensorDevice
 from liandong.intake.video.models import VideoSource
 from liandong.screening.campaign_models import Campaign, CampaignTeam, CampaignVisit
 from liandong.screening.dispute_models import Dispute, DisputeEvent
-from liandong.screening.early_warning_models import EarlyWarning
+from liandong.screening.early_warning_models import EarlyWarning, EarlyWarningEvent, EarlyWarningScan
 from liandong.screening.hazard_models import Hazard, HazardEvent
 from liandong.units.models import TeamMember, Unit
 
@@ -48,4 +48,5 @@ __all__ = [
     "VideoSource", "metadata",
     "Dispute", "DisputeEvent", "Hazard", "HazardEvent",
     "Campaign", "CampaignTeam", "CampaignVisit",
+    "EarlyWarningEvent", "EarlyWarningScan",
 ]

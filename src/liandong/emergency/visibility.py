@@ -17,12 +17,12 @@ from __future__ import annotations
 from collections.abc import Collection
 from dataclasses import dataclass
 
-from sqlalchemy import false, or_, select
+from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from liandong.areas.models import Area
 from liandong.auth.identity import Identity
-from liandong.cases.visibility import Rule, rule
+from liandong.cases.visibility import Rule, narrowed, overlapping, rule
 from liandong.emergency.models import Incident, IncidentArea, Task
 from liandong.errors import Forbidden
 from liandong.units.heading import headed
@@ -30,30 +30,16 @@ from liandong.units.heading import headed
 __all__ = ["Watcher", "commands", "not_commanding", "overlapping", "rule", "visible", "watcher"]
 
 
-def ancestors(path: str) -> list[str]:
-    """``/1/5/9/`` → ``/1/``, ``/1/5/``, ``/1/5/9/``: the areas containing the one at ``path``, and itself."""
-    ids = [p for p in path.split("/") if p]
-    return ["/" + "/".join(ids[:n]) + "/" for n in range(1, len(ids) + 1)]
-
-
-def overlapping(column, path: str):
-    """A SQL condition: the area at ``column`` (a materialised path) lies in or contains the area at ``path``."""
-    return or_(column.startswith(path, autoescape=True), column.in_(ancestors(path)))
-
-
 def visible(stmt, caller: Identity):
     """``stmt`` (a select over incidents) narrowed to the incidents ``caller`` may see."""
-    r = rule(caller)
-    if r.everything:
-        return stmt
-    conditions = []
-    if r.path is not None:
+
+    def in_area(path: str):
         affecting = (select(IncidentArea.incident_id).join(Area, Area.id == IncidentArea.area_id)
-                     .where(overlapping(Area.path, r.path)))
-        conditions += [Incident.area_path.startswith(r.path, autoescape=True), Incident.id.in_(affecting)]
-    if r.unit_id is not None:
-        conditions.append(Incident.id.in_(select(Task.incident_id).where(Task.owner_unit_id.in_(headed(r.unit_id)))))
-    return stmt.where(or_(*conditions)) if conditions else stmt.where(false())
+                     .where(overlapping(Area.path, path)))
+        return or_(Incident.area_path.startswith(path, autoescape=True), Incident.id.in_(affecting))
+
+    return narrowed(stmt, caller, in_area,
+                    lambda units: Incident.id.in_(select(Task.incident_id).where(Task.owner_unit_id.in_(units))))
 
 
 @dataclass(frozen=True)

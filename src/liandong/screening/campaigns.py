@@ -16,7 +16,7 @@ import datetime as dt
 from collections import defaultdict
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import false, func, or_, select
+from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import flag_modified
@@ -27,7 +27,7 @@ from liandong.areas.index import GridIndex, place
 from liandong.areas.models import Area
 from liandong.auth.identity import Identity
 from liandong.cases.payloads import parse
-from liandong.cases.visibility import rule
+from liandong.cases.visibility import narrowed, overlapping
 from liandong.config import get_settings
 from liandong.errors import Conflict, DomainError, Forbidden, Invalid, NotFound, Stale
 from liandong.screening import campaign_states as cs
@@ -42,25 +42,12 @@ def _zone() -> ZoneInfo:
     return ZoneInfo(get_settings().timezone)
 
 
-def _ancestors(path: str) -> list[str]:
-    """``/1/5/9/`` → ``/1/``, ``/1/5/``, ``/1/5/9/``: the areas a jurisdiction lies in."""
-    ids = [p for p in path.split("/") if p]
-    return ["/" + "/".join(ids[: n + 1]) + "/" for n in range(len(ids))]
-
-
 def visible(stmt, caller: Identity):
-    """``stmt`` (a select over campaigns) narrowed to those the caller sees."""
-    r = rule(caller)
-    if r.everything:
-        return stmt
-    conditions = []
-    if r.path is not None:
-        conditions += [Campaign.area_path.startswith(r.path, autoescape=True),
-                       Campaign.area_path.in_(_ancestors(r.path))]
-    if r.unit_id is not None:
-        conditions.append(Campaign.id.in_(select(CampaignTeam.campaign_id)
-                                          .where(CampaignTeam.unit_id.in_(headed(r.unit_id)))))
-    return stmt.where(or_(*conditions)) if conditions else stmt.where(false())
+    """``stmt`` (a select over campaigns) narrowed to those the caller sees: a campaign over or inside the
+    jurisdiction (a district campaign is every town's), or one the caller's unit (or a unit it heads) works in."""
+    return narrowed(stmt, caller, lambda path: overlapping(Campaign.area_path, path),
+                    lambda units: Campaign.id.in_(select(CampaignTeam.campaign_id)
+                                                  .where(CampaignTeam.unit_id.in_(units))))
 
 
 def _manage(caller: Identity, action: str, area_path: str) -> None:

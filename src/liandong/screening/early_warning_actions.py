@@ -1,6 +1,6 @@
 """Deciding on an early warning: watch, dismiss, or promote to an incident (the evidence cases linked: the first
-raised into it, the others linked, so each case's own log names the incident — one history). Audited; the caller
-commits."""
+raised into it, the others linked, so each case's own log names the incident — one history). Each decision is an
+event in the warning's history (actor, note); audited; the caller commits."""
 
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ from liandong.cases.visibility import visible as cases_visible
 from liandong.emergency import intake, linked_cases, log
 from liandong.emergency.payloads import IncidentIn
 from liandong.errors import Conflict, Forbidden, NotFound, Stale
+from liandong.screening import early_warning_log as history
 from liandong.screening import early_warning_queries as queries
 from liandong.screening.early_warning_models import EarlyWarning
 from liandong.screening.early_warning_payloads import WarningAction
@@ -50,9 +51,11 @@ def act(session: Session, warning_id: int, action: str, caller: Identity, payloa
     before = warning.status
     if action == "promote":
         warning.incident_id = _promote(session, warning, caller, body, now, index)
-    warning.status, warning.status_by, warning.status_at, warning.status_note = (to, caller.user_id, now,
-                                                                                   body.note or body.reason)
-    session.flush()
+    warning.status = to
+    session.flush()  # the versioned UPDATE: the row is held from here, the history numbered under it
+    note = body.note or body.reason
+    history.append(session, warning, action, now, actor_id=caller.user_id, actor=caller.name, note=note,
+               payload={"from": before, "to": to, "incident_id": warning.incident_id})
     audit.record(session, f"early_warning_{action}", actor_id=caller.user_id, actor_name=caller.name,
                  target=f"early_warning:{warning.id}",
                  detail={"from": before, "to": to, "note": body.note, "incident_id": warning.incident_id})

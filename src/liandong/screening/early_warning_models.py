@@ -3,13 +3,19 @@
 A row is kept once per cluster: ``dedupe_key`` (detector, centre grid, kinds, window start to the hour) is
 unique, so two processes scanning the same moment store it once; a later scan that finds an area and window
 overlapping an open warning (new or watching) of the same detector updates that row's evidence instead of adding
-one (see ``early_warnings.store``)."""
+one (see ``early_warnings.store``).
+
+Its history is ``early_warning_events`` (append-only: the database refuses UPDATE and DELETE): every scan that found
+it (``found``, ``rescanned``, each with that scan's own evidence and figures) and every decision (``watch``,
+``dismiss``, ``promote``, with the actor and the note). The counts (how many scans found it) and the latest decision
+are read from there. ``early_warning_scans`` records each scan run (also append-only): a scheduled scan is skipped
+when another process ran one within half the interval."""
 
 from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import JSON, Float, ForeignKey, Integer, String, Text
+from sqlalchemy import JSON, Float, ForeignKey, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from liandong.db import Base, UTCDateTime, utcnow
@@ -25,9 +31,7 @@ class EarlyWarning(Base):
     detected_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, index=True)
     """The scan time that first found it."""
     last_scan_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
-    """The latest scan time that found it again (its evidence is that scan's)."""
-    scans: Mapped[int] = mapped_column(Integer, default=1)
-    """How many scans found it."""
+    """The latest scan time that found it (its evidence is the strongest scan's: see the events)."""
     window_start: Mapped[dt.datetime] = mapped_column(UTCDateTime)
     window_end: Mapped[dt.datetime] = mapped_column(UTCDateTime)
     centre_grid_id: Mapped[int] = mapped_column(ForeignKey("areas.id", ondelete="RESTRICT"), index=True)
@@ -41,7 +45,8 @@ class EarlyWarning(Base):
     grid_codes: Mapped[list] = mapped_column(JSON, default=list)
     matter_codes: Mapped[list] = mapped_column(JSON, default=list)
     case_ids: Mapped[list] = mapped_column(JSON, default=list)
-    """The evidence: the cases inside the cylinder (area × window)."""
+    """The evidence: the cases inside the cylinder (area × window). The evidence (window, radius, grids, matters,
+    cases) and the figures below are one scan's together: the strongest (highest score) that found it."""
     observed: Mapped[int] = mapped_column(Integer)
     expected: Mapped[float] = mapped_column(Float)
     relative_risk: Mapped[float] = mapped_column(Float)
@@ -50,11 +55,45 @@ class EarlyWarning(Base):
     p_value: Mapped[float] = mapped_column(Float)
     status: Mapped[str] = mapped_column(String(12), index=True)
     """new → watching → dismissed | promoted (see ``early_warning_states``)."""
-    status_by: Mapped[int | None] = mapped_column(Integer)
-    status_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
-    status_note: Mapped[str | None] = mapped_column(Text)
     incident_id: Mapped[int | None] = mapped_column(ForeignKey("incidents.id", ondelete="RESTRICT"), index=True)
     version: Mapped[int] = mapped_column(Integer, nullable=False)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     __mapper_args__ = {"version_id_col": version}
+
+
+EVENT_KINDS = ("found", "rescanned", "watch", "dismiss", "promote")
+SCAN_KINDS = ("found", "rescanned")
+
+
+class EarlyWarningEvent(Base):
+    """One entry of a warning's history: a scan that found it (``payload``: that scan's window, radius, grids,
+    matters, case ids, observed, expected, relative risk, score, p) or a decision (``payload``: from, to, incident).
+    Never updated or deleted."""
+
+    __tablename__ = "early_warning_events"
+    __table_args__ = (UniqueConstraint("warning_id", "seq"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    warning_id: Mapped[int] = mapped_column(ForeignKey("early_warnings.id", ondelete="RESTRICT"))
+    seq: Mapped[int] = mapped_column(Integer)
+    at: Mapped[dt.datetime] = mapped_column(UTCDateTime, index=True)
+    """The scan time for a scan, the decision time for a decision."""
+    kind: Mapped[str] = mapped_column(String(12), index=True)
+    actor_id: Mapped[int | None] = mapped_column(Integer)
+    actor: Mapped[str] = mapped_column(String(64))
+    note: Mapped[str | None] = mapped_column(Text)
+    payload: Mapped[dict] = mapped_column(JSON, default=dict)
+
+
+class EarlyWarningScan(Base):
+    """One scan run (scheduled or by hand), whatever it found. Never updated or deleted."""
+
+    __tablename__ = "early_warning_scans"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    at: Mapped[dt.datetime] = mapped_column(UTCDateTime, index=True)
+    """The scan time."""
+    trigger: Mapped[str] = mapped_column(String(12))
+    """scheduled | manual."""
+    recorded_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)

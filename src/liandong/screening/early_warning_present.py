@@ -1,6 +1,8 @@
 """Early warnings as the API answers them: the list item (DESIGN §4: ``id``, ``matter_codes``, ``grid_codes``,
 ``case_ids``, ``observed``, ``expected``, ``p_value``, ``status`` and more) and the detail with its evidence (the
-cases the caller sees, with number, matter, time and place; the area as GeoJSON: the grids and the scan circle)."""
+cases the caller sees, with number, matter, time and place; the area as GeoJSON: the grids and the scan circle; the
+history: every scan that found it with that scan's own figures, every decision with its actor and note). ``scans``
+and ``status_by``/``status_at``/``status_note`` are read from the history."""
 
 from __future__ import annotations
 
@@ -13,25 +15,33 @@ from liandong.auth.identity import Identity
 from liandong.cases.models import Case
 from liandong.cases.visibility import visible as cases_visible
 from liandong.catalogue.models import Matter
+from liandong.screening import early_warning_log as log
 from liandong.screening.early_warning_actions import may_act
-from liandong.screening.early_warning_models import EarlyWarning
+from liandong.screening.early_warning_models import EarlyWarning, EarlyWarningEvent
 from liandong.screening.early_warning_states import allowed
 
 
-def item(w: EarlyWarning, caller: Identity) -> dict:
+def item(w: EarlyWarning, caller: Identity, scans: int, decision: EarlyWarningEvent | None) -> dict:
+    """``scans``: how many scans found it; ``decision``: its latest decision event (``status_by``, ``status_at``,
+    ``status_note`` are read from it)."""
     return {"id": w.id, "detector": w.detector, "status": w.status, "version": w.version,
-            "detected_at": w.detected_at, "last_scan_at": w.last_scan_at, "scans": w.scans,
+            "detected_at": w.detected_at, "last_scan_at": w.last_scan_at, "scans": scans,
             "window_start": w.window_start, "window_end": w.window_end,
             "centre_grid_code": w.centre_grid_code, "lon": w.lon, "lat": w.lat, "radius_m": w.radius_m,
             "grid_codes": w.grid_codes, "matter_codes": w.matter_codes, "case_ids": w.case_ids,
             "observed": w.observed, "expected": w.expected, "relative_risk": w.relative_risk, "score": w.score,
-            "p_value": w.p_value, "status_by": w.status_by, "status_at": w.status_at, "status_note": w.status_note,
+            "p_value": w.p_value, "status_by": decision.actor_id if decision else None,
+            "status_by_name": decision.actor if decision else None, "status_at": decision.at if decision else None,
+            "status_note": decision.note if decision else None,
             "incident_id": w.incident_id, "allowed_actions": allowed(w.status) if may_act(caller) else []}
 
 
 def items(session: Session, rows: list[EarlyWarning], caller: Identity) -> list[dict]:
     names = _matter_names(session, {c for w in rows for c in w.matter_codes})
-    return [{**item(w, caller), "matters": [{"code": c, "name": names.get(c, c)} for c in w.matter_codes]}
+    ids = [w.id for w in rows]
+    scans, decisions = log.scans(session, ids), log.decisions(session, ids)
+    return [{**item(w, caller, scans.get(w.id, 0), decisions.get(w.id)),
+             "matters": [{"code": c, "name": names.get(c, c)} for c in w.matter_codes]}
             for w in rows]
 
 
@@ -43,7 +53,7 @@ def detail(session: Session, w: EarlyWarning, caller: Identity, index: GridIndex
     cases = [{"id": r.id, "number": r.number, "state": r.state, "created_at": r.created_at, "lon": r.lon,
               "lat": r.lat, "channel": r.channel, "matter_code": r.code, "matter_name": r.name} for r in rows]
     return {**items(session, [w], caller)[0], "cases": cases, "hidden_cases": len(w.case_ids) - len(cases),
-            "area": area(w, index)}
+            "area": area(w, index), "history": log.history(session, w.id)}
 
 
 def area(w: EarlyWarning, index: GridIndex) -> dict:

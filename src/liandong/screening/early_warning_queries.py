@@ -9,7 +9,7 @@ from sqlalchemy import false, func, select
 from sqlalchemy.orm import Session
 
 from liandong.auth.identity import Identity
-from liandong.cases.visibility import rule
+from liandong.cases.visibility import narrowed, rule
 from liandong.errors import Invalid, NotFound
 from liandong.screening.early_warning_models import EarlyWarning
 from liandong.screening.early_warning_states import READ_ROLES, STATUSES
@@ -17,14 +17,9 @@ from liandong.screening.early_warning_states import READ_ROLES, STATUSES
 
 def visible(stmt, caller: Identity):
     """``stmt`` (a select over early warnings) narrowed to those ``caller`` may see."""
-    r = rule(caller)
     if READ_ROLES.isdisjoint(caller.roles):
         return stmt.where(false())
-    if r.everything:
-        return stmt
-    if r.path is None:
-        return stmt.where(false())
-    return stmt.where(EarlyWarning.area_path.startswith(r.path, autoescape=True))
+    return narrowed(stmt, caller, lambda path: EarlyWarning.area_path.startswith(path, autoescape=True))
 
 
 def sees(caller: Identity, area_path: str) -> bool:

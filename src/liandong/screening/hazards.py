@@ -11,20 +11,19 @@ from __future__ import annotations
 import datetime as dt
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import false, func, or_, select, update
+from sqlalchemy import func, or_, select, update
 from sqlalchemy.orm import Session
 
 from liandong import audit
 from liandong.areas.index import GridIndex, place
 from liandong.areas.models import Area
 from liandong.auth.identity import Identity
-from liandong.cases.visibility import rule
+from liandong.cases.visibility import narrowed
 from liandong.config import get_settings
 from liandong.errors import Forbidden, Invalid, NotFound
 from liandong.screening import hazard_states as hs
 from liandong.screening.hazard_models import Hazard, HazardEvent
 from liandong.screening.hazard_payloads import HazardIn
-from liandong.units.heading import headed
 from liandong.units.models import Unit
 
 # --- shared with disputes -----------------------------------------------------------------------------------
@@ -39,16 +38,10 @@ def number(session: Session, model, prefix: str, now: dt.datetime) -> str:
 
 
 def within(stmt, caller: Identity, model, unit_column=None):
-    """``stmt`` (a select over ``model``, a register with ``area_path``) narrowed by the case rule."""
-    r = rule(caller)
-    if r.everything:
-        return stmt
-    conditions = []
-    if r.path is not None:
-        conditions.append(model.area_path.startswith(r.path, autoescape=True))
-    if r.unit_id is not None and unit_column is not None:
-        conditions.append(unit_column.in_(headed(r.unit_id)))
-    return stmt.where(or_(*conditions)) if conditions else stmt.where(false())
+    """``stmt`` (a select over ``model``, a register with ``area_path``) narrowed by the case rule; with
+    ``unit_column``, also the rows that column gives to the caller's unit or one it heads."""
+    return narrowed(stmt, caller, lambda path: model.area_path.startswith(path, autoescape=True),
+                    (lambda units: unit_column.in_(units)) if unit_column is not None else None)
 
 
 def append(session: Session, event_model, parent, parent_column: str, caller: Identity, action: str,

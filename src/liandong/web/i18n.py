@@ -69,6 +69,8 @@ ACTION_LABELS = {
     "raise_incident": ("升级为突发事件", "Raised as an incident"),
     "link_incident": ("关联突发事件", "Linked to an incident"),
     "from_hazard": ("由安全隐患转办", "Handed over from a safety hazard"),
+    "found": ("发现聚集", "Cluster found"),
+    "rescanned": ("再次扫描确认", "Found again by a later scan"),
 }
 CHANNEL_LABELS = {
     "hotline": ("热线", "Hotline"),
