@@ -227,7 +227,8 @@ def test_a_workbench_flooded_with_notices_keeps_its_queue_above_the_fold(browser
     expect(pg.locator("#notices-rest")).to_be_hidden()  # the rest waits folded
     fold = pg.viewport_size["height"]
     queue_top = pg.locator("#results").bounding_box()["y"]
-    assert queue_top < fold * 0.6, f"the queue starts at {queue_top}px of a {fold}px window"
+    # in the first screen with room for its first rows (the top bar holds the emergency and screening pages too)
+    assert queue_top < fold * 0.72, f"the queue starts at {queue_top}px of a {fold}px window"
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     pg.screenshot(path=str(SCREENSHOTS / "workbench-notices.png"))
     pg.locator("#notice-more summary").click()

@@ -6,10 +6,10 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncIterator, Callable
+from functools import partial
 
 from fastapi import APIRouter, Depends, Header, Query, Request
 from fastapi.responses import StreamingResponse
-from sqlalchemy.orm import Session
 
 from liandong.auth.deps import streaming_identity
 from liandong.auth.identity import Identity
@@ -31,19 +31,29 @@ SSE = {"response_class": StreamingResponse, "responses": {200: {"content": {"tex
 @router.get("/events", summary="Live case events (text/event-stream); resumes after Last-Event-ID", **SSE)
 async def events(request: Request, identity: Identity = Depends(streaming_identity),
                  last_event_id: str | None = LAST_ID, recent: int = RECENT) -> StreamingResponse:
-    return await _stream(request, request.app.state.live, "case",
-                         lambda session: case_predicate(viewer(session, identity)), last_event_id, recent)
+    return await _stream(request, request.app.state.live, "case", partial(_case_rule, identity), last_event_id,
+                         recent)
 
 
 @router.get("/incidents", summary="Live incident events (state changes, command log, tasks, warnings) of the "
                                   "incidents the caller sees (text/event-stream)", **SSE)
 async def incidents(request: Request, identity: Identity = Depends(streaming_identity),
                     last_event_id: str | None = LAST_ID, recent: int = RECENT) -> StreamingResponse:
-    return await _stream(request, request.app.state.live_incidents, "incident",
-                         lambda session: live_events.predicate(watcher(session, identity)), last_event_id, recent)
+    return await _stream(request, request.app.state.live_incidents, "incident", partial(_incident_rule, identity),
+                         last_event_id, recent)
 
 
-async def _stream(request: Request, feed: Feed, kind: str, predicate: Callable[[Session], Callable[[dict], bool]],
+def _case_rule(identity: Identity, db) -> Callable[[dict], bool]:
+    """The case visibility rule as a predicate over the case feed's items (run in a worker thread)."""
+    return case_predicate(viewer(db, identity))
+
+
+def _incident_rule(identity: Identity, db) -> Callable[[dict], bool]:
+    """The incident visibility rule as a predicate over the incident feed's items (run in a worker thread)."""
+    return live_events.predicate(watcher(db, identity))
+
+
+async def _stream(request: Request, feed: Feed, kind: str, predicate: Callable[..., Callable[[dict], bool]],
                   last_event_id: str | None, recent: int) -> StreamingResponse:
     """Subscribe first, then replay what the screen missed (after ``Last-Event-ID``) or the latest ``recent``
     items it may see, then go on live; a heartbeat keeps proxies from closing the connection."""
