@@ -22,10 +22,12 @@ router = APIRouter(include_in_schema=False)
 ItemId = Path(ge=1, le=2**31 - 1)
 
 KINDS = {
-    "hazards": {"filters": {"state": hs.STATES, "grade": hs.GRADES, "sector": hs.SECTORS},
+    "hazards": {"words": "hz", "item_page": "hazard",
+                "filters": {"state": hs.STATES, "grade": hs.GRADES, "sector": hs.SECTORS},
                 "report_roles": hs.REPORT_ROLES, "needs": hazard_actions.NEEDS,
                 "options": {"grade": hs.GRADES, "sector": hs.SECTORS, "kind": hs.REPORTER_KINDS}},
-    "disputes": {"filters": {"list": tuple(ds.LISTS), "state": ds.STATES, "type": ds.TYPES, "risk": ds.RISKS,
+    "disputes": {"words": "md", "item_page": "dispute",
+                 "filters": {"list": tuple(ds.LISTS), "state": ds.STATES, "type": ds.TYPES, "risk": ds.RISKS,
                              "tier": ds.TIERS},
                  "report_roles": ds.REPORT_ROLES, "needs": dispute_actions.NEEDS,
                  "options": {"type": ds.TYPES, "risk": ds.RISKS, "tier": ds.TIERS, "outcome": ds.OUTCOMES}},
@@ -42,6 +44,7 @@ def _shell(request: Request, principal: Principal | None, session: Session, temp
     spec = KINDS[kind]
     return page(request, template, {**me, "tile_url": request.app.state.settings.tile_url, "kind": kind,
                                     "filters": spec["filters"], "options": spec["options"], "needs": spec["needs"],
+                                    "words": spec["words"], "item_page": spec["item_page"],
                                     "can_report": principal.has(*spec["report_roles"]), **context})
 
 
@@ -54,7 +57,7 @@ def hazards_page(request: Request, principal: Principal | None = Depends(optiona
 @router.get("/hazards/{item_id}")
 def hazard_page(request: Request, item_id: int = ItemId, principal: Principal | None = Depends(optional_principal),
                 session: Session = Depends(get_session)):
-    return _shell(request, principal, session, "hazard.html", "hazards", {"item_id": item_id})
+    return _shell(request, principal, session, "register_item.html", "hazards", {"item_id": item_id})
 
 
 @router.get("/disputes")
@@ -66,4 +69,4 @@ def disputes_page(request: Request, principal: Principal | None = Depends(option
 @router.get("/disputes/{item_id}")
 def dispute_page(request: Request, item_id: int = ItemId, principal: Principal | None = Depends(optional_principal),
                  session: Session = Depends(get_session)):
-    return _shell(request, principal, session, "dispute.html", "disputes", {"item_id": item_id})
+    return _shell(request, principal, session, "register_item.html", "disputes", {"item_id": item_id})
