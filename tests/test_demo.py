@@ -249,3 +249,33 @@ def test_a_month_of_screening(demo):
     assert figures["disputes"]["collected"] == made["disputes"] > 10 and figures["disputes"]["succeeded"] > 0
     listed = client.get("/api/v1/hazards", params={"limit": 5}, headers=auth).json()
     assert listed["total"] == made["hazards"]
+
+
+def test_a_rolling_campaign(demo):
+    """``make demo`` has one campaign running in 七宝镇: its visits, made through ``record_visit``, cover whole
+    communities first; a failed checklist item became a hazard in the register, found on the visit; the demo's
+    ``town_handler`` (of the sub-centre, an assigned team) may record the next visit, a centre receptionist may not."""
+    url, result = demo
+    ran = result["screening"]["campaign"]
+    assert ran["visits"] > 100 and ran["hazards"] > 0
+    client = make_client(url)
+    auth = login(client, "town_handler", result["password"])
+    campaign = client.get(f"/api/v1/campaigns/{ran['id']}", headers=auth).json()
+    assert campaign["state"] == "running"
+    coverage = client.get(f"/api/v1/campaigns/{ran['id']}/coverage", params={"level": "community"},
+                          headers=auth).json()
+    rows = coverage["items"]
+    assert sum(r["visited"] for r in rows) == ran["visits"]
+    assert any(r["visited"] == r["grids"] > 0 for r in rows) and any(r["visited"] < r["grids"] for r in rows)
+    visits = client.get(f"/api/v1/campaigns/{ran['id']}/visits", params={"limit": 1000}, headers=auth).json()
+    found = [f["id"] for v in visits["items"] for f in v["findings"] if f["kind"] == "hazard"]
+    assert len(found) == ran["hazards"]
+    hazard = client.get(f"/api/v1/hazards/{found[0]}", headers=auth).json()
+    assert hazard["sector"] in ("fire", "electric")
+    unvisited = next(r for r in client.get(f"/api/v1/campaigns/{ran['id']}/coverage", params={"level": "grid"},
+                                           headers=auth).json()["items"] if not r["visited"])
+    body = {"grid_code": unvisited["code"], "answers": {k["key"]: "ok" for k in campaign["checklist"]}}
+    assert client.post(f"/api/v1/campaigns/{ran['id']}/visits", json=body, headers=auth).status_code == 201
+    desk = login(client, "receptionist", result["password"])
+    refused = client.post(f"/api/v1/campaigns/{ran['id']}/visits", json=body, headers=desk)
+    assert refused.status_code == 403 and refused.json()["code"] == "not_campaign_team"
