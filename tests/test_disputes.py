@@ -12,12 +12,13 @@ from sqlalchemy import distinct, func, select, text
 from sqlalchemy.exc import DBAPIError
 
 from liandong.app import create_app
+from liandong.areas.models import Area
 from liandong.audit import AuditEntry
 from liandong.auth.service import create_user
 from liandong.config import Settings
 from liandong.db import unit_of_work
 from liandong.emergency.models import IncidentEvent
-from liandong.screening.dispute_models import DisputeEvent
+from liandong.screening.dispute_models import Dispute, DisputeEvent
 from tests.caseworld import EAST_POINT, WEST_POINT
 from tests.factories import EAST, PASSWORD, WEST
 
@@ -98,24 +99,28 @@ def test_a_dispute_is_mediated_escalated_resolved_and_called_back(world):
     desk.ok("west_dispatcher", did, "escalate", reason="村调委会调解不成")
     desk.ok("west_dispatcher", did, "assign", mediator="镇综治中心赵主任")
     desk.ok("west_dispatcher", did, "escalate", reason="需要专班")
-    r = desk.act("west_dispatcher", did, "escalate", reason="再升")
+    # the task force is the district's: the town that sent it up reads it but acts no more
+    r = desk.act("west_dispatcher", did, "regrade", risk="red")
+    assert r.status_code == 403 and r.json()["code"] == "tier_held_above"
+    assert r.json()["allowed_actions"] == ["raise_incident"]  # a mass incident waits for no tier
+    r = desk.act("shift_leader", did, "escalate", reason="再升")
     assert r.status_code == 409 and r.json()["code"] == "top_tier"
     assert "escalate" not in r.json()["allowed_actions"]
-    desk.ok("west_dispatcher", did, "regrade", risk="red")
-    desk.ok("west_inspector", did, "mediate", note="专班协调，公司分两期支付")
+    desk.ok("shift_leader", did, "regrade", risk="red")
+    desk.ok("inspector", did, "mediate", note="专班协调，公司分两期支付")
     for outcome in ("won", "failed"):  # a failed mediation is no outcome: it stays in mediation, or goes up a tier
-        r = desk.act("west_inspector", did, "resolve", outcome=outcome)
+        r = desk.act("inspector", did, "resolve", outcome=outcome)
         assert r.status_code == 422 and r.json()["code"] == "invalid_field"
-    resolved = desk.ok("west_inspector", did, "resolve", outcome="success", note="双方达成调解协议")
+    resolved = desk.ok("inspector", did, "resolve", outcome="success", note="双方达成调解协议")
     # the callback finds it does not hold: the mediation starts again, the outcome withdrawn (the log keeps it)
-    reopened = desk.ok("west_inspector", did, "reopen", note="回访发现公司未按期支付")
+    reopened = desk.ok("inspector", did, "reopen", note="回访发现公司未按期支付")
     assert (reopened["state"], reopened["outcome"]) == ("mediating", None)
     assert did not in {x["id"] for x in desk.get("west_dispatcher", "/api/v1/disputes",
                                                  list="resolution").json()["items"]}
-    resolved = desk.ok("west_inspector", did, "resolve", outcome="judicial", note="司法确认调解协议")
+    resolved = desk.ok("inspector", did, "resolve", outcome="judicial", note="司法确认调解协议")
     assert resolved["state"] == "resolved" and resolved["outcome"] == "judicial" and resolved["list"] == "resolution"
     desk.now = T0 + dt.timedelta(days=30)
-    closed = desk.ok("west_inspector", did, "callback", note="工资已全部发放，双方满意")
+    closed = desk.ok("inspector", did, "callback", note="工资已全部发放，双方满意")
     assert closed["state"] == "closed" and closed["closed_at"] == desk.now.isoformat()
     assert closed["allowed_actions"] == [] and (closed["tier"], closed["risk"]) == ("task_force", "red")
     assert [(e["action"], e["to_state"]) for e in closed["history"]] == [
@@ -148,6 +153,35 @@ def test_parties_are_masked_by_role_and_unmasked_reads_audited(world):
     r = desk.client.post("/api/v1/disputes", json={**WAGES, "parties": [{"name": "张三", "id_number": "123"}]},
                          headers=desk.headers("west_inspector"))
     assert r.status_code == 422
+
+
+def test_a_dispute_belongs_to_its_tier(world):
+    """小事不出村、大事不出镇: the village workstation acts on a dispute at the grid and village tiers; once it went up
+    to the town, the workstation still reads it (and its history) but may act on it no more, offered only raising an
+    incident (not held back by any tier); the town acts."""
+    desk = Desk(world)
+    made = desk.report(risk="red")
+    with unit_of_work(world) as s:
+        community = s.scalar(select(Area.code).join(Dispute, Dispute.area_path.startswith(Area.path))
+                             .where(Dispute.id == made["id"], Area.level == "community"))
+        create_user(s, username=f"village_{made['id']}", password=PASSWORD, unit_code=f"W-{community}",
+                    roles=["dispatcher"])
+    village, did = f"village_{made['id']}", made["id"]
+    desk.ok(village, did, "assign", mediator="村调委会李主任")
+    assert desk.ok(village, did, "escalate", reason="网格调解不成")["tier"] == "village"
+    desk.ok(village, did, "mediate", note="村调委会组织调解")
+    assert desk.ok(village, did, "escalate", reason="村调委会调解不成")["tier"] == "town"
+    seen = desk.get(village, f"/api/v1/disputes/{did}").json()
+    assert seen["tier"] == "town" and seen["allowed_actions"] == ["raise_incident"] and len(seen["history"]) == 5
+    r = desk.act(village, did, "mediate", note="再调一次")
+    assert r.status_code == 403 and r.json()["code"] == "tier_held_above"
+    assert r.json()["params"] == {"action": "mediate", "tier": "town", "level": "town"}
+    page = desk.client.post(f"/api/v1/disputes/{did}/actions/mediate", json={"note": "再调一次"},
+                            headers={**desk.headers(village), "sec-fetch-site": "same-origin"})
+    assert page.json()["detail"] == "该纠纷已上交至镇（街道）综治中心，由上一层级办理，您可查看但不能再操作"
+    assert "mediate" in desk.get("west_dispatcher", f"/api/v1/disputes/{did}").json()["allowed_actions"]
+    desk.ok("west_dispatcher", did, "mediate", note="镇综治中心会同司法所调解")
+    assert "raise_incident" in desk.get("commander", f"/api/v1/disputes/{did}").json()["allowed_actions"]
 
 
 def test_jurisdiction(world):

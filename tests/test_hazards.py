@@ -129,8 +129,13 @@ def test_a_major_hazard_runs_found_filed_rectifying_closed_with_its_five_and_a_r
     assert rewarded["reward"] == {"wanted": True, "amount": 500, "approver": "leader", "paid": False}
     r = desk.act("leader", hid, "reward", amount=800)
     assert r.status_code == 409 and r.json()["code"] == "reward_decided"
-    assert desk.ok("leader", hid, "pay_reward")["reward"]["paid"] is True
-    assert desk.act("leader", hid, "pay_reward").json()["code"] == "reward_paid"
+    # paid out by a second person: the approver may not record it paid, and is not offered it
+    r = desk.act("leader", hid, "pay_reward")
+    assert r.status_code == 403 and r.json()["code"] == "second_person_needed"
+    assert "pay_reward" not in desk.get("leader", f"/api/v1/hazards/{hid}").json()["allowed_actions"]
+    assert desk.get("shift_leader", f"/api/v1/hazards/{hid}").json()["allowed_actions"] == ["pay_reward"]
+    assert desk.ok("shift_leader", hid, "pay_reward")["reward"]["paid"] is True
+    assert desk.act("shift_leader", hid, "pay_reward").json()["code"] == "reward_paid"
     assert [a.detail["amount"] for a in audits(world, "hazard_reward_decided", f"hazard:{hid}")] == [500]
     assert len(audits(world, "hazard_reward_paid", f"hazard:{hid}")) == 1
 

@@ -15,6 +15,12 @@ TYPES = ("family", "neighbour", "land", "labour", "property", "requisition", "ot
 RISKS = ("red", "yellow", "blue")
 TIERS = ("grid", "village", "town", "task_force")
 """网格 → 村(居)调委会 → 镇(街道)综治中心 (with 司法所, 派出所) → 专班: 小事不出村、大事不出镇、矛盾不上交."""
+TIER_HOLDER = {"grid": "grid", "village": "community", "town": "town", "task_force": "district"}
+"""Whose dispute it is at each tier: a jurisdiction holding the whole area of that level around the dispute's grid
+(its grid, community, town, district). Below the tier one may read it but no longer act on it."""
+TIER_UP = {tier: ("grid", "community", "town", "district").index(level) for tier, level in TIER_HOLDER.items()}
+"""How many levels above the unit grid the holding area lies (the area tree is district → town → community →
+grid)."""
 OUTCOMES = ("success", "judicial", "litigation")
 """调解成功, 司法确认, 转诉讼: what ``resolve`` records. A mediation that fails is not an outcome: the dispute stays
 in mediation (a record says so) and goes up a tier (``escalate``), so the 化解清单 holds only what was settled."""

@@ -3,7 +3,7 @@ registers' one path (``register_table.py``: visibility → version → table →
 event; ``allowed_for`` asks the same ``refusal`` of every action). Refusals carry codes: ``not_allowed_in_state``
 (with the ``allowed_actions``), ``role_needed``, ``stale``, ``missing_field``, ``invalid_field``, ``five_missing``
 (a major hazard filed without its 五落实), ``reward_not_wanted``, ``reward_decided``, ``no_reward``, ``reward_paid``,
-``case_exists``.
+``second_person_needed`` (a reward's approver recording it paid), ``case_exists``.
 
 A hazard another department must handle becomes a case through ``cases.intake.open_case`` (``to_case``): the
 hazard records the case and the case's own log records the hazard (a ``from_hazard`` event that leaves its state
@@ -20,7 +20,7 @@ from liandong.auth.identity import Identity
 from liandong.cases import escalation
 from liandong.cases import intake as case_intake
 from liandong.cases.payloads import Payload
-from liandong.errors import Conflict, DomainError, Invalid
+from liandong.errors import Conflict, DomainError, Forbidden, Invalid
 from liandong.screening import hazard_states as hs
 from liandong.screening import hazards, register_table
 from liandong.screening.hazard_models import Hazard, HazardEvent
@@ -89,7 +89,7 @@ def _to_case(d: Doing) -> dict:
     return {"case_id": case.id, "case_number": case.number}
 
 
-def _reward_open(h: Hazard) -> DomainError | None:
+def _reward_open(h: Hazard, caller: Identity) -> DomainError | None:
     if not h.reward_wanted:
         return Conflict("the reporter of this hazard asked for no reward", code="reward_not_wanted")
     if h.reward_amount is not None:
@@ -97,15 +97,19 @@ def _reward_open(h: Hazard) -> DomainError | None:
     return None
 
 
-def _reward_unpaid(h: Hazard) -> DomainError | None:
+def _reward_unpaid(h: Hazard, caller: Identity) -> DomainError | None:
+    """Paid once, and by a second person: whoever approved the amount does not also record it paid (四眼原则)."""
     if h.reward_amount is None:
         return Conflict("no reward was decided", code="no_reward")
     if h.reward_paid:
         return Conflict("the reward was paid already", code="reward_paid")
+    if h.reward_by is not None and h.reward_by == caller.user_id:
+        return Forbidden("the reward's approver may not also record it paid: a second person does",
+                         code="second_person_needed")
     return None
 
 
-def _no_case(h: Hazard) -> DomainError | None:
+def _no_case(h: Hazard, caller: Identity) -> DomainError | None:
     return Conflict("the hazard is a case already", code="case_exists") if h.case_id is not None else None
 
 

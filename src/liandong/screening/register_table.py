@@ -1,13 +1,14 @@
-"""The one path every action on a screening register takes (hazards, disputes): visibility → version → table →
-roles → guard → payload → effect → event, with the same refusals and codes as the incident's table
-(``emergency/actions.py``): ``unknown_action``, ``not_allowed_in_state`` (with ``allowed_actions``),
-``role_needed``, a guard's own code, ``missing_field``/``invalid_field``, ``stale``.
+"""The one path every action on a screening register takes (hazards, disputes): visibility → version → table → roles →
+guard → payload → effect → event, with the same refusals and codes as the incident's table
+(``emergency/actions.py``): ``unknown_action``, ``not_allowed_in_state`` (with ``allowed_actions``), ``role_needed``,
+the authority's or a guard's own code, ``missing_field``/``invalid_field``, ``stale``.
 
-Each register gives its rows of ``Action`` (the states an action may be taken in and where each leads, the roles
-it needs, its payload model, an optional guard on the row and an effect), how to read a row within the caller's
-sight, and how to append its event; ``allowed_for`` asks the same ``refusal`` of every action, so what a row offers
-cannot drift from what the service takes. The row carries an optimistic version claimed before any effect runs:
-of two concurrent actions one wins, the other is told 409 ``stale``. The service never commits.
+Each register gives its rows of ``Action`` (the states an action may be taken in and where each leads, the roles it
+needs, its payload model, an optional guard on the row and an effect), how to read a row within the caller's sight,
+how to append its event, and optionally who holds a row now (``authority``: a dispute belongs to its tier);
+``allowed_for`` asks the same ``refusal`` of every action, so what a row offers cannot drift from what the service
+takes. The row carries an optimistic version claimed before any effect runs: of two concurrent actions one wins, the
+other is told 409 ``stale``. The service never commits.
 """
 
 from __future__ import annotations
@@ -54,8 +55,11 @@ class Action(Generic[Row]):
     roles: frozenset[str]
     payload: type[Payload] = Payload
     effect: Callable[[Doing[Row]], dict | None] | None = None
-    guard: Callable[[Row], DomainError | None] | None = None
-    """Why the row does not allow the action now (a reward decided already…), read before the payload."""
+    guard: Callable[[Row, Identity], DomainError | None] | None = None
+    """Why the row does not allow the action now, or not from this caller (a reward decided already, paid out by
+    its own approver…), read before the payload."""
+    authority: bool = True
+    """Whether the register's authority rule (who holds the row now, e.g. a dispute's tier) applies."""
 
 
 Record = Callable[[Session, Any, Identity, str, str, dict, dt.datetime], object]
@@ -66,8 +70,11 @@ class Register(Generic[Row]):
     """A register's action table and the path through it."""
 
     def __init__(self, what: str, model: type, actions: Iterable[Action[Row]],
-                 get: Callable[[Session, int, Identity], Row], record: Record):
+                 get: Callable[[Session, int, Identity], Row], record: Record,
+                 authority: Callable[[Row, Identity], DomainError | None] | None = None):
         self.what, self.model, self.get, self.record = what, model, get, record
+        self.authority = authority
+        """Why the caller, who may see the row and holds the role, does not hold it now (None: anyone who sees it)."""
         self.table: dict[str, Action[Row]] = {a.name: a for a in actions}
         self.names = tuple(sorted(self.table))
         self.needs = {name: fields for name, a in self.table.items() if (fields := required(a.payload))}
@@ -82,9 +89,10 @@ class Register(Generic[Row]):
         if action.roles.isdisjoint(caller.roles):
             return Forbidden(f"{action.name!r} needs one of the roles: {', '.join(sorted(action.roles))}",
                              code="role_needed", params={"action": action.name, "roles": sorted(action.roles)})
-        if action.guard is not None and (why := action.guard(row)) is not None:
-            why.params = {"action": action.name, **(why.params or {})}
-            return why
+        for check in (self.authority if action.authority else None, action.guard):
+            if check is not None and (why := check(row, caller)) is not None:
+                why.params = {"action": action.name, **(why.params or {})}
+                return why
         return None
 
     def allowed_for(self, row: Row, caller: Identity) -> list[str]:

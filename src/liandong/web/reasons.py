@@ -109,6 +109,7 @@ _CAP = {
 }
 """The CAP refusals (emergency/cap/): (Chinese, English)."""
 
+_TIER_ZH = {"grid": "网格", "village": "村（居）调委会", "town": "镇（街道）综治中心", "task_force": "专班"}
 _EW_STATUS_ZH = {"new": "为新发现", "watching": "正在关注中", "dismissed": "已排除", "promoted": "已升级为事件"}
 """An early warning's status as the refusal ``warning_status`` names it."""
 
@@ -186,10 +187,13 @@ _ZH: dict[str, str | Callable[[dict], str]] = {
     "reward_decided": "已作出奖励决定，不能重复审批",
     "no_reward": "尚未作出奖励决定",
     "reward_paid": "奖励已发放",
+    "second_person_needed": "奖励审批人不能同时登记发放，须由另一人登记（四眼原则）",
     "case_exists": "该隐患已转为案件办理",
     "unknown_unit": "未知的单位 {unit_id}",
     "unit_outside_jurisdiction": "单位 {unit_id} 不在您的辖区内，不能指定为责任单位",
     "top_tier": "已在最高层级（专班），不能再上交",
+    "tier_held_above": lambda p: f"该纠纷已上交至{_TIER_ZH.get(p.get('tier'), p.get('tier'))}，"
+                                 "由上一层级办理，您可查看但不能再操作",
     "incident_exists": "该纠纷已升级为突发事件",
     "unknown_list": "三单须为问题清单、责任清单或化解清单",
     # screening campaigns (screening/campaigns.py)
@@ -265,6 +269,9 @@ _EN: dict[str, str | Callable[[dict], str]] = {
     "five_missing": "A major hazard is filed only with its measures, responsibility, funds, deadline and "
                     "contingency plan (五落实)",
     "top_tier": "The task force is the highest tier: there is none to escalate to",
+    "tier_held_above": "The dispute went up to the {tier} tier: that tier handles it now; you may read it but no "
+                       "longer act on it",
+    "second_person_needed": "A reward's approver does not also record it paid: a second person does",
     "early_warning_not_found": "Early warning {early_warning_id} not found, or outside your area",
     "warning_status": "This early warning is {status}: that decision is no longer open",
     "scan_in_future": "A scan cannot look at a time in the future",
