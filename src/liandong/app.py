@@ -47,6 +47,7 @@ from liandong.intake.video.api import router as video_router
 from liandong.live.api import router as live_router
 from liandong.live.feed import Feed
 from liandong.ratelimit import RateLimiter
+from liandong.screening import early_warning_live
 from liandong.screening.campaigns_api import router as campaigns_router
 from liandong.screening.disputes_api import router as disputes_router
 from liandong.screening.early_warnings_api import router as early_warnings_router
@@ -79,6 +80,7 @@ async def _lifespan(app: FastAPI):
         scanner.cancel()
     await app.state.live.close()
     await app.state.live_incidents.close()
+    await app.state.live_early_warnings.close()
 
 
 async def _sweep_forever(app: FastAPI) -> None:
@@ -162,6 +164,8 @@ def create_app(settings: Settings | None = None, clock: Callable[[], dt.datetime
     app.state.live = Feed(app.state.sessionmaker, settings.live_poll_seconds)
     app.state.live_incidents = Feed(app.state.sessionmaker, settings.live_poll_seconds, live_events.read,
                                     live_events.last)
+    app.state.live_early_warnings = Feed(app.state.sessionmaker, settings.live_poll_seconds,
+                                         early_warning_live.read, early_warning_live.last)
     app.state.calendar = calendar.shared(app.state.database_url, settings.work_hours, settings.timezone,
                                          ttl=settings.index_check_seconds * 15)
 

@@ -1,5 +1,6 @@
-"""``GET /api/v1/live/events`` and ``GET /api/v1/live/incidents``: the case events and the incident events the
-caller may see, as Server-Sent Events (one stream per log, resumable by ``Last-Event-ID``)."""
+"""``GET /api/v1/live/events``, ``/incidents`` and ``/early-warnings``: the case events, the incident events and the
+early-warning events the caller may see, as Server-Sent Events (one stream per log, resumable by
+``Last-Event-ID``)."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from liandong.cases.visibility import viewer
 from liandong.emergency import live_events
 from liandong.emergency.visibility import watcher
 from liandong.live.feed import Feed, case_predicate
+from liandong.screening import early_warning_live
 
 router = APIRouter(prefix="/api/v1/live", tags=["live"])
 HEARTBEAT_SECONDS = 15.0
@@ -43,6 +45,14 @@ async def incidents(request: Request, identity: Identity = Depends(streaming_ide
                          last_event_id, recent)
 
 
+@router.get("/early-warnings", summary="Live early-warning events (found, re-found, watched, dismissed, promoted) "
+                                       "of the warnings the caller sees (text/event-stream)", **SSE)
+async def early_warnings(request: Request, identity: Identity = Depends(streaming_identity),
+                         last_event_id: str | None = LAST_ID, recent: int = RECENT) -> StreamingResponse:
+    return await _stream(request, request.app.state.live_early_warnings, "early_warning",
+                         partial(_early_warning_rule, identity), last_event_id, recent)
+
+
 def _case_rule(identity: Identity, db) -> Callable[[dict], bool]:
     """The case visibility rule as a predicate over the case feed's items (run in a worker thread)."""
     return case_predicate(viewer(db, identity))
@@ -51,6 +61,11 @@ def _case_rule(identity: Identity, db) -> Callable[[dict], bool]:
 def _incident_rule(identity: Identity, db) -> Callable[[dict], bool]:
     """The incident visibility rule as a predicate over the incident feed's items (run in a worker thread)."""
     return live_events.predicate(watcher(db, identity))
+
+
+def _early_warning_rule(identity: Identity, db) -> Callable[[dict], bool]:
+    """The early-warning visibility rule as a predicate over the feed's items (no database needed)."""
+    return early_warning_live.predicate(identity)
 
 
 async def _stream(request: Request, feed: Feed, kind: str, predicate: Callable[..., Callable[[dict], bool]],

@@ -1,12 +1,15 @@
 // The command centre's early warnings (早研判): the open ones (new and watching) in this screen's jurisdiction, newest
 // first, each with its matters, observed against expected reports and p-value, linking to its evidence on the
-// early-warning page. Scans run hourly in the app (or by hand), so a poll every 60 s is enough.
+// early-warning page. It follows the live early-warning stream (/api/v1/live/early-warnings: a scan found or re-found
+// a warning, someone watched, dismissed or promoted one) and reloads on each burst; a slow poll is only the safety
+// net for a dropped connection.
 
 import { el, getJSON, t } from "./common.js";
+import { debounced } from "./live-incidents.js";
 
 const list = document.getElementById("early-warnings-open");
 const count = document.getElementById("early-warnings-count");
-const POLL_MS = 60_000;
+const POLL_MS = 300_000;
 const LIMIT = 20;
 
 const pValue = (p) => (p === null || p === undefined ? "—" : p < 0.001 ? p.toExponential(1) : p.toFixed(3));
@@ -41,4 +44,14 @@ async function poll() {
   setTimeout(poll, POLL_MS);
 }
 
+function follow() {
+  if (!window.EventSource) return;
+  const source = new EventSource("/api/v1/live/early-warnings");
+  const refresh = debounced(() => load().catch(() => {}));
+  source.addEventListener("open", () => { list.dataset.live = "1"; });
+  source.addEventListener("early_warning", refresh);
+  source.addEventListener("reload", refresh);
+}
+
 load().catch(() => list.replaceChildren(el("li", "muted", t("inc.refresh_failed")))).finally(() => setTimeout(poll, POLL_MS));
+follow();
