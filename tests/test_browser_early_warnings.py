@@ -1,8 +1,9 @@
 """The early-warning page (早研判) in a real browser: two clusters of reports injected through the case service into
-four weeks of background reports and found by a scan run over the API; the command centre's panel lists them; the
-shift leader runs a scan by hand and reads its counts; on the page each warning's evidence is drawn on the map (the
-scan circle, its grids, a dot per report), then it is watched and promoted to an incident, which it links — in
-Chinese and in English. Any console error, page error or failed request fails a test. Leaves screenshots in
+four weeks of background reports, and one of gas hazards through the hazard register into its own background, found
+by a scan run over the API; the command centre's panel lists them; the shift leader runs a scan by hand and reads its
+counts; on the page each warning's evidence is drawn on the map (the scan circle, its grids, a dot per report), then
+it is watched and promoted to an incident, which it links — in Chinese and in English; the hazards' evidence links to
+the hazards. Any console error, page error or failed request fails a test. Leaves screenshots in
 var/screenshots/.
 """
 
@@ -19,6 +20,8 @@ from liandong.areas.index import GridIndex
 from liandong.auth.service import create_user
 from liandong.cases import intake
 from liandong.db import unit_of_work
+from liandong.screening import hazards
+from liandong.screening.hazard_payloads import HazardIn
 from tests.browser import SCREENSHOTS, Page, caseworld_site, chromium, expect, new_page
 from tests.caseworld import EAST_POINT, WEST_POINT, boss
 from tests.factories import PASSWORD
@@ -27,6 +30,8 @@ from tests.test_browser_incidents import api, sign_in
 pytestmark = pytest.mark.browser
 MATTERS = ("06001", "06010", "01001", "09009", "02014")
 BURSTS = {"zh": (WEST_POINT, "06010", 1), "en": (EAST_POINT, "01001", 2)}  # one cluster for each language
+MIDDLE = (121.325, 31.113)  # the gas hazards' cluster
+SECTORS = ("fire", "gas", "building", "electric", "traffic", "other")
 
 
 def _report(s, index, actor, matter, lon, lat, at) -> int:
@@ -56,6 +61,26 @@ def inject(url: str, now: dt.datetime) -> dict[str, list[int]]:
     return bursts
 
 
+def inject_hazards(url: str, now: dt.datetime) -> list[int]:
+    """Background hazards all over the district for four weeks, and ten gas hazards within ~80 m over the last four
+    hours in the middle."""
+    rng = np.random.default_rng(9)
+    with unit_of_work(url) as s:
+        index, actor = GridIndex.build(s), boss(url)
+
+        def hazard(sector: str, lon: float, lat: float, at: dt.datetime) -> int:
+            body = HazardIn(title=f"早研判页面测试：{sector}", sector=sector, lon=float(lon), lat=float(lat))
+            return hazards.open_hazard(s, index, actor, body, at).id
+
+        start = now - dt.timedelta(days=27)
+        for _ in range(80):
+            hazard(SECTORS[rng.integers(len(SECTORS))], rng.uniform(121.302, 121.348), rng.uniform(31.102, 31.124),
+                   start + dt.timedelta(seconds=float(rng.uniform(0, 26 * 86400))))
+        end = now - dt.timedelta(minutes=10)
+        return [hazard("gas", MIDDLE[0] + rng.uniform(-6e-4, 6e-4), MIDDLE[1] + rng.uniform(-5e-4, 5e-4),
+                       end - dt.timedelta(minutes=float(m))) for m in sorted(rng.uniform(0, 240, 10))[::-1]]
+
+
 @pytest.fixture(scope="module")
 def site(tmp_path_factory) -> Iterator[dict]:
     folder = tmp_path_factory.mktemp("early-warnings")
@@ -63,7 +88,8 @@ def site(tmp_path_factory) -> Iterator[dict]:
     with caseworld_site(folder, live_poll_seconds=0.1, sweep_seconds=0, early_warning_scan_minutes=0) as base:
         with unit_of_work(url) as s:
             create_user(s, username="commander", password=PASSWORD, unit_code="C", roles=["commander"])
-        bursts = inject(url, dt.datetime.now(dt.UTC))
+        now = dt.datetime.now(dt.UTC)
+        bursts, gas = inject(url, now), inject_hazards(url, now)
         with api(base, "shift_leader") as c:
             r = c.post("/api/v1/early-warnings/scan")
             assert r.status_code == 200, r.text
@@ -73,7 +99,9 @@ def site(tmp_path_factory) -> Iterator[dict]:
             mine = [w for w in found if set(w["case_ids"]) & set(cases)]
             assert len(mine) == 1, (lang, found)
             warnings[lang] = mine[0]
-        yield {"base": base, "url": url, "warnings": warnings}
+        (hazard,) = [w for w in found if set(w["hazard_ids"]) & set(gas)]
+        assert len(found) == 3 and hazard["case_ids"] == [], found
+        yield {"base": base, "url": url, "warnings": warnings, "hazard": hazard}
 
 
 @pytest.fixture
@@ -83,15 +111,16 @@ def browser():
 
 
 def test_the_command_centre_lists_the_open_warnings_and_a_scan_by_hand_counts(browser, site):
-    base, warnings = site["base"], site["warnings"]
+    base, warnings = site["base"], [*site["warnings"].values(), site["hazard"]]
     problems: list[str] = []
     pg = new_page(browser, problems)
     sign_in(pg, base, "shift_leader")
     panel = pg.locator("#early-warnings-open")
-    for w in warnings.values():
+    for w in warnings:
         item = panel.locator(f'li[data-warning-id="{w["id"]}"]')
         expect(item).to_be_visible()
-        expect(item).to_contain_text(w["matters"][0]["name"])
+        if w["source"] == "case":
+            expect(item).to_contain_text(w["matters"][0]["name"])
         expect(item).to_contain_text("p = ")
         expect(item.locator("a")).to_have_attribute("href", f"/early-warnings?status=open&id={w['id']}")
     expect(pg.locator("#early-warnings-count")).to_have_text(str(len(warnings)))
@@ -187,4 +216,40 @@ def test_the_shift_leader_reads_the_evidence_watches_and_promotes(browser, site,
     pg.goto(f"{base}{href}")
     expect(pg.locator(".incident-page")).to_be_visible()
     expect(pg.locator("body")).to_contain_text(f"早研判聚集（{lang}）")
+    assert not problems, problems
+
+
+@pytest.mark.parametrize(("lang", "sector"), [("zh", "燃气"), ("en", "Gas")])
+def test_the_hazards_evidence_links_to_the_hazards(browser, site, lang, sector):
+    base, w = site["base"], site["hazard"]
+    problems: list[str] = []
+    pg = new_page(browser, problems)
+    sign_in(pg, base, "shift_leader")
+    open_page(pg, base, lang, f"/early-warnings?id={w['id']}")
+    expect(pg.locator(f'#rows tr[data-warning-id="{w["id"]}"]')).to_contain_text(sector)
+
+    # the evidence: the circle, the grids and a dot per hazard; the list links each hazard
+    ew_map = pg.locator("#ew-map")
+    expect(ew_map).to_have_attribute("data-warning-id", str(w["id"]))
+    found = len(w["hazard_ids"])
+    assert found >= 8
+    expect(ew_map).to_have_attribute("data-hazards", str(found))
+    expect(ew_map).to_have_attribute("data-cases", "0")
+    grids = int(ew_map.get_attribute("data-grids"))
+    expect(ew_map.locator("path.leaflet-interactive")).to_have_count(1 + grids + found)
+    evidence = pg.locator("#evidence tr[data-hazard-id]")
+    expect(evidence).to_have_count(found)
+    expect(pg.locator("#evidence tr[data-case-id]")).to_have_count(0)
+    expect(evidence.first).to_contain_text(sector)
+    link = evidence.first.locator("a")
+    href = link.get_attribute("href")
+    assert re.fullmatch(r"/hazards/\d+", href) and int(href.rsplit("/", 1)[1]) in w["hazard_ids"]
+    number = link.inner_text()
+    ew_map.locator("path.leaflet-interactive").last.hover()
+    expect(pg.locator(".leaflet-tooltip")).to_contain_text(sector)
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    pg.screenshot(path=str(SCREENSHOTS / f"early-warnings-hazards-{lang}.png"), full_page=True)
+    link.click()
+    pg.wait_for_url(f"{base}{href}")
+    expect(pg.locator("body")).to_contain_text(number)
     assert not problems, problems

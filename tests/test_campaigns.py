@@ -298,3 +298,25 @@ def test_the_campaign_pages(world):
     bbox = ",".join(map(str, desk.get("west_worker", f"/api/v1/campaigns/{c['id']}").json()["area"]["bbox"]))
     fc = desk.get("west_worker", "/api/v1/areas/geojson", level="community", bbox=bbox).json()
     assert f"{WEST}002" in {f["properties"]["code"] for f in fc["features"]}
+
+
+def test_mine_lists_the_campaigns_the_caller_records_visits_for(world):
+    """The phone app's list: a team of the caller's (or one their unit heads) is assigned and they hold a visiting
+    role; seeing a campaign (by jurisdiction) is not enough."""
+    desk = Desk(world)
+    running, planned = desk.running()["id"], desk.campaign().json()["id"]
+
+    def mine(user: str, **params) -> set[int]:
+        r = desk.get(user, "/api/v1/campaigns", mine="true", limit=500, **params)
+        assert r.status_code == 200, r.text
+        assert r.json()["total"] == len(r.json()["items"])
+        return {i["id"] for i in r.json()["items"]}
+
+    assert {running, planned} <= mine("west_worker")
+    assert running in mine("west_worker", state="running") and planned not in mine("west_worker", state="running")
+    assert {running, planned} <= mine("west_sub_inspector")  # its sub-centre heads the assigned workstation
+    for user in ("west_worker1", "west_shift", "c_leader"):  # they see it, but record no visit for it
+        assert running in {i["id"] for i in desk.get(user, "/api/v1/campaigns", limit=500).json()["items"]}
+        assert {running, planned}.isdisjoint(mine(user))
+    assert mine("east_worker") == set()
+    assert desk.get("west_worker", "/api/v1/campaigns", mine="maybe").status_code == 422

@@ -246,10 +246,8 @@ def test_cli_scan_json(world):
     r = run(world["url"], "early-warning", "scan", "--at", (T_WEST + dt.timedelta(minutes=40)).isoformat(), "--json")
     assert r.returncode == 0, r.stderr
     out = json.loads(r.stdout)
-    assert out["created"] == [] and out["reports"] > 100
-    assert {"id", "matter_codes", "grid_codes", "case_ids", "observed", "expected", "p_value"} <= set(
-        (out["items"] or [{"id": 0, "matter_codes": 0, "grid_codes": 0, "case_ids": 0, "observed": 0, "expected": 0,
-                           "p_value": 0}])[0])
+    # the west cluster, promoted meanwhile, is found again but not raised again
+    assert out["created"] == [] and out["reports"] > 100 and out["items"] == [] and out["suppressed"] >= 1
 
 
 def test_a_scheduled_scan_is_skipped_within_half_the_interval(world):

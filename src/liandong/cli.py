@@ -668,7 +668,8 @@ def early_warning_scan(
                   "created": [w.id for w in outcome.created], "updated": [w.id for w in outcome.updated],
                   "suppressed": outcome.suppressed,
                   "items": [{"id": w.id, "status": w.status, "matter_codes": w.matter_codes,
-                             "grid_codes": w.grid_codes, "case_ids": w.case_ids, "observed": w.observed,
+                             "grid_codes": w.grid_codes, "source": w.source, "case_ids": w.case_ids,
+                             "hazard_ids": w.hazard_ids, "dispute_ids": w.dispute_ids, "observed": w.observed,
                              "expected": w.expected, "p_value": w.p_value,
                              "window_start": w.window_start.isoformat(), "window_end": w.window_end.isoformat()}
                             for w in outcome.found],

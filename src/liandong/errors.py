@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 
 class Reason(str):
     """An English reason that knows its machine code: what a rule check returns without raising (a password
@@ -68,6 +70,14 @@ class Stale(Conflict):
 class Forbidden(DomainError):
     status = 403
     code = "forbidden"
+
+
+def role_needed(action: str, roles: Iterable[str], doing: str | None = None) -> Forbidden:
+    """The one refusal of a caller who holds none of ``roles``: code ``role_needed`` with the action and the roles
+    (sorted), so every page words it alike; ``doing`` words the English (else the action's name)."""
+    names = sorted(roles)
+    return Forbidden(f"{doing or repr(action)} needs one of the roles: {', '.join(names)}", code="role_needed",
+                     params={"action": action, "roles": names})
 
 
 class TooLarge(DomainError):

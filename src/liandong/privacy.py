@@ -1,8 +1,40 @@
-"""Masking of personal data (phone numbers, ID numbers, names) for roles that do not need them."""
+"""Masking of personal data (phone numbers, ID numbers, names) for roles that do not need them, and the one rule
+for reading it in clear: only the roles that call people back, and every such read audited."""
 
 from __future__ import annotations
 
+from collections.abc import Collection, Iterable
+from typing import Protocol
+
+from sqlalchemy.orm import Session
+
+from liandong import audit
 from liandong.errors import Reason
+
+
+class Reader(Protocol):
+    """Who reads: ``auth.identity.Identity`` fits (this module sits below auth)."""
+
+    @property
+    def roles(self) -> frozenset[str]: ...
+
+    @property
+    def user_id(self) -> int | None: ...
+
+    @property
+    def name(self) -> str: ...
+
+
+def reads_unmasked(session: Session, caller: Reader, roles: Collection[str], target: str, fields: Iterable[str],
+                   *, has_data: bool) -> bool:
+    """Whether ``caller`` reads the personal data of ``target`` (``case:7``, ``hazard:3``…) in clear: one of
+    ``roles`` (those that call the people back). A clear read of data that is there is audited as
+    ``personal_data_read`` with the fields, in the caller's transaction."""
+    unmasked = not caller.roles.isdisjoint(roles)
+    if unmasked and has_data:
+        audit.record(session, "personal_data_read", actor_id=caller.user_id, actor_name=caller.name, target=target,
+                     detail={"fields": list(fields)})
+    return unmasked
 
 
 def mask_phone(phone: str | None) -> str | None:

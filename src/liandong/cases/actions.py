@@ -36,7 +36,7 @@ from liandong.cases.payloads import Dispatch, ExtensionRequest, Merge, Noted, Pa
 from liandong.catalogue import snapshot
 from liandong.config import get_settings
 from liandong.db import utcnow
-from liandong.errors import Conflict, DomainError, Forbidden, Invalid, NotFound, Stale
+from liandong.errors import Conflict, DomainError, Forbidden, Invalid, NotFound, Stale, role_needed
 from liandong.units.models import Unit
 
 
@@ -387,9 +387,7 @@ def refusal(action: Action, st: Standing) -> DomainError | None:
         return Conflict(f"action {action.name!r} is not allowed in state {state!r}", code="not_allowed_in_state",
                         params={"action": action.name, "state": state})
     if action.roles.isdisjoint(st.caller.roles):
-        roles = sorted(action.roles)
-        return Forbidden(f"{action.name!r} needs one of the roles: {', '.join(roles)}", code="role_needed",
-                         params={"action": action.name, "roles": roles})
+        return role_needed(action.name, action.roles)
     for guard in action.guards:
         if (refused := guard(st, action)) is not None:
             return refused

@@ -14,7 +14,7 @@ from liandong.cases.calendar import WorkCalendar, calendar_for
 from liandong.cases.models import Case, CaseEvent
 from liandong.catalogue import snapshot
 from liandong.db import utcnow
-from liandong.privacy import mask_id_number, mask_name, mask_phone
+from liandong.privacy import mask_id_number, mask_name, mask_phone, reads_unmasked
 from liandong.units.models import Unit
 
 UNMASKED_ROLES = frozenset({"receptionist", "shift_leader"})
@@ -25,16 +25,14 @@ def case_dict(session: Session, case: Case, actor: Identity, calendar: WorkCalen
               now: dt.datetime | None = None, *, fresh: bool = False) -> dict:
     """The case as the API shows it. ``fresh``: reported in this request, so no unit is assigned and no
     case is merged into it yet (two queries saved on the intake path)."""
-    from liandong.auth import audit
 
     matter = snapshot.current(session).by_id[case.matter_id]
     grid = session.execute(select(Area.code, Area.name).where(Area.id == case.grid_id)).first()
-    unmasked = bool(UNMASKED_ROLES & actor.roles)
     merged = [] if fresh else queries.merged_into(session, case)
-    if unmasked and any(c.reporter_phone or c.reporter_name or c.reporter_id_number for c in (case, *merged)):
-        audit.record(session, "personal_data_read", actor_id=actor.user_id, actor_name=actor.name,
-                     target=f"case:{case.id}",
-                     detail={"fields": ["reporter_name", "reporter_phone", "reporter_id_number"]})
+    unmasked = reads_unmasked(session, actor, UNMASKED_ROLES, f"case:{case.id}",
+                              ("reporter_name", "reporter_phone", "reporter_id_number"),
+                              has_data=any(c.reporter_phone or c.reporter_name or c.reporter_id_number
+                                           for c in (case, *merged)))
     assigned = [] if fresh else queries.units_of(session, case)
     unit_names = dict(session.execute(select(Unit.id, Unit.name).where(
         Unit.id.in_([a.unit_id for a in assigned]))).all()) if assigned else {}

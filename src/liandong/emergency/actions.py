@@ -32,7 +32,7 @@ from liandong.emergency.models import Incident, IncidentEvent, IncidentLink
 from liandong.emergency.payloads import ActivatePlan, CaseRef, Link, Regrade, ReportUp, Respond, StandDown, Verify
 from liandong.emergency.plans import activation
 from liandong.emergency.states import CLOSED_STATES, CREATE_ROLES, OPEN_STATES, RESPONSE_STATES
-from liandong.errors import Conflict, DomainError, Forbidden, Invalid, NotFound, Stale
+from liandong.errors import Conflict, DomainError, Invalid, NotFound, Stale, role_needed
 
 
 @dataclass
@@ -197,8 +197,7 @@ def refusal(action: Action, incident: Incident, caller: Identity, commands: bool
         return Conflict(f"action {action.name!r} is not allowed in state {incident.state!r}",
                         code="not_allowed_in_state", params={"action": action.name, "state": incident.state})
     if action.roles.isdisjoint(caller.roles):
-        return Forbidden(f"{action.name!r} needs one of the roles: {', '.join(sorted(action.roles))}",
-                         code="role_needed", params={"action": action.name, "roles": sorted(action.roles)})
+        return role_needed(action.name, action.roles)
     if action.command and not commands:
         return visibility.not_commanding(action.name)
     return None

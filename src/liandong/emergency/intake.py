@@ -24,7 +24,7 @@ from liandong.emergency import linked_cases, log
 from liandong.emergency.models import Incident, IncidentArea
 from liandong.emergency.payloads import IncidentIn
 from liandong.emergency.states import CREATE_ROLES
-from liandong.errors import Forbidden, Invalid
+from liandong.errors import Invalid, role_needed
 
 AREA_LEVELS = ("town", "community", "grid")
 """What an incident may name as affected: towns, communities and unit grids."""
@@ -34,9 +34,7 @@ def open_incident(session: Session, index: GridIndex, caller: Identity, body: In
                   now: dt.datetime) -> Incident:
     """Report an incident (state ``reported``); the caller commits."""
     if CREATE_ROLES.isdisjoint(caller.roles):
-        roles = sorted(CREATE_ROLES)
-        raise Forbidden(f"reporting an incident needs one of the roles: {', '.join(roles)}", code="role_needed",
-                        params={"action": "create", "roles": roles})
+        raise role_needed("create", CREATE_ROLES, "reporting an incident")
     grid, lon, lat = place(index, body.lon, body.lat, body.crs, caller.scope)
     case = case_queries.get(session, body.case_id, caller) if body.case_id is not None else None
     occurred = _occurred(body.occurred_at, case.created_at if case else now, now)

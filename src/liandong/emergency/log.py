@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 from liandong.auth.identity import Identity
 from liandong.emergency import states, visibility
 from liandong.emergency.models import Incident, IncidentEvent
-from liandong.errors import Forbidden, Invalid
+from liandong.errors import Invalid, role_needed
 
 
 def lock(session: Session, incident_ids: Iterable[int]) -> None:
@@ -55,9 +55,7 @@ def write(session: Session, incident: Incident, caller: Identity, kind: str, tex
         raise Invalid(f"kind must be one of {', '.join(states.LOG_KINDS)}", code="invalid_field",
                       params={"action": "log", "field": "kind"})
     if states.LOG_ROLES.isdisjoint(caller.roles):
-        roles = sorted(states.LOG_ROLES)
-        raise Forbidden(f"writing the command log needs one of the roles: {', '.join(roles)}", code="role_needed",
-                        params={"action": "log", "roles": roles})
+        raise role_needed("log", states.LOG_ROLES, "writing the command log")
     if kind in states.COMMAND_LOG_KINDS and not visibility.commands(session, incident, caller):
         raise visibility.not_commanding(kind)
     return add(session, incident, caller, kind=kind, now=now, from_state=incident.state, text=text)

@@ -33,7 +33,7 @@ from liandong.emergency.actions import COMMAND
 from liandong.emergency.models import Incident, Task
 from liandong.emergency.payloads import TaskAck, TaskDone
 from liandong.emergency.states import TASK_LOG_KIND, TASK_ROLES
-from liandong.errors import Conflict, DomainError, Forbidden, NotFound, Stale
+from liandong.errors import Conflict, DomainError, Forbidden, NotFound, Stale, role_needed
 from liandong.units.models import Unit
 
 Effect = Callable[[Task, Payload, Identity, dt.datetime], dict]
@@ -87,13 +87,10 @@ def refusal(action: TaskAction, task: Task, caller: Identity, chain: set[int], c
                         params={"action": action.name, "state": task.state})
     if on_behalf:
         if COMMAND.isdisjoint(caller.roles):
-            return Forbidden("acknowledging on a unit's behalf needs one of the roles: "
-                             f"{', '.join(sorted(COMMAND))}", code="role_needed",
-                             params={"action": action.name, "roles": sorted(COMMAND)})
+            return role_needed(action.name, COMMAND, "acknowledging on a unit's behalf")
         return None if commands else visibility.not_commanding(action.name)
     if TASK_ROLES.isdisjoint(caller.roles):
-        return Forbidden(f"acting on a task needs one of the roles: {', '.join(sorted(TASK_ROLES))}",
-                         code="role_needed", params={"action": action.name, "roles": sorted(TASK_ROLES)})
+        return role_needed(action.name, TASK_ROLES, "acting on a task")
     if not tasks.acts_for(caller, chain):
         return Forbidden("only the owner unit's staff (or a unit heading it) act on this task", code="not_task_owner",
                          params={"action": action.name})

@@ -16,7 +16,7 @@ import datetime as dt
 from collections import defaultdict
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, select
+from sqlalchemy import Select, false, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import flag_modified
@@ -102,9 +102,14 @@ def get(session: Session, campaign_id: int, caller: Identity) -> Campaign:
     return campaign
 
 
-def page(session: Session, caller: Identity, *, state: str | None = None, limit: int = 50,
+def page(session: Session, caller: Identity, *, state: str | None = None, mine: bool = False, limit: int = 50,
          offset: int = 0) -> tuple[list[Campaign], int]:
+    """A page of the campaigns the caller sees; ``mine``: only those they record visits for (the phone app's)."""
     stmt = visible(select(Campaign), caller)
+    if mine:
+        units = _visiting(caller)
+        stmt = stmt.where(false() if units is None else Campaign.id.in_(
+            select(CampaignTeam.campaign_id).where(CampaignTeam.unit_id.in_(units))))
     if state is not None:
         if state not in cs.STATES:
             raise Invalid(f"state must be one of {', '.join(cs.STATES)}", code="unknown_state",
@@ -120,12 +125,21 @@ def teams(session: Session, campaign_id: int) -> list[Unit]:
                                 .where(CampaignTeam.campaign_id == campaign_id).order_by(Unit.code)))
 
 
-def team_unit(session: Session, campaign: Campaign, caller: Identity) -> int | None:
-    """The assigned unit the caller visits for (their own, or one their unit heads), if they may visit."""
+def _visiting(caller: Identity) -> Select | None:
+    """The units whose visits the caller records (their own and those it heads, a SQL set); None when the caller
+    records none (not a visiting role, or no unit). One rule for recording a visit and for ``mine``."""
     if cs.VISIT_ROLES.isdisjoint(caller.roles) or caller.unit_id is None:
         return None
+    return headed(caller.unit_id)
+
+
+def team_unit(session: Session, campaign: Campaign, caller: Identity) -> int | None:
+    """The assigned unit the caller visits for (their own, or one their unit heads), if they may visit."""
+    units = _visiting(caller)
+    if units is None:
+        return None
     return session.scalar(select(CampaignTeam.unit_id).where(
-        CampaignTeam.campaign_id == campaign.id, CampaignTeam.unit_id.in_(headed(caller.unit_id)))
+        CampaignTeam.campaign_id == campaign.id, CampaignTeam.unit_id.in_(units))
         .order_by(CampaignTeam.unit_id).limit(1))
 
 

@@ -27,9 +27,11 @@ def create(body: CampaignIn, principal: Principal = Depends(current_principal),
 
 @router.get("", summary="Campaigns visible to the caller, latest first")
 def list_campaigns(state: str | None = Query(None, max_length=12, description=" | ".join(cs.STATES)),
+                   mine: bool = Query(False, description="only the campaigns whose visits the caller records (a team "
+                                                         "of theirs, or one their unit heads, is assigned)"),
                    limit: int = Query(50, ge=1, le=500), offset: int = Query(0, ge=0, le=10**7),
                    principal: Principal = Depends(current_principal), session: Session = Depends(get_session)):
-    rows, total = campaigns.page(session, principal.identity, state=state, limit=limit, offset=offset)
+    rows, total = campaigns.page(session, principal.identity, state=state, mine=mine, limit=limit, offset=offset)
     return {"total": total, "items": campaign_present.briefs(session, rows)}
 
 

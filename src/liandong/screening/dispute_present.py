@@ -7,11 +7,10 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from liandong import audit
 from liandong.areas.models import Area
 from liandong.auth.identity import Identity
 from liandong.emergency.models import Incident
-from liandong.privacy import mask_id_number, mask_name, mask_phone
+from liandong.privacy import mask_id_number, mask_name, mask_phone, reads_unmasked
 from liandong.screening import dispute_actions, disputes
 from liandong.screening import dispute_states as ds
 from liandong.screening.dispute_models import Dispute, DisputeEvent
@@ -47,10 +46,8 @@ def parties(x: Dispute, unmasked: bool) -> list[dict]:
 
 
 def dispute_dict(session: Session, x: Dispute, caller: Identity) -> dict:
-    unmasked = bool(ds.UNMASKED_ROLES & caller.roles)
-    if unmasked and x.parties:
-        audit.record(session, "personal_data_read", actor_id=caller.user_id, actor_name=caller.name,
-                     target=f"dispute:{x.id}", detail={"fields": ["party_name", "party_phone", "party_id_number"]})
+    unmasked = reads_unmasked(session, caller, ds.UNMASKED_ROLES, f"dispute:{x.id}",
+                              ("party_name", "party_phone", "party_id_number"), has_data=bool(x.parties))
     grid = session.execute(select(Area.code, Area.name).where(Area.id == x.grid_id)).first()
     incident = session.get(Incident, x.incident_id) if x.incident_id else None
     return {

@@ -11,7 +11,9 @@ does not hold reopens the mediation (``reopen``)."""
 CLOSED_STATES = frozenset({"closed"})
 OPEN_STATES = tuple(s for s in STATES if s not in CLOSED_STATES)
 TYPES = ("family", "neighbour", "land", "labour", "property", "requisition", "other")
-"""婚姻家庭, 邻里, 土地, 劳资/欠薪, 物业, 征地拆迁, 其他"""
+TYPE_NAMES = dict(zip(TYPES, ("婚姻家庭", "邻里纠纷", "土地纠纷", "劳资/欠薪", "物业纠纷", "征地拆迁", "其他"),
+                      strict=True))
+"""The types' Chinese names, for text the server writes (an incident's title); the pages translate the codes."""
 RISKS = ("red", "yellow", "blue")
 TIERS = ("grid", "village", "town", "task_force")
 """网格 → 村(居)调委会 → 镇(街道)综治中心 (with 司法所, 派出所) → 专班: 小事不出村、大事不出镇、矛盾不上交."""

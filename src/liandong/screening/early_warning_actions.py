@@ -20,6 +20,7 @@ from liandong.emergency.payloads import IncidentIn
 from liandong.errors import Conflict, Forbidden, NotFound, Stale
 from liandong.screening import early_warning_log as history
 from liandong.screening import early_warning_queries as queries
+from liandong.screening.early_warning_input import kind_names
 from liandong.screening.early_warning_models import EarlyWarning
 from liandong.screening.early_warning_payloads import WarningAction
 from liandong.screening.early_warning_states import ACT_ROLES, ACTIONS, allowed
@@ -68,7 +69,8 @@ def _promote(session: Session, warning: EarlyWarning, caller: Identity, body: Wa
     linked (the earliest raised into it)."""
     case_ids = list(session.scalars(cases_visible(select(Case.id).where(Case.id.in_(warning.case_ids)), caller)
                                     .order_by(Case.created_at, Case.id)))
-    matters = "、".join(warning.matter_codes[:3])
+    names = kind_names(session, set(warning.matter_codes[:3]))
+    matters = "、".join(names[c] for c in warning.matter_codes[:3])
     title = body.title or f"早研判 #{warning.id}: {matters} {warning.observed} 起聚集 ({warning.centre_grid_code})"
     incident = intake.open_incident(session, index, caller, IncidentIn(
         title=title[:200], category=body.category, type=body.type, grade=body.grade, lon=warning.lon,

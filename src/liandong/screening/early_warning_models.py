@@ -45,8 +45,12 @@ class EarlyWarning(Base):
     grid_codes: Mapped[list] = mapped_column(JSON, default=list)
     matter_codes: Mapped[list] = mapped_column(JSON, default=list)
     case_ids: Mapped[list] = mapped_column(JSON, default=list)
-    """The evidence: the cases inside the cylinder (area × window). The evidence (window, radius, grids, matters,
-    cases) and the figures below are one scan's together: the strongest (highest score) that found it."""
+    hazard_ids: Mapped[list] = mapped_column(JSON, default=list)
+    dispute_ids: Mapped[list] = mapped_column(JSON, default=list)
+    """The evidence: the reports inside the cylinder (area × window), each source's ids in its own list (``EVIDENCE``;
+    a scan keeps the sources apart, so one list holds them all and the others are empty). The evidence (window,
+    radius, grids, matters, reports) and the figures below are one scan's together: the strongest (highest score)
+    that found it."""
     observed: Mapped[int] = mapped_column(Integer)
     expected: Mapped[float] = mapped_column(Float)
     relative_risk: Mapped[float] = mapped_column(Float)
@@ -61,6 +65,15 @@ class EarlyWarning(Base):
 
     __mapper_args__ = {"version_id_col": version}
 
+    @property
+    def source(self) -> str:
+        """The source its evidence comes from (``case`` for a warning stored before hazards and disputes fed in)."""
+        return next((source for source, column in EVIDENCE.items() if getattr(self, column)), "case")
+
+
+EVIDENCE = {"case": "case_ids", "hazard": "hazard_ids", "dispute": "dispute_ids"}
+"""Report source (``early_warning_input.Report.source``) → its evidence column, also the key in a scan event's
+payload and in the API's items."""
 
 EVENT_KINDS = ("found", "rescanned", "watch", "dismiss", "promote")
 SCAN_KINDS = ("found", "rescanned")
@@ -68,8 +81,8 @@ SCAN_KINDS = ("found", "rescanned")
 
 class EarlyWarningEvent(Base):
     """One entry of a warning's history: a scan that found it (``payload``: that scan's window, radius, grids,
-    matters, case ids, observed, expected, relative risk, score, p) or a decision (``payload``: from, to, incident).
-    Never updated or deleted."""
+    matters, case/hazard/dispute ids, observed, expected, relative risk, score, p; scans before migration 0027 name
+    case ids only) or a decision (``payload``: from, to, incident). Never updated or deleted."""
 
     __tablename__ = "early_warning_events"
     __table_args__ = (UniqueConstraint("warning_id", "seq"),)

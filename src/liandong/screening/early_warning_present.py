@@ -1,8 +1,10 @@
 """Early warnings as the API answers them: the list item (DESIGN §4: ``id``, ``matter_codes``, ``grid_codes``,
-``case_ids``, ``observed``, ``expected``, ``p_value``, ``status`` and more) and the detail with its evidence (the
-cases the caller sees, with number, matter, time and place; the area as GeoJSON: the grids and the scan circle; the
-history: every scan that found it with that scan's own figures, every decision with its actor and note). ``scans``
-and ``status_by``/``status_at``/``status_note`` are read from the history."""
+``case_ids``, ``observed``, ``expected``, ``p_value``, ``status`` and more: ``source``, ``hazard_ids``,
+``dispute_ids``) and the detail with its evidence (the reports the caller sees — cases, hazards, disputes, each by
+its own register's sight rule — with number, kind, time, state and place, and how many are hidden; the area as
+GeoJSON: the grids and the scan circle; the history: every scan that found it with that scan's own figures, every
+decision with its actor and note). ``scans`` and ``status_by``/``status_at``/``status_note`` are read from the
+history."""
 
 from __future__ import annotations
 
@@ -15,10 +17,14 @@ from liandong.auth.identity import Identity
 from liandong.cases.models import Case
 from liandong.cases.visibility import visible as cases_visible
 from liandong.catalogue.models import Matter
+from liandong.screening import disputes, hazards
 from liandong.screening import early_warning_log as log
+from liandong.screening.dispute_models import Dispute
 from liandong.screening.early_warning_actions import may_act
+from liandong.screening.early_warning_input import kind, kind_names
 from liandong.screening.early_warning_models import EarlyWarning, EarlyWarningEvent
 from liandong.screening.early_warning_states import allowed
+from liandong.screening.hazard_models import Hazard
 
 
 def item(w: EarlyWarning, caller: Identity, scans: int, decision: EarlyWarningEvent | None) -> dict:
@@ -28,7 +34,8 @@ def item(w: EarlyWarning, caller: Identity, scans: int, decision: EarlyWarningEv
             "detected_at": w.detected_at, "last_scan_at": w.last_scan_at, "scans": scans,
             "window_start": w.window_start, "window_end": w.window_end,
             "centre_grid_code": w.centre_grid_code, "lon": w.lon, "lat": w.lat, "radius_m": w.radius_m,
-            "grid_codes": w.grid_codes, "matter_codes": w.matter_codes, "case_ids": w.case_ids,
+            "grid_codes": w.grid_codes, "matter_codes": w.matter_codes, "source": w.source, "case_ids": w.case_ids,
+            "hazard_ids": w.hazard_ids or [], "dispute_ids": w.dispute_ids or [],
             "observed": w.observed, "expected": w.expected, "relative_risk": w.relative_risk, "score": w.score,
             "p_value": w.p_value, "status_by": decision.actor_id if decision else None,
             "status_by_name": decision.actor if decision else None, "status_at": decision.at if decision else None,
@@ -37,7 +44,7 @@ def item(w: EarlyWarning, caller: Identity, scans: int, decision: EarlyWarningEv
 
 
 def items(session: Session, rows: list[EarlyWarning], caller: Identity) -> list[dict]:
-    names = _matter_names(session, {c for w in rows for c in w.matter_codes})
+    names = kind_names(session, {c for w in rows for c in w.matter_codes})
     ids = [w.id for w in rows]
     scans, decisions = log.scans(session, ids), log.decisions(session, ids)
     return [{**item(w, caller, scans.get(w.id, 0), decisions.get(w.id)),
@@ -46,14 +53,47 @@ def items(session: Session, rows: list[EarlyWarning], caller: Identity) -> list[
 
 
 def detail(session: Session, w: EarlyWarning, caller: Identity, index: GridIndex) -> dict:
+    """The evidence rows the caller may see, each by its own register's rule (a case by the case rule, a hazard by
+    the hazards', a dispute by the disputes'); the others only counted (``hidden_*``), never described."""
+    case_ids, hazard_ids, dispute_ids = w.case_ids or [], w.hazard_ids or [], w.dispute_ids or []
+    cases, found, registered = (_cases(session, case_ids, caller), _hazards(session, hazard_ids, caller),
+                                _disputes(session, dispute_ids, caller))
+    return {**items(session, [w], caller)[0],
+            "cases": cases, "hidden_cases": len(case_ids) - len(cases),
+            "hazards": found, "hidden_hazards": len(hazard_ids) - len(found),
+            "disputes": registered, "hidden_disputes": len(dispute_ids) - len(registered),
+            "area": area(w, index), "history": log.history(session, w.id)}
+
+
+def _cases(session: Session, ids: list[int], caller: Identity) -> list[dict]:
+    if not ids:
+        return []
     rows = session.execute(cases_visible(
         select(Case.id, Case.number, Case.state, Case.created_at, Case.lon, Case.lat, Case.channel, Matter.code,
-               Matter.name).join(Matter, Matter.id == Case.matter_id).where(Case.id.in_(w.case_ids)), caller)
-        .order_by(Case.created_at, Case.id)).all()
-    cases = [{"id": r.id, "number": r.number, "state": r.state, "created_at": r.created_at, "lon": r.lon,
-              "lat": r.lat, "channel": r.channel, "matter_code": r.code, "matter_name": r.name} for r in rows]
-    return {**items(session, [w], caller)[0], "cases": cases, "hidden_cases": len(w.case_ids) - len(cases),
-            "area": area(w, index), "history": log.history(session, w.id)}
+               Matter.name).join(Matter, Matter.id == Case.matter_id).where(Case.id.in_(ids)), caller)
+        .order_by(Case.created_at, Case.id))
+    return [{"id": r.id, "number": r.number, "state": r.state, "created_at": r.created_at, "lon": r.lon,
+             "lat": r.lat, "channel": r.channel, "matter_code": r.code, "matter_name": r.name} for r in rows]
+
+
+def _hazards(session: Session, ids: list[int], caller: Identity) -> list[dict]:
+    if not ids:
+        return []
+    rows = session.execute(hazards.visible(
+        select(Hazard.id, Hazard.number, Hazard.state, Hazard.created_at, Hazard.lon, Hazard.lat, Hazard.sector,
+               Hazard.grade).where(Hazard.id.in_(ids)), caller).order_by(Hazard.created_at, Hazard.id))
+    return [{"id": r.id, "number": r.number, "state": r.state, "created_at": r.created_at, "lon": r.lon,
+             "lat": r.lat, "sector": r.sector, "grade": r.grade, "kind": kind("hazard", r.sector)} for r in rows]
+
+
+def _disputes(session: Session, ids: list[int], caller: Identity) -> list[dict]:
+    if not ids:
+        return []
+    rows = session.execute(disputes.visible(
+        select(Dispute.id, Dispute.number, Dispute.state, Dispute.created_at, Dispute.lon, Dispute.lat, Dispute.type,
+               Dispute.risk).where(Dispute.id.in_(ids)), caller).order_by(Dispute.created_at, Dispute.id))
+    return [{"id": r.id, "number": r.number, "state": r.state, "created_at": r.created_at, "lon": r.lon,
+             "lat": r.lat, "type": r.type, "risk": r.risk, "kind": kind("dispute", r.type)} for r in rows]
 
 
 def area(w: EarlyWarning, index: GridIndex) -> dict:
@@ -69,7 +109,3 @@ def area(w: EarlyWarning, index: GridIndex) -> dict:
     return {"type": "FeatureCollection", "features": features}
 
 
-def _matter_names(session: Session, codes: set[str]) -> dict[str, str]:
-    if not codes:
-        return {}
-    return dict(session.execute(select(Matter.code, Matter.name).where(Matter.code.in_(codes))).all())

@@ -1,20 +1,24 @@
 """Early warning (早研判) service: scan the recent reports, store what is significant, once.
 
-``scan(session, at, index)`` reads the study period's reports (``early_warning_input``), runs the prospective
-space-time permutation scan (``warning/scan.py``, its tuned defaults) and, beside it, the EARS C2 baseline
-(``warning/baseline.py``). Only the scan's significant clusters are stored (``detector='scan'``); the baseline's
+``scan(session, at, index)`` reads the study period's reports (``early_warning_input``: cases, safety hazards,
+disputes), runs the prospective space-time permutation scan (``warning/scan.py``, its tuned defaults) and, beside it,
+the EARS C2 baseline (``warning/baseline.py``), over each source's reports apart: "similar reports" are of one
+source (cases among cases, hazards among hazards), each source's study period its own margins — a cluster of gas
+hazards is measured against the hazards' rhythm and places, not hidden in (or raised by) the far busier cases. A
+warning's evidence is so one source's reports, in that source's list (``case_ids``, ``hazard_ids``,
+``dispute_ids``). Only the scan's significant clusters are stored (``detector='scan'``); the baseline's
 alarms are reported in the outcome for comparison and never stored — it raises more false alarms on sparse grids
 (see ``make bench``), and a shift leader should not have to dismiss them.
 
 Stored once: the detection runs outside any lock; storing runs under one lock per database (a PostgreSQL advisory
 lock, on SQLite the write lock taken first), so concurrent scans (several app processes, the CLI) see each
-other's rows. A cluster whose grids and window overlap a stored warning of the same detector — its own evidence or
-any earlier scan's in its history — is that warning: an open one (new, watching) gets a ``rescanned`` event with
-this scan's own evidence and figures, and takes them as its evidence when this scan is the strongest so far (the
-warning's window, radius, grids, matters, cases, observed, expected, relative risk, score and p are always one
-scan's together); a closed one (dismissed, promoted) keeps the decision and the cluster is not raised again while
-its windows chain on. Otherwise a row is added under its ``dedupe_key`` (unique, inside a savepoint: the last
-guard) with its ``found`` event. The same scan time is recorded once per warning (a rerun, two processes at once).
+other's rows. A cluster whose grids and window overlap a stored warning of the same detector and source — its own
+evidence or any earlier scan's in its history — is that warning: an open one (new, watching) gets a ``rescanned``
+event with this scan's own evidence and figures, and takes them as its evidence when this scan is the strongest so
+far (the warning's window, radius, grids, matters, reports, observed, expected, relative risk, score and p are
+always one scan's together); a closed one (dismissed, promoted) keeps the decision and the cluster is not raised
+again while its windows chain on. Otherwise a row is added under its ``dedupe_key`` (unique, inside a savepoint: the
+last guard) with its ``found`` event. The same scan time is recorded once per warning (a rerun, two processes at once).
 
 Every run is recorded (``early_warning_scans``). A scheduled run (``every`` given: the app's loop) is skipped when
 another run's scan time lies within half the interval before its own: decided under the same lock, and its run
@@ -40,7 +44,13 @@ from liandong.areas.index import GridIndex
 from liandong.db import is_postgres
 from liandong.screening import early_warning_log as log
 from liandong.screening.early_warning_input import GridSpace, Report, grid_space, reports
-from liandong.screening.early_warning_models import SCAN_KINDS, EarlyWarning, EarlyWarningEvent, EarlyWarningScan
+from liandong.screening.early_warning_models import (
+    EVIDENCE,
+    SCAN_KINDS,
+    EarlyWarning,
+    EarlyWarningEvent,
+    EarlyWarningScan,
+)
 from liandong.screening.early_warning_states import OPEN_STATUSES
 from liandong.screening.warning.baseline import BaselineDetector
 from liandong.screening.warning.clusters import Cluster
@@ -82,7 +92,9 @@ class Found:
     grid_ids: list[int]
     grid_codes: list[str]
     radius: float
-    cases: list[int]
+    source: str
+    evidence: dict[str, list[int]]
+    """Evidence column (``EVIDENCE``) → report ids: the source's own list, the others empty."""
     matters: list[str]
     observed: int
     expected: float
@@ -121,10 +133,14 @@ def scan(session: Session, at: dt.datetime, index: GridIndex, settings: ScanSett
         data = Reports.build(np.arange(len(rows)), space.grids.index_of([r.grid_id for r in rows]),
                              [r.at.timestamp() for r in rows], np.array([r.kind for r in rows], dtype=object),
                              [r.lon for r in rows], [r.lat for r in rows])
+        sources = np.array([r.source for r in rows], dtype=object)[data.ids]  # in the data's (time) order
+        scanner, baseline = SpaceTimeScan(space.neighbourhood, settings), BaselineDetector(space.neighbourhood)
         t = at.timestamp()
-        clusters = SpaceTimeScan(space.neighbourhood, settings)(data, t)
-        outcome.baseline = [_brief(_found("baseline", c, space, rows, at))
-                            for c in BaselineDetector(space.neighbourhood)(data, t)]
+        for source in EVIDENCE:
+            part = data.take(np.flatnonzero(sources == source))  # its ids stay positions in ``rows``
+            if len(part):
+                clusters += scanner(part, t)
+                outcome.baseline += [_brief(_found("baseline", c, space, rows, at)) for c in baseline(part, t)]
     _serialise(session)
     if not claimed:
         session.add(EarlyWarningScan(at=at, trigger="manual"))
@@ -162,7 +178,9 @@ def _found(detector: str, c: Cluster, space: GridSpace, rows: list[Report], at: 
                  centre_path=space.paths[int(space.grids.ids[c.centre])],
                  lon=round(float(space.grids.lon[c.centre]), 7), lat=round(float(space.grids.lat[c.centre]), 7),
                  grid_ids=grid_ids, grid_codes=sorted(space.codes[g] for g in grid_ids), radius=float(c.radius),
-                 cases=sorted(r.id for r in evidence if r.source == "case"),
+                 source=evidence[0].source,
+                 evidence={column: sorted(r.id for r in evidence if r.source == source)
+                           for source, column in EVIDENCE.items()},
                  matters=[k for k, _ in Counter(r.kind for r in evidence).most_common()],
                  observed=int(c.observed), expected=round(float(c.expected), 4),
                  relative_risk=_finite(c.relative_risk), score=round(float(c.score), 4), p_value=float(c.p_value))
@@ -174,7 +192,7 @@ def _finite(value: float) -> float:
 
 def _brief(f: Found) -> dict:
     return {"detector": f.detector, "window_start": f.start, "window_end": f.end, "grid_codes": f.grid_codes,
-            "radius_m": f.radius, "matter_codes": f.matters, "case_ids": f.cases, "observed": f.observed,
+            "radius_m": f.radius, "matter_codes": f.matters, **f.evidence, "observed": f.observed,
             "expected": f.expected, "relative_risk": f.relative_risk, "score": f.score, "p_value": f.p_value}
 
 
@@ -190,15 +208,15 @@ def _serialise(session: Session) -> None:
 def _evidence(f: Found) -> dict:
     """One scan's own evidence and figures, as its event keeps them."""
     return {"window_start": f.start.isoformat(), "window_end": f.end.isoformat(), "centre_grid_code": f.centre_code,
-            "radius_m": f.radius, "grid_codes": f.grid_codes, "matter_codes": f.matters, "case_ids": f.cases,
+            "radius_m": f.radius, "grid_codes": f.grid_codes, "matter_codes": f.matters, **f.evidence,
             "observed": f.observed, "expected": f.expected, "relative_risk": f.relative_risk, "score": f.score,
             "p_value": f.p_value}
 
 
 def _overlapping(session: Session, f: Found) -> list[EarlyWarning]:
-    """The warnings of ``f``'s detector whose evidence, or an earlier scan's in their history, shares a grid and a
-    stretch of time with ``f``; read FOR UPDATE (a decision on one of them waits, or is waited for: read fresh). A
-    scan's window ends by its scan time, so only the scans at or after ``f``'s start can overlap it."""
+    """The warnings of ``f``'s detector and source whose evidence, or an earlier scan's in their history, shares a
+    grid and a stretch of time with ``f``; read FOR UPDATE (a decision on one of them waits, or is waited for: read
+    fresh). A scan's window ends by its scan time, so only the scans at or after ``f``'s start can overlap it."""
     recent = (select(EarlyWarningEvent.warning_id, EarlyWarningEvent.payload)
               .where(EarlyWarningEvent.kind.in_(SCAN_KINDS), EarlyWarningEvent.at >= f.start))
     spans: dict[int, list[tuple[str, str, list]]] = {}
@@ -212,6 +230,8 @@ def _overlapping(session: Session, f: Found) -> list[EarlyWarning]:
     codes, start, end = set(f.grid_codes), f.start, f.end
 
     def meets(w: EarlyWarning) -> bool:
+        if w.source != f.source:  # a hazard cluster where cases cluster too is a warning of its own
+            return False
         if w.window_end >= start and w.window_start <= end and codes & set(w.grid_codes):
             return True
         return any(s and e and dt.datetime.fromisoformat(e) >= start and dt.datetime.fromisoformat(s) <= end
@@ -234,7 +254,7 @@ def _store(session: Session, f: Found) -> tuple[EarlyWarning, str]:
     warning = EarlyWarning(
         detector=f.detector, dedupe_key=f.key, detected_at=f.at, last_scan_at=f.at, window_start=f.start,
         window_end=f.end, centre_grid_id=f.centre, centre_grid_code=f.centre_code, area_path=f.centre_path,
-        lon=f.lon, lat=f.lat, radius_m=f.radius, grid_codes=f.grid_codes, matter_codes=f.matters, case_ids=f.cases,
+        lon=f.lon, lat=f.lat, radius_m=f.radius, grid_codes=f.grid_codes, matter_codes=f.matters, **f.evidence,
         observed=f.observed, expected=f.expected, relative_risk=f.relative_risk, score=f.score, p_value=f.p_value,
         status="new", created_at=f.at)
     try:
@@ -257,7 +277,9 @@ def _update(session: Session, w: EarlyWarning, f: Found) -> EarlyWarning:
     w.last_scan_at = max(w.last_scan_at, f.at)
     if f.score > w.score:
         w.window_start, w.window_end, w.radius_m = f.start, f.end, f.radius
-        w.grid_codes, w.matter_codes, w.case_ids = f.grid_codes, f.matters, f.cases
+        w.grid_codes, w.matter_codes = f.grid_codes, f.matters
+        for column, ids in f.evidence.items():
+            setattr(w, column, ids)
         w.observed, w.expected, w.relative_risk, w.score, w.p_value = (f.observed, f.expected, f.relative_risk,
                                                                        f.score, f.p_value)
     return w

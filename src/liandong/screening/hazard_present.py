@@ -7,12 +7,11 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from liandong import audit
 from liandong.areas.models import Area
 from liandong.auth.identity import Identity
 from liandong.auth.models import User
 from liandong.cases.models import Case
-from liandong.privacy import mask_name, mask_phone
+from liandong.privacy import mask_name, mask_phone, reads_unmasked
 from liandong.screening import hazard_actions, hazards
 from liandong.screening import hazard_states as hs
 from liandong.screening.hazard_models import Hazard, HazardEvent
@@ -38,10 +37,8 @@ def event_dict(e: HazardEvent) -> dict:
 
 
 def hazard_dict(session: Session, h: Hazard, caller: Identity) -> dict:
-    unmasked = bool(hs.UNMASKED_ROLES & caller.roles)
-    if unmasked and (h.reporter_name or h.reporter_phone):
-        audit.record(session, "personal_data_read", actor_id=caller.user_id, actor_name=caller.name,
-                     target=f"hazard:{h.id}", detail={"fields": ["reporter_name", "reporter_phone"]})
+    unmasked = reads_unmasked(session, caller, hs.UNMASKED_ROLES, f"hazard:{h.id}", ("reporter_name", "reporter_phone"),
+                              has_data=bool(h.reporter_name or h.reporter_phone))
     grid = session.execute(select(Area.code, Area.name).where(Area.id == h.grid_id)).first()
     unit = session.get(Unit, h.responsible_unit_id) if h.responsible_unit_id else None
     case = session.get(Case, h.case_id) if h.case_id else None

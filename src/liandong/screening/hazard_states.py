@@ -13,7 +13,9 @@ GRADES = ("general", "major")
 """一般事故隐患 | 重大事故隐患"""
 SECTORS = ("fire", "gas", "building", "electric", "hazchem", "traffic", "special_equipment", "construction",
            "other")
-"""消防, 燃气, 房屋建筑, 用电, 危化品, 交通, 特种设备, 建设施工, 其他"""
+SECTOR_NAMES = dict(zip(SECTORS, ("消防", "燃气", "房屋建筑", "用电", "危险化学品", "道路交通", "特种设备", "建设施工",
+                                  "其他"), strict=True))
+"""The sectors' Chinese names, for text the server writes (an incident's title); the pages translate the codes."""
 FIVE = ("measures", "responsibility", "funds", "deadline", "contingency_plan")
 """五落实: a major hazard is filed only with all five (整改措施、责任、资金、时限和应急预案)."""
 REPORTER_KINDS = ("public", "staff")

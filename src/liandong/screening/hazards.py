@@ -20,7 +20,7 @@ from liandong.areas.models import Area
 from liandong.auth.identity import Identity
 from liandong.cases.visibility import narrowed
 from liandong.config import get_settings
-from liandong.errors import Forbidden, Invalid, NotFound
+from liandong.errors import Invalid, NotFound, role_needed
 from liandong.screening import hazard_states as hs
 from liandong.screening.hazard_models import Hazard, HazardEvent
 from liandong.screening.hazard_payloads import HazardIn
@@ -65,8 +65,7 @@ def append(session: Session, event_model, parent, parent_column: str, caller: Id
 
 def needs(roles: frozenset[str], caller: Identity, action: str) -> None:
     if roles.isdisjoint(caller.roles):
-        raise Forbidden(f"{action!r} needs one of the roles: {', '.join(sorted(roles))}", code="role_needed",
-                        params={"action": action, "roles": sorted(roles)})
+        raise role_needed(action, roles)
 
 
 # --- hazards ------------------------------------------------------------------------------------------------

@@ -26,7 +26,7 @@ from liandong.areas.index import GridIndex
 from liandong.auth.identity import Identity
 from liandong.cases.payloads import Payload, parse, required
 from liandong.db import utcnow
-from liandong.errors import Conflict, DomainError, Forbidden, NotFound, Stale
+from liandong.errors import Conflict, DomainError, NotFound, Stale, role_needed
 
 Row = TypeVar("Row")
 """A register's row: ``state``, ``version`` (the mapper's version column) and ``updated_at``."""
@@ -87,8 +87,7 @@ class Register(Generic[Row]):
             return Conflict(f"action {action.name!r} is not allowed in state {state!r}",
                             code="not_allowed_in_state", params={"action": action.name, "state": state})
         if action.roles.isdisjoint(caller.roles):
-            return Forbidden(f"{action.name!r} needs one of the roles: {', '.join(sorted(action.roles))}",
-                             code="role_needed", params={"action": action.name, "roles": sorted(action.roles)})
+            return role_needed(action.name, action.roles)
         for check in (self.authority if action.authority else None, action.guard):
             if check is not None and (why := check(row, caller)) is not None:
                 why.params = {"action": action.name, **(why.params or {})}

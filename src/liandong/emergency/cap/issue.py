@@ -27,7 +27,7 @@ from liandong.emergency.cap.models import IssuedWarning
 from liandong.emergency.cap.payloads import WarningIn
 from liandong.emergency.models import Incident
 from liandong.emergency.states import CLOSED_STATES
-from liandong.errors import Forbidden, Invalid
+from liandong.errors import Invalid, role_needed
 
 CANCEL_EXPIRES = dt.timedelta(hours=1)
 LONGEST = dt.timedelta(days=31)
@@ -40,9 +40,7 @@ def issue(session: Session, incident_id: int, caller: Identity, body: WarningIn,
     document's ``web``). The caller commits."""
     incident = queries.get(session, incident_id, caller)
     if COMMAND.isdisjoint(caller.roles):
-        roles = sorted(COMMAND)
-        raise Forbidden(f"issuing a warning needs one of the roles: {', '.join(roles)}", code="role_needed",
-                        params={"action": "warn", "roles": roles})
+        raise role_needed("warn", COMMAND, "issuing a warning")
     if not visibility.commands(session, incident, caller):
         raise visibility.not_commanding("warn")
     log.lock(session, [incident.id])  # the series is read and extended under the incident's lock: one Alert in force

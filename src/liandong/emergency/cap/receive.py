@@ -21,7 +21,7 @@ from liandong.auth.identity import Identity
 from liandong.emergency.cap import rules, safe, xsd
 from liandong.emergency.cap.identifiers import parse_time
 from liandong.emergency.cap.models import ReceivedWarning
-from liandong.errors import Forbidden, Invalid, NotFound, TooLarge
+from liandong.errors import Invalid, NotFound, TooLarge, role_needed
 
 IMPORT_ROLES = frozenset({"admin", "commander", "leader", "shift_leader"})
 """Who may upload CAP documents: the command centre's leading roles and administrators."""
@@ -31,9 +31,7 @@ SHOWN = frozenset({"Alert", "Update"})
 
 def may_import(caller: Identity) -> None:
     if IMPORT_ROLES.isdisjoint(caller.roles):
-        roles = sorted(IMPORT_ROLES)
-        raise Forbidden(f"importing CAP needs one of the roles: {', '.join(roles)}", code="role_needed",
-                        params={"action": "cap_import", "roles": roles})
+        raise role_needed("cap_import", IMPORT_ROLES, "importing CAP")
 
 
 def receive(session: Session, data: bytes, *, source: str, now: dt.datetime, max_bytes: int,

@@ -262,7 +262,8 @@ class SpaceTimeScan:
             b = min(batch, self.settings.replicas - b0)
             picks = np.concatenate([rng.choice(n, m, replace=False) for _ in range(b)])
             crep, cgrid, counts = self._cells(np.repeat(np.arange(b), m), grid[picks], np.tile(win, b), b)
-            best = self._llr(counts, n_area[cgrid], n_win, n).reshape(len(cgrid), -1).max(axis=1, initial=0.0)
+            llr = self._llr(counts, n_area[cgrid], n_win, n).reshape(len(cgrid), len(self.radii) * len(self.windows))
+            best = llr.max(axis=1, initial=0.0)  # no centre anywhere busy enough (sparse reports): no row, no maximum
             top = np.zeros(b)
             np.maximum.at(top, crep, best)
             maxima.append(top)

@@ -5,6 +5,7 @@
 // net for a dropped connection.
 
 import { el, getJSON, t } from "./common.js";
+import { matterText } from "./ew-kinds.js";
 import { debounced } from "./live-incidents.js";
 
 const list = document.getElementById("early-warnings-open");
@@ -18,7 +19,7 @@ function item(w) {
   const li = el("li", `dash-warning dash-early-warning ew-${w.status}`);
   li.dataset.warningId = String(w.id);
   li.dataset.status = w.status;
-  const link = el("a", "", (w.matters || []).map((m) => m.name).join("、") || w.matter_codes.join("、"));
+  const link = el("a", "", matterText(w));
   link.href = `/early-warnings?status=open&id=${w.id}`;
   const head = el("div", "dash-warning-head");
   head.append(el("span", `ew-status ew-status-${w.status}`, t(`ew.status.${w.status}`)), " ", link);

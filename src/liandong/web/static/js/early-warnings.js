@@ -1,12 +1,14 @@
 // The early-warning page (早研判): the warnings the space-time scan found, filtered by status and paged; choosing one
 // reads it (GET /api/v1/early-warnings/{id}) and draws its evidence on the map — the scan circle with its radius, the
-// grids it covers, the reports as dots with their number, matter and time — lists the reports (linking to each
-// case), and offers the decisions the server allows (allowed_actions): keep watching, dismiss with a reason, promote
-// to an incident (then linked). Shift leaders and administrators run a scan by hand and read its counts. Refusals
-// come in the page language (the server translates them by code). The list refreshes every 60 s.
+// grids it covers, the reports as dots with their number, kind and time — lists the reports (linking to each case,
+// hazard or dispute: a warning's reports are of one source), and offers the decisions the server allows
+// (allowed_actions): keep watching, dismiss with a reason, promote to an incident (then linked). Shift leaders and
+// administrators run a scan by hand and read its counts. Refusals come in the page language (the server translates
+// them by code). The list refreshes every 60 s.
 
 import { channelLabel, el, errorText, getJSON, HttpError, postJSON, stateLabel, t, when } from "./common.js";
 import { category, gradeText } from "./emergency.js";
+import { kindText, matterText } from "./ew-kinds.js";
 
 const main = document.querySelector(".early-warnings-page");
 const message = document.getElementById("message");
@@ -40,7 +42,6 @@ const showError = (err) => say(errorText(err), "error");
 const statusText = (s) => t(`ew.status.${s}`);
 const pValue = (p) => (p === null || p === undefined ? "—" : p < 0.001 ? p.toExponential(1) : p.toFixed(3));
 const number = (x, digits = 1) => (x === null || x === undefined ? "—" : Number(x).toFixed(digits));
-const matterText = (w) => (w.matters || []).map((m) => `${m.name}（${m.code}）`).join("、") || w.matter_codes.join("、");
 const radiusText = (m) => (Number(m) > 0 ? t("ew.radius_value", { m: Math.round(m) }) : t("ew.radius_grid"));
 const windowText = (w) => `${when(w.window_start)} – ${when(w.window_end)}`;
 
@@ -68,6 +69,37 @@ function ensureMap() {
 const GRID_STYLE = { color: "#1f6fb5", weight: 1.5, fillColor: "#1f6fb5", fillOpacity: 0.12 };
 const CIRCLE_STYLE = { color: "#c0392b", weight: 2, dashArray: "6 4", fill: true, fillColor: "#c0392b", fillOpacity: 0.06 };
 const CASE_STYLE = { color: "#8e1b10", weight: 1.5, fillColor: "#e74c3c", fillOpacity: 0.85, radius: 6 };
+const HAZARD_STYLE = { color: "#8a4b08", weight: 1.5, fillColor: "#e67e22", fillOpacity: 0.85, radius: 6 };
+const DISPUTE_STYLE = { color: "#4a235a", weight: 1.5, fillColor: "#8e44ad", fillOpacity: 0.85, radius: 6 };
+
+// Each source of evidence: its list and hidden count in the warning, its page, its dot, how a row reads.
+const SOURCES = {
+  case: {
+    list: "cases", hidden: "hidden_cases", path: "cases", style: CASE_STYLE,
+    heading: () => t("ew.evidence"), number: () => t("ew.case_number"),
+    hiddenText: (n) => t("ew.hidden_cases", { n }),
+    kind: (c) => c.matter_name, state: (c) => stateLabel(c.state),
+    note: (c) => `${t("ew.case_channel")}: ${channelLabel(c.channel)}`,
+  },
+  hazard: {
+    list: "hazards", hidden: "hidden_hazards", path: "hazards", style: HAZARD_STYLE,
+    heading: () => t("ew.evidence_hazards"),
+    number: () => t("ew.hazard_number"),
+    hiddenText: (n) => t("ew.hidden_hazards", { n }),
+    kind: (h) => kindText(h.kind), state: (h) => t(`hz.state.${h.state}`), note: (h) => t(`hz.grade.${h.grade}`),
+  },
+  dispute: {
+    list: "disputes", hidden: "hidden_disputes", path: "disputes", style: DISPUTE_STYLE,
+    heading: () => t("ew.evidence_disputes"),
+    number: () => t("ew.dispute_number"),
+    hiddenText: (n) => t("ew.hidden_disputes", { n }),
+    kind: (d) => kindText(d.kind), state: (d) => t(`md.state.${d.state}`), note: (d) => t(`md.risk.${d.risk}`),
+  },
+};
+const sourceOf = (w) => SOURCES[w.source] || SOURCES.case;
+// The evidence rows of every source, each with its source's name and description.
+const evidence = (w) => Object.entries(SOURCES)
+  .flatMap(([name, spec]) => (w[spec.list] || []).map((r) => ({ name, spec, r })));
 
 function drawEvidence(w) {
   if (!ensureMap()) return;
@@ -91,21 +123,23 @@ function drawEvidence(w) {
       grids += 1;
     }
   }
-  let dots = 0;
-  for (const c of w.cases || []) {
-    if (c.lon === null || c.lat === null || c.lon === undefined || c.lat === undefined) continue;
-    const dot = L.circleMarker([c.lat, c.lon], CASE_STYLE);
-    dot.bindTooltip(`${c.number} · ${c.matter_name} · ${when(c.created_at)}`);
-    dot.on("click", () => window.location.assign(`/cases/${c.id}`));
+  const dots = { case: 0, hazard: 0, dispute: 0 };
+  for (const { name, spec, r } of evidence(w)) {
+    if (r.lon === null || r.lat === null || r.lon === undefined || r.lat === undefined) continue;
+    const dot = L.circleMarker([r.lat, r.lon], spec.style);
+    dot.bindTooltip(`${r.number} · ${spec.kind(r)} · ${when(r.created_at)}`);
+    dot.on("click", () => window.location.assign(`/${spec.path}/${r.id}`));
     layers.addLayer(dot);
-    dots += 1;
+    dots[name] += 1;
   }
   const bounds = layers.getBounds();
   if (bounds.isValid()) map.fitBounds(bounds, { padding: [16, 16], maxZoom: 17 });
   mapEl.dataset.warningId = String(w.id);
   mapEl.dataset.grids = String(grids);
   mapEl.dataset.circles = String(circles);
-  mapEl.dataset.cases = String(dots);
+  mapEl.dataset.cases = String(dots.case);
+  mapEl.dataset.hazards = String(dots.hazard);
+  mapEl.dataset.disputes = String(dots.dispute);
   mapEl.dataset.drawn = String(Date.now());
 }
 
@@ -126,11 +160,11 @@ function incidentLink(id) {
   return a;
 }
 
-function casesTable(w) {
+function evidenceTable(w) {
   const table = el("table", "cases-table ew-cases");
   const head = el("tr");
-  for (const key of ["ew.case_number", "ew.matters", "ew.case_time", "ew.case_state"]) {
-    const th = el("th", "", t(key));
+  for (const text of [sourceOf(w).number(), t("ew.matters"), t("ew.case_time"), t("ew.case_state")]) {
+    const th = el("th", "", text);
     th.scope = "col";
     head.append(th);
   }
@@ -138,16 +172,16 @@ function casesTable(w) {
   thead.append(head);
   const body = el("tbody");
   body.id = "evidence";
-  for (const c of w.cases || []) {
-    const tr = el("tr");
-    tr.dataset.caseId = String(c.id);
-    const a = el("a", "", c.number);
-    a.href = `/cases/${c.id}`;
+  for (const { name, spec, r } of evidence(w)) {
+    const row = el("tr");
+    row.dataset[`${name}Id`] = String(r.id);  // data-case-id, data-hazard-id, data-dispute-id
+    const a = el("a", "", r.number);
+    a.href = `/${spec.path}/${r.id}`;
     const num = el("td");
     num.append(a);
-    tr.title = `${t("ew.case_channel")}: ${channelLabel(c.channel)}`;
-    tr.append(num, el("td", "", c.matter_name), el("td", "", when(c.created_at)), el("td", "", stateLabel(c.state)));
-    body.append(tr);
+    row.title = spec.note(r);
+    row.append(num, el("td", "", spec.kind(r)), el("td", "", when(r.created_at)), el("td", "", spec.state(r)));
+    body.append(row);
   }
   table.append(thead, body);
   const wrap = el("div", "table-wrap");
@@ -171,8 +205,10 @@ function showDetail(w) {
   fact(dl, t("ew.scans"), w.scans);
   if (w.status_at) fact(dl, statusText(w.status), `${when(w.status_at)}${w.status_note ? ` — ${w.status_note}` : ""}`);
   if (w.incident_id) fact(dl, t("ew.incident"), incidentLink(w.incident_id));
-  const children = [head, dl, el("h3", "small-head", t("ew.evidence")), casesTable(w)];
-  if (w.hidden_cases) children.push(el("p", "muted small", t("ew.hidden_cases", { n: w.hidden_cases })));
+  const children = [head, dl, el("h3", "small-head", sourceOf(w).heading()), evidenceTable(w)];
+  for (const spec of Object.values(SOURCES)) {
+    if (w[spec.hidden]) children.push(el("p", "muted small", spec.hiddenText(w[spec.hidden])));
+  }
   detail.replaceChildren(...children);
   detail.dataset.warningId = String(w.id);
   detail.dataset.status = w.status;

@@ -1,10 +1,12 @@
 // Grid worker's phone app: report (GPS, map pick or map centre, matter search that works offline, photo)
-// through the outbox, and the verification / check tasks waiting for this user. Every error is shown where
-// the worker acted (the form, the outbox, the task), in the page language.
+// through the outbox, campaign visits through the same outbox (visits.js), and the verification / check tasks
+// waiting for this user. Every error is shown where the worker acted (the form, the outbox, the task), in the
+// page language.
 
 import { HttpError, actionLabel, el, errorText, getJSON, postJSON, refusalText, stateLabel, t, tabs, when } from "./common.js";
 import * as outbox from "./outbox.js";
 import { pointPicker } from "./pointpicker.js";
+import * as visits from "./visits.js";
 
 const main = document.querySelector(".mobile");
 const form = document.getElementById("m-form");
@@ -34,6 +36,8 @@ function say(box, text) {
 
 // --- tabs ----------------------------------------------------------------------------------------
 tabs((tab) => {
+  document.getElementById("outbox-panel").hidden = tab.id === "tab-tasks";
+  if (tab.id === "tab-visits") visits.opened();
   if (tab.id !== "tab-tasks") return;
   say(tasksError, "");
   loadTasks().catch((err) => say(tasksError, errorText(err)));
@@ -103,21 +107,34 @@ function button(text, describedBy, onClick) {
   return b;
 }
 
-/** One waiting report; a refused one says why and offers to fix and resend it, or to drop it. */
+/** One waiting report or visit; a refused one says why and offers to fix and resend it, or to drop it. */
 function outboxItem(item) {
-  const li = el("li", "outbox-item");
+  const kind = outbox.kindOf(item);
+  const li = el("li", `outbox-item outbox-${kind}`);
   li.dataset.id = item.id;
-  const what = el("span", "", `${when(new Date(item.created).toISOString())} · ${item.body.description}`);
+  li.dataset.kind = kind;
+  const time = when(new Date(item.created).toISOString());
+  const what = el("span", "", `${time} · ${kind === "visit" ? visits.describe(item) : item.body.description}`);
   what.id = `outbox-${item.id}`;
+  if (kind === "visit") li.append(el("span", "kind-badge", t("mv.item")), " ");
   li.append(what);
   if (!item.error) return li;
   li.classList.add("refused");
-  const photoOnly = Boolean(item.caseId); // the case exists: only its photo is left to send
-  li.append(el("p", "message error", `${t(photoOnly ? "m.refused_photo" : "m.refused")} · ${refusalText(item.status, item.error)}`));
   const drop = () => {
     if (editing === item.id) stopEdit();
+    visits.forget(item.id);
     return outbox.remove(item.id).then(showOutbox);
   };
+  if (kind === "visit") {
+    li.append(el("p", "message error", `${t("mv.refused")} · ${refusalText(item.status, item.error)}`));
+    // fixed in the visit form while its campaign is still on the worker's list; else it can only be dropped
+    if (visits.canEdit(item)) li.append(button(t("m.fix"), what.id, () => visits.edit(item)));
+    else li.append(el("p", "muted", t("mv.gone")));
+    li.append(button(t("mv.discard"), what.id, drop));
+    return li;
+  }
+  const photoOnly = Boolean(item.caseId); // the case exists: only its photo is left to send
+  li.append(el("p", "message error", `${t(photoOnly ? "m.refused_photo" : "m.refused")} · ${refusalText(item.status, item.error)}`));
   if (photoOnly) {
     const label = el("label", "button", t("m.other_photo"));
     const input = el("input", "visually-hidden");
@@ -147,23 +164,27 @@ async function showOutbox() {
   main.dataset.outbox = String(items.length);
   main.dataset.refused = String(items.filter((i) => i.error).length);
   document.getElementById("outbox").replaceChildren(...items.map(outboxItem));
+  return items;
 }
 
 async function sync() {
   if (!navigator.onLine) return;
   let note = "";
+  let refused = 0;
   try {
-    const refused = await outbox.flush(main.dataset.owner, () => {
-      okBox.hidden = false;
-      okBox.textContent = t("m.sent");
+    refused = await outbox.flush(main.dataset.owner, (item) => {
+      say(document.getElementById(outbox.kindOf(item) === "visit" ? "v-ok" : "m-ok"), t("m.sent"));
     });
-    if (refused) note = t("m.refused_count", { n: refused });
   } catch (err) {
-    // the reports stay in the outbox either way
+    // the items stay in the outbox either way
     note = err instanceof outbox.LoginNeeded ? t("m.login_needed") : t("m.sync_failed");
   }
+  const items = await showOutbox();
+  if (refused) {
+    const visitsToo = items.some((i) => i.error && outbox.kindOf(i) === "visit");
+    note = t(visitsToo ? "mv.refused_count" : "m.refused_count", { n: refused });
+  }
   say(outboxError, note);
-  await showOutbox();
 }
 
 function showNet() {
@@ -173,6 +194,7 @@ window.addEventListener("online", () => {
   showNet();
   picker.retryOutline();
   if (!matters.length) loadMatters();
+  visits.refresh();
   sync();
 });
 window.addEventListener("offline", showNet);
@@ -197,7 +219,7 @@ form.addEventListener("submit", async (e) => {
     photoName: photo ? photo.name : null,
   };
   if (editing) await outbox.resend(editing, report);
-  else await outbox.put({ id: crypto.randomUUID(), created: Date.now(), owner: main.dataset.owner, ...report });
+  else await outbox.put({ id: crypto.randomUUID(), kind: "report", created: Date.now(), owner: main.dataset.owner, ...report });
   stopEdit();
   okBox.hidden = false;
   okBox.textContent = t("m.queued");
@@ -290,4 +312,9 @@ async function loadTasks() {
 showNet();
 loadMatters();
 showOutbox().then(sync);
+// the outbox again once the campaigns are known: a refused visit is fixed only while its campaign is listed
+visits.start(main.dataset.owner, async () => {
+  await showOutbox();
+  await sync();
+}).then(showOutbox);
 setInterval(sync, 30000);

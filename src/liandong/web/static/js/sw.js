@@ -1,5 +1,6 @@
 // Service worker of the grid worker's app (/m/): keeps the app shell so the app opens without network.
-// API calls are never cached: reports wait in the page's outbox (IndexedDB) instead.
+// API calls are never cached: reports and visits wait in the page's outbox (IndexedDB) instead, and what the
+// visit form needs offline (the campaigns, their checklists and grids) the page keeps in IndexedDB (visits.js).
 // The server fills in VERSION (a hash of the static files and the package version, web/mobile.py) when it
 // serves /m/sw.js: any changed asset makes a new worker with a new cache, and the old caches are deleted.
 
@@ -10,9 +11,11 @@ const SHELL = [
   "/m/",
   "/static/css/app.css",
   "/static/js/common.js",
+  "/static/js/idb.js",
   "/static/js/mobile.js",
   "/static/js/outbox.js",
   "/static/js/pointpicker.js",
+  "/static/js/visits.js",
   "/static/vendor/leaflet/leaflet.js",
   "/static/vendor/leaflet/leaflet.css",
   "/static/vendor/leaflet/images/marker-icon.png",
