@@ -195,8 +195,11 @@ def test_jurisdiction(world):
     r = desk.client.post("/api/v1/disputes", json={**WAGES, "lon": EAST_POINT[0], "lat": EAST_POINT[1]},
                          headers=desk.headers("west_inspector"))
     assert r.status_code == 422 and r.json()["code"] == "outside_jurisdiction"
-    r = desk.client.post("/api/v1/disputes", json=WAGES, headers=desk.headers("cm_west"))  # a handler registers none
+    r = desk.client.post("/api/v1/disputes", json=WAGES, headers=desk.headers("commander"))  # commanders do not
     assert r.status_code == 403 and r.json()["code"] == "role_needed"
+    # a handler meets disputes in the field (a campaign visit's finding is registered in the visitor's name)
+    r = desk.client.post("/api/v1/disputes", json=WAGES, headers=desk.headers("cm_west"))
+    assert r.status_code == 201, r.text
 
 
 def test_a_dispute_at_risk_of_a_mass_incident_is_raised_into_one_with_one_history(world):

@@ -29,7 +29,7 @@ from liandong.auth.identity import Identity
 from liandong.cases.payloads import parse
 from liandong.cases.visibility import narrowed, overlapping
 from liandong.config import get_settings
-from liandong.errors import Conflict, DomainError, Forbidden, Invalid, NotFound, Stale
+from liandong.errors import Conflict, DomainError, Forbidden, Invalid, NotFound, Stale, role_needed
 from liandong.screening import campaign_states as cs
 from liandong.screening import disputes, hazards
 from liandong.screening.campaign_models import Campaign, CampaignTeam, CampaignVisit
@@ -52,8 +52,7 @@ def visible(stmt, caller: Identity):
 
 def _manage(caller: Identity, action: str, area_path: str) -> None:
     if cs.MANAGE_ROLES.isdisjoint(caller.roles):
-        raise Forbidden(f"{action!r} needs one of the roles: {', '.join(sorted(cs.MANAGE_ROLES))}",
-                        code="role_needed", params={"action": action, "roles": sorted(cs.MANAGE_ROLES)})
+        raise role_needed(action, cs.MANAGE_ROLES)
     if not caller.scope.covers_path(area_path):
         raise Forbidden("the campaign's area lies outside your jurisdiction", code="campaign_outside_jurisdiction",
                         params={"action": action})

@@ -29,7 +29,8 @@ in mediation (a record says so) and goes up a tier (``escalate``), so the 化解
 SUCCEEDED = frozenset({"success", "judicial"})
 LISTS = {"problem": ("registered",), "responsibility": ("mediating",), "resolution": ("resolved", "closed")}
 """三单 as views over the register: 问题清单 (posted, 挂单), 责任清单 (a mediator answers for it), 化解清单 (销号)."""
-REPORT_ROLES = frozenset({"receptionist", "shift_leader", "dispatcher", "inspector"})
+REPORT_ROLES = frozenset({"receptionist", "shift_leader", "dispatcher", "inspector", "handler"})
+"""Who registers a dispute: the desk, and the staff who meet one in the field (a handler on a campaign visit too)."""
 ASSIGN_ROLES = frozenset({"shift_leader", "dispatcher", "inspector"})
 MEDIATE_ROLES = frozenset({"shift_leader", "dispatcher", "inspector", "handler"})
 UNMASKED_ROLES = frozenset({"shift_leader", "dispatcher"})

@@ -17,7 +17,7 @@ from liandong.cases.payloads import parse
 from liandong.cases.visibility import visible as cases_visible
 from liandong.emergency import intake, linked_cases, log
 from liandong.emergency.payloads import IncidentIn
-from liandong.errors import Conflict, Forbidden, NotFound, Stale
+from liandong.errors import Conflict, NotFound, Stale, role_needed
 from liandong.screening import early_warning_log as history
 from liandong.screening import early_warning_queries as queries
 from liandong.screening.early_warning_input import kind_names
@@ -37,9 +37,7 @@ def act(session: Session, warning_id: int, action: str, caller: Identity, payloa
                        params={"action": action})
     warning = queries.get(session, warning_id, caller)
     if not may_act(caller):
-        roles = sorted(ACT_ROLES)
-        raise Forbidden(f"{action!r} on an early warning needs one of the roles: {', '.join(roles)}",
-                        code="role_needed", params={"action": action, "roles": roles})
+        raise role_needed(action, ACT_ROLES, f"{action!r} on an early warning")
     body = parse(action, WarningAction, payload)
     if body.version is not None and body.version != warning.version:
         raise Stale(f"early warning {warning.id} changed meanwhile (version {warning.version}): read it again",

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Body, Depends, Path, Query, Request
 from sqlalchemy.orm import Session
 
 from liandong.auth.deps import Principal, current_principal, get_session, request_time
-from liandong.errors import Forbidden, Invalid
+from liandong.errors import Invalid, role_needed
 from liandong.screening import early_warning_actions as actions
 from liandong.screening import early_warning_present as present
 from liandong.screening import early_warning_queries as queries
@@ -27,9 +27,7 @@ def scan(request: Request, at: dt.datetime | None = Query(None, description="sca
          now: dt.datetime = Depends(request_time)):
     caller = principal.identity
     if SCAN_ROLES.isdisjoint(caller.roles):
-        roles = sorted(SCAN_ROLES)
-        raise Forbidden(f"a scan needs one of the roles: {', '.join(roles)}", code="role_needed",
-                        params={"action": "scan", "roles": roles})
+        raise role_needed("scan", SCAN_ROLES, "a scan")
     at = now if at is None else (at if at.tzinfo else at.replace(tzinfo=dt.UTC))
     if at > now + dt.timedelta(minutes=5):
         raise Invalid("a scan time lies in the future", code="scan_in_future")
