@@ -1,6 +1,7 @@
 """``/m/``: the grid worker's phone app (an installable PWA): report with GPS or a map pick, photos,
-a matter picker that works offline, the verification and check tasks, and an outbox that keeps
-reports made without network and sends each exactly once (the Idempotency-Key) when back online.
+a matter picker that works offline, the verification and check tasks, screening-campaign visits with
+their checklists and findings (campaigns cached on the phone), and an outbox that keeps reports and visits
+made without network and sends each exactly once (the Idempotency-Key, a visit's ``visit_key``) when online.
 """
 
 from __future__ import annotations
