@@ -265,9 +265,14 @@ def test_stage_facts_follow_a_case_through_its_life(world):
     assert got == [
         ("accept", "accept", "done", None, None), ("file", "file", "done", None, None),
         ("dispatch", "dispatch", "done", False, None), ("sign", "sign", "done", True, lead),
-        ("dispose", "report_done", "done", True, lead), ("check", "check_failed", "reworked", True, lead),
+        ("dispose", "report_done", "done", True, lead), ("await_check", "request_check", "done", None, lead),
+        ("check", "check_failed", "reworked", True, lead),
         ("sign", "sign", "done", False, lead), ("dispose", "report_done", "done", True, lead),
+        ("await_check", "request_check", "done", None, lead),
         ("check", "check_passed", "done", True, lead), ("close", "close", "done", None, lead)]
+    # the check stage's deadline, set when the work was reported done, passes from waiting for the check to it
+    assert stages[5].deadline == stages[6].deadline is not None
+    assert stages[5].used_minutes == cal.between(at("2026-03-06 10:00"), at("2026-03-06 10:10")) == 10
     dispose = stages[4]  # suspended for one whole working day: paused, not counted as time used
     assert dispose.paused_minutes == cal.between(at("2026-03-04 10:30"), at("2026-03-05 10:30")) == cal.day_minutes
     assert dispose.used_minutes == cal.between(at("2026-03-04 10:00"), at("2026-03-06 10:00")) - cal.day_minutes

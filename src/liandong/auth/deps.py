@@ -22,7 +22,7 @@ from liandong.auth import service
 from liandong.auth.models import User
 from liandong.auth.principals import Identity
 from liandong.db import utcnow
-from liandong.errors import Forbidden, Unauthorized
+from liandong.errors import Unauthorized, role_needed
 
 SESSION_COOKIE = "liandong_session"
 oauth2 = OAuth2PasswordBearer(tokenUrl="/api/v1/auth/token", auto_error=False)
@@ -197,7 +197,7 @@ def require(*roles: str):
 
     async def check(principal: Principal = Depends(current_principal)) -> Principal:
         if not principal.has(*roles):
-            raise Forbidden(f"this needs one of the roles: {', '.join(roles)}")
+            raise role_needed("request", roles, "this")
         return principal
 
     return check

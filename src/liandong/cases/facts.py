@@ -23,14 +23,19 @@ from liandong.cases.models import CaseEvent, StageFact
 from liandong.config import get_settings
 from liandong.db import is_postgres
 
-STAGE_OF_STATE = {"reported": "accept", "verifying": "verify", "accepted": "file", "checked": "close",
-                  **sla.STAGE_OF_STATE}
-"""The stage a case is in while in each state (a suspended case stays in the stage it was in)."""
+STAGE_OF_STATE = {**sla.STAGE_OF_STATE, "reported": "accept", "verifying": "verify", "accepted": "file",
+                  "disposed": "await_check", "checked": "close"}
+"""The stage a case is in while in each state (a suspended case stays in the stage it was in). The deadline's check
+stage (disposed → checking → checked) is two facts here: ``await_check`` until the receptionist asks for the check
+(核查派发, judged by assessment), then ``check`` (核查); the second inherits the deadline the first carried."""
+JUDGED = frozenset(sla.STAGE_OF_STATE.values())
+"""Stages judged on time against their deadline (``await_check`` carries the check deadline for the ``check`` fact
+and is not judged by it)."""
 OUTCOMES = {"return": "returned", "check_failed": "reworked", "reject": "rejected", "void": "voided",
             "merge": "merged"}
 """How a stage ended, by the action that ended it; any other action: done."""
 LEAD_STAGES = frozenset({"sign", "dispose"})
-RULES = "1"
+RULES = "2"
 """The version of ``fold``: change it whenever what ``fold`` writes changes, and ``liandong migrate`` rebuilds
 the stored facts with the new rules (``cases/upkeep.py``; ``rules`` adds the settings the facts depend on)."""
 
@@ -108,7 +113,8 @@ def _end(fact: Fact, e: Event, cal: WorkCalendar) -> None:
     fact.ended_at, fact.actor_id, fact.ended_by = e.at, e.actor_id, e.action
     fact.outcome = OUTCOMES.get(e.action, "done")
     fact.used_minutes = max(0.0, cal.between(fact.started_at, e.at) - fact.paused_minutes)
-    fact.on_time = None if fact.deadline is None else not sla.late(fact.deadline, judged_at)
+    fact.on_time = None if fact.deadline is None or fact.stage not in JUDGED else not sla.late(fact.deadline,
+                                                                                                judged_at)
 
 
 def fold(fact: Fact | None, e: Event, cal: WorkCalendar) -> tuple[Fact | None, Fact | None]:
@@ -149,9 +155,11 @@ def fold(fact: Fact | None, e: Event, cal: WorkCalendar) -> tuple[Fact | None, F
     if stage is None:  # closed, rejected, voided, merged
         return fact, None
     lead = p.get("lead_unit_id", fact.lead_unit_id)
-    new = Fact(e.case_id, fact.seq + 1, stage, e.at, lead_unit_id=lead,
-               deadline=_when(p.get("stage_deadline")) if stage in sla.STAGE_OF_STATE.values() else None)
-    return fact, new
+    deadline = _when(p.get("stage_deadline")) if stage in sla.STAGE_OF_STATE.values() or stage == "await_check" \
+        else None
+    if fact.stage == "await_check" and stage == "check" and deadline is None:
+        deadline = fact.deadline  # the same deadline's stage goes on
+    return fact, Fact(e.case_id, fact.seq + 1, stage, e.at, lead_unit_id=lead, deadline=deadline)
 
 
 # --- where the rows are kept -------------------------------------------------------------------------

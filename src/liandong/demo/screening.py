@@ -25,6 +25,7 @@ from sqlalchemy.orm import Session
 from liandong.areas.index import GridIndex
 from liandong.areas.models import Area
 from liandong.auth.identity import Identity
+from liandong.auth.models import User
 from liandong.errors import DomainError
 from liandong.screening import campaigns, dispute_actions, disputes, hazard_actions, hazards
 from liandong.screening.campaign_payloads import CampaignIn, ChecklistItem, DisputeFinding, HazardFinding, VisitIn
@@ -115,9 +116,19 @@ def _work_hazard(session: Session, rng: random.Random, now: dt.datetime, hazard:
         return
     hazard_actions.act(session, hid, "close", STAFF, {"evidence": [f"demo://hazard/{hid}/after.jpg"]}, step)
     if hazard.reward_wanted and (step := step + dt.timedelta(days=1)) < now:
-        hazard_actions.act(session, hid, "reward", STAFF, {"amount": rng.choice((50, 100, 200, 500))}, step)
+        approver, payer = _people(session)
+        hazard_actions.act(session, hid, "reward", approver, {"amount": rng.choice((50, 100, 200, 500))}, step)
         if rng.random() < 0.7 and (step := step + dt.timedelta(days=2)) < now:
-            hazard_actions.act(session, hid, "pay_reward", STAFF, {}, step)
+            hazard_actions.act(session, hid, "pay_reward", payer, {}, step)
+
+
+def _people(session: Session) -> tuple[Identity, Identity]:
+    """The demo's leader approves rewards and its shift leader records them paid (two named people, 四眼原则); a
+    database without them (a test loading only this month) gets two named stand-ins."""
+    named = select(User.username, User.id).where(User.username.in_(("leader", "shift_leader")))
+    ids = dict(session.execute(named).all())
+    return (Identity(roles=frozenset({"leader"}), user_id=ids.get("leader", -1), username="leader"),
+            Identity(roles=frozenset({"shift_leader"}), user_id=ids.get("shift_leader", -2), username="shift_leader"))
 
 
 def _dispute(session: Session, index: GridIndex, rng: random.Random, now: dt.datetime) -> None:

@@ -72,6 +72,8 @@ def kind_names(session: Session, codes: set[str]) -> dict[str, str]:
             names[code] = f"隐患：{hs.SECTOR_NAMES.get(value, value)}"
         elif source == "dispute":
             names[code] = f"纠纷：{ds.TYPE_NAMES.get(value, value)}"
+        else:
+            names.setdefault(code, code)
     return names
 
 

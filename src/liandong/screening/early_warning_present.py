@@ -56,8 +56,8 @@ def detail(session: Session, w: EarlyWarning, caller: Identity, index: GridIndex
     """The evidence rows the caller may see, each by its own register's rule (a case by the case rule, a hazard by
     the hazards', a dispute by the disputes'); the others only counted (``hidden_*``), never described."""
     case_ids, hazard_ids, dispute_ids = w.case_ids or [], w.hazard_ids or [], w.dispute_ids or []
-    cases, found, registered = (_cases(session, case_ids, caller), _hazards(session, hazard_ids, caller),
-                                _disputes(session, dispute_ids, caller))
+    cases, found, registered = (_cases(session, case_ids, caller), _registered(session, "hazard", hazard_ids, caller),
+                                _registered(session, "dispute", dispute_ids, caller))
     return {**items(session, [w], caller)[0],
             "cases": cases, "hidden_cases": len(case_ids) - len(cases),
             "hazards": found, "hidden_hazards": len(hazard_ids) - len(found),
@@ -76,24 +76,23 @@ def _cases(session: Session, ids: list[int], caller: Identity) -> list[dict]:
              "lat": r.lat, "channel": r.channel, "matter_code": r.code, "matter_name": r.name} for r in rows]
 
 
-def _hazards(session: Session, ids: list[int], caller: Identity) -> list[dict]:
-    if not ids:
-        return []
-    rows = session.execute(hazards.visible(
-        select(Hazard.id, Hazard.number, Hazard.state, Hazard.created_at, Hazard.lon, Hazard.lat, Hazard.sector,
-               Hazard.grade).where(Hazard.id.in_(ids)), caller).order_by(Hazard.created_at, Hazard.id))
-    return [{"id": r.id, "number": r.number, "state": r.state, "created_at": r.created_at, "lon": r.lon,
-             "lat": r.lat, "sector": r.sector, "grade": r.grade, "kind": kind("hazard", r.sector)} for r in rows]
+REGISTERS = {"hazard": (Hazard, hazards.visible, "sector", "grade"),
+             "dispute": (Dispute, disputes.visible, "type", "risk")}
+"""Each register whose reports a warning may hold: its model, its visibility rule, the field that is its kind and the
+one shown beside it."""
 
 
-def _disputes(session: Session, ids: list[int], caller: Identity) -> list[dict]:
+def _registered(session: Session, source: str, ids: list[int], caller: Identity) -> list[dict]:
+    """The hazards or disputes of the evidence the caller may see."""
     if not ids:
         return []
-    rows = session.execute(disputes.visible(
-        select(Dispute.id, Dispute.number, Dispute.state, Dispute.created_at, Dispute.lon, Dispute.lat, Dispute.type,
-               Dispute.risk).where(Dispute.id.in_(ids)), caller).order_by(Dispute.created_at, Dispute.id))
-    return [{"id": r.id, "number": r.number, "state": r.state, "created_at": r.created_at, "lon": r.lon,
-             "lat": r.lat, "type": r.type, "risk": r.risk, "kind": kind("dispute", r.type)} for r in rows]
+    model, visible, kind_field, note_field = REGISTERS[source]
+    rows = session.execute(visible(
+        select(model.id, model.number, model.state, model.created_at, model.lon, model.lat,
+               getattr(model, kind_field), getattr(model, note_field)).where(model.id.in_(ids)), caller)
+        .order_by(model.created_at, model.id))
+    return [{"id": r[0], "number": r[1], "state": r[2], "created_at": r[3], "lon": r[4], "lat": r[5],
+             kind_field: r[6], note_field: r[7], "kind": kind(source, r[6])} for r in rows]
 
 
 def area(w: EarlyWarning, index: GridIndex) -> dict:

@@ -98,13 +98,14 @@ def _reward_open(h: Hazard, caller: Identity) -> DomainError | None:
 
 
 def _reward_unpaid(h: Hazard, caller: Identity) -> DomainError | None:
-    """Paid once, and by a second person: whoever approved the amount does not also record it paid (四眼原则)."""
+    """Paid once, and by a second person: whoever approved the amount does not also record it paid (四眼原则); both
+    must be named users, so an unnamed caller (a script) can neither approve nor pay a reward that is paid out."""
     if h.reward_amount is None:
         return Conflict("no reward was decided", code="no_reward")
     if h.reward_paid:
         return Conflict("the reward was paid already", code="reward_paid")
-    if h.reward_by is not None and h.reward_by == caller.user_id:
-        return Forbidden("the reward's approver may not also record it paid: a second person does",
+    if h.reward_by is None or caller.user_id is None or h.reward_by == caller.user_id:
+        return Forbidden("a reward is recorded paid by a named person other than its approver",
                          code="second_person_needed")
     return None
 

@@ -1,0 +1,1 @@
+"""Reports as a neutral document (tables, charts, notes) and its writers: XLSX, PDF and CSV."""

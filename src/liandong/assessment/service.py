@@ -1,0 +1,267 @@
+"""Assessing one object type over a period: every object's counts and rates, its composite score, grade and rank,
+its score in the previous period, and the working time of the stages it answers for; and the drill-down from any
+figure to the cases behind it.
+
+Who may look: leaders, the centre's shift leaders and dispatchers, commanders and administrators, each within their
+jurisdiction (the case rule's area: a town sees its own towns, communities, people and the cases in it; the
+district sees all). A department's staff, who see only the cases assigned to them, are refused. Nothing is
+written; the figures are read from the event log and the stage facts at the moment of asking.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+import numpy as np
+from sqlalchemy import func, or_, select
+from sqlalchemy.orm import Session
+
+from liandong.areas.models import Area
+from liandong.assessment import counts as c
+from liandong.assessment import settings as assessment_settings
+from liandong.assessment.indicators import LABELS, OBJECTS, ObjectType, Rate, label
+from liandong.assessment.period import Period
+from liandong.auth.identity import Identity
+from liandong.auth.models import User, UserRole
+from liandong.cases.models import Case, StageFact
+from liandong.cases.visibility import rule
+from liandong.catalogue.models import Matter
+from liandong.errors import Forbidden, Invalid, NotFound, role_needed
+from liandong.units.models import Unit
+
+ASSESS_ROLES = frozenset({"leader", "shift_leader", "dispatcher", "commander", "admin"})
+PERSONS = ("inspector", "receptionist", "shift_leader", "dispatcher")
+REGIONS = ("town", "community")
+CLASS_1_KINDS = frozenset({"street", "residential"})
+"""一类区域 (urban: streets 街道, residential committees 居委); other areas are 二类 (towns 镇, villages 村)."""
+DRILL_LIMIT = 1000
+
+
+@dataclass(frozen=True)
+class Candidate:
+    id: int
+    name: str
+    code: str | None = None
+    population: int | None = None
+    kind: str | None = None
+
+
+def _path(caller: Identity) -> str | None:
+    """The jurisdiction the caller assesses (None: everything); refused without one."""
+    if ASSESS_ROLES.isdisjoint(caller.roles):
+        raise role_needed("assess", ASSESS_ROLES, "the assessment")
+    r = rule(caller)
+    if r.everything:
+        return None
+    if r.path is None:
+        raise Forbidden("a department's staff see the cases assigned to them, not an area's assessment",
+                        code="assessment_needs_jurisdiction")
+    return r.path
+
+
+def object_type(name: str) -> ObjectType:
+    found = OBJECTS.get(name)
+    if found is None:
+        raise Invalid(f"object must be one of {', '.join(OBJECTS)}", code="unknown_object", params={"object": name})
+    return found
+
+
+def _context(caller: Identity, period: Period, now: dt.datetime) -> c.Ctx:
+    return c.Ctx(period, _path(caller), assessment_settings.current(), now)
+
+
+def _grouped(session: Session, rows) -> dict[int, int]:
+    sub = rows.subquery()
+    return {int(o): int(n) for o, n in session.execute(select(sub.c.obj, func.count()).group_by(sub.c.obj))}
+
+
+def _candidates(session: Session, obj: ObjectType, ctx: c.Ctx, seen: set[int]) -> list[Candidate]:
+    """Who is assessed: the people holding the role, the departments and branches, or the areas of the level,
+    within the jurisdiction; and whoever the figures count for besides (so every figure has its row)."""
+    if obj.name in PERSONS:
+        stmt = (select(User.id, User.display_name, User.username).join(Unit, Unit.id == User.unit_id)
+                .join(Area, Area.id == Unit.area_id)
+                .where(or_(User.id.in_(select(UserRole.user_id).where(UserRole.role == obj.name)),
+                           User.id.in_(seen))))
+        if ctx.path is not None:
+            stmt = stmt.where(Area.path.startswith(ctx.path, autoescape=True))
+        return [Candidate(i, d or u, u) for i, d, u in session.execute(stmt.order_by(User.username))]
+    if obj.name == "department":
+        stmt = (select(Unit.id, Unit.name, Unit.code).join(Area, Area.id == Unit.area_id)
+                .where(or_(Unit.kind.in_(("department", "branch")), Unit.id.in_(seen))))
+        if ctx.path is not None:
+            stmt = stmt.where(or_(Area.path.startswith(ctx.path, autoescape=True), Unit.id.in_(seen)))
+        return [Candidate(i, n, code) for i, n, code in session.execute(stmt.order_by(Unit.code))]
+    stmt = select(Area.id, Area.name, Area.code, Area.population, Area.kind).where(Area.level == obj.name)
+    if ctx.path is not None:
+        stmt = stmt.where(or_(Area.path.startswith(ctx.path, autoescape=True), Area.id.in_(seen)))
+    return [Candidate(*row) for row in session.execute(stmt.order_by(Area.code))]
+
+
+def _rate(rate: Rate, figures: dict[str, int]) -> float | None:
+    den = figures.get(rate.denominator, 0)
+    return round(figures.get(rate.numerator, 0) / den, 4) if den else None
+
+
+def _per_1000(filed: int, population: int | None, days: int) -> float | None:
+    """Cases filed per 1,000 residents, for 30 days of the period."""
+    if not population:
+        return None
+    return round(filed / population * 1000 * 30 / days, 3)
+
+
+def _band(obj: ObjectType, key: str, who: Candidate) -> str:
+    name = obj.bands[key]
+    if name == "region":
+        return "region_class_1" if (who.kind or "") in CLASS_1_KINDS else "region_class_2"
+    return name
+
+
+def score(obj: ObjectType, who: Candidate, indicators: dict, days: int,
+          st: assessment_settings.Settings) -> tuple[float | None, list[str]]:
+    """The composite score (weights of ``settings.yaml``): a rate as its percentage (lower-is-better rates as 100 −
+    it), a count through its bands for 30 days. Components without data are left out and the others' weights
+    scaled up to 100; returns the score (None: no rate has data — a count alone, e.g. nothing dispatched to a
+    department, scores nobody) and the components left out."""
+    weights = st.scores.get(obj.name, {})
+    if all(indicators.get(key) is None for key in weights if key in obj.rates):
+        return None, sorted(weights)  # nothing was done to be rated on: a count alone is no score
+    points, used, missing = 0.0, 0.0, []
+    for key, weight in weights.items():
+        value = indicators.get(key)
+        if value is None:
+            missing.append(key)
+            continue
+        if key in obj.rates:
+            part = (1 - value if obj.rates[key].lower_is_better else value) * 100
+        else:
+            scaled = value if key == "filed_per_1000" else value * 30 / days
+            part = st.bands[_band(obj, key, who)].score(scaled)
+        points += part * weight
+        used += weight
+    return (round(points / used, 2) if used else None), missing
+
+
+def _times(session: Session, obj: ObjectType, ctx: c.Ctx) -> dict[int, dict]:
+    """Working hours of the stages the object answers for, ended in the period: mean and 90th percentile."""
+    f = StageFact
+    column = {"department": f.lead_unit_id}.get(obj.name, f.actor_id)
+    out: dict[int, dict] = {}
+    for stage in obj.stages:
+        who = c.region(obj.name) if obj.name in REGIONS else column
+        stmt = select(who, f.used_minutes).where(f.stage == stage, f.ended_at >= ctx.period.start,
+                                                 f.ended_at < ctx.period.end, f.used_minutes.is_not(None))
+        if obj.name in REGIONS or ctx.path is not None:
+            stmt = stmt.join(Case, Case.id == f.case_id)
+        if ctx.path is not None:
+            stmt = stmt.where(Case.area_path.startswith(ctx.path, autoescape=True))
+        rows = session.execute(stmt).all()
+        if not rows:
+            continue
+        ids = np.array([r[0] if r[0] is not None else -1 for r in rows], dtype=np.int64)
+        hours = np.array([r[1] for r in rows], dtype=float) / 60.0
+        order = np.argsort(ids, kind="stable")
+        ids, hours = ids[order], hours[order]
+        bounds = np.flatnonzero(np.diff(ids)) + 1
+        for group_ids, group in zip(np.split(ids, bounds), np.split(hours, bounds), strict=True):
+            if group_ids[0] < 0:
+                continue
+            out.setdefault(int(group_ids[0]), {})[stage] = {
+                "n": int(len(group)), "mean_hours": round(float(group.mean()), 2),
+                "p90_hours": round(float(np.percentile(group, 90)), 2)}
+    return out
+
+
+def _figures(session: Session, obj: ObjectType, ctx: c.Ctx) -> tuple[list[dict], dict[int, dict]]:
+    counted = {key: _grouped(session, rows(ctx)) for key, rows in obj.counts.items()}
+    seen = {i for per in counted.values() for i in per}
+    st = ctx.settings
+    rows_out = []
+    for who in _candidates(session, obj, ctx, seen):
+        figures = {key: per.get(who.id, 0) for key, per in counted.items()}
+        indicators: dict = {**figures, **{k: _rate(r, figures) for k, r in obj.rates.items()}}
+        if obj.name in REGIONS:
+            indicators["filed_per_1000"] = _per_1000(figures.get("filed", 0), who.population, ctx.period.days)
+        value, missing = score(obj, who, indicators, ctx.period.days, st)
+        grade = st.grade(value)
+        rows_out.append({"id": who.id, "name": who.name, "code": who.code, "indicators": indicators,
+                         "score": value, "grade": grade.grade if grade else None,
+                         "grade_colour": grade.colour if grade else None, "unscored": missing})
+    return rows_out, _times(session, obj, ctx)
+
+
+def _rank(rows: list[dict]) -> None:
+    """1 for the best score; equal scores share a rank; rows without a score have none."""
+    ordered = sorted((r["score"] for r in rows if r["score"] is not None), reverse=True)
+    for r in rows:
+        r["rank"] = ordered.index(r["score"]) + 1 if r["score"] is not None else None
+
+
+def assess(session: Session, caller: Identity, object_name: str, period: Period, now: dt.datetime) -> dict:
+    """Every object of the type within the caller's jurisdiction, assessed over ``period``, with the previous
+    period's score beside it; rows ranked best first."""
+    obj = object_type(object_name)
+    ctx = _context(caller, period, now)
+    rows, times = _figures(session, obj, ctx)
+    before, _ = _figures(session, obj, c.Ctx(period.previous(), ctx.path, ctx.settings, now))
+    previous = {r["id"]: r["score"] for r in before}
+    for r in rows:
+        r["previous_score"] = previous.get(r["id"])
+        r["change"] = round(r["score"] - r["previous_score"], 2) \
+            if r["score"] is not None and r["previous_score"] is not None else None
+        r["times"] = times.get(r["id"], {})
+    _rank(rows)
+    rows.sort(key=lambda r: (r["rank"] is None, r["rank"] or 0, r["code"] or "", r["id"]))
+    st = ctx.settings
+    prev = period.previous()
+    return {"object": obj.name, "object_label": obj.label,
+            "period": {"from": period.first.isoformat(), "to": period.last.isoformat(), "days": period.days},
+            "previous_period": {"from": prev.first.isoformat(), "to": prev.last.isoformat()},
+            "weights": st.scores.get(obj.name, {}),
+            "labels": {k: LABELS[k] for k in (*obj.counts, *obj.rates, *(("filed_per_1000",)
+                                                                          if obj.name in REGIONS else ()))},
+            "rates": {k: {"numerator": r.numerator, "denominator": r.denominator,
+                          "lower_is_better": r.lower_is_better} for k, r in obj.rates.items()},
+            "grades": [{"grade": g.grade, "min": g.min, "colour": g.colour, "name": g.name} for g in st.grades],
+            "missed_definition": st.missed.text if obj.name == "inspector" else None,
+            "rows": rows}
+
+
+def drill(session: Session, caller: Identity, object_name: str, object_id: int, indicator: str, part: str,
+          period: Period, now: dt.datetime, *, limit: int = 100, offset: int = 0) -> dict:
+    """The cases behind one figure of one object: a count's rows, or a rate's numerator or denominator rows. One
+    item per thing counted (a case dispatched twice is listed twice), so ``total`` is the figure."""
+    obj = object_type(object_name)
+    ctx = _context(caller, period, now)
+    if indicator in obj.rates:
+        if part not in ("numerator", "denominator"):
+            raise Invalid("part must be numerator or denominator", code="bad_part", params={"part": part})
+        rate = obj.rates[indicator]
+        key = rate.numerator if part == "numerator" else rate.denominator
+    elif indicator in obj.counts:
+        key = indicator
+    elif indicator == "filed_per_1000" and obj.name in REGIONS:
+        key = "filed"
+    else:
+        raise NotFound(f"{obj.name} has no indicator {indicator!r}", code="unknown_indicator",
+                       params={"indicator": indicator})
+    if object_id not in {w.id for w in _candidates(session, obj, ctx, set())} and object_id not in \
+            _grouped(session, obj.counts[key](ctx)):
+        raise NotFound(f"no {obj.name} {object_id} within your jurisdiction", code="unknown_object_id",
+                       params={"id": object_id})
+    sub = obj.counts[key](ctx).subquery()
+    mine = select(sub.c.case_id).where(sub.c.obj == object_id)
+    total = session.scalar(select(func.count()).select_from(mine.subquery())) or 0
+    picked = mine.subquery()
+    rows = session.execute(
+        select(Case.id, Case.number, Case.state, Case.channel, Case.created_at, Case.closed_at, Matter.code,
+               Matter.name)
+        .join(picked, picked.c.case_id == Case.id).join(Matter, Matter.id == Case.matter_id)
+        .order_by(Case.created_at, Case.id).limit(min(limit, DRILL_LIMIT)).offset(offset)).all()
+    return {"object": obj.name, "id": object_id, "indicator": indicator, "label": label(indicator),
+            "counts": key, "count_label": label(key), "part": part if indicator in obj.rates else None,
+            "total": int(total), "items": [
+                {"id": r[0], "number": r[1], "state": r[2], "channel": r[3], "created_at": r[4].isoformat(),
+                 "closed_at": r[5].isoformat() if r[5] else None, "matter_code": r[6], "matter_name": r[7]}
+                for r in rows]}
