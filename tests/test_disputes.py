@@ -178,7 +178,7 @@ def test_a_dispute_belongs_to_its_tier(world):
     assert r.json()["params"] == {"action": "mediate", "tier": "town", "level": "town"}
     page = desk.client.post(f"/api/v1/disputes/{did}/actions/mediate", json={"note": "再调一次"},
                             headers={**desk.headers(village), "sec-fetch-site": "same-origin"})
-    assert page.json()["detail"] == "该纠纷已上交至镇（街道）综治中心，由上一层级办理，您可查看但不能再操作"
+    assert page.json()["detail"] == "该纠纷已上交至镇街综治中心，由上一层级办理，您可查看但不能再操作"
     assert "mediate" in desk.get("west_dispatcher", f"/api/v1/disputes/{did}").json()["allowed_actions"]
     desk.ok("west_dispatcher", did, "mediate", note="镇综治中心会同司法所调解")
     assert "raise_incident" in desk.get("commander", f"/api/v1/disputes/{did}").json()["allowed_actions"]

@@ -291,3 +291,24 @@ def test_promoting_a_hazard_warning_names_its_kind_in_the_incident_title(world):
     assert r.status_code == 200, r.text
     incident = desk.get("west_commander", f"/api/v1/incidents/{r.json()['incident_id']}").json()
     assert incident["title"].startswith(f"早研判 #{w.id}: 隐患：燃气") and "hazard:" not in incident["title"]
+    # one history: each evidence hazard names the incident in its log, and the incident's note names them
+    for hid in w.hazard_ids:
+        last = desk.get("west_commander", f"/api/v1/hazards/{hid}").json()["history"][-1]
+        assert last["action"] == "link_incident" and last["payload"]["incident_id"] == incident["id"]
+        assert last["payload"]["early_warning_id"] == w.id
+    notes = [e for e in desk.get("west_commander", f"/api/v1/incidents/{incident['id']}/log").json()
+             if e["kind"] == "note"]
+    assert notes[-1]["payload"]["hazard_ids"] == sorted(w.hazard_ids) and notes[-1]["payload"]["dispute_ids"] == []
+
+
+def test_promoting_a_dispute_warning_ties_each_dispute_to_the_incident(world):
+    at = T_DISPUTES + dt.timedelta(minutes=110)
+    (w,) = [w for w in _scan(world["url"], at) if set(w.dispute_ids) & set(world["labour"])]
+    desk = Desk(world["url"], at)
+    r = desk.post("east_commander", f"/api/v1/early-warnings/{w.id}/actions/promote", {"title": "东街道欠薪聚集"})
+    assert r.status_code == 200, r.text
+    incident_id = r.json()["incident_id"]
+    for did in w.dispute_ids:
+        dispute = desk.get("east_commander", f"/api/v1/disputes/{did}").json()
+        assert dispute["incident"]["id"] == incident_id and dispute["history"][-1]["action"] == "link_incident"
+        assert "raise_incident" not in dispute["allowed_actions"]  # in an incident already

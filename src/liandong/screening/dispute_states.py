@@ -5,6 +5,8 @@ Plain data; the action table is ``dispute_actions.py``.
 
 from __future__ import annotations
 
+from liandong.areas.models import TREE_LEVELS
+
 STATES = ("registered", "mediating", "resolved", "closed")
 """登记 (挂单) → 调解中 → 化解 (outcome recorded) → 回访 done, closed (销号); a callback finding that the settlement
 does not hold reopens the mediation (``reopen``)."""
@@ -20,9 +22,8 @@ TIERS = ("grid", "village", "town", "task_force")
 TIER_HOLDER = {"grid": "grid", "village": "community", "town": "town", "task_force": "district"}
 """Whose dispute it is at each tier: a jurisdiction holding the whole area of that level around the dispute's grid
 (its grid, community, town, district). Below the tier one may read it but no longer act on it."""
-TIER_UP = {tier: ("grid", "community", "town", "district").index(level) for tier, level in TIER_HOLDER.items()}
-"""How many levels above the unit grid the holding area lies (the area tree is district → town → community →
-grid)."""
+TIER_UP = {tier: TREE_LEVELS[::-1].index(level) for tier, level in TIER_HOLDER.items()}
+"""How many levels above the unit grid the holding area lies in the area tree."""
 OUTCOMES = ("success", "judicial", "litigation")
 """调解成功, 司法确认, 转诉讼: what ``resolve`` records. A mediation that fails is not an outcome: the dispute stays
 in mediation (a record says so) and goes up a tier (``escalate``), so the 化解清单 holds only what was settled."""

@@ -1,5 +1,6 @@
 """Deciding on an early warning: watch, dismiss, or promote to an incident (the evidence cases linked: the first
-raised into it, the others linked, so each case's own log names the incident — one history). Each decision is an
+raised into it, the others linked, so each case's own log names the incident — one history; the evidence hazards
+and disputes name it in their logs too). Each decision is an
 event in the warning's history (actor, note); audited; the caller commits."""
 
 from __future__ import annotations
@@ -16,14 +17,18 @@ from liandong.cases.models import Case
 from liandong.cases.payloads import parse
 from liandong.cases.visibility import visible as cases_visible
 from liandong.emergency import intake, linked_cases, log
+from liandong.emergency.models import Incident
 from liandong.emergency.payloads import IncidentIn
 from liandong.errors import Conflict, NotFound, Stale, role_needed
+from liandong.screening import disputes, hazards
 from liandong.screening import early_warning_log as history
 from liandong.screening import early_warning_queries as queries
+from liandong.screening.dispute_models import Dispute
 from liandong.screening.early_warning_input import kind_names
 from liandong.screening.early_warning_models import EarlyWarning
 from liandong.screening.early_warning_payloads import WarningAction
 from liandong.screening.early_warning_states import ACT_ROLES, ACTIONS, allowed
+from liandong.screening.hazard_models import Hazard, HazardEvent
 
 
 def may_act(caller: Identity) -> bool:
@@ -63,8 +68,8 @@ def act(session: Session, warning_id: int, action: str, caller: Identity, payloa
 
 def _promote(session: Session, warning: EarlyWarning, caller: Identity, body: WarningAction, now: dt.datetime,
              index: GridIndex) -> int:
-    """Open the incident at the centre grid, affecting the warning's grids, with the evidence cases the caller sees
-    linked (the earliest raised into it)."""
+    """Open the incident at the centre grid, affecting the warning's grids, with the evidence the caller sees tied to
+    it: cases linked (the earliest raised into it), hazards and disputes naming it in their logs."""
     case_ids = list(session.scalars(cases_visible(select(Case.id).where(Case.id.in_(warning.case_ids)), caller)
                                     .order_by(Case.created_at, Case.id)))
     names = kind_names(session, set(warning.matter_codes[:3]))
@@ -76,8 +81,28 @@ def _promote(session: Session, warning: EarlyWarning, caller: Identity, body: Wa
         occurred_at=None if case_ids else warning.window_start), now)
     for case_id in case_ids[1:]:
         linked_cases.attach(session, incident, case_id, caller, now, how="linked")
+    linked = _link_registered(session, warning, incident, caller, now)
     log.add(session, incident, caller, kind="note", now=now, from_state=incident.state,  # each side names the other
             text=f"由早研判预警 #{warning.id} 升级 (promoted from early warning #{warning.id})",
             payload={"early_warning_id": warning.id, "observed": warning.observed, "expected": warning.expected,
-                     "p_value": warning.p_value})
+                     "p_value": warning.p_value, **linked})
     return incident.id
+
+
+def _link_registered(session: Session, warning: EarlyWarning, incident: Incident, caller: Identity,
+                     now: dt.datetime) -> dict[str, list[int]]:
+    """The evidence hazards and disputes the caller sees, each with a ``link_incident`` entry in its own log naming
+    the incident (a dispute also records it, as when raised into one: it is not raised again); returns their ids
+    for the incident's note."""
+    payload = {"incident_id": incident.id, "incident_number": incident.number, "early_warning_id": warning.id}
+    found = list(session.scalars(hazards.visible(select(Hazard).where(Hazard.id.in_(warning.hazard_ids)), caller)
+                                 .order_by(Hazard.id)))
+    for h in found:
+        hazards.append(session, HazardEvent, h, "hazard_id", caller, "link_incident", h.state, payload, now)
+    held = list(session.scalars(disputes.visible(select(Dispute).where(Dispute.id.in_(warning.dispute_ids)),
+                                                 caller).order_by(Dispute.id)))
+    for x in held:
+        if x.incident_id is None:
+            x.incident_id = incident.id
+        disputes.log(session, x, caller, "link_incident", x.state, payload, now)
+    return {"hazard_ids": [h.id for h in found], "dispute_ids": [x.id for x in held]}

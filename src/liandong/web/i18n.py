@@ -12,6 +12,8 @@ from fastapi import Request
 from liandong.cases.notifications import STAGE_NAMES
 from liandong.cases.notifications import WORDING as NOTICES
 from liandong.cases.states import CHANNELS, STATES
+from liandong.screening.dispute_states import TYPE_NAMES
+from liandong.screening.hazard_states import SECTOR_NAMES
 from liandong.units.lines import LINES
 
 LANG_COOKIE = "liandong_lang"
@@ -843,15 +845,10 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "hz.state.rejected": ("不予立案", "Rejected"),
     "hz.grade.general": ("一般隐患", "General"),
     "hz.grade.major": ("重大隐患", "Major"),
-    "hz.sector.fire": ("消防", "Fire"),
-    "hz.sector.gas": ("燃气", "Gas"),
-    "hz.sector.building": ("房屋建筑", "Buildings"),
-    "hz.sector.electric": ("用电", "Electricity"),
-    "hz.sector.hazchem": ("危险化学品", "Hazardous chemicals"),
-    "hz.sector.traffic": ("道路交通", "Road traffic"),
-    "hz.sector.special_equipment": ("特种设备", "Special equipment"),
-    "hz.sector.construction": ("建设施工", "Construction"),
-    "hz.sector.other": ("其他", "Other"),
+    **{f"hz.sector.{k}": (SECTOR_NAMES[k], en) for k, en in (
+        ("fire", "Fire"), ("gas", "Gas"), ("building", "Buildings"), ("electric", "Electricity"),
+        ("hazchem", "Hazardous chemicals"), ("traffic", "Road traffic"), ("special_equipment", "Special equipment"),
+        ("construction", "Construction"), ("other", "Other"))},
     "hz.kind.public": ("群众举报", "Public"),
     "hz.kind.staff": ("工作人员", "Staff"),
     "hz.action.report": ("登记", "Registered"),
@@ -862,6 +859,7 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "hz.action.reward": ("奖励审批", "Decide a reward"),
     "hz.action.pay_reward": ("奖励发放", "Reward paid"),
     "hz.action.to_case": ("转办案件", "Hand over as a case"),
+    "hz.action.link_incident": ("关联突发事件（早研判升级）", "Tied to an incident (early warning promoted)"),
     "md.list_title": ("矛盾纠纷台账", "Disputes"),
     "md.item_title": ("矛盾纠纷", "Dispute"),
     "md.new": ("登记矛盾纠纷", "Register a dispute"),
@@ -872,13 +870,10 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "md.state.mediating": ("调解中", "Mediating"),
     "md.state.resolved": ("已化解", "Resolved"),
     "md.state.closed": ("已回访销号", "Called back, closed"),
-    "md.type.family": ("婚姻家庭", "Marriage and family"),
-    "md.type.neighbour": ("邻里纠纷", "Neighbours"),
-    "md.type.land": ("土地纠纷", "Land"),
-    "md.type.labour": ("劳资/欠薪", "Labour / unpaid wages"),
-    "md.type.property": ("物业纠纷", "Property management"),
-    "md.type.requisition": ("征地拆迁", "Requisition and demolition"),
-    "md.type.other": ("其他", "Other"),
+    **{f"md.type.{k}": (TYPE_NAMES[k], en) for k, en in (
+        ("family", "Marriage and family"), ("neighbour", "Neighbours"), ("land", "Land"),
+        ("labour", "Labour / unpaid wages"), ("property", "Property management"),
+        ("requisition", "Requisition and demolition"), ("other", "Other"))},
     "md.risk.red": ("红色", "Red"),
     "md.risk.yellow": ("黄色", "Yellow"),
     "md.risk.blue": ("蓝色", "Blue"),
@@ -901,6 +896,7 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "md.action.callback": ("回访", "Call back"),
     "md.action.reopen": ("回访反弹，重新调解", "Reopen the mediation"),
     "md.action.raise_incident": ("升级为突发事件", "Raise an incident"),
+    "md.action.link_incident": ("关联突发事件（早研判升级）", "Tied to an incident (early warning promoted)"),
     "md.level.1": ("Ⅰ级 特别重大", "Ⅰ extremely serious"),
     "md.level.2": ("Ⅱ级 重大", "Ⅱ major"),
     "md.level.3": ("Ⅲ级 较大", "Ⅲ serious"),

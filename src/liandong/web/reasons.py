@@ -15,7 +15,7 @@ from collections.abc import Callable
 
 from starlette.requests import Request
 
-from liandong.web.i18n import lang_of
+from liandong.web.i18n import MESSAGES, lang_of
 
 _FIELDS = {"note": "说明", "reason": "原因", "master_id": "主案件", "satisfaction": "满意度", "amount": "延期数量",
            "unit": "延期单位", "lead_unit_id": "主办单位", "assisting_unit_ids": "协办单位", "version": "版本",
@@ -109,7 +109,11 @@ _CAP = {
 }
 """The CAP refusals (emergency/cap/): (Chinese, English)."""
 
-_TIER_ZH = {"grid": "网格", "village": "村（居）调委会", "town": "镇（街道）综治中心", "task_force": "专班"}
+
+def _tier_zh(tier: str | None) -> str:
+    return MESSAGES.get(f"md.tier.{tier}", (tier or "",))[0]
+
+
 _EW_STATUS_ZH = {"new": "为新发现", "watching": "正在关注中", "dismissed": "已排除", "promoted": "已升级为事件"}
 """An early warning's status as the refusal ``warning_status`` names it."""
 
@@ -192,8 +196,7 @@ _ZH: dict[str, str | Callable[[dict], str]] = {
     "unknown_unit": "未知的单位 {unit_id}",
     "unit_outside_jurisdiction": "单位 {unit_id} 不在您的辖区内，不能指定为责任单位",
     "top_tier": "已在最高层级（专班），不能再上交",
-    "tier_held_above": lambda p: f"该纠纷已上交至{_TIER_ZH.get(p.get('tier'), p.get('tier'))}，"
-                                 "由上一层级办理，您可查看但不能再操作",
+    "tier_held_above": lambda p: f"该纠纷已上交至{_tier_zh(p.get('tier'))}，由上一层级办理，您可查看但不能再操作",
     "incident_exists": "该纠纷已升级为突发事件",
     "unknown_list": "三单须为问题清单、责任清单或化解清单",
     # screening campaigns (screening/campaigns.py)
