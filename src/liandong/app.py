@@ -20,6 +20,7 @@ from liandong import __version__
 from liandong.areas.api import layer_router
 from liandong.areas.api import router as areas_router
 from liandong.areas.index import IndexHolder
+from liandong.assessment.api import router as assessment_router
 from liandong.auth.api import router as auth_router
 from liandong.auth.deps import ErrorAnswer
 from liandong.auth.principals import PrincipalCache
@@ -240,7 +241,7 @@ def create_app(settings: Settings | None = None, clock: Callable[[], dt.datetime
                    notifications_router, components_router, live_router, stats_router, citizen_router,
                    calendar_router, open311_keys_router, hotline_router, video_router,
                    sensors_router, dedupe_router, incidents_router, cap_router, hazards_router, disputes_router,
-                   screening_summary_router, early_warnings_router, campaigns_router):
+                   screening_summary_router, early_warnings_router, campaigns_router, assessment_router):
         app.include_router(router, responses=errors)
 
     from liandong.web.campaign_pages import router as campaign_pages_router

@@ -23,13 +23,14 @@ import datetime as dt
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from sqlalchemy import ColumnElement, Select, and_, exists, func, literal, or_, select, union_all
+from sqlalchemy import ColumnElement, Select, and_, exists, literal, or_, select, union_all
 from sqlalchemy.orm import aliased
 
 from liandong.areas.models import Area
 from liandong.assessment.period import Period
 from liandong.assessment.settings import Settings
 from liandong.auth.models import User, UserRole
+from liandong.cases.facts import JUDGED
 from liandong.cases.models import Case, CaseEvent, StageFact
 from liandong.catalogue.models import Matter
 from liandong.units.models import Unit
@@ -77,10 +78,8 @@ def _sight(stmt: Select, case_id, ctx: Ctx) -> Select:
 def _timely(ctx: Ctx, fact=F) -> ColumnElement[bool]:
     """Ended within its deadline, or within the settings' working minutes where the stage has no deadline."""
     limits = ctx.settings.limits_minutes
-    return or_(fact.on_time.is_(True),
-               and_(fact.on_time.is_(None), fact.deadline.is_(None),
-                    or_(*[and_(fact.stage == stage, fact.used_minutes <= minutes)
-                          for stage, minutes in limits.items()])))
+    return or_(and_(fact.stage.in_(JUDGED), fact.on_time.is_(True)),
+               *[and_(fact.stage == stage, fact.used_minutes <= minutes) for stage, minutes in limits.items()])
 
 
 # --- people: the actor -------------------------------------------------------------------------------------------
@@ -89,6 +88,13 @@ def _timely(ctx: Ctx, fact=F) -> ColumnElement[bool]:
 def _events(ctx: Ctx, *actions: str) -> Rows:
     stmt = select(E.actor_id.label("obj"), E.case_id.label("case_id")).where(
         E.action.in_(actions), _in_period(E.at, ctx), E.actor_id.is_not(None))
+    return _sight(stmt, E.case_id, ctx)
+
+
+def events(ctx: Ctx, *actions: str) -> Rows:
+    """Every event of ``actions`` in the period, whoever acted (the district's totals)."""
+    stmt = select(literal(0).label("obj"), E.case_id.label("case_id")).where(E.action.in_(actions),
+                                                                             _in_period(E.at, ctx))
     return _sight(stmt, E.case_id, ctx)
 
 
@@ -223,13 +229,12 @@ def dispatched_on_time(ctx: Ctx) -> Rows:
 
 
 def dispatched_accurate(ctx: Ctx) -> Rows:
-    """准确派遣数: dispatches the unit did not return (回退) before the case was dispatched again."""
-    later, nxt = aliased(StageFact), aliased(StageFact)
-    next_dispatch = (select(func.min(nxt.seq)).where(nxt.case_id == F.case_id, nxt.stage == "dispatch",
-                                                     nxt.seq > F.seq).scalar_subquery())
+    """准确派遣数: dispatches the unit did not return (回退) — neither at signing (the stage right after the
+    dispatch) nor while handling it (the stage after that)."""
+    later = aliased(StageFact)
     returned = exists(select(later.id).where(
-        later.case_id == F.case_id, later.seq > F.seq, later.outcome == "returned",
-        or_(next_dispatch.is_(None), later.seq < next_dispatch)))
+        later.case_id == F.case_id, later.outcome == "returned",
+        or_(later.seq == F.seq + 1, and_(later.seq == F.seq + 2, later.stage == "dispose"))))
     return dispatched(ctx).where(~returned)
 
 

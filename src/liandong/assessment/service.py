@@ -67,7 +67,7 @@ def object_type(name: str) -> ObjectType:
     return found
 
 
-def _context(caller: Identity, period: Period, now: dt.datetime) -> c.Ctx:
+def context(caller: Identity, period: Period, now: dt.datetime) -> c.Ctx:
     return c.Ctx(period, _path(caller), assessment_settings.current(), now)
 
 
@@ -202,7 +202,7 @@ def assess(session: Session, caller: Identity, object_name: str, period: Period,
     """Every object of the type within the caller's jurisdiction, assessed over ``period``, with the previous
     period's score beside it; rows ranked best first."""
     obj = object_type(object_name)
-    ctx = _context(caller, period, now)
+    ctx = context(caller, period, now)
     rows, times = _figures(session, obj, ctx)
     before, _ = _figures(session, obj, c.Ctx(period.previous(), ctx.path, ctx.settings, now))
     previous = {r["id"]: r["score"] for r in before}
@@ -233,7 +233,7 @@ def drill(session: Session, caller: Identity, object_name: str, object_id: int, 
     """The cases behind one figure of one object: a count's rows, or a rate's numerator or denominator rows. One
     item per thing counted (a case dispatched twice is listed twice), so ``total`` is the figure."""
     obj = object_type(object_name)
-    ctx = _context(caller, period, now)
+    ctx = context(caller, period, now)
     if indicator in obj.rates:
         if part not in ("numerator", "denominator"):
             raise Invalid("part must be numerator or denominator", code="bad_part", params={"part": part})

@@ -13,6 +13,8 @@ CLOSED_STATES = frozenset({"closed"})
 OPEN_STATES = tuple(s for s in STATES if s not in CLOSED_STATES)
 CATEGORIES = ("natural", "accident", "public_health", "social_security")
 """自然灾害, 事故灾难, 公共卫生事件, 社会安全事件 (DESIGN §4, incident codes)."""
+CATEGORY_NAMES = dict(zip(CATEGORIES, ("自然灾害", "事故灾难", "公共卫生事件", "社会安全事件"), strict=True))
+"""The categories' Chinese names, for what the server writes (reports); the pages translate the codes."""
 LEVELS = (1, 2, 3, 4)
 """Grade Ⅰ–Ⅳ, warning red–blue, response 一级–四级: 1 is the highest of each."""
 LINK_KINDS = ("secondary", "derived")

@@ -12,6 +12,7 @@ from fastapi import Request
 from liandong.cases.notifications import STAGE_NAMES
 from liandong.cases.notifications import WORDING as NOTICES
 from liandong.cases.states import CHANNELS, STATES
+from liandong.emergency.states import CATEGORY_NAMES
 from liandong.screening.dispute_states import TYPE_NAMES
 from liandong.screening.hazard_states import SECTOR_NAMES
 from liandong.units.lines import LINES
@@ -123,12 +124,9 @@ INCIDENT_STATE_LABELS = {
     "recovered": ("恢复中", "Recovering"),
     "closed": ("已关闭", "Closed"),
 }
-CATEGORY_LABELS = {
-    "natural": ("自然灾害", "Natural disaster"),
-    "accident": ("事故灾难", "Accident"),
-    "public_health": ("公共卫生事件", "Public health"),
-    "social_security": ("社会安全事件", "Social security"),
-}
+CATEGORY_LABELS = {k: (CATEGORY_NAMES[k], en) for k, en in (
+    ("natural", "Natural disaster"), ("accident", "Accident"), ("public_health", "Public health"),
+    ("social_security", "Social security"))}
 GRADE_LABELS = {"1": ("Ⅰ级 特别重大", "Ⅰ extremely serious"), "2": ("Ⅱ级 重大", "Ⅱ major"),
                 "3": ("Ⅲ级 较大", "Ⅲ large"), "4": ("Ⅳ级 一般", "Ⅳ general")}
 WARNING_LABELS = {"1": ("红色预警", "Red"), "2": ("橙色预警", "Orange"), "3": ("黄色预警", "Yellow"),

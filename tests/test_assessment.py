@@ -1,0 +1,290 @@
+"""Assessment (考核): a hand-worked June in the small district, on both backends — five cases through the real
+action table by the people who hold each role (one clean run, one returned, reworked and late to accept, one
+voided after filing, one rejected, one left waiting past its deadline) — and every indicator, score, grade and
+drill-down list checked against what was done; plus empty periods, the previous period, jurisdiction, the
+settings' checks, and the exports read back (XLSX with openpyxl, PDF text with pypdf)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+
+import pytest
+from fastapi.testclient import TestClient
+from openpyxl import load_workbook
+from pypdf import PdfReader
+
+from liandong.app import create_app
+from liandong.areas.index import GridIndex
+from liandong.assessment import period as periods
+from liandong.assessment import settings as assessment_settings
+from liandong.assessment.indicators import scorable
+from liandong.auth.service import create_user, get_user, identity_for_token, issue_token
+from liandong.cases import actions, calendar, intake
+from liandong.config import Settings
+from liandong.db import unit_of_work
+from liandong.errors import Invalid
+from tests.caseworld import EAST_POINT, MATTER, WEST_POINT, unit_id
+from tests.factories import EAST, PASSWORD, WEST
+from tests.test_sla import at
+
+JUNE = {"from": "2026-06-01", "to": "2026-06-30"}
+NOW = at("2026-07-01 10:00")
+
+
+def person(url: str, username: str):
+    """The identity a signed-in user acts with (roles, unit, jurisdiction, user id)."""
+    with unit_of_work(url) as s:
+        return identity_for_token(s, issue_token(s, get_user(s, username), now=at("2026-06-01 08:00")),
+                                  now=at("2026-06-01 08:00"))
+
+
+def report(url, who, channel, when, point=WEST_POINT) -> int:
+    with unit_of_work(url) as s:
+        case, _ = intake.report(s, GridIndex.build(s), who, matter_code=MATTER, description="考核测试",
+                                lon=point[0], lat=point[1], channel=channel, now=at(when))
+        return case.id
+
+
+def act(url, case_id, action, who, when, **payload):
+    with unit_of_work(url) as s:
+        actions.act(s, GridIndex.build(s), case_id, action, who, payload, now=at(when),
+                    calendar=calendar.calendar_for(s))
+
+
+@pytest.fixture(scope="module")
+def june(case_world):
+    """The month worked by hand (times local, 2026-06-02 is a Tuesday):
+
+    A  grid worker's report: accepted 10 min, filed 10 min, dispatched, signed, done, check asked 10 min later,
+       passed, closed 20 min later — every stage timely.
+    B  hotline: accepted after 2 h (late: 30 min allowed), filed, dispatched, returned by the squad (a wrong
+       dispatch), re-dispatched, signed, done, check failed (rework), signed, done, check passed, closed.
+    C  hotline: accepted, filed, then voided (an inaccurate filing).
+    D  grid worker's report: rejected (not a valid report).
+    E  citizens' web page, in the east: accepted, filed, never dispatched — still waiting at the month's end, past
+       its dispatch deadline."""
+    url = case_world
+    with unit_of_work(url) as s:
+        create_user(s, username="east_leader", password=PASSWORD, unit_code=f"S-{EAST}", roles=["leader"])
+        create_user(s, username="leader", password=PASSWORD, unit_code="C", roles=["leader"])
+        create_user(s, username="east_receptionist", password=PASSWORD, unit_code=f"S-{EAST}",
+                    roles=["receptionist"])
+    rec, lead_, disp, insp, squad = (person(url, u) for u in ("receptionist", "shift_leader", "dispatcher",
+                                                                 "inspector", "cm_west"))
+    unit = unit_id(url, f"B-cm-{WEST}")
+    a = report(url, insp, "grid_worker", "2026-06-02 09:00")
+    for action, who, when, payload in (
+            ("accept", rec, "09:10", {}), ("file", lead_, "09:20", {}),
+            ("dispatch", disp, "09:30", {"lead_unit_id": unit}), ("sign", squad, "09:40", {}),
+            ("report_done", squad, "11:00", {"note": "已拆除"}), ("request_check", rec, "11:10", {}),
+            ("check_passed", insp, "13:30", {}), ("close", lead_, "13:50", {})):
+        act(url, a, action, who, f"2026-06-02 {when}", **payload)
+    b = report(url, rec, "hotline", "2026-06-03 09:00")
+    for action, who, when, payload in (
+            ("accept", rec, "11:00", {}), ("file", lead_, "11:10", {}),
+            ("dispatch", disp, "13:00", {"lead_unit_id": unit}), ("return", squad, "13:30", {"reason": "不归我"}),
+            ("redispatch", disp, "14:00", {"lead_unit_id": unit}), ("sign", squad, "14:10", {}),
+            ("report_done", squad, "15:00", {"note": "已处理"}), ("request_check", rec, "15:05", {}),
+            ("check_failed", insp, "15:30", {"note": "未整改到位"}), ("sign", squad, "16:00", {}),
+            ("report_done", squad, "16:30", {"note": "已整改"}), ("request_check", rec, "16:35", {}),
+            ("check_passed", insp, "17:00", {}), ("close", lead_, "17:10", {})):
+        act(url, b, action, who, f"2026-06-03 {when}", **payload)
+    c = report(url, rec, "hotline", "2026-06-04 09:00")
+    for action, who, when, payload in (("accept", rec, "09:05", {}), ("file", lead_, "09:15", {}),
+                                       ("void", lead_, "10:00", {"reason": "重复"})):
+        act(url, c, action, who, f"2026-06-04 {when}", **payload)
+    d = report(url, insp, "grid_worker", "2026-06-05 09:00")
+    act(url, d, "reject", rec, "2026-06-05 09:05", reason="不属实")
+    e = report(url, rec, "citizen_web", "2026-06-08 09:00", point=EAST_POINT)
+    act(url, e, "accept", rec, "2026-06-08 09:05")
+    act(url, e, "file", lead_, "2026-06-08 09:15")
+    app = create_app(Settings(database_url=url, sweep_seconds=0, early_warning_scan_minutes=0,
+                              index_check_seconds=0), clock=lambda: NOW)
+    client = TestClient(app)
+    ids = {u: person(url, u).user_id for u in ("receptionist", "shift_leader", "dispatcher", "inspector")}
+    return {"url": url, "client": client, "cases": {"A": a, "B": b, "C": c, "D": d, "E": e}, "users": ids,
+            "unit": unit}
+
+
+def token(client: TestClient, user: str) -> dict:
+    r = client.post("/api/v1/auth/token", data={"username": user, "password": PASSWORD})
+    assert r.status_code == 200, r.text
+    return {"Authorization": f"Bearer {r.json()['access_token']}"}
+
+
+def assessed(june, obj: str, user: str = "leader", **params) -> dict:
+    r = june["client"].get("/api/v1/assessment", params={"object": obj, **JUNE, **params},
+                           headers=token(june["client"], user))
+    assert r.status_code == 200, r.text
+    return r.json()
+
+
+def row(result: dict, object_id: int) -> dict:
+    return next(r for r in result["rows"] if r["id"] == object_id)
+
+
+def drilled(june, obj, object_id, indicator, part="numerator", user="leader") -> list[int]:
+    r = june["client"].get("/api/v1/assessment/drill", params={
+        "object": obj, "id": object_id, "indicator": indicator, "part": part, **JUNE, "limit": 1000},
+        headers=token(june["client"], user))
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["total"] == len(body["items"])
+    return sorted(i["id"] for i in body["items"])
+
+
+def test_inspector(june):
+    result = assessed(june, "inspector")
+    me = row(result, june["users"]["inspector"])["indicators"]
+    A, B, C, D, E = (june["cases"][k] for k in "ABCDE")
+    assert (me["reported"], me["valid"], me["valid_report_rate"]) == (2, 1, 0.5)
+    assert (me["check_due"], me["check_on_time"], me["check_on_time_rate"]) == (3, 3, 1.0)
+    assert (me["verify_due"], me["verify_on_time_rate"]) == (0, None)  # no data, never a division by zero
+    # 漏报: filed in the inspector's jurisdiction (the district), first reported by the public: B, C and E
+    assert (me["area_filed"], me["missed"], me["missed_rate"]) == (4, 3, 0.75)
+    assert drilled(june, "inspector", june["users"]["inspector"], "missed_rate") == sorted([B, C, E])
+    assert drilled(june, "inspector", june["users"]["inspector"], "missed_rate", "denominator") == sorted(
+        [A, B, C, E])
+    assert drilled(june, "inspector", june["users"]["inspector"], "valid_report_rate", "denominator") == sorted(
+        [A, D])
+    # 40 % × 50 + 20 % × (100 − 75) + 20 % × 100, 按时核实率 without data left out: 4500 / 80
+    r = row(result, june["users"]["inspector"])
+    assert (r["score"], r["grade"], r["unscored"]) == (56.25, "D", ["verify_on_time_rate"])
+    assert result["missed_definition"] and result["weights"]["valid_report_rate"] == 40
+
+
+def test_receptionist_shift_leader_and_dispatcher(june):
+    users, (A, B, E) = june["users"], (june["cases"][k] for k in "ABE")
+    rec = row(assessed(june, "receptionist"), users["receptionist"])
+    assert (rec["indicators"]["accepted"], rec["indicators"]["rejected"]) == (4, 1)
+    assert (rec["indicators"]["check_dispatched"], rec["indicators"]["check_dispatch_on_time_rate"]) == (3, 1.0)
+    assert rec["indicators"]["verify_dispatch_on_time_rate"] is None
+    # 受理数 4 a month scores 0 in its bands; 核查按时派发率 100: (25 × 0 + 35 × 100) / 60
+    assert rec["score"] == pytest.approx(58.33, abs=0.01)
+    sl = row(assessed(june, "shift_leader"), users["shift_leader"])["indicators"]
+    assert (sl["filed"], sl["filed_on_time"], sl["filed_accurate"]) == (4, 4, 3)
+    assert (sl["file_accuracy_rate"], sl["closed_by"], sl["close_on_time_rate"]) == (0.75, 2, 1.0)
+    assert drilled(june, "shift_leader", users["shift_leader"], "file_accuracy_rate") == sorted([A, B, E])
+    dp = row(assessed(june, "dispatcher"), users["dispatcher"])["indicators"]
+    assert (dp["dispatched"], dp["dispatched_accurate"], dp["dispatched_on_time"]) == (3, 2, 3)
+    assert dp["dispatch_accuracy_rate"] == pytest.approx(0.6667, abs=1e-4)
+    # B twice (dispatched, re-dispatched): one row per dispatch, so the list adds up to the figure
+    assert drilled(june, "dispatcher", users["dispatcher"], "dispatch_accuracy_rate", "denominator") == sorted(
+        [A, B, B])
+
+
+def test_department_and_receptionist_timing(june):
+    A, B = june["cases"]["A"], june["cases"]["B"]
+    dept = assessed(june, "department")
+    squad = row(dept, june["unit"])["indicators"]
+    # signed: A once, B after the dispatch, the re-dispatch and the failed check
+    assert (squad["assigned"], squad["disposed"], squad["reworked"], squad["returned"]) == (4, 3, 1, 1)
+    assert squad["rework_rate"] == pytest.approx(0.3333, abs=1e-4)
+    assert (squad["closed"], squad["close_due"], squad["closure_rate"], squad["closed_in_time_rate"]) == (
+        2, 2, 1.0, 1.0)
+    assert drilled(june, "department", june["unit"], "rework_rate", "denominator") == sorted([A, B, B])
+    times = row(dept, june["unit"])["times"]
+    assert times["dispose"]["n"] == 3 and times["dispose"]["mean_hours"] > 0
+    # a department nobody dispatched to has no score (a count alone scores nobody)
+    assert all(r["score"] is None for r in dept["rows"] if r["indicators"]["assigned"] == 0)
+
+
+def test_towns_and_the_district_view(june):
+    towns = assessed(june, "town")
+    west = next(r for r in towns["rows"] if r["code"] == WEST)
+    east = next(r for r in towns["rows"] if r["code"] == EAST)
+    assert (west["indicators"]["filed"], west["indicators"]["closed"], west["indicators"]["close_due"]) == (3, 2, 2)
+    assert west["indicators"]["public_report_rate"] == pytest.approx(0.6667, abs=1e-4)
+    # E: filed in the east and waiting past its dispatch deadline at the month's end
+    assert (east["indicators"]["filed"], east["indicators"]["close_due"], east["indicators"]["overdue"]) == (1, 1, 1)
+    assert east["indicators"]["closure_rate"] == 0.0 and east["indicators"]["closed_in_time_rate"] is None
+    assert [r["rank"] for r in towns["rows"]] == [1, 2] and towns["rows"][0]["score"] >= towns["rows"][1]["score"]
+    assert {g["grade"] for g in towns["grades"]} == set("ABCDE") and sum(towns["weights"].values()) == 100
+    # the previous period (May) had nothing: no previous score, no change
+    assert west["previous_score"] is None and west["change"] is None
+    assert towns["previous_period"] == {"from": "2026-05-01", "to": "2026-05-31"}
+
+
+def test_jurisdiction_and_refusals(june):
+    client = june["client"]
+    east = assessed(june, "town", user="east_leader")
+    assert [r["code"] for r in east["rows"]] == [EAST]  # a town sees its own
+    mine = assessed(june, "receptionist", user="east_leader")
+    assert [r["name"] for r in mine["rows"]] == ["east_receptionist"]
+    # the east leader may not drill into the west town, nor into the district's inspector
+    west_id = next(r["id"] for r in assessed(june, "town")["rows"] if r["code"] == WEST)
+    r = client.get("/api/v1/assessment/drill", params={"object": "town", "id": west_id, "indicator": "filed",
+                                                        **JUNE}, headers=token(client, "east_leader"))
+    assert r.status_code == 404 and r.json()["code"] == "unknown_object_id"
+    r = client.get("/api/v1/assessment", params={"object": "town", **JUNE}, headers=token(client, "cm_west"))
+    assert r.status_code == 403 and r.json()["code"] == "role_needed"
+    r = client.get("/api/v1/assessment", params={"object": "mayor", **JUNE}, headers=token(client, "leader"))
+    assert r.status_code == 422 and r.json()["code"] == "unknown_object"
+    r = client.get("/api/v1/assessment", params={"object": "town", "from": "2026-06-30", "to": "2026-06-01"},
+                   headers=token(client, "leader"))
+    assert r.status_code == 422 and r.json()["code"] == "bad_period"
+    r = client.get("/api/v1/assessment/drill", params={"object": "town", "id": west_id, "indicator": "nonsense",
+                                                        **JUNE}, headers=token(client, "leader"))
+    assert r.status_code == 404 and r.json()["code"] == "unknown_indicator"
+    assert client.get("/api/v1/assessment", params={"object": "town"}).status_code == 401
+
+
+def test_an_empty_period_gives_no_data(june):
+    result = assessed(june, "department", **{"from": "2025-01-01", "to": "2025-01-31"})
+    for r in result["rows"]:
+        assert all(v is None for k, v in r["indicators"].items() if k in result["rates"])
+        assert all(v == 0 for k, v in r["indicators"].items() if k not in result["rates"])
+        assert r["score"] is None and r["grade"] is None and r["rank"] is None
+
+
+def test_the_previous_month_is_the_calendar_month_before():
+    assert periods.make(dt.date(2026, 3, 1), dt.date(2026, 3, 31)).previous().first == dt.date(2026, 2, 1)
+    assert periods.make(dt.date(2026, 1, 1), dt.date(2026, 3, 31)).previous().first == dt.date(2025, 10, 1)
+    assert periods.make(dt.date(2026, 6, 10), dt.date(2026, 6, 16)).previous().first == dt.date(2026, 6, 3)
+    assert periods.year(2012).previous().last == dt.date(2011, 12, 31)
+
+
+def test_settings_are_checked_when_loaded():
+    text = assessment_settings.DEFAULT.read_text(encoding="utf-8")
+    assessment_settings.parse(text, "ok.yaml", scorable())
+    with pytest.raises(Invalid, match="sum to 90"):
+        assessment_settings.parse(text.replace("    valid_report_rate: 40", "    valid_report_rate: 30"),
+                                  "bad.yaml", scorable())
+    with pytest.raises(Invalid, match="scores.inspector.charm"):
+        assessment_settings.parse(text.replace("    missed_rate: 20", "    charm: 20"), "bad.yaml", scorable())
+    with pytest.raises(Invalid, match="limits_minutes.accept"):
+        assessment_settings.parse(text.replace("  accept: 30", "  accept: -1"), "bad.yaml", scorable())
+
+
+def test_exports_read_back(june):
+    client, auth = june["client"], token(june["client"], "leader")
+    r = client.get("/api/v1/assessment.xlsx", params={"object": "town", **JUNE}, headers=auth)
+    assert r.status_code == 200 and r.headers["content-type"].startswith("application/vnd.openxmlformats")
+    book = load_workbook(io.BytesIO(r.content))
+    sheet = book["town"]
+    headers = [cell.value for cell in sheet[2]]
+    assert headers[:4] == ["排名", "名称", "综合得分", "等级"] and "结案率" in headers and sheet.freeze_panes == "A3"
+    r = client.get("/api/v1/assessment.pdf", params={"object": "town", **JUNE}, headers=auth)
+    text = "".join(page.extract_text() for page in PdfReader(io.BytesIO(r.content)).pages)
+    assert "镇（街道）考核" in text and "综合得分" in text and "第 1 页" in text
+    r = client.get("/api/v1/assessment.csv", params={"object": "town", **JUNE}, headers=auth)
+    assert r.content.startswith(b"\xef\xbb\xbf") and "结案率" in r.content.decode("utf-8-sig").splitlines()[0]
+
+
+def test_the_annual_report(june):
+    client, auth = june["client"], token(june["client"], "leader")
+    report = client.get("/api/v1/reports/annual", params={"year": 2026}, headers=auth).json()
+    cases = report["cases"]
+    assert (cases["reported"], cases["accepted"], cases["filed"], cases["closed"]) == (5, 4, 4, 2)
+    assert cases["closure_rate"] == 0.5 and cases["previous"]["filed"] == 0 and cases["change"]["filed"] is None
+    assert {t["code"] for t in report["towns"]} == {WEST, EAST}
+    assert [d["id"] for d in report["departments"]] == [june["unit"]]
+    assert set(report["hazards"]) >= {"collected", "filed", "closed", "rewarded"}
+    r = client.get("/api/v1/reports/annual.xlsx", params={"year": 2026}, headers=auth)
+    book = load_workbook(io.BytesIO(r.content))
+    assert {"案件总览", "各镇街", "各部门", "突发事件"} <= set(book.sheetnames)
+    r = client.get("/api/v1/reports/annual.pdf", params={"year": 2026}, headers=auth)
+    text = "".join(page.extract_text() for page in PdfReader(io.BytesIO(r.content)).pages)
+    assert "2026 年度" in text and "各镇（街道）案件情况" in text and "各部门处置情况" in text
+    assert client.get("/api/v1/reports/annual", params={"year": 1900}, headers=auth).status_code == 422
