@@ -18,7 +18,8 @@
   and XSD validation of the same documents (bench/cap.py);
 - the Boston 2015 year through the history path (bench/history.py);
 - command-centre figures (overview, series, breakdowns, map, overdue list) over 250,000 cases made through the
-  batch paths (bench/figures.py).
+  batch paths (bench/figures.py), and on the same cases the assessment of every object type and the annual report
+  beside a bare aggregate over the facts (bench/assessment.py).
 """
 
 from __future__ import annotations
@@ -43,7 +44,7 @@ os.environ.setdefault("LIANDONG_ARGON2_PARALLELISM", "1")
 import numpy as np  # noqa: E402
 import shapely  # noqa: E402
 
-from bench import cap, early_warning, figures, history, intake, live, plans  # noqa: E402
+from bench import assessment, cap, early_warning, figures, history, intake, live, plans  # noqa: E402
 from liandong.areas.index import GridIndex, locate  # noqa: E402
 from liandong.auth.identity import Identity  # noqa: E402
 from liandong.config import get_settings  # noqa: E402
@@ -252,7 +253,7 @@ def figure_run(url: str, index: GridIndex, cases: int) -> dict:
 
     now = dt.datetime.now(dt.UTC)
     made = figures.populate(url, index, cases, open_share=0.04, now=now)
-    return {"made": made, "seconds": figures.measure(url, now)}
+    return {"made": made, "seconds": figures.measure(url, now), "assessment": assessment.measure(url, now)}
 
 
 def postgres_url() -> str | None:

@@ -13,6 +13,7 @@ import pytest
 from fastapi.testclient import TestClient
 from openpyxl import load_workbook
 from pypdf import PdfReader
+from sqlalchemy import select
 
 from liandong.app import create_app
 from liandong.areas.index import GridIndex
@@ -21,6 +22,7 @@ from liandong.assessment import settings as assessment_settings
 from liandong.assessment.indicators import scorable
 from liandong.auth.service import create_user, get_user, identity_for_token, issue_token
 from liandong.cases import actions, calendar, intake
+from liandong.cases.models import StageFact
 from liandong.config import Settings
 from liandong.db import unit_of_work
 from liandong.errors import Invalid
@@ -63,7 +65,9 @@ def june(case_world):
     C  hotline: accepted, filed, then voided (an inaccurate filing).
     D  grid worker's report: rejected (not a valid report).
     E  citizens' web page, in the east: accepted, filed, never dispatched — still waiting at the month's end, past
-       its dispatch deadline."""
+       its dispatch deadline.
+    F  hotline: handled with a day's suspension (挂账, paused) and an approved extension, closed, rated satisfied.
+    G  a grid worker's report of F's problem, merged into F (so F is no 漏报)."""
     url = case_world
     with unit_of_work(url) as s:
         create_user(s, username="east_leader", password=PASSWORD, unit_code=f"S-{EAST}", roles=["leader"])
@@ -99,11 +103,24 @@ def june(case_world):
     e = report(url, rec, "citizen_web", "2026-06-08 09:00", point=EAST_POINT)
     act(url, e, "accept", rec, "2026-06-08 09:05")
     act(url, e, "file", lead_, "2026-06-08 09:15")
+    f = report(url, rec, "hotline", "2026-06-09 09:00")
+    g = report(url, insp, "grid_worker", "2026-06-09 09:02")
+    act(url, g, "merge", rec, "2026-06-09 09:20", master_id=f)
+    for action, who, when, payload in (
+            ("accept", rec, "06-09 09:05", {}), ("file", lead_, "06-09 09:15", {}),
+            ("dispatch", disp, "06-09 09:30", {"lead_unit_id": unit}), ("sign", squad, "06-09 09:40", {}),
+            ("suspend", disp, "06-09 10:00", {}), ("resume", disp, "06-10 10:00", {}),
+            ("request_extension", squad, "06-10 10:30", {"amount": 1, "unit": "day", "reason": "材料未到"}),
+            ("approve_extension", disp, "06-10 10:40", {}), ("report_done", squad, "06-10 11:00", {"note": "已处理"}),
+            ("request_check", rec, "06-10 11:05", {}), ("check_passed", insp, "06-10 11:30", {}),
+            ("close", lead_, "06-10 11:40", {}), ("rate", rec, "06-10 14:00", {"satisfaction": "satisfied"})):
+        act(url, f, action, who, f"2026-{when}", **payload)
     app = create_app(Settings(database_url=url, sweep_seconds=0, early_warning_scan_minutes=0,
                               index_check_seconds=0), clock=lambda: NOW)
     client = TestClient(app)
     ids = {u: person(url, u).user_id for u in ("receptionist", "shift_leader", "dispatcher", "inspector")}
-    return {"url": url, "client": client, "cases": {"A": a, "B": b, "C": c, "D": d, "E": e}, "users": ids,
+    return {"url": url, "client": client, "cases": {"A": a, "B": b, "C": c, "D": d, "E": e, "F": f, "G": g},
+            "users": ids,
             "unit": unit}
 
 
@@ -137,55 +154,64 @@ def drilled(june, obj, object_id, indicator, part="numerator", user="leader") ->
 def test_inspector(june):
     result = assessed(june, "inspector")
     me = row(result, june["users"]["inspector"])["indicators"]
-    A, B, C, D, E = (june["cases"][k] for k in "ABCDE")
-    assert (me["reported"], me["valid"], me["valid_report_rate"]) == (2, 1, 0.5)
-    assert (me["check_due"], me["check_on_time"], me["check_on_time_rate"]) == (3, 3, 1.0)
+    A, B, C, D, E, F, G = (june["cases"][k] for k in "ABCDEFG")
+    assert (me["reported"], me["valid"]) == (3, 1) and me["valid_report_rate"] == pytest.approx(0.3333, abs=1e-4)
+    assert (me["check_due"], me["check_on_time"], me["check_on_time_rate"]) == (4, 4, 1.0)
     assert (me["verify_due"], me["verify_on_time_rate"]) == (0, None)  # no data, never a division by zero
-    # 漏报: filed in the inspector's jurisdiction (the district), first reported by the public: B, C and E
-    assert (me["area_filed"], me["missed"], me["missed_rate"]) == (4, 3, 0.75)
+    # 漏报: filed in the inspector's jurisdiction (the district), first reported by the public, no grid worker's
+    # report merged: B, C and E — not F, which G was merged into
+    assert (me["area_filed"], me["missed"], me["missed_rate"]) == (5, 3, 0.6)
     assert drilled(june, "inspector", june["users"]["inspector"], "missed_rate") == sorted([B, C, E])
     assert drilled(june, "inspector", june["users"]["inspector"], "missed_rate", "denominator") == sorted(
-        [A, B, C, E])
+        [A, B, C, E, F])
     assert drilled(june, "inspector", june["users"]["inspector"], "valid_report_rate", "denominator") == sorted(
-        [A, D])
-    # 40 % × 50 + 20 % × (100 − 75) + 20 % × 100, 按时核实率 without data left out: 4500 / 80
+        [A, D, G])
+    # 40 % × 33.33 + 20 % × (100 − 60) + 20 % × 100, 按时核实率 without data left out: 4133.3 / 80
     r = row(result, june["users"]["inspector"])
-    assert (r["score"], r["grade"], r["unscored"]) == (56.25, "D", ["verify_on_time_rate"])
+    assert (r["score"], r["grade"], r["unscored"]) == (51.67, "D", ["verify_on_time_rate"])
     assert result["missed_definition"] and result["weights"]["valid_report_rate"] == 40
 
 
 def test_receptionist_shift_leader_and_dispatcher(june):
-    users, (A, B, E) = june["users"], (june["cases"][k] for k in "ABE")
+    users, (A, B, E, F) = june["users"], (june["cases"][k] for k in "ABEF")
     rec = row(assessed(june, "receptionist"), users["receptionist"])
-    assert (rec["indicators"]["accepted"], rec["indicators"]["rejected"]) == (4, 1)
-    assert (rec["indicators"]["check_dispatched"], rec["indicators"]["check_dispatch_on_time_rate"]) == (3, 1.0)
+    assert (rec["indicators"]["accepted"], rec["indicators"]["rejected"]) == (5, 1)
+    assert (rec["indicators"]["check_dispatched"], rec["indicators"]["check_dispatch_on_time_rate"]) == (4, 1.0)
     assert rec["indicators"]["verify_dispatch_on_time_rate"] is None
-    # 受理数 4 a month scores 0 in its bands; 核查按时派发率 100: (25 × 0 + 35 × 100) / 60
+    # 受理数 5 a month scores 0 in its bands; 核查按时派发率 100: (25 × 0 + 35 × 100) / 60
     assert rec["score"] == pytest.approx(58.33, abs=0.01)
     sl = row(assessed(june, "shift_leader"), users["shift_leader"])["indicators"]
-    assert (sl["filed"], sl["filed_on_time"], sl["filed_accurate"]) == (4, 4, 3)
-    assert (sl["file_accuracy_rate"], sl["closed_by"], sl["close_on_time_rate"]) == (0.75, 2, 1.0)
-    assert drilled(june, "shift_leader", users["shift_leader"], "file_accuracy_rate") == sorted([A, B, E])
+    assert (sl["filed"], sl["filed_on_time"], sl["filed_accurate"]) == (5, 5, 4)
+    assert (sl["file_accuracy_rate"], sl["closed_by"], sl["close_on_time_rate"]) == (0.8, 3, 1.0)
+    assert drilled(june, "shift_leader", users["shift_leader"], "file_accuracy_rate") == sorted([A, B, E, F])
     dp = row(assessed(june, "dispatcher"), users["dispatcher"])["indicators"]
-    assert (dp["dispatched"], dp["dispatched_accurate"], dp["dispatched_on_time"]) == (3, 2, 3)
-    assert dp["dispatch_accuracy_rate"] == pytest.approx(0.6667, abs=1e-4)
+    assert (dp["dispatched"], dp["dispatched_accurate"], dp["dispatched_on_time"]) == (4, 3, 4)
+    assert dp["dispatch_accuracy_rate"] == 0.75
     # B twice (dispatched, re-dispatched): one row per dispatch, so the list adds up to the figure
     assert drilled(june, "dispatcher", users["dispatcher"], "dispatch_accuracy_rate", "denominator") == sorted(
-        [A, B, B])
+        [A, B, B, F])
 
 
-def test_department_and_receptionist_timing(june):
-    A, B = june["cases"]["A"], june["cases"]["B"]
+def test_department(june):
+    A, B, F = (june["cases"][k] for k in "ABF")
     dept = assessed(june, "department")
     squad = row(dept, june["unit"])["indicators"]
-    # signed: A once, B after the dispatch, the re-dispatch and the failed check
-    assert (squad["assigned"], squad["disposed"], squad["reworked"], squad["returned"]) == (4, 3, 1, 1)
-    assert squad["rework_rate"] == pytest.approx(0.3333, abs=1e-4)
+    # signed: A once, B after the dispatch, the re-dispatch and the failed check, F once
+    assert (squad["assigned"], squad["disposed"], squad["reworked"], squad["returned"]) == (5, 4, 1, 1)
+    assert (squad["dispose_due"], squad["dispose_rate"], squad["disposed_in_time"]) == (4, 1.0, 4)
+    assert (squad["rework_rate"], squad["extended"], squad["extension_rate"]) == (0.25, 1, 0.25)
     assert (squad["closed"], squad["close_due"], squad["closure_rate"], squad["closed_in_time_rate"]) == (
-        2, 2, 1.0, 1.0)
-    assert drilled(june, "department", june["unit"], "rework_rate", "denominator") == sorted([A, B, B])
+        3, 3, 1.0, 1.0)
+    assert (squad["rated"], squad["satisfied"], squad["satisfaction_rate"]) == (1, 1, 1.0)
+    assert drilled(june, "department", june["unit"], "rework_rate", "denominator") == sorted([A, B, B, F])
+    assert drilled(june, "department", june["unit"], "extension_rate") == [F]
     times = row(dept, june["unit"])["times"]
-    assert times["dispose"]["n"] == 3 and times["dispose"]["mean_hours"] > 0
+    assert times["dispose"]["n"] == 4 and times["dispose"]["mean_hours"] > 0
+    # F's day of suspension and its pending extension are no working time: 09:40–10:00, 10:00–10:30, 10:40–11:00
+    with unit_of_work(june["url"]) as s:
+        (used,) = s.execute(select(StageFact.used_minutes).where(StageFact.case_id == F,
+                                                                 StageFact.stage == "dispose")).one()
+    assert used == 70
     # a department nobody dispatched to has no score (a count alone scores nobody)
     assert all(r["score"] is None for r in dept["rows"] if r["indicators"]["assigned"] == 0)
 
@@ -194,8 +220,8 @@ def test_towns_and_the_district_view(june):
     towns = assessed(june, "town")
     west = next(r for r in towns["rows"] if r["code"] == WEST)
     east = next(r for r in towns["rows"] if r["code"] == EAST)
-    assert (west["indicators"]["filed"], west["indicators"]["closed"], west["indicators"]["close_due"]) == (3, 2, 2)
-    assert west["indicators"]["public_report_rate"] == pytest.approx(0.6667, abs=1e-4)
+    assert (west["indicators"]["filed"], west["indicators"]["closed"], west["indicators"]["close_due"]) == (4, 3, 3)
+    assert (west["indicators"]["public_report_rate"], west["indicators"]["reported"]) == (0.75, 6)
     # E: filed in the east and waiting past its dispatch deadline at the month's end
     assert (east["indicators"]["filed"], east["indicators"]["close_due"], east["indicators"]["overdue"]) == (1, 1, 1)
     assert east["indicators"]["closure_rate"] == 0.0 and east["indicators"]["closed_in_time_rate"] is None
@@ -276,8 +302,8 @@ def test_the_annual_report(june):
     client, auth = june["client"], token(june["client"], "leader")
     report = client.get("/api/v1/reports/annual", params={"year": 2026}, headers=auth).json()
     cases = report["cases"]
-    assert (cases["reported"], cases["accepted"], cases["filed"], cases["closed"]) == (5, 4, 4, 2)
-    assert cases["closure_rate"] == 0.5 and cases["previous"]["filed"] == 0 and cases["change"]["filed"] is None
+    assert (cases["reported"], cases["accepted"], cases["filed"], cases["closed"]) == (7, 5, 5, 3)
+    assert cases["closure_rate"] == 0.6 and cases["previous"]["filed"] == 0 and cases["change"]["filed"] is None
     assert {t["code"] for t in report["towns"]} == {WEST, EAST}
     assert [d["id"] for d in report["departments"]] == [june["unit"]]
     assert set(report["hazards"]) >= {"collected", "filed", "closed", "rewarded"}

@@ -100,8 +100,13 @@ def _candidates(session: Session, obj: ObjectType, ctx: c.Ctx, seen: set[int]) -
 
 
 def _rate(rate: Rate, figures: dict[str, int]) -> float | None:
+    """Unrounded: scores are worked out from the exact fractions, the figures shown rounded (``_shown``)."""
     den = figures.get(rate.denominator, 0)
-    return round(figures.get(rate.numerator, 0) / den, 4) if den else None
+    return figures.get(rate.numerator, 0) / den if den else None
+
+
+def _shown(value):
+    return round(value, 4) if isinstance(value, float) else value
 
 
 def _per_1000(filed: int, population: int | None, days: int) -> float | None:
@@ -185,7 +190,8 @@ def _figures(session: Session, obj: ObjectType, ctx: c.Ctx) -> tuple[list[dict],
             indicators["filed_per_1000"] = _per_1000(figures.get("filed", 0), who.population, ctx.period.days)
         value, missing = score(obj, who, indicators, ctx.period.days, st)
         grade = st.grade(value)
-        rows_out.append({"id": who.id, "name": who.name, "code": who.code, "indicators": indicators,
+        rows_out.append({"id": who.id, "name": who.name, "code": who.code,
+                         "indicators": {k: _shown(v) for k, v in indicators.items()},
                          "score": value, "grade": grade.grade if grade else None,
                          "grade_colour": grade.colour if grade else None, "unscored": missing})
     return rows_out, _times(session, obj, ctx)

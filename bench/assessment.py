@@ -1,0 +1,75 @@
+"""Assessment at scale: every object type assessed over a year of a district's cases (the 250,000 cases
+``bench/figures.py`` made through the batch paths, about 2.2 M events and as many stage facts), and the annual
+report, each timed as the median of a few calls beside a bare aggregate over the same facts table in the same run
+(stage, count, mean working time of the stages ended in the period) — the ratio says what the assessment's own
+rules cost over reading the facts at all.
+
+``python -m bench.assessment URL`` measures a database that already holds the cases.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import statistics
+import time
+
+from liandong.db import unit_of_work
+
+
+def _median(fn, rounds: int) -> float:
+    times = []
+    for _ in range(rounds):
+        t = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t)
+    return statistics.median(times)
+
+
+def measure(url: str, now: dt.datetime, rounds: int = 3) -> dict:
+    from sqlalchemy import func, select
+
+    from liandong.assessment import annual, service
+    from liandong.assessment import period as periods
+    from liandong.assessment.indicators import OBJECTS
+    from liandong.auth.identity import Identity
+    from liandong.cases.models import StageFact
+
+    leader = Identity(roles=frozenset({"leader"}))
+    last = now.date()
+    period = periods.make(last - dt.timedelta(days=364), last)
+    out: dict = {"period": period.label}
+    with unit_of_work(url) as s:
+        f = StageFact
+
+        def bare():
+            return s.execute(select(f.stage, func.count(), func.avg(f.used_minutes))
+                             .where(f.ended_at >= period.start, f.ended_at < period.end).group_by(f.stage)).all()
+
+        facts = sum(n for _, n, _ in bare())
+        out["facts_in_period"] = facts
+        out["bare_aggregate_ms"] = round(_median(bare, rounds) * 1000, 1)
+        objects = {}
+        for name in OBJECTS:
+            seconds = _median(lambda name=name: service.assess(s, leader, name, period, now), rounds)
+            rows = service.assess(s, leader, name, period, now)["rows"]
+            objects[name] = {"ms": round(seconds * 1000, 1), "rows": len(rows),
+                             "vs_bare": round(seconds * 1000 / out["bare_aggregate_ms"], 1)}
+        out["objects"] = objects
+        out["all_objects_ms"] = round(sum(o["ms"] for o in objects.values()), 1)
+        out["annual_report_ms"] = round(_median(lambda: annual.report(s, leader, now.year, now), rounds) * 1000, 1)
+        s.rollback()
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("url")
+    parser.add_argument("--rounds", type=int, default=3)
+    args = parser.parse_args()
+    print(json.dumps(measure(args.url, dt.datetime.now(dt.UTC), args.rounds), indent=2, ensure_ascii=False))
+
+
+if __name__ == "__main__":
+    main()
