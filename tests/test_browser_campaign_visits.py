@@ -8,15 +8,19 @@ Any console error, page error or failed request not expected by the test fails i
 from __future__ import annotations
 
 import datetime as dt
+import re
+import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
 import pytest
+from shapely import from_wkb
 from sqlalchemy import select
 
 from liandong.areas.index import GridIndex
+from liandong.areas.models import Area
 from liandong.auth.service import create_user
 from liandong.db import unit_of_work
 from liandong.screening.campaign_models import CampaignVisit
@@ -82,6 +86,29 @@ def visits(world: World, campaign_id: int | None = None) -> list[CampaignVisit]:
             CampaignVisit.campaign_id == (campaign_id or world.campaign["id"])).order_by(CampaignVisit.id)))
         s.expunge_all()
         return rows
+
+
+def visits_soon(world: World, campaign_id: int, n: int, timeout: float = 20.0) -> list[CampaignVisit]:
+    """The campaign's visits once there are ``n`` (the phone sends in the background), failing after ``timeout``."""
+    deadline = time.monotonic() + timeout
+    while len(rows := visits(world, campaign_id)) < n and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert len(rows) == n, rows
+    return rows
+
+
+def grids_under(world: World, code: str) -> set[str]:
+    with unit_of_work(world.url) as s:
+        path = s.scalar(select(Area.path).where(Area.code == code))
+        return set(s.scalars(select(Area.code).where(Area.level == "grid", Area.path.startswith(path))))
+
+
+def inner_point(world: World, code: str) -> tuple[float, float]:
+    """A point inside the area coded ``code`` (not WEST_POINT, for the grid there)."""
+    with unit_of_work(world.url) as s:
+        shape = from_wkb(s.scalar(select(Area.geom).where(Area.code == code)))
+    p = shape.representative_point()
+    return round(p.x, 7), round(p.y, 7)
 
 
 def hazards_titled(world: World, title: str) -> list[Hazard]:
@@ -167,11 +194,20 @@ def test_a_refused_visit_stays_with_its_reason_until_fixed_or_dropped(browser, w
     pg.get_by_label("走访网格").fill(world.east_grid)  # typed: a grid of the other town
     answer(pg, "灭火器是否有效", "正常")
     answer(pg, "疏散通道是否畅通", "不适用")
+    title = f"消防通道被占 {uuid.uuid4().hex[:6]}"
+    pg.get_by_role("button", name="添加安全隐患").click()
+    pg.locator(".finding").get_by_label("名称").fill(title)
+    pg.locator(".finding").get_by_label("行业领域").select_option("fire")
     pg.get_by_role("button", name="保存走访记录").click()
     row = pg.locator(".outbox-item.outbox-visit")
     expect(row).to_contain_text("服务器拒收此走访记录")
     expect(row).to_contain_text(f"提交的内容未被接受: 网格 {world.east_grid} 不在本次排查范围内")
     expect(pg.locator("#outbox-error")).to_have_text("1 条记录被服务器拒收，请查看下方待发送列表")
+    # the finding was placed elsewhere in the grid (the worker walked on after noting it): its place is its own
+    placed = inner_point(world, world.grid)
+    assert placed != WEST_POINT
+    pg.evaluate(f"(at) => {OUTBOX}.then(async (o) => {{ const [i] = await o.all(); "
+                "i.body.findings[0].lon = at[0]; i.body.findings[0].lat = at[1]; await o.put(i); })", placed)
     pg.reload()  # kept on the phone, and not sent again as it was
     pg.get_by_role("button", name="立即发送").click()
     expect(row).to_contain_text("服务器拒收此走访记录")
@@ -193,6 +229,9 @@ def test_a_refused_visit_stays_with_its_reason_until_fixed_or_dropped(browser, w
     assert len(visits(world)) == before + 1 and fixed.visit_key == refused["id"]
     assert fixed.answers == {"extinguisher": "ok", "exits": "n/a"}
     assert fixed.visited_at.isoformat()[:19] == refused["body"]["visited_at"][:19]  # when it was made, not sent
+    # the finding where it was noted, not where the phone is now (WEST_POINT) nor the grid's middle
+    [hazard] = hazards_titled(world, title)
+    assert fixed.hazard_ids == [hazard.id] and (hazard.lon, hazard.lat) == pytest.approx(placed, abs=1e-7)
 
     # someone not in the campaign's teams (a visit left on a shared phone, say): refused, and can only be dropped
     other = new_page(browser, problems, **PHONE, **AT_WEST)
@@ -215,6 +254,36 @@ def test_a_refused_visit_stays_with_its_reason_until_fixed_or_dropped(browser, w
     expect(other.locator("#outbox-count")).to_have_text("0")
     assert len(visits(world)) == before + 1
     assert unexpected(problems, "/visits") == []
+
+
+def test_a_worker_who_sees_the_district_gets_only_the_grids_of_the_campaigns_town(browser, world):
+    # the centre's inspector sees the whole district and visits for the west sub-centre, which the centre heads
+    start, end = period()
+    with api(world.base, "shift_leader") as c:
+        r = c.post("/api/v1/campaigns", json={
+            "code": "PC-CENTRE", "name": "西镇燃气排查", "theme": "gas", "checklist": CHECKLIST, "area_code": WEST,
+            "start": start, "end": end, "unit_ids": [unit_id(world.url, f"S-{WEST}")]})
+        assert r.status_code == 201, r.text
+        cid = c.post(f"/api/v1/campaigns/{r.json()['id']}/actions/start").json()["id"]
+    town = grids_under(world, WEST)
+    assert world.grid in town and world.east_grid not in town
+    with api(world.base, "inspector") as c:
+        bbox = ",".join(map(str, c.get(f"/api/v1/campaigns/{cid}").json()["area"]["bbox"]))
+        around = {f["properties"]["code"] for f in c.get(
+            f"/api/v1/areas/geojson?level=grid&bbox={bbox}&limit=2000").json()["features"]}
+    assert around - town  # the town's box holds grids of the other town: the phone must not offer them
+
+    problems: list[str] = []
+    pg = phone(browser, problems, world.base, "inspector", **AT_WEST)
+    expect(pg.locator("#v-form")).to_have_attribute("data-campaigns", re.compile(r"[1-9]"))
+    pg.get_by_role("tab", name="巡查走访").click()
+    pg.get_by_label("排查行动").select_option(str(cid))
+    expect(pg.locator("#v-grids option")).to_have_count(len(town))
+    offered = set(pg.locator("#v-grids option").evaluate_all("(os) => os.map((o) => o.value)"))
+    assert offered == town
+    pg.get_by_role("button", name="定位所在网格").click()
+    expect(pg.get_by_label("走访网格")).to_have_value(world.grid)
+    assert problems == []
 
 
 def test_a_campaign_planned_and_started_on_its_pages_shows_the_visit_and_its_coverage(browser, world):
@@ -261,8 +330,10 @@ def test_a_campaign_planned_and_started_on_its_pages_shows_the_visit_and_its_cov
     dispute.get_by_label("类型").select_option("property")
     dispute.get_by_label("当事人").fill("张三，13900001111\n李四")
     worker.get_by_role("button", name="保存走访记录").click()
+    # the count reads 0 before the visit is kept as well as once it is sent: wait for the sending itself
+    expect(worker.locator("#v-ok")).to_have_text("已发送", timeout=20_000)
     expect(worker.locator("#outbox-count")).to_have_text("0")
-    [visit] = visits(world, cid)
+    [visit] = visits_soon(world, cid, 1)
     assert visit.answers == {"hose": "problem", "valve": "ok"} and len(visit.dispute_ids) == 1
     with unit_of_work(world.url) as s:
         dispute_row = s.get(Dispute, visit.dispute_ids[0])

@@ -132,6 +132,7 @@ def test_one_case_through_its_life_cycle_with_a_live_dashboard(browser, base_url
     handler = pages["cm_west"]
     handler.goto(f"{base_url}/cases/{cid}")
     expect(handler.locator("[data-testid=reporter]")).not_to_contain_text("13912345678")
+    expect(handler.locator("#timeline li")).to_have_count(2 + len(steps))  # the page fills it after loading
     actions = handler.locator("#timeline li").evaluate_all("els => els.map(e => e.dataset.action)")
     assert actions == ["report", "attach", *[a for _, a, _, _ in steps]]  # the photo came with the report
     expect(handler.locator("#actions")).to_contain_text("当前状态下您没有可执行的操作")

@@ -32,6 +32,9 @@ within it. A centre that keeps time: the cases still open are the recent ones an
 STUCK_SHARE, REJECT_SHARE = 0.05, 0.02
 """Cases that stall at a random stage (the overdue ones on the screen) and reports rejected at once."""
 CENTRE_ROLES = frozenset({"receptionist", "shift_leader", "dispatcher", "inspector"})
+ROLE_OF = {"accept": "receptionist", "reject": "receptionist", "request_check": "receptionist",
+           "file": "shift_leader", "close": "shift_leader", "dispatch": "dispatcher", "check_passed": "inspector"}
+"""Who at the centre takes each action: the demo's user of that role, so the assessment (考核) has people to rank."""
 
 
 def _pick(rng: random.Random, weighted: list[tuple]) -> object:
@@ -49,6 +52,7 @@ def generate(session: Session, n: int, *, seed: int = 7, now: dt.datetime | None
     cal = WorkCalendar.load(session, settings.work_hours, settings.timezone)
     known = snapshot.current(session).by_code
     matters = [(code, w) for code, w in MATTERS if code in known]
+    people = _people(session)
     made = 0
     for _ in range(n):
         point = index.geoms[rng.randrange(len(index.geoms))].representative_point()
@@ -58,7 +62,7 @@ def generate(session: Session, n: int, *, seed: int = 7, now: dt.datetime | None
             else len(PATH)
         try:
             with session.begin_nested():  # a case the routing cannot place is skipped, not half-made
-                _one(session, index, cal, rng, _pick(rng, matters), known, point, start, now, steps)
+                _one(session, index, cal, rng, _pick(rng, matters), known, point, start, now, steps, people)
             made += 1
         except DomainError:
             continue
@@ -66,15 +70,29 @@ def generate(session: Session, n: int, *, seed: int = 7, now: dt.datetime | None
     return {"cases": made}
 
 
+def _people(session: Session) -> dict[str, Identity]:
+    """The demo's centre users by role (the loader made them before the month); a database without them (a test
+    making only the month) acts as one unnamed desk holding every centre role."""
+    from sqlalchemy import select
+
+    from liandong.auth.models import User
+
+    desk = Identity(roles=CENTRE_ROLES, unit_id=None, username="demo")
+    found = dict(session.execute(select(User.username, User.id).where(User.username.in_(CENTRE_ROLES))).all())
+    return {role: Identity(roles=frozenset({role}), user_id=found[role], username=role) if role in found else desk
+            for role in CENTRE_ROLES}
+
+
 def _one(session: Session, index: GridIndex, cal: WorkCalendar, rng: random.Random, code: str, known: dict,
-         point, at: dt.datetime, now: dt.datetime, steps: int) -> None:
-    centre = Identity(roles=CENTRE_ROLES, unit_id=None, username="demo")
-    case = intake.open_case(session, index, centre, matter_code=code, description=f"{known[code].name}（演示）",
-                            lon=point.x, lat=point.y, channel=_pick(rng, CHANNELS), now=at, calendar=cal,
+         point, at: dt.datetime, now: dt.datetime, steps: int, people: dict[str, Identity]) -> None:
+    channel = _pick(rng, CHANNELS)
+    reporter = people["inspector" if channel == "grid_worker" else "receptionist"]
+    case = intake.open_case(session, index, reporter, matter_code=code, description=f"{known[code].name}（演示）",
+                            lon=point.x, lat=point.y, channel=channel, now=at, calendar=cal,
                             duplicates=False).case  # random points: a drawn month must not merge into itself
     if not steps:
-        actions.act(session, index, case.id, "reject", centre, {"reason": "不属于受理范围（演示）"}, now=at,
-                    calendar=cal)
+        actions.act(session, index, case.id, "reject", people["receptionist"], {"reason": "不属于受理范围（演示）"},
+                    now=at, calendar=cal)
     for action in PATH[:steps]:
         if case.stage_deadline is not None and case.paused_remaining_minutes is None:
             at += (case.stage_deadline - at) * rng.uniform(0.1, 0.98)  # within the running stage's limit
@@ -82,7 +100,7 @@ def _one(session: Session, index: GridIndex, cal: WorkCalendar, rng: random.Rand
             at += dt.timedelta(hours=rng.uniform(*GAP_HOURS[action]))
         if at > now:  # a recent case has not got this far yet
             break
-        actor = centre
+        actor = people[ROLE_OF[action]] if action in ROLE_OF else None
         if action in ("sign", "report_done"):
             actor = Identity(roles=frozenset({"handler"}), unit_id=case.lead_unit_id, username="demo")
         payload = {"note": "已处置（演示）"} if action == "report_done" else {}

@@ -17,11 +17,16 @@ from sqlalchemy.orm import Session
 from liandong import __version__
 from liandong.auth.deps import Principal, get_session, optional_principal
 from liandong.cases.actions import NEEDS
+from liandong.screening import campaign_states as cs
+from liandong.screening import dispute_states as ds
+from liandong.screening import hazard_states as hs
 from liandong.web.common import page, signed_in, to_login
 from liandong.web.i18n import lang_of, translator
 
 router = APIRouter(include_in_schema=False)
 STATIC = Path(__file__).parent / "static"
+VOCAB = {"answer": cs.ANSWERS, "sector": hs.SECTORS, "grade": hs.GRADES, "type": ds.TYPES, "risk": ds.RISKS}
+"""The values a campaign visit's answers and findings take (the domain's own lists), for the visit form."""
 VERSION_MARK = "__ASSET_VERSION__"
 """Stands in sw.js for the asset version the server fills in."""
 
@@ -56,8 +61,9 @@ def mobile(request: Request, principal: Principal | None = Depends(optional_prin
            session: Session = Depends(get_session)):
     if principal is None:
         return to_login(request)
-    # the tasks mark the fields their actions cannot do without (the server's own list) before sending
-    return page(request, "m.html", {**signed_in(request, principal, session), "needs": NEEDS,
+    # the tasks mark the fields their actions cannot do without (the server's own list) before sending; the visit
+    # form offers the values the server takes
+    return page(request, "m.html", {**signed_in(request, principal, session), "needs": NEEDS, "vocab": VOCAB,
                                     "tile_url": request.app.state.settings.tile_url})
 
 

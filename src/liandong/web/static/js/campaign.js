@@ -2,7 +2,7 @@
 // coverage map colouring communities (or grids, or towns) by the share of their unit grids visited, the coverage
 // table, and the visits with their findings linking to the hazard and dispute pages.
 
-import { el, errorText, getJSON, percent, postJSON, t, when } from "./common.js";
+import { el, errorText, getJSON, percent, postJSON, t, tipText, when } from "./common.js";
 
 const main = document.querySelector(".campaign");
 const id = main.dataset.campaignId;
@@ -113,7 +113,7 @@ async function drawCoverage() {
     },
     onEachFeature: (f, layer) => {
       const i = byCode[f.properties.code];
-      layer.bindTooltip(i ? `${i.name}：${i.visited}/${i.grids}（${percent(i.share)}）` : f.properties.name);
+      layer.bindTooltip(tipText(i ? `${i.name}：${i.visited}/${i.grids}（${percent(i.share)}）` : f.properties.name));
     },
   }).addTo(map);
   if (fc.features && fc.features.length) map.fitBounds(shapes.getBounds(), { padding: [10, 10] });

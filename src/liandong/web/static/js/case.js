@@ -2,7 +2,7 @@
 // each action the state table allows this user (the API's `allowed_actions`). Every action carries the
 // version the page showed: if someone else changed the case meanwhile, the page reloads it and says so.
 
-import { LABELS, actionLabel, channelLabel, el, errorText, getJSON, lightLabel, postJSON, stageLabel, stateLabel, t, when } from "./common.js";
+import { actionLabel, channelLabel, el, errorText, getJSON, LABELS, lightLabel, postJSON, stageLabel, stateLabel, t, tipText, when } from "./common.js";
 
 const main = document.querySelector(".case-page");
 const caseId = main.dataset.caseId;
@@ -90,7 +90,7 @@ function renderMap(c) {
           ? { color: "#0b5cad", weight: 2, fillOpacity: 0.15 }
           : { color: "#7a8899", weight: 1, fillOpacity: 0, interactive: false }),  // context only: no tab stops
         onEachFeature: (f, layer) => {
-          if (f.properties.code === c.grid_code) layer.bindTooltip(`${f.properties.code} ${f.properties.name}`);
+          if (f.properties.code === c.grid_code) layer.bindTooltip(tipText(`${f.properties.code} ${f.properties.name}`));
         },
       }).addTo(caseMap);
       caseMap.eachLayer((layer) => layer instanceof L.CircleMarker && layer.bringToFront());

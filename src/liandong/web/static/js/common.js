@@ -22,6 +22,9 @@ export function el(tag, className, text) {
   return node;
 }
 
+/** A map tooltip's content as text: Leaflet reads a string as HTML, and titles and names come from users. */
+export const tipText = (text) => el("span", "", text);
+
 export class HttpError extends Error {
   constructor(status, detail, body) {
     super(detail || `HTTP ${status}`);
@@ -90,6 +93,22 @@ export function when(iso) {
 
 export function percent(x) {
   return x === null || x === undefined ? "—" : `${(x * 100).toFixed(1)}%`;
+}
+
+/** Show `text` in a message box, or hide the box when there is nothing to say. */
+export function say(box, text) {
+  box.hidden = !text;
+  box.textContent = text || "";
+}
+
+/** ``work`` run once shortly after the last call: a burst of events (a plan activated: a task event per unit)
+ * becomes one refresh. */
+export function debounced(work, ms = 300) {
+  let timer = null;
+  return () => {
+    clearTimeout(timer);
+    timer = setTimeout(work, ms);
+  };
 }
 
 /** Tabs: [role=tab] buttons with aria-controls; the chosen one's panel shows, the others hide. */

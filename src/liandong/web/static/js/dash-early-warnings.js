@@ -4,9 +4,8 @@
 // a warning, someone watched, dismissed or promoted one) and reloads on each burst; a slow poll is only the safety
 // net for a dropped connection.
 
-import { el, getJSON, t } from "./common.js";
+import { debounced, el, getJSON, t } from "./common.js";
 import { matterText } from "./ew-kinds.js";
-import { debounced } from "./live-incidents.js";
 
 const list = document.getElementById("early-warnings-open");
 const count = document.getElementById("early-warnings-count");

@@ -2,9 +2,9 @@
 // levels in their colours and the drill mark (演练), each linking to its board. Fetched again as soon as an incident
 // event arrives on the live incident stream (live-incidents.js); a slow poll covers a dropped connection.
 
-import { el, getJSON, t, when } from "./common.js";
+import { debounced, el, getJSON, t, when } from "./common.js";
 import { category, drillBadge, levelBadges, stateBadge } from "./emergency.js";
-import { debounced, onIncidentEvent } from "./live-incidents.js";
+import { onIncidentEvent } from "./live-incidents.js";
 
 const list = document.getElementById("active-incidents");
 const count = document.getElementById("incidents-count");

@@ -3,9 +3,9 @@
 // the warnings page. Fetched again when a warning is issued (an incident event on the live incident stream); the
 // received ones come by upload or feed polling, so a poll every 15 s stays.
 
-import { el, getJSON, t, when } from "./common.js";
+import { debounced, el, getJSON, t, when } from "./common.js";
 import { capWord, isDrill, severityBadge, statusMark } from "./cap.js";
-import { debounced, onIncidentEvent } from "./live-incidents.js";
+import { onIncidentEvent } from "./live-incidents.js";
 
 const list = document.getElementById("warnings-in-force");
 const count = document.getElementById("warnings-count");

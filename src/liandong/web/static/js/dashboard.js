@@ -2,7 +2,7 @@
 // the live feed (Server-Sent Events). A new or changed case shows in the feed at once; the figures
 // are fetched again shortly after (several events in a burst cause one refresh).
 
-import { actionLabel, channelLabel, el, getJSON, percent, stateLabel, t, when } from "./common.js";
+import { actionLabel, channelLabel, el, getJSON, percent, stateLabel, t, tipText, when } from "./common.js";
 
 const mapEl = document.getElementById("dash-map");
 const feedEl = document.getElementById("feed");
@@ -54,7 +54,7 @@ function restyleTowns() {
     const c = townCounts.get(layer.feature.properties.code) || { open: 0, overdue: 0 };
     layer.setStyle(shade(c.open, max));
     layer.setTooltipContent(
-      `${layer.feature.properties.name} · ${t("map.open")} ${c.open} · ${t("map.overdue")} ${c.overdue}`,
+      tipText(`${layer.feature.properties.name} · ${t("map.open")} ${c.open} · ${t("map.overdue")} ${c.overdue}`),
     );
   });
 }

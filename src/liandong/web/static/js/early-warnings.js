@@ -6,7 +6,7 @@
 // administrators run a scan by hand and read its counts. Refusals come in the page language (the server translates
 // them by code). The list refreshes every 60 s.
 
-import { channelLabel, el, errorText, getJSON, HttpError, postJSON, stateLabel, t, when } from "./common.js";
+import { channelLabel, el, errorText, getJSON, HttpError, postJSON, stateLabel, t, tipText, when } from "./common.js";
 import { category, gradeText } from "./emergency.js";
 import { kindText, matterText } from "./ew-kinds.js";
 
@@ -97,6 +97,8 @@ const SOURCES = {
   },
 };
 const sourceOf = (w) => SOURCES[w.source] || SOURCES.case;
+// A tooltip's content as text: Leaflet reads a string as HTML, and codes, numbers and matter names come from the
+// server.
 // The evidence rows of every source, each with its source's name and description.
 const evidence = (w) => Object.entries(SOURCES)
   .flatMap(([name, spec]) => (w[spec.list] || []).map((r) => ({ name, spec, r })));
@@ -113,12 +115,12 @@ function drawEvidence(w) {
       const metres = Number(p.radius_m) || 0;  // 0: the scan took the centre grid alone; mark its centre
       const circle = metres > 0 ? L.circle([lat, lon], { ...CIRCLE_STYLE, radius: metres })
         : L.circleMarker([lat, lon], { ...CIRCLE_STYLE, radius: 10 });
-      circle.bindTooltip(`${t("ew.centre")} ${p.code} · ${radiusText(metres)}`);
+      circle.bindTooltip(tipText(`${t("ew.centre")} ${p.code} · ${radiusText(metres)}`));
       layers.addLayer(circle);
       circles += 1;
     } else if (f.geometry) {
       const grid = L.geoJSON(f, { style: GRID_STYLE });
-      grid.bindTooltip(`${t("ew.grids")} ${p.code}`);
+      grid.bindTooltip(tipText(`${t("ew.grids")} ${p.code}`));
       layers.addLayer(grid);
       grids += 1;
     }
@@ -127,7 +129,7 @@ function drawEvidence(w) {
   for (const { name, spec, r } of evidence(w)) {
     if (r.lon === null || r.lat === null || r.lon === undefined || r.lat === undefined) continue;
     const dot = L.circleMarker([r.lat, r.lon], spec.style);
-    dot.bindTooltip(`${r.number} · ${spec.kind(r)} · ${when(r.created_at)}`);
+    dot.bindTooltip(tipText(`${r.number} · ${spec.kind(r)} · ${when(r.created_at)}`));
     dot.on("click", () => window.location.assign(`/${spec.path}/${r.id}`));
     layers.addLayer(dot);
     dots[name] += 1;

@@ -4,8 +4,8 @@
 // issued. Incidents do not publish to the live feed (it carries case events), so the board polls every 10 s.
 // Every action carries the version the board showed: if someone changed the incident meanwhile, it reloads.
 
-import { LABELS, el, errorText, getJSON, postJSON, t, when } from "./common.js";
-import { debounced, onIncidentEvent } from "./live-incidents.js";
+import { debounced, el, errorText, getJSON, LABELS, postJSON, t, tipText, when } from "./common.js";
+import { onIncidentEvent } from "./live-incidents.js";
 import {
   category, drillBadge, duration, gradeText, incidentAction, levelBadges, logKind, responseText, stateBadge,
   taskAction, taskState, warningText,
@@ -231,7 +231,7 @@ function renderMap(i) {
     map.setView([i.lat, i.lon], 15);
     map.affected = L.featureGroup().addTo(map);
     map.dot = L.circleMarker([i.lat, i.lon], { radius: 9, color: "#a3201a", fillOpacity: 0.8 }).addTo(map);
-    map.dot.bindTooltip(`${i.number} ${i.title}`);
+    map.dot.bindTooltip(tipText(`${i.number} ${i.title}`));
   }
   renderResources(i);
   const list = document.getElementById("areas");
@@ -245,7 +245,7 @@ function renderMap(i) {
     .then((fc) => {
       const own = { ...fc, features: fc.features.filter((f) => f.properties.code === a.code) };
       L.geoJSON(own, { style: { color: "#0b5cad", weight: 2, fillOpacity: 0.12 } })
-        .bindTooltip(`${a.code} ${a.name}`).addTo(map.affected);
+        .bindTooltip(tipText(`${a.code} ${a.name}`)).addTo(map.affected);
     }).catch(() => {}));  // the map helps; the list of areas is the record
   Promise.all(shapes).then(() => {
     const bounds = map.affected.getBounds();

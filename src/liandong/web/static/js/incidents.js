@@ -2,8 +2,8 @@
 // levels, the drill mark, its commander and the 五早 flags (a late upward report), and a form to report a new
 // incident for those who may. The list refreshes every 10 s (incidents do not publish to the live feed).
 
-import { el, errorText, getJSON, postJSON, t, when } from "./common.js";
-import { debounced, onIncidentEvent } from "./live-incidents.js";
+import { debounced, el, errorText, getJSON, postJSON, t, when } from "./common.js";
+import { onIncidentEvent } from "./live-incidents.js";
 import { pointPicker } from "./pointpicker.js";
 import { category, drillBadge, incidentState, levelBadges, responseText, stateBadge, warningText, gradeText } from "./emergency.js";
 

@@ -16,13 +16,3 @@ export function onIncidentEvent(handler) {
   });
   source.addEventListener("reload", () => window.location.reload());  // the screen fell behind: start afresh
 }
-
-// Run ``work`` once shortly after the last call: a burst of events (a plan activated: a task event per unit)
-// becomes one refresh.
-export function debounced(work, ms = 300) {
-  let timer = null;
-  return () => {
-    clearTimeout(timer);
-    timer = setTimeout(work, ms);
-  };
-}

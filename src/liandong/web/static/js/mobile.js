@@ -3,7 +3,9 @@
 // waiting for this user. Every error is shown where the worker acted (the form, the outbox, the task), in the
 // page language.
 
-import { HttpError, actionLabel, el, errorText, getJSON, postJSON, refusalText, stateLabel, t, tabs, when } from "./common.js";
+import {
+  HttpError, actionLabel, el, errorText, getJSON, postJSON, refusalText, say, stateLabel, t, tabs, when,
+} from "./common.js";
 import * as outbox from "./outbox.js";
 import { pointPicker } from "./pointpicker.js";
 import * as visits from "./visits.js";
@@ -26,12 +28,6 @@ if ("serviceWorker" in navigator) {
   navigator.serviceWorker.register("/m/sw.js", { scope: "/m/" }).then(() => {
     main.dataset.sw = "registered";
   });
-}
-
-/** Show `text` in a message box, or hide the box when there is nothing to say. */
-function say(box, text) {
-  box.hidden = !text;
-  box.textContent = text || "";
 }
 
 // --- tabs ----------------------------------------------------------------------------------------
@@ -221,8 +217,7 @@ form.addEventListener("submit", async (e) => {
   if (editing) await outbox.resend(editing, report);
   else await outbox.put({ id: crypto.randomUUID(), kind: "report", created: Date.now(), owner: main.dataset.owner, ...report });
   stopEdit();
-  okBox.hidden = false;
-  okBox.textContent = t("m.queued");
+  say(okBox, t("m.queued"));
   await showOutbox();
   await sync();
 });

@@ -1,7 +1,7 @@
 // The screening registers (/hazards, /disputes): filters, paging, the listed items in a table and on a map, and a
 // form to report a new one for those who may. Words come from the page's labels (hz.* and md.* messages).
 
-import { el, errorText, getJSON, postJSON, t, when } from "./common.js";
+import { el, errorText, getJSON, postJSON, t, tipText, when } from "./common.js";
 import { pointPicker } from "./pointpicker.js";
 
 const main = document.querySelector(".register");
@@ -86,7 +86,7 @@ function drawMap(items) {
   for (const i of items) {
     const colour = COLOURS[i.risk || i.grade] || "#1f4e79";
     const m = L.circleMarker([i.lat, i.lon], { radius: 7, color: colour, fillColor: colour, fillOpacity: 0.7 });
-    m.bindTooltip(`${i.number} ${i.title}`);
+    m.bindTooltip(tipText(`${i.number} ${i.title}`));
     m.on("click", () => window.location.assign(`/${kind}/${i.id}`));
     markers.addLayer(m);
     points.push([i.lat, i.lon]);

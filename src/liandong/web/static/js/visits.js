@@ -3,12 +3,14 @@
 // so a visit is recorded offline once they were loaded. A visit (every checklist question answered, findings that
 // become hazards or disputes) waits in the outbox like a report and is sent with its visit_key (outbox.js).
 
-import { LABELS, el, errorText, getJSON, t, when } from "./common.js";
+import { el, errorText, getJSON, say, t, when } from "./common.js";
 import { store } from "./idb.js";
 import * as outbox from "./outbox.js";
 
 const GRID_LIMIT = 2000; // grids kept per campaign; a worker over more (a district-wide one) types any other's code
 const kept = store("liandong-kept", "campaigns"); // { id: account, at, campaigns }: replaced by each load online
+// the values the server takes for an answer and a finding's fields (the domain's lists, web/mobile.py VOCAB)
+const VOCAB = JSON.parse(document.querySelector(".mobile").dataset.vocab || "{}");
 
 const form = document.getElementById("v-form");
 const fields = document.getElementById("v-fields");
@@ -32,15 +34,8 @@ let position = null; // the phone's last position {lon, lat}
 let editing = null; // the refused outbox item the form is fixing
 let seq = 0;
 
-function say(box, text) {
-  box.hidden = !text;
-  box.textContent = text || "";
-}
-
-/** The server's choices for a field: every one has its label (web/i18n.py), so the labels' keys name them. */
-function choices(prefix) {
-  return Object.keys(LABELS.messages || {}).filter((k) => k.startsWith(prefix)).map((k) => k.slice(prefix.length));
-}
+/** The server's choices for a field ("answer", "sector", "grade", "type", "risk"), as the page carries them. */
+const choices = (name) => VOCAB[name] || [];
 
 // --- the campaigns, kept for offline use -------------------------------------------------------------
 
@@ -52,18 +47,40 @@ function gridsOf(fc) {
   }));
 }
 
+/** Whether the worker sees the whole of `area` (the areas list is cut to the caller's sight, never refused). */
+async function inSight(area) {
+  const found = await getJSON(`/api/v1/areas?level=${area.level}&q=${encodeURIComponent(area.code)}&limit=100`);
+  return found.items.some((a) => a.code === area.code);
+}
+
+/**
+ * The unit grids of the campaign's area the worker sees, and whether the list was cut short: all of them (the
+ * export inside the area) when the worker sees the area; else the worker's sight lies inside the area or beside
+ * it, and of the grids in sight around the area only those the campaign counts as its own (its coverage) are kept.
+ */
+async function campaignGrids(c) {
+  const bbox = c.area && c.area.bbox.every((x) => x !== null) ? c.area.bbox : null;
+  if (!bbox) return { grids: [], partial: false };
+  let fc;
+  let own = null;
+  if (await inSight(c.area)) { // (the export refuses, 404, an area outside the caller's sight: asked only here)
+    const within = encodeURIComponent(c.area.code);
+    fc = await getJSON(`/api/v1/areas/geojson?level=grid&within=${within}&limit=${GRID_LIMIT}`);
+  } else {
+    fc = await getJSON(`/api/v1/areas/geojson?level=grid&bbox=${bbox.join(",")}&limit=${GRID_LIMIT}`);
+    own = new Set((await getJSON(`/api/v1/campaigns/${c.id}/coverage?level=grid`)).items.map((g) => g.code));
+  }
+  const grids = gridsOf(fc).filter((g) => !own || own.has(g.code));
+  return { grids, partial: fc.features.length >= GRID_LIMIT };
+}
+
 async function fetchCampaigns() {
   const list = await getJSON("/api/v1/campaigns?mine=true&state=running&limit=50");
   const found = [];
   for (const brief of list.items) {
     const c = await getJSON(`/api/v1/campaigns/${brief.id}`);
     if (!c.can_visit) continue;
-    const bbox = c.area && c.area.bbox.every((x) => x !== null) ? c.area.bbox : null;
-    // the unit grids in the worker's sight (the export's own rule) around the campaign's area
-    const fc = bbox ? await getJSON(`/api/v1/areas/geojson?level=grid&bbox=${bbox.join(",")}&limit=${GRID_LIMIT}`)
-      : { features: [] };
-    found.push({ id: c.id, code: c.code, name: c.name, checklist: c.checklist, grids: gridsOf(fc),
-      partial: fc.features.length >= GRID_LIMIT });
+    found.push({ id: c.id, code: c.code, name: c.name, checklist: c.checklist, ...await campaignGrids(c) });
   }
   return found;
 }
@@ -134,7 +151,7 @@ function question(item) {
   const set = el("fieldset", "question");
   set.dataset.key = item.key;
   set.append(el("legend", "", item.question));
-  for (const answer of choices("pc.answer.")) {
+  for (const answer of choices("answer")) {
     const label = el("label", "answer-choice");
     const input = el("input");
     input.type = "radio";
@@ -231,10 +248,11 @@ function field(li, name, labelKey, control) {
   return control;
 }
 
-function select(prefix, { blank = false } = {}) {
+/** A choice among the server's values for `name`, labelled by `${prefix}${value}`. */
+function select(name, prefix, { blank = false } = {}) {
   const s = el("select");
   if (blank) s.append(el("option", "", "—"));
-  for (const value of choices(prefix)) {
+  for (const value of choices(name)) {
     const o = el("option", "", t(`${prefix}${value}`));
     o.value = value;
     s.append(o);
@@ -276,15 +294,15 @@ function addFinding(kind, f = {}) {
   const li = el("li", `finding finding-${kind}`);
   li.id = `v-finding-${seq}`;
   li.dataset.kind = kind;
-  if (f.lon !== undefined) Object.assign(li.dataset, { lon: f.lon, lat: f.lat });
+  if (Number.isFinite(f.lon) && Number.isFinite(f.lat)) Object.assign(li.dataset, { lon: f.lon, lat: f.lat });
   li.append(el("h3"));
   field(li, "title", "scr.field.title", text("input", { required: true, max: 200 })).value = f.title || "";
   if (kind === "hazard") {
-    field(li, "sector", "scr.field.sector", select("hz.sector.", { blank: true })).value = f.sector || "";
-    field(li, "grade", "scr.field.grade", select("hz.grade.")).value = f.grade || "general";
+    field(li, "sector", "scr.field.sector", select("sector", "hz.sector.", { blank: true })).value = f.sector || "";
+    field(li, "grade", "scr.field.grade", select("grade", "hz.grade.")).value = f.grade || "general";
   } else {
-    field(li, "type", "scr.field.type", select("md.type.", { blank: true })).value = f.type || "";
-    field(li, "risk", "scr.field.risk", select("md.risk.")).value = f.risk || "blue";
+    field(li, "type", "scr.field.type", select("type", "md.type.", { blank: true })).value = f.type || "";
+    field(li, "risk", "scr.field.risk", select("risk", "md.risk.")).value = f.risk || "blue";
     field(li, "parties", "mv.parties", text("textarea", { required: true })).value = partiesText(f.parties);
   }
   field(li, "description", "scr.field.description", text("textarea")).value = f.description || "";
@@ -303,10 +321,12 @@ function addFinding(kind, f = {}) {
 document.getElementById("v-add-hazard").addEventListener("click", () => addFinding("hazard").querySelector("input").focus());
 document.getElementById("v-add-dispute").addEventListener("click", () => addFinding("dispute").querySelector("input").focus());
 
+/** A finding as sent: at its own saved place (a refused visit's, being fixed) when it has one, else at `point`. */
 function findingOf(li, point) {
   const value = (name) => li.querySelector(`[name="${name}"]`).value.trim();
-  const f = { kind: li.dataset.kind, title: value("title"), lon: Number(point.lon.toFixed(7)),
-    lat: Number(point.lat.toFixed(7)) };
+  const at = li.dataset.lon ? { lon: Number(li.dataset.lon), lat: Number(li.dataset.lat) } : point;
+  const f = { kind: li.dataset.kind, title: value("title"), lon: Number(at.lon.toFixed(7)),
+    lat: Number(at.lat.toFixed(7)) };
   if (f.kind === "hazard") Object.assign(f, { sector: value("sector"), grade: value("grade") });
   else Object.assign(f, { type: value("type"), risk: value("risk"), parties: partiesOf(value("parties")) });
   if (value("description")) f.description = value("description");
@@ -379,7 +399,7 @@ form.addEventListener("submit", async (e) => {
     // when the visit was made, not when it reaches the server (kept when a refused one is fixed)
     visited_at: editing ? editing.body.visited_at : new Date().toISOString(),
     answers: Object.fromEntries([...questions.querySelectorAll("input:checked")].map((i) => [i.closest("fieldset").dataset.key, i.value])),
-    findings: lis.map((li) => findingOf(li, point || { lon: Number(li.dataset.lon), lat: Number(li.dataset.lat) })),
+    findings: lis.map((li) => findingOf(li, point)),
   };
   if (form.elements.note.value) body.note = form.elements.note.value;
   const grid = c.grids.find((g) => g.code === body.grid_code);

@@ -4,7 +4,7 @@
 // who may, importing a CAP document (POST /api/v1/cap/import) with the refusal named by element and line. The lists
 // refresh every 15 s.
 
-import { el, errorText, getJSON, refusalText, t, tabs, when } from "./common.js";
+import { el, errorText, getJSON, refusalText, t, tabs, tipText, when } from "./common.js";
 import { areaStyle, capStateBadge, capWord, severityBadge, statusMark } from "./cap.js";
 
 const main = document.querySelector(".warnings-page");
@@ -88,7 +88,7 @@ function drawMap(force = false) {
       const layer = featureLayers(f, style);
       const p = f.properties || {};
       const circle = p.radius_km ? ` · ${t("cap.circle", { km: p.radius_km })}` : "";
-      layer.bindTooltip(`${w.headline || w.event || w.identifier}${p.areaDesc ? ` — ${p.areaDesc}` : ""}${circle}`);
+      layer.bindTooltip(tipText(`${w.headline || w.event || w.identifier}${p.areaDesc ? ` — ${p.areaDesc}` : ""}${circle}`));
       group.addLayer(layer);
     }
     if (group.getLayers().length) {
