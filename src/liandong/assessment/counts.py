@@ -258,20 +258,21 @@ def disposed_in_time(ctx: Ctx) -> Rows:
     return disposed(ctx).where(F.on_time.is_(True))
 
 
-def _open_at_end(ctx: Ctx, stages: tuple[str, ...], obj, overdue: bool) -> Rows:
+def _open_at_end(ctx: Ctx, stages: tuple[str, ...], obj, overdue: bool) -> list[Rows]:
     """Stages running at the period's end (``Ctx.cut``: begun before it, ended after it or not yet), those past
     their deadline then when ``overdue``."""
     end = ctx.cut
-    stmt = select(obj.label("obj"), F.case_id.label("case_id")).where(
-        F.stage.in_(stages), F.started_at < end, or_(F.ended_at.is_(None), F.ended_at >= end), obj.is_not(None))
-    if overdue:
-        stmt = stmt.where(F.deadline < end)
-    return _sight(stmt, F.case_id, ctx)
+
+    def running(still) -> Rows:  # two selects, each on the index by end: still running, or ended after the cut
+        stmt = select(obj.label("obj"), F.case_id.label("case_id")).where(
+            still, F.stage.in_(stages), F.started_at < end, obj.is_not(None))
+        return _sight(stmt.where(F.deadline < end) if overdue else stmt, F.case_id, ctx)
+    return [running(F.ended_at.is_(None)), running(F.ended_at >= end)]
 
 
 def dispose_due(ctx: Ctx) -> Rows:
     """应处置数: disposals done in the period, and the cases still waiting at its end past their deadline."""
-    return union_all(disposed(ctx), _open_at_end(ctx, HANDLING, F.lead_unit_id, overdue=True))
+    return union_all(disposed(ctx), *_open_at_end(ctx, HANDLING, F.lead_unit_id, overdue=True))
 
 
 def reworked(ctx: Ctx) -> Rows:
@@ -297,28 +298,29 @@ def overdue(ctx: Ctx, obj=None) -> Rows:
     obj = F.lead_unit_id if obj is None else obj
     late = select(obj.label("obj"), F.case_id.label("case_id")).where(
         F.on_time.is_(False), _in_period(F.ended_at, ctx), obj.is_not(None))
-    return union_all(_sight(late, F.case_id, ctx),
-                     _open_at_end(ctx, ("dispatch", *HANDLING, "check"), obj, overdue=True))
+    return union_all(_sight(late, F.case_id, ctx), *_open_at_end(ctx, ("dispatch", *HANDLING, "check"), obj,
+                                                                   overdue=True))
 
 
 def closed(ctx: Ctx, obj=None) -> Rows:
     """结案数: cases closed in the period (by the shift leader, or self-handled)."""
     obj = F.lead_unit_id if obj is None else obj
-    stmt = select(obj.label("obj"), F.case_id.label("case_id")).where(
-        F.ended_by.in_(("close", "close_self_handled")), _in_period(F.ended_at, ctx), obj.is_not(None))
+    stmt = select(obj.label("obj"), F.case_id.label("case_id")).where(  # 结案 ends the close stage, 自处理 the file one
+        F.stage.in_(("close", "file")), F.ended_by.in_(("close", "close_self_handled")), _in_period(F.ended_at, ctx),
+        obj.is_not(None))
     return _sight(stmt, F.case_id, ctx)
 
 
 def close_due(ctx: Ctx, obj=None) -> Rows:
     """应结案数: cases closed in the period, and the filed cases still open at its end."""
     obj = F.lead_unit_id if obj is None else obj
-    return union_all(closed(ctx, obj), _open_at_end(ctx, AFTER_FILING, obj, overdue=False))
+    return union_all(closed(ctx, obj), *_open_at_end(ctx, AFTER_FILING, obj, overdue=False))
 
 
 def closed_in_time(ctx: Ctx, obj=None) -> Rows:
     """按期结案数: cases closed in the period none of whose time-limited stages ended late."""
     late = aliased(StageFact)
-    return closed(ctx, obj).where(~exists(select(late.id).where(late.case_id == F.case_id, late.on_time.is_(False))))
+    return closed(ctx, obj).where(F.case_id.not_in(select(late.case_id).where(late.on_time.is_(False))))
 
 
 def rated(ctx: Ctx, obj=None) -> Rows:
@@ -335,46 +337,37 @@ def satisfied(ctx: Ctx, obj=None) -> Rows:
 
 
 # --- regions: the area holding the grid --------------------------------------------------------------------------
+# A region's rows count for the case's grid path (``Case.area_path``: ``/district/town/community/grid/``, each an
+# area id); the service folds them onto the towns or communities (``service._grouped``), and its drill-down keeps
+# the rows under the area's path. Grouping by a column of the case is far cheaper than finding each case's area.
 
 
-def region(level: str) -> ColumnElement[int]:
-    """The id of the ``level`` (town, community) area holding a case's grid, as a scalar subquery on ``Case``: the
-    area tree is district → town → community → grid."""
-    grid, community = aliased(Area), aliased(Area)
-    if level == "community":
-        return select(grid.parent_id).where(grid.id == Case.grid_id).scalar_subquery()
-    return (select(community.parent_id).join(grid, grid.parent_id == community.id)
-            .where(grid.id == Case.grid_id).scalar_subquery())
-
-
-def _by_case_region(level: str, rows: Callable[[Ctx, object], Rows]) -> Count:
-    """A lead-unit count re-attributed to regions: the same rows, counted for the area holding the case."""
+def _by_case_region(rows: Callable[[Ctx, object], Rows]) -> Count:
+    """A lead-unit count re-attributed to regions: the same rows, counted for the case's grid path."""
     def count(ctx: Ctx) -> Rows:
         inner = rows(ctx, literal(0)).subquery()
-        return (select(region(level).label("obj"), inner.c.case_id.label("case_id"))
+        return (select(Case.area_path.label("obj"), inner.c.case_id.label("case_id"))
                 .join(Case, Case.id == inner.c.case_id))
     return count
 
 
-def region_events(level: str, *actions: str, where: Callable[[Ctx], list] | None = None) -> Count:
+def region_events(*actions: str, where: Callable[[Ctx], list] | None = None) -> Count:
     def count(ctx: Ctx) -> Rows:
-        stmt = (select(region(level).label("obj"), E.case_id.label("case_id")).join(Case, Case.id == E.case_id)
+        stmt = (select(Case.area_path.label("obj"), E.case_id.label("case_id")).join(Case, Case.id == E.case_id)
                 .where(E.action.in_(actions), _in_period(E.at, ctx), *(where(ctx) if where else ())))
         return _sight(stmt, E.case_id, ctx)
     return count
 
 
-def region_counts(level: str) -> dict[str, Count]:
-    """A region's counts: what was reported, filed and closed in it, and how."""
-    return {
-        "reported": region_events(level, "report"),
-        "filed": region_events(level, "file"),
-        "public_filed": region_events(level, "file",
-                                      where=lambda ctx: [Case.channel.in_(ctx.settings.missed.public_channels)]),
-        "closed": _by_case_region(level, closed),
-        "close_due": _by_case_region(level, close_due),
-        "closed_in_time": _by_case_region(level, closed_in_time),
-        "overdue": _by_case_region(level, overdue),
-        "rated": _by_case_region(level, rated),
-        "satisfied": _by_case_region(level, satisfied),
-    }
+REGION_COUNTS: dict[str, Count] = {
+    "reported": region_events("report"),
+    "filed": region_events("file"),
+    "public_filed": region_events("file", where=lambda ctx: [Case.channel.in_(ctx.settings.missed.public_channels)]),
+    "closed": _by_case_region(closed),
+    "close_due": _by_case_region(close_due),
+    "closed_in_time": _by_case_region(closed_in_time),
+    "overdue": _by_case_region(overdue),
+    "rated": _by_case_region(rated),
+    "satisfied": _by_case_region(satisfied),
+}
+"""A region's counts: what was reported, filed and closed in it, and how."""

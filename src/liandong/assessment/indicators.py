@@ -97,7 +97,7 @@ OBJECTS: dict[str, ObjectType] = {o.name: o for o in (
         "rework_rate": Rate("reworked", "disposed", lower_is_better=True),
         "extension_rate": Rate("extended", "disposed", lower_is_better=True), **CLOSURE,
     }, {"assigned": "department_cases"}, ("sign", "dispose")),
-    *(ObjectType(level, label, c.region_counts(level), {
+    *(ObjectType(level, label, c.REGION_COUNTS, {
         "public_report_rate": Rate("public_filed", "filed", lower_is_better=True), **CLOSURE,
     }, {"filed_per_1000": "region"}, ("dispose",)) for level, label in (("town", "镇（街道）"),
                                                                           ("community", "村（居）"))),

@@ -71,9 +71,24 @@ def context(caller: Identity, period: Period, now: dt.datetime) -> c.Ctx:
     return c.Ctx(period, _path(caller), assessment_settings.current(), now)
 
 
-def _grouped(session: Session, rows) -> dict[int, int]:
+def _depth(session: Session, level: str) -> int:
+    """How many ids a materialised path of an area of ``level`` holds (``/district/town/`` → 2)."""
+    path = session.scalar(select(Area.path).where(Area.level == level).limit(1))
+    return path.strip("/").count("/") + 1 if path else 0
+
+
+def _grouped(session: Session, rows, depth: int | None = None) -> dict[int, int]:
+    """Rows counted per object; a region's rows (counted per grid path) folded onto the area ``depth`` ids down
+    the path."""
     sub = rows.subquery()
-    return {int(o): int(n) for o, n in session.execute(select(sub.c.obj, func.count()).group_by(sub.c.obj))}
+    pairs = session.execute(select(sub.c.obj, func.count()).group_by(sub.c.obj))
+    if depth is None:
+        return {int(o): int(n) for o, n in pairs}
+    out: dict[int, int] = {}
+    for path, n in pairs:
+        if (owner := _owner(path, depth)) >= 0:
+            out[owner] = out.get(owner, 0) + int(n)
+    return out
 
 
 def _candidates(session: Session, obj: ObjectType, ctx: c.Ctx, seen: set[int]) -> list[Candidate]:
@@ -148,23 +163,22 @@ def score(obj: ObjectType, who: Candidate, indicators: dict, days: int,
     return (round(points / used, 2) if used else None), missing
 
 
-def _times(session: Session, obj: ObjectType, ctx: c.Ctx) -> dict[int, dict]:
+def _times(session: Session, obj: ObjectType, ctx: c.Ctx, depth: int | None) -> dict[int, dict]:
     """Working hours of the stages the object answers for, ended in the period: mean and 90th percentile."""
     f = StageFact
-    column = {"department": f.lead_unit_id}.get(obj.name, f.actor_id)
+    who = Case.area_path if depth is not None else {"department": f.lead_unit_id}.get(obj.name, f.actor_id)
     out: dict[int, dict] = {}
     for stage in obj.stages:
-        who = c.region(obj.name) if obj.name in REGIONS else column
         stmt = select(who, f.used_minutes).where(f.stage == stage, f.ended_at >= ctx.period.start,
                                                  f.ended_at < ctx.period.end, f.used_minutes.is_not(None))
-        if obj.name in REGIONS or ctx.path is not None:
+        if depth is not None or ctx.path is not None:
             stmt = stmt.join(Case, Case.id == f.case_id)
         if ctx.path is not None:
             stmt = stmt.where(Case.area_path.startswith(ctx.path, autoescape=True))
         rows = session.execute(stmt).all()
         if not rows:
             continue
-        ids = np.array([r[0] if r[0] is not None else -1 for r in rows], dtype=np.int64)
+        ids = np.array([_owner(r[0], depth) for r in rows], dtype=np.int64)
         hours = np.array([r[1] for r in rows], dtype=float) / 60.0
         order = np.argsort(ids, kind="stable")
         ids, hours = ids[order], hours[order]
@@ -178,8 +192,17 @@ def _times(session: Session, obj: ObjectType, ctx: c.Ctx) -> dict[int, dict]:
     return out
 
 
+def _owner(obj, depth: int | None) -> int:
+    """Whose row it is: the id itself, or the area ``depth`` ids down a grid path (-1: nobody)."""
+    if depth is None:
+        return obj if obj is not None else -1
+    ids = (obj or "").strip("/").split("/")
+    return int(ids[depth - 1]) if depth and len(ids) >= depth else -1
+
+
 def _figures(session: Session, obj: ObjectType, ctx: c.Ctx) -> tuple[list[dict], dict[int, dict]]:
-    counted = {key: _grouped(session, rows(ctx)) for key, rows in obj.counts.items()}
+    depth = _depth(session, obj.name) if obj.name in REGIONS else None
+    counted = {key: _grouped(session, rows(ctx), depth) for key, rows in obj.counts.items()}
     seen = {i for per in counted.values() for i in per}
     st = ctx.settings
     rows_out = []
@@ -194,7 +217,7 @@ def _figures(session: Session, obj: ObjectType, ctx: c.Ctx) -> tuple[list[dict],
                          "indicators": {k: _shown(v) for k, v in indicators.items()},
                          "score": value, "grade": grade.grade if grade else None,
                          "grade_colour": grade.colour if grade else None, "unscored": missing})
-    return rows_out, _times(session, obj, ctx)
+    return rows_out, _times(session, obj, ctx, depth)
 
 
 def _rank(rows: list[dict]) -> None:
@@ -252,12 +275,17 @@ def drill(session: Session, caller: Identity, object_name: str, object_id: int, 
     else:
         raise NotFound(f"{obj.name} has no indicator {indicator!r}", code="unknown_indicator",
                        params={"indicator": indicator})
+    depth = _depth(session, obj.name) if obj.name in REGIONS else None
     if object_id not in {w.id for w in _candidates(session, obj, ctx, set())} and object_id not in \
-            _grouped(session, obj.counts[key](ctx)):
+            _grouped(session, obj.counts[key](ctx), depth):
         raise NotFound(f"no {obj.name} {object_id} within your jurisdiction", code="unknown_object_id",
                        params={"id": object_id})
     sub = obj.counts[key](ctx).subquery()
-    mine = select(sub.c.case_id).where(sub.c.obj == object_id)
+    if depth is None:
+        mine = select(sub.c.case_id).where(sub.c.obj == object_id)
+    else:  # a region's rows lie under its path
+        path = session.scalar(select(Area.path).where(Area.id == object_id)) or "/-/"
+        mine = select(sub.c.case_id).where(sub.c.obj.startswith(path, autoescape=True))
     total = session.scalar(select(func.count()).select_from(mine.subquery())) or 0
     picked = mine.subquery()
     rows = session.execute(

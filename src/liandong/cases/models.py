@@ -96,7 +96,8 @@ class CaseEvent(Base):
 
     __tablename__ = "case_events"
     __table_args__ = (UniqueConstraint("case_id", "seq"), Index("ix_case_events_at", "at"),
-                      Index("ix_case_events_action_at", "action", "at"))
+                      Index("ix_case_events_action_at", "action", "at", "actor_id", "case_id"))
+    """``ix_case_events_action_at`` covers what the assessment counts of events (migration 0028)."""
 
     id: Mapped[int] = mapped_column(primary_key=True)
     case_id: Mapped[int] = mapped_column(ForeignKey("cases.id", ondelete="RESTRICT"), index=True)
@@ -225,8 +226,13 @@ class StageFact(Base):
 
     __tablename__ = "case_stage_facts"
     # stages ended in a period with what a period's on-time rate reads (and the case to join for who sees it)
-    __table_args__ = (UniqueConstraint("case_id", "seq"), Index("ix_case_stage_facts_stage_ended", "stage", "ended_at"),
-                      Index("ix_case_stage_facts_ended", "ended_at", "case_id", "on_time"))
+    __table_args__ = (UniqueConstraint("case_id", "seq"),
+                      Index("ix_case_stage_facts_stage_ended", "stage", "ended_at", "ended_by", "outcome", "on_time",
+                            "actor_id", "lead_unit_id", "used_minutes", "extensions", "started_at", "deadline",
+                            "case_id", "seq"),
+                      Index("ix_case_stage_facts_ended", "ended_at", "case_id", "on_time"),
+                      Index("ix_case_stage_facts_on_time_case", "on_time", "case_id"))
+    """``ix_case_stage_facts_stage_ended`` holds every column the assessment's counts read (migration 0028)."""
 
     id: Mapped[int] = mapped_column(primary_key=True)
     case_id: Mapped[int] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"))
