@@ -244,6 +244,7 @@ def create_app(settings: Settings | None = None, clock: Callable[[], dt.datetime
                    screening_summary_router, early_warnings_router, campaigns_router, assessment_router):
         app.include_router(router, responses=errors)
 
+    from liandong.web.assessment_pages import router as assessment_pages_router
     from liandong.web.campaign_pages import router as campaign_pages_router
     from liandong.web.dashboard import router as dashboard_router
     from liandong.web.emergency_pages import router as emergency_pages_router
@@ -256,6 +257,7 @@ def create_app(settings: Settings | None = None, clock: Callable[[], dt.datetime
     for router in (pages_router, dashboard_router, workbench_router, mobile_router, emergency_pages_router,
                    register_pages_router, screening_pages_router, campaign_pages_router):
         app.include_router(router)
+    app.include_router(assessment_pages_router)
     app.include_router(open311_router)
     STATIC.mkdir(parents=True, exist_ok=True)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")

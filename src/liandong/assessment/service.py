@@ -170,7 +170,8 @@ def _times(session: Session, obj: ObjectType, ctx: c.Ctx, depth: int | None) -> 
     out: dict[int, dict] = {}
     for stage in obj.stages:
         stmt = select(who, f.used_minutes).where(f.stage == stage, f.ended_at >= ctx.period.start,
-                                                 f.ended_at < ctx.period.end, f.used_minutes.is_not(None))
+                                                 f.ended_at < ctx.period.end, f.used_minutes.is_not(None),
+                                                 who.is_not(None))
         if depth is not None or ctx.path is not None:
             stmt = stmt.join(Case, Case.id == f.case_id)
         if ctx.path is not None:

@@ -16,6 +16,7 @@ from fastapi.responses import RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 from sqlalchemy.orm import Session
 
+from liandong.assessment.service import ASSESS_ROLES
 from liandong.auth.deps import Principal
 from liandong.screening.early_warning_states import READ_ROLES
 from liandong.units import service as units
@@ -33,6 +34,8 @@ NAV = (("/", "nav.dashboard", None), ("/cases", "nav.work", None), ("/incidents"
        ("/warnings", "nav.warnings", EMERGENCY_ROLES), ("/hazards", "nav.hazards", EMERGENCY_ROLES),
        ("/disputes", "nav.disputes", EMERGENCY_ROLES), ("/campaigns", "nav.campaigns", (*EMERGENCY_ROLES, "admin")),
        ("/early-warnings", "nav.early_warnings", EARLY_WARNING_ROLES),
+       ("/assessment", "nav.assessment", tuple(sorted(ASSESS_ROLES))),
+       ("/reports/annual", "nav.annual_report", tuple(sorted(ASSESS_ROLES))),
        ("/map", "nav.map", None), ("/m/", "nav.mobile", "inspector"),
        ("/admin/", "nav.admin", "admin"))
 """(path, label, role or roles needed) of the main navigation; the phone app is the grid workers' (inspectors')."""
