@@ -56,35 +56,22 @@ def drill(object_name: ObjectName, object_id: Annotated[int, Query(alias="id")],
                          _period(date_from, date_to, now), now, limit=limit, offset=offset)
 
 
-def _assessed(session: Session, principal: Principal, object_name: str, date_from, date_to, now) -> dict:
-    return service.assess(session, principal.identity, object_name, _period(date_from, date_to, now), now)
+FORMATS = {
+    "xlsx": (lambda assessed, now: render_xlsx(exports.assessment_document(assessed, now)), XLSX),
+    "pdf": (lambda assessed, now: render_pdf(exports.assessment_document(assessed, now)), "application/pdf"),
+    "csv": (lambda assessed, now: render_csv(exports.assessment_table(assessed)), "text/csv; charset=utf-8"),
+}
+"""The assessment as a workbook (a cover, the table, a chart), a PDF (Chinese, chart, page numbers) or its raw
+figures as CSV (UTF-8 with BOM)."""
 
 
-@router.get("/assessment.xlsx", summary="The assessment as a workbook (a cover, the table, a chart)")
-def assessment_xlsx(object_name: ObjectName, date_from: From = None, date_to: To = None,
-                    principal: Principal = Depends(current_principal), session: Session = Depends(get_session),
-                    now: dt.datetime = Depends(request_time)):
-    assessed = _assessed(session, principal, object_name, date_from, date_to, now)
-    return _file(render_xlsx(exports.assessment_document(assessed, now)), XLSX,
-                 f"assessment-{object_name}-{assessed['period']['from']}.xlsx")
-
-
-@router.get("/assessment.pdf", summary="The assessment as PDF (Chinese, chart, page numbers)")
-def assessment_pdf(object_name: ObjectName, date_from: From = None, date_to: To = None,
-                   principal: Principal = Depends(current_principal), session: Session = Depends(get_session),
-                   now: dt.datetime = Depends(request_time)):
-    assessed = _assessed(session, principal, object_name, date_from, date_to, now)
-    return _file(render_pdf(exports.assessment_document(assessed, now)), "application/pdf",
-                 f"assessment-{object_name}-{assessed['period']['from']}.pdf")
-
-
-@router.get("/assessment.csv", summary="The assessment's raw figures as CSV (UTF-8 with BOM)")
-def assessment_csv(object_name: ObjectName, date_from: From = None, date_to: To = None,
-                   principal: Principal = Depends(current_principal), session: Session = Depends(get_session),
-                   now: dt.datetime = Depends(request_time)):
-    assessed = _assessed(session, principal, object_name, date_from, date_to, now)
-    return _file(render_csv(exports.assessment_table(assessed)), "text/csv; charset=utf-8",
-                 f"assessment-{object_name}-{assessed['period']['from']}.csv")
+@router.get("/assessment.{fmt}", summary="The assessment as XLSX, PDF or CSV", response_class=Response)
+def assessment_file(fmt: Literal["xlsx", "pdf", "csv"], object_name: ObjectName, date_from: From = None,
+                    date_to: To = None, principal: Principal = Depends(current_principal),
+                    session: Session = Depends(get_session), now: dt.datetime = Depends(request_time)):
+    assessed = service.assess(session, principal.identity, object_name, _period(date_from, date_to, now), now)
+    render, media = FORMATS[fmt]
+    return _file(render(assessed, now), media, f"assessment-{object_name}-{assessed['period']['from']}.{fmt}")
 
 
 @router.get("/reports/annual", summary="The annual report: cases, hazards, disputes, incidents, towns, departments")
