@@ -19,7 +19,7 @@ from liandong.app import create_app
 from liandong.areas.index import GridIndex
 from liandong.assessment import period as periods
 from liandong.assessment import settings as assessment_settings
-from liandong.assessment.indicators import scorable
+from liandong.assessment.indicators import band_sets, scorable
 from liandong.auth.service import create_user, get_user, identity_for_token, issue_token
 from liandong.cases import actions, calendar, intake
 from liandong.cases.models import StageFact
@@ -67,7 +67,9 @@ def june(case_world):
     E  citizens' web page, in the east: accepted, filed, never dispatched — still waiting at the month's end, past
        its dispatch deadline.
     F  hotline: handled with a day's suspension (挂账, paused) and an approved extension, closed, rated satisfied.
-    G  a grid worker's report of F's problem, merged into F (so F is no 漏报)."""
+    G  a grid worker's report of F's problem made before it, merged into F (so F is no 漏报).
+    H  hotline: signed, then suspended (挂账) before its deadline and still parked at the month's end: open, but
+       not overdue."""
     url = case_world
     with unit_of_work(url) as s:
         create_user(s, username="east_leader", password=PASSWORD, unit_code=f"S-{EAST}", roles=["leader"])
@@ -103,8 +105,8 @@ def june(case_world):
     e = report(url, rec, "citizen_web", "2026-06-08 09:00", point=EAST_POINT)
     act(url, e, "accept", rec, "2026-06-08 09:05")
     act(url, e, "file", lead_, "2026-06-08 09:15")
+    g = report(url, insp, "grid_worker", "2026-06-09 08:55")
     f = report(url, rec, "hotline", "2026-06-09 09:00")
-    g = report(url, insp, "grid_worker", "2026-06-09 09:02")
     act(url, g, "merge", rec, "2026-06-09 09:20", master_id=f)
     for action, who, when, payload in (
             ("accept", rec, "06-09 09:05", {}), ("file", lead_, "06-09 09:15", {}),
@@ -115,11 +117,18 @@ def june(case_world):
             ("request_check", rec, "06-10 11:05", {}), ("check_passed", insp, "06-10 11:30", {}),
             ("close", lead_, "06-10 11:40", {}), ("rate", rec, "06-10 14:00", {"satisfaction": "satisfied"})):
         act(url, f, action, who, f"2026-{when}", **payload)
+    h = report(url, rec, "hotline", "2026-06-15 09:00")
+    for action, who, when, payload in (
+            ("accept", rec, "09:05", {}), ("file", lead_, "09:10", {}),
+            ("dispatch", disp, "09:20", {"lead_unit_id": unit}), ("sign", squad, "09:30", {}),
+            ("suspend", disp, "10:00", {})):
+        act(url, h, action, who, f"2026-06-15 {when}", **payload)
     app = create_app(Settings(database_url=url, sweep_seconds=0, early_warning_scan_minutes=0,
                               index_check_seconds=0), clock=lambda: NOW)
     client = TestClient(app)
     ids = {u: person(url, u).user_id for u in ("receptionist", "shift_leader", "dispatcher", "inspector")}
-    return {"url": url, "client": client, "cases": {"A": a, "B": b, "C": c, "D": d, "E": e, "F": f, "G": g},
+    return {"url": url, "client": client,
+            "cases": {"A": a, "B": b, "C": c, "D": d, "E": e, "F": f, "G": g, "H": h},
             "users": ids,
             "unit": unit}
 
@@ -154,54 +163,61 @@ def drilled(june, obj, object_id, indicator, part="numerator", user="leader") ->
 def test_inspector(june):
     result = assessed(june, "inspector")
     me = row(result, june["users"]["inspector"])["indicators"]
-    A, B, C, D, E, F, G = (june["cases"][k] for k in "ABCDEFG")
+    A, B, C, D, E, F, G, H = (june["cases"][k] for k in "ABCDEFGH")
+    assert [r["name"] for r in result["rows"]] == ["inspector"]  # the receptionist's hotline entries are no 上报
     assert (me["reported"], me["valid"]) == (3, 1) and me["valid_report_rate"] == pytest.approx(0.3333, abs=1e-4)
     assert (me["check_due"], me["check_on_time"], me["check_on_time_rate"]) == (4, 4, 1.0)
     assert (me["verify_due"], me["verify_on_time_rate"]) == (0, None)  # no data, never a division by zero
     # 漏报: filed in the inspector's jurisdiction (the district), first reported by the public, no grid worker's
-    # report merged: B, C and E — not F, which G was merged into
-    assert (me["area_filed"], me["missed"], me["missed_rate"]) == (5, 3, 0.6)
-    assert drilled(june, "inspector", june["users"]["inspector"], "missed_rate") == sorted([B, C, E])
+    # earlier report merged: B, C, E and H — not F, which G (reported before it) was merged into
+    assert (me["area_filed"], me["missed"]) == (6, 4) and me["missed_rate"] == pytest.approx(0.6667, abs=1e-4)
+    assert drilled(june, "inspector", june["users"]["inspector"], "missed_rate") == sorted([B, C, E, H])
     assert drilled(june, "inspector", june["users"]["inspector"], "missed_rate", "denominator") == sorted(
-        [A, B, C, E, F])
+        [A, B, C, E, F, H])
     assert drilled(june, "inspector", june["users"]["inspector"], "valid_report_rate", "denominator") == sorted(
         [A, D, G])
-    # 40 % × 33.33 + 20 % × (100 − 60) + 20 % × 100, 按时核实率 without data left out: 4133.3 / 80
+    # 40 % × 33.33 + 20 % × (100 − 66.67) + 20 % × 100, 按时核实率 without data left out: 4000 / 80
     r = row(result, june["users"]["inspector"])
-    assert (r["score"], r["grade"], r["unscored"]) == (51.67, "D", ["verify_on_time_rate"])
+    assert (r["score"], r["grade"], r["unscored"]) == (50.0, "D", ["verify_on_time_rate"])
     assert result["missed_definition"] and result["weights"]["valid_report_rate"] == 40
 
 
 def test_receptionist_shift_leader_and_dispatcher(june):
-    users, (A, B, E, F) = june["users"], (june["cases"][k] for k in "ABEF")
+    users, (A, B, E, F, H) = june["users"], (june["cases"][k] for k in "ABEFH")
     rec = row(assessed(june, "receptionist"), users["receptionist"])
-    assert (rec["indicators"]["accepted"], rec["indicators"]["rejected"]) == (5, 1)
+    assert (rec["indicators"]["accepted"], rec["indicators"]["rejected"]) == (6, 1)
     assert (rec["indicators"]["check_dispatched"], rec["indicators"]["check_dispatch_on_time_rate"]) == (4, 1.0)
     assert rec["indicators"]["verify_dispatch_on_time_rate"] is None
-    # 受理数 5 a month scores 0 in its bands; 核查按时派发率 100: (25 × 0 + 35 × 100) / 60
+    # 受理数 6 a month scores 0 in its bands; 核查按时派发率 100: (25 × 0 + 35 × 100) / 60
     assert rec["score"] == pytest.approx(58.33, abs=0.01)
     sl = row(assessed(june, "shift_leader"), users["shift_leader"])["indicators"]
-    assert (sl["filed"], sl["filed_on_time"], sl["filed_accurate"]) == (5, 5, 4)
-    assert (sl["file_accuracy_rate"], sl["closed_by"], sl["close_on_time_rate"]) == (0.8, 3, 1.0)
-    assert drilled(june, "shift_leader", users["shift_leader"], "file_accuracy_rate") == sorted([A, B, E, F])
+    assert (sl["filed"], sl["filed_on_time"], sl["filed_accurate"]) == (6, 6, 5)
+    assert (sl["closed_by"], sl["close_on_time_rate"]) == (3, 1.0)
+    assert sl["file_accuracy_rate"] == pytest.approx(0.8333, abs=1e-4)
+    assert drilled(june, "shift_leader", users["shift_leader"], "file_accuracy_rate") == sorted([A, B, E, F, H])
     dp = row(assessed(june, "dispatcher"), users["dispatcher"])["indicators"]
-    assert (dp["dispatched"], dp["dispatched_accurate"], dp["dispatched_on_time"]) == (4, 3, 4)
-    assert dp["dispatch_accuracy_rate"] == 0.75
+    assert (dp["dispatched"], dp["dispatched_accurate"], dp["dispatched_on_time"]) == (5, 4, 5)
+    assert dp["dispatch_accuracy_rate"] == 0.8
     # B twice (dispatched, re-dispatched): one row per dispatch, so the list adds up to the figure
     assert drilled(june, "dispatcher", users["dispatcher"], "dispatch_accuracy_rate", "denominator") == sorted(
-        [A, B, B, F])
+        [A, B, B, F, H])
 
 
 def test_department(june):
-    A, B, F = (june["cases"][k] for k in "ABF")
+    A, B, F, H = (june["cases"][k] for k in "ABFH")
     dept = assessed(june, "department")
     squad = row(dept, june["unit"])["indicators"]
-    # signed: A once, B after the dispatch, the re-dispatch and the failed check, F once
-    assert (squad["assigned"], squad["disposed"], squad["reworked"], squad["returned"]) == (5, 4, 1, 1)
-    assert (squad["dispose_due"], squad["dispose_rate"], squad["disposed_in_time"]) == (4, 1.0, 4)
+    # signed: A once, B after the dispatch, the re-dispatch and the failed check, F and H once
+    assert (squad["assigned"], squad["disposed"], squad["reworked"], squad["returned"]) == (6, 4, 1, 1)
+    # H, parked (挂账) before its deadline, is neither due nor overdue at the month's end, but still owed a closure
+    assert (squad["dispose_due"], squad["dispose_rate"], squad["disposed_in_time"], squad["overdue"]) == (4, 1.0, 4, 0)
     assert (squad["rework_rate"], squad["extended"], squad["extension_rate"]) == (0.25, 1, 0.25)
     assert (squad["closed"], squad["close_due"], squad["closure_rate"], squad["closed_in_time_rate"]) == (
-        3, 3, 1.0, 1.0)
+        3, 4, 0.75, 0.75)
+    assert drilled(june, "department", june["unit"], "closure_rate", "denominator") == sorted([A, B, F, H])
+    # 10 % × 100 (6 cases a month: the fewest band) + 30 % × 75 + 30 % × 100 + 30 % × (100 − 25)
+    r = row(dept, june["unit"])
+    assert (r["score"], r["grade"], r["rank"]) == (85.0, "B", 1)
     assert (squad["rated"], squad["satisfied"], squad["satisfaction_rate"]) == (1, 1, 1.0)
     assert drilled(june, "department", june["unit"], "rework_rate", "denominator") == sorted([A, B, B, F])
     assert drilled(june, "department", june["unit"], "extension_rate") == [F]
@@ -220,16 +236,25 @@ def test_towns_and_the_district_view(june):
     towns = assessed(june, "town")
     west = next(r for r in towns["rows"] if r["code"] == WEST)
     east = next(r for r in towns["rows"] if r["code"] == EAST)
-    assert (west["indicators"]["filed"], west["indicators"]["closed"], west["indicators"]["close_due"]) == (4, 3, 3)
-    assert (west["indicators"]["public_report_rate"], west["indicators"]["reported"]) == (0.75, 6)
+    A, B, F, H = (june["cases"][k] for k in "ABFH")
+    assert (west["indicators"]["filed"], west["indicators"]["closed"], west["indicators"]["close_due"]) == (5, 3, 4)
+    assert (west["indicators"]["public_report_rate"], west["indicators"]["reported"]) == (0.8, 7)
+    assert (west["indicators"]["closure_rate"], west["indicators"]["closed_in_time_rate"]) == (0.75, 0.75)
+    assert drilled(june, "town", west["id"], "closure_rate", "denominator") == sorted([A, B, F, H])  # folded
+    # 10 % × (100 − 80) + 20 % × 90 (5 filed of 60,000 residents: 二类 band) + 30 % × 75 + 40 % × 75
+    assert (west["score"], west["grade"]) == (72.5, "C")
     # E: filed in the east and waiting past its dispatch deadline at the month's end
     assert (east["indicators"]["filed"], east["indicators"]["close_due"], east["indicators"]["overdue"]) == (1, 1, 1)
-    assert east["indicators"]["closure_rate"] == 0.0 and east["indicators"]["closed_in_time_rate"] is None
+    assert east["indicators"]["closure_rate"] == 0.0 and east["indicators"]["closed_in_time_rate"] == 0.0
+    assert (east["score"], east["grade"]) == (18.0, "E")  # 20 % × 90 (一类 band), all else 0
     assert [r["rank"] for r in towns["rows"]] == [1, 2] and towns["rows"][0]["score"] >= towns["rows"][1]["score"]
     assert {g["grade"] for g in towns["grades"]} == set("ABCDE") and sum(towns["weights"].values()) == 100
     # the previous period (May) had nothing: no previous score, no change
     assert west["previous_score"] is None and west["change"] is None
     assert towns["previous_period"] == {"from": "2026-05-01", "to": "2026-05-31"}
+    july = next(r for r in assessed(june, "town", **{"from": "2026-07-01", "to": "2026-07-31"})["rows"]
+                if r["code"] == WEST)
+    assert july["previous_score"] == 72.5 and july["change"] == round(july["score"] - 72.5, 2)
 
 
 def test_jurisdiction_and_refusals(june):
@@ -281,6 +306,19 @@ def test_settings_are_checked_when_loaded():
         assessment_settings.parse(text.replace("    missed_rate: 20", "    charm: 20"), "bad.yaml", scorable())
     with pytest.raises(Invalid, match="limits_minutes.accept"):
         assessment_settings.parse(text.replace("  accept: 30", "  accept: -1"), "bad.yaml", scorable())
+    with pytest.raises(Invalid, match="limits_minutes.dispatch"):  # a stage judged by its own deadline
+        assessment_settings.parse(text.replace("  accept: 30", "  accept: 30\n  dispatch: 60"), "bad.yaml",
+                                  scorable())
+    with pytest.raises(Invalid, match="at least 0"):
+        assessment_settings.parse(text.replace("    missed_rate: 20", "    missed_rate: -20\n    dummy: 0")
+                                  .replace("    valid_report_rate: 40", "    valid_report_rate: 80"),
+                                  "bad.yaml", scorable())
+    with pytest.raises(Invalid, match="bands.workload"):
+        assessment_settings.parse(text.replace("  workload:", "  workload_renamed:"), "bad.yaml", scorable(),
+                                  band_sets())
+    without_towns = text[:text.index("  town:")] + text[text.index("  community:"):]
+    with pytest.raises(Invalid, match="scores.town"):
+        assessment_settings.parse(without_towns, "bad.yaml", scorable())
 
 
 def test_exports_read_back(june):
@@ -302,8 +340,8 @@ def test_the_annual_report(june):
     client, auth = june["client"], token(june["client"], "leader")
     report = client.get("/api/v1/reports/annual", params={"year": 2026}, headers=auth).json()
     cases = report["cases"]
-    assert (cases["reported"], cases["accepted"], cases["filed"], cases["closed"]) == (7, 5, 5, 3)
-    assert cases["closure_rate"] == 0.6 and cases["previous"]["filed"] == 0 and cases["change"]["filed"] is None
+    assert (cases["reported"], cases["accepted"], cases["filed"], cases["closed"]) == (8, 6, 6, 3)
+    assert cases["closure_rate"] == 0.5 and cases["previous"]["filed"] == 0 and cases["change"]["filed"] is None
     assert {t["code"] for t in report["towns"]} == {WEST, EAST}
     assert [d["id"] for d in report["departments"]] == [june["unit"]]
     assert set(report["hazards"]) >= {"collected", "filed", "closed", "rewarded"}

@@ -23,14 +23,15 @@ from liandong.screening import summary
 
 
 def _cases(session: Session, ctx: c.Ctx) -> dict:
-    """Accepted (受理), filed (立案), closed (结案) in the year, and the closure rate (closed / filed)."""
+    """Reported, accepted (受理), filed (立案), closed (结案, filed cases) and self-handled (自处理, never filed) in
+    the year, and the closure rate (closed / filed)."""
     def count(rows) -> int:
         return int(session.scalar(select(func.count()).select_from(rows.subquery())) or 0)
 
-    reported, accepted, filed = (count(c.events(ctx, action)) for action in ("report", "accept", "file"))
-    closed = count(c.closed(ctx, c.F.case_id))
+    reported, accepted, filed, closed, self_handled = (
+        count(c.events(ctx, action)) for action in ("report", "accept", "file", "close", "close_self_handled"))
     return {"reported": reported, "accepted": accepted, "filed": filed, "closed": closed,
-            "closure_rate": round(closed / filed, 4) if filed else None}
+            "self_handled": self_handled, "closure_rate": round(closed / filed, 4) if filed else None}
 
 
 def _change(now: dict, before: dict) -> dict:

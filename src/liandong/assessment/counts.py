@@ -32,6 +32,7 @@ from liandong.assessment.settings import Settings
 from liandong.auth.models import User, UserRole
 from liandong.cases.facts import JUDGED
 from liandong.cases.models import Case, CaseEvent, StageFact
+from liandong.cases.sla import late_sql
 from liandong.catalogue.models import Matter
 from liandong.units.models import Unit
 
@@ -64,11 +65,11 @@ Rows = Select
 Count = Callable[[Ctx], Rows]
 
 
-def _in_period(column, ctx: Ctx) -> ColumnElement[bool]:
+def in_period(column, ctx: Ctx) -> ColumnElement[bool]:
     return and_(column >= ctx.period.start, column < ctx.period.end)
 
 
-def _sight(stmt: Select, case_id, ctx: Ctx) -> Select:
+def in_sight(stmt: Select, case_id, ctx: Ctx) -> Select:
     """Only the cases in the caller's jurisdiction (the case rule's area condition)."""
     if ctx.path is None:
         return stmt
@@ -87,23 +88,23 @@ def _timely(ctx: Ctx, fact=F) -> ColumnElement[bool]:
 
 def _events(ctx: Ctx, *actions: str) -> Rows:
     stmt = select(E.actor_id.label("obj"), E.case_id.label("case_id")).where(
-        E.action.in_(actions), _in_period(E.at, ctx), E.actor_id.is_not(None))
-    return _sight(stmt, E.case_id, ctx)
+        E.action.in_(actions), in_period(E.at, ctx), E.actor_id.is_not(None))
+    return in_sight(stmt, E.case_id, ctx)
 
 
 def events(ctx: Ctx, *actions: str) -> Rows:
     """Every event of ``actions`` in the period, whoever acted (the district's totals)."""
     stmt = select(literal(0).label("obj"), E.case_id.label("case_id")).where(E.action.in_(actions),
-                                                                             _in_period(E.at, ctx))
-    return _sight(stmt, E.case_id, ctx)
+                                                                             in_period(E.at, ctx))
+    return in_sight(stmt, E.case_id, ctx)
 
 
 def _ended(ctx: Ctx, stage: str, ended_by: tuple[str, ...], obj=None, *more) -> Rows:
     """Stages ``stage`` ended in the period by one of ``ended_by``, counted for ``obj`` (default: the actor)."""
     obj = F.actor_id if obj is None else obj
     stmt = select(obj.label("obj"), F.case_id.label("case_id")).where(
-        F.stage == stage, F.ended_by.in_(ended_by), _in_period(F.ended_at, ctx), obj.is_not(None), *more)
-    return _sight(stmt, F.case_id, ctx)
+        F.stage == stage, F.ended_by.in_(ended_by), in_period(F.ended_at, ctx), obj.is_not(None), *more)
+    return in_sight(stmt, F.case_id, ctx)
 
 
 def _ever(action: str) -> Select:
@@ -111,8 +112,9 @@ def _ever(action: str) -> Select:
 
 
 def reported(ctx: Ctx) -> Rows:
-    """上报数: reports the person made."""
-    return _events(ctx, "report")
+    """上报数: reports the person made as a grid worker (the grid worker's channel; a receptionist entering a
+    hotline call is not reporting a problem of their own)."""
+    return _events(ctx, "report").where(E.case_id.in_(select(Case.id).where(Case.channel == "grid_worker")))
 
 
 def valid(ctx: Ctx) -> Rows:
@@ -151,18 +153,18 @@ def area_filed(ctx: Ctx) -> Rows:
     stmt = (select(mine.c.user_id.label("obj"), E.case_id.label("case_id"))
             .join(Case, Case.id == E.case_id)
             .join(mine, Case.area_path.startswith(mine.c.path))
-            .where(E.action == "file", _in_period(E.at, ctx)))
-    return _sight(stmt, E.case_id, ctx)
+            .where(E.action == "file", in_period(E.at, ctx)))
+    return in_sight(stmt, E.case_id, ctx)
 
 
 def missed(ctx: Ctx) -> Rows:
-    """漏报数 (settings ``missed``): of those, the ones first reported by the public with no grid worker's report
-    merged into them, of a matter not excluded."""
+    """漏报数 (settings ``missed``): of those, the ones first reported by the public — no grid worker's report made
+    before them merged into them — of a matter not excluded."""
     rule = ctx.settings.missed
     merged = aliased(Case)
-    stmt = area_filed(ctx).where(
-        Case.channel.in_(rule.public_channels),
-        ~exists(select(merged.id).where(merged.master_id == Case.id, merged.channel == "grid_worker")))
+    found_first = select(merged.id).where(  # a grid worker who reported it first found it
+        merged.master_id == Case.id, merged.channel == "grid_worker", merged.created_at <= Case.created_at)
+    stmt = area_filed(ctx).where(Case.channel.in_(rule.public_channels), ~exists(found_first))
     if rule.excluded_majors:
         stmt = stmt.where(Case.matter_id.not_in(select(Matter.id).where(Matter.major_code.in_(rule.excluded_majors))))
     return stmt
@@ -244,8 +246,8 @@ def dispatched_accurate(ctx: Ctx) -> Rows:
 def assigned(ctx: Ctx) -> Rows:
     """派遣至本单位数 (a department's 立案数): cases dispatched to the unit as lead."""
     stmt = select(F.lead_unit_id.label("obj"), F.case_id.label("case_id")).where(
-        F.stage == "sign", _in_period(F.started_at, ctx), F.lead_unit_id.is_not(None))
-    return _sight(stmt, F.case_id, ctx)
+        F.stage == "sign", in_period(F.started_at, ctx), F.lead_unit_id.is_not(None))
+    return in_sight(stmt, F.case_id, ctx)
 
 
 def disposed(ctx: Ctx) -> Rows:
@@ -266,7 +268,10 @@ def _open_at_end(ctx: Ctx, stages: tuple[str, ...], obj, overdue: bool) -> list[
     def running(still) -> Rows:  # two selects, each on the index by end: still running, or ended after the cut
         stmt = select(obj.label("obj"), F.case_id.label("case_id")).where(
             still, F.stage.in_(stages), F.started_at < end, obj.is_not(None))
-        return _sight(stmt.where(F.deadline < end) if overdue else stmt, F.case_id, ctx)
+        if overdue:  # the deadline rule (sla.late_sql); a clock standing still since before its deadline is not late
+            stmt = stmt.where(late_sql(F.deadline, end),
+                              or_(F.paused_since.is_(None), late_sql(F.deadline, F.paused_since)))
+        return in_sight(stmt, F.case_id, ctx)
     return [running(F.ended_at.is_(None)), running(F.ended_at >= end)]
 
 
@@ -283,8 +288,8 @@ def reworked(ctx: Ctx) -> Rows:
 def returned(ctx: Ctx) -> Rows:
     """回退数: cases the unit sent back to the centre."""
     stmt = select(F.lead_unit_id.label("obj"), F.case_id.label("case_id")).where(
-        F.stage.in_(HANDLING), F.outcome == "returned", _in_period(F.ended_at, ctx), F.lead_unit_id.is_not(None))
-    return _sight(stmt, F.case_id, ctx)
+        F.stage.in_(HANDLING), F.outcome == "returned", in_period(F.ended_at, ctx), F.lead_unit_id.is_not(None))
+    return in_sight(stmt, F.case_id, ctx)
 
 
 def extended(ctx: Ctx) -> Rows:
@@ -297,8 +302,8 @@ def overdue(ctx: Ctx, obj=None) -> Rows:
     end."""
     obj = F.lead_unit_id if obj is None else obj
     late = select(obj.label("obj"), F.case_id.label("case_id")).where(
-        F.on_time.is_(False), _in_period(F.ended_at, ctx), obj.is_not(None))
-    return union_all(_sight(late, F.case_id, ctx), *_open_at_end(ctx, ("dispatch", *HANDLING, "check"), obj,
+        F.on_time.is_(False), in_period(F.ended_at, ctx), obj.is_not(None))
+    return union_all(in_sight(late, F.case_id, ctx), *_open_at_end(ctx, ("dispatch", *HANDLING, "check"), obj,
                                                                    overdue=True))
 
 
@@ -306,9 +311,9 @@ def closed(ctx: Ctx, obj=None) -> Rows:
     """结案数: cases closed in the period (by the shift leader, or self-handled)."""
     obj = F.lead_unit_id if obj is None else obj
     stmt = select(obj.label("obj"), F.case_id.label("case_id")).where(  # 结案 ends the close stage, 自处理 the file one
-        F.stage.in_(("close", "file")), F.ended_by.in_(("close", "close_self_handled")), _in_period(F.ended_at, ctx),
+        F.stage.in_(("close", "file")), F.ended_by.in_(("close", "close_self_handled")), in_period(F.ended_at, ctx),
         obj.is_not(None))
-    return _sight(stmt, F.case_id, ctx)
+    return in_sight(stmt, F.case_id, ctx)
 
 
 def close_due(ctx: Ctx, obj=None) -> Rows:
@@ -327,8 +332,8 @@ def rated(ctx: Ctx, obj=None) -> Rows:
     """回访数: callbacks with a satisfaction given, counted for the case's lead unit."""
     obj = Case.lead_unit_id if obj is None else obj
     stmt = (select(obj.label("obj"), E.case_id.label("case_id")).join(Case, Case.id == E.case_id)
-            .where(E.action == "rate", _in_period(E.at, ctx), obj.is_not(None)))
-    return _sight(stmt, E.case_id, ctx)
+            .where(E.action == "rate", in_period(E.at, ctx), obj.is_not(None)))
+    return in_sight(stmt, E.case_id, ctx)
 
 
 def satisfied(ctx: Ctx, obj=None) -> Rows:
@@ -354,8 +359,8 @@ def _by_case_region(rows: Callable[[Ctx, object], Rows]) -> Count:
 def region_events(*actions: str, where: Callable[[Ctx], list] | None = None) -> Count:
     def count(ctx: Ctx) -> Rows:
         stmt = (select(Case.area_path.label("obj"), E.case_id.label("case_id")).join(Case, Case.id == E.case_id)
-                .where(E.action.in_(actions), _in_period(E.at, ctx), *(where(ctx) if where else ())))
-        return _sight(stmt, E.case_id, ctx)
+                .where(E.action.in_(actions), in_period(E.at, ctx), *(where(ctx) if where else ())))
+        return in_sight(stmt, E.case_id, ctx)
     return count
 
 

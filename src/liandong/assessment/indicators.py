@@ -52,7 +52,7 @@ LABELS = {
     "filed_per_1000": "千人立案数",
 }
 
-CLOSURE = {"closure_rate": Rate("closed", "close_due"), "closed_in_time_rate": Rate("closed_in_time", "closed"),
+CLOSURE = {"closure_rate": Rate("closed", "close_due"), "closed_in_time_rate": Rate("closed_in_time", "close_due"),
            "satisfaction_rate": Rate("satisfied", "rated")}
 
 OBJECTS: dict[str, ObjectType] = {o.name: o for o in (
@@ -107,6 +107,16 @@ OBJECTS: dict[str, ObjectType] = {o.name: o for o in (
 def scorable() -> dict[str, set[str]]:
     """Each object type's indicators that a weight may name: its rates and its banded counts."""
     return {name: set(o.rates) | set(o.bands) for name, o in OBJECTS.items()}
+
+
+REGION_BANDS = ("region_class_1", "region_class_2")
+"""The band sets a region's ``region`` bands stand for: 一类 and 二类 areas (``service._band``)."""
+
+
+def band_sets() -> set[str]:
+    """Every band set an indicator is scored through."""
+    named = {band for o in OBJECTS.values() for band in o.bands.values()}
+    return (named - {"region"}) | (set(REGION_BANDS) if "region" in named else set())
 
 
 def label(key: str) -> str:

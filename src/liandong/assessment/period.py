@@ -2,7 +2,8 @@
 
 Days are the district's (``LIANDONG_TIMEZONE``): a month is its first day 00:00 to the next month's first day 00:00
 local time, kept as UTC instants for the queries. The previous period of a calendar month, quarter or year is the
-previous month, quarter or year; of any other range, the same number of days just before it.
+previous month, quarter or year; of a month to date (1–15 June), the same days of the month before (1–15 May); of
+any other range, the same number of days just before it.
 """
 
 from __future__ import annotations
@@ -42,6 +43,9 @@ class Period:
             year, month = divmod(first.year * 12 + first.month - 1 - months, 12)
             start = dt.date(year, month + 1, 1)
             return make(start, first - dt.timedelta(days=1))
+        if first.day == 1 and (first.year, first.month) == (last.year, last.month):  # month to date: the same days
+            before = first - dt.timedelta(days=1)
+            return make(before.replace(day=1), before.replace(day=min(last.day, before.day)))
         return make(first - dt.timedelta(days=self.days), first - dt.timedelta(days=1))
 
 

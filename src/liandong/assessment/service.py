@@ -92,13 +92,12 @@ def _grouped(session: Session, rows, depth: int | None = None) -> dict[int, int]
 
 
 def _candidates(session: Session, obj: ObjectType, ctx: c.Ctx, seen: set[int]) -> list[Candidate]:
-    """Who is assessed: the people holding the role, the departments and branches, or the areas of the level,
-    within the jurisdiction; and whoever the figures count for besides (so every figure has its row)."""
-    if obj.name in PERSONS:
+    """Who is assessed: the people holding the role, the departments and branches (and any unit the figures count
+    for: a lead unit of another kind), or the areas of the level, within the jurisdiction."""
+    if obj.name in PERSONS:  # only the role's holders: a receptionist who reports is not ranked as an inspector
         stmt = (select(User.id, User.display_name, User.username).join(Unit, Unit.id == User.unit_id)
                 .join(Area, Area.id == Unit.area_id)
-                .where(or_(User.id.in_(select(UserRole.user_id).where(UserRole.role == obj.name)),
-                           User.id.in_(seen))))
+                .where(User.id.in_(select(UserRole.user_id).where(UserRole.role == obj.name))))
         if ctx.path is not None:
             stmt = stmt.where(Area.path.startswith(ctx.path, autoescape=True))
         return [Candidate(i, d or u, u) for i, d, u in session.execute(stmt.order_by(User.username))]
@@ -128,7 +127,7 @@ def _per_1000(filed: int, population: int | None, days: int) -> float | None:
     """Cases filed per 1,000 residents, for 30 days of the period."""
     if not population:
         return None
-    return round(filed / population * 1000 * 30 / days, 3)
+    return filed / population * 1000 * 30 / days
 
 
 def _band(obj: ObjectType, key: str, who: Candidate) -> str:
@@ -169,14 +168,11 @@ def _times(session: Session, obj: ObjectType, ctx: c.Ctx, depth: int | None) -> 
     who = Case.area_path if depth is not None else {"department": f.lead_unit_id}.get(obj.name, f.actor_id)
     out: dict[int, dict] = {}
     for stage in obj.stages:
-        stmt = select(who, f.used_minutes).where(f.stage == stage, f.ended_at >= ctx.period.start,
-                                                 f.ended_at < ctx.period.end, f.used_minutes.is_not(None),
-                                                 who.is_not(None))
-        if depth is not None or ctx.path is not None:
+        stmt = select(who, f.used_minutes).where(f.stage == stage, c.in_period(f.ended_at, ctx),
+                                                 f.used_minutes.is_not(None), who.is_not(None))
+        if depth is not None:
             stmt = stmt.join(Case, Case.id == f.case_id)
-        if ctx.path is not None:
-            stmt = stmt.where(Case.area_path.startswith(ctx.path, autoescape=True))
-        rows = session.execute(stmt).all()
+        rows = session.execute(c.in_sight(stmt, f.case_id, ctx)).all()
         if not rows:
             continue
         ids = np.array([_owner(r[0], depth) for r in rows], dtype=np.int64)

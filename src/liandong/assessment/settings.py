@@ -67,8 +67,9 @@ def _bad(source: str, where: str, why: str) -> Invalid:
                    params={"file": source, "where": where})
 
 
-def parse(text: str, source: str, known: dict[str, set[str]]) -> Settings:
-    """Settings from YAML text; ``known``: each object type's scorable indicators."""
+def parse(text: str, source: str, known: dict[str, set[str]], needed_bands: set[str] = frozenset()) -> Settings:
+    """Settings from YAML text; ``known``: each object type's scorable indicators; ``needed_bands``: the band sets
+    the indicators are scored through."""
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
@@ -76,6 +77,9 @@ def parse(text: str, source: str, known: dict[str, set[str]]) -> Settings:
     if not isinstance(data, dict):
         raise _bad(source, "file", "a mapping is expected")
     limits = data.get("limits_minutes") or {}
+    if unknown := sorted(set(limits) - set(LIMIT_STAGES)):
+        raise _bad(source, f"limits_minutes.{unknown[0]}", f"not a stage without a deadline of its own (one of "
+                                                            f"{', '.join(LIMIT_STAGES)})")
     for stage in LIMIT_STAGES:
         value = limits.get(stage)
         if not isinstance(value, int | float) or value <= 0:
@@ -85,8 +89,11 @@ def parse(text: str, source: str, known: dict[str, set[str]]) -> Settings:
                     str(m.get("text") or ""))
     if not missed.public_channels:
         raise _bad(source, "missed.public_channels", "name at least one channel")
-    grades = tuple(Grade(str(g["grade"]), float(g["min"]), str(g["colour"]), str(g.get("name", "")))
-                   for g in data.get("grades") or ())
+    try:
+        grades = tuple(Grade(str(g["grade"]), float(g["min"]), str(g["colour"]), str(g.get("name", "")))
+                       for g in data.get("grades") or ())
+    except (KeyError, TypeError, ValueError):
+        raise _bad(source, "grades", "each grade needs `grade`, `min` (a number) and `colour`") from None
     if not grades or [g.min for g in grades] != sorted((g.min for g in grades), reverse=True) or grades[-1].min != 0:
         raise _bad(source, "grades", "grades go from the best down, the last one from 0")
     bands: dict[str, Bands] = {}
@@ -100,9 +107,14 @@ def parse(text: str, source: str, known: dict[str, set[str]]) -> Settings:
             raise _bad(source, f"bands.{name}", "the steps' bounds must run from the best score's on")
         bands[name] = Bands(direction, steps)
     scores: dict[str, dict[str, float]] = {}
-    for obj, weights in (data.get("scores") or {}).items():
+    given = data.get("scores") or {}
+    if missing := sorted(set(known) - set(given)):
+        raise _bad(source, f"scores.{missing[0]}", "every object type needs its weights")
+    for obj, weights in given.items():
         if obj not in known:
             raise _bad(source, f"scores.{obj}", f"unknown object type (one of {', '.join(sorted(known))})")
+        if any(not isinstance(w, int | float) or w < 0 for w in (weights or {}).values()):
+            raise _bad(source, f"scores.{obj}", "weights are numbers of at least 0")
         for key in weights:
             if key not in known[obj]:
                 raise _bad(source, f"scores.{obj}.{key}", "not an indicator this object type is scored on "
@@ -111,14 +123,17 @@ def parse(text: str, source: str, known: dict[str, set[str]]) -> Settings:
         if abs(total - 100) > 1e-9:
             raise _bad(source, f"scores.{obj}", f"the weights sum to {total:g}, not 100")
         scores[obj] = {k: float(w) for k, w in weights.items()}
+    for band in needed_bands:
+        if band not in bands:
+            raise _bad(source, f"bands.{band}", "this band set is scored on: give its steps")
     return Settings({k: float(v) for k, v in limits.items()}, missed, grades, bands, scores, source)
 
 
 @functools.cache
 def _load(path: str, mtime: float) -> Settings:
-    from liandong.assessment.indicators import scorable  # the indicators name what may be weighed
+    from liandong.assessment.indicators import band_sets, scorable  # the indicators name what may be weighed
 
-    return parse(Path(path).read_text(encoding="utf-8"), path, scorable())
+    return parse(Path(path).read_text(encoding="utf-8"), path, scorable(), band_sets())
 
 
 def current() -> Settings:
