@@ -21,13 +21,15 @@ from liandong.assessment.indicators import LABELS
 from liandong.config import Settings
 from liandong.db import dispose_engine
 from liandong.web.i18n import MESSAGES
-from tests.browser import SCREENSHOTS, Page, chromium, ensure_vendor_assets, expect, new_page
+from tests.browser import SCREENSHOTS, Page, ensure_vendor_assets, expect, new_page
 from tests.caseworld import fill
 from tests.conftest import fresh_database
 from tests.factories import PASSWORD
 from tests.server import serve
 from tests.test_assessment import NOW, assessed, drilled, row, token
 from tests.test_assessment import june as june  # the hand-worked month (on this module's case_world)
+from tests.test_browser_registers import browser as browser  # a fixture, used by name
+from tests.test_browser_registers import sign_in
 
 GRADES = {g.grade: g.colour for g in assessment_settings.current().grades}
 WORDS = {
@@ -55,21 +57,6 @@ def site(june) -> Iterator[str]:
     with serve(app) as base:
         yield base
     dispose_engine(june["url"])
-
-
-@pytest.fixture
-def browser():
-    with chromium() as b:
-        yield b
-
-
-def sign_in(pg: Page, base: str, username: str, lang: str, then: str) -> None:
-    pg.goto(f"{base}/login")
-    pg.get_by_label("用户名").fill(username)
-    pg.get_by_label("密码").fill(PASSWORD)
-    pg.get_by_role("button", name="登录").click()
-    pg.wait_for_url(f"{base}/")
-    pg.goto(f"{base}/lang/{lang}?next={then}" if lang == "en" else f"{base}{then}")
 
 
 def loaded(pg: Page, obj: str, date_from: str) -> None:
