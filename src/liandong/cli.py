@@ -684,3 +684,68 @@ def early_warning_scan(
     for item in result["items"]:
         typer.echo(f"  #{item['id']} {item['status']}: {','.join(item['matter_codes'])} observed {item['observed']} "
                    f"expected {item['expected']:.2f} p={item['p_value']:.2g} grids {','.join(item['grid_codes'][:5])}")
+
+
+@app.command()
+def simulate(
+        scenario: Annotated[str, typer.Option(help="a shipped scenario (minhang-2012) or a scenario file (YAML)")]
+        = "minhang-2012",
+        scale: Annotated[float, typer.Option(help="a fraction of the year's volume (the same proportions)")] = 1.0,
+        seed: Annotated[int, typer.Option(help="the same seed plays the same year; a rerun continues it")] = 1,
+        as_json: Annotated[bool, typer.Option("--json", help="print the outcome as JSON")] = False) -> None:
+    """Play a scenario's year (default: Minhang 2012) through the platform's own services into the database, then
+    print the figures its records give beside the scenario's targets. Interrupted, the same command continues."""
+    from liandong.demo import loader
+    from liandong.sim import calibration, run
+    from liandong.sim import scenario as scenarios
+
+    try:
+        s = scenarios.load(scenario)
+    except DomainError as exc:
+        _fail(exc)
+    if not 0 < scale <= 1:
+        typer.secho("error: --scale must lie in (0, 1]", fg="red", err=True)
+        raise typer.Exit(2)
+    _migrate()
+    with unit_of_work(_url()) as session:
+        if not loader.is_loaded(session):
+            typer.echo("loading the Minhang district (no demo activity) for the simulation…", err=True)
+            loaded = loader.load(session, get_settings().demo_password or None, cases=0)
+            typer.echo(f"accounts to look at the result with (password {loaded['password']}): "
+                       f"{', '.join(u['username'] for u in loaded['users'])}", err=True)
+    try:
+        out = _play(s, seed, scale, quiet=as_json)
+    except DomainError as exc:
+        _fail(exc)
+    with unit_of_work(_url()) as session:
+        out["figures"] = run.finish(session, out["run"], calibration.reached(session, s, scale, run.year_end(s)))
+    if as_json:
+        typer.echo(json.dumps(out, ensure_ascii=False))
+        return
+    typer.echo(f"{s.name}, seed {seed}, scale {scale}: {out['cases_planned']:,} reports, {out['steps']:,} steps in "
+               f"{out['seconds']} s ({out['steps_per_second'] or 0:,} a second)")
+    typer.echo(f"{'figure':<22}{'target':>10}{'reached':>10}{'off':>9}")
+    for row in out["figures"]:
+        off = f"{row['off']:+.2%}" if row["off"] is not None else ""
+        mark = {True: " ok", False: " OUT", None: ""}[row["within"]]
+        typer.echo(f"{row['figure']:<22}{row['target']:>10,}{row['reached'] or 0:>10,}{off:>9}{mark}")
+
+
+def _play(s, seed: int, scale: float, quiet: bool) -> dict:
+    """The run, with a progress bar (steps a second, time left) on the terminal."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    from liandong.sim import run
+
+    if quiet or not sys.stderr.isatty():
+        return run.simulate(_url(), s, seed=seed, scale=scale)
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+               TextColumn("{task.fields[rate]} steps/s"), TimeRemainingColumn())
+    with Progress(*columns, transient=False) as bar:
+        task = bar.add_task("simulating", total=None, rate="–")
+
+        def show(p: run.Progress) -> None:
+            rate = f"{p.steps_done / p.seconds:,.0f}" if p.seconds else "–"
+            bar.update(task, total=p.steps_total, completed=p.steps_done, rate=rate, description=str(p.day))
+
+        return run.simulate(_url(), s, seed=seed, scale=scale, on_progress=show)

@@ -34,6 +34,7 @@ from liandong.screening.campaign_models import Campaign, CampaignTeam, CampaignV
 from liandong.screening.dispute_models import Dispute, DisputeEvent
 from liandong.screening.early_warning_models import EarlyWarning, EarlyWarningEvent, EarlyWarningScan
 from liandong.screening.hazard_models import Hazard, HazardEvent
+from liandong.sim.models import SimRun
 from liandong.units.models import TeamMember, Unit
 
 metadata = Base.metadata
@@ -48,5 +49,5 @@ __all__ = [
     "VideoSource", "metadata",
     "Dispute", "DisputeEvent", "Hazard", "HazardEvent",
     "Campaign", "CampaignTeam", "CampaignVisit",
-    "EarlyWarningEvent", "EarlyWarningScan",
+    "EarlyWarningEvent", "EarlyWarningScan", "SimRun",
 ]

@@ -11,6 +11,9 @@ from liandong.config import get_settings
 from liandong.errors import Reason
 
 MIN_LENGTH = 10
+NO_PASSWORD = "!"
+"""The stored hash of an account without a password (made by a tool, or waiting for an administrator to set one):
+no password verifies against it, so nobody signs in as it."""
 
 
 @lru_cache

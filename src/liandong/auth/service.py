@@ -20,7 +20,7 @@ from liandong.areas.models import Area
 from liandong.areas.scope import EVERYTHING, NOTHING, Scope
 from liandong.auth import principals
 from liandong.auth.models import ROLES, AuthToken, User, UserRole
-from liandong.auth.passwords import burn_time, hash_password, password_problem, verify_password
+from liandong.auth.passwords import NO_PASSWORD, burn_time, hash_password, password_problem, verify_password
 from liandong.auth.principals import Identity
 from liandong.config import get_settings
 from liandong.db import utcnow
@@ -135,8 +135,14 @@ def identity_for_token(session: Session, secret: str, now: dt.datetime | None = 
     user = session.get(User, tok.user_id)
     if user is None or not user.is_active:
         raise Unauthorized("invalid or expired token")
+    return identity_of(session, user, tok.expires_at)
+
+
+def identity_of(session: Session, user: User, expires_at: dt.datetime | None = None) -> Identity:
+    """The user as a caller of the services: roles, unit, jurisdiction (a department's unit sees what is assigned
+    to it)."""
     return Identity(user_id=user.id, username=user.username, unit_id=user.unit_id, roles=tuple(user.roles),
-                    scope=scope_for(session, user), token_expires_at=tok.expires_at,
+                    scope=scope_for(session, user), token_expires_at=expires_at,
                     assigned_only=session.get(Unit, user.unit_id).kind in ASSIGNED_ONLY_KINDS)
 
 
@@ -215,7 +221,7 @@ def _unit_in_scope(session: Session, unit: Unit | None, scope: Scope) -> bool:
     return scope.covers_path(area.path)
 
 
-def create_user(session: Session, *, username: str, password: str, unit_code: str, roles: list[str],
+def create_user(session: Session, *, username: str, password: str | None, unit_code: str, roles: list[str],
                 display_name: str | None = None, phone: str | None = None, actor: User | None = None,
                 ip: str | None = None, check_password: bool = True, scope: Scope = EVERYTHING) -> User:
     username = username.strip()
@@ -228,7 +234,7 @@ def create_user(session: Session, *, username: str, password: str, unit_code: st
     bad = sorted(set(roles) - set(ROLES))
     if bad or not roles:
         raise Invalid(f"unknown or missing roles {bad}; use some of {', '.join(ROLES)}")
-    if check_password and (why := password_problem(password, username)):
+    if password is not None and check_password and (why := password_problem(password, username)):
         raise Invalid(why)
     if session.scalar(select(User.id).where(User.username == username)) is not None:
         raise Conflict(f"user {username!r} already exists", code="user_exists", params={"username": username})
@@ -236,7 +242,7 @@ def create_user(session: Session, *, username: str, password: str, unit_code: st
     if not _unit_in_scope(session, unit, scope):
         raise Invalid(f"unknown unit {unit_code!r}")
     user = User(username=username, display_name=display_name or username, unit_id=unit.id,
-                password_hash=hash_password(password), phone=phone)
+                password_hash=hash_password(password) if password is not None else NO_PASSWORD, phone=phone)
     user.role_rows = [UserRole(role=r) for r in sorted(set(roles))]
     session.add(user)
     session.flush()

@@ -22,6 +22,7 @@ import datetime as dt
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
+from typing import TYPE_CHECKING
 
 from sqlalchemy import bindparam, select, update
 from sqlalchemy.orm import Session
@@ -38,6 +39,9 @@ from liandong.config import get_settings
 from liandong.db import utcnow
 from liandong.errors import Conflict, DomainError, Forbidden, Invalid, NotFound, Stale, role_needed
 from liandong.units.models import Unit
+
+if TYPE_CHECKING:
+    from liandong.cases.batch import Batch
 
 
 class Standing:
@@ -217,18 +221,20 @@ def _dispatch(d: Doing) -> dict:
     if not isinstance(lead_id, int):
         raise Invalid("lead_unit_id must be a unit id (no proposal could be made for this case)", code="no_lead_unit")
     wanted = [lead_id, *[x for x in dict.fromkeys(body.assisting_unit_ids) if x != lead_id]]
-    found = set(session.scalars(select(Unit.id).where(Unit.id.in_(wanted))))
+    found = set(session.connection().execute(_UNITS, {"ids": wanted}).scalars())
     missing = [x for x in wanted if x not in found]
     if missing:
         raise Invalid(f"unknown units: {missing}", code="unknown_units", params={"units": missing})
-    for cu in d.standing.parts:
+    parts = d.standing.parts  # every row of the case, withdrawn ones too: a unit dispatched again is the same row
+    for cu in parts:
         cu.status, cu.updated_at = "withdrawn", d.now
-    session.flush()
     for uid in wanted:
-        existing = session.get(CaseUnit, (case.id, uid))
+        existing = next((cu for cu in parts if cu.unit_id == uid), None)
         role = "lead" if uid == lead_id else "assist"
         if existing is None:
-            session.add(CaseUnit(case_id=case.id, unit_id=uid, role=role, status="dispatched", updated_at=d.now))
+            added = CaseUnit(case_id=case.id, unit_id=uid, role=role, status="dispatched", updated_at=d.now)
+            session.add(added)
+            parts.append(added)
         else:
             existing.role, existing.status, existing.updated_at = role, "dispatched", d.now
     case.lead_unit_id = lead_id
@@ -260,7 +266,10 @@ def _merge(d: Doing) -> dict | None:
     assert isinstance(d.payload, Merge)
     master = _master(session, case, d.payload.master_id, d.standing.caller)
     case.master_id = master.id
-    # cases merged into this one follow the new master too: every reporter keeps a live case to follow
+    # cases merged into this one follow the new master too: every reporter keeps a live case to follow (those merged
+    # into it within this transaction as well: written first, as a batch does not flush by the way)
+    if any(isinstance(o, Case) and o.master_id == case.id for o in session.dirty):
+        session.flush()
     moved = session.execute(update(Case).where(Case.master_id == case.id)
                             .values(master_id=master.id, version=Case.version + 1)
                             .execution_options(synchronize_session="fetch")).rowcount
@@ -290,9 +299,10 @@ def _request_extension(d: Doing) -> dict:
     body, case = d.payload, d.case
     assert isinstance(body, ExtensionRequest)
     paused = bool(get_settings().pause_on_extension and case.stage_deadline)
-    d.session.add(Extension(case_id=case.id, stage=case.stage, amount=body.amount, unit=body.unit,
-                            reason=body.reason, requested_by=d.standing.caller.name, requested_at=d.now,
-                            paused=paused))
+    d.standing.pending = Extension(case_id=case.id, stage=case.stage, amount=body.amount, unit=body.unit,
+                                   reason=body.reason, requested_by=d.standing.caller.name, requested_at=d.now,
+                                   paused=paused)
+    d.session.add(d.standing.pending)
     if paused:  # the clocks wait for the decision
         sla.pause(case, d.calendar, d.now)
     return _on_stage(case, amount=body.amount, unit=body.unit, reason=body.reason, paused=paused)
@@ -302,6 +312,7 @@ def _decide_extension(d: Doing) -> dict:
     case, pending = d.case, d.standing.pending
     pending.status = "approved" if d.action == "approve_extension" else "rejected"
     pending.decided_by, pending.decided_at = d.standing.caller.name, d.now
+    d.standing.pending = None
     extra = d.calendar.minutes(pending.amount, pending.unit) if pending.status == "approved" else 0.0
     # decided only while handling (never suspended): paused clocks were paused by the request itself
     if case.paused_remaining_minutes is not None:
@@ -404,24 +415,28 @@ def _allowed(st: Standing) -> list[str]:
 
 
 def act(session: Session, index: GridIndex, case_id: int, action: str, actor: Identity, payload: dict | None = None,
-        now: dt.datetime | None = None, calendar: WorkCalendar | None = None) -> Case:
+        now: dt.datetime | None = None, calendar: WorkCalendar | None = None, batch: Batch | None = None) -> Case:
     """Take ``action`` on the case for ``actor`` with ``payload`` (validated by the action's model), append its
     event, keep the version honest. Refusals are DomainErrors with a code; those of the table, roles and
-    guards name the caller's ``allowed_actions``."""
+    guards name the caller's ``allowed_actions``.
+
+    With a ``batch`` (``cases/batch.py``) the same path runs on the facts the batch read up front, and the event
+    and the row changes wait for ``batch.flush``."""
     try:
         return _act(session, index, case_id, action, actor, dict(payload or {}), now or utcnow(),
-                    calendar or calendar_for(session))
+                    calendar or calendar_for(session), batch)
     except StaleDataError:  # another transaction moved the version on; the caller rolls back
         raise _stale_for(session, case_id, actor) from None
 
 
 def _act(session: Session, index: GridIndex, case_id: int, name: str, caller: Identity, data: dict,
-         now: dt.datetime, calendar: WorkCalendar) -> Case:
+         now: dt.datetime, calendar: WorkCalendar, batch: Batch | None) -> Case:
     action = TABLE.get(name)
     if action is None:
         raise NotFound(f"unknown action {name!r}; actions are {', '.join(NAMES)}", code="unknown_action",
                        params={"action": name})
-    st = Standing(session, queries.get(session, case_id, caller), caller)  # visibility
+    st = batch.standing(case_id, caller) if batch else Standing(session, queries.get(session, case_id, caller),
+                                                                  caller)  # visibility
     expected = data.get("version")
     if type(expected) is int and expected != st.case.version:
         raise _stale(st)
@@ -430,11 +445,11 @@ def _act(session: Session, index: GridIndex, case_id: int, name: str, caller: Id
         refused.extra = {"allowed_actions": _allowed(st), "state": st.case.state, **refused.extra}
         raise refused
     body = payloads.parse(name, action.payload, data)
-    return _apply(action, st, body, index, now, calendar)
+    return _apply(action, st, body, index, now, calendar, batch)
 
 
 def _apply(action: Action, st: Standing, body: Payload, index: GridIndex, now: dt.datetime,
-           calendar: WorkCalendar) -> Case:
+           calendar: WorkCalendar, batch: Batch | None = None) -> Case:
     """The effect, then the clocks, then the event."""
     session, case = st.session, st.case
     from_state = case.state
@@ -448,22 +463,31 @@ def _apply(action: Action, st: Standing, body: Payload, index: GridIndex, now: d
     case.state = to_state
     case.updated_at = now  # bumps the version: every action, a stage event too, takes part in optimistic concurrency
     if to_state != from_state and action.name not in KEEP_EXTENSION:
-        _lapse(st, now)
+        _lapse(st, now, batch)
     # resuming while an extension request waits: the clocks stay paused until it is decided
     held = action.name == "resume" and st.pending is not None and bool(st.pending.paused)
     if not held and (to_state != from_state or action.name in RESTARTS_IN_PLACE):
         sla.on_transition(case, snapshot.current(session).by_id[case.matter_id], action.name, calendar, now)
         if case.stage_deadline is not None and to_state != from_state:
             record["stage_deadline"] = case.stage_deadline.isoformat()
+    if batch is not None:
+        batch.record(case, st.caller, action.name, from_state, to_state, record, now)
+        return case
     log.record(session, case, st.caller, action.name, from_state, to_state, record, now)
     session.flush()
     return case
 
 
-def _lapse(st: Standing, now: dt.datetime) -> None:
+def _lapse(st: Standing, now: dt.datetime, batch: Batch | None = None) -> None:
     """The stage an extension was asked for is over: the request lapses rather than freezing the next one.
     One Core statement built once (it runs on every change of state); a request object this session holds
-    (asked for earlier in the same transaction) is expired, so it is read again as lapsed."""
+    (asked for earlier in the same transaction) is expired, so it is read again as lapsed. A batch knows the
+    case's waiting request already: it changes that one."""
+    if batch is not None:
+        if st.pending is not None:
+            st.pending.status, st.pending.decided_by, st.pending.decided_at = "lapsed", st.caller.name, now
+            st.pending = None
+        return
     session = st.session
     if session.connection().execute(_LAPSE, {"case": st.case.id, "by": st.caller.name, "at": now}).rowcount:
         for obj in list(session.identity_map.values()):
@@ -471,6 +495,7 @@ def _lapse(st: Standing, now: dt.datetime) -> None:
                 session.expire(obj)
 
 
+_UNITS = select(Unit.__table__.c.id).where(Unit.__table__.c.id.in_(bindparam("ids", expanding=True)))
 _EXT = Extension.__table__
 _LAPSE = (_EXT.update().where(_EXT.c.case_id == bindparam("case"), _EXT.c.status == "pending")
           .values(status="lapsed", decided_by=bindparam("by"), decided_at=bindparam("at")))

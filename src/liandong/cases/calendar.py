@@ -62,9 +62,16 @@ class WorkCalendar:
     def is_workday(self, day: dt.date) -> bool:
         return self.exceptions.get(day, day.weekday() < 5)
 
-    def _windows(self, day: dt.date):
-        for a, b in self.hours:
-            yield (dt.datetime.combine(day, a, tzinfo=self.tz), dt.datetime.combine(day, b, tzinfo=self.tz))
+    def _windows(self, day: dt.date) -> tuple[tuple[dt.datetime, dt.datetime], ...]:
+        """The day's working hours as moments (none on a day off), kept per day: deadlines and lights ask for the
+        same few days again and again."""
+        days = self.__dict__.setdefault("_days", {})
+        windows = days.get(day)
+        if windows is None:
+            windows = days[day] = tuple(
+                (dt.datetime.combine(day, a, tzinfo=self.tz), dt.datetime.combine(day, b, tzinfo=self.tz))
+                for a, b in self.hours) if self.is_workday(day) else ()
+        return windows
 
     def add(self, start: dt.datetime, minutes: float) -> tuple[dt.datetime, set[int]]:
         """The instant ``minutes`` of working time after ``start``; and the years crossed without data."""
@@ -74,15 +81,14 @@ class WorkCalendar:
         for _ in range(MAX_DAYS):
             if day.year not in self.years:
                 unknown.add(day.year)
-            if self.is_workday(day):
-                for a, b in self._windows(day):
-                    s = max(a, local)
-                    if s >= b:
-                        continue
-                    avail = (b - s).total_seconds() / 60
-                    if remaining <= avail:
-                        return (s + dt.timedelta(minutes=remaining)).astimezone(dt.UTC), unknown
-                    remaining -= avail
+            for a, b in self._windows(day):
+                s = max(a, local)
+                if s >= b:
+                    continue
+                avail = (b - s).total_seconds() / 60
+                if remaining <= avail:
+                    return (s + dt.timedelta(minutes=remaining)).astimezone(dt.UTC), unknown
+                remaining -= avail
             day += dt.timedelta(days=1)
         raise Invalid("a deadline more than three years away; check the time limit")
 
@@ -93,11 +99,10 @@ class WorkCalendar:
         s_local, e_local = start.astimezone(self.tz), end.astimezone(self.tz)
         total, day = 0.0, s_local.date()
         while day <= e_local.date():
-            if self.is_workday(day):
-                for a, b in self._windows(day):
-                    lo, hi = max(a, s_local), min(b, e_local)
-                    if hi > lo:
-                        total += (hi - lo).total_seconds() / 60
+            for a, b in self._windows(day):
+                lo, hi = max(a, s_local), min(b, e_local)
+                if hi > lo:
+                    total += (hi - lo).total_seconds() / 60
             day += dt.timedelta(days=1)
         return total
 

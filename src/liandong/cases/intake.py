@@ -19,7 +19,7 @@ import json
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 from sqlalchemy import bindparam, event, select
 from sqlalchemy.orm import Session, make_transient_to_detached
@@ -35,6 +35,9 @@ from liandong.config import Settings
 from liandong.db import utcnow
 from liandong.errors import Conflict, Invalid
 from liandong.privacy import id_number_problem
+
+if TYPE_CHECKING:
+    from liandong.cases.batch import Batch
 
 CHANNEL_FIELDS = frozenset({"tracking_key_hash", "media_url"})
 """Columns a channel may fill on the row it opens (a citizen's tracking key, an Open311 app's photo URL)."""
@@ -69,15 +72,17 @@ def open_case(session: Session, index: GridIndex, caller: Identity, *, matter_co
               reporter: dict | None = None, idempotency_key: str | None = None, component_code: str | None = None,
               fields: dict | None = None, photo: Photo | None = None, now: dt.datetime | None = None,
               calendar: WorkCalendar | None = None, settings: Settings | None = None,
-              duplicates: bool = True) -> Opened:
+              duplicates: bool = True, batch: Batch | None = None) -> Opened:
     """The one way in: report the case, store what the channel sent with it, then merge it into an older
     case about the same problem at once or queue the pair for review. The caller commits.
 
-    ``duplicates=False`` is for generated activity only (the demo's month), which must not merge into itself."""
+    ``duplicates=False`` is for generated activity only (the demo's month, the simulated year), which must not
+    merge into itself. A ``batch`` (``cases/batch.py``) holds the report event until its ``flush``."""
     now = now or utcnow()
     case, created = report(session, index, caller, matter_code=matter_code, description=description, lon=lon,
                            lat=lat, crs=crs, channel=channel, urgency=urgency, reporter=reporter,
-                           idempotency_key=idempotency_key, component_code=component_code, fields=fields, now=now)
+                           idempotency_key=idempotency_key, component_code=component_code, fields=fields, now=now,
+                           batch=batch)
     if not created:
         return Opened(case, False, None, {"merged_into": case.master_id, "queued": 0})
     path = None
@@ -135,7 +140,7 @@ def _hash(body: dict) -> str:
 def report(session: Session, index: GridIndex, actor: Identity, *, matter_code: str, description: str, lon: float,
            lat: float, crs: str = "wgs84", channel: str, urgency: str | None = None, reporter: dict | None = None,
            idempotency_key: str | None = None, component_code: str | None = None, fields: dict | None = None,
-           now: dt.datetime | None = None) -> tuple[Case, bool]:
+           now: dt.datetime | None = None, batch: Batch | None = None) -> tuple[Case, bool]:
     """Create a case in state ``reported``; returns (case, created). A repeated Idempotency-Key with the
     same request returns the first case; with a different request it is a Conflict. Channels call
     ``open_case``; this is its first step (and what tests and benchmarks use to make bare cases)."""
@@ -147,8 +152,9 @@ def report(session: Session, index: GridIndex, actor: Identity, *, matter_code: 
     if idempotency_key is not None:
         if not 1 <= len(idempotency_key) <= 100:
             raise Invalid("Idempotency-Key must have 1–100 characters")
-        idempotency_key = _creator_key(actor, idempotency_key)
-        existing = session.scalar(select(Case).where(Case.idempotency_key == idempotency_key))
+        idempotency_key = creator_key(actor, idempotency_key)
+        found = session.connection().execute(_BY_KEY, {"key": idempotency_key}).scalar()  # built once: every report
+        existing = session.get(Case, found) if found is not None else None
         if existing is not None:
             if existing.request_hash != _hash(body):
                 raise Conflict("this Idempotency-Key was used for a different request", code="idempotency_key_reused")
@@ -206,8 +212,12 @@ def report(session: Session, index: GridIndex, actor: Identity, *, matter_code: 
     session.add(case)
     session.info.setdefault("core_rows", []).append((session.get_nested_transaction() or session.get_transaction(),
                                                      case))
-    log.record(session, case, actor, "report", None, "reported", {"channel": channel, "matter": matter_code}, now,
-               seq=1)
+    reported = {"channel": channel, "matter": matter_code}
+    if batch is not None:
+        batch.adopt(case)
+        batch.record(case, actor, "report", None, "reported", reported, now)
+    else:
+        log.record(session, case, actor, "report", None, "reported", reported, now, seq=1)
     return case, True
 
 
@@ -216,6 +226,7 @@ NEW_CASE = {c.key: None for c in _CASES.c if c.key != "id"} | {
     "out_of_area": False, "rework_count": 0, "escalation_count": 0, "escalation_level": 0}
 """Every column of a new case row (a Core INSERT names them all), with the model's defaults."""
 _INSERT_CASE = _CASES.insert().returning(_CASES.c.id)
+_BY_KEY = select(_CASES.c.id).where(_CASES.c.idempotency_key == bindparam("key"))
 _NUMBER_CASE = _CASES.update().where(_CASES.c.id == bindparam("case_id")).values(number=bindparam("new_number"))
 
 
@@ -240,7 +251,7 @@ def _committed_rows(session: Session) -> None:
     session.info.pop("core_rows", None)
 
 
-def _creator_key(actor: Identity, key: str) -> str:
+def creator_key(actor: Identity, key: str) -> str:
     """Idempotency-Keys belong to whoever sent them: a user's key is stored under their id (hashed to fit),
     so two users' keys never collide; system channels already namespace theirs ("hotline:…")."""
     if actor.user_id is None:

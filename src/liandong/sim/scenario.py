@@ -97,7 +97,10 @@ class Outcomes(_Strict):
 class Line(_Strict):
     share: Share
     handlers: Annotated[int, Field(ge=1)]
-    dispose_hours: Annotated[float, Field(gt=0)]
+    effort_hours: Annotated[float, Field(gt=0)]
+    """A handler's working hours per case: with the line's cases and handlers, its load."""
+    dispose_share: Annotated[float, Field(gt=0, le=2)]
+    """The median share of the disposal limit a case takes on an idle line."""
     returns: Share
     rework: Share
     extensions: Share
@@ -129,6 +132,16 @@ class IncidentPlan(_Strict):
     plan: str | None = None
 
 
+class Staff(_Strict):
+    """The people a run makes accounts for (without a password: nobody signs in as them): the centre's desks and
+    the grid inspectors of each town, so the assessment has people to rank."""
+
+    receptionists: Annotated[int, Field(ge=1, le=500)] = 24
+    shift_leaders: Annotated[int, Field(ge=1, le=500)] = 8
+    dispatchers: Annotated[int, Field(ge=1, le=500)] = 8
+    inspectors_per_town: Annotated[int, Field(ge=1, le=200)] = 6
+
+
 class Scenario(_Strict):
     name: str
     year: Annotated[int, Field(ge=1990, le=2100)]
@@ -140,6 +153,7 @@ class Scenario(_Strict):
     lines: dict[str, Line]
     screening: Screening
     incidents: list[IncidentPlan] = []
+    staff: Staff = Staff()
     tolerance: Annotated[float, Field(gt=0, le=0.2)] = 0.01
 
     @field_validator("lines")

@@ -1,0 +1,126 @@
+"""Many reports and actions in one transaction (the simulated year, bulk tools): the batch form of the case service.
+
+It runs the very path a single report or action takes — ``intake.report`` and ``actions.act`` with their table,
+roles, guards, payload models, effects and clocks — and only takes the round trips once per batch: the cases it will
+act on, their units' parts, their waiting extension requests and their last event numbers are read together up
+front (``load``); whether the caller sees a case is decided by the visibility rule's predicate
+(``visibility.Viewer``), the twin of the SQL filter a single action uses; the events, and the stage facts projected
+from them, are appended together, and the changed rows written together, by ``flush``; until then nothing is flushed
+by the way (the session's autoflush would write every changed row before each read).
+
+Use it as ``with Batch(session) as batch:`` — the block flushes at its end — inside the caller's transaction; a
+refusal leaves the batch half-applied in the session: roll the transaction back.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from liandong.auth.identity import Identity
+from liandong.cases import log
+from liandong.cases.actions import Standing
+from liandong.cases.models import Case, CaseEvent, CaseUnit, Extension
+from liandong.cases.visibility import Viewer, viewer
+from liandong.errors import NotFound
+
+CHUNK = 900
+"""Ids per IN list (SQLite's default limit on bound parameters is 999)."""
+
+
+class Batch:
+    def __init__(self, session: Session, viewers: dict[Identity, Viewer] | None = None):
+        """``viewers`` may be shared by the batches of one job: who sees what does not change within it."""
+        self.session = session
+        self.cases: dict[int, Case] = {}
+        self.parts: dict[int, list[CaseUnit]] = {}
+        self.pending: dict[int, Extension | None] = {}
+        self.seq: dict[int, int] = {}
+        self.events: list[dict] = []
+        self._viewers = viewers if viewers is not None else {}
+        self._no_autoflush = None
+
+    def __enter__(self) -> Batch:
+        self._no_autoflush = self.session.no_autoflush
+        self._no_autoflush.__enter__()
+        return self
+
+    def __exit__(self, kind, value, traceback) -> None:
+        self._no_autoflush.__exit__(kind, value, traceback)
+        if kind is None:
+            self.flush()
+
+    def load(self, case_ids: Iterable[int]) -> None:
+        """Read the cases the batch will act on, with what the rules ask of them, in a few statements."""
+        ids = sorted({i for i in case_ids if i not in self.cases})
+        s = self.session
+        for k in range(0, len(ids), CHUNK):
+            chunk = ids[k:k + CHUNK]
+            for case in s.scalars(select(Case).where(Case.id.in_(chunk))):
+                self.cases[case.id], self.parts[case.id], self.pending[case.id] = case, [], None
+            for part in s.scalars(select(CaseUnit).where(CaseUnit.case_id.in_(chunk))
+                                  .order_by(CaseUnit.case_id, CaseUnit.role.desc(), CaseUnit.unit_id)):
+                self.parts[part.case_id].append(part)
+            for ext in s.scalars(select(Extension).where(Extension.case_id.in_(chunk),
+                                                         Extension.status == "pending")):
+                self.pending[ext.case_id] = ext
+            self.seq.update(s.execute(select(CaseEvent.case_id, func.max(CaseEvent.seq))
+                                      .where(CaseEvent.case_id.in_(chunk)).group_by(CaseEvent.case_id)).all())
+
+    def adopt(self, case: Case) -> None:
+        """A case reported within the batch."""
+        self.cases[case.id], self.parts[case.id], self.pending[case.id] = case, [], None
+        self.seq.setdefault(case.id, 0)
+
+    def standing(self, case_id: int, caller: Identity) -> Standing:
+        """The caller's part of a case the batch holds (``queries.get``'s 404 where the caller may not see it)."""
+        if case_id not in self.cases:
+            self.load([case_id])
+        case = self.cases.get(case_id)
+        if case is None or not self._viewer(caller).sees(
+                case.area_path, [p.unit_id for p in self.parts[case_id] if p.status != "withdrawn"]):
+            raise NotFound(f"case {case_id} not found", code="case_not_found", params={"case_id": case_id})
+        st = _Held(self.session, case, caller, self)
+        st.parts = self.parts[case_id]
+        return st
+
+    def _viewer(self, caller: Identity) -> Viewer:
+        if caller not in self._viewers:
+            self._viewers[caller] = viewer(self.session, caller)
+        return self._viewers[caller]
+
+    def record(self, case: Case, caller: Identity, action: str, from_state: str | None, to_state: str,
+               payload: dict, now: dt.datetime) -> None:
+        """The event of an action, numbered after the case's last and appended at ``flush``."""
+        seq = self.seq[case.id] = self.seq.get(case.id, 0) + 1
+        self.events.append({"case_id": case.id, "seq": seq, "at": now, "actor": caller.name,
+                            "actor_id": caller.user_id, "unit_id": caller.unit_id, "action": action,
+                            "from_state": from_state, "to_state": to_state, "payload": payload})
+
+    def flush(self) -> int:
+        """Append the batch's events (the stage facts with them) and write the changed rows; returns how many
+        events went in."""
+        events, self.events = self.events, []
+        log.append_many(self.session, events)
+        self.session.flush()
+        return len(events)
+
+
+class _Held(Standing):
+    """A standing whose waiting extension request is the batch's: what an action does to it, the next action on
+    the case within the batch sees."""
+
+    def __init__(self, session: Session, case: Case, caller: Identity, batch: Batch):
+        super().__init__(session, case, caller)
+        self._batch = batch
+
+    @property
+    def pending(self) -> Extension | None:
+        return self._batch.pending.get(self.case.id)
+
+    @pending.setter
+    def pending(self, value: Extension | None) -> None:
+        self._batch.pending[self.case.id] = value

@@ -1,0 +1,216 @@
+"""Playing a scenario's year through the platform: every report through ``intake.open_case`` and every step through
+``actions.act`` — the channels' and the API's own entry points, on the injectable clock (each step's moment) and the
+year's working calendar — so the transition table, the roles, the guards, the deadlines, the event log and the stage
+facts are the live ones. Nothing is written around them.
+
+A simulated day is one transaction. The run's row (``sim_runs``) records how far the committed days reach; the plan
+is drawn again from the seed, so a rerun with the same scenario, seed and scale continues at the first day not yet
+committed and finds the cases already made by their Idempotency-Keys: nothing is done twice.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import hashlib
+import json
+import time
+from collections.abc import Callable
+from zoneinfo import ZoneInfo
+
+import numpy as np
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from liandong.areas.index import GridIndex
+from liandong.areas.models import Area
+from liandong.cases import actions, intake
+from liandong.cases.batch import Batch
+from liandong.cases.calendar import WorkCalendar, calendar_for, seed_from_chinesecalendar
+from liandong.cases.models import Case
+from liandong.catalogue import snapshot
+from liandong.config import get_settings
+from liandong.db import unit_of_work, utcnow
+from liandong.errors import DomainError, Invalid
+from liandong.sim import plan as plans
+from liandong.sim.clock import DAY, WorkClock
+from liandong.sim.models import SimRun
+from liandong.sim.places import Places
+from liandong.sim.roster import Roster, enlist
+from liandong.sim.scenario import Scenario
+
+PAYLOADS = {"reject": {"reason": "不属于受理范围（模拟）"}, "void": {"reason": "重复或无效上报（模拟）"},
+            "close_self_handled": {"note": "网格员现场处置（模拟）"}, "return": {"reason": "不属本单位职责（模拟）"},
+            "report_done": {"note": "已处置（模拟）"}, "check_failed": {"note": "核查未通过，返工（模拟）"},
+            "request_extension": {"amount": plans.EXTENSION_DAYS, "unit": "day", "reason": "需协调其他部门（模拟）"}}
+
+
+@dataclasses.dataclass
+class Progress:
+    steps_done: int
+    steps_total: int
+    day: dt.date
+    seconds: float
+
+
+class Refused(RuntimeError):
+    """A planned step the service refused: the plan broke a rule of the platform (a bug of the simulation)."""
+
+
+def run_key(s: Scenario, seed: int, scale: float) -> str:
+    body = json.dumps({"scenario": s.model_dump(mode="json"), "seed": seed, "scale": scale}, sort_keys=True)
+    return hashlib.sha256(body.encode()).hexdigest()
+
+
+@dataclasses.dataclass
+class World:
+    """What a run reads of the district before it starts: the grids, the working year, the catalogue's matters."""
+
+    index: GridIndex
+    clock: WorkClock
+    places: Places
+    matters: list[plans.Matter]
+
+
+def world(session: Session, s: Scenario) -> World:
+    index = GridIndex.build(session)
+    if not len(index):
+        raise Invalid("the database has no unit grids: load the district first (`liandong demo --no-serve "
+                      "--cases 0`)", code="no_district")
+    seed_from_chinesecalendar(session)
+    cal = calendar_for(session)
+    if s.calendar_year not in cal.years:
+        raise Invalid(f"the working calendar has no data for {s.calendar_year}", code="no_calendar")
+    people = dict(session.execute(select(Area.id, Area.population).where(Area.level == "grid")).all())
+    places = Places.by_population([h.id for h in index.hits], list(index.geoms),
+                                  [people.get(h.id) or 0 for h in index.hits])
+    matters = []
+    for m in sorted(snapshot.current(session).by_code.values(), key=lambda m: m.code):
+        if m.active and m.line in s.lines:
+            limits = {stage: cal.minutes(*(m.limit(m.default_urgency, stage) or (1, "day"))) for stage in plans.STAGES}
+            matters.append(plans.Matter(m.code, m.line, limits))
+    return World(index, WorkClock(cal, s.year), places, matters)
+
+
+def simulate(url: str, s: Scenario, *, seed: int = 1, scale: float = 1.0,
+             on_progress: Callable[[Progress], None] | None = None) -> dict:
+    """Play the year (or what a previous run of the same scenario, seed and scale left); returns what it did and,
+    once the year is done, the figures reached beside the targets."""
+    if not 0 < scale <= 1:
+        raise Invalid("scale must lie in (0, 1]", code="bad_scale", params={"scale": scale})
+    key = run_key(s, seed, scale)
+    with unit_of_work(url) as session:
+        w = world(session, s)
+        roster = enlist(session, s.staff, w.index)
+        run = session.scalar(select(SimRun).where(SimRun.key == key))
+        if run is None:
+            run = SimRun(key=key, scenario=s.name, year=s.year, seed=seed, scale=scale, started_at=utcnow(),
+                         done_until=0.0, steps_done=0)
+            session.add(run)
+            session.flush()
+        run_id, done_until = run.id, run.done_until
+    t0 = time.perf_counter()
+    p = plans.make(s, w.clock, w.places, w.matters, seed, scale)
+    plan_seconds = time.perf_counter() - t0
+    end = w.clock.year_minutes
+    last = int(np.searchsorted(p.step_t, end))
+    first = int(np.searchsorted(p.step_t, done_until))
+    ids = _known(url, p, roster, key, done_until)
+    player = _Player(w, roster, p, key, ids)
+    t0 = time.perf_counter()
+    k, viewers = first, {}
+    while k < last:
+        day = int(p.step_t[k] // DAY)
+        stop = min(last, int(np.searchsorted(p.step_t, (day + 1) * DAY)))
+        with unit_of_work(url) as session:
+            cal = calendar_for(session)
+            with Batch(session, viewers) as batch:
+                batch.load(ids[i] for i in p.step_case[k:stop].tolist() if i in ids)
+                for j in range(k, stop):
+                    player.step(session, cal, batch, j)
+            run = session.get(SimRun, run_id)
+            run.done_until, run.steps_done = float((day + 1) * DAY), stop
+        k = stop
+        if on_progress is not None:
+            on_progress(Progress(stop - first, last - first, w.clock.day_of(day * DAY), time.perf_counter() - t0))
+    seconds = time.perf_counter() - t0
+    with unit_of_work(url) as session:
+        run = session.get(SimRun, run_id)
+        if run.finished_at is None:
+            run.done_until, run.finished_at = float(end), utcnow()
+    return {"run": run_id, "scenario": s.name, "seed": seed, "scale": scale, "cases_planned": p.n,
+            "steps": last - first, "resumed_from": w.clock.day_of(done_until).isoformat() if done_until else None,
+            "plan_seconds": round(plan_seconds, 1), "seconds": round(seconds, 1),
+            "steps_per_second": round((last - first) / seconds) if seconds and last > first else None,
+            "stalled": p.stalled, "planned": p.expected(end)}
+
+
+def year_end(s: Scenario) -> dt.datetime:
+    """The first moment after the simulated year (its figures are read as of then)."""
+    return dt.datetime(s.year + 1, 1, 1, tzinfo=ZoneInfo(get_settings().timezone)).astimezone(dt.UTC)
+
+
+def finish(session: Session, run_id: int, figures: list[dict]) -> list[dict]:
+    """Keep the figures the finished year reached with its run."""
+    session.get(SimRun, run_id).reached = {"figures": figures}
+    return figures
+
+
+def _known(url: str, p: plans.Plan, roster: Roster, key: str, done_until: float) -> dict[int, int]:
+    """The cases an earlier run of the same plan made (ordinal → case id), found by their Idempotency-Keys."""
+    n = int(np.searchsorted(p.reported, done_until))
+    if not n:
+        return {}
+    keys = {intake.creator_key(roster.reporter(p.channel[i], int(p.grid[i]), i), _key(key, i)): i for i in range(n)}
+    found: dict[int, int] = {}
+    with unit_of_work(url) as session:
+        names = list(keys)
+        for k in range(0, len(names), 900):
+            for case_id, ikey in session.execute(select(Case.id, Case.idempotency_key).where(
+                    Case.idempotency_key.in_(names[k:k + 900]))):
+                found[keys[ikey]] = case_id
+    return found
+
+
+def _key(run_key: str, ordinal: int) -> str:
+    return f"sim:{run_key[:16]}:{ordinal}"
+
+
+class _Player:
+    """Takes the plan's steps one after another, each through the service its live counterpart calls."""
+
+    def __init__(self, w: World, roster: Roster, p: plans.Plan, key: str, ids: dict[int, int]):
+        self.w, self.roster, self.p, self.key, self.ids = w, roster, p, key, ids
+
+    def step(self, session: Session, cal: WorkCalendar, batch: Batch, j: int) -> None:
+        p, i = self.p, int(self.p.step_case[j])
+        action = plans.ACTIONS[p.step_action[j]]
+        at = self.w.clock.moment(float(p.step_t[j]))
+        grid = int(p.grid[i])
+        try:
+            if action == "report":
+                opened = intake.open_case(session, self.w.index, self.roster.reporter(p.channel[i], grid, i),
+                                          matter_code=p.matter[i], description=f"模拟上报 {p.matter[i]}",
+                                          lon=float(p.lon[i]), lat=float(p.lat[i]), channel=p.channel[i],
+                                          idempotency_key=_key(self.key, i), now=at, calendar=cal, duplicates=False,
+                                          batch=batch)
+                self.ids[i] = opened.case.id
+                return
+            case_id = self.ids[i]
+            role = plans.ROLE[action]
+            if role == "handler":
+                batch.load([case_id])
+                who = self.roster.handler(batch.cases[case_id].lead_unit_id)
+            elif role == "inspector":
+                who = self.roster.inspector(grid, i)
+            else:
+                who = self.roster.desk(role, i * 7 + j)
+            payload = dict(PAYLOADS.get(action, {}))
+            if action == "merge":
+                payload["master_id"] = self.ids[int(p.step_arg[j])]
+            elif action == "rate":
+                payload["satisfaction"] = plans.SATISFACTION[int(p.step_arg[j])][0]
+            actions.act(session, self.w.index, case_id, action, who, payload, now=at, calendar=cal, batch=batch)
+        except DomainError as exc:
+            raise Refused(f"report {i} ({p.fate[i]}, {p.channel[i]}, {p.matter[i]}): {action} at {at.isoformat()} "
+                          f"refused: {exc.message} [{exc.code}]") from exc
