@@ -134,17 +134,7 @@ def make(s: Scenario, clock: WorkClock, places: Places, matters: list[Matter], s
     grid, lon, lat = places.draw(rng_np, n)
     channels = list(s.volume.channels)
     channel = [channels[k] for k in rng_np.choice(len(channels), size=n, p=list(s.volume.channels.values()))]
-    o = s.outcomes
-    u = rng_np.random(n)
-    v = rng_np.random(n)
-    fate_k = np.full(n, 5)
-    fate_k[u < o.rejected] = 0
-    fate_k[(u >= o.rejected) & (u < o.rejected + o.merged)] = 1
-    accepted = u >= o.rejected + o.merged
-    fate_k[accepted & (v < o.self_handled)] = 2
-    fate_k[accepted & (v >= o.self_handled) & (v < o.self_handled + o.voided_before_filing)] = 3
-    filed = accepted & (v >= o.self_handled + o.voided_before_filing)
-    fate_k[filed & (rng_np.random(n) < o.voided_after_filing)] = 4
+    fate_k = _fates(s, rng_np, n)
     lines = list(s.lines)
     line_k = rng_np.choice(len(lines), size=n, p=[s.lines[x].share for x in lines])
     by_line = {name: [m for m in matters if m.line == name] for name in lines}
@@ -190,6 +180,25 @@ def make(s: Scenario, clock: WorkClock, places: Places, matters: list[Matter], s
     order = np.lexsort((np.arange(len(step_t)), step_t))  # by moment; a case's own steps stay in order
     return Plan(reported, grid, lon, lat, channel, [m.code for m in matter], [FATES[k] for k in fate_k],
                 step_t[order], step_case[order], step_act[order], step_arg[order], load, stalled)
+
+
+def _fates(s: Scenario, rng: np.random.Generator, n: int) -> np.ndarray:
+    """Each report's fate (index into FATES), the scenario's shares met exactly (a small scale keeps them too):
+    of the reports so many rejected and merged, of the accepted so many self-handled and voided, of the filed so
+    many voided; drawn which ones."""
+    o = s.outcomes
+    order = rng.permutation(n)
+    fate = np.full(n, FATES.index("closed"))
+    rejected, merged = round(o.rejected * n), round(o.merged * n)
+    accepted = n - rejected - merged
+    self_handled, void_early = round(o.self_handled * accepted), round(o.voided_before_filing * accepted)
+    void_late = round(o.voided_after_filing * (accepted - self_handled - void_early))
+    start = 0
+    for name, k in (("rejected", rejected), ("merged", merged), ("self_handled", self_handled),
+                    ("voided_before_filing", void_early), ("voided_after_filing", void_late)):
+        fate[order[start:start + k]] = FATES.index(name)
+        start += k
+    return fate
 
 
 def _steps(rng: random.Random, s: Scenario, fate: str, channel: str, matter: Matter, rho: float,

@@ -50,6 +50,10 @@ class Roster:
             return self.inspector(grid_id)
         return CHANNEL_ACTORS.get(channel) or self.desk("receptionist", k)
 
+    def people(self) -> list[Identity]:
+        """Every account of the run."""
+        return [p for group in (*self.desks.values(), *self.inspectors.values()) for p in group]
+
     def handler(self, unit_id: int) -> Identity:
         return Identity(roles=frozenset({"handler"}), unit_id=unit_id, username=f"sim.handler.{unit_id}",
                         assigned_only=True)

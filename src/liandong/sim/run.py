@@ -32,6 +32,7 @@ from liandong.catalogue import snapshot
 from liandong.config import get_settings
 from liandong.db import unit_of_work, utcnow
 from liandong.errors import DomainError, Invalid
+from liandong.sim import hazards as hz
 from liandong.sim import plan as plans
 from liandong.sim.clock import DAY, WorkClock
 from liandong.sim.models import SimRun
@@ -111,28 +112,39 @@ def simulate(url: str, s: Scenario, *, seed: int = 1, scale: float = 1.0,
         run_id, done_until = run.id, run.done_until
     t0 = time.perf_counter()
     p = plans.make(s, w.clock, w.places, w.matters, seed, scale)
+    hp = hz.make(s, w.clock, w.places, seed, scale)
     plan_seconds = time.perf_counter() - t0
     end = w.clock.year_minutes
-    last = int(np.searchsorted(p.step_t, end))
-    first = int(np.searchsorted(p.step_t, done_until))
+    days = int(end // DAY)
+    cut = [int(x) for x in np.searchsorted(p.step_t, np.arange(days + 1) * DAY)]  # each day's first step
+    hcut = [int(x) for x in np.searchsorted(hp.step_t, np.arange(days + 1) * DAY)]
+    first_day = int(done_until // DAY)
+    first, total = cut[first_day] + hcut[first_day], cut[days] + hcut[days]
     ids = _known(url, p, roster, key, done_until)
+    with unit_of_work(url) as session:
+        hazard_ids = hz.known(session, roster, int(np.searchsorted(hp.reported, done_until)))
     player = _Player(w, roster, p, key, ids)
+    hazard_player = hz.Player(w.index, w.clock, roster, hp, hazard_ids)
     t0 = time.perf_counter()
-    k, viewers = first, {}
-    while k < last:
-        day = int(p.step_t[k] // DAY)
-        stop = min(last, int(np.searchsorted(p.step_t, (day + 1) * DAY)))
+    viewers: dict = {}
+    for day in range(first_day, days):
+        k, stop, hk, hstop = cut[day], cut[day + 1], hcut[day], hcut[day + 1]
+        if k == stop and hk == hstop:
+            continue
         with unit_of_work(url) as session:
             cal = calendar_for(session)
             with Batch(session, viewers) as batch:
                 batch.load(ids[i] for i in p.step_case[k:stop].tolist() if i in ids)
                 for j in range(k, stop):
                     player.step(session, cal, batch, j)
+            for j in range(hk, hstop):
+                hazard_player.step(session, j)
             run = session.get(SimRun, run_id)
-            run.done_until, run.steps_done = float((day + 1) * DAY), stop
-        k = stop
+            run.done_until, run.steps_done = float((day + 1) * DAY), stop + hstop
         if on_progress is not None:
-            on_progress(Progress(stop - first, last - first, w.clock.day_of(day * DAY), time.perf_counter() - t0))
+            on_progress(Progress(stop + hstop - first, total - first, w.clock.day_of(day * DAY),
+                                 time.perf_counter() - t0))
+    last = total
     seconds = time.perf_counter() - t0
     with unit_of_work(url) as session:
         run = session.get(SimRun, run_id)
@@ -142,7 +154,7 @@ def simulate(url: str, s: Scenario, *, seed: int = 1, scale: float = 1.0,
             "steps": last - first, "resumed_from": w.clock.day_of(done_until).isoformat() if done_until else None,
             "plan_seconds": round(plan_seconds, 1), "seconds": round(seconds, 1),
             "steps_per_second": round((last - first) / seconds) if seconds and last > first else None,
-            "stalled": p.stalled, "planned": p.expected(end)}
+            "stalled": p.stalled, "planned": p.expected(end), "hazards_planned": hz.counts(hp, end)}
 
 
 def year_end(s: Scenario) -> dt.datetime:

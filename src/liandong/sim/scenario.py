@@ -137,7 +137,8 @@ class Staff(_Strict):
     the grid inspectors of each town, so the assessment has people to rank."""
 
     receptionists: Annotated[int, Field(ge=1, le=500)] = 24
-    shift_leaders: Annotated[int, Field(ge=1, le=500)] = 8
+    shift_leaders: Annotated[int, Field(ge=2, le=500)] = 8
+    """At least two: a reward one approves, another records paid (四眼原则)."""
     dispatchers: Annotated[int, Field(ge=1, le=500)] = 8
     inspectors_per_town: Annotated[int, Field(ge=1, le=200)] = 6
 

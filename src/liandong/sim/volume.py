@@ -1,7 +1,7 @@
 """How a scenario's reports spread over its year: each day's expected number from the month's share, the weekday,
 public holidays (from ``chinesecalendar``: 2012's Spring Festival, the Golden Week…; a 调休 working weekend counts as
-a working day) and the typhoon's days; and a seeded draw of the actual numbers (Poisson around the expectation),
-so the same seed gives the same year."""
+a working day) and the typhoon's days; and a seeded draw of the actual numbers (the year's total spread over the
+days), so the same seed gives the same year."""
 
 from __future__ import annotations
 
@@ -58,6 +58,9 @@ def expected(s: Scenario, scale: float = 1.0) -> np.ndarray:
     return weights(s) * s.volume.reports * scale
 
 
-def draw(s: Scenario, seed: int, scale: float = 1.0) -> np.ndarray:
-    """Each day's number of reports, drawn (Poisson) around its expectation; the same seed, the same year."""
-    return np.random.default_rng(seed).poisson(expected(s, scale))
+def draw(s: Scenario, seed: int, scale: float = 1.0, total: float | None = None) -> np.ndarray:
+    """Each day's number of reports: the year's ``total`` (default: the scenario's reports × scale), rounded, spread
+    over the days by their weights (multinomial) — the year's sum is the scenario's, so a small scale keeps its
+    proportions; the same seed, the same year."""
+    n = round((s.volume.reports if total is None else total) * scale)
+    return np.random.default_rng(seed).multinomial(n, weights(s))
