@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 
 from liandong.assessment import counts as c
 from liandong.assessment import period as periods
-from liandong.assessment import service
+from liandong.assessment import service, simulated
 from liandong.auth.identity import Identity
 from liandong.emergency import five_early, visibility
 from liandong.emergency.models import Incident
@@ -64,9 +64,10 @@ def report(session: Session, caller: Identity, year: int, now: dt.datetime) -> d
     previous = _cases(session, c.Ctx(before, ctx.path, ctx.settings, now))
     screening = summary.figures(session, caller, this.first, this.last, now)
     towns = service.assess(session, caller, "town", this, now)["rows"]
+    marked = simulated.years(session)
     departments = service.assess(session, caller, "department", this, now)["rows"]
     return {
-        "year": year, "simulated": False,
+        "year": year, "simulated": year in marked, "simulation": marked.get(year),
         "cases": {**cases, "previous": previous, "change": _change(cases, previous)},
         "hazards": screening["hazards"], "disputes": screening["disputes"],
         "incidents": _incidents(session, caller, year, now),

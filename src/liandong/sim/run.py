@@ -24,6 +24,7 @@ from sqlalchemy.orm import Session
 
 from liandong.areas.index import GridIndex
 from liandong.areas.models import Area
+from liandong.assessment import simulated
 from liandong.cases import actions, intake
 from liandong.cases.batch import Batch
 from liandong.cases.calendar import WorkCalendar, calendar_for, seed_from_chinesecalendar
@@ -93,10 +94,25 @@ def world(session: Session, s: Scenario) -> World:
     return World(index, WorkClock(cal, s.year), places, matters)
 
 
-def simulate(url: str, s: Scenario, *, seed: int = 1, scale: float = 1.0,
-             on_progress: Callable[[Progress], None] | None = None) -> dict:
-    """Play the year (or what a previous run of the same scenario, seed and scale left); returns what it did and,
-    once the year is done, the figures reached beside the targets."""
+@dataclasses.dataclass
+class Prepared:
+    """A run ready to play: its row, its world and people, the plans drawn from the seed, and what an earlier run
+    of the same plan made already (report ordinal → case id, hazard ordinal → hazard id)."""
+
+    run_id: int
+    key: str
+    done_until: float
+    world: World
+    roster: Roster
+    plan: plans.Plan
+    hazards: hz.HazardPlan
+    case_ids: dict[int, int]
+    hazard_ids: dict[int, int]
+    plan_seconds: float
+
+
+def prepare(url: str, s: Scenario, seed: int, scale: float) -> Prepared:
+    """The run of this scenario, seed and scale (made, with its people, the first time), and its plans."""
     if not 0 < scale <= 1:
         raise Invalid("scale must lie in (0, 1]", code="bad_scale", params={"scale": scale})
     key = run_key(s, seed, scale)
@@ -109,22 +125,32 @@ def simulate(url: str, s: Scenario, *, seed: int = 1, scale: float = 1.0,
                          done_until=0.0, steps_done=0)
             session.add(run)
             session.flush()
+            simulated.mark(session, s.year, f"{s.name}, seed {seed}, scale {scale:g}")
         run_id, done_until = run.id, run.done_until
     t0 = time.perf_counter()
     p = plans.make(s, w.clock, w.places, w.matters, seed, scale)
     hp = hz.make(s, w.clock, w.places, seed, scale)
     plan_seconds = time.perf_counter() - t0
+    ids = _known(url, p, roster, key, done_until)
+    with unit_of_work(url) as session:
+        hazard_ids = hz.known(session, roster, int(np.searchsorted(hp.reported, done_until)))
+    return Prepared(run_id, key, done_until, w, roster, p, hp, ids, hazard_ids, plan_seconds)
+
+
+def simulate(url: str, s: Scenario, *, seed: int = 1, scale: float = 1.0,
+             on_progress: Callable[[Progress], None] | None = None) -> dict:
+    """Play the year (or what a previous run of the same scenario, seed and scale left); returns what it did."""
+    ready = prepare(url, s, seed, scale)
+    w, roster, p, hp, ids = ready.world, ready.roster, ready.plan, ready.hazards, ready.case_ids
+    run_id, done_until, plan_seconds = ready.run_id, ready.done_until, ready.plan_seconds
     end = w.clock.year_minutes
     days = int(end // DAY)
     cut = [int(x) for x in np.searchsorted(p.step_t, np.arange(days + 1) * DAY)]  # each day's first step
     hcut = [int(x) for x in np.searchsorted(hp.step_t, np.arange(days + 1) * DAY)]
     first_day = int(done_until // DAY)
     first, total = cut[first_day] + hcut[first_day], cut[days] + hcut[days]
-    ids = _known(url, p, roster, key, done_until)
-    with unit_of_work(url) as session:
-        hazard_ids = hz.known(session, roster, int(np.searchsorted(hp.reported, done_until)))
-    player = _Player(w, roster, p, key, ids)
-    hazard_player = hz.Player(w.index, w.clock, roster, hp, hazard_ids)
+    player = _Player(w, roster, p, ready.key, ids)
+    hazard_player = hz.Player(w.index, w.clock, roster, hp, ready.hazard_ids)
     t0 = time.perf_counter()
     viewers: dict = {}
     for day in range(first_day, days):

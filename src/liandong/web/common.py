@@ -16,6 +16,7 @@ from fastapi.responses import RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 from sqlalchemy.orm import Session
 
+from liandong.assessment import simulated
 from liandong.assessment.service import ASSESS_ROLES
 from liandong.auth.deps import Principal
 from liandong.screening.early_warning_states import READ_ROLES
@@ -102,4 +103,5 @@ def signed_in(request: Request, principal: Principal, session: Session) -> dict:
     nav = [(href, key) for href, key, role in NAV
            if role is None or principal.has(*((role,) if isinstance(role, str) else role))]
     return {"user": principal.user, "unit": unit, "roles": roles, "nav": nav, "role_codes": principal.roles,
-            "emergency_staff": principal.has(*EMERGENCY_ROLES), "early_warnings": principal.has(*EARLY_WARNING_ROLES)}
+            "emergency_staff": principal.has(*EMERGENCY_ROLES), "early_warnings": principal.has(*EARLY_WARNING_ROLES),
+            "simulated": simulated.years(session)}

@@ -197,6 +197,10 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "nav.admin": ("系统管理", "Administration"),
     "nav.mobile": ("网格员端", "Grid worker app"),
     "nav.main": ("主导航", "Main navigation"),
+    "simulated.banner": ("本库含模拟数据（liandong simulate）：以下年份的案件、隐患和考核数字来自模拟运行，"
+                         "并非实际记录。",
+                         "This database holds simulated records (liandong simulate): the cases, hazards and "
+                         "assessment figures of these years come from a simulation, not from the district's work."),
     "lang.switch": ("English", "中文"),
     "lang.switch_label": ("切换到英文", "Switch to Chinese"),
     "login.title": ("登录", "Log in"),

@@ -1,0 +1,193 @@
+"""The simulated year (``liandong simulate``), small-scale, on both backends: the Minhang district loaded without
+demo activity, a seeded year at 0.4 % of Minhang's volume played through the services, interrupted in April and
+continued by a second run.
+
+What it proves: the log is exactly the plan (nothing done twice across the interruption, nothing skipped); every
+case's events are a legal walk of the transition table and the stored stage facts are those the log gives; the
+annual report's figures are the log's own counts and land on the scenario's proportions; the year is marked as
+simulated on the report and the pages; the command line continues a finished run without writing anything.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from sqlalchemy import func, select
+
+from liandong.assessment import annual
+from liandong.cases import facts, history
+from liandong.cases.models import Case, CaseEvent
+from liandong.db import unit_of_work
+from liandong.demo import loader
+from liandong.screening.hazard_models import HazardEvent
+from liandong.sim import calibration, run, scenario
+from liandong.sim import hazards as hz
+from liandong.sim import plan as plans
+from tests.conftest import BACKENDS, fresh_database, login, make_client
+
+SCALE, SEED = 0.004, 5
+CLI = [str(Path(sys.executable).with_name("liandong"))]
+STOP = dt.date(2012, 4, 1)
+
+
+class Interrupted(Exception):
+    pass
+
+
+@pytest.fixture(scope="module", params=BACKENDS)
+def year(request, tmp_path_factory):
+    for url in fresh_database(request.param, tmp_path_factory):
+        with unit_of_work(url) as s:
+            loaded = loader.load(s, None, cases=0)
+        sc = scenario.load("minhang-2012")
+
+        def stop(p: run.Progress) -> None:
+            if p.day >= STOP:
+                raise Interrupted
+
+        with pytest.raises(Interrupted):
+            run.simulate(url, sc, seed=SEED, scale=SCALE, on_progress=stop)
+        second = run.simulate(url, sc, seed=SEED, scale=SCALE)
+        yield url, sc, second, loaded
+
+
+@pytest.fixture(scope="module")
+def played(year):
+    url, sc, _, _ = year
+    return run.prepare(url, sc, SEED, SCALE)
+
+
+def test_the_second_run_continued_the_first(year, played):
+    url, sc, second, _ = year
+    assert second["resumed_from"] == (STOP + dt.timedelta(days=1)).isoformat()
+    assert 0 < second["steps"] < len(played.plan.step_t)
+    assert played.done_until == played.world.clock.year_minutes
+    assert len(played.case_ids) == played.plan.n and len(played.hazard_ids) == played.hazards.n
+    again = run.simulate(url, sc, seed=SEED, scale=SCALE)  # a finished year: nothing left to do
+    assert again["steps"] == 0
+
+
+def test_the_log_is_exactly_the_plan(year, played):
+    """Every planned step before the year's end is in the log once, at its planned second, and nothing else: the
+    interruption neither repeated nor skipped a step."""
+    url = year[0]
+    p, end = played.plan, played.world.clock.year_minutes
+    planned: dict[int, list[tuple[str, dt.datetime]]] = {}
+    for t, i, a in zip(p.step_t, p.step_case, p.step_action, strict=True):
+        if t < end:
+            planned.setdefault(played.case_ids[int(i)], []).append((plans.ACTIONS[a], played.world.clock.moment(t)))
+    with unit_of_work(url) as s:
+        logged: dict[int, list[tuple[str, dt.datetime]]] = {}
+        for case_id, action, at in s.execute(select(CaseEvent.case_id, CaseEvent.action, CaseEvent.at)
+                                             .order_by(CaseEvent.case_id, CaseEvent.seq)):
+            logged.setdefault(case_id, []).append((action, at))
+        assert s.scalar(select(func.count()).select_from(Case)) == p.n
+    assert logged == planned
+    hp = played.hazards
+    with unit_of_work(url) as s:
+        got = dict(s.execute(select(HazardEvent.action, func.count()).group_by(HazardEvent.action)).all())
+    assert got == {k: v for k, v in hz.counts(hp, end).items() if v}
+
+
+def test_every_case_walks_the_transition_table(year):
+    url = year[0]
+    with unit_of_work(url) as s:
+        rows = s.execute(select(CaseEvent.case_id, CaseEvent.seq, CaseEvent.action, CaseEvent.from_state,
+                                CaseEvent.to_state).order_by(CaseEvent.case_id, CaseEvent.seq)).all()
+        states = dict(s.execute(select(Case.id, Case.state)).all())
+    walks: dict[int, list] = {}
+    for row in rows:
+        walks.setdefault(row.case_id, []).append(row)
+    assert walks.keys() == states.keys()
+    for case_id, events in walks.items():
+        assert [e.seq for e in events] == list(range(1, len(events) + 1))
+        assert events[0].action == "report" and events[0].to_state == "reported"
+        for before, after in zip(events, events[1:], strict=False):
+            assert after.from_state == before.to_state, (case_id, after.action)
+        assert history.check([e.action for e in events[1:]]) == states[case_id] == events[-1].to_state
+    with unit_of_work(url) as s:
+        s.rollback()  # facts.check reads in a snapshot of its own
+    with unit_of_work(url) as s:
+        checked = facts.check(s)
+    assert checked["differing"] == 0 and checked["stored"] == checked["derived"] > 0
+
+
+def test_the_annual_report_is_the_logs_own_counts_and_meets_the_proportions(year, played):
+    url, sc, _, _ = year
+    end = played.world.clock.year_minutes
+    with unit_of_work(url) as s:
+        report = annual.report(s, calibration.DISTRICT, 2012, run.year_end(sc))
+        counted = dict(s.execute(select(CaseEvent.action, func.count()).group_by(CaseEvent.action)).all())
+        figures = calibration.reached(s, sc, SCALE, run.year_end(sc))
+    expected = played.plan.expected(end)
+    for name, action in (("reported", "report"), ("accepted", "accept"), ("filed", "file"), ("closed", "close"),
+                         ("self_handled", "close_self_handled")):
+        assert report["cases"][name] == counted[action] == expected[action]
+    hazards = hz.counts(played.hazards, end)
+    for name, action in (("collected", "report"), ("filed", "file"), ("closed", "close"), ("rewarded", "reward")):
+        assert report["hazards"][name] == hazards[action]
+    for row in figures:
+        if row["target"] and row["figure"] != "cases.closure_rate":
+            # within the scenario's tolerance, or two items (rounding at 0.4 % of a year)
+            assert abs(row["reached"] - row["target"]) <= max(sc.tolerance * row["target"], 2), row
+    assert report["simulated"] is True and "minhang-2012" in report["simulation"]
+    assert 0.93 < report["cases"]["closure_rate"] < 0.97
+    assert sum(t["filed"] for t in report["towns"]) == report["cases"]["filed"]
+
+
+def test_the_people_are_ranked_and_departments_slow_down_in_the_busy_month(year, played):
+    """The simulated staff act and are assessed; disposal slows as a line's load grows (August's peak)."""
+    url, sc, _, _ = year
+    load = played.plan.load["city_management"]
+    assert load[7] > load[1]  # August busier than February
+    with unit_of_work(url) as s:
+        report = annual.report(s, calibration.DISTRICT, 2012, run.year_end(sc))
+        actors = set(s.scalars(select(CaseEvent.actor).where(CaseEvent.action == "file")))
+    assert actors and all(a.startswith("sim.shift_leader.") for a in actors)
+    assert report["departments"] and all(0 <= (d["dispose_in_time_rate"] or 0) <= 1 for d in report["departments"])
+
+
+def test_the_pages_say_the_year_is_simulated(year):
+    url, _, _, loaded = year
+    client = make_client(url)
+    auth = login(client, "leader", loaded["password"])
+    page = client.get("/reports/annual", headers=auth)
+    assert page.status_code == 200 and 'data-testid="simulated"' in page.text and "minhang-2012" in page.text
+    body = client.get("/api/v1/reports/annual?year=2012", headers=auth).json()
+    assert body["simulated"] is True
+
+
+def test_the_command_continues_a_finished_year_and_refuses_bad_input(year):
+    url = year[0]
+    env = {**os.environ, "LIANDONG_DATABASE_URL": url}
+
+    def cli(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run([*CLI, "simulate", *args], env=env, capture_output=True, text=True, timeout=300)
+
+    done = cli("--scale", str(SCALE), "--seed", str(SEED), "--json")
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout)
+    assert result["steps"] == 0 and {r["figure"] for r in result["figures"]} >= {"cases.filed", "hazards.closed"}
+    bad = cli("--scale", "0")
+    assert bad.returncode == 2 and "--scale" in bad.stderr
+    unknown = cli("--scenario", "nowhere-1999")
+    assert unknown.returncode == 2 and "no such scenario" in unknown.stderr
+
+
+def test_the_plan_meets_the_open_share_exactly(played):
+    """Of the cases filed within the year and meant to be closed, the scenario's share of the filed is still open
+    on 31 December: those whose work runs past the year, and enough drawn others stalled at a stage."""
+    p, end = played.plan, played.world.clock.year_minutes
+    inside = p.step_t < end
+    filed = set(p.step_case[inside & (p.step_action == plans.A["file"])].tolist())
+    ended = set(p.step_case[inside & np.isin(p.step_action, [plans.A["close"], plans.A["void"]])].tolist())
+    meant_to_close = {i for i in filed if p.fate[i] == "closed"}
+    assert len(meant_to_close - ended) == round(0.044 * len(filed))
+    assert played.plan.stalled > 0
