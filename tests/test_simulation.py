@@ -191,3 +191,58 @@ def test_the_plan_meets_the_open_share_exactly(played):
     meant_to_close = {i for i in filed if p.fate[i] == "closed"}
     assert len(meant_to_close - ended) == round(0.044 * len(filed))
     assert played.plan.stalled > 0
+
+
+def test_a_what_if_varies_its_base_and_moves_only_what_it_changes():
+    base, fewer = scenario.load("minhang-2012"), scenario.load("minhang-2012-fewer-city-handlers")
+    assert fewer.base == "minhang-2012" and fewer.targets == base.targets
+    assert fewer.lines["city_management"].handlers == 416 and fewer.lines["greening"] == base.lines["greening"]
+    longer = scenario.load("minhang-2012-longer-limits")
+    assert longer.time_limits == {"dispose": 1.5} and longer.volume == base.volume
+
+
+def test_fewer_handlers_slow_the_line_and_the_comparison_shows_it(year, tmp_path_factory):
+    """The what-if run into a database of its own (SQLite), compared with the base year by the command."""
+    url = year[0]
+    if not url.startswith("sqlite"):
+        pytest.skip("one backend is enough for the comparison; the runs themselves are tested on both")
+    for other in fresh_database("sqlite", tmp_path_factory):
+        with unit_of_work(other) as s:
+            loader.load(s, None, cases=0)
+        run.simulate(other, scenario.load("minhang-2012-fewer-city-handlers"), seed=SEED, scale=SCALE)
+        env = {**os.environ, "LIANDONG_DATABASE_URL": url}
+        out = subprocess.run([*CLI, "simulate-compare", url, other, "--json"], env=env, capture_output=True,
+                             text=True, timeout=300)
+        assert out.returncode == 0, out.stderr
+        got = json.loads(out.stdout)
+        city = got["lines"]["city_management"]
+        assert city["dispose_in_time_rate"]["b"] < city["dispose_in_time_rate"]["a"]
+        assert got["district"]["cases.accepted"]["change"] == 0  # the same reports, handled slower
+        assert "fewer-city-handlers" in got["b"] and "minhang-2012," in got["a"]
+
+
+def test_a_what_if_on_time_limits_moves_the_deadlines_not_the_work(year):
+    """Longer disposal limits go into the run's catalogue through its own edit; the plan still draws the work on
+    the limits as they were (so the two years differ only in their deadlines)."""
+    from liandong.catalogue import snapshot
+
+    url = year[0]
+    longer = scenario.load("minhang-2012-longer-limits")
+
+    def dispose_limit(s, code):
+        matter = snapshot.current(s).by_code[code]
+        return matter.limit(matter.default_urgency, "dispose")
+
+    with unit_of_work(url) as s:
+        before = run.world(s, longer)
+        code = before.matters[0].code
+        old = dispose_limit(s, code)
+        run._change_limits(s, longer)
+        s.flush()
+        assert dispose_limit(s, code) == (old[0] * 1.5, old[1])
+        after = run.world(s, longer, limits_applied=True)
+        for a, b in zip(after.matters, before.matters, strict=True):
+            assert a.limits == pytest.approx(b.limits), a.code
+        s.rollback()  # the base year's catalogue stays as it was
+    with unit_of_work(url) as s:
+        assert dispose_limit(s, code) == old

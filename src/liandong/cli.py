@@ -749,3 +749,42 @@ def _play(s, seed: int, scale: float, quiet: bool) -> dict:
             bar.update(task, total=p.steps_total, completed=p.steps_done, rate=rate, description=str(p.day))
 
         return run.simulate(_url(), s, seed=seed, scale=scale, on_progress=show)
+
+
+@app.command("simulate-compare")
+def simulate_compare(
+        first: Annotated[str, typer.Argument(help="the base year's database URL")],
+        second: Annotated[str, typer.Argument(help="the what-if's database URL")],
+        year: Annotated[int, typer.Option(help="the simulated year")] = 2012,
+        as_json: Annotated[bool, typer.Option("--json", help="print the comparison as JSON")] = False) -> None:
+    """Two simulated years side by side (e.g. Minhang 2012 and a what-if with fewer handlers): the district's figures
+    and each department line's disposal and closure rates, from each database's own records."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from liandong.sim import compare
+
+    try:
+        out = compare.compare(first, second, year)
+    except SQLAlchemyError as exc:
+        typer.secho(f"error: cannot read the two databases: {exc.__class__.__name__}: {exc.args[0][:200]}",
+                    fg="red", err=True)
+        raise typer.Exit(2) from None
+    if as_json:
+        typer.echo(json.dumps(out, ensure_ascii=False))
+        return
+    typer.echo(f"{year}: A = {out['a'] or '(not simulated)'}   B = {out['b'] or '(not simulated)'}")
+
+    def show(name: str, cell: dict) -> None:
+        def fmt(v) -> str:
+            return "–" if v is None else f"{v:.2%}" if isinstance(v, float) else f"{v:,}"
+        change = "" if cell["change"] is None else (f"{cell['change']:+.2%}" if isinstance(cell["a"], float)
+                                                     else f"{cell['change']:+,}")
+        typer.echo(f"  {name:<28}{fmt(cell['a']):>12}{fmt(cell['b']):>12}{change:>10}")
+
+    typer.echo(f"  {'district':<28}{'A':>12}{'B':>12}{'B − A':>10}")
+    for name, cell in out["district"].items():
+        show(name, cell)
+    for line, cells in out["lines"].items():
+        typer.echo(f"  [{line}]")
+        for name, cell in cells.items():
+            show(name, cell)

@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 from liandong.areas.index import Rebuilt
 from liandong.areas.service import bump_revision, get_revision
 from liandong.catalogue.models import Matter, TimeLimit
-from liandong.transaction import after_commit
+from liandong.transaction import after_commit, unless_committed
 
 REVISION_KEY = "catalogue_revision"
 CHECK_SECONDS = 2.0
@@ -105,3 +105,4 @@ def changed(session: Session) -> None:
     holder = _holder(session)
     holder.forget()
     after_commit(session, holder.forget)
+    unless_committed(session, holder.forget)  # an edit rolled back must not stay in this process's snapshot

@@ -29,6 +29,7 @@ from liandong.cases import actions, intake
 from liandong.cases.batch import Batch
 from liandong.cases.calendar import WorkCalendar, calendar_for, seed_from_chinesecalendar
 from liandong.cases.models import Case
+from liandong.catalogue import service as catalogue
 from liandong.catalogue import snapshot
 from liandong.config import get_settings
 from liandong.db import unit_of_work, utcnow
@@ -74,7 +75,9 @@ class World:
     matters: list[plans.Matter]
 
 
-def world(session: Session, s: Scenario) -> World:
+def world(session: Session, s: Scenario, limits_applied: bool = False) -> World:
+    """The district as the plan reads it. The plan's delays are shares of the catalogue's limits as they were before
+    a what-if on time limits changed them (``limits_applied``: the run changed them already)."""
     index = GridIndex.build(session)
     if not len(index):
         raise Invalid("the database has no unit grids: load the district first (`liandong demo --no-serve "
@@ -89,7 +92,8 @@ def world(session: Session, s: Scenario) -> World:
     matters = []
     for m in sorted(snapshot.current(session).by_code.values(), key=lambda m: m.code):
         if m.active and m.line in s.lines:
-            limits = {stage: cal.minutes(*(m.limit(m.default_urgency, stage) or (1, "day"))) for stage in plans.STAGES}
+            limits = {stage: _base_limit(cal, m.limit(m.default_urgency, stage), s.time_limits.get(stage, 1.0)
+                                         if limits_applied else 1.0) for stage in plans.STAGES}
             matters.append(plans.Matter(m.code, m.line, limits))
     return World(index, WorkClock(cal, s.year), places, matters)
 
@@ -117,15 +121,16 @@ def prepare(url: str, s: Scenario, seed: int, scale: float) -> Prepared:
         raise Invalid("scale must lie in (0, 1]", code="bad_scale", params={"scale": scale})
     key = run_key(s, seed, scale)
     with unit_of_work(url) as session:
-        w = world(session, s)
-        roster = enlist(session, s.staff, w.index)
         run = session.scalar(select(SimRun).where(SimRun.key == key))
+        w = world(session, s, limits_applied=run is not None)
+        roster = enlist(session, s.staff, w.index)
         if run is None:
             run = SimRun(key=key, scenario=s.name, year=s.year, seed=seed, scale=scale, started_at=utcnow(),
                          done_until=0.0, steps_done=0)
             session.add(run)
             session.flush()
             simulated.mark(session, s.year, f"{s.name}, seed {seed}, scale {scale:g}")
+            _change_limits(session, s)
         run_id, done_until = run.id, run.done_until
     t0 = time.perf_counter()
     p = plans.make(s, w.clock, w.places, w.matters, seed, scale)
@@ -135,6 +140,26 @@ def prepare(url: str, s: Scenario, seed: int, scale: float) -> Prepared:
     with unit_of_work(url) as session:
         hazard_ids = hz.known(session, roster, int(np.searchsorted(hp.reported, done_until)))
     return Prepared(run_id, key, done_until, w, roster, p, hp, ids, hazard_ids, plan_seconds)
+
+
+def _change_limits(session: Session, s: Scenario) -> None:
+    """A what-if on time limits: the scenario's lines' matters get their stage limits × the factors, through the
+    catalogue's own edit (audited, the snapshot moved on), so every deadline of the run is counted on them."""
+    if not s.time_limits:
+        return
+    for m in snapshot.current(session).by_code.values():
+        if m.active and m.line in s.lines:
+            changed = [{"urgency": lim.urgency, "stage": lim.stage, "unit": lim.unit,
+                        "amount": min(365.0, lim.amount * s.time_limits[lim.stage])}
+                       for lim in m.limits if lim.stage in s.time_limits]
+            if changed:
+                catalogue.update(session, m.code, {"limits": changed})
+
+
+def _base_limit(cal: WorkCalendar, limit: tuple[float, str] | None, factor: float) -> float:
+    """A stage's limit in working minutes before a what-if's factor (one working day where the catalogue has none,
+    as the deadlines take it)."""
+    return cal.minutes(*limit) / factor if limit is not None else cal.minutes(1, "day")
 
 
 def simulate(url: str, s: Scenario, *, seed: int = 1, scale: float = 1.0,

@@ -17,6 +17,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from liandong.cases.states import CHANNELS
+from liandong.catalogue.models import STAGES
 from liandong.errors import Invalid
 from liandong.units.lines import LINES
 
@@ -155,7 +156,20 @@ class Scenario(_Strict):
     screening: Screening
     incidents: list[IncidentPlan] = []
     staff: Staff = Staff()
+    time_limits: dict[str, Annotated[float, Field(gt=0, le=10)]] = {}
+    """Factors on the catalogue's limits per stage (dispatch, sign, dispose, check) for the run's database: a what-if
+    on time limits (the work takes as long as before; the deadlines move)."""
+    base: str | None = None
+    """A what-if: the scenario it varies (its file gives only what changes). Its targets are the base's and are not
+    checked against its parameters — a what-if is meant to move the figures."""
     tolerance: Annotated[float, Field(gt=0, le=0.2)] = 0.01
+
+    @field_validator("time_limits")
+    @classmethod
+    def _stages(cls, v: dict[str, float]) -> dict[str, float]:
+        if unknown := sorted(set(v) - set(STAGES)):
+            raise ValueError(f"unknown stage {unknown[0]!r} (one of {', '.join(STAGES)})")
+        return v
 
     @field_validator("lines")
     @classmethod
@@ -167,6 +181,8 @@ class Scenario(_Strict):
 
     @model_validator(mode="after")
     def _calibrated(self) -> Scenario:
+        if self.base is not None:
+            return self
         reached, targets = expected(self), {**self.targets.cases.model_dump(), **{
             f"hazards_{k}": v for k, v in self.targets.hazards.model_dump().items()}}
         for key, target in targets.items():
@@ -195,13 +211,11 @@ def load(name_or_path: str) -> Scenario:
     path = Path(name_or_path)
     if not path.suffix:
         path = SCENARIOS / f"{name_or_path}.yaml"
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except OSError:
-        raise Invalid(f"{path}: no such scenario (shipped: {', '.join(names())})", code="unknown_scenario",
-                      params={"scenario": str(name_or_path)}) from None
-    except yaml.YAMLError as exc:
-        raise Invalid(f"{path}: not YAML ({exc})", code="bad_scenario", params={"file": str(path)}) from None
+    data = _read(path, name_or_path)
+    if isinstance(data, dict) and isinstance(data.get("base"), str):
+        base = Path(data["base"])
+        data = _merged(_read(SCENARIOS / f"{base}.yaml" if not base.suffix else path.parent / base, data["base"]),
+                       data)
     try:
         return Scenario.model_validate(data)
     except ValidationError as exc:
@@ -210,6 +224,23 @@ def load(name_or_path: str) -> Scenario:
         raise Invalid(f"{path}: {where}: {first['msg']}", code="bad_scenario",
                       params={"file": str(path), "field": where},
                       details=[f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()]) from None
+
+
+def _read(path: Path, name: str):
+    try:
+        return yaml.safe_load(path.read_text(encoding="utf-8"))
+    except OSError:
+        raise Invalid(f"{path}: no such scenario (shipped: {', '.join(names())})", code="unknown_scenario",
+                      params={"scenario": str(name)}) from None
+    except yaml.YAMLError as exc:
+        raise Invalid(f"{path}: not YAML ({exc})", code="bad_scenario", params={"file": str(path)}) from None
+
+
+def _merged(base, change):
+    """A what-if over its base: mappings merged key by key, anything else replaced."""
+    if isinstance(base, dict) and isinstance(change, dict):
+        return {**base, **{k: _merged(base.get(k), v) for k, v in change.items()}}
+    return change
 
 
 def names() -> list[str]:
