@@ -19,7 +19,9 @@
 - the Boston 2015 year through the history path (bench/history.py);
 - command-centre figures (overview, series, breakdowns, map, overdue list) over 250,000 cases made through the
   batch paths (bench/figures.py), and on the same cases the assessment of every object type and the annual report
-  beside a bare aggregate over the facts (bench/assessment.py).
+  beside a bare aggregate over the facts (bench/assessment.py);
+- the simulated Minhang 2012 year through the services (``--sim-scale``, default the whole year), beside a bare batch
+  insert of as many event rows, with its peak memory (bench/simulation.py).
 """
 
 from __future__ import annotations
@@ -44,7 +46,7 @@ os.environ.setdefault("LIANDONG_ARGON2_PARALLELISM", "1")
 import numpy as np  # noqa: E402
 import shapely  # noqa: E402
 
-from bench import assessment, cap, early_warning, figures, history, intake, live, plans  # noqa: E402
+from bench import assessment, cap, early_warning, figures, history, intake, live, plans, simulation  # noqa: E402
 from liandong.areas.index import GridIndex, locate  # noqa: E402
 from liandong.auth.identity import Identity  # noqa: E402
 from liandong.config import get_settings  # noqa: E402
@@ -293,6 +295,7 @@ def main() -> None:
     parser.add_argument("--intake-seconds", type=float, default=8.0)
     parser.add_argument("--figure-cases", type=int, default=250_000)
     parser.add_argument("--no-postgres", action="store_true")
+    parser.add_argument("--sim-scale", type=float, default=1.0, help="the simulated year's share of Minhang 2012")
     args = parser.parse_args()
     get_settings.cache_clear()
     OUT.mkdir(parents=True, exist_ok=True)
@@ -336,6 +339,8 @@ def main() -> None:
         dispose_engine(url)
         result["history_sqlite"] = history.run(f"sqlite:///{tmp}/history.db")
         print("history (SQLite):", result["history_sqlite"])
+        result["simulation_sqlite"] = simulation.run(f"sqlite:///{tmp}/simulation.db", args.sim_scale)
+        print("simulated year (SQLite):", {k: v for k, v in result["simulation_sqlite"].items() if k != "figures"})
     if not args.no_postgres and (pg := postgres_url()):
         try:
             result["demo_load_seconds"]["postgresql"] = round(load_demo(pg), 2)
@@ -356,6 +361,13 @@ def main() -> None:
             print("figures (PostgreSQL):", result["figures_postgresql"])
         finally:
             drop_postgres(pg)
+        if sim_pg := postgres_url():
+            try:
+                result["simulation_postgresql"] = simulation.run(sim_pg, args.sim_scale)
+                print("simulated year (PostgreSQL):",
+                      {k: v for k, v in result["simulation_postgresql"].items() if k != "figures"})
+            finally:
+                drop_postgres(sim_pg)
     path = OUT / "foundation.json"
     path.write_text(json.dumps(result, indent=2, ensure_ascii=False), encoding="utf-8")
     print(f"written {path}")

@@ -28,6 +28,7 @@ from liandong.db import unit_of_work
 from liandong.demo import loader
 from liandong.screening.hazard_models import HazardEvent
 from liandong.sim import calibration, run, scenario
+from liandong.sim import disputes as dp
 from liandong.sim import hazards as hz
 from liandong.sim import plan as plans
 from tests.conftest import BACKENDS, fresh_database, login, make_client
@@ -70,6 +71,7 @@ def test_the_second_run_continued_the_first(year, played):
     assert 0 < second["steps"] < len(played.plan.step_t)
     assert played.done_until == played.world.clock.year_minutes
     assert len(played.case_ids) == played.plan.n and len(played.hazard_ids) == played.hazards.n
+    assert len(played.dispute_ids) == played.disputes.n
     again = run.simulate(url, sc, seed=SEED, scale=SCALE)  # a finished year: nothing left to do
     assert again["steps"] == 0
 
@@ -133,6 +135,10 @@ def test_the_annual_report_is_the_logs_own_counts_and_meets_the_proportions(year
     hazards = hz.counts(played.hazards, end)
     for name, action in (("collected", "report"), ("filed", "file"), ("closed", "close"), ("rewarded", "reward")):
         assert report["hazards"][name] == hazards[action]
+    disputes = dp.counts(played.disputes, end)
+    for name, action in (("collected", "report"), ("mediated", "mediate"), ("resolved", "resolve"),
+                         ("callbacks", "callback")):
+        assert report["disputes"][name] == disputes[action] > 0
     for row in figures:
         if row["target"] and row["figure"] != "cases.closure_rate":
             # within the scenario's tolerance, or two items (rounding at 0.4 % of a year)

@@ -28,8 +28,19 @@ def reached(session: Session, s: Scenario, scale: float, now: dt.datetime) -> li
         got = report[part][name]
         rows.append({"figure": f"{part}.{name}", "target": round(target), "reached": got,
                      "off": round(got / target - 1, 4) if target else None,
-                     "within": bool(target) and abs(got / target - 1) <= s.tolerance})
+                     "within": _within(got, target, s.tolerance)})
+    registered = s.screening.disputes.registered * scale
+    for name, target in (("collected", registered), ("resolved", registered * s.screening.disputes.resolved)):
+        got = report["disputes"][name]
+        rows.append({"figure": f"disputes.{name}", "target": round(target), "reached": got,
+                     "off": round(got / target - 1, 4) if target else None,
+                     "within": _within(got, target, s.tolerance)})
     filed, closed = report["cases"]["filed"], report["cases"]["closed"]
     rows.append({"figure": "cases.closure_rate", "target": round(s.targets.cases.closed / s.targets.cases.filed, 4),
                  "reached": round(closed / filed, 4) if filed else None, "off": None, "within": None})
     return rows
+
+
+def _within(got: int, target: float, tolerance: float) -> bool:
+    """Within the scenario's tolerance, or one item of it (a figure of a small scale is a rounded count)."""
+    return bool(target) and abs(got - target) <= max(tolerance * target, 1.0)

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import math
 import random
 
 import numpy as np
@@ -25,6 +24,7 @@ from liandong.screening.hazard_payloads import HazardIn
 from liandong.screening.hazard_states import SECTOR_NAMES, SECTORS
 from liandong.sim import volume
 from liandong.sim.clock import DAY, WorkClock
+from liandong.sim.draws import delay, exactly
 from liandong.sim.places import Places
 from liandong.sim.roster import Roster
 from liandong.sim.scenario import Scenario
@@ -57,10 +57,6 @@ class HazardPlan:
         return len(self.reported)
 
 
-def _ln(rng: random.Random, median: float, sigma: float) -> float:
-    return median * math.exp(sigma * rng.gauss(0.0, 1.0))
-
-
 def make(s: Scenario, clock: WorkClock, places: Places, seed: int, scale: float = 1.0) -> HazardPlan:
     h = s.screening.hazards
     rng_np = np.random.default_rng([seed, 2])
@@ -73,15 +69,15 @@ def make(s: Scenario, clock: WorkClock, places: Places, seed: int, scale: float 
     sector = [SECTORS[k] for k in rng_np.choice(len(SECTORS), size=n, p=SECTOR_WEIGHTS)]
     public = rng_np.random(n) < PUBLIC_SHARE
     major = rng_np.random(n) < MAJOR_SHARE
-    rejected = _exactly(rng_np, np.ones(n, dtype=bool), round((1 - h.filed) * n))
+    rejected = exactly(rng_np, np.ones(n, dtype=bool), round((1 - h.filed) * n))
     # each hazard's whole path in working minutes after its report: filed or rejected, rectified, closed; a wanted
     # reward decided some days after filing and paid a few days later
     w0 = clock.work(reported)
-    gaps = {"file": np.array([_ln(rng, 120, 0.8) for _ in range(n)]),
-            "rectify": np.array([_ln(rng, 2 * 450, 0.8) for _ in range(n)]),
-            "close": np.array([_ln(rng, 6 * 450, 0.7) for _ in range(n)]),
-            "reward": np.array([_ln(rng, 3 * 450, 0.6) for _ in range(n)]),
-            "pay_reward": np.array([_ln(rng, 3 * 450, 0.6) for _ in range(n)])}
+    gaps = {"file": np.array([delay(rng, 120, 0.8) for _ in range(n)]),
+            "rectify": np.array([delay(rng, 2 * 450, 0.8) for _ in range(n)]),
+            "close": np.array([delay(rng, 6 * 450, 0.7) for _ in range(n)]),
+            "reward": np.array([delay(rng, 3 * 450, 0.6) for _ in range(n)]),
+            "pay_reward": np.array([delay(rng, 3 * 450, 0.6) for _ in range(n)])}
     t_file = clock.real(w0 + gaps["file"])
     t_rectify = clock.real(w0 + gaps["file"] + gaps["rectify"])
     t_close = clock.real(w0 + gaps["file"] + gaps["rectify"] + gaps["close"])
@@ -89,8 +85,8 @@ def make(s: Scenario, clock: WorkClock, places: Places, seed: int, scale: float 
     t_pay = clock.real(w0 + gaps["file"] + gaps["reward"] + gaps["pay_reward"])
     end = clock.year_minutes
     filed = ~rejected & (t_file < end)
-    closing = _exactly(rng_np, filed & (t_close < end), round(h.closed * int(filed.sum())))
-    rewarding = _exactly(rng_np, filed & public & (t_reward < end), round(h.rewarded * n))
+    closing = exactly(rng_np, filed & (t_close < end), round(h.closed * int(filed.sum())))
+    rewarding = exactly(rng_np, filed & public & (t_reward < end), round(h.rewarded * n))
     steps: list[tuple[float, int, int]] = []
     for i in range(n):
         steps.append((reported[i], i, A["report"]))
@@ -108,14 +104,6 @@ def make(s: Scenario, clock: WorkClock, places: Places, seed: int, scale: float 
     arr = np.array(steps, dtype=[("t", "f8"), ("h", "i8"), ("a", "i1")])
     arr.sort(order=["t", "h", "a"], kind="stable")
     return HazardPlan(reported, grid, lon, lat, sector, public, major, arr["t"], arr["h"], arr["a"])
-
-
-def _exactly(rng: np.random.Generator, eligible: np.ndarray, k: int) -> np.ndarray:
-    """``k`` of the eligible drawn (all of them if fewer)."""
-    out = np.zeros(len(eligible), dtype=bool)
-    idx = np.flatnonzero(eligible)
-    out[rng.choice(idx, size=min(k, len(idx)), replace=False)] = True
-    return out
 
 
 def known(session: Session, roster: Roster, n_before: int) -> dict[int, int]:

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import bisect
 import dataclasses
-import math
 import random
 from array import array
 
@@ -27,6 +26,7 @@ import numpy as np
 
 from liandong.sim import volume
 from liandong.sim.clock import DAY, WorkClock
+from liandong.sim.draws import delay
 from liandong.sim.places import Places
 from liandong.sim.scenario import Scenario
 
@@ -89,10 +89,6 @@ class Plan:
         inside = self.step_t < year_minutes
         counts = np.bincount(self.step_action[inside], minlength=len(ACTIONS))
         return {name: int(counts[k]) for k, name in enumerate(ACTIONS)}
-
-
-def _ln(rng: random.Random, median: float, sigma: float) -> float:
-    return median * math.exp(sigma * rng.gauss(0.0, 1.0))
 
 
 def loads(s: Scenario, clock: WorkClock, scale: float) -> dict[str, list[float]]:
@@ -208,10 +204,10 @@ def _steps(rng: random.Random, s: Scenario, fate: str, channel: str, matter: Mat
     out: list[tuple[str, float, int]] = []
 
     def desk(action: str, median: float, arg: int = 0) -> None:
-        out.append((action, _ln(rng, median, 0.8), arg))
+        out.append((action, delay(rng, median, 0.8), arg))
 
     def dept(action: str, stage: str, share: float, sigma: float = 0.7) -> None:
-        out.append((action, lim[stage] * _ln(rng, share, sigma), 0))
+        out.append((action, lim[stage] * delay(rng, share, sigma), 0))
 
     if fate == "rejected":
         desk("reject", 8)
@@ -222,7 +218,7 @@ def _steps(rng: random.Random, s: Scenario, fate: str, channel: str, matter: Mat
     desk("accept", 8)
     if rng.random() < VERIFIED.get(channel, 0.0):
         desk("request_verify", 3)
-        out.append(("verified", _ln(rng, 40, 0.6), 0))
+        out.append(("verified", delay(rng, 40, 0.6), 0))
     if fate == "self_handled":
         desk("close_self_handled", 10)
         return out
@@ -239,19 +235,19 @@ def _steps(rng: random.Random, s: Scenario, fate: str, channel: str, matter: Mat
         dept("return", "sign", 0.3)
         dept("redispatch", "dispatch", 0.2)
     dept("sign", "sign", 0.25)
-    dispose = lim["dispose"] * _ln(rng, line.dispose_share / (1 - rho), 0.5)
+    dispose = lim["dispose"] * delay(rng, line.dispose_share / (1 - rho), 0.5)
     draw = rng.random()
     if draw < line.extensions:  # asks for more time two thirds into the limit; most are granted
         dispose = lim["dispose"] * rng.uniform(1.0, 1.6)
         asked = lim["dispose"] * rng.uniform(0.5, 0.8)
         out.append(("request_extension", asked, EXTENSION_DAYS))
-        decision = _ln(rng, 30, 0.6)
+        decision = delay(rng, 30, 0.6)
         out.append(("approve_extension" if rng.random() < 0.85 else "reject_extension", decision, 0))
         dispose = max(dispose - asked - decision, 5.0)
     elif draw < line.extensions + line.suspensions:  # 挂账: waits on something outside the line for days
         before = dispose * rng.uniform(0.1, 0.5)
         out.append(("suspend", before, 0))
-        out.append(("resume", _ln(rng, 5 * 450, 0.6), 0))
+        out.append(("resume", delay(rng, 5 * 450, 0.6), 0))
         dispose -= before
     out.append(("report_done", dispose, 0))
     desk("request_check", 8)
@@ -264,7 +260,7 @@ def _steps(rng: random.Random, s: Scenario, fate: str, channel: str, matter: Mat
     desk("close", 10)
     if rng.random() < RATED.get(channel, 0.0):
         weights = [w for _, w in SATISFACTION]
-        out.append(("rate", _ln(rng, 450, 0.8), rng.choices(range(len(SATISFACTION)), weights)[0]))
+        out.append(("rate", delay(rng, 450, 0.8), rng.choices(range(len(SATISFACTION)), weights)[0]))
     return out
 
 

@@ -34,6 +34,7 @@ from liandong.catalogue import snapshot
 from liandong.config import get_settings
 from liandong.db import unit_of_work, utcnow
 from liandong.errors import DomainError, Invalid
+from liandong.sim import disputes as dp
 from liandong.sim import hazards as hz
 from liandong.sim import plan as plans
 from liandong.sim.clock import DAY, WorkClock
@@ -110,8 +111,10 @@ class Prepared:
     roster: Roster
     plan: plans.Plan
     hazards: hz.HazardPlan
+    disputes: dp.DisputePlan
     case_ids: dict[int, int]
     hazard_ids: dict[int, int]
+    dispute_ids: dict[int, int]
     plan_seconds: float
 
 
@@ -135,11 +138,13 @@ def prepare(url: str, s: Scenario, seed: int, scale: float) -> Prepared:
     t0 = time.perf_counter()
     p = plans.make(s, w.clock, w.places, w.matters, seed, scale)
     hp = hz.make(s, w.clock, w.places, seed, scale)
+    dpl = dp.make(s, w.clock, w.places, seed, scale)
     plan_seconds = time.perf_counter() - t0
     ids = _known(url, p, roster, key, done_until)
     with unit_of_work(url) as session:
         hazard_ids = hz.known(session, roster, int(np.searchsorted(hp.reported, done_until)))
-    return Prepared(run_id, key, done_until, w, roster, p, hp, ids, hazard_ids, plan_seconds)
+        dispute_ids = dp.known(session, roster, int(np.searchsorted(dpl.reported, done_until)))
+    return Prepared(run_id, key, done_until, w, roster, p, hp, dpl, ids, hazard_ids, dispute_ids, plan_seconds)
 
 
 def _change_limits(session: Session, s: Scenario) -> None:
@@ -171,29 +176,35 @@ def simulate(url: str, s: Scenario, *, seed: int = 1, scale: float = 1.0,
     end = w.clock.year_minutes
     days = int(end // DAY)
     cut = [int(x) for x in np.searchsorted(p.step_t, np.arange(days + 1) * DAY)]  # each day's first step
-    hcut = [int(x) for x in np.searchsorted(hp.step_t, np.arange(days + 1) * DAY)]
-    first_day = int(done_until // DAY)
-    first, total = cut[first_day] + hcut[first_day], cut[days] + hcut[days]
     player = _Player(w, roster, p, ready.key, ids)
-    hazard_player = hz.Player(w.index, w.clock, roster, hp, ready.hazard_ids)
+    registers = [(hz.Player(w.index, w.clock, roster, hp, ready.hazard_ids), hp.step_t),
+                 (dp.Player(w.index, w.clock, roster, ready.disputes, ready.dispute_ids), ready.disputes.step_t)]
+    rcuts = [[int(x) for x in np.searchsorted(t, np.arange(days + 1) * DAY)] for _, t in registers]
+
+    def done_by(day: int) -> int:  # steps before the day (cases and registers)
+        return cut[day] + sum(c[day] for c in rcuts)
+
+    first_day = int(done_until // DAY)
+    first, total = done_by(first_day), done_by(days)
     t0 = time.perf_counter()
     viewers: dict = {}
     for day in range(first_day, days):
-        k, stop, hk, hstop = cut[day], cut[day + 1], hcut[day], hcut[day + 1]
-        if k == stop and hk == hstop:
+        if done_by(day + 1) == done_by(day):
             continue
+        k, stop = cut[day], cut[day + 1]
         with unit_of_work(url) as session:
             cal = calendar_for(session)
             with Batch(session, viewers) as batch:
                 batch.load(ids[i] for i in p.step_case[k:stop].tolist() if i in ids)
                 for j in range(k, stop):
                     player.step(session, cal, batch, j)
-            for j in range(hk, hstop):
-                hazard_player.step(session, j)
+            for (register, _), c in zip(registers, rcuts, strict=True):
+                for j in range(c[day], c[day + 1]):
+                    register.step(session, j)
             run = session.get(SimRun, run_id)
-            run.done_until, run.steps_done = float((day + 1) * DAY), stop + hstop
+            run.done_until, run.steps_done = float((day + 1) * DAY), done_by(day + 1)
         if on_progress is not None:
-            on_progress(Progress(stop + hstop - first, total - first, w.clock.day_of(day * DAY),
+            on_progress(Progress(done_by(day + 1) - first, total - first, w.clock.day_of(day * DAY),
                                  time.perf_counter() - t0))
     last = total
     seconds = time.perf_counter() - t0
@@ -205,7 +216,8 @@ def simulate(url: str, s: Scenario, *, seed: int = 1, scale: float = 1.0,
             "steps": last - first, "resumed_from": w.clock.day_of(done_until).isoformat() if done_until else None,
             "plan_seconds": round(plan_seconds, 1), "seconds": round(seconds, 1),
             "steps_per_second": round((last - first) / seconds) if seconds and last > first else None,
-            "stalled": p.stalled, "planned": p.expected(end), "hazards_planned": hz.counts(hp, end)}
+            "stalled": p.stalled, "planned": p.expected(end), "hazards_planned": hz.counts(hp, end),
+            "disputes_planned": dp.counts(ready.disputes, end)}
 
 
 def year_end(s: Scenario) -> dt.datetime:
