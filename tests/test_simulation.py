@@ -16,6 +16,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import numpy as np
 import pytest
@@ -252,3 +253,24 @@ def test_a_what_if_on_time_limits_moves_the_deadlines_not_the_work(year):
         s.rollback()  # the base year's catalogue stays as it was
     with unit_of_work(url) as s:
         assert dispose_limit(s, code) == old
+
+
+def test_the_incidents_ran_their_course_and_the_scans_ran_weekly(year):
+    """The typhoon struck on the scenario's typhoon day with its plan executed, the gas leak in December; both closed
+    with their 五早 intervals in the annual report; the early-warning scan ran every Sunday."""
+    from liandong.emergency.models import Incident, Task
+    from liandong.screening.early_warning_models import EarlyWarningScan
+
+    url, sc = year[0], year[1]
+    with unit_of_work(url) as s:
+        incidents = s.execute(select(Incident.category, Incident.grade, Incident.state, Incident.occurred_at,
+                                     Incident.id).order_by(Incident.occurred_at)).all()
+        tasks = s.execute(select(Task.state, func.count()).where(Task.incident_id == incidents[0].id)
+                          .group_by(Task.state)).all()
+        scans = s.scalar(select(func.count()).select_from(EarlyWarningScan))
+        report = annual.report(s, calibration.DISTRICT, 2012, run.year_end(sc))
+    assert [(i.category, i.grade, i.state) for i in incidents] == [("natural", 3, "closed"), ("accident", 4, "closed")]
+    assert incidents[0].occurred_at.astimezone(ZoneInfo("Asia/Shanghai")).date() == dt.date(2012, 8, 8)
+    assert incidents[1].occurred_at.month in (12, 1) and tasks and {state for state, _ in tasks} == {"done"}
+    assert report["incidents"]["total"] == 2
+    assert scans == sum(1 for d in range(366) if (dt.date(2012, 1, 1) + dt.timedelta(days=d)).weekday() == 6)

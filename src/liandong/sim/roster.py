@@ -35,6 +35,8 @@ class Roster:
     inspectors: dict[int, list[Identity]]
     """Each town's (area id) inspectors."""
     town_of_grid: dict[int, int]
+    commander: Identity
+    """The centre's incident commander (指挥长)."""
 
     def desk(self, role: str, k: int) -> Identity:
         people = self.desks[role]
@@ -52,7 +54,7 @@ class Roster:
 
     def people(self) -> list[Identity]:
         """Every account of the run."""
-        return [p for group in (*self.desks.values(), *self.inspectors.values()) for p in group]
+        return [self.commander, *(p for group in (*self.desks.values(), *self.inspectors.values()) for p in group)]
 
     def handler(self, unit_id: int) -> Identity:
         return Identity(roles=frozenset({"handler"}), unit_id=unit_id, username=f"sim.handler.{unit_id}",
@@ -81,4 +83,4 @@ def enlist(session: Session, staff: Staff, index: GridIndex) -> Roster:
     inspectors = {town_id: [_account(session, f"sim.inspector.{code}.{i + 1:02d}", unit, "inspector")
                             for i in range(staff.inspectors_per_town)] for town_id, code, unit in towns}
     town_of_grid = {h.id: h.ancestor_ids[1] for h in index.hits if len(h.ancestor_ids) > 1}
-    return Roster(desks, inspectors, town_of_grid)
+    return Roster(desks, inspectors, town_of_grid, _account(session, "sim.commander.01", centre, "commander"))

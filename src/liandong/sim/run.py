@@ -34,8 +34,10 @@ from liandong.catalogue import snapshot
 from liandong.config import get_settings
 from liandong.db import unit_of_work, utcnow
 from liandong.errors import DomainError, Invalid
+from liandong.screening import early_warnings
 from liandong.sim import disputes as dp
 from liandong.sim import hazards as hz
+from liandong.sim import incidents
 from liandong.sim import plan as plans
 from liandong.sim.clock import DAY, WorkClock
 from liandong.sim.models import SimRun
@@ -43,6 +45,9 @@ from liandong.sim.places import Places
 from liandong.sim.roster import Roster, enlist
 from liandong.sim.scenario import Scenario
 
+SCAN_WEEKDAY, SCAN_MINUTE = 6, 20 * 60
+"""The early-warning scan runs over the last weeks' reports every Sunday at 20:00 (a live district scans hourly; a
+weekly scan keeps the year fast and still raises what clusters)."""
 PAYLOADS = {"reject": {"reason": "不属于受理范围（模拟）"}, "void": {"reason": "重复或无效上报（模拟）"},
             "close_self_handled": {"note": "网格员现场处置（模拟）"}, "return": {"reason": "不属本单位职责（模拟）"},
             "report_done": {"note": "已处置（模拟）"}, "check_failed": {"note": "核查未通过，返工（模拟）"},
@@ -112,6 +117,7 @@ class Prepared:
     plan: plans.Plan
     hazards: hz.HazardPlan
     disputes: dp.DisputePlan
+    seed: int
     case_ids: dict[int, int]
     hazard_ids: dict[int, int]
     dispute_ids: dict[int, int]
@@ -144,7 +150,7 @@ def prepare(url: str, s: Scenario, seed: int, scale: float) -> Prepared:
     with unit_of_work(url) as session:
         hazard_ids = hz.known(session, roster, int(np.searchsorted(hp.reported, done_until)))
         dispute_ids = dp.known(session, roster, int(np.searchsorted(dpl.reported, done_until)))
-    return Prepared(run_id, key, done_until, w, roster, p, hp, dpl, ids, hazard_ids, dispute_ids, plan_seconds)
+    return Prepared(run_id, key, done_until, w, roster, p, hp, dpl, seed, ids, hazard_ids, dispute_ids, plan_seconds)
 
 
 def _change_limits(session: Session, s: Scenario) -> None:
@@ -184,12 +190,16 @@ def simulate(url: str, s: Scenario, *, seed: int = 1, scale: float = 1.0,
     def done_by(day: int) -> int:  # steps before the day (cases and registers)
         return cut[day] + sum(c[day] for c in rcuts)
 
+    with unit_of_work(url) as session:
+        towns = list(session.scalars(select(Area.code).where(Area.level == "town").order_by(Area.code)))
+    staged = incidents.make(s, ready.seed, towns)
     first_day = int(done_until // DAY)
     first, total = done_by(first_day), done_by(days)
     t0 = time.perf_counter()
     viewers: dict = {}
     for day in range(first_day, days):
-        if done_by(day + 1) == done_by(day):
+        if done_by(day + 1) == done_by(day) and not any(int(one.t // DAY) == day for one in staged) \
+                and w.clock.day_of(day * DAY).weekday() != SCAN_WEEKDAY:
             continue
         k, stop = cut[day], cut[day + 1]
         with unit_of_work(url) as session:
@@ -201,6 +211,11 @@ def simulate(url: str, s: Scenario, *, seed: int = 1, scale: float = 1.0,
             for (register, _), c in zip(registers, rcuts, strict=True):
                 for j in range(c[day], c[day + 1]):
                     register.step(session, j)
+            for one in staged:
+                if int(one.t // DAY) == day:
+                    incidents.stage(session, w.index, w.clock, roster.commander, one)
+            if w.clock.day_of(day * DAY).weekday() == SCAN_WEEKDAY:  # the weekly early-warning scan (早研判)
+                early_warnings.scan(session, w.clock.moment(day * DAY + SCAN_MINUTE), w.index)
             run = session.get(SimRun, run_id)
             run.done_until, run.steps_done = float((day + 1) * DAY), done_by(day + 1)
         if on_progress is not None:
