@@ -11,16 +11,14 @@ import dataclasses
 import random
 
 import numpy as np
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from liandong.screening import dispute_actions, disputes
 from liandong.screening.dispute_models import Dispute
 from liandong.screening.dispute_payloads import DisputeIn
 from liandong.screening.dispute_states import TYPE_NAMES, TYPES
-from liandong.sim import volume
-from liandong.sim.clock import DAY, WorkClock
-from liandong.sim.draws import delay, exactly
+from liandong.sim.clock import WorkClock
+from liandong.sim.draws import delay, exactly, found
 from liandong.sim.places import Places
 from liandong.sim.roster import Roster
 from liandong.sim.scenario import Scenario
@@ -54,11 +52,8 @@ def make(s: Scenario, clock: WorkClock, places: Places, seed: int, scale: float 
     d = s.screening.disputes
     rng_np = np.random.default_rng([seed, 3])
     rng = random.Random(seed * 7919 + 3)
-    per_day = volume.draw(s, seed + 2, scale, total=d.registered)
-    n = int(per_day.sum())
-    day_of = np.repeat(np.arange(len(per_day)), per_day)
-    reported = np.sort(day_of * DAY + rng_np.uniform(8 * 60, 20 * 60, n))
-    grid, lon, lat = places.draw(rng_np, n)
+    where = found(s, places, rng_np, seed + 2, d.registered, scale)
+    n, reported, grid, lon, lat = where.n, where.reported, where.grid, where.lon, where.lat
     kinds = [TYPES[k] for k in rng_np.choice(len(TYPES), size=n, p=TYPE_WEIGHTS)]
     w0 = clock.work(reported)
     steps: list[tuple[float, int, int, int]] = []
@@ -88,10 +83,8 @@ def make(s: Scenario, clock: WorkClock, places: Places, seed: int, scale: float 
 
 
 def known(session: Session, roster: Roster, n_before: int) -> dict[int, int]:
-    """The disputes an earlier run of the same plan registered (ordinal → id): the run's people's, in order."""
-    people = {p.user_id for p in roster.people()}
-    ids = list(session.scalars(select(Dispute.id).where(Dispute.created_by.in_(people)).order_by(Dispute.id)))
-    return dict(enumerate(ids[:n_before]))
+    """The disputes an earlier run of the same plan registered (ordinal → id)."""
+    return roster.made(session, Dispute, n_before)
 
 
 class Player:

@@ -15,16 +15,14 @@ import datetime as dt
 import random
 
 import numpy as np
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from liandong.screening import hazard_actions, hazards
 from liandong.screening.hazard_models import Hazard
 from liandong.screening.hazard_payloads import HazardIn
 from liandong.screening.hazard_states import SECTOR_NAMES, SECTORS
-from liandong.sim import volume
-from liandong.sim.clock import DAY, WorkClock
-from liandong.sim.draws import delay, exactly
+from liandong.sim.clock import WorkClock
+from liandong.sim.draws import delay, exactly, found
 from liandong.sim.places import Places
 from liandong.sim.roster import Roster
 from liandong.sim.scenario import Scenario
@@ -61,11 +59,8 @@ def make(s: Scenario, clock: WorkClock, places: Places, seed: int, scale: float 
     h = s.screening.hazards
     rng_np = np.random.default_rng([seed, 2])
     rng = random.Random(seed * 7919 + 2)
-    per_day = volume.draw(s, seed + 1, scale, total=h.collected)
-    n = int(per_day.sum())
-    day_of = np.repeat(np.arange(len(per_day)), per_day)
-    reported = np.sort(day_of * DAY + rng_np.uniform(8 * 60, 20 * 60, n))
-    grid, lon, lat = places.draw(rng_np, n)
+    where = found(s, places, rng_np, seed + 1, h.collected, scale)
+    n, reported, grid, lon, lat = where.n, where.reported, where.grid, where.lon, where.lat
     sector = [SECTORS[k] for k in rng_np.choice(len(SECTORS), size=n, p=SECTOR_WEIGHTS)]
     public = rng_np.random(n) < PUBLIC_SHARE
     major = rng_np.random(n) < MAJOR_SHARE
@@ -107,10 +102,8 @@ def make(s: Scenario, clock: WorkClock, places: Places, seed: int, scale: float 
 
 
 def known(session: Session, roster: Roster, n_before: int) -> dict[int, int]:
-    """The hazards an earlier run of the same plan registered (ordinal → id): the run's people's, in order."""
-    people = {p.user_id for p in roster.people()}
-    ids = list(session.scalars(select(Hazard.id).where(Hazard.created_by.in_(people)).order_by(Hazard.id)))
-    return dict(enumerate(ids[:n_before]))
+    """The hazards an earlier run of the same plan registered (ordinal → id)."""
+    return roster.made(session, Hazard, n_before)
 
 
 class Player:

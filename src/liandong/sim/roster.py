@@ -56,6 +56,13 @@ class Roster:
         """Every account of the run."""
         return [self.commander, *(p for group in (*self.desks.values(), *self.inspectors.values()) for p in group)]
 
+    def made(self, session: Session, model, n: int) -> dict[int, int]:
+        """The first ``n`` rows of a register (hazards, disputes) the run's people registered, in order: what an
+        earlier run of the same plan made (ordinal → id)."""
+        people = [p.user_id for p in self.people()]
+        ids = session.scalars(select(model.id).where(model.created_by.in_(people)).order_by(model.id).limit(n))
+        return dict(enumerate(ids))
+
     def handler(self, unit_id: int) -> Identity:
         return Identity(roles=frozenset({"handler"}), unit_id=unit_id, username=f"sim.handler.{unit_id}",
                         assigned_only=True)
