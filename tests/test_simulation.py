@@ -274,3 +274,17 @@ def test_the_incidents_ran_their_course_and_the_scans_ran_weekly(year):
     assert incidents[1].occurred_at.month in (12, 1) and tasks and {state for state, _ in tasks} == {"done"}
     assert report["incidents"]["total"] == 2
     assert scans == sum(1 for d in range(366) if (dt.date(2012, 1, 1) + dt.timedelta(days=d)).weekday() == 6)
+
+
+def test_a_database_holds_one_simulated_run_a_year(year):
+    """Another seed into the same database is refused before anything is written (its hazards, disputes, incidents
+    and limits would be mixed with the first run's)."""
+    from liandong.errors import Invalid
+    from liandong.sim.models import SimRun
+
+    url, sc = year[0], year[1]
+    with pytest.raises(Invalid) as refused:
+        run.prepare(url, sc, SEED + 1, SCALE)
+    assert refused.value.code == "other_run" and "database of its own" in refused.value.message
+    with unit_of_work(url) as s:
+        assert s.scalar(select(func.count()).select_from(SimRun)) == 1

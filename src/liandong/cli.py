@@ -703,9 +703,10 @@ def simulate(
         s = scenarios.load(scenario)
     except DomainError as exc:
         _fail(exc)
-    if not 0 < scale <= 1:
-        typer.secho("error: --scale must lie in (0, 1]", fg="red", err=True)
-        raise typer.Exit(2)
+    try:
+        run.check_scale(scale)
+    except DomainError as exc:
+        _fail(exc)
     _migrate()
     with unit_of_work(_url()) as session:
         if not loader.is_loaded(session):

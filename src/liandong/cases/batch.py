@@ -9,7 +9,9 @@ from them, are appended together, and the changed rows written together, by ``fl
 by the way (the session's autoflush would write every changed row before each read).
 
 Use it as ``with Batch(session) as batch:`` — the block flushes at its end — inside the caller's transaction; a
-refusal leaves the batch half-applied in the session: roll the transaction back.
+refusal leaves the batch half-applied in the session: roll the transaction back. A case's version moves on once a
+batch (at its flush), not once an action, so a ``version`` in a payload is checked against the case as the batch
+found it; a concurrent writer is caught at the flush (``StaleDataError``): roll back and run the batch again.
 """
 
 from __future__ import annotations
@@ -32,6 +34,8 @@ CHUNK = 900
 
 
 class Batch:
+    """The batch's cases and what the rules read of them, and the events waiting for ``flush``."""
+
     def __init__(self, session: Session, viewers: dict[Identity, Viewer] | None = None):
         """``viewers`` may be shared by the batches of one job: who sees what does not change within it."""
         self.session = session

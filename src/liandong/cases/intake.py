@@ -79,6 +79,8 @@ def open_case(session: Session, index: GridIndex, caller: Identity, *, matter_co
     ``duplicates=False`` is for generated activity only (the demo's month, the simulated year), which must not
     merge into itself. A ``batch`` (``cases/batch.py``) holds the report event until its ``flush``."""
     now = now or utcnow()
+    if batch is not None and (photo is not None or duplicates):
+        raise ValueError("a batch opens bare reports: no photo, duplicates=False (both write events of their own)")
     case, created = report(session, index, caller, matter_code=matter_code, description=description, lon=lon,
                            lat=lat, crs=crs, channel=channel, urgency=urgency, reporter=reporter,
                            idempotency_key=idempotency_key, component_code=component_code, fields=fields, now=now,

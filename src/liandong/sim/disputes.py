@@ -14,7 +14,6 @@ import numpy as np
 from sqlalchemy.orm import Session
 
 from liandong.screening import dispute_actions, disputes
-from liandong.screening.dispute_models import Dispute
 from liandong.screening.dispute_payloads import DisputeIn
 from liandong.screening.dispute_states import TYPE_NAMES, TYPES
 from liandong.sim.clock import WorkClock
@@ -80,11 +79,6 @@ def make(s: Scenario, clock: WorkClock, places: Places, seed: int, scale: float 
     arr = np.array(steps, dtype=[("t", "f8"), ("d", "i8"), ("a", "i1"), ("arg", "i8")])
     arr.sort(order=["t", "d", "a"], kind="stable")
     return DisputePlan(reported, grid, lon, lat, kinds, arr["t"], arr["d"], arr["a"], arr["arg"])
-
-
-def known(session: Session, roster: Roster, n_before: int) -> dict[int, int]:
-    """The disputes an earlier run of the same plan registered (ordinal → id)."""
-    return roster.made(session, Dispute, n_before)
 
 
 class Player:

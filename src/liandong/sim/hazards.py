@@ -18,7 +18,6 @@ import numpy as np
 from sqlalchemy.orm import Session
 
 from liandong.screening import hazard_actions, hazards
-from liandong.screening.hazard_models import Hazard
 from liandong.screening.hazard_payloads import HazardIn
 from liandong.screening.hazard_states import SECTOR_NAMES, SECTORS
 from liandong.sim.clock import WorkClock
@@ -99,11 +98,6 @@ def make(s: Scenario, clock: WorkClock, places: Places, seed: int, scale: float 
     arr = np.array(steps, dtype=[("t", "f8"), ("h", "i8"), ("a", "i1")])
     arr.sort(order=["t", "h", "a"], kind="stable")
     return HazardPlan(reported, grid, lon, lat, sector, public, major, arr["t"], arr["h"], arr["a"])
-
-
-def known(session: Session, roster: Roster, n_before: int) -> dict[int, int]:
-    """The hazards an earlier run of the same plan registered (ordinal → id)."""
-    return roster.made(session, Hazard, n_before)
 
 
 class Player:

@@ -26,6 +26,7 @@ from liandong.emergency.payloads import IncidentIn
 from liandong.emergency.plans import library
 from liandong.sim.clock import DAY, WorkClock
 from liandong.sim.scenario import IncidentPlan, Scenario
+from liandong.sim.volume import TYPHOON_DAY
 from liandong.units.models import Unit
 
 KINDS = {"typhoon": "台风", "gas_leak": "燃气泄漏", "flood": "暴雨内涝", "fire": "火灾"}
@@ -49,7 +50,7 @@ def make(s: Scenario, seed: int, town_codes: list[str]) -> list[Staged]:
     for k, plan in enumerate(s.incidents):
         typhoon = s.volume.typhoon
         if plan.kind == "typhoon" and typhoon is not None:
-            day = dt.date(s.year, typhoon.month, 8)
+            day = dt.date(s.year, typhoon.month, TYPHOON_DAY)
         else:
             day = dt.date(s.year, plan.month, rng.randint(1, 28))
         t = (day - dt.date(s.year, 1, 1)).days * DAY + rng.uniform(6 * 60, 18 * 60)

@@ -1,6 +1,6 @@
 """A simulation run: which scenario, seed and scale it plays, how far it has got (so a rerun with the same seed
-continues where it stopped) and, when finished, the figures it reached. Its presence marks the year as simulated on
-the pages and in the annual report."""
+continues where it stopped) and, when finished, the figures it reached. (What marks the year as simulated on the
+pages and in the annual report is ``assessment/simulated.py``'s marker, which the run sets.)"""
 
 from __future__ import annotations
 

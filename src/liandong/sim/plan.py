@@ -17,13 +17,13 @@ Cases still open on 31 December are first those whose steps run past the year by
 
 from __future__ import annotations
 
-import bisect
 import dataclasses
 import random
 from array import array
 
 import numpy as np
 
+from liandong.errors import Invalid
 from liandong.sim import volume
 from liandong.sim.clock import DAY, WorkClock
 from liandong.sim.draws import delay
@@ -136,7 +136,8 @@ def make(s: Scenario, clock: WorkClock, places: Places, matters: list[Matter], s
     by_line = {name: [m for m in matters if m.line == name] for name in lines}
     missing = [name for name, ms in by_line.items() if not ms]
     if missing:
-        raise ValueError(f"the catalogue has no active matter of line {missing[0]!r}")
+        raise Invalid(f"the catalogue has no active matter of line {missing[0]!r}: the scenario cannot be played",
+                      code="bad_scenario", params={"line": missing[0]})
     matter = [by_line[lines[k]][rng.randrange(len(by_line[lines[k]]))] for k in line_k]
     # a duplicate is merged into the latest earlier report that will be closed (never voided, never merged)
     closing = np.where(fate_k == 5, np.arange(n), -1)
@@ -271,22 +272,21 @@ def _stall(rng: random.Random, s: Scenario, clock: WorkClock, step_t: np.ndarray
     the year (the case waits at that stage into the next)."""
     end = clock.year_minutes
     filed = int(np.count_nonzero((step_act == A["file"]) & (step_t < end)))
-    open_by_themselves = sum(1 for _, first, close in cuts if step_t[close] >= end and step_t[first] < end)
+    file_code, later = A["file"], np.inf
+
+    def filed_at(first: int, close: int) -> int:
+        return next(k for k in range(first, close) if step_act[k] == file_code)
+
+    open_by_themselves = sum(1 for _, first, close in cuts
+                             if step_t[close] >= end and step_t[filed_at(first, close)] < end)
     wanted = round(s.outcomes.open_at_year_end * filed) - open_by_themselves
     candidates = [c for c in cuts if step_t[c[2]] < end]
     if wanted <= 0 or not candidates:
         return 0
     picked = rng.sample(candidates, min(wanted, len(candidates)))
-    file_code, later = A["file"], np.inf
     for _, first, close in picked:
-        filed_at = next(k for k in range(first, close) if step_act[k] == file_code)
-        cut = rng.randrange(filed_at + 1, close + 1)
+        cut = rng.randrange(filed_at(first, close) + 1, close + 1)
         step_t[cut:close + 1] = later
         if close + 1 < len(step_act) and step_act[close + 1] == A["rate"]:
             step_t[close + 1] = later
     return len(picked)
-
-
-def first_step_on(plan: Plan, t: float) -> int:
-    """The index of the first step at or after local minute ``t``."""
-    return bisect.bisect_left(plan.step_t, t)

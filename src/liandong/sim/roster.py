@@ -15,9 +15,12 @@ from liandong.areas.models import Area
 from liandong.auth import service as accounts
 from liandong.auth.identity import Identity
 from liandong.auth.models import User
+from liandong.errors import Invalid
 from liandong.intake.citizen import CITIZEN
 from liandong.intake.hotline import HOTLINE
 from liandong.intake.sensors.service import SENSOR
+from liandong.screening.dispute_models import Dispute
+from liandong.screening.hazard_models import Hazard
 from liandong.sim.scenario import Staff
 from liandong.units.models import Unit
 
@@ -56,7 +59,7 @@ class Roster:
         """Every account of the run."""
         return [self.commander, *(p for group in (*self.desks.values(), *self.inspectors.values()) for p in group)]
 
-    def made(self, session: Session, model, n: int) -> dict[int, int]:
+    def made(self, session: Session, model: type[Hazard] | type[Dispute], n: int) -> dict[int, int]:
         """The first ``n`` rows of a register (hazards, disputes) the run's people registered, in order: what an
         earlier run of the same plan made (ordinal → id)."""
         people = [p.user_id for p in self.people()]
@@ -80,7 +83,7 @@ def enlist(session: Session, staff: Staff, index: GridIndex) -> Roster:
     """The run's people, made the first time and found again by a rerun."""
     centre = session.scalar(select(Unit.code).where(Unit.kind == "centre").order_by(Unit.id).limit(1))
     if centre is None:
-        raise ValueError("the district has no command centre unit: load the district first")
+        raise Invalid("the district has no command centre unit: load the district first", code="no_district")
     counts = {"receptionist": staff.receptionists, "shift_leader": staff.shift_leaders,
               "dispatcher": staff.dispatchers}
     desks = {role: [_account(session, f"sim.{role}.{i + 1:02d}", centre, role) for i in range(counts[role])]

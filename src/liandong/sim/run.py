@@ -14,6 +14,7 @@ import dataclasses
 import datetime as dt
 import hashlib
 import json
+import resource
 import time
 from collections.abc import Callable
 from zoneinfo import ZoneInfo
@@ -35,6 +36,8 @@ from liandong.config import get_settings
 from liandong.db import unit_of_work, utcnow
 from liandong.errors import DomainError, Invalid
 from liandong.screening import early_warnings
+from liandong.screening.dispute_models import Dispute
+from liandong.screening.hazard_models import Hazard
 from liandong.sim import disputes as dp
 from liandong.sim import hazards as hz
 from liandong.sim import incidents
@@ -124,15 +127,34 @@ class Prepared:
     plan_seconds: float
 
 
-def prepare(url: str, s: Scenario, seed: int, scale: float) -> Prepared:
-    """The run of this scenario, seed and scale (made, with its people, the first time), and its plans."""
+def check_scale(scale: float) -> None:
     if not 0 < scale <= 1:
-        raise Invalid("scale must lie in (0, 1]", code="bad_scale", params={"scale": scale})
+        raise Invalid("--scale must lie in (0, 1]", code="bad_scale", params={"scale": scale})
+
+
+def prepare(url: str, s: Scenario, seed: int, scale: float) -> Prepared:
+    """The run of this scenario, seed and scale, and its plans. The first time, the plans are drawn before anything
+    is written (a scenario the district cannot play leaves nothing behind); then the run, its people and a
+    what-if's limits are made in one transaction. A database holds one run a year: its hazards, disputes,
+    incidents and limits are the run's."""
+    check_scale(scale)
     key = run_key(s, seed, scale)
     with unit_of_work(url) as session:
         run = session.scalar(select(SimRun).where(SimRun.key == key))
+        other = session.scalar(select(SimRun).where(SimRun.year == s.year, SimRun.key != key))
+        if run is None and other is not None:
+            raise Invalid(f"this database holds another simulated {s.year} ({other.scenario}, seed {other.seed}, "
+                          f"scale {other.scale:g}): simulate into a database of its own", code="other_run",
+                          params={"year": s.year})
         w = world(session, s, limits_applied=run is not None)
+    t0 = time.perf_counter()
+    p = plans.make(s, w.clock, w.places, w.matters, seed, scale)
+    hp = hz.make(s, w.clock, w.places, seed, scale)
+    dpl = dp.make(s, w.clock, w.places, seed, scale)
+    plan_seconds = time.perf_counter() - t0
+    with unit_of_work(url) as session:
         roster = enlist(session, s.staff, w.index)
+        run = session.scalar(select(SimRun).where(SimRun.key == key))
         if run is None:
             run = SimRun(key=key, scenario=s.name, year=s.year, seed=seed, scale=scale, started_at=utcnow(),
                          done_until=0.0, steps_done=0)
@@ -141,15 +163,10 @@ def prepare(url: str, s: Scenario, seed: int, scale: float) -> Prepared:
             simulated.mark(session, s.year, f"{s.name}, seed {seed}, scale {scale:g}")
             _change_limits(session, s)
         run_id, done_until = run.id, run.done_until
-    t0 = time.perf_counter()
-    p = plans.make(s, w.clock, w.places, w.matters, seed, scale)
-    hp = hz.make(s, w.clock, w.places, seed, scale)
-    dpl = dp.make(s, w.clock, w.places, seed, scale)
-    plan_seconds = time.perf_counter() - t0
     ids = _known(url, p, roster, key, done_until)
     with unit_of_work(url) as session:
-        hazard_ids = hz.known(session, roster, int(np.searchsorted(hp.reported, done_until)))
-        dispute_ids = dp.known(session, roster, int(np.searchsorted(dpl.reported, done_until)))
+        hazard_ids = roster.made(session, Hazard, int(np.searchsorted(hp.reported, done_until)))
+        dispute_ids = roster.made(session, Dispute, int(np.searchsorted(dpl.reported, done_until)))
     return Prepared(run_id, key, done_until, w, roster, p, hp, dpl, seed, ids, hazard_ids, dispute_ids, plan_seconds)
 
 
@@ -221,16 +238,16 @@ def simulate(url: str, s: Scenario, *, seed: int = 1, scale: float = 1.0,
         if on_progress is not None:
             on_progress(Progress(done_by(day + 1) - first, total - first, w.clock.day_of(day * DAY),
                                  time.perf_counter() - t0))
-    last = total
     seconds = time.perf_counter() - t0
     with unit_of_work(url) as session:
         run = session.get(SimRun, run_id)
         if run.finished_at is None:
             run.done_until, run.finished_at = float(end), utcnow()
     return {"run": run_id, "scenario": s.name, "seed": seed, "scale": scale, "cases_planned": p.n,
-            "steps": last - first, "resumed_from": w.clock.day_of(done_until).isoformat() if done_until else None,
+            "steps": total - first, "resumed_from": w.clock.day_of(done_until).isoformat() if done_until else None,
             "plan_seconds": round(plan_seconds, 1), "seconds": round(seconds, 1),
-            "steps_per_second": round((last - first) / seconds) if seconds and last > first else None,
+            "steps_per_second": round((total - first) / seconds) if seconds and total > first else None,
+            "peak_memory_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
             "stalled": p.stalled, "planned": p.expected(end), "hazards_planned": hz.counts(hp, end),
             "disputes_planned": dp.counts(ready.disputes, end)}
 
@@ -262,8 +279,9 @@ def _known(url: str, p: plans.Plan, roster: Roster, key: str, done_until: float)
     return found
 
 
-def _key(run_key: str, ordinal: int) -> str:
-    return f"sim:{run_key[:16]}:{ordinal}"
+def _key(key: str, ordinal: int) -> str:
+    """A report's Idempotency-Key: the run's and the report's own."""
+    return f"sim:{key[:16]}:{ordinal}"
 
 
 class _Player:

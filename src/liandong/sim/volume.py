@@ -48,9 +48,13 @@ def _holiday(day: dt.date) -> bool:
     return bool(on and name)
 
 
+TYPHOON_DAY = 8
+"""The typhoon strikes on this day of its month (Haikui reached Shanghai on 8 August 2012)."""
+
+
 def _typhoon_day(day: dt.date, n: int) -> bool:
-    """The typhoon strikes on the 8th of its month for ``n`` days (Haikui reached Shanghai on 8 August 2012)."""
-    return 8 <= day.day < 8 + n
+    """One of the ``n`` days the typhoon lasts."""
+    return TYPHOON_DAY <= day.day < TYPHOON_DAY + n
 
 
 def expected(s: Scenario, scale: float = 1.0) -> np.ndarray:
