@@ -257,9 +257,10 @@ def test_a_what_if_on_time_limits_moves_the_deadlines_not_the_work(year):
 
 def test_the_incidents_ran_their_course_and_the_scans_ran_weekly(year):
     """The typhoon struck on the scenario's typhoon day with its plan executed, the gas leak in December; both closed
-    with their 五早 intervals in the annual report; the early-warning scan ran every Sunday."""
+    with their 五早 intervals in the annual report; the early-warning scan ran every Sunday and on the incidents'
+    evenings, and found the typhoon's burst of blocked storm drains in one grid that afternoon."""
     from liandong.emergency.models import Incident, Task
-    from liandong.screening.early_warning_models import EarlyWarningScan
+    from liandong.screening.early_warning_models import EarlyWarning, EarlyWarningScan
 
     url, sc = year[0], year[1]
     with unit_of_work(url) as s:
@@ -269,11 +270,18 @@ def test_the_incidents_ran_their_course_and_the_scans_ran_weekly(year):
                           .group_by(Task.state)).all()
         scans = s.scalar(select(func.count()).select_from(EarlyWarningScan))
         report = annual.report(s, calibration.DISTRICT, 2012, run.year_end(sc))
+        warnings = s.execute(select(EarlyWarning.matter_codes, EarlyWarning.window_start, EarlyWarning.observed)).all()
     assert [(i.category, i.grade, i.state) for i in incidents] == [("natural", 3, "closed"), ("accident", 4, "closed")]
     assert incidents[0].occurred_at.astimezone(ZoneInfo("Asia/Shanghai")).date() == dt.date(2012, 8, 8)
     assert incidents[1].occurred_at.month in (12, 1) and tasks and {state for state, _ in tasks} == {"done"}
     assert report["incidents"]["total"] == 2
-    assert scans == sum(1 for d in range(366) if (dt.date(2012, 1, 1) + dt.timedelta(days=d)).weekday() == 6)
+    shanghai = ZoneInfo("Asia/Shanghai")
+    days = {dt.date(2012, 1, 1) + dt.timedelta(days=d) for d in range(366)}
+    evenings = {d for d in days if d.weekday() == 6} | {i.occurred_at.astimezone(shanghai).date() for i in incidents}
+    assert scans == len(evenings)
+    burst = [w for w in warnings if w.matter_codes == ["01004"]
+             and w.window_start.astimezone(shanghai).date() == dt.date(2012, 8, 8)]
+    assert burst and burst[0].observed >= 6
 
 
 def test_a_database_holds_one_simulated_run_a_year(year):

@@ -32,11 +32,11 @@ class Places:
         lon, lat = np.empty(n), np.empty(n)
         for k in np.unique(picks):
             where = np.flatnonzero(picks == k)
-            lon[where], lat[where] = _inside(self.geoms[k], rng, len(where))
+            lon[where], lat[where] = inside(self.geoms[k], rng, len(where))
         return self.ids[picks], lon, lat
 
 
-def _inside(geom, rng: np.random.Generator, n: int) -> tuple[np.ndarray, np.ndarray]:
+def inside(geom, rng: np.random.Generator, n: int) -> tuple[np.ndarray, np.ndarray]:
     """``n`` points drawn evenly inside ``geom`` (rejection from its bounds; its representative point if a thin
     sliver keeps refusing)."""
     minx, miny, maxx, maxy = geom.bounds

@@ -18,6 +18,7 @@ Cases still open on 31 December are first those whose steps run past the year by
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 import random
 from array import array
 
@@ -27,7 +28,7 @@ from liandong.errors import Invalid
 from liandong.sim import volume
 from liandong.sim.clock import DAY, WorkClock
 from liandong.sim.draws import delay
-from liandong.sim.places import Places
+from liandong.sim.places import Places, inside
 from liandong.sim.scenario import Scenario
 
 ACTIONS = ("report", "accept", "reject", "merge", "request_verify", "verified", "file", "close_self_handled", "void",
@@ -128,6 +129,10 @@ def make(s: Scenario, clock: WorkClock, places: Places, matters: list[Matter], s
     minute = np.where(waking, rng_np.uniform(7 * 60, 22 * 60, n), rng_np.uniform(0, DAY, n))
     reported = np.sort(day_of * DAY + minute)
     grid, lon, lat = places.draw(rng_np, n)
+    burst = _burst(s, rng_np, places, reported, grid, lon, lat, scale)
+    order = np.argsort(reported, kind="stable")  # the burst moved some reports in the day: ordinals in time order
+    reported, grid, lon, lat, burst = reported[order], grid[order], lon[order], lat[order], burst[order]
+    day_of = (reported // DAY).astype(np.int64)
     channels = list(s.volume.channels)
     channel = [channels[k] for k in rng_np.choice(len(channels), size=n, p=list(s.volume.channels.values()))]
     fate_k = _fates(s, rng_np, n)
@@ -139,6 +144,14 @@ def make(s: Scenario, clock: WorkClock, places: Places, matters: list[Matter], s
         raise Invalid(f"the catalogue has no active matter of line {missing[0]!r}: the scenario cannot be played",
                       code="bad_scenario", params={"line": missing[0]})
     matter = [by_line[lines[k]][rng.randrange(len(by_line[lines[k]]))] for k in line_k]
+    if burst.any():
+        code = s.volume.typhoon.burst.matter
+        burst_matter = next((m for m in matters if m.code == code), None)
+        if burst_matter is None:
+            raise Invalid(f"the typhoon's burst names matter {code!r}, which the catalogue has not (active, of a line "
+                          "the scenario has)", code="bad_scenario", params={"matter": code})
+        for i in np.flatnonzero(burst):
+            matter[i] = burst_matter
     # a duplicate is merged into the latest earlier report that will be closed (never voided, never merged)
     closing = np.where(fate_k == 5, np.arange(n), -1)
     master = np.maximum.accumulate(np.concatenate([[-1], closing[:-1]]))
@@ -177,6 +190,26 @@ def make(s: Scenario, clock: WorkClock, places: Places, matters: list[Matter], s
     order = np.lexsort((np.arange(len(step_t)), step_t))  # by moment; a case's own steps stay in order
     return Plan(reported, grid, lon, lat, channel, [m.code for m in matter], [FATES[k] for k in fate_k],
                 step_t[order], step_case[order], step_act[order], step_arg[order], load, stalled)
+
+
+def _burst(s: Scenario, rng: np.random.Generator, places: Places, reported: np.ndarray, grid: np.ndarray,
+           lon: np.ndarray, lat: np.ndarray, scale: float) -> np.ndarray:
+    """Move the typhoon burst's reports (drawn among its first day's, as many as the scenario says × scale, at least
+    eight) into one grid drawn by its residents, within its hours from 14:00; returns which reports they are."""
+    out = np.zeros(len(reported), dtype=bool)
+    typhoon = s.volume.typhoon
+    if typhoon is None or typhoon.burst is None:
+        return out
+    first = (dt.date(s.year, typhoon.month, volume.TYPHOON_DAY) - dt.date(s.year, 1, 1)).days
+    that_day = np.flatnonzero((reported >= first * DAY) & (reported < (first + 1) * DAY))
+    k = min(len(that_day), max(8, round(typhoon.burst.reports * scale)))
+    picked = rng.choice(that_day, size=k, replace=False)
+    g = rng.choice(len(places.ids), p=places.weights)
+    grid[picked] = places.ids[g]
+    lon[picked], lat[picked] = inside(places.geoms[g], rng, k)
+    reported[picked] = first * DAY + 14 * 60 + rng.uniform(0, typhoon.burst.hours * 60, k)
+    out[picked] = True
+    return out
 
 
 def _fates(s: Scenario, rng: np.random.Generator, n: int) -> np.ndarray:

@@ -49,8 +49,8 @@ from liandong.sim.roster import Roster, enlist
 from liandong.sim.scenario import Scenario
 
 SCAN_WEEKDAY, SCAN_MINUTE = 6, 20 * 60
-"""The early-warning scan runs over the last weeks' reports every Sunday at 20:00 (a live district scans hourly; a
-weekly scan keeps the year fast and still raises what clusters)."""
+"""The early-warning scan runs over the last weeks' reports every Sunday at 20:00, and on the evening of each
+incident's day (a live district scans hourly; this keeps the year fast and still finds the typhoon's burst)."""
 PAYLOADS = {"reject": {"reason": "不属于受理范围（模拟）"}, "void": {"reason": "重复或无效上报（模拟）"},
             "close_self_handled": {"note": "网格员现场处置（模拟）"}, "return": {"reason": "不属本单位职责（模拟）"},
             "report_done": {"note": "已处置（模拟）"}, "check_failed": {"note": "核查未通过，返工（模拟）"},
@@ -215,8 +215,7 @@ def simulate(url: str, s: Scenario, *, seed: int = 1, scale: float = 1.0,
     t0 = time.perf_counter()
     viewers: dict = {}
     for day in range(first_day, days):
-        if done_by(day + 1) == done_by(day) and not any(int(one.t // DAY) == day for one in staged) \
-                and w.clock.day_of(day * DAY).weekday() != SCAN_WEEKDAY:
+        if done_by(day + 1) == done_by(day) and not _scan_day(w.clock, day, staged):
             continue
         k, stop = cut[day], cut[day + 1]
         with unit_of_work(url) as session:
@@ -231,7 +230,7 @@ def simulate(url: str, s: Scenario, *, seed: int = 1, scale: float = 1.0,
             for one in staged:
                 if int(one.t // DAY) == day:
                     incidents.stage(session, w.index, w.clock, roster.commander, one)
-            if w.clock.day_of(day * DAY).weekday() == SCAN_WEEKDAY:  # the weekly early-warning scan (早研判)
+            if _scan_day(w.clock, day, staged):  # the early-warning scan (早研判)
                 early_warnings.scan(session, w.clock.moment(day * DAY + SCAN_MINUTE), w.index)
             run = session.get(SimRun, run_id)
             run.done_until, run.steps_done = float((day + 1) * DAY), done_by(day + 1)
@@ -250,6 +249,10 @@ def simulate(url: str, s: Scenario, *, seed: int = 1, scale: float = 1.0,
             "peak_memory_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
             "stalled": p.stalled, "planned": p.expected(end), "hazards_planned": hz.counts(hp, end),
             "disputes_planned": dp.counts(ready.disputes, end)}
+
+
+def _scan_day(clock: WorkClock, day: int, staged: list[incidents.Staged]) -> bool:
+    return clock.day_of(day * DAY).weekday() == SCAN_WEEKDAY or any(int(one.t // DAY) == day for one in staged)
 
 
 def year_end(s: Scenario) -> dt.datetime:

@@ -54,10 +54,20 @@ class Targets(_Strict):
     hazards: HazardTargets
 
 
+class Burst(_Strict):
+    """Reports of one matter crowding into one grid on the typhoon's first afternoon (blocked drains, waterlogging):
+    the cluster the early-warning scan is there to find."""
+
+    matter: Annotated[str, Field(min_length=1, max_length=16)]
+    reports: Annotated[int, Field(ge=1, le=10_000)]
+    hours: Annotated[float, Field(gt=0, le=24)] = 3.0
+
+
 class Typhoon(_Strict):
     month: Annotated[int, Field(ge=1, le=12)]
     days: Annotated[int, Field(ge=1, le=10)]
     factor: Annotated[float, Field(gt=0)]
+    burst: Burst | None = None
 
 
 class Volume(_Strict):
