@@ -17,7 +17,7 @@ from liandong.screening import dispute_actions, disputes
 from liandong.screening.dispute_payloads import DisputeIn
 from liandong.screening.dispute_states import TYPE_NAMES, TYPES
 from liandong.sim.clock import WorkClock
-from liandong.sim.draws import delay, exactly, found
+from liandong.sim.draws import Found, delay, exactly, found
 from liandong.sim.places import Places
 from liandong.sim.roster import Roster
 from liandong.sim.scenario import Scenario
@@ -30,22 +30,15 @@ CALLED_BACK = 0.85
 
 
 @dataclasses.dataclass
-class DisputePlan:
-    reported: np.ndarray
-    grid: np.ndarray
-    lon: np.ndarray
-    lat: np.ndarray
+class DisputePlan(Found):
+    """Where and when the year's disputes are reported, and their steps in the order they happen."""
+
     type: list[str]
     step_t: np.ndarray
     step_dispute: np.ndarray
     step_action: np.ndarray
     step_arg: np.ndarray
     """resolve: index into OUTCOMES."""
-
-    @property
-    def n(self) -> int:
-        return len(self.reported)
-
 
 def make(s: Scenario, clock: WorkClock, places: Places, seed: int, scale: float = 1.0) -> DisputePlan:
     d = s.screening.disputes

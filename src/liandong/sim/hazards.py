@@ -21,7 +21,7 @@ from liandong.screening import hazard_actions, hazards
 from liandong.screening.hazard_payloads import HazardIn
 from liandong.screening.hazard_states import SECTOR_NAMES, SECTORS
 from liandong.sim.clock import WorkClock
-from liandong.sim.draws import delay, exactly, found
+from liandong.sim.draws import Found, delay, exactly, found
 from liandong.sim.places import Places
 from liandong.sim.roster import Roster
 from liandong.sim.scenario import Scenario
@@ -37,21 +37,15 @@ FIVE = {"measures": "限期整改，落实专人督办（模拟）", "responsibi
 
 
 @dataclasses.dataclass
-class HazardPlan:
-    reported: np.ndarray
-    grid: np.ndarray
-    lon: np.ndarray
-    lat: np.ndarray
+class HazardPlan(Found):
+    """Where and when the year's hazards are reported, and their steps in the order they happen."""
+
     sector: list[str]
     public: np.ndarray
     major: np.ndarray
     step_t: np.ndarray
     step_hazard: np.ndarray
     step_action: np.ndarray
-
-    @property
-    def n(self) -> int:
-        return len(self.reported)
 
 
 def make(s: Scenario, clock: WorkClock, places: Places, seed: int, scale: float = 1.0) -> HazardPlan:
