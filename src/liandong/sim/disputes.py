@@ -40,6 +40,7 @@ class DisputePlan(Found):
     step_arg: np.ndarray
     """resolve: index into OUTCOMES."""
 
+
 def make(s: Scenario, clock: WorkClock, places: Places, seed: int, scale: float = 1.0) -> DisputePlan:
     d = s.screening.disputes
     rng_np = np.random.default_rng([seed, 3])
