@@ -76,7 +76,9 @@ def free_port() -> int:
 
 
 def start(cmd: list[str], env: dict, port: int) -> subprocess.Popen:
-    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    # the server's log goes to a file: a pipe nobody reads would fill with its request lines and stall it
+    log = tempfile.TemporaryFile()  # noqa: SIM115  lives as long as the server it logs
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=log)
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         try:
@@ -84,7 +86,8 @@ def start(cmd: list[str], env: dict, port: int) -> subprocess.Popen:
             return proc
         except httpx.HTTPError:
             if proc.poll() is not None:
-                raise RuntimeError(proc.stderr.read().decode()[-2000:]) from None
+                log.seek(0)
+                raise RuntimeError(log.read().decode(errors="replace")[-2000:]) from None
             time.sleep(0.2)
     proc.kill()
     raise RuntimeError("server did not start")

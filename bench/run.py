@@ -46,7 +46,19 @@ os.environ.setdefault("LIANDONG_ARGON2_PARALLELISM", "1")
 import numpy as np  # noqa: E402
 import shapely  # noqa: E402
 
-from bench import assessment, cap, early_warning, figures, history, intake, live, plans, simulation  # noqa: E402
+from bench import (  # noqa: E402
+    assessment,
+    cap,
+    early_warning,
+    figures,
+    history,
+    intake,
+    live,
+    partitions,
+    plans,
+    processes,
+    simulation,
+)
 from liandong.areas.index import GridIndex, locate  # noqa: E402
 from liandong.auth.identity import Identity  # noqa: E402
 from liandong.config import get_settings  # noqa: E402
@@ -357,6 +369,8 @@ def main() -> None:
             print("change → screen (PostgreSQL):", result["live_feed_postgresql"])
             result["http_intake_postgresql"] = http_intake(pg, index, args.intake_seconds, scaling=True)
             print("http intake (PostgreSQL):", result["http_intake_postgresql"])
+            result["processes_postgresql"] = processes.run(pg, PASSWORD, intake_points(index, 40_000))
+            print("2 processes vs 1 (PostgreSQL):", result["processes_postgresql"])
             result["figures_postgresql"] = figure_run(pg, index, args.figure_cases)
             print("figures (PostgreSQL):", result["figures_postgresql"])
         finally:
@@ -368,6 +382,12 @@ def main() -> None:
                       {k: v for k, v in result["simulation_postgresql"].items() if k != "figures"})
             finally:
                 drop_postgres(sim_pg)
+        if part_pg := postgres_url():
+            try:
+                result["partitions_postgresql"] = partitions.run(part_pg, events=1_000_000, months=24)
+                print("partitioned history (PostgreSQL):", result["partitions_postgresql"]["readers"])
+            finally:
+                drop_postgres(part_pg)
     path = OUT / "foundation.json"
     path.write_text(json.dumps(result, indent=2, ensure_ascii=False), encoding="utf-8")
     print(f"written {path}")

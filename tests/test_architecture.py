@@ -20,7 +20,7 @@ import pytest
 
 SRC = Path(__file__).resolve().parent.parent / "src" / "liandong"
 DOMAINS = ("areas", "units", "auth", "catalogue", "cases", "emergency", "screening", "assessment", "components",
-           "intake", "live", "web", "demo", "sim")
+           "intake", "live", "web", "demo", "sim", "ops")
 HTTP_EDGE = "liandong.auth.deps"
 COMPOSITION_ROOTS = {"liandong.app", "liandong.cli", "liandong.models", "liandong.__main__"}
 UNITS_OF_WORK = {"liandong.db", "liandong.auth.deps"}

@@ -40,6 +40,11 @@ ALLOWED = {
     "auth/deps.py:get_session",
     # a cache hit needs no database; a miss is looked up in run_in_threadpool
     "auth/deps.py:optional_principal",
+    # hands the request's session on, or opens the replica's in a thread (anyio.to_thread.run_sync(replica.open,
+    # session, …)) and discards it in one (_in_thread)
+    "auth/deps.py:_replica_read",
+    # hands the session chosen by _replica_read on, touching nothing
+    "auth/deps.py:read_session",
 }
 def _is_session_type(node: ast.expr | None) -> bool:
     return node is not None and any(

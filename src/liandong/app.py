@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import logging
+import time
 from collections.abc import Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -13,7 +14,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
-from sqlalchemy.exc import DataError, IntegrityError, InternalError, OperationalError, StatementError
+from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, StatementError
 from sqlalchemy.orm.exc import StaleDataError
 
 from liandong import __version__
@@ -24,7 +25,7 @@ from liandong.assessment.api import router as assessment_router
 from liandong.auth.api import router as auth_router
 from liandong.auth.deps import ErrorAnswer
 from liandong.auth.principals import PrincipalCache
-from liandong.cases import calendar
+from liandong.cases import calendar, work_figures
 from liandong.cases.api import router as cases_router
 from liandong.cases.calendar_api import router as calendar_router
 from liandong.cases.dedupe_api import router as dedupe_router
@@ -33,7 +34,7 @@ from liandong.cases.stats_api import router as stats_router
 from liandong.catalogue.api import router as catalogue_router
 from liandong.components.api import router as components_router
 from liandong.config import Settings, get_settings
-from liandong.db import session_factory, utcnow
+from liandong.db import RACED, Fault, classify, driver_errors, readiness, session_factory, utcnow
 from liandong.emergency import live_events
 from liandong.emergency.api import router as incidents_router
 from liandong.emergency.cap.api import router as cap_router
@@ -47,6 +48,7 @@ from liandong.intake.sensors.api import router as sensors_router
 from liandong.intake.video.api import router as video_router
 from liandong.live.api import router as live_router
 from liandong.live.feed import Feed
+from liandong.ops import logs, metrics, replica
 from liandong.ratelimit import RateLimiter
 from liandong.screening import early_warning_live
 from liandong.screening.campaigns_api import router as campaigns_router
@@ -58,6 +60,45 @@ from liandong.units.api import router as units_router
 from liandong.web import reasons
 
 STATIC = Path(__file__).parent / "web" / "static"
+RETRY_AFTER = "5"
+"""Seconds a client is told to wait after a database fault (503): long enough for a pool to reconnect."""
+
+
+def fault_response(fault: Fault) -> JSONResponse:
+    """The answer to a request the database refused: ``fault.detail`` says the cause and that nothing was saved."""
+    headers = {"Retry-After": RETRY_AFTER} if fault.status == 503 else None
+    return JSONResponse({"detail": fault.detail, "code": fault.code, "params": {"cause": fault.cause}},
+                        status_code=fault.status, headers=headers)
+
+
+class DatabaseFaults:
+    """ASGI guard for database faults raised outside the endpoints' exception handlers (in a middleware, or in a
+    handler that gave up): answered as JSON before anything was sent, instead of escaping to the server.
+
+    An exception that escapes the app makes Starlette answer a bare text 500 and then re-raise, and uvicorn then
+    closes the connection: a client's kept-alive connection is dropped with it. Answering here ends the request
+    normally. Once the answer has started, nothing can be said any more: the error goes on (a cut-off stream)."""
+
+    def __init__(self, app):
+        self.app = app
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        started = False
+
+        async def sending(message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, receive, sending)
+        except Exception as exc:
+            fault = None if started else classify(exc)
+            if fault is None:
+                raise
+            await fault_response(fault)(scope, receive, send)
 
 
 @asynccontextmanager
@@ -72,7 +113,12 @@ async def _lifespan(app: FastAPI):
     cap_poller = None
     if app.state.settings.cap_feed_urls.strip() and app.state.settings.cap_poll_seconds > 0:
         cap_poller = asyncio.create_task(_poll_cap_forever(app))
+    from liandong.auth import invalidation  # PostgreSQL: other processes' user and token changes count here at once
+
+    listener = app.state.principal_listener = invalidation.listen(app.state.database_url)
     yield
+    if listener:
+        await asyncio.to_thread(listener.stop)
     if task:
         task.cancel()
     if cap_poller:
@@ -90,9 +136,10 @@ async def _sweep_forever(app: FastAPI) -> None:
     from liandong.emergency import task_sweep
 
     def once() -> None:
-        with unit_of_work(app.state.database_url) as session:
+        with metrics.job_run("sweep"), unit_of_work(app.state.database_url) as session:
             sla.sweep(session, app.state.clock(), app.state.calendar.get(session))
-        with unit_of_work(app.state.database_url) as session:  # plan tasks: natural time, their own transaction
+        # plan tasks: natural time, their own transaction
+        with metrics.job_run("task_sweep"), unit_of_work(app.state.database_url) as session:
             task_sweep.sweep(session, app.state.clock(), app.state.settings.task_ack_minutes)
 
     while True:
@@ -112,8 +159,9 @@ async def _scan_forever(app: FastAPI) -> None:
     every = dt.timedelta(minutes=app.state.settings.early_warning_scan_minutes)
 
     def once() -> None:
-        early_warnings.scheduled(lambda: unit_of_work(app.state.database_url), app.state.clock(),
-                                 app.state.grid_index.get, every)
+        with metrics.job_run("early_warning_scan"):
+            early_warnings.scheduled(lambda: unit_of_work(app.state.database_url), app.state.clock(),
+                                     app.state.grid_index.get, every)
 
     while True:
         await asyncio.sleep(app.state.settings.early_warning_scan_minutes * 60)
@@ -134,8 +182,9 @@ async def _poll_cap_forever(app: FastAPI) -> None:
     while True:
         for url in urls:
             try:
-                summary = await asyncio.to_thread(poll.poll, url, lambda: unit_of_work(app.state.database_url),
-                                                  settings, app.state.clock)
+                with metrics.job_run("cap_poll"):
+                    summary = await asyncio.to_thread(poll.poll, url, lambda: unit_of_work(app.state.database_url),
+                                                      settings, app.state.clock)
                 if summary["refused"]:
                     logging.getLogger("liandong.cap").warning("CAP feed %s: refused %s", url, summary["refused"])
             except Exception:  # a failed poll must not stop the next one; it is logged
@@ -155,10 +204,13 @@ def create_app(settings: Settings | None = None, clock: Callable[[], dt.datetime
         docs_url="/docs",
     )
     app.add_middleware(NulGuard)
+    app.add_middleware(DatabaseFaults)  # outside the app's own layers, inside metrics and logs (added below)
     app.state.settings = settings
     app.state.clock = clock or utcnow
     app.state.database_url = settings.url()
     app.state.sessionmaker = session_factory(app.state.database_url)
+    # a replica the primary cannot have (SQLite) is refused now, not on every request
+    replica.replica_for(app.state.database_url, settings.database_replica_url, settings.replica_max_lag_seconds)
     app.state.principals = PrincipalCache(settings.principal_cache_seconds)
     app.state.grid_index = IndexHolder(settings.index_check_seconds)
     app.state.rate_limiter = RateLimiter(settings.rate_limit_storage)
@@ -169,6 +221,8 @@ def create_app(settings: Settings | None = None, clock: Callable[[], dt.datetime
                                          early_warning_live.read, early_warning_live.last)
     app.state.calendar = calendar.shared(app.state.database_url, settings.work_hours, settings.timezone,
                                          ttl=settings.index_check_seconds * 15)
+    metrics.install(app, work_figures.read)  # /metrics, request latency, live-feed clients (after the feeds exist)
+    logs.install(app)  # JSON logs and the request id (outermost: every line of a request carries its id)
 
     @app.exception_handler(DomainError)
     def domain_error(request: Request, exc: DomainError):
@@ -189,27 +243,28 @@ def create_app(settings: Settings | None = None, clock: Callable[[], dt.datetime
         """An endpoint's refusal in its own format (Open311): raised so that its unit of work rolled back."""
         return exc.response
 
-    raced = {"detail": "changed at the same moment by another request: read it again and retry", "code": "conflict"}
-
     @app.exception_handler(IntegrityError)
     @app.exception_handler(StaleDataError)
     def integrity_error(request: Request, exc: IntegrityError | StaleDataError):
         """Two requests raced for the same row (an event number, an idempotency key, an event id, a version
         moved on under a write the unit of work flushed at its commit): the loser's transaction is rolled back
         whole, and it is told to read again and retry."""
-        return JSONResponse(raced, status_code=409)
+        return fault_response(RACED)
 
-    @app.exception_handler(OperationalError)
-    @app.exception_handler(InternalError)
-    def database_refused(request: Request, exc: OperationalError | InternalError):
+    def database_refused(request: Request, exc: Exception):
         """The database did not take the work — often at the unit of work's commit (``auth/deps.py``), after
         the endpoint itself succeeded: a serialisation failure or deadlock (a race, 409 like above), or a
-        database that is unreachable, locked or read-only (503). Everything was rolled back, and the answer
-        says so: never a success for data that was not stored."""
-        if getattr(exc.orig, "sqlstate", None) in ("40001", "40P01"):  # PostgreSQL: serialization, deadlock
-            return JSONResponse(raced, status_code=409)
-        return JSONResponse({"detail": "the database cannot store changes right now; nothing was saved: try again "
-                                       "shortly", "code": "unavailable"}, status_code=503, headers={"Retry-After": "5"})
+        database that is unreachable, read-only, full or whose connection was killed (503 naming the cause,
+        ``db.classify``). Everything was rolled back, and the answer says so: never a success for data that was
+        not stored. A dead connection was dropped from the pool by SQLAlchemy; the next request gets a new one.
+        Errors that are no fault of the database (a bug) go on as server errors."""
+        fault = classify(exc)
+        if fault is None:
+            raise exc
+        return fault_response(fault)
+
+    for kind in (DBAPIError, *driver_errors()):  # the drivers' own: a failed pre-ping is raised unwrapped
+        app.add_exception_handler(kind, database_refused)
 
     @app.exception_handler(OverflowError)
     @app.exception_handler(DataError)
@@ -228,13 +283,28 @@ def create_app(settings: Settings | None = None, clock: Callable[[], dt.datetime
         errors = [f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()]
         return JSONResponse({"detail": "invalid request: " + "; ".join(errors), "errors": errors}, status_code=422)
 
-    @app.get("/healthz", tags=["meta"], summary="Liveness and database check")
-    def healthz():
-        from sqlalchemy import text
-
-        with app.state.sessionmaker() as session:
-            session.execute(text("SELECT 1"))
+    @app.get("/healthz", tags=["meta"], summary="Liveness: the process answers (the database is not asked)")
+    async def healthz():
+        """Alive only: a process whose database is down is still alive, and restarting it would not help."""
         return {"status": "ok", "version": __version__}
+
+    last_ready: list = [float("-inf"), None]
+
+    @app.get("/readyz", tags=["meta"], summary="Readiness: the database is reachable, migrated and writable",
+             responses={503: {"description": "Not ready: `failing` names the check, `checks` each one's reason"}})
+    def readyz():
+        """Whether this process can do its work now (``db.readiness``): 503 naming the failing check otherwise,
+        so that a load balancer sends requests elsewhere meanwhile. An answer is kept for a second: the check
+        takes the write lock, and a flood of probes must not queue the real writers behind it."""
+        at, ready = last_ready
+        if time.monotonic() - at >= settings.ready_keep_seconds:
+            ready = readiness(app.state.database_url)
+            last_ready[:] = [time.monotonic(), ready]
+        if ready.failing is None:
+            return {"status": "ready", "checks": ready.checks, "version": __version__}
+        return JSONResponse({"status": "not ready", "failing": ready.failing, "detail": ready.fault.reason,
+                             "code": "unavailable", "checks": ready.checks}, status_code=503,
+                            headers={"Retry-After": RETRY_AFTER})
 
     errors = error_responses()
     for router in (auth_router, areas_router, layer_router, units_router, catalogue_router, cases_router,

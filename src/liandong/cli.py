@@ -140,10 +140,44 @@ def serve(host: str = "127.0.0.1", port: int = 8000, workers: int = 1) -> None:
     """Serve the web app and API (OpenAPI at /docs)."""
     import uvicorn
 
+    from liandong.ops import metrics
+
     _migrate()
+    metrics.reset_multiprocess_dir()  # figures of an earlier run's workers are not this run's
     typer.echo(f"serving on http://{host}:{port}/  (API docs: http://{host}:{port}/docs)")
     uvicorn.run("liandong.app:create_app", factory=True, host=host, port=port, workers=workers,
-                log_level=os.environ.get("LIANDONG_LOG_LEVEL", "info"))
+                log_level=get_settings().log_level)
+
+
+@app.command()
+def backup(path: Annotated[Path, typer.Argument(help="the backup file to write (replaced whole)")]) -> None:
+    """Back up the database into one file, while the app runs: SQLite's online backup, or pg_dump's custom
+    format; with a manifest (backend, schema revision, time, row counts)."""
+    from liandong.ops import backup as ops
+
+    try:
+        made = ops.backup(_url(), path)
+    except DomainError as exc:
+        _fail(exc)
+    typer.echo(f"backed up {_safe_url()} (schema {made['revision']}, {sum(made['tables'].values()):,} rows in "
+               f"{len(made['tables'])} tables) to {path} ({path.stat().st_size:,} bytes)")
+
+
+@app.command()
+def restore(path: Annotated[Path, typer.Argument(help="a file written by `liandong backup`")]) -> None:
+    """Replace the database with a backup of the same backend, whole or not at all (on SQLite, stop the app
+    first). Refuses a file of the other backend or of a newer schema."""
+    from liandong.ops import backup as ops
+
+    try:
+        made = ops.restore(_url(), path)
+    except DomainError as exc:
+        _fail(exc)
+    typer.echo(f"restored {_safe_url()} from {path} (made {made['created_at']}, schema {made['revision']}, "
+               f"{sum(made['tables'].values()):,} rows in {len(made['tables'])} tables); restart the app's processes: "
+               "they remember the old data (the live feed's position, caches)")
+    if made["revision"] != made["head"]:
+        typer.echo(f"the backup's schema is older than this code's ({made['head']}): run `liandong migrate`", err=True)
 
 
 # --- areas --------------------------------------------------------------------------------------
@@ -789,3 +823,128 @@ def simulate_compare(
         typer.echo(f"  [{line}]")
         for name, cell in cells.items():
             show(name, cell)
+
+
+partitions_app = typer.Typer(help="PostgreSQL: the monthly partitions of the event log and the stage facts; "
+                                  "archive and drop old months.", no_args_is_help=True)
+app.add_typer(partitions_app, name="partitions")
+
+
+def _partitions_engine():
+    from liandong.db import get_engine
+
+    return get_engine(_url())
+
+
+@partitions_app.command("list")
+def partitions_list() -> None:
+    """Every partition with its months and estimated rows (from the statistics)."""
+    from liandong.ops import partitions as parts
+
+    try:
+        with _partitions_engine().begin() as conn:
+            parts.require(conn)
+            for table in parts.TABLES:
+                for p in parts.partitions(conn, table):
+                    span = "DEFAULT" if p.default else f"{p.lo:%Y-%m-%d} – {p.hi:%Y-%m-%d}"
+                    typer.echo(f"{p.name:<32} {span:<26} ~{p.rows:,} rows")
+    except DomainError as exc:
+        _fail(exc)
+
+
+@partitions_app.command("ensure")
+def partitions_ensure(
+    ahead: Annotated[int, typer.Option(help="months to create ahead of this one")] = 3,
+    since: Annotated[str | None, typer.Option(help="YYYY-MM: also create the months from this one (before "
+                                                   "importing old history)")] = None,
+) -> None:
+    """Create this month's partitions and the next ones, and move rows that landed in a DEFAULT partition into
+    their month (the deadline sweep's host may run this daily)."""
+    import datetime as dt
+
+    from liandong.ops import partitions as parts
+
+    try:
+        start = None
+        if since:
+            try:
+                start = dt.datetime.strptime(since, "%Y-%m").replace(day=15, tzinfo=parts.zone())
+            except ValueError:
+                raise parts.PartitionError(f"--since {since!r} is not a month like 2012-01") from None
+        with _partitions_engine().begin() as conn:
+            created = parts.ensure(conn, utcnow(), ahead=ahead, since=start)
+    except DomainError as exc:
+        _fail(exc)
+    typer.echo(json.dumps({"created": created}))
+
+
+@partitions_app.command("archive")
+def partitions_archive(
+    directory: Annotated[Path, typer.Argument(help="where the archives (CSV, gzip) and manifest.json are kept")],
+    keep_months: Annotated[int, typer.Option(help="whole months kept before this one")] = 36,
+    drop: Annotated[bool, typer.Option("--drop", help="drop each month once its archive is checked")] = False,
+    yes: Annotated[bool, typer.Option("--yes", help="confirm the drop (the figures of those months go)")] = False,
+) -> None:
+    """Export the months older than --keep-months to DIRECTORY (one file per partition, checked against the
+    rows); with --drop --yes, detach and drop each one whose archive is intact and complete."""
+    from liandong.ops import partitions as parts
+
+    try:
+        before = parts.cutoff(utcnow(), keep_months)
+        with _partitions_engine().begin() as conn:
+            due = parts.due(conn, before)
+            crossing = parts.straddling(conn, before)
+        if not due:
+            typer.echo(f"nothing older than {before:%Y-%m}")
+            return
+        months = sorted({f"{p.lo:%Y-%m}" for p in due})
+        if drop:
+            typer.secho(f"dropping {len(due)} partitions ({months[0]} … {months[-1]}): the assessment, the annual "
+                        "report and the on-time rates of those months will no longer count their events and stages; "
+                        f"case pages will show history from {before:%Y-%m} on ({crossing:,} cases opened before and "
+                        "still open or closed after it); `liandong partitions restore` brings a month back.",
+                        fg="yellow", err=True)
+            if not yes:
+                typer.secho("nothing done: add --yes to archive and drop", fg="red", err=True)
+                raise typer.Exit(1)
+        done = parts.archive(_partitions_engine(), directory, before, drop=drop)
+    except DomainError as exc:
+        _fail(exc)
+    for line in done:
+        typer.echo(json.dumps(line, ensure_ascii=False))
+
+
+@partitions_app.command("drop")
+def partitions_drop(
+    directory: Annotated[Path, typer.Argument(help="the archive directory holding the partitions' files")],
+    names: Annotated[list[str], typer.Argument(help="partitions, e.g. case_events_p202301")],
+    yes: Annotated[bool, typer.Option("--yes", help="confirm: the figures of those months go")] = False,
+) -> None:
+    """Drop archived partitions; refused for any not archived intact in DIRECTORY with its present rows."""
+    from liandong.ops import partitions as parts
+
+    if not yes:
+        typer.secho("dropping a month takes its events and stages out of every figure: add --yes", fg="red", err=True)
+        raise typer.Exit(1)
+    try:
+        for name in names:
+            rows = parts.drop_partition(_partitions_engine(), directory, name)
+            typer.echo(json.dumps({"partition": name, "rows": rows, "done": "dropped"}))
+    except DomainError as exc:
+        _fail(exc)
+
+
+@partitions_app.command("restore")
+def partitions_restore(
+    directory: Annotated[Path, typer.Argument(help="the archive directory")],
+    names: Annotated[list[str], typer.Argument(help="partitions to load back, e.g. case_events_p202301")],
+) -> None:
+    """Load archived months back as partitions (their figures count again)."""
+    from liandong.ops import partitions as parts
+
+    try:
+        for name in names:
+            rows = parts.restore(_partitions_engine(), directory, name)
+            typer.echo(json.dumps({"partition": name, "rows": rows, "done": "restored"}))
+    except DomainError as exc:
+        _fail(exc)

@@ -15,6 +15,11 @@ class Settings(BaseSettings):
 
     database_url: str = ""
     """SQLAlchemy URL; an SQLite file under ./var/ when empty."""
+    database_replica_url: str = ""
+    """A PostgreSQL hot standby of ``database_url`` that dashboards, assessment and reports read from
+    (ops/replica.py); none when empty."""
+    replica_max_lag_seconds: float = 30.0
+    """A replica further behind the primary than this is passed over: its readers read the primary."""
 
     # Passwords (argon2id). The defaults are argon2-cffi's; tests lower them for speed.
     argon2_time_cost: int = 3
@@ -59,6 +64,9 @@ class Settings(BaseSettings):
     timezone: str = "Asia/Shanghai"
     pause_on_extension: bool = True
     """Whether a stage's clock stops while an extension request waits for a decision."""
+    ready_keep_seconds: float = 1.0
+    """How long ``/readyz`` keeps its answer (its check takes the write lock: a flood of probes must not queue the
+    writers behind it); 0 checks on every call."""
     sweep_seconds: float = 60.0
     """How often the running app looks for overdue stages (0 turns the in-app sweep off)."""
 
@@ -110,6 +118,14 @@ class Settings(BaseSettings):
     """Optional base-map tile URL template for the map page (none by default: no internet)."""
 
     cookie_secure: bool = False
+
+    log_format: str = "json"
+    """``json`` (one JSON object per line, for journald and log shippers) or ``text`` (for reading by eye)."""
+    log_level: str = "info"
+    """Level of the platform's logs (and of uvicorn's, ``liandong serve``)."""
+    metrics_token: str = ""
+    """Bearer token that ``/metrics`` asks of every caller; empty: only direct loopback callers (no proxy) may read
+    it."""
 
     def uploads(self) -> Path:
         path = Path(self.upload_dir) if self.upload_dir else VAR_DIR / "uploads"

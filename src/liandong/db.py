@@ -7,14 +7,20 @@ through psycopg 3. The same Alembic migrations build both.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import os
+import sqlite3
 import threading
+import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
-from sqlalchemy import DateTime, MetaData, create_engine, event
+from sqlalchemy import DateTime, MetaData, create_engine, event, text
 from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.exc import DBAPIError, InterfaceError, InternalError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.types import TypeDecorator
 
@@ -86,17 +92,31 @@ class _SQLiteWriter:
 
     def __init__(self) -> None:
         self.lock = threading.Lock()
+        self.holders: weakref.WeakSet = weakref.WeakSet()
+        """The Connections holding the lock. Kept here, not in ``conn.info``: after an error that invalidated the
+        connection (``_readonly_is_a_disconnect``), ``conn.info`` raises at the rollback, and the lock would
+        stay taken for good — every later write in the process would wait on it."""
 
     def before_execute(self, conn, cursor, statement, parameters, context, executemany) -> None:
-        if conn.info.get("writer") or not statement.lstrip()[:6].upper().startswith(("INSERT", "UPDATE", "DELETE",
-                                                                                       "REPLAC")):
+        if conn in self.holders or not statement.lstrip()[:6].upper().startswith(("INSERT", "UPDATE", "DELETE",
+                                                                                    "REPLAC")):
             return
         self.lock.acquire()
-        conn.info["writer"] = True
+        self.holders.add(conn)
 
     def release(self, conn) -> None:
-        if conn.info.pop("writer", False):
+        if conn in self.holders:
+            self.holders.discard(conn)
             self.lock.release()
+
+
+def _readonly_is_a_disconnect(context) -> None:
+    """A SQLite connection opened while its file was read-only stays read-only for its whole life, even after
+    the permissions are restored. Treated as a lost connection, it is discarded with the pool's other
+    connections of that time, and the next checkout opens a fresh one: writes work again without a restart."""
+    code = getattr(context.original_exception, "sqlite_errorcode", None)
+    if code is not None and code & 0xFF == sqlite3.SQLITE_READONLY:
+        context.is_disconnect = True
 
 
 REQUEST_THREADS = 40
@@ -130,17 +150,22 @@ def get_engine(url: str, pool_timeout: float = 30.0) -> Engine:
             Path(u.database).parent.mkdir(parents=True, exist_ok=True)
         else:
             pool = {}  # in memory: SQLAlchemy's pool of one connection per thread
-        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 10}, **pool)
+        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 10}, hide_parameters=True,
+                               **pool)
         event.listen(engine, "connect", _sqlite_pragmas)
         event.listen(engine, "savepoint", _savepoint)
         writer = _SQLiteWriter()
         event.listen(engine, "before_cursor_execute", writer.before_execute)
         event.listen(engine, "commit", writer.release)
         event.listen(engine, "rollback", writer.release)
+        event.listen(engine, "handle_error", _readonly_is_a_disconnect)
     else:
         if u.drivername == "postgresql":
             u = u.set(drivername="postgresql+psycopg")
-        engine = create_engine(u, pool_pre_ping=True, **pool)
+        # an unreachable host is an error in seconds, never a hang; the values of a statement (names, phone numbers)
+        # stay out of error messages and so out of the logs
+        engine = create_engine(u, pool_pre_ping=True, hide_parameters=True,
+                               connect_args={"connect_timeout": int(u.query.get("connect_timeout", 5))}, **pool)
     return _engines.setdefault(url, engine)  # two first callers at once: both get the one kept
 
 
@@ -187,3 +212,145 @@ def migrate(url: str, revision: str = "head") -> None:
 def is_postgres(session_or_engine) -> bool:
     bind = session_or_engine.get_bind() if isinstance(session_or_engine, Session) else session_or_engine
     return bind.dialect.name == "postgresql"
+
+
+# --- database faults --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Fault:
+    """What a database error means for the caller: the HTTP status, the stable code and ``cause`` (a machine
+    word the pages may translate) of the answer, and ``reason``, the cause in English."""
+
+    status: int
+    code: str
+    cause: str
+    reason: str
+
+    @property
+    def detail(self) -> str:
+        """The sentence an error answer shows: the cause, and that the request's transaction was rolled back."""
+        if self.status == 409:
+            return self.reason
+        return f"{self.reason}; nothing was saved: try again shortly"
+
+
+RACED = Fault(409, "conflict", "race", "changed at the same moment by another request: read it again and retry")
+READ_ONLY = Fault(503, "unavailable", "read_only", "the database is read-only")
+FULL = Fault(503, "unavailable", "full", "the database is full")
+EXHAUSTED = Fault(503, "unavailable", "exhausted", "the database is out of memory or connections")
+BUSY = Fault(503, "unavailable", "busy", "the database is busy with other writes")
+BROKEN_FILE = Fault(503, "unavailable", "file", "the database file cannot be opened, read or written")
+LOST = Fault(503, "unavailable", "connection_lost", "the connection to the database was lost")
+TIMEOUT = Fault(503, "unavailable", "timeout", "the database took too long to answer")
+UNREACHABLE = Fault(503, "unavailable", "unreachable", "the database cannot be reached")
+UNAVAILABLE = Fault(503, "unavailable", "unavailable", "the database cannot store changes right now")
+
+_SQLSTATES = {"40001": RACED, "40P01": RACED, "25006": READ_ONLY, "53100": FULL, "55P03": BUSY, "57014": TIMEOUT}
+"""PostgreSQL: serialisation failure and deadlock, a read-only transaction (a hot standby, a primary turned
+read-only), disk full, a lock not granted within ``lock_timeout``, a statement cancelled (``statement_timeout``)."""
+_SQLSTATE_CLASSES = {"53": EXHAUSTED, "08": LOST, "57": LOST, "58": BROKEN_FILE}
+"""Insufficient resources (out of memory, too many connections: disk full is 53100 above), connection
+exceptions, operator intervention (a terminated backend, a shutdown), system errors (I/O)."""
+_SQLITE = {sqlite3.SQLITE_READONLY: READ_ONLY, sqlite3.SQLITE_FULL: FULL, sqlite3.SQLITE_BUSY: BUSY,
+           sqlite3.SQLITE_LOCKED: BUSY, sqlite3.SQLITE_IOERR: BROKEN_FILE, sqlite3.SQLITE_CANTOPEN: BROKEN_FILE,
+           sqlite3.SQLITE_NOTADB: BROKEN_FILE, sqlite3.SQLITE_CORRUPT: BROKEN_FILE}
+"""SQLite primary result codes (the low byte of the extended code the driver gives)."""
+
+
+def classify(exc: BaseException) -> Fault | None:
+    """The fault a database error stands for, or None when it is no fault of the database (a bug, bad input).
+
+    Takes SQLAlchemy's wrapped errors and the drivers' own (a failed pre-ping is raised unwrapped). The one
+    mapping behind the app's error answers and ``/readyz``: by SQLSTATE on PostgreSQL, by result code on
+    SQLite, then a connection SQLAlchemy found dead; any other operational or internal error is a 503 too."""
+    orig = exc.orig if isinstance(exc, DBAPIError) else exc
+    sqlstate = getattr(orig, "sqlstate", None) or ""
+    fault = _SQLSTATES.get(sqlstate) or _SQLSTATE_CLASSES.get(sqlstate[:2])
+    code = getattr(orig, "sqlite_errorcode", None)
+    if fault is None and code is not None:
+        fault = _SQLITE.get(code & 0xFF)
+    if fault is not None:
+        return fault
+    if getattr(exc, "connection_invalidated", False):
+        return LOST
+    if isinstance(exc, OperationalError | InternalError | InterfaceError):
+        return UNAVAILABLE
+    if exc is orig and isinstance(exc, _drivers()[1]):
+        return LOST  # raised by the driver itself, e.g. a pre-ping on a connection the server closed
+    return None
+
+
+@functools.cache
+def _drivers() -> tuple[tuple[type[BaseException], ...], tuple[type[BaseException], ...]]:
+    """The drivers' base error classes (what may escape SQLAlchemy unwrapped), and their operational ones."""
+    base: list[type[BaseException]] = [sqlite3.Error]
+    operational: list[type[BaseException]] = [sqlite3.OperationalError, sqlite3.InterfaceError]
+    try:
+        import psycopg
+    except ImportError:  # PostgreSQL support not installed
+        pass
+    else:
+        base.append(psycopg.Error)
+        operational += [psycopg.OperationalError, psycopg.InterfaceError]
+    return tuple(base), tuple(operational)
+
+
+def driver_errors() -> tuple[type[BaseException], ...]:
+    """The drivers' base error classes: the app maps them like SQLAlchemy's own."""
+    return _drivers()[0]
+
+
+@dataclass
+class Readiness:
+    """The outcome of ``readiness``: each check's "ok" or reason, and the first that failed (None: ready)."""
+
+    checks: dict[str, str]
+    failing: str | None = None
+    fault: Fault | None = None
+
+
+@functools.cache
+def _code_heads() -> frozenset[str]:
+    from alembic.script import ScriptDirectory
+
+    return frozenset(ScriptDirectory.from_config(alembic_config("sqlite://")).get_heads())
+
+
+def readiness(url: str) -> Readiness:
+    """Whether the database at ``url`` can take this process's work: reachable, migrated to the code's Alembic
+    head, and writable. "Writable" is a real write, rolled back: an UPDATE of ``alembic_version`` to itself
+    takes the write lock (SQLite: refused on a read-only file; PostgreSQL: refused on a standby or a read-only
+    transaction), then is undone. It does not find a full disk that only the commit would meet."""
+    from alembic.runtime.migration import MigrationContext
+
+    checks = {"reachable": "not checked", "migrations": "not checked", "writable": "not checked"}
+    step = "reachable"
+    try:
+        with get_engine(url).connect() as conn:
+            if conn.dialect.name == "postgresql":  # answer, never wait: for a migration holding a table, a slow disk
+                conn.execute(text("SET LOCAL lock_timeout = '2s'"))
+                conn.execute(text("SET LOCAL statement_timeout = '5s'"))
+            conn.execute(text("SELECT 1"))
+            checks[step] = "ok"
+            step = "migrations"
+            current = set(MigrationContext.configure(conn).get_current_heads())
+            if current != _code_heads():
+                checks[step] = (f"the database is at revision {', '.join(sorted(current)) or 'none'}, the code at "
+                                f"{', '.join(sorted(_code_heads()))}: run liandong migrate")
+                return Readiness(checks, step, Fault(503, "unavailable", "migrations", checks[step]))
+            checks[step] = "ok"
+            step = "writable"
+            conn.execute(text("UPDATE alembic_version SET version_num = version_num"))
+            conn.rollback()
+            checks[step] = "ok"
+    except PoolTimeout:  # every connection of the pool is busy: this process cannot take more work now
+        checks[step] = "every database connection of this process is busy"
+        return Readiness(checks, step, Fault(503, "unavailable", "busy", checks[step]))
+    except (DBAPIError, *driver_errors()) as exc:
+        fault = classify(exc) or UNAVAILABLE
+        if step == "reachable" and fault in (LOST, UNAVAILABLE):
+            fault = UNREACHABLE
+        checks[step] = fault.reason
+        return Readiness(checks, step, fault)
+    return Readiness(checks)

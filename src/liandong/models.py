@@ -30,6 +30,7 @@ from liandong.emergency.models import (
 from liandong.intake.open311.models import ApiKey
 from liandong.intake.sensors.models import SensorDevice
 from liandong.intake.video.models import VideoSource
+from liandong.ops.replica import ReadMark
 from liandong.screening.campaign_models import Campaign, CampaignTeam, CampaignVisit
 from liandong.screening.dispute_models import Dispute, DisputeEvent
 from liandong.screening.early_warning_models import EarlyWarning, EarlyWarningEvent, EarlyWarningScan
@@ -49,5 +50,5 @@ __all__ = [
     "VideoSource", "metadata",
     "Dispute", "DisputeEvent", "Hazard", "HazardEvent",
     "Campaign", "CampaignTeam", "CampaignVisit",
-    "EarlyWarningEvent", "EarlyWarningScan", "SimRun",
+    "EarlyWarningEvent", "EarlyWarningScan", "SimRun", "ReadMark",
 ]

@@ -17,7 +17,7 @@ from liandong.assessment.indicators import OBJECTS
 from liandong.assessment.reports.csv import render_csv
 from liandong.assessment.reports.pdf import render_pdf
 from liandong.assessment.reports.xlsx import render_xlsx
-from liandong.auth.deps import Principal, current_principal, get_session, request_time
+from liandong.auth.deps import Principal, current_principal, read_session, request_time
 from liandong.config import get_settings
 
 router = APIRouter(prefix="/api/v1", tags=["assessment"])
@@ -40,7 +40,7 @@ def _file(body: bytes | str, media: str, name: str) -> Response:
 @router.get("/assessment", summary="Every object of a type in your jurisdiction: indicators, score, grade, rank, "
                                    "the previous period's score")
 def assessment(object_name: ObjectName, date_from: From = None, date_to: To = None,
-               principal: Principal = Depends(current_principal), session: Session = Depends(get_session),
+               principal: Principal = Depends(current_principal), session: Session = Depends(read_session),
                now: dt.datetime = Depends(request_time)):
     return service.assess(session, principal.identity, object_name, _period(date_from, date_to, now), now)
 
@@ -50,7 +50,7 @@ def assessment(object_name: ObjectName, date_from: From = None, date_to: To = No
 def drill(object_name: ObjectName, object_id: Annotated[int, Query(alias="id")], indicator: str,
           part: Literal["numerator", "denominator"] = "numerator", date_from: From = None, date_to: To = None,
           limit: Annotated[int, Query(ge=1, le=service.DRILL_LIMIT)] = 100, offset: Annotated[int, Query(ge=0)] = 0,
-          principal: Principal = Depends(current_principal), session: Session = Depends(get_session),
+          principal: Principal = Depends(current_principal), session: Session = Depends(read_session),
           now: dt.datetime = Depends(request_time)):
     return service.drill(session, principal.identity, object_name, object_id, indicator, part,
                          _period(date_from, date_to, now), now, limit=limit, offset=offset)
@@ -68,7 +68,7 @@ figures as CSV (UTF-8 with BOM)."""
 @router.get("/assessment.{fmt}", summary="The assessment as XLSX, PDF or CSV", response_class=Response)
 def assessment_file(fmt: Literal["xlsx", "pdf", "csv"], object_name: ObjectName, date_from: From = None,
                     date_to: To = None, principal: Principal = Depends(current_principal),
-                    session: Session = Depends(get_session), now: dt.datetime = Depends(request_time)):
+                    session: Session = Depends(read_session), now: dt.datetime = Depends(request_time)):
     assessed = service.assess(session, principal.identity, object_name, _period(date_from, date_to, now), now)
     render, media = FORMATS[fmt]
     return _file(render(assessed, now), media, f"assessment-{object_name}-{assessed['period']['from']}.{fmt}")
@@ -76,19 +76,19 @@ def assessment_file(fmt: Literal["xlsx", "pdf", "csv"], object_name: ObjectName,
 
 @router.get("/reports/annual", summary="The annual report: cases, hazards, disputes, incidents, towns, departments")
 def annual_report(year: Year, principal: Principal = Depends(current_principal),
-                  session: Session = Depends(get_session), now: dt.datetime = Depends(request_time)):
+                  session: Session = Depends(read_session), now: dt.datetime = Depends(request_time)):
     return annual.report(session, principal.identity, year, now)
 
 
 @router.get("/reports/annual.xlsx", summary="The annual report as a workbook: one sheet per table")
 def annual_xlsx(year: Year, principal: Principal = Depends(current_principal),
-                session: Session = Depends(get_session), now: dt.datetime = Depends(request_time)):
+                session: Session = Depends(read_session), now: dt.datetime = Depends(request_time)):
     doc = exports.annual_document(annual.report(session, principal.identity, year, now), now)
     return _file(render_xlsx(doc), XLSX, f"annual-report-{year}.xlsx")
 
 
 @router.get("/reports/annual.pdf", summary="The annual report as PDF")
 def annual_pdf(year: Year, principal: Principal = Depends(current_principal),
-               session: Session = Depends(get_session), now: dt.datetime = Depends(request_time)):
+               session: Session = Depends(read_session), now: dt.datetime = Depends(request_time)):
     doc = exports.annual_document(annual.report(session, principal.identity, year, now), now)
     return _file(render_pdf(doc), "application/pdf", f"annual-report-{year}.pdf")

@@ -1,12 +1,14 @@
-"""FastAPI dependencies: the request's unit of work, the calling user, role checks.
+"""FastAPI dependencies: the request's unit of work, the session of read-only endpoints (a replica's when one is
+configured), the calling user, role checks.
 
 They are ``async`` so that a request does not hop to a worker thread for each of them: the session is
 created without I/O, the caller is usually found in the per-process cache, and only a cache miss, the
-commit or a pending rollback goes to a thread."""
+commit, a pending rollback or the choice of a replica goes to a thread."""
 
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 
@@ -14,6 +16,7 @@ import anyio
 from fastapi import Depends, Request
 from fastapi.responses import Response
 from fastapi.security import OAuth2PasswordBearer
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
@@ -23,7 +26,10 @@ from liandong.auth.models import User
 from liandong.auth.principals import Identity
 from liandong.db import utcnow
 from liandong.errors import Unauthorized, role_needed
+from liandong.ops import logs
+from liandong.ops import replica as replicas
 
+log = logging.getLogger(__name__)
 SESSION_COOKIE = "liandong_session"
 oauth2 = OAuth2PasswordBearer(tokenUrl="/api/v1/auth/token", auto_error=False)
 
@@ -86,11 +92,27 @@ async def _in_thread(work: Callable[[Session], None], session: Session) -> None:
 
 def _commit(session: Session) -> None:
     try:
+        writer = replicas.writer(session)
         session.commit()
     except BaseException:
         _discard(session)
         raise
+    if writer is not None:
+        _mark(session, writer)
     session.close()
+
+
+def _mark(session: Session, user_id: int) -> None:
+    """With a read replica: note where the primary's WAL stands now that this user's write committed, so their next
+    read, in any process, waits for the replica to show it or reads the primary (ops/replica.py). A failure is
+    logged, not raised: the write is committed and the answer must say so; the worst it costs is one read from a
+    replica that may not show the write yet."""
+    try:
+        replicas.mark(session, user_id)
+        session.commit()
+    except DBAPIError:
+        log.warning("could not store the read mark of user %s after their write", user_id, exc_info=True)
+        _discard(session)
 
 
 def _discard(session: Session) -> None:
@@ -170,7 +192,47 @@ async def optional_principal(request: Request, token: str | None = Depends(oauth
     identity = request.app.state.principals.cached(service.digest(secret), utcnow())
     if identity is None:
         identity = await run_in_threadpool(_identity, request, secret, session)
-    return Principal(identity=identity, token=secret, session=session) if identity else None
+    if identity is None:
+        return None
+    logs.note_user(identity.user_id)
+    if _replica(request) is not None:
+        session.info[replicas.MARK_USER] = identity.user_id
+    return Principal(identity=identity, token=secret, session=session)
+
+
+def _replica(request: Request) -> replicas.Replica | None:
+    """The app's read replica, when ``LIANDONG_DATABASE_REPLICA_URL`` names one."""
+    settings = request.app.state.settings
+    return replicas.replica_for(request.app.state.database_url, settings.database_replica_url,
+                                settings.replica_max_lag_seconds)
+
+
+async def _replica_read(request: Request, principal: Principal | None = Depends(optional_principal),
+                        session: Session = Depends(get_session)) -> AsyncIterator[Session]:
+    """A session on the replica when it can serve this caller (it shows their own last write and is not lagging
+    too far, ops/replica.py), else the request's own session on the primary. The replica's is read-only and
+    rolled back at the end; the caller is always looked up on the primary (a revoked token stops at once)."""
+    replica = _replica(request)
+    if replica is None or principal is None:  # nobody signed in: these endpoints answer only 401 or the login page
+        yield session
+        return
+    with anyio.CancelScope(shield=True):  # a client hanging up must not lose a replica session that was opened
+        chosen, choice = await anyio.to_thread.run_sync(replica.open, session, principal.user_id)
+    request.state.read_from = choice  # where this request read, and why (for logs and metrics)
+    if chosen is None:
+        yield session
+        return
+    try:
+        yield chosen
+    finally:
+        await _in_thread(_discard, chosen)
+
+
+async def read_session(session: Session = Depends(_replica_read, scope="function")) -> Session:
+    """The session of a read-only endpoint (dashboards, assessment, reports, exports): the replica's when one is
+    configured and fit for this caller, else the request's own (``get_session``). Use it only where the endpoint
+    writes nothing: the replica refuses writes. ``request.state.read_from`` says which was taken, and why."""
+    return session
 
 
 def streaming_identity(request: Request, token: str | None = Depends(oauth2)) -> Identity:
@@ -183,7 +245,17 @@ def streaming_identity(request: Request, token: str | None = Depends(oauth2)) ->
             identity = _identity(request, secret, session)
     if identity is None:
         raise Unauthorized("not authenticated: log in or send a bearer token")
+    logs.note_user(identity.user_id)
+    request.state.stream_secret = secret
     return identity
+
+
+def stream_identity_now(request: Request) -> Identity | None:
+    """The caller of a long-lived response as of now (None: signed out, disabled or expired), for a stream that
+    holds its identity for hours: called again when users or tokens changed (``principals.generation``). Blocks:
+    run it in a worker thread."""
+    with request.app.state.sessionmaker() as session:
+        return _identity(request, request.state.stream_secret, session)
 
 
 async def current_principal(principal: Principal | None = Depends(optional_principal)) -> Principal:

@@ -4,9 +4,11 @@ Every API call presents a token; looking up token, user, roles, unit and jurisdi
 queries, more than the work of most calls. So each process keeps the answer for
 ``principal_cache_seconds`` (never past the token's expiry). A change made in this process — logout,
 roles, password, disabling a user — clears the cache as soon as it commits (``auth/service.py`` calls
-``changed()`` after the commit: called earlier, a lookup in between would keep the old state); a change
-made by another process is seen within the cache time (give or take the one lookup that renews an entry). Set it
-to 0 to look every token up every time.
+``changed()`` after the commit: called earlier, a lookup in between would keep the old state). A change made by
+another process reaches this one on PostgreSQL as a notification sent with that commit, and the process's
+listener calls ``changed()`` at once (``invalidation.py``); on SQLite, or while the listener is reconnecting, it
+is seen within the cache time (give or take the one lookup that renews an entry). Set it to 0 to look every token
+up every time.
 """
 
 from __future__ import annotations
@@ -22,8 +24,15 @@ _generation = 0
 _gen_lock = threading.Lock()
 
 
+def generation() -> int:
+    """A number that moves whenever users or tokens changed (in this process, or announced by another): a holder of
+    an identity compares it to know whether to look the caller up again."""
+    return _generation
+
+
 def changed() -> None:
-    """Users or tokens changed in this process: forget every cached principal."""
+    """Users or tokens changed (a commit of this process, or another's heard by ``invalidation.Listener``): forget
+    every cached principal. Thread-safe: the listener calls it from its own thread."""
     global _generation
     with _gen_lock:
         _generation += 1

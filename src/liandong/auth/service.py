@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session, object_session
 from liandong import audit
 from liandong.areas.models import Area
 from liandong.areas.scope import EVERYTHING, NOTHING, Scope
-from liandong.auth import principals
+from liandong.auth import invalidation, principals
 from liandong.auth.models import ROLES, AuthToken, User, UserRole
 from liandong.auth.passwords import NO_PASSWORD, burn_time, hash_password, password_problem, verify_password
 from liandong.auth.principals import Identity
@@ -35,11 +35,13 @@ def digest(secret: str) -> str:
 
 
 def _principals_changed(session: Session) -> None:
-    """Tell this process's principal cache (``principals.changed``) once ``session``'s change has committed; not
-    at all when it rolls back."""
+    """Tell this process's principal cache (``principals.changed``) once ``session``'s change has committed, and
+    every other process's with it (``invalidation.announce``: a notification sent with the commit); not at all when
+    it rolls back."""
     # only after commit, never also now: until then the database still says the old state, so a call now would let
     # another thread load that old state under the new generation and keep it for the whole cache time
     after_commit(session, principals.changed)
+    invalidation.announce(session)
 
 
 LOGIN_FAILED = "wrong username or password, or the account is locked after repeated failures"
@@ -170,8 +172,10 @@ def _unit_changed(mapper, connection, unit: Unit) -> None:
     session = object_session(unit)
     if session is None:  # not reachable from a flush, but then there is no commit to wait for
         principals.changed()
+        invalidation.announce(connection)
     else:
-        _principals_changed(session)
+        after_commit(session, principals.changed)
+        invalidation.announce(connection)  # in the flush: on its connection, not through the flushing session
 
 
 def scope_for(session: Session, user: User) -> Scope:

@@ -42,7 +42,9 @@ def record(session: Session, case: Case, caller: Identity, action: str, from_sta
 
 def append_many(session: Session, events: list[dict]) -> None:
     """Append many events at once (history imports, batch intake): each dict has the columns of ``append``
-    (case_id, seq, at, action, from_state, to_state, payload, and optionally actor, actor_id, unit_id)."""
+    (case_id, seq, at, action, from_state, to_state, payload, and optionally actor, actor_id, unit_id). A case's
+    events must come in the order of their numbers: on PostgreSQL the number guard refuses one at or below the
+    case's last (migration 0031)."""
     if not events:
         return
     rows = [{"actor": "system", "actor_id": None, "unit_id": None, **e} for e in events]

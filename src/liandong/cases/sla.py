@@ -275,6 +275,14 @@ def status(case: Case, cal: WorkCalendar, now: dt.datetime) -> dict:
     return out
 
 
+def due_sql(now: dt.datetime) -> ColumnElement[bool]:
+    """The stages the sweep raises at ``now``: overdue and not paused, below the top level, and due again (at the
+    deadline, a raised one at its next escalation moment), in an open case. ``/metrics`` reads its lag from it."""
+    return and_(overdue_sql(now), Case.paused_remaining_minutes.is_(None), Case.escalation_level < MAX_LEVEL,
+                or_(Case.next_escalation_at.is_(None), Case.next_escalation_at <= now),
+                Case.state.not_in(CLOSED_STATES))
+
+
 def sweep(session: Session, now: dt.datetime, cal: WorkCalendar | None = None, limit: int = 500) -> list[int]:
     """Raise overdue stages one level (each level once) and flag overdue cases (once), with an event and
     notices to the units concerned. Returns the ids of the cases whose stage this call raised.
@@ -286,12 +294,8 @@ def sweep(session: Session, now: dt.datetime, cal: WorkCalendar | None = None, l
         from liandong.cases.calendar import calendar_for
 
         cal = calendar_for(session)
-    due = session.execute(
-        select(Case.id, Case.escalation_level).where(
-            overdue_sql(now), Case.paused_remaining_minutes.is_(None), Case.escalation_level < MAX_LEVEL,
-            or_(Case.next_escalation_at.is_(None), Case.next_escalation_at <= now),
-            Case.state.not_in(CLOSED_STATES))
-        .order_by(Case.stage_deadline).limit(limit)).all()
+    due = session.execute(select(Case.id, Case.escalation_level).where(due_sql(now))
+                          .order_by(Case.stage_deadline).limit(limit)).all()
     mine = []
     for case_id, level in due:
         claimed = session.execute(

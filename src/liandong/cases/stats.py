@@ -10,8 +10,8 @@ import datetime as dt
 from collections import Counter
 from zoneinfo import ZoneInfo
 
+from sqlalchemy import ColumnElement, and_, func, select
 from sqlalchemy import case as sql_case
-from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from liandong.areas.models import Area
@@ -36,8 +36,13 @@ def _scoped(stmt, actor: Identity):
     return visible(stmt, actor)
 
 
+def open_sql() -> ColumnElement[bool]:
+    """The cases still to be worked on: not closed, and not merged into another (its master carries the work)."""
+    return and_(Case.state.not_in(CLOSED_STATES), Case.master_id.is_(None))
+
+
 def _open(stmt):
-    return stmt.where(Case.state.not_in(CLOSED_STATES), Case.master_id.is_(None))
+    return stmt.where(open_sql())
 
 
 def local_day_start(now: dt.datetime, days_back: int = 0) -> dt.datetime:

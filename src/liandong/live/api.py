@@ -12,9 +12,11 @@ from functools import partial
 from fastapi import APIRouter, Depends, Header, Query, Request
 from fastapi.responses import StreamingResponse
 
-from liandong.auth.deps import streaming_identity
+from liandong.auth import principals
+from liandong.auth.deps import stream_identity_now, streaming_identity
 from liandong.auth.identity import Identity
 from liandong.cases.visibility import viewer
+from liandong.db import utcnow
 from liandong.emergency import live_events
 from liandong.emergency.visibility import watcher
 from liandong.live.feed import Feed, case_predicate
@@ -22,6 +24,9 @@ from liandong.screening import early_warning_live
 
 router = APIRouter(prefix="/api/v1/live", tags=["live"])
 HEARTBEAT_SECONDS = 15.0
+CHECK_SECONDS = 1.0
+"""How often an idle stream looks whether its caller is still signed in (a number compared: no database unless
+users or tokens changed)."""
 REPLAY_LIMIT = 500
 RECENT_WINDOW = 2000
 LAST_ID = Header(default=None, max_length=20)
@@ -33,23 +38,23 @@ SSE = {"response_class": StreamingResponse, "responses": {200: {"content": {"tex
 @router.get("/events", summary="Live case events (text/event-stream); resumes after Last-Event-ID", **SSE)
 async def events(request: Request, identity: Identity = Depends(streaming_identity),
                  last_event_id: str | None = LAST_ID, recent: int = RECENT) -> StreamingResponse:
-    return await _stream(request, request.app.state.live, "case", partial(_case_rule, identity), last_event_id,
-                         recent)
+    return await _stream(request, request.app.state.live, "case", identity, partial(_case_rule, identity),
+                         last_event_id, recent)
 
 
 @router.get("/incidents", summary="Live incident events (state changes, command log, tasks, warnings) of the "
                                   "incidents the caller sees (text/event-stream)", **SSE)
 async def incidents(request: Request, identity: Identity = Depends(streaming_identity),
                     last_event_id: str | None = LAST_ID, recent: int = RECENT) -> StreamingResponse:
-    return await _stream(request, request.app.state.live_incidents, "incident", partial(_incident_rule, identity),
-                         last_event_id, recent)
+    return await _stream(request, request.app.state.live_incidents, "incident", identity,
+                         partial(_incident_rule, identity), last_event_id, recent)
 
 
 @router.get("/early-warnings", summary="Live early-warning events (found, re-found, watched, dismissed, promoted) "
                                        "of the warnings the caller sees (text/event-stream)", **SSE)
 async def early_warnings(request: Request, identity: Identity = Depends(streaming_identity),
                          last_event_id: str | None = LAST_ID, recent: int = RECENT) -> StreamingResponse:
-    return await _stream(request, request.app.state.live_early_warnings, "early_warning",
+    return await _stream(request, request.app.state.live_early_warnings, "early_warning", identity,
                          partial(_early_warning_rule, identity), last_event_id, recent)
 
 
@@ -68,11 +73,15 @@ def _early_warning_rule(identity: Identity, db) -> Callable[[dict], bool]:
     return early_warning_live.predicate(identity)
 
 
-async def _stream(request: Request, feed: Feed, kind: str, predicate: Callable[..., Callable[[dict], bool]],
-                  last_event_id: str | None, recent: int) -> StreamingResponse:
+async def _stream(request: Request, feed: Feed, kind: str, identity: Identity,
+                  predicate: Callable[..., Callable[[dict], bool]], last_event_id: str | None,
+                  recent: int) -> StreamingResponse:
     """Subscribe first, then replay what the screen missed (after ``Last-Event-ID``) or the latest ``recent``
-    items it may see, then go on live; a heartbeat keeps proxies from closing the connection."""
+    items it may see, then go on live; a heartbeat keeps proxies from closing the connection. When users or
+    tokens changed anywhere, the caller is looked up again: signed out, disabled, expired or given other roles,
+    the stream ends (the browser reconnects under its rule of now, or is refused)."""
     after = int(last_event_id) if last_event_id and last_event_id.isdigit() else None
+    seen_generation = principals.generation()
 
     def load() -> Callable[[dict], bool]:
         with request.app.state.sessionmaker() as session:
@@ -91,6 +100,7 @@ async def _stream(request: Request, feed: Feed, kind: str, predicate: Callable[.
         return f"id: {item['id']}\nevent: {kind}\ndata: {json.dumps(item, ensure_ascii=False)}\n\n"
 
     async def stream() -> AsyncIterator[str]:
+        nonlocal seen_generation
         sent: set[int] = set()
         try:
             yield "retry: 2000\n: connected\n\n"
@@ -98,14 +108,24 @@ async def _stream(request: Request, feed: Feed, kind: str, predicate: Callable[.
                 for item in await asyncio.to_thread(replay):
                     sent.add(item["id"])
                     yield frame(item)
+            quiet = 0.0
             while True:
                 if sub.overflowed:
                     yield "event: reload\ndata: {}\n\n"
                     return
+                if principals.generation() != seen_generation:
+                    seen_generation = principals.generation()
+                    if await asyncio.to_thread(stream_identity_now, request) != identity:
+                        return
+                if identity.token_expires_at is not None and identity.token_expires_at <= utcnow():
+                    return  # the token ran out: the browser's reconnect is refused until it signs in again
                 try:
-                    item = await asyncio.wait_for(sub.queue.get(), HEARTBEAT_SECONDS)
+                    item = await asyncio.wait_for(sub.queue.get(), CHECK_SECONDS)
                 except TimeoutError:
-                    yield ": ping\n\n"
+                    quiet += CHECK_SECONDS
+                    if quiet >= HEARTBEAT_SECONDS:
+                        quiet = 0.0
+                        yield ": ping\n\n"
                     continue
                 if item["id"] not in sent:
                     yield frame(item)

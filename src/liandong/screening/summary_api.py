@@ -7,7 +7,7 @@ import datetime as dt
 from fastapi import APIRouter, Depends, Query
 from sqlalchemy.orm import Session
 
-from liandong.auth.deps import Principal, current_principal, get_session, request_time
+from liandong.auth.deps import Principal, current_principal, read_session, request_time
 from liandong.screening import summary
 
 router = APIRouter(prefix="/api/v1/screening", tags=["screening"])
@@ -17,6 +17,6 @@ router = APIRouter(prefix="/api/v1/screening", tags=["screening"])
                                 "succeeded, escalated… (from the event logs, within the caller's sight)")
 def screening_summary(date_from: dt.date | None = Query(None, alias="from", description="default: 30 days ago"),
                       date_to: dt.date | None = Query(None, alias="to", description="default: today (local days)"),
-                      principal: Principal = Depends(current_principal), session: Session = Depends(get_session),
+                      principal: Principal = Depends(current_principal), session: Session = Depends(read_session),
                       now: dt.datetime = Depends(request_time)):
     return summary.figures(session, principal.identity, date_from, date_to, now)

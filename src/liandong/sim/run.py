@@ -214,12 +214,13 @@ def simulate(url: str, s: Scenario, *, seed: int = 1, scale: float = 1.0,
     first, total = done_by(first_day), done_by(days)
     t0 = time.perf_counter()
     viewers: dict = {}
+    with unit_of_work(url) as session:
+        cal = calendar_for(session)  # the year's days do not change while it plays
     for day in range(first_day, days):
         if done_by(day + 1) == done_by(day) and not _scan_day(w.clock, day, staged):
             continue
         k, stop = cut[day], cut[day + 1]
         with unit_of_work(url) as session:
-            cal = calendar_for(session)
             with Batch(session, viewers) as batch:
                 batch.load(ids[i] for i in p.step_case[k:stop].tolist() if i in ids)
                 for j in range(k, stop):

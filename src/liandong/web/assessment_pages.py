@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 from liandong.assessment import settings as assessment_settings
 from liandong.assessment.indicators import OBJECTS
 from liandong.assessment.service import ASSESS_ROLES
-from liandong.auth.deps import Principal, get_session, optional_principal
+from liandong.auth.deps import Principal, optional_principal, read_session
 from liandong.web.common import page, signed_in, to_login
 
 router = APIRouter(include_in_schema=False)
@@ -48,7 +48,8 @@ def assessment_page(request: Request, object_name: str = Query("town", alias="ob
                                                                pattern=f"^({'|'.join(OBJECTS)})$"),
                     date_from: dt.date | None = Query(None, alias="from"),
                     date_to: dt.date | None = Query(None, alias="to"),
-                    principal: Principal | None = Depends(optional_principal), session: Session = Depends(get_session)):
+                    principal: Principal | None = Depends(optional_principal),
+                    session: Session = Depends(read_session)):
     return _shell(request, principal, session, "assessment.html",
                   {"objects": tuple(OBJECTS), "object": object_name,
                    "date_from": date_from.isoformat() if date_from else "",
@@ -58,7 +59,7 @@ def assessment_page(request: Request, object_name: str = Query("town", alias="ob
 @router.get("/reports/annual")
 def annual_report_page(request: Request, year: int | None = Query(None, ge=1970, le=2100),
                        principal: Principal | None = Depends(optional_principal),
-                       session: Session = Depends(get_session)):
+                       session: Session = Depends(read_session)):
     this_year = _today(request).year
     return _shell(request, principal, session, "annual_report.html",
                   {"year": year or this_year,

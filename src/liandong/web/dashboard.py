@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Depends, Request
 from sqlalchemy.orm import Session
 
-from liandong.auth.deps import Principal, get_session, optional_principal
+from liandong.auth.deps import Principal, optional_principal, read_session
 from liandong.web.common import page, signed_in, to_login
 
 router = APIRouter(include_in_schema=False)
@@ -13,7 +13,7 @@ router = APIRouter(include_in_schema=False)
 
 @router.get("/")
 def dashboard(request: Request, principal: Principal | None = Depends(optional_principal),
-              session: Session = Depends(get_session)):
+              session: Session = Depends(read_session)):
     if principal is None:
         return to_login(request)
     context = {**signed_in(request, principal, session), "tile_url": request.app.state.settings.tile_url}

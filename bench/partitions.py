@@ -1,0 +1,262 @@
+"""Partitioned history at scale (issue 15): a generated history in a PostgreSQL database of its own, and
+``EXPLAIN (ANALYZE, BUFFERS)`` of every statement the main readers run — the case list, the command-centre
+overview, the assessment of every object type over a month, the annual report — naming the partitions each one
+reads of all there are (partition pruning), beside the point reads and writes that cannot prune (a case's
+timeline, the live feed, the event-number guard, the running-stage update).
+
+The history is made by ``INSERT … SELECT generate_series`` (services would take hours at this size): cases spread
+evenly over ``--months`` months up to now, ten events each (report … rate; 2 % of the cases still open after four),
+and their stage facts (eight stages; the open cases' fourth still running). The guard trigger is off during the
+bulk load only (the heads it keeps are filled after), and its own cost is measured after it, one insert at a
+time.
+
+``python -m bench.partitions [--events N] [--months M]`` makes a scratch database, measures, and drops it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import re
+import statistics
+import time
+import uuid
+
+from sqlalchemy import create_engine, event, text
+
+from liandong.db import dispose_engine, get_engine, migrate, unit_of_work
+from liandong.ops import partitions
+
+PART = re.compile(r"^(case_events|case_stage_facts)_(p\d{6}|default)$")
+STEPS = [(1, "report", None, "reported"), (2, "accept", "reported", "accepted"), (3, "file", "accepted", "filed"),
+         (4, "dispatch", "filed", "dispatched"), (5, "sign", "dispatched", "in_progress"),
+         (6, "report_done", "in_progress", "disposed"), (7, "request_check", "disposed", "checking"),
+         (8, "check_passed", "checking", "checked"), (9, "close", "checked", "closed"),
+         (10, "rate", "closed", "closed")]
+STAGES = [(1, "accept", "accept"), (2, "file", "file"), (3, "dispatch", "dispatch"), (4, "sign", "sign"),
+          (5, "dispose", "report_done"), (6, "await_check", "request_check"), (7, "check", "check_passed"),
+          (8, "close", "close")]
+
+
+def generate(url: str, events: int, months: int, now: dt.datetime) -> dict:
+    """Cases, events and facts over ``months`` months up to ``now``; returns the counts and seconds taken."""
+    from liandong.catalogue.service import load_standard
+
+    t0 = time.perf_counter()
+    migrate(url)
+    with unit_of_work(url) as s:
+        load_standard(s)
+    start = partitions.add_months(partitions.month_of(now), -months + 1)
+    n = events // 10
+    engine = get_engine(url)
+    with engine.begin() as conn:
+        partitions.ensure(conn, now, since=start)
+    steps = ", ".join(f"({i}, '{a}', {f'{chr(39)}{f}{chr(39)}' if f else 'NULL'}, '{t}')" for i, a, f, t in STEPS)
+    stages = ", ".join(f"({i}, '{st}', '{by}')" for i, st, by in STAGES)
+    span = (now - start).total_seconds() - 40 * 3600
+    with engine.begin() as conn:
+        conn.execute(text("ALTER TABLE case_events DISABLE TRIGGER case_events_number_guard"))
+        conn.execute(text(
+            "INSERT INTO cases (number, state, version, matter_id, urgency, channel, description, lon, lat, area_path,"
+            " rework_count, escalation_count, created_at, updated_at, closed_at) "
+            "SELECT 'B' || g, CASE WHEN g % 50 = 0 THEN 'dispatched' ELSE 'closed' END, 1, "
+            "m.ids[1 + g % cardinality(m.ids)], 'normal', (ARRAY['hotline','app','inspector'])[1 + g % 3], 'bench', "
+            "121.3 + (g % 1000) * 1e-4, 31.1 + (g % 997) * 1e-4, '', 0, 0, "
+            ":start + make_interval(secs => :span * g / :n), :start + make_interval(secs => :span * g / :n), "
+            "CASE WHEN g % 50 = 0 THEN NULL ELSE :start + make_interval(secs => :span * g / :n + 16 * 3600) END "
+            "FROM generate_series(1, :n) g, (SELECT array_agg(id) AS ids FROM matters) m"),
+            {"start": start, "span": span, "n": n})
+        conn.execute(text(
+            "INSERT INTO case_events (case_id, seq, at, actor_id, actor, unit_id, action, from_state, to_state, "
+            "payload) SELECT c.id, s.seq, c.created_at + (s.seq - 1) * interval '2 hours', 1 + c.id % 20, 'bench', "
+            f"1 + c.id % 30, s.action, s.from_state, s.to_state, '{{}}' FROM cases c, (VALUES {steps}) "
+            "AS s(seq, action, from_state, to_state) WHERE c.state = 'closed' OR s.seq <= 4"))
+        conn.execute(text(
+            "INSERT INTO case_stage_facts (case_id, seq, stage, lead_unit_id, actor_id, started_at, deadline, ended_at,"
+            " paused_minutes, pauses, used_minutes, on_time, ended_by, outcome, extensions, escalations) "
+            "SELECT c.id, s.seq, s.stage, CASE WHEN s.seq >= 4 THEN 1 + c.id % 30 END, "
+            "CASE WHEN r THEN NULL ELSE 1 + c.id % 20 END, c.created_at + (s.seq - 1) * interval '2 hours', "
+            "c.created_at + (s.seq + 1) * interval '2 hours', "
+            "CASE WHEN r THEN NULL ELSE c.created_at + s.seq * interval '2 hours' END, 0, '', "
+            "CASE WHEN r THEN NULL ELSE 120 END, CASE WHEN r THEN NULL ELSE (c.id * 7 + s.seq) % 13 <> 0 END, "
+            "CASE WHEN r THEN NULL ELSE s.ended_by END, CASE WHEN r THEN NULL ELSE 'done' END, 0, 0 "
+            f"FROM cases c, (VALUES {stages}) AS s(seq, stage, ended_by), "
+            "LATERAL (SELECT c.state <> 'closed' AND s.seq = 4 AS r) x WHERE c.state = 'closed' OR s.seq <= 4"))
+        conn.execute(text("INSERT INTO case_event_heads SELECT case_id, max(seq) FROM case_events GROUP BY case_id"))
+        conn.execute(text("ALTER TABLE case_events ENABLE TRIGGER case_events_number_guard"))
+    with engine.connect() as conn:
+        conn.execution_options(isolation_level="AUTOCOMMIT").execute(text("VACUUM ANALYZE"))
+        counts = {t: conn.execute(text(f"SELECT count(*) FROM {t}")).scalar() for t in ("cases", *partitions.TABLES)}
+        parts = {t: len(partitions.partitions(conn, t)) for t in partitions.TABLES}
+        size = conn.execute(text("SELECT pg_size_pretty(pg_database_size(current_database()))")).scalar()
+    return {**counts, "partitions": parts, "months": months, "database_size": size,
+            "seconds": round(time.perf_counter() - t0, 1)}
+
+
+def _walk(node: dict, found: set[str]) -> int:
+    """Partitions a plan node reads (into ``found``); returns the subplans pruned at run time below it."""
+    if PART.match(node.get("Relation Name", "")):
+        found.add(node["Relation Name"])
+    removed = node.get("Subplans Removed", 0)
+    for child in node.get("Plans", ()):
+        removed += _walk(child, found)
+    return removed
+
+
+def explain(conn, statement: str, params) -> dict:
+    """EXPLAIN (ANALYZE, BUFFERS) one statement (inside the caller's transaction)."""
+    plan = conn.exec_driver_sql(f"EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) {statement}", params).scalar()[0]
+    found: set[str] = set()
+    removed = _walk(plan["Plan"], found)
+    top = plan["Plan"]
+    return {"partitions": sorted(found), "pruned_at_run_time": removed, "ms": round(plan["Execution Time"], 2),
+            "planning_ms": round(plan["Planning Time"], 2),
+            "buffers": top.get("Shared Hit Blocks", 0) + top.get("Shared Read Blocks", 0)}
+
+
+def _captured(url: str, fn) -> list[tuple[str, dict]]:
+    """The statements ``fn(session)`` runs that read the case tables, with their parameters."""
+    engine = get_engine(url)
+    seen: list[tuple[str, dict]] = []
+
+    def listen(conn, cursor, statement, parameters, context, executemany):
+        if not executemany and re.search(r"\b(case_events|case_stage_facts|cases)\b", statement):
+            seen.append((statement, dict(parameters or {})))
+
+    event.listen(engine, "before_cursor_execute", listen)
+    try:
+        with unit_of_work(url) as s:
+            fn(s)
+    finally:
+        event.remove(engine, "before_cursor_execute", listen)
+    return seen
+
+
+def readers(url: str, now: dt.datetime) -> dict:
+    """Every statement of the main readers, explained: partitions read of all, time, buffers."""
+    from liandong.areas.scope import EVERYTHING
+    from liandong.assessment import annual, service
+    from liandong.assessment import period as periods
+    from liandong.assessment.indicators import OBJECTS
+    from liandong.auth.identity import Identity
+    from liandong.cases import queries, stats
+    from liandong.cases.calendar import calendar_for
+
+    dispatcher = Identity(roles=frozenset({"dispatcher"}), scope=EVERYTHING)
+    leader = Identity(roles=frozenset({"leader"}))
+    last_month = partitions.add_months(partitions.month_of(now), -1)
+    month = periods.month(last_month.year, last_month.month)
+    year = now.year - 1 if now.month > 1 else now.year - 2
+    jobs = {
+        "case_list": lambda s: queries.list_cases(s, dispatcher, queries.CaseQuery(), limit=50, now=now),
+        "overview": lambda s: stats.overview(s, dispatcher, calendar_for(s), now),
+        "assessment_month": lambda s: [service.assess(s, leader, name, month, now) for name in OBJECTS],
+        f"annual_report_{year}": lambda s: annual.report(s, leader, year, now),
+    }
+    engine = get_engine(url)
+    with engine.connect() as conn:
+        every = {t: {p.name for p in partitions.partitions(conn, t)} for t in partitions.TABLES}
+    out: dict = {"partitions_in_all": sum(len(v) for v in every.values())}
+
+    def unpruned(plan: dict) -> bool:
+        return any(names <= set(plan["partitions"]) for names in every.values())
+
+    for name, fn in jobs.items():
+        t = time.perf_counter()
+        statements = _captured(url, fn)
+        seconds = time.perf_counter() - t
+        with engine.connect() as conn:
+            plans = [explain(conn, st, p) for st, p in statements]
+            conn.rollback()
+        read = sorted({p for plan in plans for p in plan["partitions"]})
+        out[name] = {"seconds": round(seconds, 3), "statements": len(plans),
+                     "statements_reading_every_month": sum(unpruned(p) for p in plans),
+                     "partitions_read": len(read), "months_read": sorted({p.rsplit("_", 1)[1] for p in read}),
+                     "explain_ms": round(sum(p["ms"] for p in plans), 1),
+                     "planning_ms": round(sum(p["planning_ms"] for p in plans), 1),
+                     "buffers": sum(p["buffers"] for p in plans),
+                     "pruned_at_run_time": sum(p["pruned_at_run_time"] for p in plans)}
+    return out
+
+
+def point_paths(url: str) -> dict:
+    """The reads and writes by case or id, which read every partition (their index), and the guard's cost."""
+    engine = get_engine(url)
+    out: dict = {}
+    with engine.connect() as conn:
+        case_id, last_id = conn.execute(text("SELECT max(case_id), max(id) FROM case_events")).one()
+        fact_id = conn.execute(text("SELECT max(id) FROM case_stage_facts_default")).scalar()
+        running_case = conn.execute(text("SELECT case_id FROM case_stage_facts_default LIMIT 1")).scalar()
+        probes = {
+            "timeline": ("SELECT * FROM case_events WHERE case_id = %(c)s ORDER BY seq", {"c": case_id}),
+            "live_feed": ("SELECT id, case_id, action FROM case_events WHERE id > %(i)s ORDER BY id LIMIT 1000",
+                          {"i": last_id - 50}),
+            "running_stage": ("SELECT * FROM case_stage_facts WHERE case_id IN (%(c)s) AND ended_at IS NULL",
+                              {"c": running_case}),
+            "update_stage_by_id": ("UPDATE case_stage_facts SET escalations = escalations + 1 WHERE id = %(f)s",
+                                   {"f": fact_id}),
+            "update_stage_by_id_running": ("UPDATE case_stage_facts SET escalations = escalations + 1 "
+                                           "WHERE id = %(f)s AND ended_at IS NULL", {"f": fact_id}),
+        }
+        for name, (sql, params) in probes.items():
+            plan = explain(conn, sql, params)
+            out[name] = {**{k: v for k, v in plan.items() if k != "partitions"},
+                         "partitions_read": len(plan["partitions"])}
+        conn.rollback()
+        out["event_insert_us"] = _guard_cost(conn)
+    return out
+
+
+def _guard_cost(conn, rounds: int = 3, inserts: int = 500) -> dict:
+    """Microseconds per single-row event insert with the number guard and without it (rolled back)."""
+    cases = [r[0] for r in conn.execute(text("SELECT id FROM cases WHERE state <> 'closed' LIMIT :n"),
+                                        {"n": inserts})]
+    insert = ("INSERT INTO case_events (case_id, seq, at, actor, action, from_state, to_state, payload) "
+              "VALUES (%(c)s, 99, now(), 'bench', 'comment', 'dispatched', 'dispatched', '{}')")
+    result = {}
+    for label, toggle in (("with_guard", "ENABLE"), ("without_guard", "DISABLE")):
+        times = []
+        for _ in range(rounds):
+            conn.execute(text(f"ALTER TABLE case_events {toggle} TRIGGER case_events_number_guard"))
+            t = time.perf_counter()
+            for c in cases:
+                conn.exec_driver_sql(insert, {"c": c})
+            times.append((time.perf_counter() - t) / len(cases) * 1e6)
+            conn.rollback()
+        result[label] = round(statistics.median(times), 1)
+    return result
+
+
+def run(url: str, events: int = 1_000_000, months: int = 24) -> dict:
+    now = dt.datetime.now(dt.UTC)
+    made = generate(url, events, months, now)
+    print("partitioned history made:", made, flush=True)
+    return {"made": made, "readers": readers(url, now), "point_paths": point_paths(url)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--events", type=int, default=1_000_000)
+    parser.add_argument("--months", type=int, default=24)
+    parser.add_argument("--admin-url", default=os.environ.get("LIANDONG_TEST_DATABASE_URL",
+                                                              "postgresql://postgres@127.0.0.1:5432/test"))
+    args = parser.parse_args()
+    name = f"liandong_bench_partitions_{uuid.uuid4().hex[:8]}"
+    admin = create_engine(args.admin_url.replace("postgresql://", "postgresql+psycopg://", 1),
+                          isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    url = admin.url.set(database=name).render_as_string(hide_password=False)
+    try:
+        print(json.dumps(run(url, args.events, args.months), indent=2))
+    finally:
+        dispose_engine(url)
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""Running the platform: backups, health and metrics, logs, replicas, partitioned history."""
