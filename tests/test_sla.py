@@ -366,13 +366,25 @@ def test_calendar_api_edits_days_for_every_process_reading_it(world):
     assert r.status_code == 200 and r.json() == {"day": "2035-06-05", "workday": False, "name": "防汛停工"}
     with app.state.sessionmaker() as s:
         assert not app.state.calendar.get(s).is_workday(dt.date(2035, 6, 5))  # this process forgot its copy
+    # another process's cache (one of its own, checking the revision at every use) sees the edit too
+    from liandong.cases.calendar import CalendarCache
+
+    other = CalendarCache(app.state.settings.work_hours, app.state.settings.timezone, ttl=0)
+    with app.state.sessionmaker() as s:
+        assert not other.get(s).is_workday(dt.date(2035, 6, 5))
+        assert other.get(s).is_workday(dt.date(2035, 6, 12))
+    assert client.put("/api/v1/calendar/days/2035-06-12", json=day, headers=admin).status_code == 200
+    with app.state.sessionmaker() as s:
+        assert not other.get(s).is_workday(dt.date(2035, 6, 12))  # reloaded: the revision moved
     assert client.get("/api/v1/calendar/2035", headers=disp).json()["known"] is False  # one day: not the year
     assert client.put("/api/v1/calendar/days/1999-01-01", json=day, headers=admin).status_code == 422
     assert client.put("/api/v1/calendar/days/2035-13-01", json=day, headers=admin).status_code == 422
     assert client.delete("/api/v1/calendar/days/2035-06-05", headers=admin).status_code == 204
+    with app.state.sessionmaker() as s:
+        assert other.get(s).is_workday(dt.date(2035, 6, 5))  # a cleared day reaches it as well
     assert client.delete("/api/v1/calendar/days/2035-06-05", headers=admin).status_code == 404
     log = client.get("/api/v1/audit", params={"action": "calendar_day_set"}, headers=admin).json()
-    assert log[0]["target"] == "day:2035-06-05" and log[0]["actor"] == "admin"
+    assert [(e["target"], e["actor"]) for e in log[:2]] == [("day:2035-06-12", "admin"), ("day:2035-06-05", "admin")]
 
 
 def test_an_administrator_enters_a_year_then_marks_it_complete(world):

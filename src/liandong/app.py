@@ -220,7 +220,7 @@ def create_app(settings: Settings | None = None, clock: Callable[[], dt.datetime
     app.state.live_early_warnings = Feed(app.state.sessionmaker, settings.live_poll_seconds,
                                          early_warning_live.read, early_warning_live.last)
     app.state.calendar = calendar.shared(app.state.database_url, settings.work_hours, settings.timezone,
-                                         ttl=settings.index_check_seconds * 15)
+                                         ttl=settings.index_check_seconds)
     metrics.install(app, work_figures.read)  # /metrics, request latency, live-feed clients (after the feeds exist)
     logs.install(app)  # JSON logs and the request id (outermost: every line of a request carries its id)
 

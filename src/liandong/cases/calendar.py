@@ -15,9 +15,12 @@ from sqlalchemy import select
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
+from liandong.areas.service import bump_revision, get_revision
 from liandong.cases.models import CalendarDay, CalendarYear
 from liandong.config import get_settings
 from liandong.errors import Invalid
+
+REVISION_KEY = "calendar_revision"
 
 MAX_DAYS = 3 * 366
 
@@ -127,6 +130,8 @@ def seed_from_chinesecalendar(session: Session) -> dict:
     session.add_all(rows.values())
     session.add_all(CalendarYear(year=y, source="chinesecalendar") for y in sorted(years))
     session.flush()
+    if years:
+        changed(session)
     return {"years": sorted(years), "days": len(rows)}
 
 
@@ -139,6 +144,7 @@ def set_day(session: Session, day: dt.date, workday: bool, name: str | None = No
     else:
         row.workday, row.name = workday, name
     session.flush()
+    changed(session)
     return row
 
 
@@ -156,15 +162,19 @@ def mark_year(session: Session, year: int, complete: bool, source: str = "entere
         session.delete(row)
         row = None
     session.flush()
+    changed(session)
     return row
 
 
 class CalendarCache:
-    """One loaded calendar per process, reloaded every ``ttl`` seconds so edits reach every process."""
+    """One loaded calendar per process. Every edit moves the calendar's revision on (``changed``), and the cache
+    reads the revision at most every ``ttl`` seconds, reloading when it moved: an edit made in any process
+    reaches every other within that time (an edit in this process at once, by ``forget``)."""
 
-    def __init__(self, hours: str, tz: str, ttl: float = 30.0):
+    def __init__(self, hours: str, tz: str, ttl: float = 2.0):
         self.hours, self.tz, self.ttl = hours, tz, ttl
         self._cal: WorkCalendar | None = None
+        self._revision = -1
         self._at = 0.0
 
     def forget(self) -> None:
@@ -175,15 +185,23 @@ class CalendarCache:
         import time
 
         if self._cal is None or time.monotonic() - self._at > self.ttl:
-            self._cal = WorkCalendar.load(session, self.hours, self.tz)
+            revision = get_revision(session, REVISION_KEY)
+            if self._cal is None or revision != self._revision:
+                self._cal = WorkCalendar.load(session, self.hours, self.tz)
+                self._revision = revision
             self._at = time.monotonic()
         return self._cal
+
+
+def changed(session: Session) -> None:
+    """The stored days or years changed in this transaction: every process's cache reloads them."""
+    bump_revision(session, REVISION_KEY)
 
 
 _SHARED: dict[tuple[str, str, str], CalendarCache] = {}
 
 
-def shared(url: str, hours: str, tz: str, ttl: float = 30.0) -> CalendarCache:
+def shared(url: str, hours: str, tz: str, ttl: float = 2.0) -> CalendarCache:
     """The process's one cache of the calendar of the database at ``url`` (for these working hours and time
     zone): the pages, the sweep and the stage facts read the same copy, so an edit forgets it for all."""
     from liandong.db import get_engine
@@ -197,7 +215,7 @@ def cached(session: Session) -> WorkCalendar:
     return _cache(session.get_bind(), s.work_hours, s.timezone).get(session)
 
 
-def _cache(engine: Engine, hours: str, tz: str, ttl: float = 30.0) -> CalendarCache:
+def _cache(engine: Engine, hours: str, tz: str, ttl: float = 2.0) -> CalendarCache:
     """Keyed by the engine's own URL: ``postgresql://`` as configured and the ``postgresql+psycopg://`` the
     engine runs on are one database."""
     key = (engine.url.render_as_string(hide_password=False), hours, tz)

@@ -49,6 +49,7 @@ def clear_day(session: Session, cache: calendar.CalendarCache, day: dt.date, *, 
     if row is None:
         raise NotFound(f"{day.isoformat()} has no exception")
     session.delete(row)
+    calendar.changed(session)
     audit.record(session, "calendar_day_cleared", actor=actor, target=f"day:{day.isoformat()}", ip=ip)
     after_commit(session, cache.forget)
 

@@ -37,9 +37,9 @@ A partitioned table's primary key and unique constraints must contain the partit
   locks the head row, so concurrent writers of one case queue on it and the second re-checks the head the first
   committed (READ COMMITTED, the app's level). The guard costs one primary-key upsert per event, whatever the
   months kept (reading a case's last number, ``cases/log.py`` and ``cases/batch.py``, still looks in each month's
-  (case_id, seq) index; a first version of the guard probed the (case_id, seq) index of every partition: 554 µs an insert at 28 months, against
-  110 µs without a guard). Numbers must therefore rise within a case, which every writer does (the next number
-  is the last plus one; a batch appends a case's events in order).
+  (case_id, seq) index; a first version of the guard probed that index of every partition: 554 µs an insert at
+  28 months, against 110 µs without a guard). Numbers must therefore rise within a case, which every writer does
+  (the next number is the last plus one; a batch appends a case's events in order).
 - ``case_stage_facts``: no primary key in the database (``ended_at`` may be null, and key columns may not);
   ``id`` keeps an index, the model keeps ``id`` as the ORM's key. The unique (case_id, seq) becomes a plain
   index: facts are only written right after an event of the same case in the same transaction (or by
