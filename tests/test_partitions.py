@@ -370,3 +370,34 @@ def test_the_command_makes_months_archives_and_asks_before_dropping(pg, tmp_path
     r = cli(pg, "drop", str(tmp_path), "case_events_p202002", "--yes")
     assert r.returncode == 0 and json.loads(r.stdout) == {"partition": "case_events_p202002", "rows": 0,
                                                           "done": "dropped"}
+
+
+@pytest.mark.postgres
+def test_the_running_app_makes_the_coming_months(pg):
+    """A month not made ahead (the timer forgotten) is made by the app itself at its start, with two processes'
+    apps starting at once (one makes it under the lock, the other finds it made)."""
+    import time
+
+    from fastapi.testclient import TestClient
+
+    from liandong.app import create_app
+    from liandong.config import Settings
+
+    last = partitions.add_months(partitions.month_of(NOW), partitions.AHEAD)
+    names = [partitions.partition_name(t, last) for t in partitions.TABLES]
+    with get_engine(pg).begin() as conn:
+        for name in names:
+            conn.execute(text(f'DROP TABLE "{name}"'))
+
+    def present() -> set[str]:
+        with get_engine(pg).connect() as conn:
+            return {p.name for t in partitions.TABLES for p in partitions.partitions(conn, t)}
+
+    assert not set(names) & present()
+    quiet = {"sweep_seconds": 0, "early_warning_scan_minutes": 0, "index_check_seconds": 0}
+    apps = [create_app(Settings(database_url=pg, **quiet)) for _ in range(2)]  # two processes' worth, at once
+    with TestClient(apps[0]), TestClient(apps[1]):
+        deadline = time.monotonic() + 30
+        while not set(names) <= present() and time.monotonic() < deadline:
+            time.sleep(0.2)
+    assert set(names) <= present(), "the app did not make the coming month"

@@ -113,6 +113,9 @@ async def _lifespan(app: FastAPI):
     cap_poller = None
     if app.state.settings.cap_feed_urls.strip() and app.state.settings.cap_poll_seconds > 0:
         cap_poller = asyncio.create_task(_poll_cap_forever(app))
+    months = None
+    if app.state.settings.partition_check_minutes > 0 and app.state.database_url.startswith("postgresql"):
+        months = asyncio.create_task(_partitions_forever(app))
     from liandong.auth import invalidation  # PostgreSQL: other processes' user and token changes count here at once
 
     listener = app.state.principal_listener = invalidation.listen(app.state.database_url)
@@ -125,9 +128,34 @@ async def _lifespan(app: FastAPI):
         cap_poller.cancel()
     if scanner:
         scanner.cancel()
+    if months:
+        months.cancel()
     await app.state.live.close()
     await app.state.live_incidents.close()
     await app.state.live_early_warnings.close()
+
+
+async def _partitions_forever(app: FastAPI) -> None:
+    """Keep the coming months of the partitioned history made (PostgreSQL, migration 0031), at the start and then
+    every ``partition_check_minutes``: a month not made would send its events to the DEFAULT partition. Several
+    processes may run it: ``partitions.ensure`` works under a lock, and finds the months made by the first."""
+    from liandong.db import get_engine
+    from liandong.ops import partitions
+
+    def once() -> None:
+        with get_engine(app.state.database_url).begin() as conn:
+            if partitions.is_partitioned(conn):
+                made = partitions.ensure(conn, app.state.clock())
+                if made:
+                    logging.getLogger("liandong.partitions").info("partitions made: %s", ", ".join(made))
+
+    while True:
+        try:
+            with metrics.job_run("partitions"):
+                await asyncio.to_thread(once)
+        except Exception:  # a failed run must not stop the next one; it is logged
+            logging.getLogger("liandong.partitions").exception("making the coming months' partitions failed")
+        await asyncio.sleep(app.state.settings.partition_check_minutes * 60)
 
 
 async def _sweep_forever(app: FastAPI) -> None:

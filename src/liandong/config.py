@@ -64,6 +64,9 @@ class Settings(BaseSettings):
     timezone: str = "Asia/Shanghai"
     pause_on_extension: bool = True
     """Whether a stage's clock stops while an extension request waits for a decision."""
+    partition_check_minutes: float = 60.0
+    """How often the running app makes the coming months' partitions of the history (PostgreSQL; 0: never, then
+    run ``liandong partitions ensure`` from a timer)."""
     ready_keep_seconds: float = 1.0
     """How long ``/readyz`` keeps its answer (its check takes the write lock: a flood of probes must not queue the
     writers behind it); 0 checks on every call."""

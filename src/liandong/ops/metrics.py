@@ -56,7 +56,7 @@ same variable; its deprecated lower-case spelling is not supported here)."""
 UNMATCHED = "unmatched"
 """The route label of a request no route matched (a 404): raw paths would make a label per typo."""
 METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
-JOBS = ("sweep", "task_sweep", "early_warning_scan", "cap_poll")
+JOBS = ("sweep", "task_sweep", "early_warning_scan", "cap_poll", "partitions")
 """The background jobs of ``app.py`` (their series exist from the start, at 0)."""
 PROMETHEUS_FILE = re.compile(r"(counter|gauge_[a-z]+|histogram|summary)_\d+\.db")
 """The files prometheus_client's multiprocess mode writes (one per metric type and process id)."""

@@ -146,6 +146,8 @@ def ensure(conn: Connection, now: dt.datetime, ahead: int = AHEAD, since: dt.dat
     require(conn)
     if not 0 <= ahead <= 120:
         raise PartitionError("ahead must lie between 0 and 120 months")
+    # one maker at a time (every app process runs this hourly, an operator may too); the next finds the months made
+    conn.execute(text("SELECT pg_advisory_xact_lock(hashtext('liandong.partitions'))"))
     tz = zone()
     first, this = month_of(since or now, tz), month_of(now, tz)
     if first > this:
