@@ -21,7 +21,10 @@
   batch paths (bench/figures.py), and on the same cases the assessment of every object type and the annual report
   beside a bare aggregate over the facts (bench/assessment.py);
 - the simulated Minhang 2012 year through the services (``--sim-scale``, default the whole year), beside a bare batch
-  insert of as many event rows, with its peak memory (bench/simulation.py).
+  insert of as many event rows, with its peak memory (bench/simulation.py);
+- on PostgreSQL: recovery after every database connection is killed under steady intake, and every acknowledged
+  report stored exactly once (bench/faults.py); intake and dashboard reads with a hot standby for reads against the
+  primary alone, with the replica's share of the reads and its replay lag (bench/replica.py, a pair of its own).
 """
 
 from __future__ import annotations
@@ -50,6 +53,7 @@ from bench import (  # noqa: E402
     assessment,
     cap,
     early_warning,
+    faults,
     figures,
     history,
     intake,
@@ -57,6 +61,7 @@ from bench import (  # noqa: E402
     partitions,
     plans,
     processes,
+    replica,
     simulation,
 )
 from liandong.areas.index import GridIndex, locate  # noqa: E402
@@ -388,6 +393,19 @@ def main() -> None:
                 print("partitioned history (PostgreSQL):", result["partitions_postgresql"]["readers"])
             finally:
                 drop_postgres(part_pg)
+        if fault_pg := postgres_url():
+            try:
+                load_demo(fault_pg)
+                dispose_engine(fault_pg)  # this process holds no connection while the app's are killed
+                result["faults_postgresql"] = faults.run(fault_pg, PASSWORD, intake_points(index, 40_000))
+                print("connections killed under intake (PostgreSQL):",
+                      {k: v for k, v in result["faults_postgresql"].items() if k != "per_round"})
+            finally:
+                drop_postgres(fault_pg)
+        result["replica_postgresql"] = replica.run(PASSWORD, intake_points(index, 40_000))  # a pair of its own
+        print("intake and reads through a replica (PostgreSQL):",
+              {k: {n: f for n, f in v.items() if n != "runs"} if isinstance(v, dict) else v
+               for k, v in result["replica_postgresql"].items()})
     path = OUT / "foundation.json"
     path.write_text(json.dumps(result, indent=2, ensure_ascii=False), encoding="utf-8")
     print(f"written {path}")

@@ -284,7 +284,7 @@ def _lines(text: str) -> list[dict]:
 
 
 def _logging_app(world: str):
-    app = create_app(Settings(database_url=world, metrics_token=TOKEN, sweep_seconds=0))
+    app = create_app(Settings(database_url=world, metrics_token=TOKEN, sweep_seconds=0, log_level="info"))
 
     def noisy() -> dict:
         """Writes a line of its own (in the worker thread a sync endpoint runs in) and names its caller."""
@@ -402,7 +402,7 @@ def test_multiprocess_mode_sums_the_processes(tmp_path):
     shared, go = tmp_path / "prometheus", tmp_path / "go"
     shared.mkdir()
     env = {**os.environ, "PROMETHEUS_MULTIPROC_DIR": str(shared), "LIANDONG_DATABASE_URL": url,
-           "LIANDONG_METRICS_TOKEN": TOKEN, "LIANDONG_SWEEP_SECONDS": "0"}
+           "LIANDONG_METRICS_TOKEN": TOKEN, "LIANDONG_SWEEP_SECONDS": "0", "LIANDONG_LOG_LEVEL": "info"}
     pipes = {"stdout": subprocess.PIPE, "stderr": subprocess.PIPE, "text": True, "env": env}
     with subprocess.Popen([sys.executable, "-c", WORKER, "crash"], **pipes) as first, \
             subprocess.Popen([sys.executable, "-c", WORKER, str(go)], **pipes) as second:

@@ -24,8 +24,8 @@ def visible(stmt, caller: Identity):
 
 
 def log(session: Session, dispute: Dispute, caller: Identity, action: str, from_state: str | None, payload: dict,
-        now: dt.datetime) -> DisputeEvent:
-    return append(session, DisputeEvent, dispute, "dispute_id", caller, action, from_state, payload, now)
+        now: dt.datetime) -> None:
+    append(session, DisputeEvent, dispute, "dispute_id", caller, action, from_state, payload, now)
 
 
 def open_dispute(session: Session, index: GridIndex, caller: Identity, body: DisputeIn,

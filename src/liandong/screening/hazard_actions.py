@@ -115,8 +115,8 @@ def _no_case(h: Hazard, caller: Identity) -> DomainError | None:
 
 
 def _record(session, hazard: Hazard, caller: Identity, action: str, from_state: str, record: dict,
-            now: dt.datetime) -> HazardEvent:
-    return hazards.append(session, HazardEvent, hazard, "hazard_id", caller, action, from_state, record, now)
+            now: dt.datetime) -> None:
+    hazards.append(session, HazardEvent, hazard, "hazard_id", caller, action, from_state, record, now)
 
 
 REWARDABLE = dict.fromkeys(("filed", "rectifying", "closed"))

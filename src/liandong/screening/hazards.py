@@ -11,7 +11,7 @@ from __future__ import annotations
 import datetime as dt
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import func, insert, or_, select, update
 from sqlalchemy.orm import Session
 
 from liandong import audit
@@ -45,22 +45,24 @@ def within(stmt, caller: Identity, model, unit_column=None):
 
 
 def append(session: Session, event_model, parent, parent_column: str, caller: Identity, action: str,
-           from_state: str | None, payload: dict, now: dt.datetime):
+             from_state: str | None, payload: dict, now: dt.datetime) -> None:
     """Append the next entry of a register's log, numbered under the parent row's lock (on SQLite any write holds
-    the database lock; on PostgreSQL the row is locked), the (parent, seq) pair unique besides."""
-    model = type(parent)
-    if session.get_bind().dialect.name == "postgresql":
-        session.execute(select(model.id).where(model.id == parent.id).with_for_update())
-    else:
-        session.execute(update(model).where(model.id == parent.id).values(id=model.id)
-                        .execution_options(synchronize_session=False))
-    column = getattr(event_model, parent_column)
-    seq = (session.scalar(select(func.max(event_model.seq)).where(column == parent.id)) or 0) + 1
-    event = event_model(**{parent_column: parent.id}, seq=seq, at=now, actor_id=caller.user_id, actor=caller.name,
-                        action=action, from_state=from_state, to_state=parent.state, payload=payload)
-    session.add(event)
+    the database lock; on PostgreSQL the row is locked), the (parent, seq) pair unique besides.
+
+    Plain Core statements on the session's connection: the ORM's bulk-update and unit-of-work machinery cost
+    several times what the database takes for these three statements. The parent's own changes are flushed
+    first, so that the log follows what it records."""
     session.flush()
-    return event
+    conn, table, events = session.connection(), type(parent).__table__, event_model.__table__
+    if conn.dialect.name == "postgresql":
+        conn.execute(select(table.c.id).where(table.c.id == parent.id).with_for_update())
+    else:
+        conn.execute(update(table).where(table.c.id == parent.id).values(id=table.c.id))
+    column = events.c[parent_column]
+    seq = (conn.scalar(select(func.max(events.c.seq)).where(column == parent.id)) or 0) + 1
+    conn.execute(insert(events).values({parent_column: parent.id, "seq": seq, "at": now, "actor_id": caller.user_id,
+                                        "actor": caller.name, "action": action, "from_state": from_state,
+                                        "to_state": parent.state, "payload": payload}))
 
 
 def needs(roles: frozenset[str], caller: Identity, action: str) -> None:
