@@ -16,6 +16,7 @@ from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, StatementError
 from sqlalchemy.orm.exc import StaleDataError
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from liandong import __version__
 from liandong.areas.api import layer_router
@@ -79,10 +80,10 @@ class DatabaseFaults:
     closes the connection: a client's kept-alive connection is dropped with it. Answering here ends the request
     normally. Once the answer has started, nothing can be said any more: the error goes on (a cut-off stream)."""
 
-    def __init__(self, app):
+    def __init__(self, app: ASGIApp) -> None:
         self.app = app
 
-    async def __call__(self, scope, receive, send):
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
         started = False

@@ -10,7 +10,7 @@ import json
 import os
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -18,6 +18,9 @@ from liandong.config import get_settings
 from liandong.db import migrate as run_migrations
 from liandong.db import unit_of_work, utcnow
 from liandong.errors import DomainError
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Engine
 
 app = typer.Typer(help="Liandong 联动 — city grid governance and emergency linkage platform.",
                   no_args_is_help=True, add_completion=False)
@@ -830,7 +833,7 @@ partitions_app = typer.Typer(help="PostgreSQL: the monthly partitions of the eve
 app.add_typer(partitions_app, name="partitions")
 
 
-def _partitions_engine():
+def _partitions_engine() -> Engine:
     from liandong.db import get_engine
 
     return get_engine(_url())

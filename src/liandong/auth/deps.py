@@ -105,8 +105,9 @@ def _commit(session: Session) -> None:
 def _mark(session: Session, user_id: int) -> None:
     """With a read replica: note where the primary's WAL stands now that this user's write committed, so their next
     read, in any process, waits for the replica to show it or reads the primary (ops/replica.py). A failure is
-    logged, not raised: the write is committed and the answer must say so; the worst it costs is one read from a
-    replica that may not show the write yet."""
+    logged, not raised: the write is committed and the answer must say so; what it costs is that this user's reads
+    may come from a replica that does not show the write yet, until the replica has replayed it (usually
+    milliseconds) or their next write stores a mark."""
     try:
         replicas.mark(session, user_id)
         session.commit()

@@ -25,6 +25,7 @@ import time
 import uuid
 
 from fastapi import FastAPI
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from liandong.ops.metrics import QUIET_ROUTES, route_template
 
@@ -61,11 +62,11 @@ class RequestContext:
     """ASGI middleware: the request id (taken or made, sent back), the context every record picks it up from,
     and the request's closing log line."""
 
-    def __init__(self, app, owner: FastAPI):
+    def __init__(self, app: ASGIApp, owner: FastAPI) -> None:
         self.app = app
         self.owner = owner
 
-    async def __call__(self, scope, receive, send):
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
         given = next((v.decode("latin-1") for k, v in scope.get("headers", ()) if k.lower() == b"x-request-id"),

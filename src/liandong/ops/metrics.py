@@ -47,6 +47,7 @@ from prometheus_client.metrics_core import CounterMetricFamily, GaugeMetricFamil
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 from starlette.routing import Mount
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from liandong.errors import Forbidden, Unauthorized
 
@@ -131,11 +132,11 @@ class Instrument:
     """ASGI middleware: requests in flight, and each request's latency by route template, method and status
     class. The latency runs until the response is complete, except a live stream's: until it opens."""
 
-    def __init__(self, app, owner: FastAPI):
+    def __init__(self, app: ASGIApp, owner: FastAPI) -> None:
         self.app = app
         self.owner = owner
 
-    async def __call__(self, scope, receive, send):
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
         start = time.perf_counter()
