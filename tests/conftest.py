@@ -18,6 +18,7 @@ os.environ.setdefault("LIANDONG_ARGON2_TIME_COST", "1")
 os.environ.setdefault("LIANDONG_ARGON2_MEMORY_KIB", "1024")
 os.environ.setdefault("LIANDONG_ARGON2_PARALLELISM", "1")
 os.environ.setdefault("LIANDONG_INDEX_CHECK_SECONDS", "0")
+os.environ.setdefault("LIANDONG_PARTITION_CHECK_MINUTES", "0")  # the app's partition job only where a test asks
 os.environ.setdefault("LIANDONG_LOG_LEVEL", "warning")  # a line per request only where a test reads the logs
 # most tests report the same problem at the same point again and again on purpose: duplicate detection is
 # off unless a test turns it on (tests/test_dedupe.py)

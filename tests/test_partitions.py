@@ -394,7 +394,8 @@ def test_the_running_app_makes_the_coming_months(pg):
             return {p.name for t in partitions.TABLES for p in partitions.partitions(conn, t)}
 
     assert not set(names) & present()
-    quiet = {"sweep_seconds": 0, "early_warning_scan_minutes": 0, "index_check_seconds": 0}
+    quiet = {"sweep_seconds": 0, "early_warning_scan_minutes": 0, "index_check_seconds": 0,
+             "partition_check_minutes": 60}
     apps = [create_app(Settings(database_url=pg, **quiet)) for _ in range(2)]  # two processes' worth, at once
     with TestClient(apps[0]), TestClient(apps[1]):
         deadline = time.monotonic() + 30

@@ -139,16 +139,15 @@ async def _lifespan(app: FastAPI):
 async def _partitions_forever(app: FastAPI) -> None:
     """Keep the coming months of the partitioned history made (PostgreSQL, migration 0031), at the start and then
     every ``partition_check_minutes``: a month not made would send its events to the DEFAULT partition. Several
-    processes may run it: ``partitions.ensure`` works under a lock, and finds the months made by the first."""
+    processes may run it: one makes the months under a lock, the others skip (``partitions.make_coming``)."""
     from liandong.db import get_engine
     from liandong.ops import partitions
 
     def once() -> None:
         with get_engine(app.state.database_url).begin() as conn:
-            if partitions.is_partitioned(conn):
-                made = partitions.ensure(conn, app.state.clock())
-                if made:
-                    logging.getLogger("liandong.partitions").info("partitions made: %s", ", ".join(made))
+            made = partitions.make_coming(conn, app.state.clock())
+            if made:
+                logging.getLogger("liandong.partitions").info("partitions made: %s", ", ".join(made))
 
     while True:
         try:

@@ -246,10 +246,7 @@ def dispatched_accurate(ctx: Ctx) -> Rows:
 def assigned(ctx: Ctx) -> Rows:
     """派遣至本单位数 (a department's 立案数): cases dispatched to the unit as lead."""
     stmt = select(F.lead_unit_id.label("obj"), F.case_id.label("case_id")).where(
-        F.stage == "sign", in_period(F.started_at, ctx), F.lead_unit_id.is_not(None),
-        # implied (a stage ends after it starts), and said so that PostgreSQL reads only the months from the
-        # period on (the facts are partitioned by their end, migration 0031)
-        or_(F.ended_at.is_(None), F.ended_at >= ctx.period.start))
+        F.stage == "sign", in_period(F.started_at, ctx), F.lead_unit_id.is_not(None))
     return in_sight(stmt, F.case_id, ctx)
 
 

@@ -21,6 +21,9 @@ from liandong.config import get_settings
 from liandong.errors import Invalid
 
 REVISION_KEY = "calendar_revision"
+RELOAD_SECONDS = 600.0
+"""A cached calendar is loaded again after this long even if its revision stayed: days written without moving it
+(by hand in SQL, by an older version during a rolling upgrade) reach every process all the same."""
 
 MAX_DAYS = 3 * 366
 
@@ -175,7 +178,7 @@ class CalendarCache:
         self.hours, self.tz, self.ttl = hours, tz, ttl
         self._cal: WorkCalendar | None = None
         self._revision = -1
-        self._at = 0.0
+        self._at = self._loaded = 0.0
 
     def forget(self) -> None:
         """The calendar changed in this process: load it again on next use."""
@@ -184,12 +187,13 @@ class CalendarCache:
     def get(self, session: Session) -> WorkCalendar:
         import time
 
-        if self._cal is None or time.monotonic() - self._at > self.ttl:
+        now = time.monotonic()
+        if self._cal is None or now - self._at > self.ttl:
             revision = get_revision(session, REVISION_KEY)
-            if self._cal is None or revision != self._revision:
+            if self._cal is None or revision != self._revision or now - self._loaded > RELOAD_SECONDS:
                 self._cal = WorkCalendar.load(session, self.hours, self.tz)
-                self._revision = revision
-            self._at = time.monotonic()
+                self._revision, self._loaded = revision, now
+            self._at = now
         return self._cal
 
 

@@ -138,6 +138,11 @@ def _count(conn: Connection, name: str) -> int:
 
 # --- making months -----------------------------------------------------------------------------------
 
+LOCK = "SELECT pg_advisory_xact_lock(hashtext('liandong.partitions'))"
+"""Taken by everything that changes the partitions (make, drop, restore): one at a time, so that no two of them
+lock the parent and the DEFAULT partition in opposite orders (a deadlock)."""
+
+
 def ensure(conn: Connection, now: dt.datetime, ahead: int = AHEAD, since: dt.datetime | None = None) -> list[str]:
     """Create the partitions from ``now``'s month (or ``since``'s, before loading old history) to ``ahead``
     months on, and one for every month that has rows in a DEFAULT partition (moving them there). Returns the
@@ -146,8 +151,25 @@ def ensure(conn: Connection, now: dt.datetime, ahead: int = AHEAD, since: dt.dat
     require(conn)
     if not 0 <= ahead <= 120:
         raise PartitionError("ahead must lie between 0 and 120 months")
-    # one maker at a time (every app process runs this hourly, an operator may too); the next finds the months made
-    conn.execute(text("SELECT pg_advisory_xact_lock(hashtext('liandong.partitions'))"))
+    conn.execute(text(LOCK))
+    return _make(conn, now, ahead, since, move=True)
+
+
+def make_coming(conn: Connection, now: dt.datetime) -> list[str]:
+    """The running app's hourly job: create the coming months that are missing, and nothing more. It never waits:
+    skipped while another process holds the partitions' lock, given up after 2 s waiting for a table's lock (a long
+    report reading the history), and a month whose rows already sit in the DEFAULT partition is left to
+    ``liandong partitions ensure``, which moves them while every writer of the history waits."""
+    if not is_partitioned(conn):
+        return []
+    if not conn.execute(text("SELECT pg_try_advisory_xact_lock(hashtext('liandong.partitions'))")).scalar():
+        return []
+    conn.execute(text("SET LOCAL lock_timeout = '2s'"))
+    conn.execute(text("SET LOCAL statement_timeout = '30s'"))
+    return _make(conn, now, AHEAD, None, move=False)
+
+
+def _make(conn: Connection, now: dt.datetime, ahead: int, since: dt.datetime | None, move: bool) -> list[str]:
     tz = zone()
     first, this = month_of(since or now, tz), month_of(now, tz)
     if first > this:
@@ -157,16 +179,18 @@ def ensure(conn: Connection, now: dt.datetime, ahead: int = AHEAD, since: dt.dat
     for table, key in TABLES.items():
         have = {p.lo for p in partitions(conn, table) if not p.default}
         wanted = {add_months(first, i) for i in range(span + 1)}
-        wanted |= {month_of(r[0], tz) for r in conn.execute(text(
-            f'SELECT DISTINCT date_trunc(\'month\', {key}, :tz) FROM "{table}_default" WHERE {key} IS NOT NULL'),
-            {"tz": tz.key})}
+        if move:
+            wanted |= {month_of(r[0], tz) for r in conn.execute(text(
+                f'SELECT DISTINCT date_trunc(\'month\', {key}, :tz) FROM "{table}_default" WHERE {key} IS NOT NULL'),
+                {"tz": tz.key})}
         for month in sorted(m for m in wanted if m not in have):
-            _create(conn, table, key, month)
-            created.append(partition_name(table, month))
+            if _create(conn, table, key, month, move):
+                created.append(partition_name(table, month))
     return created
 
 
-def _create(conn: Connection, table: str, key: str, month: dt.datetime) -> None:
+def _create(conn: Connection, table: str, key: str, month: dt.datetime, move: bool = True) -> bool:
+    """Make a month's partition; False when its rows sit in the DEFAULT partition and ``move`` is off."""
     name, lo, hi = partition_name(table, month), month.isoformat(), add_months(month, 1).isoformat()
     bounds = f"FROM ('{lo}') TO ('{hi}')"
     default = f"{table}_default"
@@ -174,7 +198,9 @@ def _create(conn: Connection, table: str, key: str, month: dt.datetime) -> None:
                           {"lo": month, "hi": add_months(month, 1)}).scalar()
     if not moving:
         conn.execute(text(f'CREATE TABLE "{name}" PARTITION OF {table} FOR VALUES {bounds}'))
-        return
+        return True
+    if not move:
+        return False
     # PostgreSQL refuses a partition for rows the DEFAULT one holds: take the DEFAULT one out (its cloned
     # triggers go with it, so the append-only log lets the rows move), move them, put both in
     conn.execute(text(f"ALTER TABLE {table} DETACH PARTITION {default}"))
@@ -186,6 +212,7 @@ def _create(conn: Connection, table: str, key: str, month: dt.datetime) -> None:
     conn.execute(text(f'ALTER TABLE {table} ATTACH PARTITION "{name}" FOR VALUES {bounds}'))
     conn.execute(text(f'ALTER TABLE "{name}" DROP CONSTRAINT "{name}_bounds"'))
     conn.execute(text(f"ALTER TABLE {table} ATTACH PARTITION {default} DEFAULT"))
+    return True
 
 
 # --- archiving ----------------------------------------------------------------------------------------
@@ -309,6 +336,7 @@ def drop_partition(engine: Engine, directory: Path, name: str) -> int:
                              "nothing dropped")
     with engine.begin() as conn:
         require(conn)
+        conn.execute(text(LOCK))
         if name not in {p.name for p in partitions(conn, entry["table"]) if not p.default}:
             raise PartitionError(f"{name} is not a month partition of {entry['table']}")
         conn.execute(text(f'LOCK TABLE "{name}" IN SHARE MODE'))
@@ -335,6 +363,7 @@ def restore(engine: Engine, directory: Path, name: str) -> int:
     key = TABLES[table]
     with engine.begin() as conn:
         require(conn)
+        conn.execute(text(LOCK))
         if name in {p.name for p in partitions(conn, table)}:
             raise PartitionError(f"{name} exists already; nothing restored")
         conn.execute(text(f'CREATE TABLE "{name}" (LIKE {table} INCLUDING DEFAULTS INCLUDING CONSTRAINTS)'))
