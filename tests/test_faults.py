@@ -38,7 +38,7 @@ from liandong.cases.models import Case, CaseEvent
 from liandong.config import Settings
 from liandong.db import FULL, LOST, RACED, READ_ONLY, classify, dispose_engine, get_engine, unit_of_work
 from tests.caseworld import MATTER, WEST_POINT, fill
-from tests.conftest import _psycopg, create_pg_database, drop_pg_database, fresh_database, postgres_unavailable
+from tests.conftest import _psycopg, fresh_database
 from tests.factories import PASSWORD
 from tests.server import serve
 
@@ -202,19 +202,10 @@ def test_a_fault_in_a_middleware_is_a_json_503_and_the_connection_stays_open(emp
 # --- PostgreSQL: the app's connections killed under load ------------------------------------------------
 
 @pytest.fixture
-def pg_world() -> Iterator[str]:
-    reason = postgres_unavailable()
-    if reason:
-        pytest.skip(reason)
-    url = create_pg_database()
-    try:
-        from liandong.db import migrate
-
-        migrate(url)
+def pg_world(tmp_path_factory) -> Iterator[str]:
+    for url in fresh_database("postgresql", tmp_path_factory):
         fill(url)
         yield url
-    finally:
-        drop_pg_database(url)
 
 
 def terminate_app_backends(url: str) -> int:

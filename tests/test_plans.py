@@ -78,9 +78,14 @@ USERS = (("commander", "C", "commander"), ("leader", "C", "leader"), ("citizen_c
 def world(case_world, tmp_path_factory):
     """The case world plus a fire department with a station in the west town only, a water department, people of
     several units, and the test plan loaded from a file."""
-    folder = tmp_path_factory.mktemp("plans")
+    assert plan_world(case_world, tmp_path_factory.mktemp("plans")) == ["test-flood@1"]
+    return case_world
+
+
+def plan_world(url: str, folder) -> list[str]:
+    """Add to the case world at ``url`` the units, people and plan of ``world``; returns the plans loaded."""
     (folder / "test-flood.yaml").write_text(TEST_PLAN, encoding="utf-8")
-    with unit_of_work(case_world) as s:
+    with unit_of_work(url) as s:
         create_unit(s, code="D-fire", name="测试区消防救援支队", kind="department", area_code=DISTRICT, line="fire",
                     parent_code="C")
         create_unit(s, code=f"B-fire-{WEST}", name="西镇消防救援站", kind="branch", area_code=WEST, line="fire",
@@ -91,8 +96,7 @@ def world(case_world, tmp_path_factory):
             create_user(s, username=username, password=PASSWORD, unit_code=unit, roles=[role])
         docs, problems = loader.read_dir(folder)
         assert not problems
-        assert library.sync(s, docs)["loaded"] == ["test-flood@1"]
-    return case_world
+        return library.sync(s, docs)["loaded"]
 
 
 def unit_ids(url: str) -> dict[str, int]:

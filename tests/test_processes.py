@@ -50,7 +50,7 @@ from liandong.db import dispose_engine, migrate, unit_of_work
 from liandong.emergency.cap.models import ReceivedWarning
 from liandong.screening.early_warning_models import EarlyWarning, EarlyWarningEvent, EarlyWarningScan
 from tests.caseworld import WEST_POINT, boss, fill
-from tests.conftest import create_pg_database, drop_pg_database, postgres_unavailable
+from tests.conftest import create_pg_database, drop_pg_database, fresh_database, postgres_unavailable
 from tests.factories import PASSWORD
 
 CLI = str(Path(sys.executable).with_name("liandong"))
@@ -73,16 +73,12 @@ def need_postgres() -> None:
 
 
 @pytest.fixture(scope="module")
-def pg_world() -> Iterator[str]:
+def pg_world(tmp_path_factory) -> Iterator[str]:
     """tests/caseworld.py's district, catalogue and users on a PostgreSQL database of this module's own."""
     need_postgres()
-    url = create_pg_database()
-    try:
-        migrate(url)
+    for url in fresh_database("postgresql", tmp_path_factory):
         fill(url)
         yield url
-    finally:
-        drop_pg_database(url)
 
 
 # --- the listener ---------------------------------------------------------------------------------------------
@@ -231,35 +227,13 @@ def test_the_escalation_sweep_escalates_each_stage_once(pg_world, pool):
     assert {(level, count) for _, level, count in levels} == {(1, 1)}
 
 
-def _plan_world(url: str, folder: Path) -> None:
-    from liandong.auth.service import create_user
-    from liandong.emergency.plans import library, loader
-    from liandong.units.service import create_unit
-    from tests.factories import DISTRICT, WEST
-    from tests.test_plans import TEST_PLAN, USERS
-
-    (folder / "test-flood.yaml").write_text(TEST_PLAN, encoding="utf-8")
-    with unit_of_work(url) as s:
-        create_unit(s, code="D-fire", name="测试区消防救援支队", kind="department", area_code=DISTRICT, line="fire",
-                    parent_code="C")
-        create_unit(s, code=f"B-fire-{WEST}", name="西镇消防救援站", kind="branch", area_code=WEST, line="fire",
-                    parent_code="D-fire")
-        create_unit(s, code="D-water", name="测试区水务局", kind="department", area_code=DISTRICT, line="water",
-                    parent_code="C")
-        for username, unit, role in USERS:
-            create_user(s, username=username, password=PASSWORD, unit_code=unit, roles=[role])
-        docs, problems = loader.read_dir(folder)
-        assert not problems
-        library.sync(s, docs)
-
-
 @pytest.mark.postgres
 def test_the_plan_task_sweep_escalates_each_task_once(pg_world, pool, tmp_path):
     from tests.factories import WEST
     from tests.test_incidents import Desk, minutes
-    from tests.test_plans import TYPHOON, activate, assessed, by_key, log_of, task_list
+    from tests.test_plans import TYPHOON, activate, assessed, by_key, log_of, plan_world, task_list
 
-    _plan_world(pg_world, tmp_path)
+    plan_world(pg_world, tmp_path)
     start = dt.datetime(2026, 8, 8, 14, 0, tzinfo=dt.UTC)
     desk = Desk(pg_world, start)
     iid = assessed(desk, **TYPHOON, area_codes=[WEST])
