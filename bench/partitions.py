@@ -10,7 +10,9 @@ and their stage facts (eight stages; the open cases' fourth still running). The 
 bulk load only (the heads it keeps are filled after), and its own cost is measured after it, one insert at a
 time.
 
-``python -m bench.partitions [--events N] [--months M]`` makes a scratch database, measures, and drops it.
+``python -m bench.partitions [--events N] [--months M]`` makes a scratch database, measures, and drops it;
+``--keep NAME`` makes it as NAME and keeps it, and measures NAME again if it is there (ten million cases take an
+hour to make: ``--events 98800000`` for 10 M cases).
 """
 
 from __future__ import annotations
@@ -40,7 +42,7 @@ STAGES = [(1, "accept", "accept"), (2, "file", "file"), (3, "dispatch", "dispatc
           (8, "close", "close")]
 
 
-def generate(url: str, events: int, months: int, now: dt.datetime) -> dict:
+def generate(url: str, events: int, months: int, now: dt.datetime, chunk: int = 1_000_000) -> dict:
     """Cases, events and facts over ``months`` months up to ``now``; returns the counts and seconds taken."""
     from liandong.catalogue.service import load_standard
 
@@ -58,33 +60,45 @@ def generate(url: str, events: int, months: int, now: dt.datetime) -> dict:
     span = (now - start).total_seconds() - 40 * 3600
     with engine.begin() as conn:
         conn.execute(text("ALTER TABLE case_events DISABLE TRIGGER case_events_number_guard"))
-        conn.execute(text(
-            "INSERT INTO cases (number, state, version, matter_id, urgency, channel, description, lon, lat, area_path,"
-            " rework_count, escalation_count, created_at, updated_at, closed_at) "
-            "SELECT 'B' || g, CASE WHEN g % 50 = 0 THEN 'dispatched' ELSE 'closed' END, 1, "
-            "m.ids[1 + g % cardinality(m.ids)], 'normal', (ARRAY['hotline','app','inspector'])[1 + g % 3], 'bench', "
-            "121.3 + (g % 1000) * 1e-4, 31.1 + (g % 997) * 1e-4, '', 0, 0, "
-            ":start + make_interval(secs => :span * g / :n), :start + make_interval(secs => :span * g / :n), "
-            "CASE WHEN g % 50 = 0 THEN NULL ELSE :start + make_interval(secs => :span * g / :n + 16 * 3600) END "
-            "FROM generate_series(1, :n) g, (SELECT array_agg(id) AS ids FROM matters) m"),
-            {"start": start, "span": span, "n": n})
-        conn.execute(text(
-            "INSERT INTO case_events (case_id, seq, at, actor_id, actor, unit_id, action, from_state, to_state, "
-            "payload) SELECT c.id, s.seq, c.created_at + (s.seq - 1) * interval '2 hours', 1 + c.id % 20, 'bench', "
-            f"1 + c.id % 30, s.action, s.from_state, s.to_state, '{{}}' FROM cases c, (VALUES {steps}) "
-            "AS s(seq, action, from_state, to_state) WHERE c.state = 'closed' OR s.seq <= 4"))
-        conn.execute(text(
-            "INSERT INTO case_stage_facts (case_id, seq, stage, lead_unit_id, actor_id, started_at, deadline, ended_at,"
-            " paused_minutes, pauses, used_minutes, on_time, ended_by, outcome, extensions, escalations) "
-            "SELECT c.id, s.seq, s.stage, CASE WHEN s.seq >= 4 THEN 1 + c.id % 30 END, "
-            "CASE WHEN r THEN NULL ELSE 1 + c.id % 20 END, c.created_at + (s.seq - 1) * interval '2 hours', "
-            "c.created_at + (s.seq + 1) * interval '2 hours', "
-            "CASE WHEN r THEN NULL ELSE c.created_at + s.seq * interval '2 hours' END, 0, '', "
-            "CASE WHEN r THEN NULL ELSE 120 END, CASE WHEN r THEN NULL ELSE (c.id * 7 + s.seq) % 13 <> 0 END, "
-            "CASE WHEN r THEN NULL ELSE s.ended_by END, CASE WHEN r THEN NULL ELSE 'done' END, 0, 0 "
-            f"FROM cases c, (VALUES {stages}) AS s(seq, stage, ended_by), "
-            "LATERAL (SELECT c.state <> 'closed' AND s.seq = 4 AS r) x WHERE c.state = 'closed' OR s.seq <= 4"))
-        conn.execute(text("INSERT INTO case_event_heads SELECT case_id, max(seq) FROM case_events GROUP BY case_id"))
+    for lo in range(1, n + 1, chunk):  # a transaction a chunk: ten million cases show their progress
+        hi = min(lo + chunk - 1, n)
+        with engine.begin() as conn:
+            first = conn.execute(text("SELECT coalesce(max(id), 0) FROM cases")).scalar()
+            conn.execute(text(
+                "INSERT INTO cases (number, state, version, matter_id, urgency, channel, description, lon, lat, "
+                "area_path, rework_count, escalation_count, created_at, updated_at, closed_at) "
+                "SELECT 'B' || g, CASE WHEN g % 50 = 0 THEN 'dispatched' ELSE 'closed' END, 1, "
+                "m.ids[1 + g % cardinality(m.ids)], 'normal', (ARRAY['hotline','app','inspector'])[1 + g % 3], "
+                "'bench', 121.3 + (g % 1000) * 1e-4, 31.1 + (g % 997) * 1e-4, '', 0, 0, "
+                ":start + make_interval(secs => :span * g / :n), :start + make_interval(secs => :span * g / :n), "
+                "CASE WHEN g % 50 = 0 THEN NULL ELSE :start + make_interval(secs => :span * g / :n + 16 * 3600) END "
+                "FROM generate_series(CAST(:lo AS bigint), CAST(:hi AS bigint)) g, "
+                "(SELECT array_agg(id) AS ids FROM matters) m"),
+                {"start": start, "span": span, "n": n, "lo": lo, "hi": hi})
+            mine = "c.id > :first AND (c.state = 'closed' OR s.seq <= 4)"
+            conn.execute(text(
+                "INSERT INTO case_events (case_id, seq, at, actor_id, actor, unit_id, action, from_state, to_state, "
+                "payload) SELECT c.id, s.seq, c.created_at + (s.seq - 1) * interval '2 hours', 1 + c.id % 20, "
+                f"'bench', 1 + c.id % 30, s.action, s.from_state, s.to_state, '{{}}' FROM cases c, (VALUES {steps}) "
+                f"AS s(seq, action, from_state, to_state) WHERE {mine}"), {"first": first})
+            conn.execute(text(
+                "INSERT INTO case_stage_facts (case_id, seq, stage, lead_unit_id, actor_id, started_at, deadline, "
+                "ended_at, paused_minutes, pauses, used_minutes, on_time, ended_by, outcome, extensions, escalations, "
+                "late_before) "
+                "SELECT c.id, s.seq, s.stage, CASE WHEN s.seq >= 4 THEN 1 + c.id % 30 END, "
+                "CASE WHEN r THEN NULL ELSE 1 + c.id % 20 END, c.created_at + (s.seq - 1) * interval '2 hours', "
+                "c.created_at + (s.seq + 1) * interval '2 hours', "
+                "CASE WHEN r THEN NULL ELSE c.created_at + s.seq * interval '2 hours' END, 0, '', "
+                "CASE WHEN r THEN NULL ELSE 120 END, CASE WHEN r THEN NULL ELSE (c.id * 7 + s.seq) % 13 <> 0 END, "
+                "CASE WHEN r THEN NULL ELSE s.ended_by END, CASE WHEN r THEN NULL ELSE 'done' END, 0, 0, "
+                "EXISTS (SELECT FROM generate_series(1, s.seq - 1) k WHERE (c.id * 7 + k) % 13 = 0) "
+                f"FROM cases c, (VALUES {stages}) AS s(seq, stage, ended_by), "
+                f"LATERAL (SELECT c.state <> 'closed' AND s.seq = 4 AS r) x WHERE {mine}"), {"first": first})
+            conn.execute(text("INSERT INTO case_event_heads SELECT case_id, max(seq) FROM case_events "
+                              "WHERE case_id > :first GROUP BY case_id"), {"first": first})
+        if n > chunk:
+            print(f"  {hi:,} of {n:,} cases, {time.perf_counter() - t0:.0f} s", flush=True)
+    with engine.begin() as conn:
         conn.execute(text("ALTER TABLE case_events ENABLE TRIGGER case_events_number_guard"))
     with engine.connect() as conn:
         conn.execution_options(isolation_level="AUTOCOMMIT").execute(text("VACUUM ANALYZE"))
@@ -229,10 +243,15 @@ def _guard_cost(conn, rounds: int = 3, inserts: int = 500) -> dict:
     return result
 
 
-def run(url: str, events: int = 1_000_000, months: int = 24) -> dict:
-    now = dt.datetime.now(dt.UTC)
-    made = generate(url, events, months, now)
-    print("partitioned history made:", made, flush=True)
+def run(url: str, events: int = 1_000_000, months: int = 24, made: dict | None = None) -> dict:
+    """Make the history (unless ``made`` says it is there already) and measure it."""
+    if made is None:
+        now = dt.datetime.now(dt.UTC)
+        made = generate(url, events, months, now)
+        print("partitioned history made:", made, flush=True)
+    else:  # a kept database: its "now" is where generate put it, 40 hours after the last case
+        with get_engine(url).connect() as conn:
+            now = conn.execute(text("SELECT max(created_at) FROM cases")).scalar() + dt.timedelta(hours=40)
     return {"made": made, "readers": readers(url, now), "point_paths": point_paths(url)}
 
 
@@ -240,21 +259,33 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--events", type=int, default=1_000_000)
     parser.add_argument("--months", type=int, default=24)
+    parser.add_argument("--keep", metavar="NAME", help="make the history in database NAME and keep it; if NAME "
+                        "exists already, measure what it holds")
     parser.add_argument("--admin-url", default=os.environ.get("LIANDONG_TEST_DATABASE_URL",
                                                               "postgresql://postgres@127.0.0.1:5432/test"))
     args = parser.parse_args()
-    name = f"liandong_bench_partitions_{uuid.uuid4().hex[:8]}"
+    name = args.keep or f"liandong_bench_partitions_{uuid.uuid4().hex[:8]}"
     admin = create_engine(args.admin_url.replace("postgresql://", "postgresql+psycopg://", 1),
                           isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
+        there = conn.execute(text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": name}).scalar()
+        if not there:
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
     url = admin.url.set(database=name).render_as_string(hide_password=False)
+    made = None
+    if there:
+        migrate(url)  # the schema of today's code (Alembic only: its facts are not derived again)
+        with get_engine(url).connect() as conn:
+            made = {t: conn.execute(text(f"SELECT count(*) FROM {t}")).scalar() for t in ("cases", *partitions.TABLES)}
+            made["database_size"] = conn.execute(
+                text("SELECT pg_size_pretty(pg_database_size(current_database()))")).scalar()
     try:
-        print(json.dumps(run(url, args.events, args.months), indent=2))
+        print(json.dumps(run(url, args.events, args.months, made), indent=2))
     finally:
         dispose_engine(url)
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        if not args.keep:
+            with admin.connect() as conn:
+                conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         admin.dispose()
 
 

@@ -2,8 +2,10 @@
 
 ``POST /api/v1/cases`` through ``uvicorn liandong.app:create_app --factory --workers N`` on 127.0.0.1, driven by wrk
 with bench/intake.py's script (mixed reports, every point a new one, duplicate detection on as deployed). Rounds
-alternate one process and two, so that the drift of a busy machine falls on both alike; each run is a fresh server,
-warmed for 2 s, then measured for ``seconds`` at each connection count. The figure is the median over the rounds of
+alternate one process and two, so that the drift of a busy machine falls on both alike; each run is a fresh server
+on a fresh copy of the loaded database (``CREATE DATABASE … TEMPLATE``: without it every run found the cases of the
+runs before it, and the duplicate search and the indexes grew from round to round), warmed for 2 s, then measured
+for ``seconds`` at each connection count. The figure is the median over the rounds of
 the two-process rate over the one-process rate at the same connections. Goal (DESIGN.md §6): ≥ 1.5 ×; the app
 processes share the machine's cores with PostgreSQL and wrk, so the cores and the load average are reported beside it.
 
@@ -22,6 +24,8 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -37,9 +41,41 @@ def _env(db_url: str) -> dict:
             "LIANDONG_DEDUPE_REVIEW": str(defaults.dedupe_review)}
 
 
+@contextmanager
+def fresh_copy(db_url: str) -> Iterator[str]:
+    """A copy of the database at ``db_url`` (nobody may be connected to it), dropped afterwards."""
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.engine import make_url
+
+    from liandong.db import dispose_engine
+
+    dispose_engine(db_url)
+    url = make_url(db_url)
+    name = f"{url.database}_copy"
+    admin = create_engine(url.set(database="postgres"), isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+            conn.execute(text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = :d"),
+                         {"d": url.database})  # a template must have nobody on it (the bench's own idle pools)
+            conn.execute(text(f'CREATE DATABASE "{name}" TEMPLATE "{url.database}"'))
+        yield url.set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
 def measure(db_url: str, password: str, points: list[tuple[float, float]], workers: int, seconds: float,
             connections: tuple[int, ...]) -> dict[str, dict]:
-    """One fresh server with ``workers`` processes: its wrk result at each connection count."""
+    """One fresh server with ``workers`` processes on a fresh copy of the database: its wrk result at each
+    connection count."""
+    with fresh_copy(db_url) as copy:
+        return _measure(copy, password, points, workers, seconds, connections)
+
+
+def _measure(db_url: str, password: str, points: list[tuple[float, float]], workers: int, seconds: float,
+             connections: tuple[int, ...]) -> dict[str, dict]:
     port = intake.free_port()
     with tempfile.TemporaryDirectory(prefix="liandong-processes-") as tmp, open(Path(tmp) / "server.log", "w+b") as log:
         # the server's log goes to a file: a pipe nobody reads would fill up with request logs and stall the server
@@ -82,7 +118,7 @@ def _ready(proc: subprocess.Popen, port: int, seconds: float = 120) -> bool:
 
 
 def run(db_url: str, password: str, points: list[tuple[float, float]], seconds: float = 8.0,
-        connections: tuple[int, ...] = (16, 64), rounds: int = 2) -> dict:
+        connections: tuple[int, ...] = (16, 64), rounds: int = 3) -> dict:
     if not os.path.exists(intake.WRK):
         return {"skipped": "wrk is not installed (apt-get install wrk; make bench does it as root)"}
     if not db_url.startswith("postgresql"):
@@ -112,7 +148,7 @@ def run(db_url: str, password: str, points: list[tuple[float, float]], seconds: 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seconds", type=float, default=8.0)
-    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--connections", default="16,64", help="comma-separated wrk connection counts")
     args = parser.parse_args()
     from bench import run as bench_run

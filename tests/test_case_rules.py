@@ -277,6 +277,28 @@ def test_stage_facts_follow_a_case_through_its_life(world):
     assert dispose.paused_minutes == cal.between(at("2026-03-04 10:30"), at("2026-03-05 10:30")) == cal.day_minutes
     assert dispose.used_minutes == cal.between(at("2026-03-04 10:00"), at("2026-03-06 10:00")) - cal.day_minutes
     assert dispose.deadline > stages[3].deadline  # the resume moved the deadline on by the pause
+    # from the late dispatch on, every stage knows an earlier one ended late (the closing one: not closed in time)
+    assert [f.late_before for f in stages] == [False] * 3 + [True] * 9
+
+
+def test_an_event_stamped_before_its_stage_began_ends_it_where_it_began(world):
+    """Two hosts' clocks apart: the filing is stamped five minutes before the acceptance it follows. The stage ends
+    where it began, the next begins there, and the stages of a case stay in time order (what lets the assessment
+    skip months, ``counts._since``); a rebuild from the log gives the same."""
+    me, lead, cid = _west_case(world)
+    for action, when in (("accept", "2026-03-02 09:10"), ("file", "2026-03-02 09:05"),
+                         ("dispatch", "2026-03-02 09:30")):
+        with unit_of_work(world) as s:
+            actions.act(s, GridIndex.build(s), cid, action, me, _payload(action, lead, 1), now=at(when),
+                        calendar=calendar.calendar_for(s))
+    with unit_of_work(world) as s:
+        accept, file, dispatch, sign = facts.of_case(s, cid)
+        assert file.started_at == file.ended_at == at("2026-03-02 09:10") and file.used_minutes == 0
+        assert dispatch.started_at == at("2026-03-02 09:10") and sign.started_at == at("2026-03-02 09:30")
+        assert all(f.started_at <= f.ended_at for f in (accept, file, dispatch))
+        live = _facts(s)
+        facts.rebuild(s)
+        assert _facts(s) == live
 
 
 def test_facts_rebuild_command_finds_and_repairs_drift(world):

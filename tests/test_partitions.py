@@ -17,7 +17,7 @@ from sqlalchemy.exc import IntegrityError
 from liandong.areas.index import GridIndex
 from liandong.assessment import annual
 from liandong.auth.identity import Identity
-from liandong.cases import actions, facts, intake, log
+from liandong.cases import actions, facts, intake, log, upkeep
 from liandong.cases.models import CaseEvent, StageFact
 from liandong.db import dispose_engine, get_engine, migrate, unit_of_work
 from liandong.ops import partitions
@@ -202,22 +202,27 @@ def test_a_race_for_the_same_event_number_is_refused_once_the_first_commits(pg, 
 @pytest.mark.postgres
 def test_the_migration_converts_an_existing_log_and_downgrades(fresh_pg):
     url = fresh_pg
-    migrate(url, "0030")
+    migrate(url)  # the world is made by today's code, then taken down to the plain tables of before 0031
     fill(url)
     old = open_case(url, at(2025, 3), ("accept", "file"))
     new = open_case(url, NOW - dt.timedelta(hours=5), ("accept",))
+    migrate_down(url)
+    dispose_engine(url)
 
     def snapshot() -> tuple:
         with unit_of_work(url) as s:
             events = s.execute(select(CaseEvent.id, CaseEvent.case_id, CaseEvent.seq, CaseEvent.at, CaseEvent.action)
                                .order_by(CaseEvent.id)).all()
-            stages = s.execute(select(StageFact.id, StageFact.case_id, StageFact.seq, StageFact.ended_at)
-                               .order_by(StageFact.id)).all()
+            stages = s.execute(select(StageFact.case_id, StageFact.seq, StageFact.ended_at)  # rebuilt: new ids
+                               .order_by(StageFact.case_id, StageFact.seq)).all()
             return events, stages
 
     before = snapshot()
     migrate(url)
     assert snapshot() == before
+    with unit_of_work(url) as s:  # derived again on the way up (0032 fills late_before)
+        s.rollback()
+        assert facts.check(s)["differing"] == 0
     with get_engine(url).begin() as conn:
         names = {p.name for p in partitions.partitions(conn, "case_events")}
         assert {"case_events_p202503", f"case_events_p{partitions.month_of(NOW):%Y%m}"} <= names
@@ -256,6 +261,9 @@ def test_archiving_exports_refuses_drops_and_restores_a_month(fresh_pg, tmp_path
     url = fresh_pg
     migrate(url)
     fill(url)
+    with unit_of_work(url) as s:  # what is derived is as today's rules make it
+        for part in upkeep.PARTS:
+            upkeep.record(s, part)
     june = [open_case(url, at(2025, 6, d), ("accept", "file")) for d in (3, 12)]
     current = open_case(url, NOW - dt.timedelta(hours=3), ("accept",))
     engine = get_engine(url)
@@ -306,7 +314,23 @@ def test_archiving_exports_refuses_drops_and_restores_a_month(fresh_pg, tmp_path
         assert s.scalar(select(func.count()).select_from(CaseEvent).where(CaseEvent.case_id == current)) == 2
 
     assert partitions.restore(engine, archive, "case_events_p202506") == 7
+    # an archive whose columns are not the table's is refused; one written before a column was added (0032's
+    # late_before) loads, and the facts are derived again at the next migrate
+    rewrite_archive(archive, "case_stage_facts_p202506", lambda lines: [lines[0].replace(",pauses,", ",nonsense,"),
+                                                                        *lines[1:]])
+    with pytest.raises(PartitionError, match="columns .* are not case_stage_facts's; nothing restored"):
+        partitions.restore(engine, archive, "case_stage_facts_p202506")
+    with gzip.open(archive / "case_stage_facts_p202506.csv.gz", "rt") as f:
+        assert f.readline().endswith(",late_before\n")
+    rewrite_archive(archive, "case_stage_facts_p202506", lambda lines: [  # the last column left out
+        lines[0].replace(",nonsense,", ",pauses,").rsplit(",", 1)[0], *(ln.rsplit(",", 1)[0] for ln in lines[1:])])
     assert partitions.restore(engine, archive, "case_stage_facts_p202506") == 4
+    with unit_of_work(url) as s:
+        assert upkeep.outdated(s) == ["stage_facts"]
+        assert upkeep.recompute(s, "stage_facts", NOW) > 0  # what `liandong migrate` does
+    with unit_of_work(url) as s:
+        s.rollback()
+        assert facts.check(s)["differing"] == 0
     with pytest.raises(PartitionError, match="exists already"):
         partitions.restore(engine, archive, "case_events_p202506")
     with unit_of_work(url) as s:
@@ -315,6 +339,19 @@ def test_archiving_exports_refuses_drops_and_restores_a_month(fresh_pg, tmp_path
     with pytest.raises(PartitionError, match="at least one month"):
         partitions.cutoff(NOW, 0)
     dispose_engine(url)
+
+
+def rewrite_archive(archive, name: str, change) -> None:
+    """Rewrite an archived partition's lines by ``change(lines)`` (raw CSV as PostgreSQL wrote it, where an empty
+    string and a null differ), and its checksum."""
+    path = archive / f"{name}.csv.gz"
+    with gzip.open(path, "rt", newline="") as f:
+        lines = f.read().splitlines()
+    with gzip.open(path, "wt", newline="") as f:
+        f.write("\n".join(change(lines)) + "\n")
+    manifest = partitions.read_manifest(archive)
+    manifest["partitions"][name]["sha256"] = partitions._sha256(path)
+    partitions._write_manifest(archive, manifest)
 
 
 @pytest.mark.postgres
@@ -402,3 +439,33 @@ def test_the_running_app_makes_the_coming_months(pg):
         while not set(names) <= present() and time.monotonic() < deadline:
             time.sleep(0.2)
     assert set(names) <= present(), "the app did not make the coming month"
+
+
+@pytest.mark.postgres
+def test_a_period_s_assessment_and_annual_report_read_no_month_before_it(pg):
+    """Every statement of a month's assessment of every object type (with the month before, for the change) and of
+    a year's report (with the year before) reads no month's partition older than the periods it compares — the
+    plan shows it (EXPLAIN, pruned when planned), whatever history lies further back."""
+    from bench.partitions import _captured, _walk
+
+    from liandong.assessment import period as periods
+    from liandong.assessment import service
+    from liandong.assessment.indicators import OBJECTS
+
+    with get_engine(pg).begin() as conn:
+        partitions.ensure(conn, NOW, since=at(2023, 1))
+    jobs = {dt.date(2025, 5, 1): lambda s: [service.assess(s, LEADER, name, periods.month(2025, 6), NOW)
+                                            for name in OBJECTS],
+            dt.date(2024, 1, 1): lambda s: annual.report(s, LEADER, 2025, NOW)}
+    for earliest, job in jobs.items():
+        statements = _captured(pg, job)
+        assert len(statements) > 20
+        with get_engine(pg).connect() as conn:
+            for statement, params in statements:
+                plan = conn.exec_driver_sql(f"EXPLAIN (FORMAT JSON) {statement}", params).scalar()[0]
+                read: set[str] = set()
+                _walk(plan["Plan"], read)
+                older = sorted(p for p in read
+                               if not p.endswith("_default") and dt.datetime.strptime(p[-6:], "%Y%m").date() < earliest)
+                assert not older, (older, statement)
+            conn.rollback()

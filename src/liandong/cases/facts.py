@@ -35,7 +35,7 @@ OUTCOMES = {"return": "returned", "check_failed": "reworked", "reject": "rejecte
             "merge": "merged"}
 """How a stage ended, by the action that ended it; any other action: done."""
 LEAD_STAGES = frozenset({"sign", "dispose"})
-RULES = "2"
+RULES = "3"
 """The version of ``fold``: change it whenever what ``fold`` writes changes, and ``liandong migrate`` rebuilds
 the stored facts with the new rules (``cases/upkeep.py``; ``rules`` adds the settings the facts depend on)."""
 
@@ -66,6 +66,7 @@ class Fact:
     outcome: str | None = None
     extensions: int = 0
     escalations: int = 0
+    late_before: bool = False
     id: int | None = None
 
 
@@ -104,17 +105,22 @@ def _unpause(fact: Fact, why: str, at: dt.datetime, cal: WorkCalendar) -> None:
     fact.pauses = ",".join(sorted(reasons))
 
 
-def _end(fact: Fact, e: Event, cal: WorkCalendar) -> None:
-    judged_at = e.at  # a stage ending while its clock stands still is judged where the clock stopped
+def _end(fact: Fact, e: Event, cal: WorkCalendar) -> dt.datetime:
+    """End the stage; returns when it ended (and the next began)."""
+    # never before it began: an event stamped earlier (two hosts' clocks apart) ends it where it began, so a case's
+    # stages follow one another in time — which lets a period's counts skip the months that cannot hold them
+    at = max(e.at, fact.started_at)
+    judged_at = at  # a stage ending while its clock stands still is judged where the clock stopped
     if fact.paused_since is not None:
         judged_at = fact.paused_since
-        fact.paused_minutes += cal.between(fact.paused_since, e.at)
+        fact.paused_minutes += cal.between(fact.paused_since, at)
     fact.paused_since, fact.pauses = None, ""
-    fact.ended_at, fact.actor_id, fact.ended_by = e.at, e.actor_id, e.action
+    fact.ended_at, fact.actor_id, fact.ended_by = at, e.actor_id, e.action
     fact.outcome = OUTCOMES.get(e.action, "done")
-    fact.used_minutes = max(0.0, cal.between(fact.started_at, e.at) - fact.paused_minutes)
+    fact.used_minutes = max(0.0, cal.between(fact.started_at, at) - fact.paused_minutes)
     fact.on_time = None if fact.deadline is None or fact.stage not in JUDGED else not sla.late(fact.deadline,
                                                                                                 judged_at)
+    return at
 
 
 def fold(fact: Fact | None, e: Event, cal: WorkCalendar) -> tuple[Fact | None, Fact | None]:
@@ -151,7 +157,7 @@ def fold(fact: Fact | None, e: Event, cal: WorkCalendar) -> tuple[Fact | None, F
     stage = STAGE_OF_STATE.get(e.to_state)
     if stage == fact.stage and e.action not in sla.RESTARTS:
         return fact, None  # the same stage goes on (disposed → checking)
-    _end(fact, e, cal)
+    at = _end(fact, e, cal)
     if stage is None:  # closed, rejected, voided, merged
         return fact, None
     lead = p.get("lead_unit_id", fact.lead_unit_id)
@@ -159,7 +165,8 @@ def fold(fact: Fact | None, e: Event, cal: WorkCalendar) -> tuple[Fact | None, F
         else None
     if fact.stage == "await_check" and stage == "check" and deadline is None:
         deadline = fact.deadline  # the same deadline's stage goes on
-    return fact, Fact(e.case_id, fact.seq + 1, stage, e.at, lead_unit_id=lead, deadline=deadline)
+    return fact, Fact(e.case_id, fact.seq + 1, stage, at, lead_unit_id=lead, deadline=deadline,
+                      late_before=fact.late_before or fact.on_time is False)
 
 
 # --- where the rows are kept -------------------------------------------------------------------------

@@ -229,7 +229,7 @@ class StageFact(Base):
     __table_args__ = (UniqueConstraint("case_id", "seq"),
                       Index("ix_case_stage_facts_stage_ended", "stage", "ended_at", "ended_by", "outcome", "on_time",
                             "actor_id", "lead_unit_id", "used_minutes", "extensions", "started_at", "deadline",
-                            "case_id", "seq"),
+                            "late_before", "case_id", "seq"),
                       Index("ix_case_stage_facts_ended", "ended_at", "case_id", "on_time"),
                       Index("ix_case_stage_facts_on_time_case", "on_time", "case_id"))
     """``ix_case_stage_facts_stage_ended`` holds every column the assessment's counts read (migration 0028)."""
@@ -262,3 +262,5 @@ class StageFact(Base):
     """done | returned | reworked | rejected | voided | merged"""
     extensions: Mapped[int] = mapped_column(Integer, default=0)
     escalations: Mapped[int] = mapped_column(Integer, default=0)
+    late_before: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    """An earlier stage of the case ended late (so a case closed by this stage was not closed in time: 按期结案)."""
