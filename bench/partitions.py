@@ -100,6 +100,8 @@ def generate(url: str, events: int, months: int, now: dt.datetime, chunk: int = 
             print(f"  {hi:,} of {n:,} cases, {time.perf_counter() - t0:.0f} s", flush=True)
     with engine.begin() as conn:
         conn.execute(text("ALTER TABLE case_events ENABLE TRIGGER case_events_number_guard"))
+        conn.execute(text("CREATE TABLE bench_made (cases bigint)"))  # what --keep finds: the history is whole
+        conn.execute(text("INSERT INTO bench_made SELECT count(*) FROM cases"))
     with engine.connect() as conn:
         conn.execution_options(isolation_level="AUTOCOMMIT").execute(text("VACUUM ANALYZE"))
         counts = {t: conn.execute(text(f"SELECT count(*) FROM {t}")).scalar() for t in ("cases", *partitions.TABLES)}
@@ -119,15 +121,18 @@ def _walk(node: dict, found: set[str]) -> int:
     return removed
 
 
-def explain(conn, statement: str, params) -> dict:
-    """EXPLAIN (ANALYZE, BUFFERS) one statement (inside the caller's transaction)."""
-    plan = conn.exec_driver_sql(f"EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) {statement}", params).scalar()[0]
+def explain(conn, statement: str, params, analyze: bool = True) -> dict:
+    """EXPLAIN (ANALYZE, BUFFERS) one statement (inside the caller's transaction); without ``analyze``, the plan
+    alone (the partitions it reads once planned; no times)."""
+    options = "ANALYZE, BUFFERS, FORMAT JSON" if analyze else "FORMAT JSON"
+    plan = conn.exec_driver_sql(f"EXPLAIN ({options}) {statement}", params).scalar()[0]
     found: set[str] = set()
     removed = _walk(plan["Plan"], found)
     top = plan["Plan"]
-    return {"partitions": sorted(found), "pruned_at_run_time": removed, "ms": round(plan["Execution Time"], 2),
-            "planning_ms": round(plan["Planning Time"], 2),
-            "buffers": top.get("Shared Hit Blocks", 0) + top.get("Shared Read Blocks", 0)}
+    return {"partitions": sorted(found), "pruned_at_run_time": removed,
+            "ms": round(plan.get("Execution Time", 0), 2), "planning_ms": round(plan.get("Planning Time", 0), 2),
+            "buffers": top.get("Shared Hit Blocks", 0) + top.get("Shared Read Blocks", 0),
+            "statement": statement}
 
 
 def _captured(url: str, fn) -> list[tuple[str, dict]]:
@@ -148,8 +153,9 @@ def _captured(url: str, fn) -> list[tuple[str, dict]]:
     return seen
 
 
-def readers(url: str, now: dt.datetime) -> dict:
-    """Every statement of the main readers, explained: partitions read of all, time, buffers."""
+def readers(url: str, now: dt.datetime, analyze_within: float | None = None) -> dict:
+    """Every statement of the main readers, explained: partitions read of all, time, buffers. A reader whose run
+    took longer than ``analyze_within`` seconds has its statements planned, not run again (no times, buffers)."""
     from liandong.areas.scope import EVERYTHING
     from liandong.assessment import annual, service
     from liandong.assessment import period as periods
@@ -181,8 +187,9 @@ def readers(url: str, now: dt.datetime) -> dict:
         t = time.perf_counter()
         statements = _captured(url, fn)
         seconds = time.perf_counter() - t
+        analyze = analyze_within is None or seconds <= analyze_within
         with engine.connect() as conn:
-            plans = [explain(conn, st, p) for st, p in statements]
+            plans = [explain(conn, st, p, analyze) for st, p in statements]
             conn.rollback()
         read = sorted({p for plan in plans for p in plan["partitions"]})
         out[name] = {"seconds": round(seconds, 3), "statements": len(plans),
@@ -191,8 +198,17 @@ def readers(url: str, now: dt.datetime) -> dict:
                      "explain_ms": round(sum(p["ms"] for p in plans), 1),
                      "planning_ms": round(sum(p["planning_ms"] for p in plans), 1),
                      "buffers": sum(p["buffers"] for p in plans),
-                     "pruned_at_run_time": sum(p["pruned_at_run_time"] for p in plans)}
+                     "pruned_at_run_time": sum(p["pruned_at_run_time"] for p in plans),
+                     "analyzed": analyze,
+                     "slowest": [{"ms": p["ms"], "from": _from(p["statement"])}
+                                 for p in sorted(plans, key=lambda p: -p["ms"])[:3]] if analyze else []}
     return out
+
+
+def _from(statement: str) -> str:
+    """A statement's innermost FROM … WHERE, shortened: enough to tell which count it is."""
+    inner = statement[statement.rfind("FROM ("):] if "FROM (" in statement else statement
+    return re.sub(r"\s+", " ", inner[inner.find("FROM", 6):])[:240]
 
 
 def point_paths(url: str) -> dict:
@@ -243,7 +259,8 @@ def _guard_cost(conn, rounds: int = 3, inserts: int = 500) -> dict:
     return result
 
 
-def run(url: str, events: int = 1_000_000, months: int = 24, made: dict | None = None) -> dict:
+def run(url: str, events: int = 1_000_000, months: int = 24, made: dict | None = None,
+        analyze_within: float | None = None) -> dict:
     """Make the history (unless ``made`` says it is there already) and measure it."""
     if made is None:
         now = dt.datetime.now(dt.UTC)
@@ -252,7 +269,7 @@ def run(url: str, events: int = 1_000_000, months: int = 24, made: dict | None =
     else:  # a kept database: its "now" is where generate put it, 40 hours after the last case
         with get_engine(url).connect() as conn:
             now = conn.execute(text("SELECT max(created_at) FROM cases")).scalar() + dt.timedelta(hours=40)
-    return {"made": made, "readers": readers(url, now), "point_paths": point_paths(url)}
+    return {"made": made, "readers": readers(url, now, analyze_within), "point_paths": point_paths(url)}
 
 
 def main() -> None:
@@ -261,6 +278,8 @@ def main() -> None:
     parser.add_argument("--months", type=int, default=24)
     parser.add_argument("--keep", metavar="NAME", help="make the history in database NAME and keep it; if NAME "
                         "exists already, measure what it holds")
+    parser.add_argument("--analyze-within", type=float, metavar="S", help="plan, not run again, the statements "
+                        "of a reader that took longer than S seconds (ten million cases' annual report)")
     parser.add_argument("--admin-url", default=os.environ.get("LIANDONG_TEST_DATABASE_URL",
                                                               "postgresql://postgres@127.0.0.1:5432/test"))
     args = parser.parse_args()
@@ -274,13 +293,18 @@ def main() -> None:
     url = admin.url.set(database=name).render_as_string(hide_password=False)
     made = None
     if there:
+        print(f"{name} is there: measuring what it holds (--events and --months leave it as it is)", flush=True)
+        with get_engine(url).connect() as conn:
+            if not conn.execute(text("SELECT to_regclass('bench_made')")).scalar():
+                raise SystemExit(f"{name} was not made to the end (no bench_made): drop it and make it again")
         migrate(url)  # the schema of today's code (Alembic only: its facts are not derived again)
         with get_engine(url).connect() as conn:
             made = {t: conn.execute(text(f"SELECT count(*) FROM {t}")).scalar() for t in ("cases", *partitions.TABLES)}
             made["database_size"] = conn.execute(
                 text("SELECT pg_size_pretty(pg_database_size(current_database()))")).scalar()
     try:
-        print(json.dumps(run(url, args.events, args.months, made), indent=2))
+        print(json.dumps(run(url, args.events, args.months, made, args.analyze_within), indent=2,
+                         ensure_ascii=False))
     finally:
         dispose_engine(url)
         if not args.keep:

@@ -24,6 +24,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -51,12 +52,13 @@ def fresh_copy(db_url: str) -> Iterator[str]:
 
     dispose_engine(db_url)
     url = make_url(db_url)
-    name = f"{url.database}_copy"
+    name = f"{url.database}_copy_{uuid.uuid4().hex[:6]}"
     admin = create_engine(url.set(database="postgres"), isolation_level="AUTOCOMMIT")
     try:
         with admin.connect() as conn:
             conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-            conn.execute(text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = :d"),
+            conn.execute(text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = :d "
+                              "AND usename = current_user AND pid <> pg_backend_pid()"),
                          {"d": url.database})  # a template must have nobody on it (the bench's own idle pools)
             conn.execute(text(f'CREATE DATABASE "{name}" TEMPLATE "{url.database}"'))
         yield url.set(database=name).render_as_string(hide_password=False)

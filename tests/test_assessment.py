@@ -352,3 +352,63 @@ def test_the_annual_report(june):
     text = "".join(page.extract_text() for page in PdfReader(io.BytesIO(r.content)).pages)
     assert "2026 年度" in text and "各镇（街道）案件情况" in text and "各部门处置情况" in text
     assert client.get("/api/v1/reports/annual", params={"year": 1900}, headers=auth).status_code == 422
+
+
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def month_edges(request, tmp_path_factory):
+    """Steps on either side of a month's edge (what a month's counts must still see, though they read only the
+    facts that ended in the month or after: ``counts._since``):
+
+    P  a grid worker's report of Friday 29 May, accepted on Monday 1 June: a valid report of May's.
+    Q  filed on 29 June, voided on 1 July: not an accurate filing of June's.
+    R  dispatched on 30 June, returned by the squad on 1 July: not an accurate dispatch of June's.
+    S  dispatched late in May (two days for a one-day stage), closed on 1 June: not closed in time in June."""
+    from tests.caseworld import fill
+    from tests.conftest import fresh_database
+
+    for url in fresh_database(request.param, tmp_path_factory):
+        fill(url)
+        rec, lead_, disp, insp, squad = (person(url, u) for u in ("receptionist", "shift_leader", "dispatcher",
+                                                                     "inspector", "cm_west"))
+        unit = unit_id(url, f"B-cm-{WEST}")
+        p = report(url, insp, "grid_worker", "2026-05-29 17:00")
+        act(url, p, "accept", rec, "2026-06-01 09:05")
+        q = report(url, rec, "hotline", "2026-06-29 09:00")
+        for action, who, when in (("accept", rec, "06-29 09:05"), ("file", lead_, "06-29 09:10"),
+                                  ("void", lead_, "07-01 09:00")):
+            act(url, q, action, who, f"2026-{when}", **({"reason": "重复"} if action == "void" else {}))
+        r = report(url, rec, "hotline", "2026-06-30 09:00")
+        for action, who, when, payload in (("accept", rec, "06-30 09:05", {}), ("file", lead_, "06-30 09:10", {}),
+                                           ("dispatch", disp, "06-30 10:00", {"lead_unit_id": unit}),
+                                           ("return", squad, "07-01 09:30", {"reason": "不归我"})):
+            act(url, r, action, who, f"2026-{when}", **payload)
+        s_ = report(url, rec, "hotline", "2026-05-25 09:00")
+        for action, who, when, payload in (
+                ("accept", rec, "05-25 09:05", {}), ("file", lead_, "05-25 09:10", {}),
+                ("dispatch", disp, "05-27 09:30", {"lead_unit_id": unit}), ("sign", squad, "05-27 09:40", {}),
+                ("report_done", squad, "05-27 11:00", {"note": "已处理"}), ("request_check", rec, "05-27 11:10", {}),
+                ("check_passed", insp, "05-27 13:00", {}), ("close", lead_, "06-01 10:00", {})):
+            act(url, s_, action, who, f"2026-{when}", **payload)
+        yield {"url": url, "unit": unit, "users": {u: person(url, u).user_id for u in
+                                                   ("inspector", "shift_leader", "dispatcher")}}
+
+
+def test_a_month_s_counts_see_the_steps_across_its_edges(month_edges):
+    from liandong.assessment import service
+    from liandong.auth.identity import Identity
+
+    leader, users = Identity(roles=frozenset({"leader"})), month_edges["users"]
+
+    def figures(obj: str, month: int, object_id: int) -> dict:
+        with unit_of_work(month_edges["url"]) as s:
+            result = service.assess(s, leader, obj, periods.month(2026, month), at("2026-07-02 10:00"))
+        return row(result, object_id)["indicators"]
+
+    may = figures("inspector", 5, users["inspector"])
+    assert (may["reported"], may["valid"]) == (1, 1)
+    june = figures("shift_leader", 6, users["shift_leader"])
+    assert (june["filed"], june["filed_accurate"]) == (2, 1)
+    june = figures("dispatcher", 6, users["dispatcher"])
+    assert (june["dispatched"], june["dispatched_accurate"]) == (1, 0)
+    june = figures("department", 6, month_edges["unit"])
+    assert (june["closed"], june["closed_in_time"]) == (1, 0)

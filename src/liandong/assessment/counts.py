@@ -114,17 +114,17 @@ def reported(ctx: Ctx) -> Rows:
 
 
 def _since(ctx: Ctx, stmt: Select, fact=F) -> Select:
-    """Only the facts that ended in the period or after it. A stage that follows one begun in the period can end no
-    earlier (the projection keeps a case's stages in time order, ``facts._end``), so saying so changes no count and
-    spares every earlier month's partition (PostgreSQL, migration 0031)."""
+    """Only the facts that ended in the period or after it: for a stage that begins at or after a moment in the
+    period, that is no condition at all (the projection keeps a case's stages in time order, ``facts.fold``), and
+    saying so spares every earlier month's partition (PostgreSQL, migration 0031)."""
     return stmt.where(fact.ended_at >= ctx.period.start)
 
 
 def valid(ctx: Ctx) -> Rows:
     """有效上报数: of those, the ones the centre accepted (受理: the acceptance ends the stage the report began)."""
-    accepted = aliased(StageFact)
-    return reported(ctx).where(E.case_id.in_(_since(ctx, select(accepted.case_id).where(
-        accepted.stage == "accept", accepted.ended_by == "accept"), accepted)))
+    acceptance = aliased(StageFact)
+    return reported(ctx).where(E.case_id.in_(_since(ctx, select(acceptance.case_id).where(
+        acceptance.stage == "accept", acceptance.ended_by == "accept"), acceptance)))
 
 
 def verify_due(ctx: Ctx) -> Rows:

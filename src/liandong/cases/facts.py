@@ -105,22 +105,17 @@ def _unpause(fact: Fact, why: str, at: dt.datetime, cal: WorkCalendar) -> None:
     fact.pauses = ",".join(sorted(reasons))
 
 
-def _end(fact: Fact, e: Event, cal: WorkCalendar) -> dt.datetime:
-    """End the stage; returns when it ended (and the next began)."""
-    # never before it began: an event stamped earlier (two hosts' clocks apart) ends it where it began, so a case's
-    # stages follow one another in time — which lets a period's counts skip the months that cannot hold them
-    at = max(e.at, fact.started_at)
-    judged_at = at  # a stage ending while its clock stands still is judged where the clock stopped
+def _end(fact: Fact, e: Event, cal: WorkCalendar) -> None:
+    judged_at = e.at  # a stage ending while its clock stands still is judged where the clock stopped
     if fact.paused_since is not None:
         judged_at = fact.paused_since
-        fact.paused_minutes += cal.between(fact.paused_since, at)
+        fact.paused_minutes += cal.between(fact.paused_since, e.at)
     fact.paused_since, fact.pauses = None, ""
-    fact.ended_at, fact.actor_id, fact.ended_by = at, e.actor_id, e.action
+    fact.ended_at, fact.actor_id, fact.ended_by = e.at, e.actor_id, e.action
     fact.outcome = OUTCOMES.get(e.action, "done")
-    fact.used_minutes = max(0.0, cal.between(fact.started_at, at) - fact.paused_minutes)
+    fact.used_minutes = max(0.0, cal.between(fact.started_at, e.at) - fact.paused_minutes)
     fact.on_time = None if fact.deadline is None or fact.stage not in JUDGED else not sla.late(fact.deadline,
                                                                                                 judged_at)
-    return at
 
 
 def fold(fact: Fact | None, e: Event, cal: WorkCalendar) -> tuple[Fact | None, Fact | None]:
@@ -130,6 +125,10 @@ def fold(fact: Fact | None, e: Event, cal: WorkCalendar) -> tuple[Fact | None, F
         return None, Fact(e.case_id, 1, "accept", e.at)
     if fact is None or fact.ended_at is not None:
         return fact, None
+    if e.at < fact.started_at:
+        # an event stamped before the stage began (two hosts' clocks apart) counts as at its start: a case's stages
+        # then follow one another in time, which lets a period's counts skip the months that cannot hold them
+        e = dataclasses.replace(e, at=fact.started_at)
     p = e.payload or {}
     if e.action == "suspend":
         _pause(fact, "suspend", e.at)
@@ -157,7 +156,7 @@ def fold(fact: Fact | None, e: Event, cal: WorkCalendar) -> tuple[Fact | None, F
     stage = STAGE_OF_STATE.get(e.to_state)
     if stage == fact.stage and e.action not in sla.RESTARTS:
         return fact, None  # the same stage goes on (disposed → checking)
-    at = _end(fact, e, cal)
+    _end(fact, e, cal)
     if stage is None:  # closed, rejected, voided, merged
         return fact, None
     lead = p.get("lead_unit_id", fact.lead_unit_id)
@@ -165,7 +164,7 @@ def fold(fact: Fact | None, e: Event, cal: WorkCalendar) -> tuple[Fact | None, F
         else None
     if fact.stage == "await_check" and stage == "check" and deadline is None:
         deadline = fact.deadline  # the same deadline's stage goes on
-    return fact, Fact(e.case_id, fact.seq + 1, stage, at, lead_unit_id=lead, deadline=deadline,
+    return fact, Fact(e.case_id, fact.seq + 1, stage, e.at, lead_unit_id=lead, deadline=deadline,
                       late_before=fact.late_before or fact.on_time is False)
 
 
@@ -248,26 +247,33 @@ def derive(events: Iterable[Event], cal: WorkCalendar) -> list[Fact]:
     return out
 
 
+_BEGUN = select(CaseEvent.case_id).where(CaseEvent.seq == 1)
+"""The cases whose log still begins with their report. One whose first months were archived and dropped
+(``ops/partitions.py``) cannot be derived again from what is left: rebuild and check leave its stored facts alone."""
+
+
 def _derived(session: Session, cal: WorkCalendar, batch: int) -> Iterator[Fact]:
-    """Every stage fact the event log gives, case by case, each case's in order."""
-    stmt = (select(CaseEvent.case_id, CaseEvent.action, CaseEvent.from_state, CaseEvent.to_state, CaseEvent.at,
-                   CaseEvent.payload, CaseEvent.actor_id)
+    """Every stage fact the event log gives, case by case, each case's in order (of the cases in ``_BEGUN``)."""
+    stmt = (select(CaseEvent.seq, CaseEvent.case_id, CaseEvent.action, CaseEvent.from_state, CaseEvent.to_state,
+                   CaseEvent.at, CaseEvent.payload, CaseEvent.actor_id)
             .order_by(CaseEvent.case_id, CaseEvent.seq).execution_options(yield_per=batch))
-    rows = (Event(*row) for row in session.execute(stmt))
-    for _, events in itertools.groupby(rows, key=lambda e: e.case_id):  # events come case by case, in order
-        yield from derive(events, cal)
+    for _, rows in itertools.groupby(session.execute(stmt), key=lambda r: r[1]):  # case by case, in order
+        first = next(rows)
+        if first[0] == 1:
+            yield from derive((Event(*r[1:]) for r in itertools.chain([first], rows)), cal)
 
 
 def rebuild(session: Session, batch: int = 20_000) -> int:
-    """Replace every stage fact with those derived from the event log; returns how many rows it wrote.
-    The caller commits (the figures see the old rows or the new ones, never a mix).
+    """Replace every stage fact with those derived from the event log (those of a case whose log no longer
+    begins with its report stay: ``_BEGUN``); returns how many rows it wrote. The caller commits (the figures
+    see the old rows or the new ones, never a mix).
 
     Writers of events wait until the caller commits (on PostgreSQL a SHARE lock on the log; SQLite has one
     writer anyway): an event appended meanwhile would move a fact this rebuild is about to replace."""
     if is_postgres(session):
         session.execute(text("LOCK TABLE case_events IN SHARE MODE"))
     cal = calendar_for(session)
-    session.execute(delete(StageFact))
+    session.execute(delete(StageFact).where(StageFact.case_id.in_(_BEGUN)))
     written, pending = 0, []
     for fact in _derived(session, cal, batch):
         pending.append(fact)
@@ -280,9 +286,9 @@ def rebuild(session: Session, batch: int = 20_000) -> int:
 
 
 def check(session: Session, batch: int = 20_000, show: int = 10) -> dict:
-    """Compare the stored facts with those the log gives, writing nothing and locking nothing: both are read
-    in (case, seq) order and matched by that key. Returns the counts and the first ``show`` keys that differ
-    (a row missing on either side, or any column unequal)."""
+    """Compare the stored facts with those the log gives (of the cases in ``_BEGUN``), writing nothing and
+    locking nothing: both are read in (case, seq) order and matched by that key. Returns the counts and the
+    first ``show`` keys that differ (a row missing on either side, or any column unequal)."""
     if session.in_transaction():
         raise ValueError("facts.check reads in a snapshot of its own: give it a session that has not begun")
     if is_postgres(session):  # both reads see one snapshot, whatever commits meanwhile
@@ -290,7 +296,7 @@ def check(session: Session, batch: int = 20_000, show: int = 10) -> dict:
     else:  # pysqlite begins no transaction for reads: begin one, and WAL keeps its snapshot for both
         session.connection().exec_driver_sql("BEGIN")
     cal = calendar_for(session)
-    stored_rows = session.execute(select(*(_TABLE.c[k] for k in _COLUMNS))
+    stored_rows = session.execute(select(*(_TABLE.c[k] for k in _COLUMNS)).where(_TABLE.c.case_id.in_(_BEGUN))
                                   .order_by(_TABLE.c.case_id, _TABLE.c.seq).execution_options(yield_per=batch))
     stored = (tuple(r) for r in stored_rows)
     derived = (tuple(getattr(f, k) for k in _COLUMNS) for f in _derived(session, cal, batch))

@@ -230,8 +230,7 @@ class StageFact(Base):
                       Index("ix_case_stage_facts_stage_ended", "stage", "ended_at", "ended_by", "outcome", "on_time",
                             "actor_id", "lead_unit_id", "used_minutes", "extensions", "started_at", "deadline",
                             "late_before", "case_id", "seq"),
-                      Index("ix_case_stage_facts_ended", "ended_at", "case_id", "on_time"),
-                      Index("ix_case_stage_facts_on_time_case", "on_time", "case_id"))
+                      Index("ix_case_stage_facts_ended", "ended_at", "case_id", "on_time"))
     """``ix_case_stage_facts_stage_ended`` holds every column the assessment's counts read (migration 0028)."""
 
     id: Mapped[int] = mapped_column(primary_key=True)

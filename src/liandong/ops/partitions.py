@@ -17,8 +17,9 @@ What archiving means for the figures: every period figure reads the event log (`
 stage facts (``ended_at`` in the period), so once a month is dropped, its events and the stages ended in it are
 gone from the assessment, the annual report and the on-time rates of any period that covers it — a dropped year
 reads as empty. The case rows stay (the case list and search still find old cases), but a case page shows its
-timeline only from the oldest month kept, and ``liandong facts rebuild`` (which replays the log) cannot give
-back the stages of cases whose report event was archived. Restore the months first to report on them.
+timeline only from the oldest month kept, and ``liandong facts rebuild`` (which replays the log) leaves the
+stored stages of a case whose report event was archived as they are (it cannot derive them from what is left).
+Restore the months first to report on them.
 
 Nothing here touches SQLite: there the tables are plain and every function refuses with a clear message.
 """
@@ -364,7 +365,13 @@ def restore(engine: Engine, directory: Path, name: str) -> int:
         raise PartitionError(f"{name} is not in {directory / MANIFEST}")
     if not _intact(directory, entry):
         raise PartitionError(f"{name}: its archive {directory / entry['file']} is missing or changed")
-    table, lo, hi = entry["table"], entry["lo"], entry["hi"]
+    table = entry["table"]
+    try:  # what goes into the statements below: a month partition's name and two moments, nothing else
+        lo, hi = (dt.datetime.fromisoformat(entry[k]).isoformat() for k in ("lo", "hi"))
+    except (TypeError, ValueError):
+        raise PartitionError(f"{name}: the manifest's bounds are not times; nothing restored") from None
+    if not _NAME.match(name) or table not in TABLES or not name.startswith(table):
+        raise PartitionError(f"{name}: not a month partition of {table}; nothing restored")
     key = TABLES[table]
     with engine.begin() as conn:
         require(conn)
@@ -384,7 +391,9 @@ def restore(engine: Engine, directory: Path, name: str) -> int:
                     cp.write(chunk)
         rows = _count(conn, name)
         if table == "case_stage_facts" and set(known) - set(columns):
-            conn.execute(text("DELETE FROM meta WHERE key = 'stage_facts_rules'"))  # the next migrate derives them
+            # the next `liandong migrate` derives them (the stored rules' key of cases/upkeep.py, which ops may
+            # not import: cases imports auth, which imports ops)
+            conn.execute(text("DELETE FROM meta WHERE key = 'stage_facts_rules'"))
         if rows != entry["rows"]:
             raise PartitionError(f"{name}: {rows} rows loaded, the manifest says {entry['rows']}; nothing restored")
         where = f"{key} IS NOT NULL AND {key} >= '{lo}' AND {key} < '{hi}'"

@@ -1,5 +1,5 @@
-"""stage facts carry whether an earlier stage of their case ended late (``late_before``), and the covering index
-of the assessment holds it
+"""stage facts carry whether an earlier stage of their case ended late (``late_before``), the covering index
+of the assessment holds it, and the index of the late stages by case that 按期结案 searched is gone
 
 Revision ID: 0032
 Revises: 0031
@@ -28,6 +28,7 @@ AFTER = (*BEFORE[:-2], "late_before", *BEFORE[-2:])
 def upgrade() -> None:
     op.add_column("case_stage_facts", sa.Column("late_before", sa.Boolean(), nullable=False,
                                                 server_default=sa.false()))
+    op.drop_index("ix_case_stage_facts_on_time_case", table_name="case_stage_facts")
     op.drop_index("ix_case_stage_facts_stage_ended", table_name="case_stage_facts")
     op.create_index("ix_case_stage_facts_stage_ended", "case_stage_facts", list(AFTER))
     # whatever rules the stored facts were said to follow, the new column is not filled yet: derive them again
@@ -35,6 +36,7 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    op.create_index("ix_case_stage_facts_on_time_case", "case_stage_facts", ["on_time", "case_id"])
     op.drop_index("ix_case_stage_facts_stage_ended", table_name="case_stage_facts")
     with op.batch_alter_table("case_stage_facts") as batch:
         batch.drop_column("late_before")
