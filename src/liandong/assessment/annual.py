@@ -25,11 +25,10 @@ from liandong.screening import summary
 def _cases(session: Session, ctx: c.Ctx) -> dict:
     """Reported, accepted (受理), filed (立案), closed (结案, filed cases) and self-handled (自处理, never filed) in
     the year, and the closure rate (closed / filed)."""
-    def count(rows) -> int:
-        return int(session.scalar(select(func.count()).select_from(rows.subquery())) or 0)
-
-    reported, accepted, filed, closed, self_handled = (
-        count(c.events(ctx, action)) for action in ("report", "accept", "file", "close", "close_self_handled"))
+    actions = {"reported": "report", "accepted": "accept", "filed": "file", "closed": "close",
+               "self_handled": "close_self_handled"}
+    counted = c.figures(session, {key: c.events(action) for key, action in actions.items()}, ctx)
+    reported, accepted, filed, closed, self_handled = (sum(counted[key].values()) for key in actions)
     return {"reported": reported, "accepted": accepted, "filed": filed, "closed": closed,
             "self_handled": self_handled, "closure_rate": round(closed / filed, 4) if filed else None}
 

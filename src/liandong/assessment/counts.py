@@ -1,6 +1,11 @@
-"""Every count the assessment reads, each one SQL definition: a select of ``(obj, case_id)`` rows, one row per
-thing counted (a case dispatched twice in the period is two dispatches). The figure is the rows' number per object
-(``GROUP BY obj``); its drill-down is the same rows for one object, so the list always adds up to the figure.
+"""Every count the assessment reads, each one SQL definition: rows ``(obj, case_id)``, one row per thing counted (a
+case dispatched twice in the period is two dispatches). The figure is the rows' number per object; its drill-down
+is the same rows for one object, so the list always adds up to the figure.
+
+A count is made of *parts*, each some rows of a *source*: the events in the period, the stages ended in it, the
+stages running at its end… Every count over one source is read in one pass over it (``figures``: a ``SUM(CASE
+…)`` per count, grouped by object), so an object type's figures read each row once, not once a count; the
+drill-down reads the part's rows (``Count.rows``) with the very same conditions.
 
 Counts come from the event log (``case_events``) and the stage facts (``case_stage_facts``), never from a counter
 kept on the side; the case row is read only for what does not change (channel, place, matter). Who a row counts
@@ -9,7 +14,10 @@ for (``obj``) depends on the object assessed:
 - a person (inspector, receptionist, shift leader, dispatcher): the user whose action it was — the event's actor,
   or the actor who ended the stage;
 - a department: the case's lead unit while the stage ran (the fact's ``lead_unit_id``);
-- a region (town, community): the area holding the case's unit grid.
+- a region (town, community): the case's unit grid, as its path (``Case.area_path``: ``/district/town/community/
+  grid/``, each an area id), which the service folds onto the towns or communities (``service._fold``) and
+  whose drill-down keeps the rows under the area's path. Grouping by a column of the case is far cheaper than
+  finding each case's area.
 
 A stage is *timely* when it ended within its deadline (派遣, 签收, 处置, 核查: the facts' ``on_time``) or, for the
 stages without a deadline of their own (受理, 核实, 立案 / 核实派发, 核查派发, 结案), within the working minutes of
@@ -20,11 +28,11 @@ extension moved the deadline the fact was judged by.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field, replace
 
-from sqlalchemy import ColumnElement, Select, and_, exists, literal, or_, select, union_all
-from sqlalchemy.orm import aliased
+from sqlalchemy import ColumnElement, Select, and_, case, exists, func, literal, or_, select, union_all
+from sqlalchemy.orm import Session, aliased
 
 from liandong.areas.models import Area
 from liandong.assessment.period import Period
@@ -60,9 +68,11 @@ class Ctx:
         return min(self.period.end, self.now) if self.now is not None else self.period.end
 
 
-Rows = Select
-"""A select of (obj, case_id)."""
-Count = Callable[[Ctx], Rows]
+Conditions = Callable[[Ctx], Iterable[ColumnElement[bool]]]
+
+
+def _none(ctx: Ctx) -> tuple:
+    return ()
 
 
 def in_period(column, ctx: Ctx) -> ColumnElement[bool]:
@@ -76,41 +86,87 @@ def in_sight(stmt: Select, case_id, ctx: Ctx) -> Select:
     return stmt.where(case_id.in_(select(Case.id).where(Case.area_path.startswith(ctx.path, autoescape=True))))
 
 
-def _timely(ctx: Ctx, fact=F) -> ColumnElement[bool]:
+@dataclass(frozen=True, eq=False)
+class Source:
+    """A kind of row counts are made of: a table (and what it joins), whom a row counts for, the period's bound,
+    and the column (a stage, an action) the parts pick their rows by — which keeps every read on its index."""
+
+    table: object
+    obj: ColumnElement
+    key: ColumnElement
+    bound: Conditions
+    case_id: ColumnElement
+    joins: Callable[[], list[tuple]] = lambda: []
+    grouped: bool = True
+    """False for a source whose rows all count for one object (``events``: the district's totals)."""
+
+    def select(self, ctx: Ctx, keys: Iterable[str], *columns) -> Select:
+        stmt = select(*columns).select_from(self.table)
+        for target, on in self.joins():
+            stmt = stmt.join(target, on)
+        stmt = stmt.where(self.key.in_(sorted(set(keys))), *self.bound(ctx), self.obj.is_not(None))
+        return in_sight(stmt, self.case_id, ctx)
+
+
+@dataclass(frozen=True)
+class Part:
+    """The rows of ``source`` whose key is one of ``keys`` and that meet ``where``."""
+
+    source: Source
+    keys: tuple[str, ...]
+    where: tuple[Conditions, ...] = ()
+
+    def condition(self, ctx: Ctx) -> ColumnElement[bool]:
+        return and_(self.source.key.in_(self.keys), *(c for w in self.where for c in w(ctx)))
+
+
+@dataclass(frozen=True)
+class Count:
+    parts: tuple[Part, ...]
+    doc: str = field(default="", compare=False)
+
+    def rows(self, ctx: Ctx) -> Select:
+        """The rows counted, ``(obj, case_id)``: what the drill-down lists."""
+        selects = [p.source.select(ctx, p.keys, p.source.obj.label("obj"), p.source.case_id.label("case_id"))
+                   .where(p.condition(ctx)) for p in self.parts]
+        return selects[0] if len(selects) == 1 else union_all(*selects)
+
+    def where(self, *more: Conditions) -> Count:
+        """The same rows, those meeting ``more`` too."""
+        return Count(tuple(replace(p, where=(*p.where, *more)) for p in self.parts))
+
+    def __add__(self, other: Count) -> Count:
+        return Count((*self.parts, *other.parts))
+
+
+def part(source: Source, *keys: str, where: Conditions | None = None) -> Count:
+    return Count((Part(source, keys, (where,) if where else ()),))
+
+
+def figures(session: Session, counts: dict[str, Count], ctx: Ctx) -> dict[str, dict]:
+    """Each count's rows numbered per object: one statement per source, a sum per count part over it."""
+    by_source: dict[Source, list[tuple[str, Part]]] = {}
+    for key, count in counts.items():
+        for p in count.parts:
+            by_source.setdefault(p.source, []).append((key, p))
+    out: dict[str, dict] = {key: {} for key in counts}
+    for source, parts in by_source.items():
+        sums = [func.sum(case((p.condition(ctx), 1), else_=0)) for _, p in parts]
+        stmt = source.select(ctx, (k for _, p in parts for k in p.keys), source.obj, *sums)
+        if source.grouped:
+            stmt = stmt.group_by(source.obj)
+        for obj, *ns in session.execute(stmt):
+            for (key, _), n in zip(parts, ns, strict=True):
+                if n:
+                    out[key][obj] = out[key].get(obj, 0) + int(n)
+    return out
+
+
+def _timely(ctx: Ctx) -> tuple[ColumnElement[bool]]:
     """Ended within its deadline, or within the settings' working minutes where the stage has no deadline."""
     limits = ctx.settings.limits_minutes
-    return or_(and_(fact.stage.in_(JUDGED), fact.on_time.is_(True)),
-               *[and_(fact.stage == stage, fact.used_minutes <= minutes) for stage, minutes in limits.items()])
-
-
-# --- people: the actor -------------------------------------------------------------------------------------------
-
-
-def _events(ctx: Ctx, *actions: str) -> Rows:
-    stmt = select(E.actor_id.label("obj"), E.case_id.label("case_id")).where(
-        E.action.in_(actions), in_period(E.at, ctx), E.actor_id.is_not(None))
-    return in_sight(stmt, E.case_id, ctx)
-
-
-def events(ctx: Ctx, *actions: str) -> Rows:
-    """Every event of ``actions`` in the period, whoever acted (the district's totals)."""
-    stmt = select(literal(0).label("obj"), E.case_id.label("case_id")).where(E.action.in_(actions),
-                                                                             in_period(E.at, ctx))
-    return in_sight(stmt, E.case_id, ctx)
-
-
-def _ended(ctx: Ctx, stage: str, ended_by: tuple[str, ...], obj=None, *more) -> Rows:
-    """Stages ``stage`` ended in the period by one of ``ended_by``, counted for ``obj`` (default: the actor)."""
-    obj = F.actor_id if obj is None else obj
-    stmt = select(obj.label("obj"), F.case_id.label("case_id")).where(
-        F.stage == stage, F.ended_by.in_(ended_by), in_period(F.ended_at, ctx), obj.is_not(None), *more)
-    return in_sight(stmt, F.case_id, ctx)
-
-
-def reported(ctx: Ctx) -> Rows:
-    """上报数: reports the person made as a grid worker (the grid worker's channel; a receptionist entering a
-    hotline call is not reporting a problem of their own)."""
-    return _events(ctx, "report").where(E.case_id.in_(select(Case.id).where(Case.channel == "grid_worker")))
+    return (or_(and_(F.stage.in_(JUDGED), F.on_time.is_(True)),
+                *[and_(F.stage == stage, F.used_minutes <= minutes) for stage, minutes in limits.items()]),)
 
 
 def _since(ctx: Ctx, stmt: Select, fact=F) -> Select:
@@ -120,29 +176,90 @@ def _since(ctx: Ctx, stmt: Select, fact=F) -> Select:
     return stmt.where(fact.ended_at >= ctx.period.start)
 
 
-def valid(ctx: Ctx) -> Rows:
-    """有效上报数: of those, the ones the centre accepted (受理: the acceptance ends the stage the report began)."""
+def _ended_in_period(ctx: Ctx) -> tuple:
+    return (in_period(F.ended_at, ctx),)
+
+
+def _events_in_period(ctx: Ctx) -> tuple:
+    return (in_period(E.at, ctx),)
+
+
+def _still_running(ctx: Ctx) -> tuple:  # two sources, each on the index by end: still running, or ended after
+    return (F.ended_at.is_(None), F.started_at < ctx.cut)
+
+
+def _ended_after(ctx: Ctx) -> tuple:
+    return (F.ended_at >= ctx.cut, F.started_at < ctx.cut)
+
+
+def _case_join() -> list[tuple]:
+    return [(Case, Case.id == F.case_id)]
+
+
+def _event_case_join() -> list[tuple]:
+    return [(Case, Case.id == E.case_id)]
+
+
+@dataclass(frozen=True)
+class Sources:
+    """The sources of the counts a lead unit or a region answers for."""
+
+    ended: Source
+    running: Source
+    ended_after: Source
+    events: Source
+
+
+def _facts(obj, bound: Conditions, joins=lambda: []) -> Source:
+    return Source(F, obj, F.stage, bound, F.case_id, joins)
+
+
+ACTOR_EVENTS = Source(E, E.actor_id, E.action, _events_in_period, E.case_id)
+ALL_EVENTS = Source(E, literal(0), E.action, _events_in_period, E.case_id, grouped=False)
+ACTOR_ENDED = _facts(F.actor_id, _ended_in_period)
+LEAD = Sources(_facts(F.lead_unit_id, _ended_in_period), _facts(F.lead_unit_id, _still_running),
+               _facts(F.lead_unit_id, _ended_after),
+               Source(E, Case.lead_unit_id, E.action, _events_in_period, E.case_id, _event_case_join))
+REGION = Sources(_facts(Case.area_path, _ended_in_period, _case_join), _facts(Case.area_path, _still_running,
+                                                                                    _case_join),
+                 _facts(Case.area_path, _ended_after, _case_join),
+                 Source(E, Case.area_path, E.action, _events_in_period, E.case_id, _event_case_join))
+
+
+def events(*actions: str) -> Count:
+    """Every event of ``actions`` in the period, whoever acted (the district's totals)."""
+    return part(ALL_EVENTS, *actions)
+
+
+# --- people: the actor -------------------------------------------------------------------------------------------
+
+
+def _ended_by(stage: str, *ended_by: str, source: Source = ACTOR_ENDED) -> Count:
+    """Stages ``stage`` ended in the period by one of ``ended_by``."""
+    return part(source, stage, where=lambda ctx: (F.ended_by.in_(ended_by),))
+
+
+reported = part(ACTOR_EVENTS, "report", where=lambda ctx: (
+    E.case_id.in_(select(Case.id).where(Case.channel == "grid_worker")),))
+"""上报数: reports the person made as a grid worker (the grid worker's channel; a receptionist entering a hotline
+call is not reporting a problem of their own)."""
+
+
+def _accepted_since(ctx: Ctx) -> tuple:
     acceptance = aliased(StageFact)
-    return reported(ctx).where(E.case_id.in_(_since(ctx, select(acceptance.case_id).where(
-        acceptance.stage == "accept", acceptance.ended_by == "accept"), acceptance)))
+    return (E.case_id.in_(_since(ctx, select(acceptance.case_id).where(
+        acceptance.stage == "accept", acceptance.ended_by == "accept"), acceptance)),)
 
 
-def verify_due(ctx: Ctx) -> Rows:
-    """应核实数: verifications (核实) the person carried out."""
-    return _ended(ctx, "verify", ("verified",))
+valid = reported.where(_accepted_since)
+"""有效上报数: of those, the ones the centre accepted (受理: the acceptance ends the stage the report began)."""
 
-
-def verify_on_time(ctx: Ctx) -> Rows:
-    return verify_due(ctx).where(_timely(ctx))
-
-
-def check_due(ctx: Ctx) -> Rows:
-    """应核查数: checks (核查) the person carried out, passed or failed."""
-    return _ended(ctx, "check", ("check_passed", "check_failed"))
-
-
-def check_on_time(ctx: Ctx) -> Rows:
-    return check_due(ctx).where(_timely(ctx))
+verify_due = _ended_by("verify", "verified")
+"""应核实数: verifications (核实) the person carried out."""
+verify_on_time = verify_due.where(_timely)
+check_due = _ended_by("check", "check_passed", "check_failed")
+"""应核查数: checks (核查) the person carried out, passed or failed."""
+check_on_time = check_due.where(_timely)
 
 
 def _inspectors_areas() -> Select:
@@ -152,236 +269,162 @@ def _inspectors_areas() -> Select:
             .join(Unit, Unit.id == User.unit_id).join(Area, Area.id == Unit.area_id))
 
 
-def area_filed(ctx: Ctx) -> Rows:
-    """辖区立案数: cases filed in the period inside the inspector's jurisdiction."""
-    mine = _inspectors_areas().subquery()
-    stmt = (select(mine.c.user_id.label("obj"), E.case_id.label("case_id"))
-            .join(Case, Case.id == E.case_id)
-            .join(mine, Case.area_path.startswith(mine.c.path))
-            .where(E.action == "file", in_period(E.at, ctx)))
-    return in_sight(stmt, E.case_id, ctx)
+_MINE = _inspectors_areas().subquery("mine")
+AREA_EVENTS = Source(E, _MINE.c.user_id, E.action, _events_in_period, E.case_id, lambda: [
+    (Case, Case.id == E.case_id), (_MINE, Case.area_path.startswith(_MINE.c.path))])
+"""Events in an inspector's jurisdiction, counted for the inspector."""
+
+area_filed = part(AREA_EVENTS, "file")
+"""辖区立案数: cases filed in the period inside the inspector's jurisdiction."""
 
 
-def missed(ctx: Ctx) -> Rows:
-    """漏报数 (settings ``missed``): of those, the ones first reported by the public — no grid worker's report made
-    before them merged into them — of a matter not excluded."""
+def _missed(ctx: Ctx) -> list:
     rule = ctx.settings.missed
     merged = aliased(Case)
     found_first = select(merged.id).where(  # a grid worker who reported it first found it
         merged.master_id == Case.id, merged.channel == "grid_worker", merged.created_at <= Case.created_at)
-    stmt = area_filed(ctx).where(Case.channel.in_(rule.public_channels), ~exists(found_first))
+    out = [Case.channel.in_(rule.public_channels), ~exists(found_first)]
     if rule.excluded_majors:
-        stmt = stmt.where(Case.matter_id.not_in(select(Matter.id).where(Matter.major_code.in_(rule.excluded_majors))))
-    return stmt
+        out.append(Case.matter_id.not_in(select(Matter.id).where(Matter.major_code.in_(rule.excluded_majors))))
+    return out
 
 
-def accepted(ctx: Ctx) -> Rows:
-    """受理数: reports accepted."""
-    return _events(ctx, "accept")
+missed = area_filed.where(_missed)
+"""漏报数 (settings ``missed``): of those, the ones first reported by the public — no grid worker's report made
+before them merged into them — of a matter not excluded."""
+
+accepted = part(ACTOR_EVENTS, "accept")
+"""受理数: reports accepted."""
+rejected = part(ACTOR_EVENTS, "reject")
+"""不予受理数: reports rejected."""
+verify_dispatched = _ended_by("file", "request_verify")
+"""核实派发数: accepted reports sent out to be verified."""
+verify_dispatched_on_time = verify_dispatched.where(_timely)
+check_dispatched = _ended_by("await_check", "request_check")
+"""核查派发数: disposals reported done sent out to be checked."""
+check_dispatched_on_time = check_dispatched.where(_timely)
+filed = _ended_by("file", "file")
+"""立案数 (a shift leader's): cases the person filed."""
+filed_on_time = filed.where(_timely)
 
 
-def rejected(ctx: Ctx) -> Rows:
-    """不予受理数: reports rejected."""
-    return _events(ctx, "reject")
-
-
-def verify_dispatched(ctx: Ctx) -> Rows:
-    """核实派发数: accepted reports sent out to be verified."""
-    return _ended(ctx, "file", ("request_verify",))
-
-
-def verify_dispatched_on_time(ctx: Ctx) -> Rows:
-    return verify_dispatched(ctx).where(_timely(ctx))
-
-
-def check_dispatched(ctx: Ctx) -> Rows:
-    """核查派发数: disposals reported done sent out to be checked."""
-    return _ended(ctx, "await_check", ("request_check",))
-
-
-def check_dispatched_on_time(ctx: Ctx) -> Rows:
-    return check_dispatched(ctx).where(_timely(ctx))
-
-
-def filed(ctx: Ctx) -> Rows:
-    """立案数 (a shift leader's): cases the person filed."""
-    return _ended(ctx, "file", ("file",))
-
-
-def filed_on_time(ctx: Ctx) -> Rows:
-    return filed(ctx).where(_timely(ctx))
-
-
-def filed_accurate(ctx: Ctx) -> Rows:
-    """准确立案数 = 立案数 − 作废数: filed cases never voided since (a void ends the stage the case is in)."""
+def _never_voided(ctx: Ctx) -> tuple:
     voided = aliased(StageFact)
-    return filed(ctx).where(~exists(_since(ctx, select(voided.id).where(
-        voided.case_id == F.case_id, voided.outcome == "voided"), voided)))
+    return (~exists(_since(ctx, select(voided.id).where(voided.case_id == F.case_id, voided.outcome == "voided"),
+                           voided)),)
 
 
-def closed_by(ctx: Ctx) -> Rows:
-    """结案数 (a shift leader's): cases the person closed."""
-    return _ended(ctx, "close", ("close",))
+filed_accurate = filed.where(_never_voided)
+"""准确立案数 = 立案数 − 作废数: filed cases never voided since (a void ends the stage the case is in)."""
+closed_by = _ended_by("close", "close")
+"""结案数 (a shift leader's): cases the person closed."""
+closed_by_on_time = closed_by.where(_timely)
+dispatched = _ended_by("dispatch", "dispatch", "redispatch")
+"""派遣数: dispatches and re-dispatches (改派)."""
+dispatched_on_time = dispatched.where(_timely)
 
 
-def closed_by_on_time(ctx: Ctx) -> Rows:
-    return closed_by(ctx).where(_timely(ctx))
-
-
-def dispatched(ctx: Ctx) -> Rows:
-    """派遣数: dispatches and re-dispatches (改派)."""
-    return _ended(ctx, "dispatch", ("dispatch", "redispatch"))
-
-
-def dispatched_on_time(ctx: Ctx) -> Rows:
-    return dispatched(ctx).where(_timely(ctx))
-
-
-def dispatched_accurate(ctx: Ctx) -> Rows:
-    """准确派遣数: dispatches the unit did not return (回退) — neither at signing (the stage right after the
-    dispatch) nor while handling it (the stage after that)."""
+def _not_returned(ctx: Ctx) -> tuple:
     later = aliased(StageFact)
-    returned = exists(_since(ctx, select(later.id).where(
+    return (~exists(_since(ctx, select(later.id).where(
         later.case_id == F.case_id, later.outcome == "returned",
-        or_(later.seq == F.seq + 1, and_(later.seq == F.seq + 2, later.stage == "dispose"))), later))
-    return dispatched(ctx).where(~returned)
+        or_(later.seq == F.seq + 1, and_(later.seq == F.seq + 2, later.stage == "dispose"))), later)),)
 
 
-# --- departments: the lead unit ----------------------------------------------------------------------------------
+dispatched_accurate = dispatched.where(_not_returned)
+"""准确派遣数: dispatches the unit did not return (回退) — neither at signing (the stage right after the dispatch)
+nor while handling it (the stage after that)."""
 
 
-def assigned(ctx: Ctx) -> Rows:
-    """派遣至本单位数 (a department's 立案数): cases dispatched to the unit as lead (signing begun in the period:
-    ended since, or running)."""
-    stmt = select(F.lead_unit_id.label("obj"), F.case_id.label("case_id")).where(
-        F.stage == "sign", in_period(F.started_at, ctx), F.lead_unit_id.is_not(None),
-        or_(F.ended_at >= ctx.period.start, F.ended_at.is_(None)))
-    return in_sight(stmt, F.case_id, ctx)
+# --- departments (the lead unit) and regions (the case's grid) ---------------------------------------------------
 
 
-def disposed(ctx: Ctx) -> Rows:
-    """处置数: disposals reported done."""
-    return _ended(ctx, "dispose", ("report_done",), F.lead_unit_id)
+def _overdue_at_cut(ctx: Ctx) -> tuple:
+    """Past its deadline at the cut (sla.late_sql); a clock standing still since before its deadline is not."""
+    return (late_sql(F.deadline, ctx.cut), or_(F.paused_since.is_(None), late_sql(F.deadline, F.paused_since)))
 
 
-def disposed_in_time(ctx: Ctx) -> Rows:
-    """按期处置数: of those, within the deadline (after approved extensions)."""
-    return disposed(ctx).where(F.on_time.is_(True))
-
-
-def _open_at_end(ctx: Ctx, stages: tuple[str, ...], obj, overdue: bool) -> list[Rows]:
+def _open_at_end(src: Sources, stages: tuple[str, ...], overdue: bool) -> Count:
     """Stages running at the period's end (``Ctx.cut``: begun before it, ended after it or not yet), those past
     their deadline then when ``overdue``."""
-    end = ctx.cut
-
-    def running(still) -> Rows:  # two selects, each on the index by end: still running, or ended after the cut
-        stmt = select(obj.label("obj"), F.case_id.label("case_id")).where(
-            still, F.stage.in_(stages), F.started_at < end, obj.is_not(None))
-        if overdue:  # the deadline rule (sla.late_sql); a clock standing still since before its deadline is not late
-            stmt = stmt.where(late_sql(F.deadline, end),
-                              or_(F.paused_since.is_(None), late_sql(F.deadline, F.paused_since)))
-        return in_sight(stmt, F.case_id, ctx)
-    return [running(F.ended_at.is_(None)), running(F.ended_at >= end)]
+    where = _overdue_at_cut if overdue else None
+    return part(src.running, *stages, where=where) + part(src.ended_after, *stages, where=where)
 
 
-def dispose_due(ctx: Ctx) -> Rows:
-    """应处置数: disposals done in the period, and the cases still waiting at its end past their deadline."""
-    return union_all(disposed(ctx), *_open_at_end(ctx, HANDLING, F.lead_unit_id, overdue=True))
+def disposed(src: Sources) -> Count:
+    """处置数: disposals reported done."""
+    return _ended_by("dispose", "report_done", source=src.ended)
 
 
-def reworked(ctx: Ctx) -> Rows:
-    """返工数: checks failed (返工), counted for the unit that had disposed."""
-    return _ended(ctx, "check", ("check_failed",), F.lead_unit_id)
+def closed(src: Sources) -> Count:
+    """结案数: cases closed in the period (by the shift leader, or self-handled: 结案 ends the close stage, 自处理
+    the file one)."""
+    return part(src.ended, "close", "file", where=lambda ctx: (F.ended_by.in_(("close", "close_self_handled")),))
 
 
-def returned(ctx: Ctx) -> Rows:
-    """回退数: cases the unit sent back to the centre."""
-    stmt = select(F.lead_unit_id.label("obj"), F.case_id.label("case_id")).where(
-        F.stage.in_(HANDLING), F.outcome == "returned", in_period(F.ended_at, ctx), F.lead_unit_id.is_not(None))
-    return in_sight(stmt, F.case_id, ctx)
-
-
-def extended(ctx: Ctx) -> Rows:
-    """延期数: disposals done in the period after one or more approved extensions."""
-    return disposed(ctx).where(F.extensions > 0)
-
-
-def overdue(ctx: Ctx, obj=None) -> Rows:
-    """超期数: time-limited stages that ended late in the period, and those running past their deadline at its
-    end."""
-    obj = F.lead_unit_id if obj is None else obj
-    late = select(obj.label("obj"), F.case_id.label("case_id")).where(
-        F.on_time.is_(False), in_period(F.ended_at, ctx), obj.is_not(None))
-    return union_all(in_sight(late, F.case_id, ctx), *_open_at_end(ctx, ("dispatch", *HANDLING, "check"), obj,
-                                                                   overdue=True))
-
-
-def closed(ctx: Ctx, obj=None) -> Rows:
-    """结案数: cases closed in the period (by the shift leader, or self-handled)."""
-    obj = F.lead_unit_id if obj is None else obj
-    stmt = select(obj.label("obj"), F.case_id.label("case_id")).where(  # 结案 ends the close stage, 自处理 the file one
-        F.stage.in_(("close", "file")), F.ended_by.in_(("close", "close_self_handled")), in_period(F.ended_at, ctx),
-        obj.is_not(None))
-    return in_sight(stmt, F.case_id, ctx)
-
-
-def close_due(ctx: Ctx, obj=None) -> Rows:
+def close_due(src: Sources) -> Count:
     """应结案数: cases closed in the period, and the filed cases still open at its end."""
-    obj = F.lead_unit_id if obj is None else obj
-    return union_all(closed(ctx, obj), *_open_at_end(ctx, AFTER_FILING, obj, overdue=False))
+    return closed(src) + _open_at_end(src, AFTER_FILING, overdue=False)
 
 
-def closed_in_time(ctx: Ctx, obj=None) -> Rows:
+def closed_in_time(src: Sources) -> Count:
     """按期结案数: cases closed in the period none of whose time-limited stages ended late (the closing stage's
     ``late_before``)."""
-    return closed(ctx, obj).where(F.late_before.is_(False))
+    return closed(src).where(lambda ctx: (F.late_before.is_(False),))
 
 
-def rated(ctx: Ctx, obj=None) -> Rows:
-    """回访数: callbacks with a satisfaction given, counted for the case's lead unit."""
-    obj = Case.lead_unit_id if obj is None else obj
-    stmt = (select(obj.label("obj"), E.case_id.label("case_id")).join(Case, Case.id == E.case_id)
-            .where(E.action == "rate", in_period(E.at, ctx), obj.is_not(None)))
-    return in_sight(stmt, E.case_id, ctx)
+def overdue(src: Sources) -> Count:
+    """超期数: time-limited stages that ended late in the period, and those running past their deadline at its
+    end."""
+    return (part(src.ended, *sorted(JUDGED), where=lambda ctx: (F.on_time.is_(False),))
+            + _open_at_end(src, ("dispatch", *HANDLING, "check"), overdue=True))
 
 
-def satisfied(ctx: Ctx, obj=None) -> Rows:
+def rated(src: Sources) -> Count:
+    """回访数: callbacks with a satisfaction given (a department's: the case's lead unit)."""
+    return part(src.events, "rate")
+
+
+def satisfied(src: Sources) -> Count:
     """满意数: of those, very satisfied or satisfied."""
-    return rated(ctx, obj).where(E.payload["satisfaction"].as_string().in_(SATISFIED))
+    return rated(src).where(lambda ctx: (E.payload["satisfaction"].as_string().in_(SATISFIED),))
 
 
-# --- regions: the area holding the grid --------------------------------------------------------------------------
-# A region's rows count for the case's grid path (``Case.area_path``: ``/district/town/community/grid/``, each an
-# area id); the service folds them onto the towns or communities (``service._grouped``), and its drill-down keeps
-# the rows under the area's path. Grouping by a column of the case is far cheaper than finding each case's area.
+assigned = part(_facts(F.lead_unit_id, lambda ctx: (in_period(F.started_at, ctx), or_(
+    F.ended_at >= ctx.period.start, F.ended_at.is_(None)))), "sign")
+"""派遣至本单位数 (a department's 立案数): cases dispatched to the unit as lead (signing begun in the period: ended
+since, or running)."""
 
-
-def _by_case_region(rows: Callable[[Ctx, object], Rows]) -> Count:
-    """A lead-unit count re-attributed to regions: the same rows, counted for the case's grid path."""
-    def count(ctx: Ctx) -> Rows:
-        inner = rows(ctx, literal(0)).subquery()
-        return (select(Case.area_path.label("obj"), inner.c.case_id.label("case_id"))
-                .join(Case, Case.id == inner.c.case_id))
-    return count
-
-
-def region_events(*actions: str, where: Callable[[Ctx], list] | None = None) -> Count:
-    def count(ctx: Ctx) -> Rows:
-        stmt = (select(Case.area_path.label("obj"), E.case_id.label("case_id")).join(Case, Case.id == E.case_id)
-                .where(E.action.in_(actions), in_period(E.at, ctx), *(where(ctx) if where else ())))
-        return in_sight(stmt, E.case_id, ctx)
-    return count
-
+DEPARTMENT_COUNTS: dict[str, Count] = {
+    "assigned": assigned,
+    "disposed": disposed(LEAD),
+    "disposed_in_time": disposed(LEAD).where(lambda ctx: (F.on_time.is_(True),)),
+    "dispose_due": disposed(LEAD) + _open_at_end(LEAD, HANDLING, overdue=True),
+    "reworked": _ended_by("check", "check_failed", source=LEAD.ended),
+    "returned": part(LEAD.ended, *HANDLING, where=lambda ctx: (F.outcome == "returned",)),
+    "extended": disposed(LEAD).where(lambda ctx: (F.extensions > 0,)),
+    "overdue": overdue(LEAD),
+    "closed": closed(LEAD),
+    "close_due": close_due(LEAD),
+    "closed_in_time": closed_in_time(LEAD),
+    "rated": rated(LEAD),
+    "satisfied": satisfied(LEAD),
+}
+"""A department's counts (处置数: disposals reported done; 按期处置数: within the deadline, after approved
+extensions; 应处置数: disposals done in the period and the cases waiting at its end past their deadline; 返工数:
+checks failed, counted for the unit that had disposed; 回退数: cases the unit sent back to the centre; 延期数:
+disposals done after one or more approved extensions)."""
 
 REGION_COUNTS: dict[str, Count] = {
-    "reported": region_events("report"),
-    "filed": region_events("file"),
-    "public_filed": region_events("file", where=lambda ctx: [Case.channel.in_(ctx.settings.missed.public_channels)]),
-    "closed": _by_case_region(closed),
-    "close_due": _by_case_region(close_due),
-    "closed_in_time": _by_case_region(closed_in_time),
-    "overdue": _by_case_region(overdue),
-    "rated": _by_case_region(rated),
-    "satisfied": _by_case_region(satisfied),
+    "reported": part(REGION.events, "report"),
+    "filed": part(REGION.events, "file"),
+    "public_filed": part(REGION.events, "file", where=lambda ctx: (
+        Case.channel.in_(ctx.settings.missed.public_channels),)),
+    "closed": closed(REGION),
+    "close_due": close_due(REGION),
+    "closed_in_time": closed_in_time(REGION),
+    "overdue": overdue(REGION),
+    "rated": rated(REGION),
+    "satisfied": satisfied(REGION),
 }
 """A region's counts: what was reported, filed and closed in it, and how."""

@@ -86,12 +86,7 @@ OBJECTS: dict[str, ObjectType] = {o.name: o for o in (
         "dispatch_on_time_rate": Rate("dispatched_on_time", "dispatched"),
         "dispatch_accuracy_rate": Rate("dispatched_accurate", "dispatched"),
     }, {"dispatched": "workload"}, ("dispatch",)),
-    ObjectType("department", "专业部门", {
-        "assigned": c.assigned, "disposed": c.disposed, "disposed_in_time": c.disposed_in_time,
-        "dispose_due": c.dispose_due, "reworked": c.reworked, "returned": c.returned, "extended": c.extended,
-        "overdue": c.overdue, "closed": c.closed, "close_due": c.close_due, "closed_in_time": c.closed_in_time,
-        "rated": c.rated, "satisfied": c.satisfied,
-    }, {
+    ObjectType("department", "专业部门", c.DEPARTMENT_COUNTS, {
         "dispose_rate": Rate("disposed", "dispose_due"),
         "dispose_in_time_rate": Rate("disposed_in_time", "dispose_due"),
         "rework_rate": Rate("reworked", "disposed", lower_is_better=True),

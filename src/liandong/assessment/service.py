@@ -77,11 +77,8 @@ def _depth(session: Session, level: str) -> int:
     return path.strip("/").count("/") + 1 if path else 0
 
 
-def _grouped(session: Session, rows, depth: int | None = None) -> dict[int, int]:
-    """Rows counted per object; a region's rows (counted per grid path) folded onto the area ``depth`` ids down
-    the path."""
-    sub = rows.subquery()
-    pairs = session.execute(select(sub.c.obj, func.count()).group_by(sub.c.obj))
+def _fold(pairs, depth: int | None) -> dict[int, int]:
+    """Numbers per object; a region's (counted per grid path) folded onto the area ``depth`` ids down the path."""
     if depth is None:
         return {int(o): int(n) for o, n in pairs}
     out: dict[int, int] = {}
@@ -89,6 +86,12 @@ def _grouped(session: Session, rows, depth: int | None = None) -> dict[int, int]
         if (owner := _owner(path, depth)) >= 0:
             out[owner] = out.get(owner, 0) + int(n)
     return out
+
+
+def _grouped(session: Session, rows, depth: int | None = None) -> dict[int, int]:
+    """Rows counted per object (``_fold``)."""
+    sub = rows.subquery()
+    return _fold(session.execute(select(sub.c.obj, func.count()).group_by(sub.c.obj)), depth)
 
 
 def _candidates(session: Session, obj: ObjectType, ctx: c.Ctx, seen: set[int]) -> list[Candidate]:
@@ -199,7 +202,7 @@ def _owner(obj, depth: int | None) -> int:
 
 def _figures(session: Session, obj: ObjectType, ctx: c.Ctx) -> tuple[list[dict], dict[int, dict]]:
     depth = _depth(session, obj.name) if obj.name in REGIONS else None
-    counted = {key: _grouped(session, rows(ctx), depth) for key, rows in obj.counts.items()}
+    counted = {key: _fold(per.items(), depth) for key, per in c.figures(session, obj.counts, ctx).items()}
     seen = {i for per in counted.values() for i in per}
     st = ctx.settings
     rows_out = []
@@ -274,10 +277,10 @@ def drill(session: Session, caller: Identity, object_name: str, object_id: int, 
                        params={"indicator": indicator})
     depth = _depth(session, obj.name) if obj.name in REGIONS else None
     if object_id not in {w.id for w in _candidates(session, obj, ctx, set())} and object_id not in \
-            _grouped(session, obj.counts[key](ctx), depth):
+            _grouped(session, obj.counts[key].rows(ctx), depth):
         raise NotFound(f"no {obj.name} {object_id} within your jurisdiction", code="unknown_object_id",
                        params={"id": object_id})
-    sub = obj.counts[key](ctx).subquery()
+    sub = obj.counts[key].rows(ctx).subquery()
     if depth is None:
         mine = select(sub.c.case_id).where(sub.c.obj == object_id)
     else:  # a region's rows lie under its path
