@@ -412,3 +412,36 @@ def test_a_month_s_counts_see_the_steps_across_its_edges(month_edges):
     assert (june["dispatched"], june["dispatched_accurate"]) == (1, 0)
     june = figures("department", 6, month_edges["unit"])
     assert (june["closed"], june["closed_in_time"]) == (1, 0)
+
+
+def test_an_object_type_s_counts_read_each_source_once(month_edges):
+    """Every count over one kind of row (the stages ended in the period, the events in it…) comes out of one pass
+    over those rows, for each of the two periods compared — not one pass a count."""
+    from sqlalchemy import event
+    from sqlalchemy.engine import Engine
+
+    from liandong.assessment import service
+    from liandong.assessment.indicators import OBJECTS
+    from liandong.auth.identity import Identity
+
+    statements: list[str] = []
+
+    def seen(conn, cursor, statement, *args):
+        statements.append(statement)
+
+    event.listen(Engine, "before_cursor_execute", seen)
+    try:
+        for name, obj in OBJECTS.items():
+            sources = {p.source for count in obj.counts.values() for p in count.parts}
+            assert len(sources) < len(obj.counts) or name == "inspector", name  # sharing is what saves reads
+            statements.clear()
+            with unit_of_work(month_edges["url"]) as s:
+                service.assess(s, Identity(roles=frozenset({"leader"})), name, periods.month(2026, 6),
+                               at("2026-07-02 10:00"))
+            passes = [q for q in statements if "sum(CASE" in q or "sum(case" in q.lower()]
+            assert len(passes) == 2 * len(sources), (name, len(passes), len(sources))
+            reads = [q for q in statements if "case_stage_facts" in q or "case_events" in q]
+            others = [q[:150] for q in reads if q not in passes]
+            assert len(others) == 1, (name, others)  # the working time of the period's stages
+    finally:
+        event.remove(Engine, "before_cursor_execute", seen)

@@ -169,17 +169,19 @@ def _times(session: Session, obj: ObjectType, ctx: c.Ctx, depth: int | None) -> 
     """Working hours of the stages the object answers for, ended in the period: mean and 90th percentile."""
     f = StageFact
     who = Case.area_path if depth is not None else {"department": f.lead_unit_id}.get(obj.name, f.actor_id)
+    stmt = select(f.stage, who, f.used_minutes).where(f.stage.in_(obj.stages), c.in_period(f.ended_at, ctx),
+                                                      f.used_minutes.is_not(None), who.is_not(None))
+    if depth is not None:
+        stmt = stmt.join(Case, Case.id == f.case_id)
+    rows = session.execute(c.in_sight(stmt, f.case_id, ctx)).all()
+    owners = {who: _owner(who, depth) for who in {r[1] for r in rows}}  # a grid path is split once, not a row
     out: dict[int, dict] = {}
     for stage in obj.stages:
-        stmt = select(who, f.used_minutes).where(f.stage == stage, c.in_period(f.ended_at, ctx),
-                                                 f.used_minutes.is_not(None), who.is_not(None))
-        if depth is not None:
-            stmt = stmt.join(Case, Case.id == f.case_id)
-        rows = session.execute(c.in_sight(stmt, f.case_id, ctx)).all()
-        if not rows:
+        mine = [r for r in rows if r[0] == stage]
+        if not mine:
             continue
-        ids = np.array([_owner(r[0], depth) for r in rows], dtype=np.int64)
-        hours = np.array([r[1] for r in rows], dtype=float) / 60.0
+        ids = np.array([owners[r[1]] for r in mine], dtype=np.int64)
+        hours = np.array([r[2] for r in mine], dtype=float) / 60.0
         order = np.argsort(ids, kind="stable")
         ids, hours = ids[order], hours[order]
         bounds = np.flatnonzero(np.diff(ids)) + 1
@@ -200,8 +202,7 @@ def _owner(obj, depth: int | None) -> int:
     return int(ids[depth - 1]) if depth and len(ids) >= depth else -1
 
 
-def _figures(session: Session, obj: ObjectType, ctx: c.Ctx) -> tuple[list[dict], dict[int, dict]]:
-    depth = _depth(session, obj.name) if obj.name in REGIONS else None
+def _figures(session: Session, obj: ObjectType, ctx: c.Ctx, depth: int | None) -> list[dict]:
     counted = {key: _fold(per.items(), depth) for key, per in c.figures(session, obj.counts, ctx).items()}
     seen = {i for per in counted.values() for i in per}
     st = ctx.settings
@@ -217,7 +218,7 @@ def _figures(session: Session, obj: ObjectType, ctx: c.Ctx) -> tuple[list[dict],
                          "indicators": {k: _shown(v) for k, v in indicators.items()},
                          "score": value, "grade": grade.grade if grade else None,
                          "grade_colour": grade.colour if grade else None, "unscored": missing})
-    return rows_out, _times(session, obj, ctx, depth)
+    return rows_out
 
 
 def _rank(rows: list[dict]) -> None:
@@ -232,8 +233,10 @@ def assess(session: Session, caller: Identity, object_name: str, period: Period,
     period's score beside it; rows ranked best first."""
     obj = object_type(object_name)
     ctx = context(caller, period, now)
-    rows, times = _figures(session, obj, ctx)
-    before, _ = _figures(session, obj, c.Ctx(period.previous(), ctx.path, ctx.settings, now))
+    depth = _depth(session, obj.name) if obj.name in REGIONS else None
+    rows = _figures(session, obj, ctx, depth)
+    before = _figures(session, obj, c.Ctx(period.previous(), ctx.path, ctx.settings, now), depth)
+    times = _times(session, obj, ctx, depth)
     previous = {r["id"]: r["score"] for r in before}
     for r in rows:
         r["previous_score"] = previous.get(r["id"])
