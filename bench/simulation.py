@@ -2,7 +2,8 @@
 district loaded without demo activity), in a child process. Reported: wall seconds; the steps a second (reports,
 case actions, hazard and dispute steps, each through its service) and the case events a second, beside a bare batch
 insert of as many event rows into a copy of the event table in the same database, in the same run; the child's peak
-memory; and the year's figures beside the scenario's targets.
+memory; the year's figures beside the scenario's targets; and the assessment of every object type and the annual
+report over the simulated year (``bench/assessment.py``: a district's year with its people).
 
 ``run(url)`` is what ``bench/run.py`` calls; ``python -m bench.simulation [--scale F] [--postgres]`` runs it alone and
 writes ``var/bench/simulation.json``.
@@ -50,14 +51,17 @@ def run(url: str, scale: float = 1.0, seed: int = 1) -> dict:
     out = json.loads(child.stdout)
     with unit_of_work(url) as s:
         events = int(s.scalar(select(func.count()).select_from(CaseEvent)) or 0)
+        last = s.scalar(select(func.max(CaseEvent.at)))
     bare = bare_insert(url, events)
+    from bench import assessment
+    assessed = assessment.measure(url, last, year=last.year) if last else None
     rate = events / out["seconds"] if out["seconds"] else None
     return {"scale": scale, "seed": seed, "district_load_seconds": round(load_s, 1), "wall_seconds": round(wall, 1),
             "play_seconds": out["seconds"], "plan_seconds": out["plan_seconds"], "reports": out["cases_planned"],
             "steps": out["steps"], "steps_per_second": out["steps_per_second"], "case_events": events,
             "case_events_per_second": round(rate) if rate else None, "bare_insert_rows_per_second": bare,
             "ratio_to_bare": round(rate / bare, 3) if rate and bare else None,
-            "peak_memory_mib": out["peak_memory_mib"], "figures": out["figures"]}
+            "peak_memory_mib": out["peak_memory_mib"], "figures": out["figures"], "assessment": assessed}
 
 
 def bare_insert(url: str, n: int, chunk: int = 10_000) -> int:

@@ -12,10 +12,10 @@ kept on the side; the case row is read only for what does not change (channel, p
 for (``obj``) depends on the object assessed:
 
 - a person (inspector, receptionist, shift leader, dispatcher): the user whose action it was — the event's actor,
-  or the actor who ended the stage;
+  or the actor who ended the stage (an inspector's 辖区立案数 and 漏报数: the grid, as for a region);
 - a department: the case's lead unit while the stage ran (the fact's ``lead_unit_id``);
 - a region (town, community): the case's unit grid, as its path (``Case.area_path``: ``/district/town/community/
-  grid/``, each an area id), which the service folds onto the towns or communities (``service._fold``) and
+  grid/``, each an area id), which the service folds onto the towns or communities (``service.Owners``) and
   whose drill-down keeps the rows under the area's path. Grouping by a column of the case is far cheaper than
   finding each case's area.
 
@@ -34,15 +34,12 @@ from dataclasses import dataclass, field, replace
 from sqlalchemy import ColumnElement, Select, and_, case, exists, func, literal, or_, select, union_all
 from sqlalchemy.orm import Session, aliased
 
-from liandong.areas.models import Area
 from liandong.assessment.period import Period
 from liandong.assessment.settings import Settings
-from liandong.auth.models import User, UserRole
 from liandong.cases.facts import JUDGED
 from liandong.cases.models import Case, CaseEvent, StageFact
 from liandong.cases.sla import late_sql
 from liandong.catalogue.models import Matter
-from liandong.units.models import Unit
 
 E, F = CaseEvent, StageFact
 HANDLING = ("sign", "dispose")
@@ -99,6 +96,8 @@ class Source:
     joins: Callable[[], list[tuple]] = lambda: []
     grouped: bool = True
     """False for a source whose rows all count for one object (``events``: the district's totals)."""
+    by_path: bool = False
+    """Its rows count for the case's grid path, which the service folds onto regions and inspectors."""
 
     def select(self, ctx: Ctx, keys: Iterable[str], *columns) -> Select:
         stmt = select(*columns).select_from(self.table)
@@ -131,6 +130,10 @@ class Count:
                    .where(p.condition(ctx)) for p in self.parts]
         return selects[0] if len(selects) == 1 else union_all(*selects)
 
+    @property
+    def by_path(self) -> bool:
+        return any(p.source.by_path for p in self.parts)
+
     def where(self, *more: Conditions) -> Count:
         """The same rows, those meeting ``more`` too."""
         return Count(tuple(replace(p, where=(*p.where, *more)) for p in self.parts))
@@ -151,11 +154,14 @@ def figures(session: Session, counts: dict[str, Count], ctx: Ctx) -> dict[str, d
             by_source.setdefault(p.source, []).append((key, p))
     out: dict[str, dict] = {key: {} for key in counts}
     for source, parts in by_source.items():
-        sums = [func.sum(case((p.condition(ctx), 1), else_=0)) for _, p in parts]
-        stmt = source.select(ctx, (k for _, p in parts for k in p.keys), source.obj, *sums)
+        conditions = [p.condition(ctx) for _, p in parts]
+        sums = [func.sum(case((cond, 1), else_=0)) for cond in conditions]
+        # only the rows some count wants go on (to the joins, the grouping): the conditions on the stage facts are
+        # checked on the index entry, before the row is joined to its case
+        stmt = source.select(ctx, (k for _, p in parts for k in p.keys), source.obj, *sums).where(or_(*conditions))
         if source.grouped:
             stmt = stmt.group_by(source.obj)
-        for obj, *ns in session.execute(stmt):
+        for obj, *ns in session.connection().execute(stmt):  # plain rows: no ORM to load
             for (key, _), n in zip(parts, ns, strict=True):
                 if n:
                     out[key][obj] = out[key].get(obj, 0) + int(n)
@@ -211,7 +217,7 @@ class Sources:
 
 
 def _facts(obj, bound: Conditions, joins=lambda: []) -> Source:
-    return Source(F, obj, F.stage, bound, F.case_id, joins)
+    return Source(F, obj, F.stage, bound, F.case_id, joins, by_path=joins is _case_join)
 
 
 ACTOR_EVENTS = Source(E, E.actor_id, E.action, _events_in_period, E.case_id)
@@ -223,7 +229,7 @@ LEAD = Sources(_facts(F.lead_unit_id, _ended_in_period), _facts(F.lead_unit_id, 
 REGION = Sources(_facts(Case.area_path, _ended_in_period, _case_join), _facts(Case.area_path, _still_running,
                                                                                     _case_join),
                  _facts(Case.area_path, _ended_after, _case_join),
-                 Source(E, Case.area_path, E.action, _events_in_period, E.case_id, _event_case_join))
+                 Source(E, Case.area_path, E.action, _events_in_period, E.case_id, _event_case_join, by_path=True))
 
 
 def events(*actions: str) -> Count:
@@ -262,20 +268,9 @@ check_due = _ended_by("check", "check_passed", "check_failed")
 check_on_time = check_due.where(_timely)
 
 
-def _inspectors_areas() -> Select:
-    """Each inspector with the path of their unit's area (their patrol jurisdiction)."""
-    return (select(User.id.label("user_id"), Area.path.label("path"))
-            .join(UserRole, and_(UserRole.user_id == User.id, UserRole.role == "inspector"))
-            .join(Unit, Unit.id == User.unit_id).join(Area, Area.id == Unit.area_id))
-
-
-_MINE = _inspectors_areas().subquery("mine")
-AREA_EVENTS = Source(E, _MINE.c.user_id, E.action, _events_in_period, E.case_id, lambda: [
-    (Case, Case.id == E.case_id), (_MINE, Case.area_path.startswith(_MINE.c.path))])
-"""Events in an inspector's jurisdiction, counted for the inspector."""
-
-area_filed = part(AREA_EVENTS, "file")
-"""辖区立案数: cases filed in the period inside the inspector's jurisdiction."""
+area_filed = part(REGION.events, "file")
+"""辖区立案数: cases filed in the period inside the inspector's jurisdiction (counted by grid path, which the service
+gives every inspector whose unit's area holds it: ``service.Owners``)."""
 
 
 def _missed(ctx: Ctx) -> list:

@@ -14,7 +14,7 @@ import datetime as dt
 from dataclasses import dataclass
 
 import numpy as np
-from sqlalchemy import func, or_, select
+from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session
 
 from liandong.areas.models import Area
@@ -77,21 +77,58 @@ def _depth(session: Session, level: str) -> int:
     return path.strip("/").count("/") + 1 if path else 0
 
 
-def _fold(pairs, depth: int | None) -> dict[int, int]:
-    """Numbers per object; a region's (counted per grid path) folded onto the area ``depth`` ids down the path."""
-    if depth is None:
-        return {int(o): int(n) for o, n in pairs}
-    out: dict[int, int] = {}
-    for path, n in pairs:
-        if (owner := _owner(path, depth)) >= 0:
-            out[owner] = out.get(owner, 0) + int(n)
-    return out
+class Owners:
+    """Whom a count's rows count for. A row counted by id (a user, a unit) counts for that id; a row counted by
+    grid path (``counts.Count.by_path``) counts for the area ``depth`` ids down the path (a town, a community), or
+    for every inspector whose jurisdiction (their unit's area) holds the grid (辖区立案数, 漏报数)."""
+
+    def __init__(self, session: Session, obj: ObjectType):
+        self.depth = _depth(session, obj.name) if obj.name in REGIONS else None
+        self.patrols: dict[str, list[int]] = {}
+        if obj.name == "inspector":
+            for user_id, path in session.execute(
+                    select(User.id, Area.path).join(UserRole, and_(UserRole.user_id == User.id,
+                                                                   UserRole.role == "inspector"))
+                    .join(Unit, Unit.id == User.unit_id).join(Area, Area.id == Unit.area_id)):
+                self.patrols.setdefault(path, []).append(user_id)
+        self._paths: dict[str, tuple[int, ...]] = {}
+
+    def of(self, obj, by_path: bool) -> tuple[int, ...]:
+        if not by_path:
+            return (int(obj),) if obj is not None else ()
+        found = self._paths.get(obj)
+        if found is None:  # a grid path is taken apart once, not once a row
+            ids = (obj or "").strip("/").split("/")
+            if self.depth is not None:
+                found = (int(ids[self.depth - 1]),) if self.depth and len(ids) >= self.depth else ()
+            else:
+                found = tuple(u for k in range(1, len(ids) + 1)
+                              for u in self.patrols.get("/" + "/".join(ids[:k]) + "/", ()))
+            self._paths[obj] = found
+        return found
+
+    def fold(self, pairs, by_path: bool) -> dict[int, int]:
+        """Numbers per object from numbers per row owner."""
+        out: dict[int, int] = {}
+        for o, n in pairs:
+            for owner in self.of(o, by_path):
+                out[owner] = out.get(owner, 0) + int(n)
+        return out
+
+    def path(self, session: Session, object_id: int) -> str:
+        """Where the rows by grid path of ``object_id`` lie: its area (a region), its unit's area (an inspector)."""
+        if self.depth is not None:
+            found = session.scalar(select(Area.path).where(Area.id == object_id))
+        else:
+            found = session.scalar(select(Area.path).join(Unit, Unit.area_id == Area.id)
+                                   .join(User, User.unit_id == Unit.id).where(User.id == object_id))
+        return found or "/-/"
 
 
-def _grouped(session: Session, rows, depth: int | None = None) -> dict[int, int]:
-    """Rows counted per object (``_fold``)."""
-    sub = rows.subquery()
-    return _fold(session.execute(select(sub.c.obj, func.count()).group_by(sub.c.obj)), depth)
+def _grouped(session: Session, count: c.Count, ctx: c.Ctx, owners: Owners) -> dict[int, int]:
+    """A count's rows numbered per object."""
+    sub = count.rows(ctx).subquery()
+    return owners.fold(session.execute(select(sub.c.obj, func.count()).group_by(sub.c.obj)), count.by_path)
 
 
 def _candidates(session: Session, obj: ObjectType, ctx: c.Ctx, seen: set[int]) -> list[Candidate]:
@@ -165,45 +202,37 @@ def score(obj: ObjectType, who: Candidate, indicators: dict, days: int,
     return (round(points / used, 2) if used else None), missing
 
 
-def _times(session: Session, obj: ObjectType, ctx: c.Ctx, depth: int | None) -> dict[int, dict]:
+def _times(session: Session, obj: ObjectType, ctx: c.Ctx, owners: Owners) -> dict[int, dict]:
     """Working hours of the stages the object answers for, ended in the period: mean and 90th percentile."""
     f = StageFact
-    who = Case.area_path if depth is not None else {"department": f.lead_unit_id}.get(obj.name, f.actor_id)
+    regions = obj.name in REGIONS
+    who = Case.area_path if regions else {"department": f.lead_unit_id}.get(obj.name, f.actor_id)
     stmt = select(f.stage, who, f.used_minutes).where(f.stage.in_(obj.stages), c.in_period(f.ended_at, ctx),
                                                       f.used_minutes.is_not(None), who.is_not(None))
-    if depth is not None:
+    if regions:
         stmt = stmt.join(Case, Case.id == f.case_id)
-    rows = session.execute(c.in_sight(stmt, f.case_id, ctx)).all()
-    owners = {who: _owner(who, depth) for who in {r[1] for r in rows}}  # a grid path is split once, not a row
+    rows = session.connection().execute(c.in_sight(stmt, f.case_id, ctx)).all()  # plain rows: no ORM to load
     out: dict[int, dict] = {}
     for stage in obj.stages:
-        mine = [r for r in rows if r[0] == stage]
+        mine = [(owner, r[2]) for r in rows if r[0] == stage for owner in owners.of(r[1], True)] if regions \
+            else [(r[1], r[2]) for r in rows if r[0] == stage]
         if not mine:
             continue
-        ids = np.array([owners[r[1]] for r in mine], dtype=np.int64)
-        hours = np.array([r[2] for r in mine], dtype=float) / 60.0
+        ids = np.array([m[0] for m in mine], dtype=np.int64)
+        hours = np.array([m[1] for m in mine], dtype=float) / 60.0
         order = np.argsort(ids, kind="stable")
         ids, hours = ids[order], hours[order]
         bounds = np.flatnonzero(np.diff(ids)) + 1
         for group_ids, group in zip(np.split(ids, bounds), np.split(hours, bounds), strict=True):
-            if group_ids[0] < 0:
-                continue
             out.setdefault(int(group_ids[0]), {})[stage] = {
                 "n": int(len(group)), "mean_hours": round(float(group.mean()), 2),
                 "p90_hours": round(float(np.percentile(group, 90)), 2)}
     return out
 
 
-def _owner(obj, depth: int | None) -> int:
-    """Whose row it is: the id itself, or the area ``depth`` ids down a grid path (-1: nobody)."""
-    if depth is None:
-        return obj if obj is not None else -1
-    ids = (obj or "").strip("/").split("/")
-    return int(ids[depth - 1]) if depth and len(ids) >= depth else -1
-
-
-def _figures(session: Session, obj: ObjectType, ctx: c.Ctx, depth: int | None) -> list[dict]:
-    counted = {key: _fold(per.items(), depth) for key, per in c.figures(session, obj.counts, ctx).items()}
+def _figures(session: Session, obj: ObjectType, ctx: c.Ctx, owners: Owners) -> list[dict]:
+    counted = {key: owners.fold(per.items(), obj.counts[key].by_path)
+               for key, per in c.figures(session, obj.counts, ctx).items()}
     seen = {i for per in counted.values() for i in per}
     st = ctx.settings
     rows_out = []
@@ -233,10 +262,10 @@ def assess(session: Session, caller: Identity, object_name: str, period: Period,
     period's score beside it; rows ranked best first."""
     obj = object_type(object_name)
     ctx = context(caller, period, now)
-    depth = _depth(session, obj.name) if obj.name in REGIONS else None
-    rows = _figures(session, obj, ctx, depth)
-    before = _figures(session, obj, c.Ctx(period.previous(), ctx.path, ctx.settings, now), depth)
-    times = _times(session, obj, ctx, depth)
+    owners = Owners(session, obj)
+    rows = _figures(session, obj, ctx, owners)
+    before = _figures(session, obj, c.Ctx(period.previous(), ctx.path, ctx.settings, now), owners)
+    times = _times(session, obj, ctx, owners)
     previous = {r["id"]: r["score"] for r in before}
     for r in rows:
         r["previous_score"] = previous.get(r["id"])
@@ -278,17 +307,16 @@ def drill(session: Session, caller: Identity, object_name: str, object_id: int, 
     else:
         raise NotFound(f"{obj.name} has no indicator {indicator!r}", code="unknown_indicator",
                        params={"indicator": indicator})
-    depth = _depth(session, obj.name) if obj.name in REGIONS else None
+    owners, count = Owners(session, obj), obj.counts[key]
     if object_id not in {w.id for w in _candidates(session, obj, ctx, set())} and object_id not in \
-            _grouped(session, obj.counts[key].rows(ctx), depth):
+            _grouped(session, count, ctx, owners):
         raise NotFound(f"no {obj.name} {object_id} within your jurisdiction", code="unknown_object_id",
                        params={"id": object_id})
-    sub = obj.counts[key].rows(ctx).subquery()
-    if depth is None:
+    sub = count.rows(ctx).subquery()
+    if count.by_path:  # rows counted by grid path lie under the region's or the inspector's area
+        mine = select(sub.c.case_id).where(sub.c.obj.startswith(owners.path(session, object_id), autoescape=True))
+    else:
         mine = select(sub.c.case_id).where(sub.c.obj == object_id)
-    else:  # a region's rows lie under its path
-        path = session.scalar(select(Area.path).where(Area.id == object_id)) or "/-/"
-        mine = select(sub.c.case_id).where(sub.c.obj.startswith(path, autoescape=True))
     total = session.scalar(select(func.count()).select_from(mine.subquery())) or 0
     picked = mine.subquery()
     rows = session.execute(
