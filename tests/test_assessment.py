@@ -445,3 +445,39 @@ def test_an_object_type_s_counts_read_each_source_once(month_edges):
             assert len(others) == 1, (name, others)  # the working time of the period's stages
     finally:
         event.remove(Engine, "before_cursor_execute", seen)
+
+
+def test_working_times_are_the_mean_and_the_90th_percentile_of_the_facts(june):
+    """The database ranks the stages; what comes back is what numpy makes of every fact (linear interpolation),
+    for people, departments and regions (a town's stages are those of the cases in its grids)."""
+    import numpy as np
+
+    from liandong.assessment.indicators import OBJECTS
+    from liandong.cases.models import Case
+
+    month = periods.month(2026, 6)
+    with unit_of_work(june["url"]) as s:
+        facts = s.execute(select(StageFact.stage, StageFact.actor_id, StageFact.lead_unit_id, Case.area_path,
+                                 StageFact.used_minutes).join(Case, Case.id == StageFact.case_id)
+                          .where(StageFact.ended_at >= month.start, StageFact.ended_at < month.end,
+                                 StageFact.used_minutes.is_not(None))).all()
+    checked = 0
+    for name, obj in OBJECTS.items():
+        result = assessed(june, name, **{"from": "2026-06-01", "to": "2026-06-30"})
+        for r in result["rows"]:
+            for stage in obj.stages:
+                if name == "department":
+                    mine = [f.used_minutes for f in facts if f.stage == stage and f.lead_unit_id == r["id"]]
+                elif name in ("town", "community"):
+                    mine = [f.used_minutes for f in facts if f.stage == stage and f"/{r['id']}/" in f.area_path]
+                else:
+                    mine = [f.used_minutes for f in facts if f.stage == stage and f.actor_id == r["id"]]
+                if not mine:
+                    assert stage not in r["times"], (name, r["id"], stage)
+                    continue
+                minutes = np.array(mine)
+                assert r["times"][stage] == {"n": len(mine), "mean_hours": round(float(minutes.mean()) / 60, 2),
+                                             "p90_hours": round(float(np.percentile(minutes, 90)) / 60, 2)}, (
+                    name, stage)
+                checked += 1
+    assert checked >= 8

@@ -219,14 +219,14 @@ def _times(session: Session, obj: ObjectType, ctx: c.Ctx, owners: Owners) -> dic
         if not mine:
             continue
         ids = np.array([m[0] for m in mine], dtype=np.int64)
-        hours = np.array([m[1] for m in mine], dtype=float) / 60.0
+        minutes = np.array([m[1] for m in mine], dtype=float)
         order = np.argsort(ids, kind="stable")
-        ids, hours = ids[order], hours[order]
+        ids, minutes = ids[order], minutes[order]
         bounds = np.flatnonzero(np.diff(ids)) + 1
-        for group_ids, group in zip(np.split(ids, bounds), np.split(hours, bounds), strict=True):
+        for group_ids, group in zip(np.split(ids, bounds), np.split(minutes, bounds), strict=True):
             out.setdefault(int(group_ids[0]), {})[stage] = {
-                "n": int(len(group)), "mean_hours": round(float(group.mean()), 2),
-                "p90_hours": round(float(np.percentile(group, 90)), 2)}
+                "n": int(len(group)), "mean_hours": round(float(group.mean()) / 60, 2),
+                "p90_hours": round(float(np.percentile(group, 90)) / 60, 2)}
     return out
 
 
