@@ -211,7 +211,9 @@ def _times(session: Session, obj: ObjectType, ctx: c.Ctx, owners: Owners) -> dic
                                                       f.used_minutes.is_not(None), who.is_not(None))
     if regions:
         stmt = stmt.join(Case, Case.id == f.case_id)
-    rows = session.connection().execute(c.in_sight(stmt, f.case_id, ctx)).all()  # plain rows: no ORM to load
+    result = session.connection().execute(c.in_sight(stmt, f.case_id, ctx))
+    rows = result.cursor.fetchall()  # the driver's own tuples: a year's stages are many rows, each plain numbers
+    result.close()
     out: dict[int, dict] = {}
     for stage in obj.stages:
         mine = [(owner, r[2]) for r in rows if r[0] == stage for owner in owners.of(r[1], True)] if regions \
