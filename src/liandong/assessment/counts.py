@@ -114,6 +114,9 @@ class Part:
     source: Source
     keys: tuple[str, ...]
     where: tuple[Conditions, ...] = ()
+    alone: bool = False
+    """Read in a pass of its own: its condition asks about other rows (NOT EXISTS), which a database answers
+    best as a join when it is the statement's own condition, not one count's among others."""
 
     def condition(self, ctx: Ctx) -> ColumnElement[bool]:
         return and_(self.source.key.in_(self.keys), *(c for w in self.where for c in w(ctx)))
@@ -134,9 +137,9 @@ class Count:
     def by_path(self) -> bool:
         return any(p.source.by_path for p in self.parts)
 
-    def where(self, *more: Conditions) -> Count:
-        """The same rows, those meeting ``more`` too."""
-        return Count(tuple(replace(p, where=(*p.where, *more)) for p in self.parts))
+    def where(self, *more: Conditions, alone: bool = False) -> Count:
+        """The same rows, those meeting ``more`` too (``alone``: read in a pass of their own, ``Part.alone``)."""
+        return Count(tuple(replace(p, where=(*p.where, *more), alone=alone or p.alone) for p in self.parts))
 
     def __add__(self, other: Count) -> Count:
         return Count((*self.parts, *other.parts))
@@ -148,23 +151,27 @@ def part(source: Source, *keys: str, where: Conditions | None = None) -> Count:
 
 def figures(session: Session, counts: dict[str, Count], ctx: Ctx) -> dict[str, dict]:
     """Each count's rows numbered per object: one statement per source, a sum per count part over it."""
-    by_source: dict[Source, list[tuple[str, Part]]] = {}
+    by_source: dict[tuple, list[tuple[str, Part]]] = {}
     for key, count in counts.items():
-        for p in count.parts:
-            by_source.setdefault(p.source, []).append((key, p))
+        for i, p in enumerate(count.parts):
+            by_source.setdefault((p.source, (key, i) if p.alone else None), []).append((key, p))
     out: dict[str, dict] = {key: {} for key in counts}
-    for source, parts in by_source.items():
+    for (source, _), parts in by_source.items():
         conditions = [p.condition(ctx) for _, p in parts]
-        sums = [func.sum(case((cond, 1), else_=0)) for cond in conditions]
+        sums = [func.count()] if len(parts) == 1 else [func.sum(case((cond, 1), else_=0)) for cond in conditions]
         # only the rows some count wants go on (to the joins, the grouping): the conditions on the stage facts are
         # checked on the index entry, before the row is joined to its case
         stmt = source.select(ctx, (k for _, p in parts for k in p.keys), source.obj, *sums).where(or_(*conditions))
         if source.grouped:
             stmt = stmt.group_by(source.obj)
-        for obj, *ns in session.connection().execute(stmt):  # plain rows: no ORM to load
-            for (key, _), n in zip(parts, ns, strict=True):
-                if n:
-                    out[key][obj] = out[key].get(obj, 0) + int(n)
+        result = session.connection().execute(stmt)
+        rows = result.cursor.fetchall()  # the driver's own tuples: a region's are a row a grid, many
+        result.close()
+        for i, (key, _) in enumerate(parts, start=1):
+            mine = out[key]
+            for row in rows:
+                if n := row[i]:
+                    mine[row[0]] = mine.get(row[0], 0) + int(n)
     return out
 
 
@@ -309,7 +316,7 @@ def _never_voided(ctx: Ctx) -> tuple:
                            voided)),)
 
 
-filed_accurate = filed.where(_never_voided)
+filed_accurate = filed.where(_never_voided, alone=True)
 """准确立案数 = 立案数 − 作废数: filed cases never voided since (a void ends the stage the case is in)."""
 closed_by = _ended_by("close", "close")
 """结案数 (a shift leader's): cases the person closed."""
@@ -320,13 +327,16 @@ dispatched_on_time = dispatched.where(_timely)
 
 
 def _not_returned(ctx: Ctx) -> tuple:
-    later = aliased(StageFact)
-    return (~exists(_since(ctx, select(later.id).where(
-        later.case_id == F.case_id, later.outcome == "returned",
-        or_(later.seq == F.seq + 1, and_(later.seq == F.seq + 2, later.stage == "dispose"))), later)),)
+    """Neither of the two stages after the dispatch returned (each looked up by its key, ``(case_id, seq)``)."""
+    def returned(after: int, stage: str | None = None) -> ColumnElement[bool]:
+        later = aliased(StageFact)
+        stmt = select(later.id).where(later.case_id == F.case_id, later.seq == F.seq + after,
+                                      later.outcome == "returned")
+        return exists(_since(ctx, stmt.where(later.stage == stage) if stage else stmt, later))
+    return ~returned(1), ~returned(2, "dispose")
 
 
-dispatched_accurate = dispatched.where(_not_returned)
+dispatched_accurate = dispatched.where(_not_returned, alone=True)
 """准确派遣数: dispatches the unit did not return (回退) — neither at signing (the stage right after the dispatch)
 nor while handling it (the stage after that)."""
 

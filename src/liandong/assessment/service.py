@@ -110,8 +110,13 @@ class Owners:
     def fold(self, pairs, by_path: bool) -> dict[int, int]:
         """Numbers per object from numbers per row owner."""
         out: dict[int, int] = {}
+        if not by_path:
+            for o, n in pairs:
+                if o is not None:
+                    out[int(o)] = out.get(int(o), 0) + int(n)
+            return out
         for o, n in pairs:
-            for owner in self.of(o, by_path):
+            for owner in self._paths.get(o) or self.of(o, True):
                 out[owner] = out.get(owner, 0) + int(n)
         return out
 
