@@ -82,6 +82,8 @@ def main() -> None:
         from liandong.cases.models import CaseEvent
         with unit_of_work(args.url) as s:
             now = s.scalar(select(func.max(CaseEvent.at)))
+        if now is None:
+            raise SystemExit("no case events in the database: nothing to assess")
     print(json.dumps(measure(args.url, now, args.rounds, args.year), indent=2, ensure_ascii=False))
 
 

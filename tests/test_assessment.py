@@ -483,3 +483,23 @@ def test_working_times_are_the_mean_and_the_90th_percentile_of_the_facts(june):
                     name, stage)
                 checked += 1
     assert checked >= 8
+
+
+def test_every_count_s_drill_down_adds_up_to_its_figure(june):
+    """The figure (one pass a source, ``counts.figures``) and the drill-down (the parts' rows, ``Count.rows``) are
+    read two ways: for every object, every count with a figure, the list's total is the figure."""
+    from liandong.assessment import service
+    from liandong.assessment.indicators import OBJECTS
+    from liandong.auth.identity import Identity
+
+    leader, month, now = Identity(roles=frozenset({"leader"})), periods.month(2026, 6), at("2026-07-02 10:00")
+    checked = 0
+    with unit_of_work(june["url"]) as s:
+        for name, obj in OBJECTS.items():
+            for r in service.assess(s, leader, name, month, now)["rows"]:
+                for key in obj.counts:
+                    if r["indicators"][key]:
+                        total = service.drill(s, leader, name, r["id"], key, "numerator", month, now)["total"]
+                        assert total == r["indicators"][key], (name, r["id"], key)
+                        checked += 1
+    assert checked >= 40

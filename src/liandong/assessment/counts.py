@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 
 from sqlalchemy import ColumnElement, Select, and_, case, exists, func, literal, or_, select, union_all
 from sqlalchemy.orm import Session, aliased
@@ -66,10 +66,6 @@ class Ctx:
 
 
 Conditions = Callable[[Ctx], Iterable[ColumnElement[bool]]]
-
-
-def _none(ctx: Ctx) -> tuple:
-    return ()
 
 
 def in_period(column, ctx: Ctx) -> ColumnElement[bool]:
@@ -115,8 +111,9 @@ class Part:
     keys: tuple[str, ...]
     where: tuple[Conditions, ...] = ()
     alone: bool = False
-    """Read in a pass of its own: its condition asks about other rows (NOT EXISTS), which a database answers
-    best as a join when it is the statement's own condition, not one count's among others."""
+    """Read in a pass of its own: its condition asks about other rows (EXISTS, IN a subquery), which a database
+    answers best as a (semi- or anti-) join when it is the statement's own condition, not one count's among
+    others."""
 
     def condition(self, ctx: Ctx) -> ColumnElement[bool]:
         return and_(self.source.key.in_(self.keys), *(c for w in self.where for c in w(ctx)))
@@ -125,7 +122,6 @@ class Part:
 @dataclass(frozen=True)
 class Count:
     parts: tuple[Part, ...]
-    doc: str = field(default="", compare=False)
 
     def rows(self, ctx: Ctx) -> Select:
         """The rows counted, ``(obj, case_id)``: what the drill-down lists."""
@@ -135,7 +131,11 @@ class Count:
 
     @property
     def by_path(self) -> bool:
-        return any(p.source.by_path for p in self.parts)
+        return self.parts[0].source.by_path if self.parts else False
+
+    def __post_init__(self) -> None:
+        if len({p.source.by_path for p in self.parts}) > 1:
+            raise ValueError("a count's parts count either by id or by grid path, not both")
 
     def where(self, *more: Conditions, alone: bool = False) -> Count:
         """The same rows, those meeting ``more`` too (``alone``: read in a pass of their own, ``Part.alone``)."""
@@ -159,8 +159,8 @@ def figures(session: Session, counts: dict[str, Count], ctx: Ctx) -> dict[str, d
     for (source, _), parts in by_source.items():
         conditions = [p.condition(ctx) for _, p in parts]
         sums = [func.count()] if len(parts) == 1 else [func.sum(case((cond, 1), else_=0)) for cond in conditions]
-        # only the rows some count wants go on (to the joins, the grouping): the conditions on the stage facts are
-        # checked on the index entry, before the row is joined to its case
+        # only the rows some count wants go on to the grouping (and, where the conditions read the fact alone, to
+        # the join with its case)
         stmt = source.select(ctx, (k for _, p in parts for k in p.keys), source.obj, *sums).where(or_(*conditions))
         if source.grouped:
             stmt = stmt.group_by(source.obj)
@@ -197,7 +197,7 @@ def _events_in_period(ctx: Ctx) -> tuple:
     return (in_period(E.at, ctx),)
 
 
-def _still_running(ctx: Ctx) -> tuple:  # two sources, each on the index by end: still running, or ended after
+def _still_running(ctx: Ctx) -> tuple:  # two sources (this and _ended_after), each on the index by end
     return (F.ended_at.is_(None), F.started_at < ctx.cut)
 
 
@@ -223,8 +223,9 @@ class Sources:
     events: Source
 
 
-def _facts(obj, bound: Conditions, joins=lambda: []) -> Source:
-    return Source(F, obj, F.stage, bound, F.case_id, joins, by_path=joins is _case_join)
+def _facts(obj: ColumnElement, bound: Conditions, joins: Callable[[], list[tuple]] = lambda: [],
+           by_path: bool = False) -> Source:
+    return Source(F, obj, F.stage, bound, F.case_id, joins, by_path=by_path)
 
 
 ACTOR_EVENTS = Source(E, E.actor_id, E.action, _events_in_period, E.case_id)
@@ -233,9 +234,9 @@ ACTOR_ENDED = _facts(F.actor_id, _ended_in_period)
 LEAD = Sources(_facts(F.lead_unit_id, _ended_in_period), _facts(F.lead_unit_id, _still_running),
                _facts(F.lead_unit_id, _ended_after),
                Source(E, Case.lead_unit_id, E.action, _events_in_period, E.case_id, _event_case_join))
-REGION = Sources(_facts(Case.area_path, _ended_in_period, _case_join), _facts(Case.area_path, _still_running,
-                                                                                    _case_join),
-                 _facts(Case.area_path, _ended_after, _case_join),
+REGION = Sources(_facts(Case.area_path, _ended_in_period, _case_join, by_path=True),
+                 _facts(Case.area_path, _still_running, _case_join, by_path=True),
+                 _facts(Case.area_path, _ended_after, _case_join, by_path=True),
                  Source(E, Case.area_path, E.action, _events_in_period, E.case_id, _event_case_join, by_path=True))
 
 
@@ -253,7 +254,7 @@ def _ended_by(stage: str, *ended_by: str, source: Source = ACTOR_ENDED) -> Count
 
 
 reported = part(ACTOR_EVENTS, "report", where=lambda ctx: (
-    E.case_id.in_(select(Case.id).where(Case.channel == "grid_worker")),))
+    E.case_id.in_(select(Case.id).where(Case.channel == "grid_worker")),)).where(alone=True)
 """上报数: reports the person made as a grid worker (the grid worker's channel; a receptionist entering a hotline
 call is not reporting a problem of their own)."""
 
@@ -291,7 +292,7 @@ def _missed(ctx: Ctx) -> list:
     return out
 
 
-missed = area_filed.where(_missed)
+missed = area_filed.where(_missed, alone=True)
 """漏报数 (settings ``missed``): of those, the ones first reported by the public — no grid worker's report made
 before them merged into them — of a matter not excluded."""
 
@@ -379,8 +380,8 @@ def closed_in_time(src: Sources) -> Count:
 
 
 def overdue(src: Sources) -> Count:
-    """超期数: time-limited stages that ended late in the period, and those running past their deadline at its
-    end."""
+    """超期数: time-limited stages that ended late in the period (``on_time`` is set for the judged stages only),
+    and those running past their deadline at its end."""
     return (part(src.ended, *sorted(JUDGED), where=lambda ctx: (F.on_time.is_(False),))
             + _open_at_end(src, ("dispatch", *HANDLING, "check"), overdue=True))
 

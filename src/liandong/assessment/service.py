@@ -116,7 +116,7 @@ class Owners:
                     out[int(o)] = out.get(int(o), 0) + int(n)
             return out
         for o, n in pairs:
-            for owner in self._paths.get(o) or self.of(o, True):
+            for owner in self.of(o, True):
                 out[owner] = out.get(owner, 0) + int(n)
         return out
 
