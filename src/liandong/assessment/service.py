@@ -93,18 +93,17 @@ class Owners:
                 self.patrols.setdefault(path, []).append(user_id)
         self._paths: dict[str, tuple[int, ...]] = {}
 
-    def of(self, obj, by_path: bool) -> tuple[int, ...]:
-        if not by_path:
-            return (int(obj),) if obj is not None else ()
-        found = self._paths.get(obj)
+    def of(self, path: str) -> tuple[int, ...]:
+        """The objects a grid path counts for."""
+        found = self._paths.get(path)
         if found is None:  # a grid path is taken apart once, not once a row
-            ids = (obj or "").strip("/").split("/")
+            ids = (path or "").strip("/").split("/")
             if self.depth is not None:
                 found = (int(ids[self.depth - 1]),) if self.depth and len(ids) >= self.depth else ()
             else:
                 found = tuple(u for k in range(1, len(ids) + 1)
                               for u in self.patrols.get("/" + "/".join(ids[:k]) + "/", ()))
-            self._paths[obj] = found
+            self._paths[path] = found
         return found
 
     def fold(self, pairs, by_path: bool) -> dict[int, int]:
@@ -116,7 +115,7 @@ class Owners:
                     out[int(o)] = out.get(int(o), 0) + int(n)
             return out
         for o, n in pairs:
-            for owner in self.of(o, True):
+            for owner in self.of(o):
                 out[owner] = out.get(owner, 0) + int(n)
         return out
 
@@ -221,7 +220,7 @@ def _times(session: Session, obj: ObjectType, ctx: c.Ctx, owners: Owners) -> dic
     result.close()
     out: dict[int, dict] = {}
     for stage in obj.stages:
-        mine = [(owner, r[2]) for r in rows if r[0] == stage for owner in owners.of(r[1], True)] if regions \
+        mine = [(owner, r[2]) for r in rows if r[0] == stage for owner in owners.of(r[1])] if regions \
             else [(r[1], r[2]) for r in rows if r[0] == stage]
         if not mine:
             continue
