@@ -2,7 +2,8 @@
 ``bench/figures.py`` made through the batch paths, about 2.2 M events and as many stage facts), and the annual
 report, each timed as the median of a few calls beside a bare aggregate over the same facts table in the same run
 (stage, count, mean working time of the stages ended in the period) — the ratio says what the assessment's own
-rules cost over reading the facts at all.
+rules cost over reading the facts at all. Each is timed twice: from the facts alone, and as served, with the
+complete months stored (``assessment/months.py``), after checking that both give the same answer.
 
 ``bench/simulation.py`` measures the simulated Minhang year the same way (``year=``): a district's year with its
 people, so the people's figures count real groups too.
@@ -31,11 +32,14 @@ def _median(fn, rounds: int) -> float:
 
 
 def measure(url: str, now: dt.datetime, rounds: int = 3, year: int | None = None) -> dict:
-    """The last 365 days before ``now``, or the calendar ``year`` (read as of ``now``)."""
+    """The last 365 days before ``now``, or the calendar ``year`` (read as of its end, or ``now`` if later): first
+    from the facts alone (``stored=False``), then with the complete months stored (``assessment/months.py``; the
+    time to store them is ``months_refresh_s``)."""
     from sqlalchemy import func, select
 
-    from liandong.assessment import annual, service
+    from liandong.assessment import annual, months, service
     from liandong.assessment import period as periods
+    from liandong.assessment import settings as assessment_settings
     from liandong.assessment.indicators import OBJECTS
     from liandong.auth.identity import Identity
     from liandong.cases.models import StageFact
@@ -43,7 +47,11 @@ def measure(url: str, now: dt.datetime, rounds: int = 3, year: int | None = None
     leader = Identity(roles=frozenset({"leader"}))
     last = now.date()
     period = periods.year(year) if year else periods.make(last - dt.timedelta(days=364), last)
+    now = max(now, period.end) if year else now
     out: dict = {"period": period.label}
+    t = time.perf_counter()
+    out["months_refresh"] = months.refresh(lambda: unit_of_work(url), assessment_settings.current(), now)
+    out["months_refresh_s"] = round(time.perf_counter() - t, 1)
     with unit_of_work(url) as s:
         f = StageFact
 
@@ -56,15 +64,25 @@ def measure(url: str, now: dt.datetime, rounds: int = 3, year: int | None = None
         out["bare_aggregate_ms"] = round(_median(bare, rounds) * 1000, 1)
         objects = {}
         for name in OBJECTS:
+            from_facts = _median(lambda name=name: service.assess(s, leader, name, period, now, stored=False),
+                                 rounds)
             seconds = _median(lambda name=name: service.assess(s, leader, name, period, now), rounds)
-            rows = service.assess(s, leader, name, period, now)["rows"]
-            objects[name] = {"ms": round(seconds * 1000, 1), "rows": len(rows),
-                             "scored": sum(1 for r in rows if r["score"] is not None),
-                             "vs_bare": round(seconds * 1000 / out["bare_aggregate_ms"], 1)}
+            result = service.assess(s, leader, name, period, now)
+            if result != service.assess(s, leader, name, period, now, stored=False):
+                raise SystemExit(f"{name}: the stored months do not give what the facts give")
+            rows = result["rows"]
+            objects[name] = {"ms": round(seconds * 1000, 1), "from_facts_ms": round(from_facts * 1000, 1),
+                             "rows": len(rows), "scored": sum(1 for r in rows if r["score"] is not None),
+                             "vs_bare": round(seconds * 1000 / out["bare_aggregate_ms"], 2),
+                             "from_facts_vs_bare": round(from_facts * 1000 / out["bare_aggregate_ms"], 1)}
         out["objects"] = objects
         out["all_objects_ms"] = round(sum(o["ms"] for o in objects.values()), 1)
-        out["annual_report_ms"] = round(_median(lambda: annual.report(s, leader, year or now.year, now), rounds)
+        out["all_objects_from_facts_ms"] = round(sum(o["from_facts_ms"] for o in objects.values()), 1)
+        report_year = year or now.year
+        out["annual_report_ms"] = round(_median(lambda: annual.report(s, leader, report_year, now), rounds)
                                         * 1000, 1)
+        out["annual_report_from_facts_ms"] = round(_median(
+            lambda: annual.report(s, leader, report_year, now, stored=False), rounds) * 1000, 1)
         s.rollback()
     return out
 

@@ -354,8 +354,7 @@ def test_the_annual_report(june):
     assert client.get("/api/v1/reports/annual", params={"year": 1900}, headers=auth).status_code == 422
 
 
-@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
-def month_edges(request, tmp_path_factory):
+def edges_scenario(url: str) -> dict:
     """Steps on either side of a month's edge (what a month's counts must still see, though they read only the
     facts that ended in the month or after: ``counts._since``):
 
@@ -364,33 +363,39 @@ def month_edges(request, tmp_path_factory):
     R  dispatched on 30 June, returned by the squad on 1 July: not an accurate dispatch of June's.
     S  dispatched late in May (two days for a one-day stage), closed on 1 June: not closed in time in June."""
     from tests.caseworld import fill
+
+    fill(url)
+    rec, lead_, disp, insp, squad = (person(url, u) for u in ("receptionist", "shift_leader", "dispatcher",
+                                                                 "inspector", "cm_west"))
+    unit = unit_id(url, f"B-cm-{WEST}")
+    p = report(url, insp, "grid_worker", "2026-05-29 17:00")
+    act(url, p, "accept", rec, "2026-06-01 09:05")
+    q = report(url, rec, "hotline", "2026-06-29 09:00")
+    for action, who, when in (("accept", rec, "06-29 09:05"), ("file", lead_, "06-29 09:10"),
+                              ("void", lead_, "07-01 09:00")):
+        act(url, q, action, who, f"2026-{when}", **({"reason": "重复"} if action == "void" else {}))
+    r = report(url, rec, "hotline", "2026-06-30 09:00")
+    for action, who, when, payload in (("accept", rec, "06-30 09:05", {}), ("file", lead_, "06-30 09:10", {}),
+                                       ("dispatch", disp, "06-30 10:00", {"lead_unit_id": unit}),
+                                       ("return", squad, "07-01 09:30", {"reason": "不归我"})):
+        act(url, r, action, who, f"2026-{when}", **payload)
+    s_ = report(url, rec, "hotline", "2026-05-25 09:00")
+    for action, who, when, payload in (
+            ("accept", rec, "05-25 09:05", {}), ("file", lead_, "05-25 09:10", {}),
+            ("dispatch", disp, "05-27 09:30", {"lead_unit_id": unit}), ("sign", squad, "05-27 09:40", {}),
+            ("report_done", squad, "05-27 11:00", {"note": "已处理"}), ("request_check", rec, "05-27 11:10", {}),
+            ("check_passed", insp, "05-27 13:00", {}), ("close", lead_, "06-01 10:00", {})):
+        act(url, s_, action, who, f"2026-{when}", **payload)
+    return {"url": url, "unit": unit, "users": {u: person(url, u).user_id for u in
+                                                ("inspector", "shift_leader", "dispatcher")}}
+
+
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def month_edges(request, tmp_path_factory):
     from tests.conftest import fresh_database
 
     for url in fresh_database(request.param, tmp_path_factory):
-        fill(url)
-        rec, lead_, disp, insp, squad = (person(url, u) for u in ("receptionist", "shift_leader", "dispatcher",
-                                                                     "inspector", "cm_west"))
-        unit = unit_id(url, f"B-cm-{WEST}")
-        p = report(url, insp, "grid_worker", "2026-05-29 17:00")
-        act(url, p, "accept", rec, "2026-06-01 09:05")
-        q = report(url, rec, "hotline", "2026-06-29 09:00")
-        for action, who, when in (("accept", rec, "06-29 09:05"), ("file", lead_, "06-29 09:10"),
-                                  ("void", lead_, "07-01 09:00")):
-            act(url, q, action, who, f"2026-{when}", **({"reason": "重复"} if action == "void" else {}))
-        r = report(url, rec, "hotline", "2026-06-30 09:00")
-        for action, who, when, payload in (("accept", rec, "06-30 09:05", {}), ("file", lead_, "06-30 09:10", {}),
-                                           ("dispatch", disp, "06-30 10:00", {"lead_unit_id": unit}),
-                                           ("return", squad, "07-01 09:30", {"reason": "不归我"})):
-            act(url, r, action, who, f"2026-{when}", **payload)
-        s_ = report(url, rec, "hotline", "2026-05-25 09:00")
-        for action, who, when, payload in (
-                ("accept", rec, "05-25 09:05", {}), ("file", lead_, "05-25 09:10", {}),
-                ("dispatch", disp, "05-27 09:30", {"lead_unit_id": unit}), ("sign", squad, "05-27 09:40", {}),
-                ("report_done", squad, "05-27 11:00", {"note": "已处理"}), ("request_check", rec, "05-27 11:10", {}),
-                ("check_passed", insp, "05-27 13:00", {}), ("close", lead_, "06-01 10:00", {})):
-            act(url, s_, action, who, f"2026-{when}", **payload)
-        yield {"url": url, "unit": unit, "users": {u: person(url, u).user_id for u in
-                                                   ("inspector", "shift_leader", "dispatcher")}}
+        yield edges_scenario(url)
 
 
 def test_a_month_s_counts_see_the_steps_across_its_edges(month_edges):

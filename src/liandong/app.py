@@ -114,6 +114,9 @@ async def _lifespan(app: FastAPI):
     cap_poller = None
     if app.state.settings.cap_feed_urls.strip() and app.state.settings.cap_poll_seconds > 0:
         cap_poller = asyncio.create_task(_poll_cap_forever(app))
+    refresher = None
+    if app.state.settings.assessment_refresh_minutes > 0:
+        refresher = asyncio.create_task(_refresh_months_forever(app))
     months = None
     if app.state.settings.partition_check_minutes > 0 and app.state.database_url.startswith("postgresql"):
         months = asyncio.create_task(_partitions_forever(app))
@@ -129,6 +132,8 @@ async def _lifespan(app: FastAPI):
         cap_poller.cancel()
     if scanner:
         scanner.cancel()
+    if refresher:
+        refresher.cancel()
     if months:
         months.cancel()
     await app.state.live.close()
@@ -176,6 +181,26 @@ async def _sweep_forever(app: FastAPI) -> None:
             await asyncio.to_thread(once)
         except Exception:  # a failed sweep must not stop the next one; it is logged
             logging.getLogger("liandong.sweep").exception("escalation sweep failed")
+
+
+async def _refresh_months_forever(app: FastAPI) -> None:
+    """Bring the assessment's month figures up to date every ``assessment_refresh_minutes`` (at most a year of
+    months stored a run, so that a first run over a long history does not hold a thread for long)."""
+    from liandong.assessment import months
+    from liandong.assessment import settings as assessment_settings
+    from liandong.db import unit_of_work
+
+    def once() -> None:
+        with metrics.job_run("assessment_months"):
+            months.refresh(lambda: unit_of_work(app.state.database_url), assessment_settings.current(),
+                           app.state.clock(), limit=12 * len(months.FAMILIES))
+
+    while True:
+        await asyncio.sleep(app.state.settings.assessment_refresh_minutes * 60)
+        try:
+            await asyncio.to_thread(once)
+        except Exception:  # a failed run must not stop the next one; it is logged
+            logging.getLogger("liandong.assessment").exception("refreshing the month figures failed")
 
 
 async def _scan_forever(app: FastAPI) -> None:

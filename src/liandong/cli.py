@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -380,8 +381,6 @@ def users_set_roles(username: str, roles: str) -> None:
 @app.command()
 def sweep(repeat: Annotated[float, typer.Option(help="repeat every N seconds (0: once)")] = 0.0) -> None:
     """Escalate overdue case stages (exactly once each, also with several processes running)."""
-    import time
-
     from liandong.cases import sla
     from liandong.db import utcnow
 
@@ -413,6 +412,31 @@ def facts_rebuild(
         written = facts.rebuild(session)
         upkeep.record(session, "stage_facts")
     typer.echo(json.dumps({"facts": written}))
+
+
+assessment_app = typer.Typer(help="The assessment's month figures: each complete month's counts, kept.",
+                              no_args_is_help=True)
+app.add_typer(assessment_app, name="assessment")
+
+
+@assessment_app.command("refresh")
+def assessment_refresh(
+    check: Annotated[bool, typer.Option("--check", help="only compare every stored month with the facts: exit 1 "
+                                                       "if one differs (nothing is written)")] = False,
+) -> None:
+    """Drop the months that new events touched and store every complete month missing (what the running app does
+    every ``assessment_refresh_minutes``)."""
+    from liandong.assessment import months
+    from liandong.assessment import settings as assessment_settings
+    from liandong.db import session_factory, utcnow
+
+    settings = assessment_settings.current()
+    if check:
+        with session_factory(_url())() as session:
+            differing = months.check(session, settings, utcnow())
+        typer.echo(json.dumps({"differing": differing[:20], "count": len(differing)}, ensure_ascii=False))
+        raise typer.Exit(1 if differing else 0)
+    typer.echo(json.dumps(months.refresh(lambda: unit_of_work(_url()), settings, utcnow())))
 
 
 @app.command("calendar-seed")
@@ -602,8 +626,6 @@ def plans_load(directory: Annotated[Path | None, typer.Argument(help="default: t
 def plans_sweep(repeat: Annotated[float, typer.Option(help="repeat every N seconds (0: once)")] = 0.0) -> None:
     """Escalate plan tasks not acknowledged in time or past their deadline (each once, on natural time; the
     running app also does, with the case sweep)."""
-    import time
-
     from liandong.emergency import task_sweep
 
     while True:
@@ -650,8 +672,6 @@ def cap_poll(url: Annotated[str, typer.Argument(help="an Atom or RSS feed of CAP
              repeat: Annotated[float, typer.Option(help="poll again every N seconds (0: once)")] = 0.0) -> None:
     """Fetch a feed and import the CAP documents its entries link to or hold; prints a JSON summary per poll (exit 2
     when the feed itself cannot be read; refused documents are listed with their reasons)."""
-    import time
-
     import httpx
 
     from liandong.emergency.cap import poll
@@ -755,6 +775,12 @@ def simulate(
         out = _play(s, seed, scale, quiet=as_json)
     except DomainError as exc:
         _fail(exc)
+    from liandong.assessment import months
+    from liandong.assessment import settings as assessment_settings
+
+    began = time.perf_counter()  # the year's months stored: its assessment pages open at once
+    out["months"] = months.refresh(lambda: unit_of_work(_url()), assessment_settings.current(), run.year_end(s))
+    out["months_seconds"] = round(time.perf_counter() - began, 1)
     with unit_of_work(_url()) as session:
         out["figures"] = run.finish(session, out["run"], calibration.reached(session, s, scale, run.year_end(s)))
     if as_json:

@@ -112,6 +112,10 @@ class Settings(BaseSettings):
     early_warning_scan_minutes: float = 60.0
     """How often the running app scans the recent reports for early warnings (早研判); 0 turns the in-app scan off.
     Safe with several processes: each cluster is stored once."""
+    assessment_refresh_minutes: float = 10.0
+    """How often the running app brings the assessment's month figures up to date (``assessment/months.py``: drop
+    the months new events touched, store the complete months missing); 0 turns it off (then run ``liandong
+    assessment refresh``). Until a month is stored again, the assessment reads it from the facts."""
 
     upload_dir: str = ""
     """Where case photos are stored; ./var/uploads when empty."""

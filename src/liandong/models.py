@@ -1,6 +1,7 @@
 """Every table, imported in one place so Alembic and tests see the whole schema."""
 
 from liandong.areas.models import Area, AreaMember, GridAssignment, Layer, LayerZone, Meta
+from liandong.assessment.models import MonthBuilt, MonthFigure, MonthTimes
 from liandong.auth.models import AuditEntry, AuthToken, User, UserRole
 from liandong.cases.models import (
     Attachment,
@@ -50,5 +51,5 @@ __all__ = [
     "VideoSource", "metadata",
     "Dispute", "DisputeEvent", "Hazard", "HazardEvent",
     "Campaign", "CampaignTeam", "CampaignVisit",
-    "EarlyWarningEvent", "EarlyWarningScan", "SimRun", "ReadMark",
+    "EarlyWarningEvent", "EarlyWarningScan", "SimRun", "ReadMark", "MonthBuilt", "MonthFigure", "MonthTimes",
 ]

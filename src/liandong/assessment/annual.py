@@ -13,8 +13,8 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from liandong.assessment import counts as c
+from liandong.assessment import months, service, simulated
 from liandong.assessment import period as periods
-from liandong.assessment import service, simulated
 from liandong.auth.identity import Identity
 from liandong.emergency import five_early, visibility
 from liandong.emergency.models import Incident
@@ -22,13 +22,12 @@ from liandong.errors import Invalid
 from liandong.screening import summary
 
 
-def _cases(session: Session, ctx: c.Ctx) -> dict:
+def _cases(session: Session, ctx: c.Ctx, stored: bool) -> dict:
     """Reported, accepted (受理), filed (立案), closed (结案, filed cases) and self-handled (自处理, never filed) in
     the year, and the closure rate (closed / filed)."""
-    actions = {"reported": "report", "accepted": "accept", "filed": "file", "closed": "close",
-               "self_handled": "close_self_handled"}
-    counted = c.figures(session, {key: c.events(action) for key, action in actions.items()}, ctx)
-    reported, accepted, filed, closed, self_handled = (sum(counted[key].values()) for key in actions)
+    plan = months.plan(session, "annual", ctx, stored)
+    counted = months.figures(session, "annual", c.ANNUAL_COUNTS, ctx, plan)
+    reported, accepted, filed, closed, self_handled = (sum(counted[key].values()) for key in c.ANNUAL_COUNTS)
     return {"reported": reported, "accepted": accepted, "filed": filed, "closed": closed,
             "self_handled": self_handled, "closure_rate": round(closed / filed, 4) if filed else None}
 
@@ -54,17 +53,18 @@ def _incidents(session: Session, caller: Identity, year: int, now: dt.datetime) 
             "by_category": [{**g, "grades": by_grade.get(g["key"], {})} for g in timing["groups"]]}
 
 
-def report(session: Session, caller: Identity, year: int, now: dt.datetime) -> dict:
+def report(session: Session, caller: Identity, year: int, now: dt.datetime, stored: bool = True) -> dict:
+    """The report of ``year`` (``stored``: read the complete months stored, ``months.py``)."""
     if not 1970 <= year <= 2100:
         raise Invalid("year must lie between 1970 and 2100", code="bad_period", params={"year": year})
     this, before = periods.year(year), periods.year(year - 1)
     ctx = service.context(caller, this, now)
-    cases = _cases(session, ctx)
-    previous = _cases(session, c.Ctx(before, ctx.path, ctx.settings, now))
+    cases = _cases(session, ctx, stored)
+    previous = _cases(session, c.Ctx(before, ctx.path, ctx.settings, now), stored)
     screening = summary.figures(session, caller, this.first, this.last, now)
-    towns = service.assess(session, caller, "town", this, now)["rows"]
+    towns = service.assess(session, caller, "town", this, now, stored)["rows"]
     marked = simulated.years(session)
-    departments = service.assess(session, caller, "department", this, now)["rows"]
+    departments = service.assess(session, caller, "department", this, now, stored)["rows"]
     return {
         "year": year, "simulated": year in marked, "simulation": marked.get(year),
         "cases": {**cases, "previous": previous, "change": _change(cases, previous)},

@@ -94,6 +94,9 @@ class Source:
     """False for a source whose rows all count for one object (``events``: the district's totals)."""
     by_path: bool = False
     """Its rows count for the case's grid path, which the service folds onto regions and inspectors."""
+    additive: bool = True
+    """A period's rows are its months' rows together (the rows in a period: events, stages ended or begun in it);
+    False for the stages running at the period's end, which no month holds (``months.py``)."""
 
     def select(self, ctx: Ctx, keys: Iterable[str], *columns) -> Select:
         stmt = select(*columns).select_from(self.table)
@@ -136,6 +139,10 @@ class Count:
     def __post_init__(self) -> None:
         if len({p.source.by_path for p in self.parts}) > 1:
             raise ValueError("a count's parts count either by id or by grid path, not both")
+
+    def only(self, additive: bool) -> Count:
+        """The parts whose source is (or is not) additive over the months of a period."""
+        return Count(tuple(p for p in self.parts if p.source.additive == additive))
 
     def where(self, *more: Conditions, alone: bool = False) -> Count:
         """The same rows, those meeting ``more`` too (``alone``: read in a pass of their own, ``Part.alone``)."""
@@ -225,7 +232,8 @@ class Sources:
 
 def _facts(obj: ColumnElement, bound: Conditions, joins: Callable[[], list[tuple]] = lambda: [],
            by_path: bool = False) -> Source:
-    return Source(F, obj, F.stage, bound, F.case_id, joins, by_path=by_path)
+    additive = bound not in (_still_running, _ended_after)
+    return Source(F, obj, F.stage, bound, F.case_id, joins, by_path=by_path, additive=additive)
 
 
 ACTOR_EVENTS = Source(E, E.actor_id, E.action, _events_in_period, E.case_id)
@@ -243,6 +251,13 @@ REGION = Sources(_facts(Case.area_path, _ended_in_period, _case_join, by_path=Tr
 def events(*actions: str) -> Count:
     """Every event of ``actions`` in the period, whoever acted (the district's totals)."""
     return part(ALL_EVENTS, *actions)
+
+
+ANNUAL_COUNTS = {key: events(action) for key, action in (
+    ("reported", "report"), ("accepted", "accept"), ("filed", "file"), ("closed", "close"),
+    ("self_handled", "close_self_handled"))}
+"""The district's totals of the annual report: reported, accepted (受理), filed (立案), closed (结案, filed cases)
+and self-handled (自处理, never filed)."""
 
 
 # --- people: the actor -------------------------------------------------------------------------------------------
@@ -434,3 +449,18 @@ REGION_COUNTS: dict[str, Count] = {
     "satisfied": satisfied(REGION),
 }
 """A region's counts: what was reported, filed and closed in it, and how."""
+
+
+def working_minutes(session: Session, stages: tuple[str, ...], by: str, ctx: Ctx) -> list[tuple]:
+    """``(stage, owner, minutes)`` of every stage of ``stages`` ended in the period: the working time the mean and
+    the 90th percentile are taken of. The owner as for the counts: the actor (``by`` "actor"), the lead unit
+    ("lead") or the case's grid path ("path")."""
+    who = {"path": Case.area_path, "lead": F.lead_unit_id}.get(by, F.actor_id)
+    stmt = select(F.stage, who, F.used_minutes).where(F.stage.in_(stages), in_period(F.ended_at, ctx),
+                                                      F.used_minutes.is_not(None), who.is_not(None))
+    if by == "path":
+        stmt = stmt.join(Case, Case.id == F.case_id)
+    result = session.connection().execute(in_sight(stmt, F.case_id, ctx))
+    rows = result.cursor.fetchall()  # the driver's own tuples: a year's stages are many rows, each plain numbers
+    result.close()
+    return rows

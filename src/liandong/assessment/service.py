@@ -19,12 +19,13 @@ from sqlalchemy.orm import Session
 
 from liandong.areas.models import Area
 from liandong.assessment import counts as c
+from liandong.assessment import months
 from liandong.assessment import settings as assessment_settings
 from liandong.assessment.indicators import LABELS, OBJECTS, ObjectType, Rate, label
 from liandong.assessment.period import Period
 from liandong.auth.identity import Identity
 from liandong.auth.models import User, UserRole
-from liandong.cases.models import Case, StageFact
+from liandong.cases.models import Case
 from liandong.cases.visibility import rule
 from liandong.catalogue.models import Matter
 from liandong.errors import Forbidden, Invalid, NotFound, role_needed
@@ -71,19 +72,13 @@ def context(caller: Identity, period: Period, now: dt.datetime) -> c.Ctx:
     return c.Ctx(period, _path(caller), assessment_settings.current(), now)
 
 
-def _depth(session: Session, level: str) -> int:
-    """How many ids a materialised path of an area of ``level`` holds (``/district/town/`` → 2)."""
-    path = session.scalar(select(Area.path).where(Area.level == level).limit(1))
-    return path.strip("/").count("/") + 1 if path else 0
-
-
 class Owners:
     """Whom a count's rows count for. A row counted by id (a user, a unit) counts for that id; a row counted by
     grid path (``counts.Count.by_path``) counts for the area ``depth`` ids down the path (a town, a community), or
     for every inspector whose jurisdiction (their unit's area) holds the grid (辖区立案数, 漏报数)."""
 
     def __init__(self, session: Session, obj: ObjectType):
-        self.depth = _depth(session, obj.name) if obj.name in REGIONS else None
+        self.depth = months.depth(session, obj.name) if obj.name in REGIONS else None
         self.patrols: dict[str, list[int]] = {}
         if obj.name == "inspector":
             for user_id, path in session.execute(
@@ -92,6 +87,9 @@ class Owners:
                     .join(Unit, Unit.id == User.unit_id).join(Area, Area.id == Unit.area_id)):
                 self.patrols.setdefault(path, []).append(user_id)
         self._paths: dict[str, tuple[int, ...]] = {}
+        community = months.depth(session, "community")
+        self.by_community = all(p.strip("/").count("/") + 1 <= community for p in self.patrols)
+        """Every jurisdiction holds whole communities: rows kept per community (the month figures) fold right."""
 
     def of(self, path: str) -> tuple[int, ...]:
         """The objects a grid path counts for."""
@@ -206,39 +204,25 @@ def score(obj: ObjectType, who: Candidate, indicators: dict, days: int,
     return (round(points / used, 2) if used else None), missing
 
 
-def _times(session: Session, obj: ObjectType, ctx: c.Ctx, owners: Owners) -> dict[int, dict]:
+def _times(session: Session, obj: ObjectType, ctx: c.Ctx, owners: Owners, p: months.Plan) -> dict[int, dict]:
     """Working hours of the stages the object answers for, ended in the period: mean and 90th percentile."""
-    f = StageFact
+    pooled: dict[tuple[str, int], list[np.ndarray]] = {}
     regions = obj.name in REGIONS
-    who = Case.area_path if regions else {"department": f.lead_unit_id}.get(obj.name, f.actor_id)
-    stmt = select(f.stage, who, f.used_minutes).where(f.stage.in_(obj.stages), c.in_period(f.ended_at, ctx),
-                                                      f.used_minutes.is_not(None), who.is_not(None))
-    if regions:
-        stmt = stmt.join(Case, Case.id == f.case_id)
-    result = session.connection().execute(c.in_sight(stmt, f.case_id, ctx))
-    rows = result.cursor.fetchall()  # the driver's own tuples: a year's stages are many rows, each plain numbers
-    result.close()
+    for (stage, owner), arrays in months.minutes(session, months.family(obj.name), ctx, p).items():
+        for who in owners.of(owner) if regions else (owner,):
+            pooled.setdefault((stage, who), []).extend(arrays)
     out: dict[int, dict] = {}
-    for stage in obj.stages:
-        mine = [(owner, r[2]) for r in rows if r[0] == stage for owner in owners.of(r[1])] if regions \
-            else [(r[1], r[2]) for r in rows if r[0] == stage]
-        if not mine:
-            continue
-        ids = np.array([m[0] for m in mine], dtype=np.int64)
-        minutes = np.array([m[1] for m in mine], dtype=float)
-        order = np.argsort(ids, kind="stable")
-        ids, minutes = ids[order], minutes[order]
-        bounds = np.flatnonzero(np.diff(ids)) + 1
-        for group_ids, group in zip(np.split(ids, bounds), np.split(minutes, bounds), strict=True):
-            out.setdefault(int(group_ids[0]), {})[stage] = {
-                "n": int(len(group)), "mean_hours": round(float(group.mean()) / 60, 2),
-                "p90_hours": round(float(np.percentile(group, 90)) / 60, 2)}
+    for (stage, who), arrays in sorted(pooled.items(), key=lambda kv: (obj.stages.index(kv[0][0]), kv[0][1])):
+        group = np.concatenate(arrays)
+        out.setdefault(int(who), {})[stage] = {
+            "n": int(len(group)), "mean_hours": round(float(group.mean()) / 60, 2),
+            "p90_hours": round(float(np.percentile(group, 90)) / 60, 2)}
     return out
 
 
-def _figures(session: Session, obj: ObjectType, ctx: c.Ctx, owners: Owners) -> list[dict]:
+def _figures(session: Session, obj: ObjectType, ctx: c.Ctx, owners: Owners, p: months.Plan) -> list[dict]:
     counted = {key: owners.fold(per.items(), obj.counts[key].by_path)
-               for key, per in c.figures(session, obj.counts, ctx).items()}
+               for key, per in months.figures(session, months.family(obj.name), obj.counts, ctx, p).items()}
     seen = {i for per in counted.values() for i in per}
     st = ctx.settings
     rows_out = []
@@ -263,15 +247,20 @@ def _rank(rows: list[dict]) -> None:
         r["rank"] = ordered.index(r["score"]) + 1 if r["score"] is not None else None
 
 
-def assess(session: Session, caller: Identity, object_name: str, period: Period, now: dt.datetime) -> dict:
+def assess(session: Session, caller: Identity, object_name: str, period: Period, now: dt.datetime,
+           stored: bool = True) -> dict:
     """Every object of the type within the caller's jurisdiction, assessed over ``period``, with the previous
-    period's score beside it; rows ranked best first."""
+    period's score beside it; rows ranked best first. The complete months stored (``months.py``) are read from
+    there unless ``stored`` is False (the same figures, read from the facts alone)."""
     obj = object_type(object_name)
     ctx = context(caller, period, now)
     owners = Owners(session, obj)
-    rows = _figures(session, obj, ctx, owners)
-    before = _figures(session, obj, c.Ctx(period.previous(), ctx.path, ctx.settings, now), owners)
-    times = _times(session, obj, ctx, owners)
+    name, usable = months.family(obj.name), stored and owners.by_community
+    plan = months.plan(session, name, ctx, usable)
+    rows = _figures(session, obj, ctx, owners, plan)
+    ctx_before = c.Ctx(period.previous(), ctx.path, ctx.settings, now)
+    before = _figures(session, obj, ctx_before, owners, months.plan(session, name, ctx_before, usable))
+    times = _times(session, obj, ctx, owners, plan)
     previous = {r["id"]: r["score"] for r in before}
     for r in rows:
         r["previous_score"] = previous.get(r["id"])

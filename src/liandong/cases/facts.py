@@ -12,11 +12,13 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import itertools
+import uuid
 from collections.abc import Iterable, Iterator
 
 from sqlalchemy import bindparam, delete, select, text
 from sqlalchemy.orm import Session
 
+from liandong.areas.models import Meta
 from liandong.cases import sla
 from liandong.cases.calendar import WorkCalendar, cached, calendar_for
 from liandong.cases.models import CaseEvent, StageFact
@@ -36,6 +38,9 @@ OUTCOMES = {"return": "returned", "check_failed": "reworked", "reject": "rejecte
 """How a stage ended, by the action that ended it; any other action: done."""
 LEAD_STAGES = frozenset({"sign", "dispose"})
 RULES = "3"
+GENERATION = "stage_facts_generation"
+"""``meta``: a new value at each rebuild, so that what was derived from the old rows (the assessment's month
+figures) knows it is outdated."""
 """The version of ``fold``: change it whenever what ``fold`` writes changes, and ``liandong migrate`` rebuilds
 the stored facts with the new rules (``cases/upkeep.py``; ``rules`` adds the settings the facts depend on)."""
 
@@ -281,6 +286,7 @@ def rebuild(session: Session, batch: int = 20_000) -> int:
             _insert(session, pending)
             written, pending = written + len(pending), []
     _insert(session, pending)
+    session.merge(Meta(key=GENERATION, value=uuid.uuid4().hex))  # whatever was derived from the old rows is outdated
     session.flush()
     return written + len(pending)
 

@@ -1,0 +1,49 @@
+"""The month figures (``assessment/months.py``): each complete month's counts and working times per object, derived
+from the stage facts and the event log by the very counts the assessment reads, and dropped when a case they
+cover changes. A projection like the stage facts, never a counter: nothing writes them but ``months.build``."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy import Date, Integer, LargeBinary, String
+from sqlalchemy.orm import Mapped, mapped_column
+
+from liandong.db import Base, UTCDateTime, utcnow
+
+
+class MonthBuilt(Base):
+    """A month whose figures of a family (the object types sharing one set of counts) are stored, and under which
+    basis (the counting rules, the settings they read, the generation of the stage facts)."""
+
+    __tablename__ = "assessment_months"
+
+    month: Mapped[dt.date] = mapped_column(Date, primary_key=True)
+    family: Mapped[str] = mapped_column(String(20), primary_key=True)
+    basis: Mapped[str] = mapped_column(String(64))
+    built_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class MonthFigure(Base):
+    """One count of one owner in a month: a user or unit id, or the path of the community a grid lies in."""
+
+    __tablename__ = "assessment_month_figures"
+
+    month: Mapped[dt.date] = mapped_column(Date, primary_key=True)
+    family: Mapped[str] = mapped_column(String(20), primary_key=True)
+    key: Mapped[str] = mapped_column(String(40), primary_key=True)
+    owner: Mapped[str] = mapped_column(String(200), primary_key=True)
+    n: Mapped[int] = mapped_column(Integer)
+
+
+class MonthTimes(Base):
+    """The working minutes of every stage of ``stage`` an owner ended in the month (float64, as bytes): kept whole,
+    so that a year's 90th percentile is the exact one, not an estimate from a histogram."""
+
+    __tablename__ = "assessment_month_times"
+
+    month: Mapped[dt.date] = mapped_column(Date, primary_key=True)
+    family: Mapped[str] = mapped_column(String(20), primary_key=True)
+    owner: Mapped[str] = mapped_column(String(200), primary_key=True)
+    stage: Mapped[str] = mapped_column(String(20), primary_key=True)
+    minutes: Mapped[bytes] = mapped_column(LargeBinary)

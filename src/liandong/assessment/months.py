@@ -1,0 +1,378 @@
+"""Month figures: each complete month's counts and working minutes per object, kept so that a year is read as twelve
+months and not as the four million facts and events behind them (a district-year in milliseconds, not seconds).
+
+They are a projection of the stage facts and the event log, as the facts are of the log — never a counter kept on
+the side:
+
+- **Built by the very counts the assessment reads** (``counts.figures`` over the month, ``counts.working_minutes``),
+  for the parts of a count that add up over months (``Source.additive``: the rows in a period are its months'
+  rows). What runs across the period's end (a stage open at the cut) is always read from the facts.
+- **Read only where they still hold.** A month is used when it is complete, was built under today's basis (this
+  code's version, the settings the counts read, the generation of the stage facts) and no event since the last
+  ``forget_touched`` belongs to a case with rows in it — and its master's, for a merge moves 漏报. Anything else —
+  a month touched since, a month never built, the days of a period that are not whole months, people or
+  departments assessed within a jurisdiction — is read from the facts, so an answer is what the facts say now.
+- **Kept up to date by writers, never by a read** (reads may run on a replica): ``forget_touched`` drops the
+  months the new events touched, ``missing`` and ``build`` make the ones not stored. The app does both every
+  ``assessment_refresh_minutes``; ``liandong assessment refresh`` does it at once, and ``--check`` compares every
+  stored month with the facts.
+
+Who a stored figure counts for: a user or unit id, or — for rows counted by grid path — the path of the community
+the grid lies in (regions and inspectors are folded from it; an inspector whose unit's area lies below a community
+is read from the facts).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+from collections.abc import Callable
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+from zoneinfo import ZoneInfo
+
+import numpy as np
+from sqlalchemy import delete, func, insert, select, text
+from sqlalchemy.orm import Session
+
+from liandong.areas.models import Area, Meta
+from liandong.assessment import counts as c
+from liandong.assessment import period as periods
+from liandong.assessment.indicators import OBJECTS
+from liandong.assessment.models import MonthBuilt, MonthFigure, MonthTimes
+from liandong.assessment.settings import Settings
+from liandong.cases.facts import GENERATION
+from liandong.cases.models import Case, CaseEvent
+from liandong.config import get_settings
+from liandong.db import is_postgres
+
+RULES = "1"
+"""This code's version of the month figures: a change of what they hold makes every stored month outdated."""
+WATERMARK = "assessment_months_event"
+"""``meta``: the last event ``forget_touched`` accounted for."""
+FAMILIES = ("inspector", "receptionist", "shift_leader", "dispatcher", "department", "region", "annual")
+"""The object types that share one set of counts (a town and a community: ``region``), and the annual totals."""
+AT_END = "@end"
+"""The stored key of a count's rows running across the month's end (``Source.additive`` False)."""
+TOUCHED_LIMIT = 50_000
+"""More new events than this, and every month counts as touched (after a bulk load, say): cheaper than sorting
+out which."""
+
+
+def family(object_name: str) -> str:
+    return "region" if object_name in ("town", "community") else object_name
+
+
+def family_counts(name: str) -> dict[str, c.Count]:
+    return c.ANNUAL_COUNTS if name == "annual" else OBJECTS["town" if name == "region" else name].counts
+
+
+def family_stages(name: str) -> tuple[str, ...]:
+    return () if name == "annual" else OBJECTS["town" if name == "region" else name].stages
+
+
+def owned_by(name: str) -> str:
+    """Whom a working time counts for (``counts.working_minutes``)."""
+    return {"region": "path", "department": "lead"}.get(name, "actor")
+
+
+def depth(session: Session, level: str) -> int:
+    """How many ids a materialised path of an area of ``level`` holds (``/district/town/`` → 2)."""
+    path = session.scalar(select(Area.path).where(Area.level == level).limit(1))
+    return path.strip("/").count("/") + 1 if path else 0
+
+
+def community_of(path: str, community_depth: int) -> str:
+    """The path of the community a grid path lies in (the path itself when it is shorter)."""
+    ids = path.strip("/").split("/")
+    return "/" + "/".join(ids[:community_depth]) + "/" if len(ids) > community_depth else path
+
+
+def basis(session: Session, settings: Settings) -> str:
+    """What the stored months must have been built under to be read."""
+    generation = session.scalar(select(Meta.value).where(Meta.key == GENERATION)) or ""
+    said = repr((RULES, sorted(settings.limits_minutes.items()), settings.missed.public_channels,
+                 settings.missed.excluded_majors, generation))
+    return hashlib.sha256(said.encode()).hexdigest()
+
+
+def _local_month(at: dt.datetime, tz: ZoneInfo) -> dt.date:
+    return at.astimezone(tz).date().replace(day=1)
+
+
+def _next(month: dt.date) -> dt.date:
+    return (month + dt.timedelta(days=32)).replace(day=1)
+
+
+def _period(month: dt.date) -> periods.Period:
+    return periods.month(month.year, month.month)
+
+
+def _watermark(session: Session) -> int:
+    return int(session.scalar(select(Meta.value).where(Meta.key == WATERMARK)) or 0)
+
+
+def touched(session: Session, since: int) -> set[dt.date] | None:
+    """The local months in which a case with an event after ``since`` (or its master) has events — whose figures
+    those events may have changed; None: too many events to say, take every month."""
+    E = CaseEvent
+    new = session.scalar(select(func.count()).select_from(E).where(E.id > since)) or 0
+    if new == 0:
+        return set()
+    if new > TOUCHED_LIMIT:
+        return None
+    cases = set(session.scalars(select(E.case_id).where(E.id > since).distinct()))
+    cases |= set(session.scalars(select(Case.master_id).where(Case.id.in_(cases), Case.master_id.is_not(None))))
+    tz, months, ids = ZoneInfo(get_settings().timezone), set(), sorted(cases)
+    for i in range(0, len(ids), 1000):
+        for first, last in session.execute(select(func.min(E.at), func.max(E.at))
+                                           .where(E.case_id.in_(ids[i:i + 1000])).group_by(E.case_id)):
+            month, end = _local_month(first, tz), _local_month(last, tz)
+            while month <= end:
+                months.add(month)
+                month = _next(month)
+    return months
+
+
+@dataclass(frozen=True)
+class Plan:
+    """How a period is read: these stored months, and these stretches from the facts."""
+
+    stored: tuple[dt.date, ...]
+    raw: tuple[periods.Period, ...]
+    end_stored: bool = False
+    """The period ends with its last stored month: what runs across its end is that month's, stored too."""
+
+
+def _sees_whole_communities(session: Session, name: str, path: str | None) -> bool:
+    """Whether the stored figures answer a jurisdiction: the district's; or a town's or a community's, for the
+    regions (every figure of theirs counted by grid path, stored by community, so the jurisdiction is a prefix)."""
+    if path is None:
+        return True
+    return name == "region" and path.strip("/").count("/") + 1 <= depth(session, "community")
+
+
+def _within(column, path: str | None) -> list:
+    return [] if path is None else [column.startswith(path, autoescape=True)]
+
+
+def plan(session: Session, name: str, ctx: c.Ctx, usable: bool = True) -> Plan:
+    """The complete months of the period stored under today's basis and untouched since; the rest from the facts
+    (in as few stretches as the stored months leave)."""
+    whole = Plan((), (ctx.period,))
+    if not usable or ctx.now is None or not _sees_whole_communities(session, name, ctx.path):
+        return whole
+    first, last = ctx.period.first, ctx.period.last
+    month = first if first.day == 1 else _next(first)
+    complete = []
+    while _next(month) - dt.timedelta(days=1) <= last and _period(month).end <= ctx.now:
+        complete.append(month)
+        month = _next(month)
+    if not complete:
+        return whole
+    stored = set(session.scalars(select(MonthBuilt.month).where(
+        MonthBuilt.family == name, MonthBuilt.month.in_(complete), MonthBuilt.basis == basis(session, ctx.settings))))
+    if stored:
+        changed = touched(session, _watermark(session))
+        stored = set() if changed is None else stored - changed
+    if not stored:
+        return whole
+    raw, start = [], first
+    for month in sorted(stored):
+        if month > start:
+            raw.append(periods.make(start, month - dt.timedelta(days=1)))
+        start = _next(month)
+    if start <= last:
+        raw.append(periods.make(start, last))
+    return Plan(tuple(sorted(stored)), tuple(raw), end_stored=start > last)
+
+
+def _add(into: dict[str, dict], more: dict[str, dict]) -> None:
+    for key, per in more.items():
+        mine = into.setdefault(key, {})
+        for owner, n in per.items():
+            mine[owner] = mine.get(owner, 0) + n
+
+
+def _stored(session: Session, name: str, months: tuple[dt.date, ...], keys: dict[str, tuple[str, bool]],
+            path: str | None) -> dict[str, dict]:
+    """Stored figures summed over ``months``: ``keys`` maps each stored key to the count it adds to and whether that
+    count is by grid path (its owners paths, not ids)."""
+    out: dict[str, dict] = {}
+    rows = session.execute(select(MonthFigure.key, MonthFigure.owner, func.sum(MonthFigure.n))
+                           .where(MonthFigure.family == name, MonthFigure.month.in_(months),
+                                  MonthFigure.key.in_(list(keys)), *_within(MonthFigure.owner, path))
+                           .group_by(MonthFigure.key, MonthFigure.owner))
+    for key, owner, n in rows:
+        count, by_path = keys[key]
+        out.setdefault(count, {})[owner if by_path else int(owner)] = int(n)
+    return out
+
+
+def figures(session: Session, name: str, counts: dict[str, c.Count], ctx: c.Ctx, p: Plan) -> dict[str, dict]:
+    """``counts.figures`` of the period, its stored months read from the month figures: rows counted by id keyed
+    by the id, by grid path by a path (a grid's from the facts, a community's from a stored month)."""
+    out: dict[str, dict] = {key: {} for key in counts}
+    if p.stored:
+        _add(out, _stored(session, name, p.stored, {k: (k, v.by_path) for k, v in counts.items()}, ctx.path))
+    additive = {key: count.only(additive=True) for key, count in counts.items()}
+    for stretch in p.raw:
+        _add(out, c.figures(session, additive, c.Ctx(stretch, ctx.path, ctx.settings, ctx.now)))
+    at_cut = {key: count.only(additive=False) for key, count in counts.items() if count.only(additive=False).parts}
+    if at_cut and p.end_stored:
+        _add(out, _stored(session, name, p.stored[-1:], {k + AT_END: (k, v.by_path) for k, v in at_cut.items()},
+                          ctx.path))
+    elif at_cut:
+        _add(out, c.figures(session, at_cut, ctx))
+    return out
+
+
+def minutes(session: Session, name: str, ctx: c.Ctx, p: Plan) -> dict[tuple[str, object], list[np.ndarray]]:
+    """The working minutes of the family's stages ended in the period, per (stage, owner): arrays from the stored
+    months and from the facts (an owner keyed as in ``figures``)."""
+    out: dict[tuple[str, object], list[np.ndarray]] = {}
+    stages, by = family_stages(name), owned_by(name)
+    if not stages:
+        return out
+    if p.stored:
+        for stage, owner, blob in session.execute(select(MonthTimes.stage, MonthTimes.owner, MonthTimes.minutes)
+                                                  .where(MonthTimes.family == name, MonthTimes.month.in_(p.stored),
+                                                         *_within(MonthTimes.owner, ctx.path))):
+            out.setdefault((stage, owner if by == "path" else int(owner)), []).append(np.frombuffer(blob))
+    for stretch in p.raw:
+        rows = c.working_minutes(session, stages, by, c.Ctx(stretch, ctx.path, ctx.settings, ctx.now))
+        grouped: dict[tuple[str, object], list[float]] = {}
+        for stage, owner, used in rows:
+            grouped.setdefault((stage, owner), []).append(used)
+        for key, values in grouped.items():
+            out.setdefault(key, []).append(np.array(values, dtype=float))
+    return out
+
+
+# --- writing them ------------------------------------------------------------------------------------------------
+
+
+def forget_touched(session: Session) -> int:
+    """Drop the stored months that events since the last call touched, and note the newest event as accounted for;
+    returns the months dropped. The caller commits at once: on PostgreSQL this holds event writers back (a lock
+    that waits for every transaction writing events to end, so that no event below the new watermark commits
+    later)."""
+    if is_postgres(session):
+        session.execute(text("LOCK TABLE case_events IN SHARE ROW EXCLUSIVE MODE"))
+    newest = session.scalar(select(func.max(CaseEvent.id))) or 0
+    changed = touched(session, _watermark(session))
+    stale = select(MonthBuilt.month, MonthBuilt.family)
+    if changed is not None:
+        stale = stale.where(MonthBuilt.month.in_(sorted(changed)))
+    dropped = session.execute(stale).all()
+    for month, name in dropped:
+        _drop(session, month, name)
+    session.merge(Meta(key=WATERMARK, value=str(newest)))
+    return len(dropped)
+
+
+def _drop(session: Session, month: dt.date, name: str) -> None:
+    for table in (MonthFigure, MonthTimes, MonthBuilt):
+        session.execute(delete(table).where(table.month == month, table.family == name))
+
+
+def missing(session: Session, settings: Settings, now: dt.datetime) -> list[tuple[dt.date, str]]:
+    """The complete months since the first event, of every family, not stored under today's basis."""
+    first = session.scalar(select(func.min(CaseEvent.at)))
+    if first is None:
+        return []
+    tz, want = ZoneInfo(get_settings().timezone), basis(session, settings)
+    stored = set(session.execute(select(MonthBuilt.month, MonthBuilt.family).where(MonthBuilt.basis == want)))
+    out, month = [], _local_month(first, tz)
+    while _period(month).end <= now:
+        out.extend((month, name) for name in FAMILIES if (month, name) not in stored)
+        month = _next(month)
+    return out
+
+
+def _month_rows(session: Session, name: str, month: dt.date, settings: Settings, now: dt.datetime):
+    """What a stored month holds: ``{(key, owner): n}`` — the rows in the month, and (key ``…@end``) what runs
+    across its end — and ``{(stage, owner): minutes}``."""
+    ctx = c.Ctx(_period(month), None, settings, now)
+    counts = {key: count.only(additive=True) for key, count in family_counts(name).items()}
+    community = depth(session, "community")
+    figures: dict[tuple[str, str], int] = {}
+    at_end = {k + AT_END: v.only(additive=False) for k, v in family_counts(name).items()}
+    for part in (counts, at_end):
+        for key, per in c.figures(session, {k: v for k, v in part.items() if v.parts}, ctx).items():
+            for owner, n in per.items():
+                at = community_of(owner, community) if part[key].by_path else str(int(owner))
+                figures[key, at] = figures.get((key, at), 0) + n
+    times: dict[tuple[str, str], list[float]] = {}
+    stages = family_stages(name)
+    for stage, owner, used in c.working_minutes(session, stages, owned_by(name), ctx) if stages else ():
+        at = community_of(owner, community) if owned_by(name) == "path" else str(int(owner))
+        times.setdefault((stage, at), []).append(used)
+    return figures, times
+
+
+def build(session: Session, month: dt.date, name: str, settings: Settings, now: dt.datetime) -> bool:
+    """Store a month's figures of a family (False: stored meanwhile by another process). The caller commits."""
+    if _period(month).end > now:
+        raise ValueError(f"{month:%Y-%m} is not over: only a complete month is stored")
+    if is_postgres(session):  # one builder at a time; the second finds the month stored
+        session.execute(text("SELECT pg_advisory_xact_lock(hashtext('liandong.assessment.months'))"))
+    want = basis(session, settings)
+    if session.scalar(select(MonthBuilt.basis).where(MonthBuilt.month == month, MonthBuilt.family == name)) == want:
+        return False
+    _drop(session, month, name)
+    figures, times = _month_rows(session, name, month, settings, now)
+    if figures:
+        session.execute(insert(MonthFigure), [{"month": month, "family": name, "key": k, "owner": o, "n": n}
+                                              for (k, o), n in figures.items()])
+    if times:
+        session.execute(insert(MonthTimes), [
+            {"month": month, "family": name, "stage": s, "owner": o, "minutes": np.array(v, dtype=float).tobytes()}
+            for (s, o), v in times.items()])
+    session.add(MonthBuilt(month=month, family=name, basis=want, built_at=now))
+    session.flush()
+    return True
+
+
+def check(session: Session, settings: Settings, now: dt.datetime) -> list[dict]:
+    """Every stored month under today's basis, not touched since, compared with what the facts give now: the
+    figures and working minutes that differ (none: the months hold what the facts say)."""
+    want = basis(session, settings)
+    changed = touched(session, _watermark(session))
+    out = []
+    for month, name in session.execute(select(MonthBuilt.month, MonthBuilt.family).where(MonthBuilt.basis == want)
+                                       .order_by(MonthBuilt.month, MonthBuilt.family)):
+        if changed is None or month in changed:
+            continue
+        figures, times = _month_rows(session, name, month, settings, now)
+        stored = {(k, o): n for k, o, n in session.execute(select(MonthFigure.key, MonthFigure.owner, MonthFigure.n)
+                                                           .where(MonthFigure.month == month,
+                                                                  MonthFigure.family == name))}
+        kept = {(s, o): sorted(np.frombuffer(b).tolist()) for s, o, b in session.execute(
+            select(MonthTimes.stage, MonthTimes.owner, MonthTimes.minutes)
+            .where(MonthTimes.month == month, MonthTimes.family == name))}
+        for key in sorted(set(stored) | set(figures)):
+            if stored.get(key) != figures.get(key):
+                out.append({"month": month.isoformat(), "family": name, "count": key[0], "owner": key[1],
+                            "stored": stored.get(key), "facts": figures.get(key)})
+        for key in sorted(set(kept) | set(times)):
+            if kept.get(key) != sorted(times.get(key, [])) and (key in kept or times.get(key)):
+                out.append({"month": month.isoformat(), "family": name, "stage": key[0], "owner": key[1],
+                            "stored": len(kept.get(key, [])), "facts": len(times.get(key, []))})
+    return out
+
+
+def refresh(units: Callable[[], AbstractContextManager[Session]], settings: Settings, now: dt.datetime,
+            limit: int | None = None) -> dict:
+    """Bring the stored months up to date: drop the touched ones (a unit of work of its own, committed at once, so
+    event writers wait for no more than that), then build each missing month in a unit of work of its own (at most
+    ``limit`` of them). Safe with several processes: builders take turns, and one finds the month stored."""
+    with units() as session:
+        dropped = forget_touched(session)
+    with units() as session:
+        todo = missing(session, settings, now)
+    built = 0
+    for month, name in todo[:limit]:
+        with units() as session:
+            built += build(session, month, name, settings, now)
+    return {"dropped": dropped, "built": built, "missing": len(todo) - built}

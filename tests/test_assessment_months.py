@@ -1,0 +1,161 @@
+"""The assessment's month figures (``assessment/months.py``), on both backends: stored months give exactly what the
+facts give — every object type, whole months, stretches with partial months, the annual report, the working times —
+and a month is read from the facts again as soon as an event touches a case in it, the settings change or the facts
+are derived anew, until a refresh stores it again; ``liandong assessment refresh --check`` finds a figure that no
+longer matches."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select, update
+
+from liandong.assessment import annual, months, service
+from liandong.assessment import counts as c
+from liandong.assessment import period as periods
+from liandong.assessment import settings as assessment_settings
+from liandong.assessment.indicators import OBJECTS
+from liandong.assessment.models import MonthBuilt, MonthFigure
+from liandong.auth.identity import Identity
+from liandong.auth.service import create_user
+from liandong.db import unit_of_work
+from tests.test_assessment import act, edges_scenario, person, report
+from tests.factories import PASSWORD, WEST
+from tests.test_sla import at
+
+NOW = at("2026-08-02 10:00")
+LEADER = Identity(roles=frozenset({"leader"}))
+MAY, JUNE, JULY = dt.date(2026, 5, 1), dt.date(2026, 6, 1), dt.date(2026, 7, 1)
+PERIODS = (periods.make(MAY, dt.date(2026, 7, 31)), periods.make(dt.date(2026, 5, 20), dt.date(2026, 7, 10)),
+           periods.month(2026, 6), periods.make(dt.date(2026, 6, 1), dt.date(2026, 8, 1)))
+"""Three whole months; partial months on both sides of a whole one; one month; a month and a month to date."""
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def edges(request, tmp_path_factory):
+    from tests.conftest import fresh_database
+
+    for url in fresh_database(request.param, tmp_path_factory):
+        scenario = edges_scenario(url)
+        with unit_of_work(url) as s:
+            create_user(s, username="west_leader", password=PASSWORD, unit_code=f"S-{WEST}", roles=["leader"])
+        yield scenario
+
+
+def refresh(url: str, now: dt.datetime = NOW) -> dict:
+    return months.refresh(lambda: unit_of_work(url), assessment_settings.current(), now)
+
+
+def stored(url: str, name: str, period: periods.Period, path: str | None = None) -> tuple[dt.date, ...]:
+    with unit_of_work(url) as s:
+        ctx = c.Ctx(period, path, assessment_settings.current(), NOW)
+        return months.plan(s, name, ctx).stored
+
+
+def same_both_ways(url: str) -> None:
+    """Every object type over every period, and the annual report, for the district and for a town: the same read
+    with and without stored months."""
+    town = person(url, "west_leader")
+    with unit_of_work(url) as s:
+        for who in (LEADER, town):
+            for name in OBJECTS:
+                for period in PERIODS:
+                    assert service.assess(s, who, name, period, NOW) == \
+                        service.assess(s, who, name, period, NOW, stored=False), (name, period.label)
+            assert annual.report(s, who, 2026, NOW) == annual.report(s, who, 2026, NOW, stored=False)
+
+
+def test_stored_months_give_what_the_facts_give(edges):
+    url = edges["url"]
+    assert stored(url, "department", PERIODS[0]) == ()  # nothing stored yet
+    done = refresh(url)
+    assert done["built"] == 3 * len(months.FAMILIES) and done["missing"] == 0  # May, June, July; not August
+    assert refresh(url)["built"] == 0  # nothing left to do
+    for name in months.FAMILIES:
+        assert stored(url, name, PERIODS[0]) == (MAY, JUNE, JULY)
+    assert stored(url, "region", PERIODS[1]) == (JUNE,)  # 20–31 May and 1–10 July from the facts
+    town = person(url, "west_leader").scope.path
+    assert stored(url, "region", PERIODS[0], town) == (MAY, JUNE, JULY)  # a town's regions: its communities
+    assert stored(url, "department", PERIODS[0], town) == ()  # a town's departments: from its cases' facts
+    with unit_of_work(url) as s:
+        assert s.scalar(select(MonthFigure.n).where(MonthFigure.family == "annual", MonthFigure.month == MAY,
+                                                    MonthFigure.key == "reported")) == 2  # P and S
+    same_both_ways(url)
+    with unit_of_work(url) as s:
+        assert months.check(s, assessment_settings.current(), NOW) == []
+    # the hand-worked figures of the month's edges, now read from the stored months
+    with unit_of_work(url) as s:
+        june = {r["id"]: r["indicators"] for r in
+                service.assess(s, LEADER, "shift_leader", periods.month(2026, 6), NOW)["rows"]}
+    assert (june[edges["users"]["shift_leader"]]["filed"],
+            june[edges["users"]["shift_leader"]]["filed_accurate"]) == (2, 1)
+
+
+def test_a_touched_month_is_read_from_the_facts_until_stored_again(edges):
+    url = edges["url"]
+    refresh(url)
+    with unit_of_work(url) as s:
+        before = service.assess(s, LEADER, "shift_leader", PERIODS[0], NOW)
+    rec, lead_ = person(url, "receptionist"), person(url, "shift_leader")
+    late = report(url, rec, "hotline", "2026-07-15 09:00")  # an entry made late, of a July case
+    act(url, late, "accept", rec, "2026-07-15 09:05")
+    act(url, late, "file", lead_, "2026-07-15 09:10")
+    assert stored(url, "shift_leader", PERIODS[0]) == (MAY, JUNE)  # July is read from the facts
+    with unit_of_work(url) as s:
+        after = service.assess(s, LEADER, "shift_leader", PERIODS[0], NOW)
+    me = edges["users"]["shift_leader"]
+    filed = [{r["id"]: r["indicators"]["filed"] for r in x["rows"]}[me] for x in (before, after)]
+    assert filed[1] == filed[0] + 1
+    same_both_ways(url)
+    assert refresh(url) == {"dropped": len(months.FAMILIES), "built": len(months.FAMILIES), "missing": 0}
+    assert stored(url, "shift_leader", PERIODS[0]) == (MAY, JUNE, JULY)
+    same_both_ways(url)
+
+
+def test_new_settings_or_facts_derived_anew_outdate_every_month(edges, tmp_path, monkeypatch):
+    url = edges["url"]
+    refresh(url)
+    text = Path(assessment_settings.DEFAULT).read_text(encoding="utf-8")
+    changed = tmp_path / "settings.yaml"
+    changed.write_text(text.replace("accept: 30", "accept: 150"), encoding="utf-8")
+    assert changed.read_text(encoding="utf-8") != text
+    monkeypatch.setenv("LIANDONG_ASSESSMENT_SETTINGS", str(changed))
+    assert stored(url, "receptionist", PERIODS[0]) == ()  # built under the old time limits
+    same_both_ways(url)
+    assert refresh(url)["built"] == 3 * len(months.FAMILIES)
+    assert stored(url, "receptionist", PERIODS[0]) == (MAY, JUNE, JULY)
+    same_both_ways(url)
+    from liandong.cases import facts
+
+    with unit_of_work(url) as s:
+        facts.rebuild(s)
+    assert stored(url, "receptionist", PERIODS[0]) == ()
+
+
+def test_the_command_stores_the_months_and_its_check_finds_a_wrong_figure(tmp_path_factory):
+    from tests.conftest import fresh_database
+
+    for url in fresh_database("sqlite", tmp_path_factory):
+        edges_scenario(url)
+        env = {**os.environ, "LIANDONG_DATABASE_URL": url}
+        command = [sys.executable, "-m", "liandong.cli", "assessment", "refresh"]
+        done = subprocess.run(command, env=env, capture_output=True, text=True, check=True)
+        assert json.loads(done.stdout)["built"] >= 3 * len(months.FAMILIES)
+        checked = subprocess.run([*command, "--check"], env=env, capture_output=True, text=True)
+        assert checked.returncode == 0 and json.loads(checked.stdout)["count"] == 0, checked.stdout
+        with unit_of_work(url) as s:
+            s.execute(update(MonthFigure).where(MonthFigure.family == "annual", MonthFigure.month == MAY,
+                                                MonthFigure.key == "reported").values(n=MonthFigure.n + 1))
+        checked = subprocess.run([*command, "--check"], env=env, capture_output=True, text=True)
+        assert checked.returncode == 1
+        differing = json.loads(checked.stdout)["differing"]
+        assert differing == [{"month": "2026-05-01", "family": "annual", "count": "reported", "owner": "0",
+                              "stored": 3, "facts": 2}]
+        with unit_of_work(url) as s:
+            assert s.scalar(select(MonthBuilt.basis).limit(1))
