@@ -25,8 +25,8 @@ from liandong.assessment.models import MonthBuilt, MonthFigure
 from liandong.auth.identity import Identity
 from liandong.auth.service import create_user
 from liandong.db import unit_of_work
-from tests.test_assessment import act, edges_scenario, person, report
 from tests.factories import PASSWORD, WEST
+from tests.test_assessment import act, edges_scenario, person, report
 from tests.test_sla import at
 
 NOW = at("2026-08-02 10:00")
@@ -76,6 +76,8 @@ def test_stored_months_give_what_the_facts_give(edges):
     assert stored(url, "department", PERIODS[0]) == ()  # nothing stored yet
     done = refresh(url)
     assert done["built"] == 3 * len(months.FAMILIES) and done["missing"] == 0  # May, June, July; not August
+    assert done["empty"] == months.EMPTY_BEFORE * len(months.FAMILIES)  # before the history: nothing to read
+    assert stored(url, "department", periods.year(2025)) == tuple(dt.date(2025, m, 1) for m in range(1, 13))
     assert refresh(url)["built"] == 0  # nothing left to do
     for name in months.FAMILIES:
         assert stored(url, name, PERIODS[0]) == (MAY, JUNE, JULY)
@@ -113,7 +115,8 @@ def test_a_touched_month_is_read_from_the_facts_until_stored_again(edges):
     filed = [{r["id"]: r["indicators"]["filed"] for r in x["rows"]}[me] for x in (before, after)]
     assert filed[1] == filed[0] + 1
     same_both_ways(url)
-    assert refresh(url) == {"dropped": len(months.FAMILIES), "built": len(months.FAMILIES), "missing": 0}
+    assert refresh(url) == {"dropped": len(months.FAMILIES), "built": len(months.FAMILIES), "empty": 0,
+                            "missing": 0}
     assert stored(url, "shift_leader", PERIODS[0]) == (MAY, JUNE, JULY)
     same_both_ways(url)
 

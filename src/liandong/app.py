@@ -175,12 +175,17 @@ async def _sweep_forever(app: FastAPI) -> None:
         with metrics.job_run("task_sweep"), unit_of_work(app.state.database_url) as session:
             task_sweep.sweep(session, app.state.clock(), app.state.settings.task_ack_minutes)
 
+    await _every(app.state.settings.sweep_seconds, once, "liandong.sweep", "escalation sweep failed")
+
+
+async def _every(seconds: float, once: Callable[[], None], logger: str, failed: str) -> None:
+    """Run ``once`` in a worker thread every ``seconds``, for ever; a failed run is logged and the next one comes."""
     while True:
-        await asyncio.sleep(app.state.settings.sweep_seconds)
+        await asyncio.sleep(seconds)
         try:
             await asyncio.to_thread(once)
-        except Exception:  # a failed sweep must not stop the next one; it is logged
-            logging.getLogger("liandong.sweep").exception("escalation sweep failed")
+        except Exception:  # a failed run must not stop the next one
+            logging.getLogger(logger).exception(failed)
 
 
 async def _refresh_months_forever(app: FastAPI) -> None:
@@ -195,12 +200,8 @@ async def _refresh_months_forever(app: FastAPI) -> None:
             months.refresh(lambda: unit_of_work(app.state.database_url), assessment_settings.current(),
                            app.state.clock(), limit=12 * len(months.FAMILIES))
 
-    while True:
-        await asyncio.sleep(app.state.settings.assessment_refresh_minutes * 60)
-        try:
-            await asyncio.to_thread(once)
-        except Exception:  # a failed run must not stop the next one; it is logged
-            logging.getLogger("liandong.assessment").exception("refreshing the month figures failed")
+    await _every(app.state.settings.assessment_refresh_minutes * 60, once, "liandong.assessment",
+                 "refreshing the month figures failed")
 
 
 async def _scan_forever(app: FastAPI) -> None:
@@ -216,12 +217,7 @@ async def _scan_forever(app: FastAPI) -> None:
             early_warnings.scheduled(lambda: unit_of_work(app.state.database_url), app.state.clock(),
                                      app.state.grid_index.get, every)
 
-    while True:
-        await asyncio.sleep(app.state.settings.early_warning_scan_minutes * 60)
-        try:
-            await asyncio.to_thread(once)
-        except Exception:  # a failed scan must not stop the next one; it is logged
-            logging.getLogger("liandong.early_warning").exception("early-warning scan failed")
+    await _every(every.total_seconds(), once, "liandong.early_warning", "early-warning scan failed")
 
 
 async def _poll_cap_forever(app: FastAPI) -> None:

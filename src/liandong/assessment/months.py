@@ -42,7 +42,7 @@ from liandong.assessment.indicators import OBJECTS
 from liandong.assessment.models import MonthBuilt, MonthFigure, MonthTimes
 from liandong.assessment.settings import Settings
 from liandong.cases.facts import GENERATION
-from liandong.cases.models import Case, CaseEvent
+from liandong.cases.models import Case, CaseEvent, StageFact
 from liandong.config import get_settings
 from liandong.db import is_postgres
 
@@ -54,6 +54,9 @@ FAMILIES = ("inspector", "receptionist", "shift_leader", "dispatcher", "departme
 """The object types that share one set of counts (a town and a community: ``region``), and the annual totals."""
 AT_END = "@end"
 """The stored key of a count's rows running across the month's end (``Source.additive`` False)."""
+EMPTY_BEFORE = 36
+"""Months before the history begins stored as empty, so that the previous period of the first ones assessed (three
+years at most) reads no facts either: what ran across its end would be every stage ended since."""
 TOUCHED_LIMIT = 50_000
 """More new events than this, and every month counts as touched (after a bulk load, say): cheaper than sorting
 out which."""
@@ -290,6 +293,33 @@ def missing(session: Session, settings: Settings, now: dt.datetime) -> list[tupl
     return out
 
 
+def _first(session: Session) -> dt.datetime | None:
+    """When the history begins: the first event, or a stage begun earlier (a log pruned, its facts kept)."""
+    found = [t for t in (session.scalar(select(func.min(CaseEvent.at))),
+                         session.scalar(select(func.min(StageFact.started_at)))) if t is not None]
+    return min(found) if found else None
+
+
+def store_empty(session: Session, settings: Settings) -> int:
+    """Store the ``EMPTY_BEFORE`` months before the history begins as empty (reading nothing: no row is counted
+    in them, no stage ran across their ends); returns how many were not stored yet. The caller commits."""
+    first = _first(session)
+    if first is None:
+        return 0
+    want, month, before = basis(session, settings), _local_month(first, ZoneInfo(get_settings().timezone)), []
+    for _ in range(EMPTY_BEFORE):
+        month = (month - dt.timedelta(days=1)).replace(day=1)
+        before.append(month)
+    stored = set(session.execute(select(MonthBuilt.month, MonthBuilt.family).where(
+        MonthBuilt.basis == want, MonthBuilt.month.in_(before))))
+    todo = [(m, name) for m in before for name in FAMILIES if (m, name) not in stored]
+    for m, name in todo:
+        _drop(session, m, name)
+        session.add(MonthBuilt(month=m, family=name, basis=want))
+    session.flush()
+    return len(todo)
+
+
 def _month_rows(session: Session, name: str, month: dt.date, settings: Settings, now: dt.datetime):
     """What a stored month holds: ``{(key, owner): n}`` — the rows in the month, and (key ``…@end``) what runs
     across its end — and ``{(stage, owner): minutes}``."""
@@ -370,9 +400,11 @@ def refresh(units: Callable[[], AbstractContextManager[Session]], settings: Sett
     with units() as session:
         dropped = forget_touched(session)
     with units() as session:
+        empty = store_empty(session, settings)
+    with units() as session:
         todo = missing(session, settings, now)
     built = 0
     for month, name in todo[:limit]:
         with units() as session:
             built += build(session, month, name, settings, now)
-    return {"dropped": dropped, "built": built, "missing": len(todo) - built}
+    return {"dropped": dropped, "built": built, "empty": empty, "missing": len(todo) - built}
