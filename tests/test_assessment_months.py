@@ -162,3 +162,36 @@ def test_the_command_stores_the_months_and_its_check_finds_a_wrong_figure(tmp_pa
                               "stored": 3, "facts": 2}]
         with unit_of_work(url) as s:
             assert s.scalar(select(MonthBuilt.basis).limit(1))
+
+
+def test_a_read_whose_months_were_stored_again_meanwhile_is_done_from_the_facts(edges):
+    """A refresh may drop or rebuild a month between a read's plan and its reading of the rows: the read notices
+    (each build has its own token) and reads the period from the facts, never answering with a month missing."""
+    url = edges["url"]
+    refresh(url)
+    settings = assessment_settings.current()
+    counts = OBJECTS["shift_leader"].counts
+    with unit_of_work(url) as s:
+        ctx = c.Ctx(PERIODS[0], None, settings, NOW)
+        planned = months.plan(s, "shift_leader", ctx)
+        assert planned.stored == (MAY, JUNE, JULY)
+        before = months.figures(s, "shift_leader", counts, ctx, planned)
+    rec, lead_ = person(url, "receptionist"), person(url, "shift_leader")
+    late = report(url, rec, "hotline", "2026-06-15 09:00")
+    act(url, late, "accept", rec, "2026-06-15 09:05")
+    act(url, late, "file", lead_, "2026-06-15 09:10")
+    refresh(url)  # June dropped and stored again: a new build
+    with unit_of_work(url) as s:
+        ctx = c.Ctx(PERIODS[0], None, settings, NOW)
+        assert not months._unchanged(s, "shift_leader", planned)
+        stale_plan = months.figures(s, "shift_leader", counts, ctx, planned)
+        from_facts = c.figures(s, counts, ctx)
+        assert stale_plan == from_facts != before
+        assert months.minutes(s, "shift_leader", ctx, planned).keys() == \
+            months.minutes(s, "shift_leader", ctx, months.Plan((), (ctx.period,))).keys()
+
+
+def test_an_area_tree_without_communities_keeps_grid_paths():
+    assert months.community_of("/1/2/3/4/", 3) == "/1/2/3/"
+    assert months.community_of("/1/2/", 3) == "/1/2/"
+    assert months.community_of("/1/2/3/4/", 0) == "/1/2/3/4/"

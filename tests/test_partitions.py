@@ -299,6 +299,13 @@ def test_archiving_exports_refuses_drops_and_restores_a_month(fresh_pg, tmp_path
     with engine.begin() as conn:
         assert "case_events_p202506" in {p.name for p in partitions.partitions(conn, "case_events")}
 
+    # the assessment's month figures stored first: a dropped month must not live on in them
+    from liandong.assessment import months
+    from liandong.assessment import settings as assessment_settings
+
+    assert months.refresh(lambda: unit_of_work(url), assessment_settings.current(), NOW)["built"] > 0
+    with unit_of_work(url) as s:
+        assert annual.report(s, LEADER, 2025, NOW)["cases"]["reported"] > 0
     done = partitions.archive(engine, archive, before, drop=True)
     assert [(d["partition"], d["rows"], d["done"]) for d in done] == [
         ("case_events_p202506", 7, "archived, dropped"), ("case_stage_facts_p202506", 4, "already archived, dropped")]

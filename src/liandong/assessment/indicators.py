@@ -52,6 +52,9 @@ LABELS = {
     "filed_per_1000": "千人立案数",
 }
 
+REGIONS = ("town", "community")
+"""The object types that are areas: counted by the case's grid path, sharing one set of counts."""
+
 CLOSURE = {"closure_rate": Rate("closed", "close_due"), "closed_in_time_rate": Rate("closed_in_time", "close_due"),
            "satisfaction_rate": Rate("satisfied", "rated")}
 

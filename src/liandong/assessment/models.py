@@ -21,6 +21,8 @@ class MonthBuilt(Base):
     month: Mapped[dt.date] = mapped_column(Date, primary_key=True)
     family: Mapped[str] = mapped_column(String(20), primary_key=True)
     basis: Mapped[str] = mapped_column(String(64))
+    token: Mapped[str] = mapped_column(String(32))
+    """This build's own mark: a read checks that the months it read are still the builds it planned with."""
     built_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 

@@ -26,25 +26,27 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import uuid
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
 import numpy as np
-from sqlalchemy import delete, func, insert, select, text
-from sqlalchemy.orm import Session
+from sqlalchemy import ColumnElement, delete, func, insert, select, text
+from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from liandong.areas.models import Area, Meta
 from liandong.assessment import counts as c
 from liandong.assessment import period as periods
-from liandong.assessment.indicators import OBJECTS
+from liandong.assessment.indicators import OBJECTS, REGIONS
 from liandong.assessment.models import MonthBuilt, MonthFigure, MonthTimes
 from liandong.assessment.settings import Settings
 from liandong.cases.facts import GENERATION
 from liandong.cases.models import Case, CaseEvent, StageFact
 from liandong.config import get_settings
 from liandong.db import is_postgres
+from liandong.ops import partitions
 
 RULES = "1"
 """This code's version of the month figures: a change of what they hold makes every stored month outdated."""
@@ -63,7 +65,7 @@ out which."""
 
 
 def family(object_name: str) -> str:
-    return "region" if object_name in ("town", "community") else object_name
+    return "region" if object_name in REGIONS else object_name
 
 
 def family_counts(name: str) -> dict[str, c.Count]:
@@ -79,28 +81,36 @@ def owned_by(name: str) -> str:
     return {"region": "path", "department": "lead"}.get(name, "actor")
 
 
+def path_depth(path: str) -> int:
+    """How many ids a materialised path holds (``/district/town/`` → 2)."""
+    return path.strip("/").count("/") + 1
+
+
 def depth(session: Session, level: str) -> int:
-    """How many ids a materialised path of an area of ``level`` holds (``/district/town/`` → 2)."""
+    """How many ids the path of an area of ``level`` holds (0: no area of that level)."""
     path = session.scalar(select(Area.path).where(Area.level == level).limit(1))
-    return path.strip("/").count("/") + 1 if path else 0
+    return path_depth(path) if path else 0
 
 
 def community_of(path: str, community_depth: int) -> str:
-    """The path of the community a grid path lies in (the path itself when it is shorter)."""
+    """The path of the community a grid path lies in (the path itself when it is shorter, or when the area tree
+    has no communities)."""
     ids = path.strip("/").split("/")
-    return "/" + "/".join(ids[:community_depth]) + "/" if len(ids) > community_depth else path
+    return "/" + "/".join(ids[:community_depth]) + "/" if 0 < community_depth < len(ids) else path
 
 
 def basis(session: Session, settings: Settings) -> str:
-    """What the stored months must have been built under to be read."""
+    """What the stored months must have been built under to be read: this code, the settings the counts read, the
+    generation of the facts, the district's time zone (which days a month holds) and the community level (what a
+    stored owner path is)."""
     generation = session.scalar(select(Meta.value).where(Meta.key == GENERATION)) or ""
     said = repr((RULES, sorted(settings.limits_minutes.items()), settings.missed.public_channels,
-                 settings.missed.excluded_majors, generation))
+                 settings.missed.excluded_majors, generation, get_settings().timezone, depth(session, "community")))
     return hashlib.sha256(said.encode()).hexdigest()
 
 
 def _local_month(at: dt.datetime, tz: ZoneInfo) -> dt.date:
-    return at.astimezone(tz).date().replace(day=1)
+    return partitions.month_of(at, tz).date()
 
 
 def _next(month: dt.date) -> dt.date:
@@ -128,8 +138,14 @@ def touched(session: Session, since: int) -> set[dt.date] | None:
     cases |= set(session.scalars(select(Case.master_id).where(Case.id.in_(cases), Case.master_id.is_not(None))))
     tz, months, ids = ZoneInfo(get_settings().timezone), set(), sorted(cases)
     for i in range(0, len(ids), 1000):
-        for first, last in session.execute(select(func.min(E.at), func.max(E.at))
-                                           .where(E.case_id.in_(ids[i:i + 1000])).group_by(E.case_id)):
+        chunk = ids[i:i + 1000]
+        spans = {case: (first, last) for case, first, last in session.execute(
+            select(E.case_id, func.min(E.at), func.max(E.at)).where(E.case_id.in_(chunk)).group_by(E.case_id))}
+        for case, begun in session.execute(select(StageFact.case_id, func.min(StageFact.started_at))
+                                           .where(StageFact.case_id.in_(chunk)).group_by(StageFact.case_id)):
+            if case in spans and begun is not None:  # its first stages may lie in a month whose log was archived
+                spans[case] = (min(spans[case][0], begun), spans[case][1])
+        for first, last in spans.values():
             month, end = _local_month(first, tz), _local_month(last, tz)
             while month <= end:
                 months.add(month)
@@ -143,6 +159,8 @@ class Plan:
 
     stored: tuple[dt.date, ...]
     raw: tuple[periods.Period, ...]
+    tokens: frozenset[str] = frozenset()
+    """The builds of the stored months: a read checks they are still there after reading them (``_unchanged``)."""
     end_stored: bool = False
     """The period ends with its last stored month: what runs across its end is that month's, stored too."""
 
@@ -152,10 +170,10 @@ def _sees_whole_communities(session: Session, name: str, path: str | None) -> bo
     regions (every figure of theirs counted by grid path, stored by community, so the jurisdiction is a prefix)."""
     if path is None:
         return True
-    return name == "region" and path.strip("/").count("/") + 1 <= depth(session, "community")
+    return name == "region" and path_depth(path) <= depth(session, "community")
 
 
-def _within(column, path: str | None) -> list:
+def _within(column: InstrumentedAttribute[str], path: str | None) -> list[ColumnElement[bool]]:
     return [] if path is None else [column.startswith(path, autoescape=True)]
 
 
@@ -173,8 +191,10 @@ def plan(session: Session, name: str, ctx: c.Ctx, usable: bool = True) -> Plan:
         month = _next(month)
     if not complete:
         return whole
-    stored = set(session.scalars(select(MonthBuilt.month).where(
-        MonthBuilt.family == name, MonthBuilt.month.in_(complete), MonthBuilt.basis == basis(session, ctx.settings))))
+    want = basis(session, ctx.settings)
+    builds = dict(session.execute(select(MonthBuilt.month, MonthBuilt.token).where(
+        MonthBuilt.family == name, MonthBuilt.month.in_(complete), MonthBuilt.basis == want)).all())
+    stored = set(builds)
     if stored:
         changed = touched(session, _watermark(session))
         stored = set() if changed is None else stored - changed
@@ -187,7 +207,20 @@ def plan(session: Session, name: str, ctx: c.Ctx, usable: bool = True) -> Plan:
         start = _next(month)
     if start <= last:
         raw.append(periods.make(start, last))
-    return Plan(tuple(sorted(stored)), tuple(raw), end_stored=start > last)
+    return Plan(tuple(sorted(stored)), tuple(raw), frozenset(builds[m] for m in stored), end_stored=start > last)
+
+
+def _unchanged(session: Session, name: str, p: Plan) -> bool:
+    """Whether the stored months a read used are still the builds its plan chose. A refresh may drop or rebuild a
+    month between the plan and the read (each statement sees what is committed when it runs): such a read is done
+    again from the facts, never answered with a month missing."""
+    found = set(session.scalars(select(MonthBuilt.token).where(MonthBuilt.family == name,
+                                                               MonthBuilt.month.in_(p.stored))))
+    return found == p.tokens
+
+
+def _from_facts(p: Plan, ctx: c.Ctx) -> Plan:
+    return Plan((), (ctx.period,))
 
 
 def _add(into: dict[str, dict], more: dict[str, dict]) -> None:
@@ -218,14 +251,16 @@ def figures(session: Session, name: str, counts: dict[str, c.Count], ctx: c.Ctx,
     out: dict[str, dict] = {key: {} for key in counts}
     if p.stored:
         _add(out, _stored(session, name, p.stored, {k: (k, v.by_path) for k, v in counts.items()}, ctx.path))
+        at_end = {k + AT_END: (k, v.by_path) for k, v in counts.items() if v.only(additive=False).parts}
+        if p.end_stored and at_end:
+            _add(out, _stored(session, name, p.stored[-1:], at_end, ctx.path))
+        if not _unchanged(session, name, p):
+            return figures(session, name, counts, ctx, _from_facts(p, ctx))
     additive = {key: count.only(additive=True) for key, count in counts.items()}
     for stretch in p.raw:
         _add(out, c.figures(session, additive, c.Ctx(stretch, ctx.path, ctx.settings, ctx.now)))
     at_cut = {key: count.only(additive=False) for key, count in counts.items() if count.only(additive=False).parts}
-    if at_cut and p.end_stored:
-        _add(out, _stored(session, name, p.stored[-1:], {k + AT_END: (k, v.by_path) for k, v in at_cut.items()},
-                          ctx.path))
-    elif at_cut:
+    if at_cut and not p.end_stored:
         _add(out, c.figures(session, at_cut, ctx))
     return out
 
@@ -242,6 +277,8 @@ def minutes(session: Session, name: str, ctx: c.Ctx, p: Plan) -> dict[tuple[str,
                                                   .where(MonthTimes.family == name, MonthTimes.month.in_(p.stored),
                                                          *_within(MonthTimes.owner, ctx.path))):
             out.setdefault((stage, owner if by == "path" else int(owner)), []).append(np.frombuffer(blob))
+        if not _unchanged(session, name, p):
+            return minutes(session, name, ctx, _from_facts(p, ctx))
     for stretch in p.raw:
         rows = c.working_minutes(session, stages, by, c.Ctx(stretch, ctx.path, ctx.settings, ctx.now))
         grouped: dict[tuple[str, object], list[float]] = {}
@@ -260,6 +297,7 @@ def forget_touched(session: Session) -> int:
     returns the months dropped. The caller commits at once: on PostgreSQL this holds event writers back (a lock
     that waits for every transaction writing events to end, so that no event below the new watermark commits
     later)."""
+    _one_writer(session)  # first: a builder still reading must commit before its month can be dropped
     if is_postgres(session):
         session.execute(text("LOCK TABLE case_events IN SHARE ROW EXCLUSIVE MODE"))
     newest = session.scalar(select(func.max(CaseEvent.id))) or 0
@@ -272,6 +310,14 @@ def forget_touched(session: Session) -> int:
         _drop(session, month, name)
     session.merge(Meta(key=WATERMARK, value=str(newest)))
     return len(dropped)
+
+
+def _one_writer(session: Session) -> None:
+    """One writer of the month figures at a time, until its transaction ends (PostgreSQL; SQLite has one writer).
+    A build and a ``forget_touched`` side by side could otherwise store a month without an event that the other
+    had already accounted for."""
+    if is_postgres(session):
+        session.execute(text("SELECT pg_advisory_xact_lock(hashtext('liandong.assessment.months'))"))
 
 
 def _drop(session: Session, month: dt.date, name: str) -> None:
@@ -300,9 +346,10 @@ def _first(session: Session) -> dt.datetime | None:
     return min(found) if found else None
 
 
-def store_empty(session: Session, settings: Settings) -> int:
+def store_empty(session: Session, settings: Settings, now: dt.datetime) -> int:
     """Store the ``EMPTY_BEFORE`` months before the history begins as empty (reading nothing: no row is counted
     in them, no stage ran across their ends); returns how many were not stored yet. The caller commits."""
+    _one_writer(session)
     first = _first(session)
     if first is None:
         return 0
@@ -315,12 +362,13 @@ def store_empty(session: Session, settings: Settings) -> int:
     todo = [(m, name) for m in before for name in FAMILIES if (m, name) not in stored]
     for m, name in todo:
         _drop(session, m, name)
-        session.add(MonthBuilt(month=m, family=name, basis=want))
+        session.add(MonthBuilt(month=m, family=name, basis=want, token=uuid.uuid4().hex, built_at=now))
     session.flush()
     return len(todo)
 
 
-def _month_rows(session: Session, name: str, month: dt.date, settings: Settings, now: dt.datetime):
+def _month_rows(session: Session, name: str, month: dt.date, settings: Settings,
+                now: dt.datetime) -> tuple[dict[tuple[str, str], int], dict[tuple[str, str], list[float]]]:
     """What a stored month holds: ``{(key, owner): n}`` — the rows in the month, and (key ``…@end``) what runs
     across its end — and ``{(stage, owner): minutes}``."""
     ctx = c.Ctx(_period(month), None, settings, now)
@@ -345,12 +393,11 @@ def build(session: Session, month: dt.date, name: str, settings: Settings, now: 
     """Store a month's figures of a family (False: stored meanwhile by another process). The caller commits."""
     if _period(month).end > now:
         raise ValueError(f"{month:%Y-%m} is not over: only a complete month is stored")
-    if is_postgres(session):  # one builder at a time; the second finds the month stored
-        session.execute(text("SELECT pg_advisory_xact_lock(hashtext('liandong.assessment.months'))"))
+    _one_writer(session)
     want = basis(session, settings)
     if session.scalar(select(MonthBuilt.basis).where(MonthBuilt.month == month, MonthBuilt.family == name)) == want:
         return False
-    _drop(session, month, name)
+    _drop(session, month, name)  # on SQLite the first write: from here no event commits until this build does
     figures, times = _month_rows(session, name, month, settings, now)
     if figures:
         session.execute(insert(MonthFigure), [{"month": month, "family": name, "key": k, "owner": o, "n": n}
@@ -359,7 +406,7 @@ def build(session: Session, month: dt.date, name: str, settings: Settings, now: 
         session.execute(insert(MonthTimes), [
             {"month": month, "family": name, "stage": s, "owner": o, "minutes": np.array(v, dtype=float).tobytes()}
             for (s, o), v in times.items()])
-    session.add(MonthBuilt(month=month, family=name, basis=want, built_at=now))
+    session.add(MonthBuilt(month=month, family=name, basis=want, token=uuid.uuid4().hex, built_at=now))
     session.flush()
     return True
 
@@ -400,7 +447,7 @@ def refresh(units: Callable[[], AbstractContextManager[Session]], settings: Sett
     with units() as session:
         dropped = forget_touched(session)
     with units() as session:
-        empty = store_empty(session, settings)
+        empty = store_empty(session, settings, now)
     with units() as session:
         todo = missing(session, settings, now)
     built = 0

@@ -38,11 +38,11 @@ OUTCOMES = {"return": "returned", "check_failed": "reworked", "reject": "rejecte
 """How a stage ended, by the action that ended it; any other action: done."""
 LEAD_STAGES = frozenset({"sign", "dispose"})
 RULES = "3"
-GENERATION = "stage_facts_generation"
-"""``meta``: a new value at each rebuild, so that what was derived from the old rows (the assessment's month
-figures) knows it is outdated."""
 """The version of ``fold``: change it whenever what ``fold`` writes changes, and ``liandong migrate`` rebuilds
 the stored facts with the new rules (``cases/upkeep.py``; ``rules`` adds the settings the facts depend on)."""
+GENERATION = "stage_facts_generation"
+"""``meta``: a new value at each rebuild (and when archived months are dropped or restored, ``ops/partitions.py``),
+so that what was derived from the old rows (the assessment's month figures) knows it is outdated."""
 
 
 def rules() -> str:

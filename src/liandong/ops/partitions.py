@@ -331,6 +331,17 @@ def _intact(directory: Path, entry: dict) -> bool:
     return path.exists() and _sha256(path) == entry["sha256"]
 
 
+FACTS_GENERATION = "stage_facts_generation"
+"""``cases/facts.GENERATION`` (which ops may not import: cases imports auth, which imports ops)."""
+
+
+def _history_changed(conn) -> None:
+    """A month of the history left or came back: what was derived from the facts (the assessment's month figures)
+    is outdated."""
+    conn.execute(text("INSERT INTO meta (key, value) VALUES (:key, md5(random()::text)) "
+                      "ON CONFLICT (key) DO UPDATE SET value = excluded.value"), {"key": FACTS_GENERATION})
+
+
 def drop_partition(engine: Engine, directory: Path, name: str) -> int:
     """Detach and drop partition ``name`` if ``directory`` holds its archive, unchanged, with as many rows as the
     partition has now (its writers wait meanwhile). Returns the rows dropped; refuses otherwise."""
@@ -352,6 +363,7 @@ def drop_partition(engine: Engine, directory: Path, name: str) -> int:
                                  "was archived; archive it again (nothing dropped)")
         conn.execute(text(f'ALTER TABLE {entry["table"]} DETACH PARTITION "{name}"'))
         conn.execute(text(f'DROP TABLE "{name}"'))
+        _history_changed(conn)
     manifest = read_manifest(directory)
     manifest["partitions"][name]["dropped_at"] = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
     _write_manifest(directory, manifest)
@@ -390,6 +402,7 @@ def restore(engine: Engine, directory: Path, name: str) -> int:
                 while chunk := f.read(1 << 20):
                     cp.write(chunk)
         rows = _count(conn, name)
+        _history_changed(conn)
         if table == "case_stage_facts" and set(known) - set(columns):
             # the next `liandong migrate` derives them (the stored rules' key of cases/upkeep.py, which ops may
             # not import: cases imports auth, which imports ops)

@@ -21,6 +21,7 @@ def upgrade() -> None:
         sa.Column("month", sa.Date(), nullable=False),
         sa.Column("family", sa.String(20), nullable=False),
         sa.Column("basis", sa.String(64), nullable=False),
+        sa.Column("token", sa.String(32), nullable=False),
         sa.Column("built_at", sa.DateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("month", "family"),
     )
