@@ -27,8 +27,9 @@ from tests.caseworld import WEST_POINT, do, new_case, unit_id
 from tests.factories import WEST
 
 SRC = Path(__file__).resolve().parents[1] / "src" / "liandong"
-THREAD_CALLS = frozenset({"to_thread", "run_in_threadpool", "run_sync"})
-"""Calls that run the function they are given in a worker thread: what is handed to them may block."""
+THREAD_CALLS = frozenset({"to_thread", "run_in_threadpool", "run_sync", "_every"})
+"""Calls that run the function they are given in a worker thread: what is handed to them may block (``_every``:
+the app's background loops, ``asyncio.to_thread`` every so often — checked below)."""
 
 ALLOWED = {
     # the request's unit of work: creating the session does no I/O; commit and rollback go to a thread (_in_thread)
@@ -240,3 +241,13 @@ def test_a_merged_report_whose_master_is_closed_can_be_rated_once(world, tmp_pat
     assert done.json()["satisfaction"] == "satisfied" and done.json()["can_rate"] is False
     again = client.post(f"/api/v1/public/reports/{number}/rating", json=rating)
     assert again.status_code == 422 and again.json()["code"] == "already_rated"
+
+
+def test_the_app_s_background_loop_runs_its_work_in_a_thread():
+    """``app._every`` is counted among the thread calls above: it must hand its function to a worker thread."""
+    import inspect
+
+    from liandong import app
+
+    body = ast.parse(inspect.getsource(app._every))
+    assert "once" in _threaded_names(body)
