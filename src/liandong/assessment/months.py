@@ -180,7 +180,7 @@ def _within(column: InstrumentedAttribute[str], path: str | None) -> list[Column
 def plan(session: Session, name: str, ctx: c.Ctx, usable: bool = True) -> Plan:
     """The complete months of the period stored under today's basis and untouched since; the rest from the facts
     (in as few stretches as the stored months leave)."""
-    whole = Plan((), (ctx.period,))
+    whole = _from_facts(ctx)
     if not usable or ctx.now is None or not _sees_whole_communities(session, name, ctx.path):
         return whole
     first, last = ctx.period.first, ctx.period.last
@@ -219,7 +219,8 @@ def _unchanged(session: Session, name: str, p: Plan) -> bool:
     return found == p.tokens
 
 
-def _from_facts(p: Plan, ctx: c.Ctx) -> Plan:
+def _from_facts(ctx: c.Ctx) -> Plan:
+    """The whole period read from the facts."""
     return Plan((), (ctx.period,))
 
 
@@ -255,11 +256,11 @@ def figures(session: Session, name: str, counts: dict[str, c.Count], ctx: c.Ctx,
         if p.end_stored and at_end:
             _add(out, _stored(session, name, p.stored[-1:], at_end, ctx.path))
         if not _unchanged(session, name, p):
-            return figures(session, name, counts, ctx, _from_facts(p, ctx))
+            return figures(session, name, counts, ctx, _from_facts(ctx))
     additive = {key: count.only(additive=True) for key, count in counts.items()}
     for stretch in p.raw:
         _add(out, c.figures(session, additive, c.Ctx(stretch, ctx.path, ctx.settings, ctx.now)))
-    at_cut = {key: count.only(additive=False) for key, count in counts.items() if count.only(additive=False).parts}
+    at_cut = {key: part for key, count in counts.items() if (part := count.only(additive=False)).parts}
     if at_cut and not p.end_stored:
         _add(out, c.figures(session, at_cut, ctx))
     return out
@@ -278,7 +279,7 @@ def minutes(session: Session, name: str, ctx: c.Ctx, p: Plan) -> dict[tuple[str,
                                                          *_within(MonthTimes.owner, ctx.path))):
             out.setdefault((stage, owner if by == "path" else int(owner)), []).append(np.frombuffer(blob))
         if not _unchanged(session, name, p):
-            return minutes(session, name, ctx, _from_facts(p, ctx))
+            return minutes(session, name, ctx, _from_facts(ctx))
     for stretch in p.raw:
         rows = c.working_minutes(session, stages, by, c.Ctx(stretch, ctx.path, ctx.settings, ctx.now))
         grouped: dict[tuple[str, object], list[float]] = {}
