@@ -36,7 +36,7 @@ from sqlalchemy.orm import Session, aliased
 
 from liandong.assessment.period import Period
 from liandong.assessment.settings import Settings
-from liandong.cases.facts import JUDGED
+from liandong.cases.facts import ACCEPT_SEQ, JUDGED
 from liandong.cases.models import Case, CaseEvent, StageFact
 from liandong.cases.sla import late_sql
 from liandong.catalogue.models import Matter
@@ -275,9 +275,12 @@ call is not reporting a problem of their own)."""
 
 
 def _accepted_since(ctx: Ctx) -> tuple:
+    """The report's case was accepted: its first stage (looked up by its key, ``(case_id, seq)``: a probe a report,
+    not a scan of every acceptance since the period began) ended by an acceptance."""
     acceptance = aliased(StageFact)
-    return (E.case_id.in_(_since(ctx, select(acceptance.case_id).where(
-        acceptance.stage == "accept", acceptance.ended_by == "accept"), acceptance)),)
+    return (exists(_since(ctx, select(acceptance.id).where(
+        acceptance.case_id == E.case_id, acceptance.seq == ACCEPT_SEQ, acceptance.ended_by == "accept"),
+        acceptance)),)
 
 
 valid = reported.where(_accepted_since)

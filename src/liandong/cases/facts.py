@@ -123,11 +123,15 @@ def _end(fact: Fact, e: Event, cal: WorkCalendar) -> None:
                                                                                                 judged_at)
 
 
+ACCEPT_SEQ = 1
+"""A case's first stage, begun by its report: the acceptance (受理), which a count can look up by key."""
+
+
 def fold(fact: Fact | None, e: Event, cal: WorkCalendar) -> tuple[Fact | None, Fact | None]:
     """Apply event ``e`` to the case's running stage ``fact``: returns (the running stage after it, a new stage
     begun by it or None). The fact passed in is changed in place (it may end)."""
     if e.action == "report":
-        return None, Fact(e.case_id, 1, "accept", e.at)
+        return None, Fact(e.case_id, ACCEPT_SEQ, "accept", e.at)
     if fact is None or fact.ended_at is not None:
         return fact, None
     if e.at < fact.started_at:
