@@ -20,7 +20,7 @@ from zoneinfo import ZoneInfo
 
 import numpy as np
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 
 from liandong.assessment import annual
 from liandong.cases import facts, history
@@ -75,6 +75,19 @@ def test_the_second_run_continued_the_first(year, played):
     assert len(played.dispute_ids) == played.disputes.n
     again = run.simulate(url, sc, seed=SEED, scale=SCALE)  # a finished year: nothing left to do
     assert again["steps"] == 0
+
+
+def test_the_year_leaves_the_planner_statistics_of_what_it_wrote(year):
+    """On PostgreSQL the play analyses the case tables as it goes and at its end (``ops/statistics.py``): the
+    planner knows the year's cases; on SQLite there is nothing to do."""
+    url, _, second, _ = year
+    if not url.startswith("postgresql"):
+        assert second["statistics_seconds"] == 0
+        return
+    with unit_of_work(url) as s:
+        known = s.scalar(text("SELECT reltuples FROM pg_class WHERE relname = 'cases'"))
+        assert known == s.scalar(select(func.count()).select_from(Case)) > 0
+    assert second["statistics_seconds"] > 0
 
 
 def test_the_log_is_exactly_the_plan(year, played):

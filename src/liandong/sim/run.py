@@ -35,6 +35,7 @@ from liandong.catalogue import snapshot
 from liandong.config import get_settings
 from liandong.db import unit_of_work, utcnow
 from liandong.errors import DomainError, Invalid
+from liandong.ops import statistics
 from liandong.screening import early_warnings
 from liandong.screening.dispute_models import Dispute
 from liandong.screening.hazard_models import Hazard
@@ -51,6 +52,11 @@ from liandong.sim.scenario import Scenario
 SCAN_WEEKDAY, SCAN_MINUTE = 6, 20 * 60
 """The early-warning scan runs over the last weeks' reports every Sunday at 20:00, and on the evening of each
 incident's day (a live district scans hourly; this keeps the year fast and still finds the typhoon's burst)."""
+TIDY_STEPS, TIDY_SHARE = 50_000, 0.2
+"""On PostgreSQL the case tables are vacuumed and analysed again once the steps played since the last time reach
+``TIDY_STEPS`` and ``TIDY_SHARE`` of all played (``ops/statistics.py``: a year's writes outrun autovacuum, and plans
+made on an empty table's statistics slow every step). Growing with the tables, as autovacuum's thresholds do: a
+full year takes it about 15 times, a tenth of it 4."""
 PAYLOADS = {"reject": {"reason": "不属于受理范围（模拟）"}, "void": {"reason": "重复或无效上报（模拟）"},
             "close_self_handled": {"note": "网格员现场处置（模拟）"}, "return": {"reason": "不属本单位职责（模拟）"},
             "report_done": {"note": "已处置（模拟）"}, "check_failed": {"note": "核查未通过，返工（模拟）"},
@@ -213,6 +219,7 @@ def simulate(url: str, s: Scenario, *, seed: int = 1, scale: float = 1.0,
     first_day = int(done_until // DAY)
     first, total = done_by(first_day), done_by(days)
     t0 = time.perf_counter()
+    upkeep, tidied = 0.0, first
     viewers: dict = {}
     with unit_of_work(url) as session:
         cal = calendar_for(session)  # the year's days do not change while it plays
@@ -235,9 +242,13 @@ def simulate(url: str, s: Scenario, *, seed: int = 1, scale: float = 1.0,
                 early_warnings.scan(session, w.clock.moment(day * DAY + SCAN_MINUTE), w.index)
             run = session.get(SimRun, run_id)
             run.done_until, run.steps_done = float((day + 1) * DAY), done_by(day + 1)
+        if done_by(day + 1) - tidied >= max(TIDY_STEPS, TIDY_SHARE * done_by(day + 1)):
+            upkeep, tidied = upkeep + statistics.refresh(url, vacuum=True), done_by(day + 1)
         if on_progress is not None:
             on_progress(Progress(done_by(day + 1) - first, total - first, w.clock.day_of(day * DAY),
                                  time.perf_counter() - t0))
+    if total > first:  # what reads the year (its months, its figures) plans on what was written
+        upkeep += statistics.refresh(url, vacuum=True)
     seconds = time.perf_counter() - t0
     with unit_of_work(url) as session:
         run = session.get(SimRun, run_id)
@@ -246,6 +257,7 @@ def simulate(url: str, s: Scenario, *, seed: int = 1, scale: float = 1.0,
     return {"run": run_id, "scenario": s.name, "seed": seed, "scale": scale, "cases_planned": p.n,
             "steps": total - first, "resumed_from": w.clock.day_of(done_until).isoformat() if done_until else None,
             "plan_seconds": round(plan_seconds, 1), "seconds": round(seconds, 1),
+            "statistics_seconds": round(upkeep, 1),
             "steps_per_second": round((total - first) / seconds) if seconds and total > first else None,
             "peak_memory_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
             "stalled": p.stalled, "planned": p.expected(end), "hazards_planned": hz.counts(hp, end),
