@@ -199,6 +199,38 @@ def test_idempotent_intake(world):
     assert a.json()["urgency"] == "normal" and a.json()["limits"]["dispose"] == {"amount": 4, "unit": "hour"}
 
 
+def test_a_batch_looks_its_reports_keys_up_together_and_numbers_its_cases_at_its_flush(world):
+    """The batch form of intake (``cases/batch.py``): keys looked up in one go find the case an earlier transaction
+    made and one made earlier in the batch; the new case's number reaches its row at the flush, as the single path
+    writes it at once."""
+    from liandong.areas.index import GridIndex
+    from liandong.cases.batch import Batch
+
+    me = boss(world)
+    first = new_case(world, idempotency_key="batch-1")
+
+    def report(s, batch, key):
+        return intake.report(s, GridIndex.build(s), me, matter_code=MATTER, description="测试：违章搭建",
+                             lon=WEST_POINT[0], lat=WEST_POINT[1], channel="hotline", idempotency_key=key,
+                             batch=batch)
+
+    keys = [intake.creator_key(me, k) for k in ("batch-1", "batch-2")]
+    with unit_of_work(world) as s:
+        with Batch(s) as batch:
+            batch.look_up_keys(keys)
+            assert batch.keys == {keys[0]: first, keys[1]: None}
+            again, created = report(s, batch, "batch-1")
+            assert (again.id, created) == (first, False)
+            made, created = report(s, batch, "batch-2")
+            assert created and batch.keys[keys[1]] == made.id
+            assert report(s, batch, "batch-2") == (made, False)  # made earlier in the batch: found there
+            number = made.number
+            assert s.scalar(select(Case.number).where(Case.id == made.id)).startswith("T")  # not written yet
+        assert s.scalar(select(Case.number).where(Case.id == made.id)) == number
+        assert number.endswith(f"-{made.id:07d}")
+        assert s.scalar(select(func.count()).select_from(CaseEvent).where(CaseEvent.case_id == made.id)) == 1
+
+
 @pytest.mark.parametrize("change,message", [
     ({"matter_code": "99999"}, "unknown matter"), ({"channel": "pigeon"}, "unknown channel"),
     ({"lon": 120.0, "lat": 30.0}, "outside the district"), ({"urgency": "whenever"}, "urgency"),

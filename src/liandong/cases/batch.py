@@ -3,10 +3,11 @@
 It runs the very path a single report or action takes — ``intake.report`` and ``actions.act`` with their table,
 roles, guards, payload models, effects and clocks — and only takes the round trips once per batch: the cases it will
 act on, their units' parts, their waiting extension requests and their last event numbers are read together up
-front (``load``); whether the caller sees a case is decided by the visibility rule's predicate
-(``visibility.Viewer``), the twin of the SQL filter a single action uses; the events, and the stage facts projected
-from them, are appended together, and the changed rows written together, by ``flush``; until then nothing is flushed
-by the way (the session's autoflush would write every changed row before each read).
+front (``load``), and so are the Idempotency-Keys of the reports it will open (``look_up_keys``); whether the
+caller sees a case is decided by the visibility rule's predicate (``visibility.Viewer``), the twin of the SQL
+filter a single action uses; the events, and the stage facts projected from them, are appended together, and the
+changed rows and the writes that may wait (``later``: a new case's number) written together, by ``flush``; until
+then nothing is flushed by the way (the session's autoflush would write every changed row before each read).
 
 Use it as ``with Batch(session) as batch:`` — the block flushes at its end — inside the caller's transaction; a
 refusal leaves the batch half-applied in the session: roll the transaction back. A case's version moves on once a
@@ -19,7 +20,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterable
 
-from sqlalchemy import func, select
+from sqlalchemy import Executable, func, select
 from sqlalchemy.orm import Session
 
 from liandong.auth.identity import Identity
@@ -44,6 +45,10 @@ class Batch:
         self.pending: dict[int, Extension | None] = {}
         self.seq: dict[int, int] = {}
         self.events: list[dict] = []
+        self.keys: dict[str, int | None] = {}
+        """Idempotency-Keys looked up together (``look_up_keys``; ``intake.report`` asks here first): key → the
+        case it made, None for a key not used yet."""
+        self._later: dict[Executable, list[dict]] = {}
         self._viewers = viewers if viewers is not None else {}
         self._no_autoflush = None
 
@@ -73,6 +78,20 @@ class Batch:
                 self.pending[ext.case_id] = ext
             self.seq.update(s.execute(select(CaseEvent.case_id, func.max(CaseEvent.seq))
                                       .where(CaseEvent.case_id.in_(chunk)).group_by(CaseEvent.case_id)).all())
+
+    def look_up_keys(self, keys: Iterable[str]) -> None:
+        """Find the cases some Idempotency-Keys (as ``intake.creator_key`` makes them) made already, in a few
+        statements: a resumed run finds its reports, a new one learns that none is there."""
+        todo = sorted(set(keys) - set(self.keys))
+        for k in range(0, len(todo), CHUNK):
+            chunk = todo[k:k + CHUNK]
+            found = dict(self.session.execute(select(Case.idempotency_key, Case.id)
+                                              .where(Case.idempotency_key.in_(chunk))).all())
+            self.keys.update((key, found.get(key)) for key in chunk)
+
+    def later(self, statement: Executable, params: dict) -> None:
+        """A write that may wait for ``flush``, where each statement's rows go in one call."""
+        self._later.setdefault(statement, []).append(params)
 
     def adopt(self, case: Case) -> None:
         """A case reported within the batch."""
@@ -108,6 +127,9 @@ class Batch:
         """Append the batch's events (the stage facts with them) and write the changed rows; returns how many
         events went in."""
         events, self.events = self.events, []
+        later, self._later = self._later, {}
+        for statement, rows in later.items():
+            self.session.connection().execute(statement, rows)
         log.append_many(self.session, events)
         self.session.flush()
         return len(events)

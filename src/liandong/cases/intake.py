@@ -155,7 +155,10 @@ def report(session: Session, index: GridIndex, actor: Identity, *, matter_code: 
         if not 1 <= len(idempotency_key) <= 100:
             raise Invalid("Idempotency-Key must have 1–100 characters")
         idempotency_key = creator_key(actor, idempotency_key)
-        found = session.connection().execute(_BY_KEY, {"key": idempotency_key}).scalar()  # built once: every report
+        if batch is not None and idempotency_key in batch.keys:  # looked up with the batch's others
+            found = batch.keys[idempotency_key]
+        else:
+            found = session.connection().execute(_BY_KEY, {"key": idempotency_key}).scalar()  # built once
         existing = session.get(Case, found) if found is not None else None
         if existing is not None:
             if existing.request_hash != _hash(body):
@@ -208,7 +211,12 @@ def report(session: Session, index: GridIndex, actor: Identity, *, matter_code: 
     conn = session.connection()
     case_id = conn.execute(_INSERT_CASE, values).scalar_one()
     values.update(id=case_id, number=f"{grid.code[:6]}-{now:%Y%m%d}-{case_id:07d}")
-    conn.execute(_NUMBER_CASE, {"case_id": case_id, "new_number": values["number"]})
+    if batch is not None:  # written with the batch's others at its flush (the case object has it already)
+        batch.later(_NUMBER_CASE, {"case_id": case_id, "new_number": values["number"]})
+        if idempotency_key is not None:
+            batch.keys[idempotency_key] = case_id
+    else:
+        conn.execute(_NUMBER_CASE, {"case_id": case_id, "new_number": values["number"]})
     case = Case(**values)
     make_transient_to_detached(case)
     session.add(case)

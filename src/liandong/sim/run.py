@@ -230,6 +230,7 @@ def simulate(url: str, s: Scenario, *, seed: int = 1, scale: float = 1.0,
         with unit_of_work(url) as session:
             with Batch(session, viewers) as batch:
                 batch.load(ids[i] for i in p.step_case[k:stop].tolist() if i in ids)
+                batch.look_up_keys(player.keys(k, stop))
                 for j in range(k, stop):
                     player.step(session, cal, batch, j)
             for (register, _), c in zip(registers, rcuts, strict=True):
@@ -305,6 +306,12 @@ class _Player:
 
     def __init__(self, w: World, roster: Roster, p: plans.Plan, key: str, ids: dict[int, int]):
         self.w, self.roster, self.p, self.key, self.ids = w, roster, p, key, ids
+
+    def keys(self, first: int, stop: int) -> list[str]:
+        """The Idempotency-Keys of the reports among steps ``first``…``stop`` (as ``intake.report`` keeps them)."""
+        p, report = self.p, plans.A["report"]
+        return [intake.creator_key(self.roster.reporter(p.channel[i], int(p.grid[i]), i), _key(self.key, i))
+                for i in p.step_case[first:stop][p.step_action[first:stop] == report].tolist()]
 
     def step(self, session: Session, cal: WorkCalendar, batch: Batch, j: int) -> None:
         p, i = self.p, int(self.p.step_case[j])
