@@ -57,7 +57,9 @@ def run(url: str, scale: float = 1.0, seed: int = 1) -> dict:
     assessed = assessment.measure(url, last, year=last.year) if last else None
     rate = events / out["seconds"] if out["seconds"] else None
     return {"scale": scale, "seed": seed, "district_load_seconds": round(load_s, 1), "wall_seconds": round(wall, 1),
-            "play_seconds": out["seconds"], "plan_seconds": out["plan_seconds"], "reports": out["cases_planned"],
+            "play_seconds": out["seconds"], "statistics_seconds": out["statistics_seconds"],
+            "months_seconds": out.get("months_seconds"), "plan_seconds": out["plan_seconds"],
+            "reports": out["cases_planned"],
             "steps": out["steps"], "steps_per_second": out["steps_per_second"], "case_events": events,
             "case_events_per_second": round(rate) if rate else None, "bare_insert_rows_per_second": bare,
             "ratio_to_bare": round(rate / bare, 3) if rate and bare else None,
