@@ -12,7 +12,7 @@ from liandong.auth.models import AuditEntry, User
 from liandong.cases import actions, intake, present
 from liandong.cases.models import Case, CaseEvent, CaseUnit
 from liandong.db import unit_of_work
-from liandong.errors import Conflict, Forbidden, NotFound
+from liandong.errors import Conflict, Forbidden, Invalid, NotFound
 from liandong.units.models import Unit
 from tests.caseworld import EAST_POINT, MATTER, ROLES, WEST_POINT, boss, do, new_case, unit_id
 from tests.conftest import login, make_client
@@ -229,6 +229,32 @@ def test_a_batch_looks_its_reports_keys_up_together_and_numbers_its_cases_at_its
         assert s.scalar(select(Case.number).where(Case.id == made.id)) == number
         assert number.endswith(f"-{made.id:07d}")
         assert s.scalar(select(func.count()).select_from(CaseEvent).where(CaseEvent.case_id == made.id)) == 1
+
+
+def test_a_dispatch_names_only_units_that_exist_alone_and_in_a_batch(world):
+    from liandong.areas.index import GridIndex
+    from liandong.cases.batch import Batch
+
+    me, lead, nowhere = boss(world), unit_id(world, f"B-cm-{WEST}"), 987_654
+    case_id = new_case(world)
+    do(world, case_id, "accept")
+    do(world, case_id, "file")
+    with pytest.raises(Invalid) as refused:
+        do(world, case_id, "dispatch", lead_unit_id=nowhere)
+    assert (refused.value.code, refused.value.params) == ("unknown_units", {"units": [nowhere]})
+    with pytest.raises(Invalid) as refused, unit_of_work(world) as s, Batch(s) as batch:
+        batch.load([case_id])
+        assert batch.units_there([lead, nowhere]) == {lead}
+        assert batch.units_there([nowhere]) == set()  # asked again: still not there
+        actions.act(s, GridIndex.build(s), case_id, "dispatch", me, {"lead_unit_id": lead,
+                                                                      "assisting_unit_ids": [nowhere]}, batch=batch)
+    assert (refused.value.code, refused.value.params) == ("unknown_units", {"units": [nowhere]})
+    with unit_of_work(world) as s, Batch(s) as batch:
+        batch.load([case_id])
+        actions.act(s, GridIndex.build(s), case_id, "dispatch", me, {"lead_unit_id": lead}, batch=batch)
+    with unit_of_work(world) as s:
+        case = s.get(Case, case_id)
+        assert (case.state, case.lead_unit_id) == ("dispatched", lead)
 
 
 @pytest.mark.parametrize("change,message", [

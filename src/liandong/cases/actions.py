@@ -84,6 +84,14 @@ class Standing:
     def master(self) -> Case | None:
         return self.session.get(Case, self.case.master_id) if self.case.master_id else None
 
+    def units_there(self, ids: list[int]) -> set[int]:
+        """Which of ``ids`` are units (a dispatch names only units that exist)."""
+        return existing_units(self.session, ids)
+
+
+def existing_units(session: Session, ids: list[int]) -> set[int]:
+    return set(session.connection().execute(_UNITS, {"ids": ids}).scalars())
+
 
 @dataclass
 class Doing:
@@ -221,7 +229,7 @@ def _dispatch(d: Doing) -> dict:
     if not isinstance(lead_id, int):
         raise Invalid("lead_unit_id must be a unit id (no proposal could be made for this case)", code="no_lead_unit")
     wanted = [lead_id, *[x for x in dict.fromkeys(body.assisting_unit_ids) if x != lead_id]]
-    found = set(session.connection().execute(_UNITS, {"ids": wanted}).scalars())
+    found = d.standing.units_there(wanted)
     missing = [x for x in wanted if x not in found]
     if missing:
         raise Invalid(f"unknown units: {missing}", code="unknown_units", params={"units": missing})
