@@ -86,11 +86,7 @@ class Standing:
 
     def units_there(self, ids: list[int]) -> set[int]:
         """Which of ``ids`` are units (a dispatch names only units that exist)."""
-        return existing_units(self.session, ids)
-
-
-def existing_units(session: Session, ids: list[int]) -> set[int]:
-    return set(session.connection().execute(_UNITS, {"ids": ids}).scalars())
+        return set(self.session.connection().execute(_UNITS, {"ids": ids}).scalars())
 
 
 @dataclass

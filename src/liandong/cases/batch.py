@@ -4,11 +4,11 @@ It runs the very path a single report or action takes — ``intake.report`` and 
 roles, guards, payload models, effects and clocks — and only takes the round trips once per batch: the cases it will
 act on, their units' parts, their waiting extension requests and their last event numbers are read together up
 front (``load``), and so are the Idempotency-Keys of the reports it will open (``look_up_keys``); a unit a dispatch
-names is looked up once a batch (``units_there``); whether the caller sees a case is decided by the visibility
-rule's predicate (``visibility.Viewer``), the twin of the SQL filter a single action uses; the events, and the stage
-facts projected from them, are appended together, and the changed rows and the writes that may wait (``later``: a
-new case's number) written together, by ``flush``; until then nothing is flushed by the way (the session's
-autoflush would write every changed row before each read).
+names is found among every unit's id, read once a batch (``units_there``); whether the caller sees a case is decided
+by the visibility rule's predicate (``visibility.Viewer``), the twin of the SQL filter a single action uses; the
+events, and the stage facts projected from them, are appended together, and the changed rows and the writes that
+may wait (``later``: a new case's number) written together, by ``flush``; until then nothing is flushed by the way
+(the session's autoflush would write every changed row before each read).
 
 Use it as ``with Batch(session) as batch:`` — the block flushes at its end — inside the caller's transaction; a
 refusal leaves the batch half-applied in the session: roll the transaction back. A case's version moves on once a
@@ -26,10 +26,11 @@ from sqlalchemy.orm import Session
 
 from liandong.auth.identity import Identity
 from liandong.cases import log
-from liandong.cases.actions import Standing, existing_units
+from liandong.cases.actions import Standing
 from liandong.cases.models import Case, CaseEvent, CaseUnit, Extension
 from liandong.cases.visibility import Viewer, viewer
 from liandong.errors import NotFound
+from liandong.units.models import Unit
 
 CHUNK = 900
 """Ids per IN list (SQLite's default limit on bound parameters is 999)."""
@@ -50,7 +51,7 @@ class Batch:
         """Idempotency-Keys looked up together (``look_up_keys``; ``intake.report`` asks here first): key → the
         case it made, None for a key not used yet."""
         self._later: dict[Executable, list[dict]] = {}
-        self._units: set[int] = set()
+        self._units: set[int] | None = None
         self._viewers = viewers if viewers is not None else {}
         self._no_autoflush = None
 
@@ -113,9 +114,10 @@ class Batch:
         return st
 
     def units_there(self, ids: list[int]) -> set[int]:
-        """Which of ``ids`` are units, each looked up once a batch (a day's dispatches name a few hundred)."""
-        if todo := [i for i in ids if i not in self._units]:
-            self._units |= existing_units(self.session, todo)
+        """Which of ``ids`` are units: every unit's id read once a batch (a district has a few thousand; a day's
+        dispatches name hundreds of them)."""
+        if self._units is None:
+            self._units = set(self.session.scalars(select(Unit.id)))
         return {i for i in ids if i in self._units}
 
     def _viewer(self, caller: Identity) -> Viewer:
