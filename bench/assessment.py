@@ -31,8 +31,9 @@ def _median(fn, rounds: int) -> float:
     return statistics.median(times)
 
 
-def measure(url: str, now: dt.datetime, rounds: int = 3, year: int | None = None, compare: bool = True) -> dict:
-    """The last 365 days before ``now``, or the calendar ``year`` (read as of its end, or ``now`` if later): first
+def measure(url: str, now: dt.datetime, rounds: int = 3, year: int | None = None, compare: bool = True,
+            days: int = 365) -> dict:
+    """The last ``days`` days before ``now``, or the calendar ``year`` (read as of its end, or ``now`` if later): first
     from the facts alone (``stored=False``), then with the complete months stored (``assessment/months.py``; the
     time to store them is ``months_refresh_s``). ``compare=False`` times the stored way only (ten million cases:
     a year from the facts takes many minutes an object type; ``liandong assessment refresh --check`` compares)."""
@@ -47,7 +48,7 @@ def measure(url: str, now: dt.datetime, rounds: int = 3, year: int | None = None
 
     leader = Identity(roles=frozenset({"leader"}))
     last = now.date()
-    period = periods.year(year) if year else periods.make(last - dt.timedelta(days=364), last)
+    period = periods.year(year) if year else periods.make(last - dt.timedelta(days=days - 1), last)
     now = max(now, period.end) if year else now
     out: dict = {"period": period.label}
     t = time.perf_counter()
@@ -96,6 +97,8 @@ def main() -> None:
     parser.add_argument("url")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--year", type=int, help="assess this calendar year, as of its last event")
+    parser.add_argument("--days", type=int, default=365, help="without --year: the last DAYS days (730: a "
+                        "two-year history whole)")
     parser.add_argument("--stored-only", action="store_true", help="time the stored months only, not the facts "
                         "(and do not compare the two): for ten million cases")
     args = parser.parse_args()
@@ -108,8 +111,8 @@ def main() -> None:
             now = s.scalar(select(func.max(CaseEvent.at)))
         if now is None:
             raise SystemExit("no case events in the database: nothing to assess")
-    print(json.dumps(measure(args.url, now, args.rounds, args.year, compare=not args.stored_only), indent=2,
-                     ensure_ascii=False))
+    print(json.dumps(measure(args.url, now, args.rounds, args.year, compare=not args.stored_only, days=args.days),
+                     indent=2, ensure_ascii=False))
 
 
 if __name__ == "__main__":
