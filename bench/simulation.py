@@ -58,7 +58,7 @@ def run(url: str, scale: float = 1.0, seed: int = 1) -> dict:
     rate = events / out["seconds"] if out["seconds"] else None
     return {"scale": scale, "seed": seed, "district_load_seconds": round(load_s, 1), "wall_seconds": round(wall, 1),
             "play_seconds": out["seconds"], "statistics_seconds": out["statistics_seconds"],
-            "months_seconds": out.get("months_seconds"), "plan_seconds": out["plan_seconds"],
+            "months_seconds": out["months_seconds"], "plan_seconds": out["plan_seconds"],
             "reports": out["cases_planned"],
             "steps": out["steps"], "steps_per_second": out["steps_per_second"], "case_events": events,
             "case_events_per_second": round(rate) if rate else None, "bare_insert_rows_per_second": bare,

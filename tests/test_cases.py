@@ -4,7 +4,7 @@ optimistic concurrency, idempotent intake, joint handling and masking of persona
 import threading
 
 import pytest
-from sqlalchemy import func, select, text
+from sqlalchemy import event, func, select, text
 from sqlalchemy.exc import DBAPIError
 
 from liandong.auth.identity import Identity
@@ -215,7 +215,14 @@ def test_a_batch_looks_its_reports_keys_up_together_and_numbers_its_cases_at_its
                              batch=batch)
 
     keys = [intake.creator_key(me, k) for k in ("batch-1", "batch-2")]
+    by_key: list[str] = []
+
+    def count(conn, cursor, statement, *_):
+        if "idempotency_key =" in statement:
+            by_key.append(statement)
+
     with unit_of_work(world) as s:
+        event.listen(s.get_bind(), "before_cursor_execute", count)
         with Batch(s) as batch:
             batch.look_up_keys(keys)
             assert batch.keys == {keys[0]: first, keys[1]: None}
@@ -224,14 +231,22 @@ def test_a_batch_looks_its_reports_keys_up_together_and_numbers_its_cases_at_its
             made, created = report(s, batch, "batch-2")
             assert created and batch.keys[keys[1]] == made.id
             assert report(s, batch, "batch-2") == (made, False)  # made earlier in the batch: found there
+            assert by_key == []  # every key answered by the batch, none asked of the database one at a time
+            for key in ("batch-1", "batch-2"):  # a key's other request is refused as on the single path
+                with pytest.raises(Conflict):
+                    intake.report(s, GridIndex.build(s), me, matter_code=MATTER, description="别的", lon=WEST_POINT[0],
+                                  lat=WEST_POINT[1], channel="hotline", idempotency_key=key, batch=batch)
             number = made.number
             assert s.scalar(select(Case.number).where(Case.id == made.id)).startswith("T")  # not written yet
         assert s.scalar(select(Case.number).where(Case.id == made.id)) == number
         assert number.endswith(f"-{made.id:07d}")
         assert s.scalar(select(func.count()).select_from(CaseEvent).where(CaseEvent.case_id == made.id)) == 1
+        event.remove(s.get_bind(), "before_cursor_execute", count)
 
 
 def test_a_dispatch_names_only_units_that_exist_alone_and_in_a_batch(world):
+    """A dispatch naming a unit that does not exist is refused (``unknown_units``), whether the single path asks the
+    database or the batch answers from the unit ids it read."""
     from liandong.areas.index import GridIndex
     from liandong.cases.batch import Batch
 

@@ -92,6 +92,14 @@ class Batch:
                                               .where(Case.idempotency_key.in_(chunk))).all())
             self.keys.update((key, found.get(key)) for key in chunk)
 
+    def case_of_key(self, key: str) -> tuple[bool, int | None]:
+        """(whether ``key`` was looked up or used in the batch, the case it made or None)."""
+        return key in self.keys, self.keys.get(key)
+
+    def key_used(self, key: str, case_id: int) -> None:
+        """A report of the batch made ``case_id`` under ``key``: the next report with it finds the case here."""
+        self.keys[key] = case_id
+
     def later(self, statement: Executable, params: dict) -> None:
         """A write that may wait for ``flush``, where each statement's rows go in one call."""
         self._later.setdefault(statement, []).append(params)
@@ -115,7 +123,7 @@ class Batch:
 
     def units_there(self, ids: list[int]) -> set[int]:
         """Which of ``ids`` are units: every unit's id read once a batch (a district has a few thousand; a day's
-        dispatches name hundreds of them)."""
+        dispatches name hundreds of them). A unit made within the batch is not among them."""
         if self._units is None:
             self._units = set(self.session.scalars(select(Unit.id)))
         return {i for i in ids if i in self._units}
@@ -157,9 +165,9 @@ class _Held(Standing):
     def pending(self) -> Extension | None:
         return self._batch.pending.get(self.case.id)
 
-    def units_there(self, ids: list[int]) -> set[int]:
-        return self._batch.units_there(ids)
-
     @pending.setter
     def pending(self, value: Extension | None) -> None:
         self._batch.pending[self.case.id] = value
+
+    def units_there(self, ids: list[int]) -> set[int]:
+        return self._batch.units_there(ids)

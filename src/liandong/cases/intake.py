@@ -155,9 +155,8 @@ def report(session: Session, index: GridIndex, actor: Identity, *, matter_code: 
         if not 1 <= len(idempotency_key) <= 100:
             raise Invalid("Idempotency-Key must have 1–100 characters")
         idempotency_key = creator_key(actor, idempotency_key)
-        if batch is not None and idempotency_key in batch.keys:  # looked up with the batch's others
-            found = batch.keys[idempotency_key]
-        else:
+        looked_up, found = batch.case_of_key(idempotency_key) if batch is not None else (False, None)
+        if not looked_up:
             found = session.connection().execute(_BY_KEY, {"key": idempotency_key}).scalar()  # built once
         existing = session.get(Case, found) if found is not None else None
         if existing is not None:
@@ -214,7 +213,7 @@ def report(session: Session, index: GridIndex, actor: Identity, *, matter_code: 
     if batch is not None:  # written with the batch's others at its flush (the case object has it already)
         batch.later(_NUMBER_CASE, {"case_id": case_id, "new_number": values["number"]})
         if idempotency_key is not None:
-            batch.keys[idempotency_key] = case_id
+            batch.key_used(idempotency_key, case_id)
     else:
         conn.execute(_NUMBER_CASE, {"case_id": case_id, "new_number": values["number"]})
     case = Case(**values)

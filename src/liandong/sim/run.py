@@ -29,13 +29,12 @@ from liandong.assessment import simulated
 from liandong.cases import actions, intake
 from liandong.cases.batch import Batch
 from liandong.cases.calendar import WorkCalendar, calendar_for, seed_from_chinesecalendar
-from liandong.cases.models import Case
 from liandong.catalogue import service as catalogue
 from liandong.catalogue import snapshot
 from liandong.config import get_settings
 from liandong.db import unit_of_work, utcnow
 from liandong.errors import DomainError, Invalid
-from liandong.ops import statistics
+from liandong.ops import vacuum
 from liandong.screening import early_warnings
 from liandong.screening.dispute_models import Dispute
 from liandong.screening.hazard_models import Hazard
@@ -54,7 +53,7 @@ SCAN_WEEKDAY, SCAN_MINUTE = 6, 20 * 60
 incident's day (a live district scans hourly; this keeps the year fast and still finds the typhoon's burst)."""
 TIDY_STEPS, TIDY_SHARE = 50_000, 0.2
 """On PostgreSQL the case tables are vacuumed and analysed again once the steps played since the last time reach
-``TIDY_STEPS`` and ``TIDY_SHARE`` of all played (``ops/statistics.py``: a year's writes outrun autovacuum, and plans
+``TIDY_STEPS`` and ``TIDY_SHARE`` of all played (``ops/vacuum.py``: a year's writes outrun autovacuum, and plans
 made on an empty table's statistics slow every step). Growing with the tables, as autovacuum's thresholds do: a
 full year takes it about 15 times, a tenth of it 4."""
 PAYLOADS = {"reject": {"reason": "不属于受理范围（模拟）"}, "void": {"reason": "重复或无效上报（模拟）"},
@@ -244,12 +243,12 @@ def simulate(url: str, s: Scenario, *, seed: int = 1, scale: float = 1.0,
             run = session.get(SimRun, run_id)
             run.done_until, run.steps_done = float((day + 1) * DAY), done_by(day + 1)
         if done_by(day + 1) - tidied >= max(TIDY_STEPS, TIDY_SHARE * done_by(day + 1)):
-            upkeep, tidied = upkeep + statistics.refresh(url, vacuum=True), done_by(day + 1)
+            upkeep, tidied = upkeep + vacuum.tidy(url, vacuum=True), done_by(day + 1)
         if on_progress is not None:
             on_progress(Progress(done_by(day + 1) - first, total - first, w.clock.day_of(day * DAY),
                                  time.perf_counter() - t0))
     if total > first:  # what reads the year (its months, its figures) plans on what was written
-        upkeep += statistics.refresh(url, vacuum=True)
+        upkeep += vacuum.tidy(url, vacuum=True)
     seconds = time.perf_counter() - t0
     with unit_of_work(url) as session:
         run = session.get(SimRun, run_id)
@@ -285,15 +284,15 @@ def _known(url: str, p: plans.Plan, roster: Roster, key: str, done_until: float)
     n = int(np.searchsorted(p.reported, done_until))
     if not n:
         return {}
-    keys = {intake.creator_key(roster.reporter(p.channel[i], int(p.grid[i]), i), _key(key, i)): i for i in range(n)}
-    found: dict[int, int] = {}
-    with unit_of_work(url) as session:
-        names = list(keys)
-        for k in range(0, len(names), 900):
-            for case_id, ikey in session.execute(select(Case.id, Case.idempotency_key).where(
-                    Case.idempotency_key.in_(names[k:k + 900]))):
-                found[keys[ikey]] = case_id
-    return found
+    keys = {_stored_key(p, roster, key, i): i for i in range(n)}
+    with unit_of_work(url) as session, Batch(session) as batch:
+        batch.look_up_keys(keys)
+        return {keys[k]: case_id for k, case_id in batch.keys.items() if case_id is not None}
+
+
+def _stored_key(p: plans.Plan, roster: Roster, key: str, ordinal: int) -> str:
+    """A report's Idempotency-Key as ``intake.report`` stores it (its reporter's)."""
+    return intake.creator_key(roster.reporter(p.channel[ordinal], int(p.grid[ordinal]), ordinal), _key(key, ordinal))
 
 
 def _key(key: str, ordinal: int) -> str:
@@ -310,7 +309,7 @@ class _Player:
     def keys(self, first: int, stop: int) -> list[str]:
         """The Idempotency-Keys of the reports among steps ``first``…``stop`` (as ``intake.report`` keeps them)."""
         p, report = self.p, plans.A["report"]
-        return [intake.creator_key(self.roster.reporter(p.channel[i], int(p.grid[i]), i), _key(self.key, i))
+        return [_stored_key(p, self.roster, self.key, i)
                 for i in p.step_case[first:stop][p.step_action[first:stop] == report].tolist()]
 
     def step(self, session: Session, cal: WorkCalendar, batch: Batch, j: int) -> None:
