@@ -37,20 +37,41 @@ STEPS = [(1, "report", None, "reported"), (2, "accept", "reported", "accepted"),
          (6, "report_done", "in_progress", "disposed"), (7, "request_check", "disposed", "checking"),
          (8, "check_passed", "checking", "checked"), (9, "close", "checked", "closed"),
          (10, "rate", "closed", "closed")]
+PEOPLE_IDS = ("(SELECT array_agg(id ORDER BY id) AS ids FROM users WHERE id IN (SELECT user_id FROM user_roles WHERE "
+              "role IN ('inspector', 'receptionist', 'shift_leader', 'dispatcher'))) p")
+"""The assessed people, as an array a generated row picks its actor from (an event's ``seq`` after the facts')."""
+LEADS = "(SELECT array_agg(id ORDER BY id) AS ids FROM units WHERE kind IN ('department', 'branch')) u"
+"""The departments, as an array a generated case picks its lead unit from."""
 STAGES = [(1, "accept", "accept"), (2, "file", "file"), (3, "dispatch", "dispatch"), (4, "sign", "sign"),
           (5, "dispose", "report_done"), (6, "await_check", "request_check"), (7, "check", "check_passed"),
           (8, "close", "close")]
 
 
+PEOPLE = 20
+"""People made per assessed role (inspector, receptionist, shift leader, dispatcher): the cases' actors."""
+
+
+def _district(url: str) -> None:
+    """The Minhang district (its grids, units and demo accounts, no activity) and ``PEOPLE`` people per assessed
+    role, so that every object type the assessment ranks has objects the generated rows count for."""
+    from liandong.auth.service import create_user
+    from liandong.demo import loader
+
+    with unit_of_work(url) as s:
+        loader.load(s, "bench-password-123", cases=0)
+        for role in ("inspector", "receptionist", "shift_leader", "dispatcher"):
+            for i in range(PEOPLE):
+                create_user(s, username=f"bench_{role}_{i}", password="bench-password-123", unit_code="LD-310112",
+                            roles=[role])
+
+
 def generate(url: str, events: int, months: int, now: dt.datetime, chunk: int = 1_000_000,
              unlogged: bool = False) -> dict:
-    """Cases, events and facts over ``months`` months up to ``now``; returns the counts and seconds taken."""
-    from liandong.catalogue.service import load_standard
-
+    """Cases, events and facts over ``months`` months up to ``now``, in the grids of the Minhang district, acted on
+    by its people and led by its departments; returns the counts and seconds taken."""
     t0 = time.perf_counter()
     migrate(url)
-    with unit_of_work(url) as s:
-        load_standard(s)
+    _district(url)
     start = partitions.add_months(partitions.month_of(now), -months + 1)
     n = events // 10
     engine = get_engine(url)
@@ -71,33 +92,38 @@ def generate(url: str, events: int, months: int, now: dt.datetime, chunk: int = 
             first = conn.execute(text("SELECT coalesce(max(id), 0) FROM cases")).scalar()
             conn.execute(text(
                 "INSERT INTO cases (number, state, version, matter_id, urgency, channel, description, lon, lat, "
-                "area_path, rework_count, escalation_count, created_at, updated_at, closed_at) "
+                "grid_id, area_path, rework_count, escalation_count, created_at, updated_at, closed_at) "
                 "SELECT 'B' || g, CASE WHEN g % 50 = 0 THEN 'dispatched' ELSE 'closed' END, 1, "
-                "m.ids[1 + g % cardinality(m.ids)], 'normal', (ARRAY['hotline','app','inspector'])[1 + g % 3], "
-                "'bench', 121.3 + (g % 1000) * 1e-4, 31.1 + (g % 997) * 1e-4, '', 0, 0, "
+                "m.ids[1 + g % cardinality(m.ids)], 'normal', (ARRAY['hotline','app','grid_worker'])[1 + g % 3], "
+                "'bench', 121.3 + (g % 1000) * 1e-4, 31.1 + (g % 997) * 1e-4, "
+                "a.ids[1 + g % cardinality(a.ids)], a.paths[1 + g % cardinality(a.ids)], 0, 0, "
                 ":start + make_interval(secs => :span * g / :n), :start + make_interval(secs => :span * g / :n), "
                 "CASE WHEN g % 50 = 0 THEN NULL ELSE :start + make_interval(secs => :span * g / :n + 16 * 3600) END "
                 "FROM generate_series(CAST(:lo AS bigint), CAST(:hi AS bigint)) g, "
-                "(SELECT array_agg(id) AS ids FROM matters) m"),
+                "(SELECT array_agg(id) AS ids FROM matters) m, "
+                "(SELECT array_agg(id ORDER BY id) AS ids, array_agg(path ORDER BY id) AS paths FROM areas "
+                "WHERE level = 'grid') a"),
                 {"start": start, "span": span, "n": n, "lo": lo, "hi": hi})
             mine = "c.id > :first AND (c.state = 'closed' OR s.seq <= 4)"
             conn.execute(text(
                 "INSERT INTO case_events (case_id, seq, at, actor_id, actor, unit_id, action, from_state, to_state, "
-                "payload) SELECT c.id, s.seq, c.created_at + (s.seq - 1) * interval '2 hours', 1 + c.id % 20, "
-                f"'bench', 1 + c.id % 30, s.action, s.from_state, s.to_state, '{{}}' FROM cases c, (VALUES {steps}) "
-                f"AS s(seq, action, from_state, to_state) WHERE {mine}"), {"first": first})
+                "payload) SELECT c.id, s.seq, c.created_at + (s.seq - 1) * interval '2 hours', "
+                "p.ids[1 + (c.id + s.seq) % cardinality(p.ids)], 'bench', u.ids[1 + c.id % cardinality(u.ids)], "
+                f"s.action, s.from_state, s.to_state, '{{}}' FROM cases c, (VALUES {steps}) "
+                f"AS s(seq, action, from_state, to_state), {PEOPLE_IDS}, {LEADS} WHERE {mine}"), {"first": first})
             conn.execute(text(
                 "INSERT INTO case_stage_facts (case_id, seq, stage, lead_unit_id, actor_id, started_at, deadline, "
                 "ended_at, paused_minutes, pauses, used_minutes, on_time, ended_by, outcome, extensions, escalations, "
                 "late_before) "
-                "SELECT c.id, s.seq, s.stage, CASE WHEN s.seq >= 4 THEN 1 + c.id % 30 END, "
-                "CASE WHEN r THEN NULL ELSE 1 + c.id % 20 END, c.created_at + (s.seq - 1) * interval '2 hours', "
+                "SELECT c.id, s.seq, s.stage, CASE WHEN s.seq >= 4 THEN u.ids[1 + c.id % cardinality(u.ids)] END, "
+                "CASE WHEN r THEN NULL ELSE p.ids[1 + (c.id + s.seq + 1) % cardinality(p.ids)] END, "
+                "c.created_at + (s.seq - 1) * interval '2 hours', "
                 "c.created_at + (s.seq + 1) * interval '2 hours', "
                 "CASE WHEN r THEN NULL ELSE c.created_at + s.seq * interval '2 hours' END, 0, '', "
                 "CASE WHEN r THEN NULL ELSE 120 END, CASE WHEN r THEN NULL ELSE (c.id * 7 + s.seq) % 13 <> 0 END, "
                 "CASE WHEN r THEN NULL ELSE s.ended_by END, CASE WHEN r THEN NULL ELSE 'done' END, 0, 0, "
                 "EXISTS (SELECT FROM generate_series(1, s.seq - 1) k WHERE (c.id * 7 + k) % 13 = 0) "
-                f"FROM cases c, (VALUES {stages}) AS s(seq, stage, ended_by), "
+                f"FROM cases c, (VALUES {stages}) AS s(seq, stage, ended_by), {PEOPLE_IDS}, {LEADS}, "
                 f"LATERAL (SELECT c.state <> 'closed' AND s.seq = 4 AS r) x WHERE {mine}"), {"first": first})
             conn.execute(text("INSERT INTO case_event_heads SELECT case_id, max(seq) FROM case_events "
                               "WHERE case_id > :first GROUP BY case_id"), {"first": first})
