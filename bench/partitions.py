@@ -7,9 +7,9 @@ timeline, the live feed, the event-number guard, the running-stage update).
 The history is made by ``INSERT … SELECT generate_series`` (services would take hours at this size) in the Minhang
 district (its grids, departments and ``PEOPLE`` people per assessed role, so that the assessment ranks real
 objects): cases spread evenly over ``--months`` months up to now, ten events each (report … rate; 2 % of the cases
-still open after four), and their stage facts (eight stages; the open cases' fourth still running). The guard trigger is off during the
-bulk load only (the heads it keeps are filled after), and its own cost is measured after it, one insert at a
-time.
+still open after four), and their stage facts (eight stages; the open cases' fourth still running). The guard
+trigger is off during the bulk load only (the heads it keeps are filled after), and its own cost is measured after
+it, one insert at a time.
 
 ``python -m bench.partitions [--events N] [--months M]`` makes a scratch database, measures, and drops it;
 ``--keep NAME`` makes it as NAME and keeps it, and measures NAME again if it is there (ten million cases take an
