@@ -75,6 +75,50 @@ def test_years_without_data_warn(cal, db_url):
         assert not WorkCalendar.load(s, HOURS, "Asia/Shanghai").add(at("2026-12-31 17:00"), 60)[1]
 
 
+def _walk_between(cal: WorkCalendar, start: dt.datetime, end: dt.datetime) -> float:
+    """Working minutes by walking the days window by window: what the calendar's day sums must give."""
+    total, s, e = 0.0, start.astimezone(SH), end.astimezone(SH)
+    day = s.date()
+    while day <= e.date():
+        if cal.is_workday(day):
+            for a, b in parse_hours(HOURS):
+                lo = max(dt.datetime.combine(day, a, tzinfo=SH), s)
+                hi = min(dt.datetime.combine(day, b, tzinfo=SH), e)
+                total += max(0.0, (hi - lo).total_seconds() / 60)
+        day += dt.timedelta(days=1)
+    return total
+
+
+def test_working_time_by_day_sums_matches_a_walk_over_the_days(cal):
+    """``between`` and ``add`` count on per-year sums of the working days; a walk over every day says the same, at
+    random instants (holidays, worked weekends, nights, the turn of the year, years without data) and at the
+    windows' edges."""
+    import random
+
+    rng = random.Random(7)
+    base = at("2024-10-01 00:00")
+    instants = [base + dt.timedelta(minutes=rng.uniform(0, 3 * 365 * 1440)) for _ in range(300)]
+    instants += [at("2025-12-31 17:30"), at("2026-01-04 08:30"), at("2026-02-13 11:30"), at("2026-02-14 13:00")]
+    for start in instants:
+        for span in (0.0, 0.5, 37.25, 180.0, 450.0, 451.0, 2 * 450.0, 17 * 450.0 + 3.3):
+            end, unknown = cal.add(start, span)
+            assert _walk_between(cal, start, end) == pytest.approx(span, abs=1e-6)
+            assert cal.between(start, end) == pytest.approx(span, abs=1e-6)
+            assert unknown == {y for y in range(start.astimezone(SH).year, end.astimezone(SH).year + 1)
+                               if y not in cal.years}
+            if span:  # the instant the minutes are used up, not a moment of rest after it
+                assert cal.between(start, end - dt.timedelta(microseconds=2)) < span
+        later = start + dt.timedelta(minutes=rng.uniform(0, 400 * 1440))
+        assert cal.between(start, later) == pytest.approx(_walk_between(cal, start, later), abs=1e-6)
+    # no minutes: the first working instant from then on
+    assert cal.add(at("2026-02-13 17:45"), 0)[0].astimezone(SH) == at("2026-02-14 08:30")
+    assert cal.add(at("2026-02-13 11:30"), 0)[0].astimezone(SH) == at("2026-02-13 13:00")
+    assert cal.add(at("2026-02-13 10:00"), 0)[0].astimezone(SH) == at("2026-02-13 10:00")
+    assert cal.add(at("2026-02-13 10:00"), 90)[0].astimezone(SH) == at("2026-02-13 11:30")  # a window's end
+    with pytest.raises(Invalid):
+        cal.add(at("2026-02-13 10:00"), 4 * 365 * 450)
+
+
 @pytest.mark.parametrize("spec", ["8-17", "09:00-08:00", "08:00-12:00,11:00-13:00", ""])
 def test_bad_working_hours(spec):
     with pytest.raises(Invalid):

@@ -7,6 +7,7 @@ still work, weekends only, and say so with a warning, so nobody silently trusts 
 
 from __future__ import annotations
 
+import bisect
 import datetime as dt
 from dataclasses import dataclass
 from zoneinfo import ZoneInfo
@@ -80,37 +81,78 @@ class WorkCalendar:
         return windows
 
     def add(self, start: dt.datetime, minutes: float) -> tuple[dt.datetime, set[int]]:
-        """The instant ``minutes`` of working time after ``start``; and the years crossed without data."""
+        """The instant ``minutes`` of working time after ``start`` (the end of a window the minutes fill exactly;
+        for none, the first working instant from ``start``); and the years crossed without data."""
         local = start.astimezone(self.tz)
-        remaining = max(0.0, minutes)
+        wanted = round(max(0.0, minutes) * _US_PER_MINUTE)
+        if not wanted:
+            return self._first_working(local)
+        year, need = local.year, self._worked(local) + wanted
+        while need > self._sums(year)[-1]:  # on into the next year
+            need -= self._sums(year)[-1]
+            year += 1
+            if year - local.year > MAX_DAYS // 365:
+                raise Invalid("a deadline more than three years away; check the time limit")
+        sums = self._sums(year)
+        k = bisect.bisect_left(sums, need) - 1  # the day whose windows hold the instant: sums[k] < need <= sums[k+1]
+        day = dt.date(year, 1, 1) + dt.timedelta(days=k)
+        if (day - local.date()).days > MAX_DAYS:
+            raise Invalid("a deadline more than three years away; check the time limit")
+        left = need - sums[k]
+        for a, b in self._windows(day):
+            span = (b - a) // _US
+            if left <= span:
+                unknown = {y for y in range(local.year, year + 1) if y not in self.years}
+                return (a + dt.timedelta(microseconds=left)).astimezone(dt.UTC), unknown
+            left -= span
+        raise AssertionError("a day's sums and its windows disagree")  # pragma: no cover
+
+    def between(self, start: dt.datetime, end: dt.datetime) -> float:
+        """Working minutes in [start, end): the difference of the working time each has seen since its year
+        began (the years between added whole)."""
+        if end <= start:
+            return 0.0
+        s_local, e_local = start.astimezone(self.tz), end.astimezone(self.tz)
+        total = self._worked(e_local) - self._worked(s_local)
+        for year in range(s_local.year, e_local.year):
+            total += self._sums(year)[-1]
+        return total / _US_PER_MINUTE
+
+    def _sums(self, year: int) -> list[int]:
+        """Working microseconds in the year before each of its days (and, last, in the whole year), kept per year:
+        working time between two instants is then a difference, not a walk over the days between."""
+        years = self.__dict__.setdefault("_sums_by_year", {})
+        sums = years.get(year)
+        if sums is None:
+            sums, day, total = [0], dt.date(year, 1, 1), 0
+            while day.year == year:
+                total += sum((b - a) // _US for a, b in self._windows(day))
+                sums.append(total)
+                day += dt.timedelta(days=1)
+            years[year] = sums
+        return sums
+
+    def _worked(self, local: dt.datetime) -> int:
+        """Working microseconds in ``local``'s year before it."""
+        day = local.date()
+        done = sum((min(b, local) - a) // _US for a, b in self._windows(day) if local > a)
+        return self._sums(day.year)[day.toordinal() - dt.date(day.year, 1, 1).toordinal()] + done
+
+    def _first_working(self, local: dt.datetime) -> tuple[dt.datetime, set[int]]:
+        """The first working instant from ``local`` on, and the years passed without data."""
         day, unknown = local.date(), set()
         for _ in range(MAX_DAYS):
             if day.year not in self.years:
                 unknown.add(day.year)
             for a, b in self._windows(day):
-                s = max(a, local)
-                if s >= b:
-                    continue
-                avail = (b - s).total_seconds() / 60
-                if remaining <= avail:
-                    return (s + dt.timedelta(minutes=remaining)).astimezone(dt.UTC), unknown
-                remaining -= avail
+                if max(a, local) < b:
+                    return max(a, local).astimezone(dt.UTC), unknown
             day += dt.timedelta(days=1)
         raise Invalid("a deadline more than three years away; check the time limit")
 
-    def between(self, start: dt.datetime, end: dt.datetime) -> float:
-        """Working minutes in [start, end)."""
-        if end <= start:
-            return 0.0
-        s_local, e_local = start.astimezone(self.tz), end.astimezone(self.tz)
-        total, day = 0.0, s_local.date()
-        while day <= e_local.date():
-            for a, b in self._windows(day):
-                lo, hi = max(a, s_local), min(b, e_local)
-                if hi > lo:
-                    total += (hi - lo).total_seconds() / 60
-            day += dt.timedelta(days=1)
-        return total
+
+_US = dt.timedelta(microseconds=1)
+_US_PER_MINUTE = 60_000_000
 
 
 def seed_from_chinesecalendar(session: Session) -> dict:

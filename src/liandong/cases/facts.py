@@ -37,9 +37,10 @@ OUTCOMES = {"return": "returned", "check_failed": "reworked", "reject": "rejecte
             "merge": "merged"}
 """How a stage ended, by the action that ended it; any other action: done."""
 LEAD_STAGES = frozenset({"sign", "dispose"})
-RULES = "3"
+RULES = "4"
 """The version of ``fold``: change it whenever what ``fold`` writes changes, and ``liandong migrate`` rebuilds
-the stored facts with the new rules (``cases/upkeep.py``; ``rules`` adds the settings the facts depend on)."""
+the stored facts with the new rules (``cases/upkeep.py``; ``rules`` adds the settings the facts depend on). 4: working
+time counted on the calendar's day sums, which may round the last digit otherwise."""
 GENERATION = "stage_facts_generation"
 """``meta``: a new value at each rebuild (and when archived months are dropped or restored, ``ops/partitions.py``),
 so that what was derived from the old rows (the assessment's month figures) knows it is outdated."""

@@ -41,7 +41,7 @@ def light_rules() -> str:
     """What the stored yellow moments are computed by (the margin, the working hours, the time zone): when it
     changes, ``liandong migrate`` recomputes them (``cases/upkeep.py``)."""
     s = get_settings()
-    return f"yellow at {MARGIN} of the limit left; hours {s.work_hours}; {s.timezone}"
+    return f"yellow at {MARGIN} of the limit left; hours {s.work_hours}; {s.timezone}; day sums"
 
 
 MAX_LEVEL = 3
