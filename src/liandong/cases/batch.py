@@ -7,9 +7,8 @@ front (``load``), and so are the Idempotency-Keys of the reports it will open (`
 names is found among every unit's id, read once a batch (``units_there``); whether the caller sees a case is decided
 by the visibility rule's predicate (``visibility.Viewer``), the twin of the SQL filter a single action uses; the
 events, and the stage facts projected from them, are appended together, and the changed rows and the writes that
-may wait (``later``: a new case's number) written together, by ``flush`` — the changed cases in one statement
-(``_write_cases``: the unit of work writes a versioned row a statement at a time); until then nothing is flushed by
-the way (the session's autoflush would write every changed row before each read).
+may wait (``later``: a new case's number) written together, by ``flush``; until then nothing is flushed by the way
+(the session's autoflush would write every changed row before each read).
 
 Use it as ``with Batch(session) as batch:`` — the block flushes at its end — inside the caller's transaction; a
 refusal leaves the batch half-applied in the session: roll the transaction back. A case's version moves on once a
@@ -22,10 +21,8 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterable
 
-from sqlalchemy import Executable, bindparam, func, inspect, select
+from sqlalchemy import Executable, func, select
 from sqlalchemy.orm import Session
-from sqlalchemy.orm.attributes import set_committed_value
-from sqlalchemy.orm.exc import StaleDataError
 
 from liandong.auth.identity import Identity
 from liandong.cases import log
@@ -35,8 +32,6 @@ from liandong.cases.visibility import Viewer, viewer
 from liandong.errors import NotFound
 from liandong.units.models import Unit
 
-_CASES = Case.__table__
-_COLUMNS = frozenset(c.key for c in _CASES.c) - {"id", "version"}
 CHUNK = 900
 """Ids per IN list (SQLite's default limit on bound parameters is 999)."""
 
@@ -153,30 +148,9 @@ class Batch:
         later, self._later = self._later, {}
         for statement, rows in later.items():
             self.session.connection().execute(statement, rows)
-        self._write_cases()
+        self.session.flush()  # the cases first: a version moved on meanwhile is told as such (StaleDataError)
         log.append_many(self.session, events)
-        self.session.flush()
         return len(events)
-
-    def _write_cases(self) -> None:
-        """Write the batch's changed cases in one UPDATE of the columns any of them changed, each row's version
-        checked and moved on as the unit of work does it (a row whose version moved meanwhile: StaleDataError),
-        then tell the session the rows are stored. The unit of work would send one statement a versioned row."""
-        changed = [case for case in self.cases.values() if inspect(case).modified]
-        if not changed:
-            return
-        keys = sorted(set().union(*(inspect(case).committed_state for case in changed)) & _COLUMNS)
-        statement = (_CASES.update().where(_CASES.c.id == bindparam("b_id"), _CASES.c.version == bindparam("b_version"))
-                     .values({**{k: bindparam(f"b_{k}") for k in keys}, "version": bindparam("b_next")}))
-        rows = [{"b_id": case.id, "b_version": case.version, "b_next": case.version + 1,
-                 **{f"b_{k}": getattr(case, k) for k in keys}} for case in changed]
-        written = self.session.connection().execute(statement, rows).rowcount
-        if written != len(rows):
-            raise StaleDataError(f"{len(rows) - written} of the batch's {len(rows)} cases were changed meanwhile")
-        for case, row in zip(changed, rows, strict=True):
-            for k in keys:
-                set_committed_value(case, k, getattr(case, k))
-            set_committed_value(case, "version", row["b_next"])
 
 
 class _Held(Standing):
