@@ -90,33 +90,44 @@ def _walk_between(cal: WorkCalendar, start: dt.datetime, end: dt.datetime) -> fl
 
 
 def test_working_time_by_day_sums_matches_a_walk_over_the_days(cal):
-    """``between`` and ``add`` count on per-year sums of the working days; a walk over every day says the same, at
-    random instants (holidays, worked weekends, nights, the turn of the year, years without data) and at the
-    windows' edges."""
+    """``between`` and ``add`` count on per-year sums of the working days; a walk over every day says the same to the
+    microsecond, at random instants (holidays, worked weekends, nights, turns of years, years without data) and at
+    the windows' edges."""
     import random
+
+    def us(minutes: float) -> int:
+        return round(minutes * 60_000_000)
 
     rng = random.Random(7)
     base = at("2024-10-01 00:00")
     instants = [base + dt.timedelta(minutes=rng.uniform(0, 3 * 365 * 1440)) for _ in range(300)]
     instants += [at("2025-12-31 17:30"), at("2026-01-04 08:30"), at("2026-02-13 11:30"), at("2026-02-14 13:00")]
     for start in instants:
-        for span in (0.0, 0.5, 37.25, 180.0, 450.0, 451.0, 2 * 450.0, 17 * 450.0 + 3.3):
+        for span in (0.0, 0.5, 37.25, 180.0, 450.0, 451.0, 2 * 450.0, 17 * 450.0 + 3.3, 300 * 450.0):
             end, unknown = cal.add(start, span)
-            assert _walk_between(cal, start, end) == pytest.approx(span, abs=1e-6)
-            assert cal.between(start, end) == pytest.approx(span, abs=1e-6)
+            assert us(_walk_between(cal, start, end)) == us(cal.between(start, end)) == us(span)
             assert unknown == {y for y in range(start.astimezone(SH).year, end.astimezone(SH).year + 1)
                                if y not in cal.years}
             if span:  # the instant the minutes are used up, not a moment of rest after it
-                assert cal.between(start, end - dt.timedelta(microseconds=2)) < span
-        later = start + dt.timedelta(minutes=rng.uniform(0, 400 * 1440))
-        assert cal.between(start, later) == pytest.approx(_walk_between(cal, start, later), abs=1e-6)
+                assert us(_walk_between(cal, start, end - dt.timedelta(microseconds=1))) == us(span) - 1
+        later = start + dt.timedelta(minutes=rng.uniform(0, 800 * 1440))
+        assert us(cal.between(start, later)) == us(_walk_between(cal, start, later))
+        assert cal.between(later, start) == 0.0 and cal.add(start, -5.0) == cal.add(start, 0.0)
     # no minutes: the first working instant from then on
     assert cal.add(at("2026-02-13 17:45"), 0)[0].astimezone(SH) == at("2026-02-14 08:30")
     assert cal.add(at("2026-02-13 11:30"), 0)[0].astimezone(SH) == at("2026-02-13 13:00")
     assert cal.add(at("2026-02-13 10:00"), 0)[0].astimezone(SH) == at("2026-02-13 10:00")
     assert cal.add(at("2026-02-13 10:00"), 90)[0].astimezone(SH) == at("2026-02-13 11:30")  # a window's end
-    with pytest.raises(Invalid):
-        cal.add(at("2026-02-13 10:00"), 4 * 365 * 450)
+    # a deadline is given up to three years of days ahead (MAX_DAYS), no further, however far the minutes reach
+    start = at("2026-01-06 08:30")
+    last = start.date() + dt.timedelta(days=calendar.MAX_DAYS - 1)
+    while not cal.is_workday(last):
+        last -= dt.timedelta(days=1)
+    reach = cal.between(start, dt.datetime.combine(last, dt.time(17, 30), tzinfo=SH))
+    assert cal.add(start, reach)[0].astimezone(SH).date() == last
+    for too_far in (reach + 450.0, float("inf")):
+        with pytest.raises(Invalid):
+            cal.add(start, too_far)
 
 
 @pytest.mark.parametrize("spec", ["8-17", "09:00-08:00", "08:00-12:00,11:00-13:00", ""])

@@ -13,7 +13,9 @@ may wait (``later``: a new case's number) written together, by ``flush``; until 
 Use it as ``with Batch(session) as batch:`` — the block flushes at its end — inside the caller's transaction; a
 refusal leaves the batch half-applied in the session: roll the transaction back. A case's version moves on once a
 batch (at its flush), not once an action, so a ``version`` in a payload is checked against the case as the batch
-found it; a concurrent writer is caught at the flush (``StaleDataError``): roll back and run the batch again.
+found it; a concurrent writer is caught at the flush — ``StaleDataError`` when it moved the case's version (the
+case rows are written first), an IntegrityError on the event number when it only added an event (a photo, a
+channel's follow-up): roll back and run the batch again.
 """
 
 from __future__ import annotations
@@ -142,7 +144,7 @@ class Batch:
                             "from_state": from_state, "to_state": to_state, "payload": payload})
 
     def flush(self) -> int:
-        """Append the batch's events (the stage facts with them) and write the changed rows; returns how many
+        """Write the changed rows, then append the batch's events (the stage facts with them); returns how many
         events went in."""
         events, self.events = self.events, []
         later, self._later = self._later, {}

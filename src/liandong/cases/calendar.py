@@ -27,6 +27,9 @@ RELOAD_SECONDS = 600.0
 (by hand in SQL, by an older version during a rolling upgrade) reach every process all the same."""
 
 MAX_DAYS = 3 * 366
+_US = dt.timedelta(microseconds=1)
+_US_PER_MINUTE = 60_000_000
+"""Working time is counted in whole microseconds (exact sums and differences), given out in minutes."""
 
 
 def parse_hours(spec: str) -> list[tuple[dt.time, dt.time]]:
@@ -70,8 +73,8 @@ class WorkCalendar:
         return self.exceptions.get(day, day.weekday() < 5)
 
     def _windows(self, day: dt.date) -> tuple[tuple[dt.datetime, dt.datetime], ...]:
-        """The day's working hours as moments (none on a day off), kept per day: deadlines and lights ask for the
-        same few days again and again."""
+        """The day's working hours as moments (none on a day off), kept per day: a deadline or a used time ends
+        on one of the same few days again and again."""
         days = self.__dict__.setdefault("_days", {})
         windows = days.get(day)
         if windows is None:
@@ -84,7 +87,7 @@ class WorkCalendar:
         """The instant ``minutes`` of working time after ``start`` (the end of a window the minutes fill exactly;
         for none, the first working instant from ``start``); and the years crossed without data."""
         local = start.astimezone(self.tz)
-        wanted = round(max(0.0, minutes) * _US_PER_MINUTE)
+        wanted = round(min(max(0.0, minutes), MAX_DAYS * 1440.0) * _US_PER_MINUTE)  # inf: too far, refused below
         if not wanted:
             return self._first_working(local)
         year, need = local.year, self._worked(local) + wanted
@@ -96,7 +99,7 @@ class WorkCalendar:
         sums = self._sums(year)
         k = bisect.bisect_left(sums, need) - 1  # the day whose windows hold the instant: sums[k] < need <= sums[k+1]
         day = dt.date(year, 1, 1) + dt.timedelta(days=k)
-        if (day - local.date()).days > MAX_DAYS:
+        if (day - local.date()).days >= MAX_DAYS:  # as far as a walk of MAX_DAYS days would have gone
             raise Invalid("a deadline more than three years away; check the time limit")
         left = need - sums[k]
         for a, b in self._windows(day):
@@ -116,7 +119,7 @@ class WorkCalendar:
         total = self._worked(e_local) - self._worked(s_local)
         for year in range(s_local.year, e_local.year):
             total += self._sums(year)[-1]
-        return total / _US_PER_MINUTE
+        return max(0, total) / _US_PER_MINUTE  # never below 0: the wall clock runs back an hour in autumn (DST)
 
     def _sums(self, year: int) -> list[int]:
         """Working microseconds in the year before each of its days (and, last, in the whole year), kept per year:
@@ -124,10 +127,12 @@ class WorkCalendar:
         years = self.__dict__.setdefault("_sums_by_year", {})
         sums = years.get(year)
         if sums is None:
-            sums, day, total = [0], dt.date(year, 1, 1), 0
+            # every working day holds the same wall-clock hours (aware moments of one zone subtract as wall time)
+            per_day = sum((dt.datetime.combine(dt.date.min, b) - dt.datetime.combine(dt.date.min, a)) // _US
+                          for a, b in self.hours)
+            sums, day = [0], dt.date(year, 1, 1)
             while day.year == year:
-                total += sum((b - a) // _US for a, b in self._windows(day))
-                sums.append(total)
+                sums.append(sums[-1] + (per_day if self.is_workday(day) else 0))
                 day += dt.timedelta(days=1)
             years[year] = sums
         return sums
@@ -150,9 +155,6 @@ class WorkCalendar:
             day += dt.timedelta(days=1)
         raise Invalid("a deadline more than three years away; check the time limit")
 
-
-_US = dt.timedelta(microseconds=1)
-_US_PER_MINUTE = 60_000_000
 
 
 def seed_from_chinesecalendar(session: Session) -> dict:
