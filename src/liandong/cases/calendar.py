@@ -62,7 +62,13 @@ class WorkCalendar:
 
     @property
     def day_minutes(self) -> float:
-        return sum((dt.datetime.combine(dt.date.min, b) - dt.datetime.combine(dt.date.min, a)).total_seconds() / 60
+        return self._day_us / _US_PER_MINUTE
+
+    @property
+    def _day_us(self) -> int:
+        """A working day's length in microseconds: every working day holds the same wall-clock hours (aware moments
+        of one zone subtract as wall time)."""
+        return sum((dt.datetime.combine(dt.date.min, b) - dt.datetime.combine(dt.date.min, a)) // _US
                    for a, b in self.hours)
 
     def minutes(self, amount: float, unit: str) -> float:
@@ -127,10 +133,7 @@ class WorkCalendar:
         years = self.__dict__.setdefault("_sums_by_year", {})
         sums = years.get(year)
         if sums is None:
-            # every working day holds the same wall-clock hours (aware moments of one zone subtract as wall time)
-            per_day = sum((dt.datetime.combine(dt.date.min, b) - dt.datetime.combine(dt.date.min, a)) // _US
-                          for a, b in self.hours)
-            sums, day = [0], dt.date(year, 1, 1)
+            per_day, sums, day = self._day_us, [0], dt.date(year, 1, 1)
             while day.year == year:
                 sums.append(sums[-1] + (per_day if self.is_workday(day) else 0))
                 day += dt.timedelta(days=1)
@@ -154,7 +157,6 @@ class WorkCalendar:
                     return max(a, local).astimezone(dt.UTC), unknown
             day += dt.timedelta(days=1)
         raise Invalid("a deadline more than three years away; check the time limit")
-
 
 
 def seed_from_chinesecalendar(session: Session) -> dict:
