@@ -16,12 +16,13 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
-from sqlalchemy import DateTime, MetaData, create_engine, event, text
+from sqlalchemy import DateTime, MetaData, create_engine, event, inspect, text
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import DBAPIError, InterfaceError, InternalError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
-from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
+from sqlalchemy.orm import DeclarativeBase, Session, make_transient_to_detached, sessionmaker
 from sqlalchemy.types import TypeDecorator
 
 NAMING = {
@@ -61,6 +62,7 @@ def utcnow() -> dt.datetime:
 
 
 _engines: dict[str, Engine] = {}
+_Row = TypeVar("_Row")
 
 
 def _sqlite_pragmas(dbapi_conn, _record) -> None:
@@ -191,6 +193,64 @@ def unit_of_work(url: str) -> Iterator[Session]:
         raise
     finally:
         session.close()
+
+
+def stored(session: Session, obj: _Row) -> _Row:
+    """Hand the session an object whose row a Core INSERT wrote (the busiest writers skip the unit of work's insert
+    and its flush of everything else): persistent from here on, and taken out again if the transaction, or the
+    savepoint it was written in, rolls back. Every column must be set (one left out would be loaded on access)."""
+    make_transient_to_detached(obj)
+    session.add(obj)
+    session.info.setdefault("core_rows", []).append((session.get_nested_transaction() or session.get_transaction(),
+                                                     obj))
+    return obj
+
+
+def insert_stored(session: Session, obj: _Row) -> _Row:
+    """Write a new object with one Core ``INSERT … RETURNING id`` — its set attributes, the other columns' defaults
+    (None where there is none), version 1 — and hand it to the session as stored (``stored``)."""
+    mapper, table = inspect(type(obj)), type(obj).__table__
+    values = {}
+    for column in table.columns:
+        if column.primary_key:
+            continue
+        key = mapper.get_property_by_column(column).key
+        default = column.default
+        if key in obj.__dict__:
+            values[key] = obj.__dict__[key]
+        elif column is mapper.version_id_col:
+            values[key] = 1
+        elif default is None or default.is_scalar:
+            values[key] = default.arg if default is not None else None
+        elif default.is_callable:  # a Python function (utcnow): SQLAlchemy wraps it to take the context
+            values[key] = default.arg(None)
+        else:
+            raise ValueError(f"{table.name}.{column.name}: a SQL default is not read back; set it")
+    values["id"] = session.connection().execute(table.insert().returning(table.c.id), values).scalar_one()
+    for key, value in values.items():
+        setattr(obj, key, value)
+    return stored(session, obj)
+
+
+@event.listens_for(Session, "after_soft_rollback")
+def _forget_rolled_back_rows(session: Session, previous_transaction) -> None:
+    """A row inserted with Core is not one the unit of work knows it added, so a rollback (of a savepoint too)
+    would leave its object in the session although the row is gone: take it out here."""
+    kept = []
+    for tx, obj in session.info.get("core_rows", ()):
+        inner = tx
+        while inner is not None and inner is not previous_transaction:
+            inner = inner.parent
+        if inner is None:
+            kept.append((tx, obj))
+        elif obj in session:
+            session.expunge(obj)
+    session.info["core_rows"] = kept
+
+
+@event.listens_for(Session, "after_commit")
+def _committed_rows(session: Session) -> None:
+    session.info.pop("core_rows", None)
 
 
 def alembic_config(url: str):

@@ -21,8 +21,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple
 
-from sqlalchemy import bindparam, event, select
-from sqlalchemy.orm import Session, make_transient_to_detached
+from sqlalchemy import bindparam, select
+from sqlalchemy.orm import Session
 
 from liandong.areas.index import GridIndex
 from liandong.auth.identity import Identity
@@ -32,7 +32,7 @@ from liandong.cases.models import Case, CaseEvent
 from liandong.catalogue import snapshot
 from liandong.catalogue.models import URGENCIES
 from liandong.config import Settings
-from liandong.db import utcnow
+from liandong.db import stored, utcnow
 from liandong.errors import Conflict, Invalid
 from liandong.privacy import id_number_problem
 
@@ -216,11 +216,7 @@ def report(session: Session, index: GridIndex, actor: Identity, *, matter_code: 
             batch.key_used(idempotency_key, case_id)
     else:
         conn.execute(_NUMBER_CASE, {"case_id": case_id, "new_number": values["number"]})
-    case = Case(**values)
-    make_transient_to_detached(case)
-    session.add(case)
-    session.info.setdefault("core_rows", []).append((session.get_nested_transaction() or session.get_transaction(),
-                                                     case))
+    case = stored(session, Case(**values))
     reported = {"channel": channel, "matter": matter_code}
     if batch is not None:
         batch.adopt(case)
@@ -237,27 +233,6 @@ NEW_CASE = {c.key: None for c in _CASES.c if c.key != "id"} | {
 _INSERT_CASE = _CASES.insert().returning(_CASES.c.id)
 _BY_KEY = select(_CASES.c.id).where(_CASES.c.idempotency_key == bindparam("key"))
 _NUMBER_CASE = _CASES.update().where(_CASES.c.id == bindparam("case_id")).values(number=bindparam("new_number"))
-
-
-@event.listens_for(Session, "after_soft_rollback")
-def _forget_rolled_back_rows(session: Session, previous_transaction) -> None:
-    """A case inserted with Core is not one the unit of work knows it added, so a rollback (of a savepoint
-    too) would leave it in the session although its row is gone: take it out here."""
-    kept = []
-    for tx, obj in session.info.get("core_rows", ()):
-        inner = tx
-        while inner is not None and inner is not previous_transaction:
-            inner = inner.parent
-        if inner is None:
-            kept.append((tx, obj))
-        elif obj in session:
-            session.expunge(obj)
-    session.info["core_rows"] = kept
-
-
-@event.listens_for(Session, "after_commit")
-def _committed_rows(session: Session) -> None:
-    session.info.pop("core_rows", None)
 
 
 def creator_key(actor: Identity, key: str) -> str:

@@ -110,7 +110,7 @@ def _no_incident(x: Dispute, caller: Identity) -> DomainError | None:
 
 
 OPEN = dict.fromkeys(("registered", "mediating"))
-REGISTER = register_table.Register("dispute", Dispute, (
+REGISTER = register_table.Register(disputes.LOG, (
     Action("assign", {"registered": "mediating", "mediating": None}, ds.ASSIGN_ROLES, Assign, _assign),
     Action("mediate", {"mediating": None}, ds.MEDIATE_ROLES, Mediate),
     Action("escalate", OPEN, ds.ASSIGN_ROLES, Escalate, _escalate, _below_top),
@@ -119,6 +119,6 @@ REGISTER = register_table.Register("dispute", Dispute, (
     Action("callback", {"resolved": "closed"}, ds.MEDIATE_ROLES, Callback, _callback),
     Action("reopen", {"resolved": "mediating"}, ds.MEDIATE_ROLES, Reopen, _reopen),
     Action("raise_incident", OPEN, CREATE_ROLES, RaiseIncident, _raise, _no_incident, authority=False),
-), disputes.get, disputes.log, holds_tier)
+), disputes.get, disputes.sees, holds_tier)
 TABLE, NAMES, NEEDS = REGISTER.table, REGISTER.names, REGISTER.needs
 refusal, allowed_for, act = REGISTER.refusal, REGISTER.allowed_for, REGISTER.act

@@ -5,6 +5,7 @@ The place, number, sight and log numbering are the helpers hazards use (``hazard
 from __future__ import annotations
 
 import datetime as dt
+from typing import TYPE_CHECKING
 
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
@@ -12,36 +13,41 @@ from sqlalchemy.orm import Session
 from liandong import audit
 from liandong.areas.index import GridIndex, place
 from liandong.auth.identity import Identity
-from liandong.errors import Invalid, NotFound
+from liandong.cases.visibility import Viewer
+from liandong.errors import Invalid
 from liandong.screening import dispute_states as ds
 from liandong.screening.dispute_models import Dispute, DisputeEvent
 from liandong.screening.dispute_payloads import DisputeIn
-from liandong.screening.hazards import append, needs, number, within
+from liandong.screening.hazards import Log, needs, not_found, number, opened, seen, within
+
+if TYPE_CHECKING:
+    from liandong.screening.register_batch import Batch
+
+LOG = Log("dispute", Dispute, DisputeEvent, "dispute_id")
 
 
 def visible(stmt, caller: Identity):
     return within(stmt, caller, Dispute)
 
 
-def log(session: Session, dispute: Dispute, caller: Identity, action: str, from_state: str | None, payload: dict,
-        now: dt.datetime) -> None:
-    append(session, DisputeEvent, dispute, "dispute_id", caller, action, from_state, payload, now)
+def sees(viewer: Viewer, dispute: Dispute) -> bool:
+    return seen(viewer, dispute.area_path)
 
 
-def open_dispute(session: Session, index: GridIndex, caller: Identity, body: DisputeIn,
-                 now: dt.datetime) -> Dispute:
-    """Register a dispute (state ``registered``: 挂单 on the problem list); the caller commits."""
+def open_dispute(session: Session, index: GridIndex, caller: Identity, body: DisputeIn, now: dt.datetime,
+                 batch: Batch | None = None) -> Dispute:
+    """Register a dispute (state ``registered``: 挂单 on the problem list); the caller commits. A ``batch``
+    (``register_batch.py``) numbers it from the day's count it keeps and holds its event until its flush."""
     needs(ds.REPORT_ROLES, caller, "create")
     grid, lon, lat = place(index, body.lon, body.lat, body.crs, caller.scope)
-    dispute = Dispute(number=number(session, Dispute, "MD", now), title=body.title, type=body.type, risk=body.risk,
-                      tier=body.tier, description=body.description,
+    taken = batch.numbers if batch is not None else None
+    dispute = Dispute(number=number(session, Dispute, "MD", now, taken), title=body.title, type=body.type,
+                      risk=body.risk, tier=body.tier, description=body.description,
                       parties=[p.model_dump(exclude_none=True) for p in body.parties], lon=lon, lat=lat,
                       grid_id=grid.id, area_path=grid.path, mediator=body.mediator, state="registered",
                       created_at=now, created_by=caller.user_id, updated_at=now)
-    session.add(dispute)
-    session.flush()
-    log(session, dispute, caller, "report", None,
-        {"type": body.type, "risk": body.risk, "tier": body.tier, "parties": len(body.parties)}, now)
+    opened(session, LOG, dispute, caller,
+           {"type": body.type, "risk": body.risk, "tier": body.tier, "parties": len(body.parties)}, now, batch)
     audit.record(session, "dispute_created", actor_id=caller.user_id, actor_name=caller.name,
                  target=f"dispute:{dispute.id}", detail={"number": dispute.number})
     return dispute
@@ -50,8 +56,7 @@ def open_dispute(session: Session, index: GridIndex, caller: Identity, body: Dis
 def get(session: Session, dispute_id: int, caller: Identity) -> Dispute:
     dispute = session.scalar(visible(select(Dispute).where(Dispute.id == dispute_id), caller))
     if dispute is None:
-        raise NotFound(f"dispute {dispute_id} not found", code="dispute_not_found",
-                       params={"dispute_id": dispute_id})
+        raise not_found("dispute", dispute_id)
     return dispute
 
 

@@ -28,7 +28,7 @@ from liandong.screening.early_warning_input import kind_names
 from liandong.screening.early_warning_models import EarlyWarning
 from liandong.screening.early_warning_payloads import WarningAction
 from liandong.screening.early_warning_states import ACT_ROLES, ACTIONS, allowed
-from liandong.screening.hazard_models import Hazard, HazardEvent
+from liandong.screening.hazard_models import Hazard
 
 
 def may_act(caller: Identity) -> bool:
@@ -98,11 +98,11 @@ def _link_registered(session: Session, warning: EarlyWarning, incident: Incident
     found = list(session.scalars(hazards.visible(select(Hazard).where(Hazard.id.in_(warning.hazard_ids)), caller)
                                  .order_by(Hazard.id)))
     for h in found:
-        hazards.append(session, HazardEvent, h, "hazard_id", caller, "link_incident", h.state, payload, now)
+        hazards.append(session, hazards.LOG, h, caller, "link_incident", h.state, payload, now)
     held = list(session.scalars(disputes.visible(select(Dispute).where(Dispute.id.in_(warning.dispute_ids)),
                                                  caller).order_by(Dispute.id)))
     for x in held:
         if x.incident_id is None:
             x.incident_id = incident.id
-        disputes.log(session, x, caller, "link_incident", x.state, payload, now)
+        hazards.append(session, disputes.LOG, x, caller, "link_incident", x.state, payload, now)
     return {"hazard_ids": [h.id for h in found], "dispute_ids": [x.id for x in held]}

@@ -12,8 +12,6 @@ alone), so each side's history names the other. The service never commits.
 
 from __future__ import annotations
 
-import datetime as dt
-
 from liandong import audit
 from liandong.areas.index import GridIndex
 from liandong.auth.identity import Identity
@@ -23,7 +21,7 @@ from liandong.cases.payloads import Payload
 from liandong.errors import Conflict, DomainError, Forbidden, Invalid
 from liandong.screening import hazard_states as hs
 from liandong.screening import hazards, register_table
-from liandong.screening.hazard_models import Hazard, HazardEvent
+from liandong.screening.hazard_models import Hazard
 from liandong.screening.hazard_payloads import Close, File, Rectify, Reject, Reward, ToCase
 
 Doing = register_table.Doing[Hazard]
@@ -114,13 +112,8 @@ def _no_case(h: Hazard, caller: Identity) -> DomainError | None:
     return Conflict("the hazard is a case already", code="case_exists") if h.case_id is not None else None
 
 
-def _record(session, hazard: Hazard, caller: Identity, action: str, from_state: str, record: dict,
-            now: dt.datetime) -> None:
-    hazards.append(session, HazardEvent, hazard, "hazard_id", caller, action, from_state, record, now)
-
-
 REWARDABLE = dict.fromkeys(("filed", "rectifying", "closed"))
-REGISTER = register_table.Register("hazard", Hazard, (
+REGISTER = register_table.Register(hazards.LOG, (
     Action("file", {"found": "filed"}, hs.FILE_ROLES, File, _file),
     Action("reject", {"found": "rejected"}, hs.FILE_ROLES, Reject),
     Action("rectify", {"filed": "rectifying", "rectifying": None}, hs.RECTIFY_ROLES, Rectify),
@@ -128,6 +121,6 @@ REGISTER = register_table.Register("hazard", Hazard, (
     Action("reward", REWARDABLE, hs.REWARD_ROLES, Reward, _reward, _reward_open),
     Action("pay_reward", REWARDABLE, hs.REWARD_ROLES, Payload, _pay, _reward_unpaid),
     Action("to_case", {"filed": None, "rectifying": None}, hs.CASE_ROLES, ToCase, _to_case, _no_case),
-), hazards.get, _record)
+), hazards.get, hazards.sees)
 TABLE, NAMES, NEEDS = REGISTER.table, REGISTER.names, REGISTER.needs
 refusal, allowed_for, act = REGISTER.refusal, REGISTER.allowed_for, REGISTER.act

@@ -4,11 +4,12 @@ guard → payload → effect → event, with the same refusals and codes as the 
 the authority's or a guard's own code, ``missing_field``/``invalid_field``, ``stale``.
 
 Each register gives its rows of ``Action`` (the states an action may be taken in and where each leads, the roles it
-needs, its payload model, an optional guard on the row and an effect), how to read a row within the caller's sight,
-how to append its event, and optionally who holds a row now (``authority``: a dispute belongs to its tier);
-``allowed_for`` asks the same ``refusal`` of every action, so what a row offers cannot drift from what the service
-takes. The row carries an optimistic version claimed before any effect runs: of two concurrent actions one wins, the
-other is told 409 ``stale``. The service never commits.
+needs, its payload model, an optional guard on the row and an effect), its ``Log`` (row and event models), how to
+read a row within the caller's sight and the same rule as a predicate on a row in hand, and optionally who holds a
+row now (``authority``: a dispute belongs to its tier); ``allowed_for`` asks the same ``refusal`` of every action, so
+what a row offers cannot drift from what the service takes. The row carries an optimistic version claimed before any
+effect runs: of two concurrent actions one wins, the other is told 409 ``stale``. The batch form
+(``register_batch.py``) takes the same path for many actions in one transaction. The service never commits.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Generic, TypeVar
 
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import flag_modified
@@ -25,8 +26,13 @@ from sqlalchemy.orm.exc import StaleDataError
 from liandong.areas.index import GridIndex
 from liandong.auth.identity import Identity
 from liandong.cases.payloads import Payload, parse, required
+from liandong.cases.visibility import Viewer
 from liandong.db import utcnow
 from liandong.errors import Conflict, DomainError, NotFound, Stale, role_needed
+from liandong.screening.hazards import Log, append
+
+if TYPE_CHECKING:
+    from liandong.screening.register_batch import Batch
 
 Row = TypeVar("Row")
 """A register's row: ``state``, ``version`` (the mapper's version column) and ``updated_at``."""
@@ -62,17 +68,17 @@ class Action(Generic[Row]):
     """Whether the register's authority rule (who holds the row now, e.g. a dispute's tier) applies."""
 
 
-Record = Callable[[Session, Any, Identity, str, str, dict, dt.datetime], object]
-"""Append the row's event: (session, row, caller, action, from_state, record, now)."""
-
-
 class Register(Generic[Row]):
     """A register's action table and the path through it."""
 
-    def __init__(self, what: str, model: type, actions: Iterable[Action[Row]],
-                 get: Callable[[Session, int, Identity], Row], record: Record,
+    def __init__(self, log: Log, actions: Iterable[Action[Row]], get: Callable[[Session, int, Identity], Row],
+                 sees: Callable[[Viewer, Row], bool],
                  authority: Callable[[Row, Identity], DomainError | None] | None = None):
-        self.what, self.model, self.get, self.record = what, model, get, record
+        self.log, self.what, self.model = log, log.what, log.model
+        self.get = get
+        """A row the caller may see, read through the SQL form of the visibility rule; 404 otherwise."""
+        self.sees = sees
+        """The rule's predicate form, for a row in hand (a batch's)."""
         self.authority = authority
         """Why the caller, who may see the row and holds the role, does not hold it now (None: anyone who sees it)."""
         self.table: dict[str, Action[Row]] = {a.name: a for a in actions}
@@ -99,21 +105,22 @@ class Register(Generic[Row]):
         return [name for name in self.names if self.refusal(self.table[name], row, caller) is None]
 
     def act(self, session: Session, row_id: int, name: str, caller: Identity, payload: dict | None = None,
-            now: dt.datetime | None = None, index: GridIndex | None = None) -> Row:
-        """Take action ``name`` on the row with ``payload`` (checked by the action's model) and append its event."""
+            now: dt.datetime | None = None, index: GridIndex | None = None, batch: Batch | None = None) -> Row:
+        """Take action ``name`` on the row with ``payload`` (checked by the action's model) and append its event;
+        with a ``batch`` (``register_batch.py``) the row is the batch's and the event waits for its flush."""
         action = self.table.get(name)
         if action is None:
             raise NotFound(f"unknown action {name!r}; actions are {', '.join(self.names)}", code="unknown_action",
                            params={"action": name})
         try:
-            return self._act(session, row_id, action, caller, dict(payload or {}), now or utcnow(), index)
+            return self._act(session, row_id, action, caller, dict(payload or {}), now or utcnow(), index, batch)
         except StaleDataError:  # another transaction moved the version on
             session.rollback()
             raise self._stale(session.get(self.model, row_id), caller) from None
 
     def _act(self, session: Session, row_id: int, action: Action[Row], caller: Identity, data: dict,
-             now: dt.datetime, index: GridIndex | None) -> Row:
-        row = self.get(session, row_id, caller)
+             now: dt.datetime, index: GridIndex | None, batch: Batch | None) -> Row:
+        row = self.get(session, row_id, caller) if batch is None else batch.row(self, row_id, caller)
         expected = data.get("version")
         if type(expected) is int and expected != row.version:  # type: ignore[attr-defined]
             raise self._stale(row, caller)
@@ -124,13 +131,17 @@ class Register(Generic[Row]):
             raise refused
         body = parse(action.name, action.payload, data)
         from_state = row.state  # type: ignore[attr-defined]
-        flag_modified(row, "updated_at")  # claim the version first: of two concurrent actions one gets 409 stale
-        session.flush()
+        if batch is None:  # claim the version first: of two concurrent actions one gets 409 stale
+            flag_modified(row, "updated_at")
+            session.flush()
         record = body.record()
         if action.effect is not None:
             record.update(action.effect(Doing(action.name, session, row, caller, body, now, index)) or {})
         row.state, row.updated_at = action.moves[from_state] or from_state, now  # type: ignore[attr-defined]
-        self.record(session, row, caller, action.name, from_state, _plain(record), now)
+        if batch is None:
+            append(session, self.log, row, caller, action.name, from_state, _plain(record), now)
+        else:
+            batch.record(self.log, row, caller, action.name, from_state, _plain(record), now)
         return row
 
     def _stale(self, row: Row | None, caller: Identity) -> Stale:

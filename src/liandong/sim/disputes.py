@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 from liandong.screening import dispute_actions, disputes
 from liandong.screening.dispute_payloads import DisputeIn
 from liandong.screening.dispute_states import TYPE_NAMES, TYPES
+from liandong.screening.register_batch import Batch
 from liandong.sim.clock import WorkClock
 from liandong.sim.draws import Found, delay, exactly, found
 from liandong.sim.places import Places
@@ -82,7 +83,13 @@ class Player:
     def __init__(self, index, clock: WorkClock, roster: Roster, p: DisputePlan, ids: dict[int, int]):
         self.index, self.clock, self.roster, self.p, self.ids = index, clock, roster, p, ids
 
-    def step(self, session: Session, j: int) -> None:
+    log = disputes.LOG
+
+    def known(self, first: int, stop: int) -> list[int]:
+        """The ids of the disputes made already that steps ``first``…``stop`` act on (a batch reads them together)."""
+        return [self.ids[i] for i in self.p.step_dispute[first:stop].tolist() if i in self.ids]
+
+    def step(self, session: Session, batch: Batch, j: int) -> None:
         p, i = self.p, int(self.p.step_dispute[j])
         action = ACTIONS[p.step_action[j]]
         at = self.clock.moment(float(p.step_t[j]))
@@ -91,12 +98,12 @@ class Player:
             body = DisputeIn(title=f"{TYPE_NAMES[p.type[i]]}纠纷（模拟）", type=p.type[i],
                              parties=[{"name": "当事人甲（模拟）"}, {"name": "当事人乙（模拟）"}],
                              lon=float(p.lon[i]), lat=float(p.lat[i]))
-            self.ids[i] = disputes.open_dispute(session, self.index, who, body, at).id
+            self.ids[i] = disputes.open_dispute(session, self.index, who, body, at, batch).id
             return
         payload = {"assign": {"mediator": "网格调解员（模拟）"}, "mediate": {"note": "组织双方调解（模拟）"},
                    "resolve": {"outcome": OUTCOMES[int(p.step_arg[j])][0]},
                    "callback": {"note": "回访双方，协议履行良好（模拟）"}}[action]
-        dispute_actions.act(session, self.ids[i], action, who, payload, at)
+        dispute_actions.act(session, self.ids[i], action, who, payload, at, batch=batch)
 
 
 def counts(p: DisputePlan, end: float) -> dict[str, int]:

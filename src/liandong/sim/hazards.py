@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 from liandong.screening import hazard_actions, hazards
 from liandong.screening.hazard_payloads import HazardIn
 from liandong.screening.hazard_states import SECTOR_NAMES, SECTORS
+from liandong.screening.register_batch import Batch
 from liandong.sim.clock import WorkClock
 from liandong.sim.draws import Found, delay, exactly, found
 from liandong.sim.places import Places
@@ -100,7 +101,13 @@ class Player:
     def __init__(self, index, clock: WorkClock, roster: Roster, p: HazardPlan, ids: dict[int, int]):
         self.index, self.clock, self.roster, self.p, self.ids = index, clock, roster, p, ids
 
-    def step(self, session: Session, j: int) -> None:
+    log = hazards.LOG
+
+    def known(self, first: int, stop: int) -> list[int]:
+        """The ids of the hazards made already that steps ``first``…``stop`` act on (a batch reads them together)."""
+        return [self.ids[i] for i in self.p.step_hazard[first:stop].tolist() if i in self.ids]
+
+    def step(self, session: Session, batch: Batch, j: int) -> None:
         p, i = self.p, int(self.p.step_hazard[j])
         action = ACTIONS[p.step_action[j]]
         at = self.clock.moment(float(p.step_t[j]))
@@ -113,7 +120,7 @@ class Player:
             body = HazardIn(title=f"{SECTOR_NAMES[p.sector[i]]}隐患（模拟）", sector=p.sector[i],
                             grade="major" if p.major[i] else "general", lon=float(p.lon[i]), lat=float(p.lat[i]),
                             reporter=reporter)
-            self.ids[i] = hazards.open_hazard(session, self.index, who, body, at).id
+            self.ids[i] = hazards.open_hazard(session, self.index, who, body, at, batch).id
             return
         payload: dict = {}
         if action == "file":
@@ -129,7 +136,7 @@ class Player:
             who, payload = self.roster.desk("shift_leader", i), {"amount": (50, 100, 200, 500)[i % 4]}
         else:  # pay_reward: a second shift leader (四眼原则)
             who = self.roster.desk("shift_leader", i + 1)
-        hazard_actions.act(session, self.ids[i], action, who, payload, at)
+        hazard_actions.act(session, self.ids[i], action, who, payload, at, batch=batch)
 
 
 def counts(p: HazardPlan, end: float) -> dict[str, int]:

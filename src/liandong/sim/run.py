@@ -38,6 +38,7 @@ from liandong.ops import vacuum
 from liandong.screening import early_warnings
 from liandong.screening.dispute_models import Dispute
 from liandong.screening.hazard_models import Hazard
+from liandong.screening.register_batch import Batch as RegisterBatch
 from liandong.sim import disputes as dp
 from liandong.sim import hazards as hz
 from liandong.sim import incidents
@@ -232,9 +233,11 @@ def simulate(url: str, s: Scenario, *, seed: int = 1, scale: float = 1.0,
                 batch.look_up_keys(player.keys(k, stop))
                 for j in range(k, stop):
                     player.step(session, cal, batch, j)
-            for (register, _), c in zip(registers, rcuts, strict=True):
-                for j in range(c[day], c[day + 1]):
-                    register.step(session, j)
+            with RegisterBatch(session, viewers) as rbatch:
+                for (register, _), c in zip(registers, rcuts, strict=True):
+                    rbatch.load(register.log, register.known(c[day], c[day + 1]))
+                    for j in range(c[day], c[day + 1]):
+                        register.step(session, rbatch, j)
             for one in staged:
                 if int(one.t // DAY) == day:
                     incidents.stage(session, w.index, w.clock, roster.commander, one)
