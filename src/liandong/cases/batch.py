@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable
+from typing import Self
 
 from sqlalchemy import Executable, func, select
 from sqlalchemy.orm import Session
@@ -38,12 +39,41 @@ CHUNK = 900
 """Ids per IN list (SQLite's default limit on bound parameters is 999)."""
 
 
-class Batch:
-    """The batch's cases and what the rules read of them, and the events waiting for ``flush``."""
+class Batching:
+    """What every batch form shares (this one, the screening registers'): nothing flushed by the way — the session's
+    autoflush would write every changed row before each read — until the batch's own ``flush`` at the block's end;
+    and each caller's sight resolved once (``visibility.Viewer``)."""
 
     def __init__(self, session: Session, viewers: dict[Identity, Viewer] | None = None):
         """``viewers`` may be shared by the batches of one job: who sees what does not change within it."""
         self.session = session
+        self._viewers = viewers if viewers is not None else {}
+        self._no_autoflush = None
+
+    def __enter__(self) -> Self:
+        self._no_autoflush = self.session.no_autoflush
+        self._no_autoflush.__enter__()
+        return self
+
+    def __exit__(self, kind, value, traceback) -> None:
+        self._no_autoflush.__exit__(kind, value, traceback)
+        if kind is None:
+            self.flush()
+
+    def flush(self) -> int:
+        raise NotImplementedError
+
+    def _viewer(self, caller: Identity) -> Viewer:
+        if caller not in self._viewers:
+            self._viewers[caller] = viewer(self.session, caller)
+        return self._viewers[caller]
+
+
+class Batch(Batching):
+    """The batch's cases and what the rules read of them, and the events waiting for ``flush``."""
+
+    def __init__(self, session: Session, viewers: dict[Identity, Viewer] | None = None):
+        super().__init__(session, viewers)
         self.cases: dict[int, Case] = {}
         self.parts: dict[int, list[CaseUnit]] = {}
         self.pending: dict[int, Extension | None] = {}
@@ -54,18 +84,6 @@ class Batch:
         case it made, None for a key not used yet."""
         self._later: dict[Executable, list[dict]] = {}
         self._units: set[int] | None = None
-        self._viewers = viewers if viewers is not None else {}
-        self._no_autoflush = None
-
-    def __enter__(self) -> Batch:
-        self._no_autoflush = self.session.no_autoflush
-        self._no_autoflush.__enter__()
-        return self
-
-    def __exit__(self, kind, value, traceback) -> None:
-        self._no_autoflush.__exit__(kind, value, traceback)
-        if kind is None:
-            self.flush()
 
     def load(self, case_ids: Iterable[int]) -> None:
         """Read the cases the batch will act on, with what the rules ask of them, in a few statements."""
@@ -129,11 +147,6 @@ class Batch:
         if self._units is None:
             self._units = set(self.session.scalars(select(Unit.id)))
         return {i for i in ids if i in self._units}
-
-    def _viewer(self, caller: Identity) -> Viewer:
-        if caller not in self._viewers:
-            self._viewers[caller] = viewer(self.session, caller)
-        return self._viewers[caller]
 
     def record(self, case: Case, caller: Identity, action: str, from_state: str | None, to_state: str,
                payload: dict, now: dt.datetime) -> None:

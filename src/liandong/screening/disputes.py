@@ -14,16 +14,20 @@ from liandong import audit
 from liandong.areas.index import GridIndex, place
 from liandong.auth.identity import Identity
 from liandong.cases.visibility import Viewer
-from liandong.errors import Invalid
+from liandong.errors import Invalid, NotFound
 from liandong.screening import dispute_states as ds
 from liandong.screening.dispute_models import Dispute, DisputeEvent
 from liandong.screening.dispute_payloads import DisputeIn
-from liandong.screening.hazards import Log, needs, not_found, number, opened, seen, within
+from liandong.screening.hazards import Log, needs, number, opened, seen, within
 
 if TYPE_CHECKING:
     from liandong.screening.register_batch import Batch
 
-LOG = Log("dispute", Dispute, DisputeEvent, "dispute_id")
+def missing(dispute_id: int) -> NotFound:
+    return NotFound(f"dispute {dispute_id} not found", code="dispute_not_found", params={"dispute_id": dispute_id})
+
+
+LOG = Log("dispute", Dispute, DisputeEvent, "dispute_id", missing)
 
 
 def visible(stmt, caller: Identity):
@@ -56,7 +60,7 @@ def open_dispute(session: Session, index: GridIndex, caller: Identity, body: Dis
 def get(session: Session, dispute_id: int, caller: Identity) -> Dispute:
     dispute = session.scalar(visible(select(Dispute).where(Dispute.id == dispute_id), caller))
     if dispute is None:
-        raise not_found("dispute", dispute_id)
+        raise missing(dispute_id)
     return dispute
 
 

@@ -9,6 +9,7 @@ hazard's grid under it) and a unit (the hazard's responsible unit is the caller'
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
@@ -36,17 +37,14 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class Log:
-    """A register: what its rows are called, their model, their log's model and the log's column naming the row."""
+    """A register: what its rows are called, their model, their log's model and the log's column naming the row,
+    and the refusal for a row that is not there (or not in the caller's sight)."""
 
     what: str
     model: type
     events: type
     parent: str
-
-
-def not_found(what: str, row_id: int) -> NotFound:
-    """A row the caller may not see is one that is not there."""
-    return NotFound(f"{what} {row_id} not found", code=f"{what}_not_found", params={f"{what}_id": row_id})
+    missing: Callable[[int], NotFound]
 
 
 def number(session: Session, model, prefix: str, now: dt.datetime, taken: dict[str, int] | None = None) -> str:
@@ -121,7 +119,11 @@ def needs(roles: frozenset[str], caller: Identity, action: str) -> None:
 # --- hazards ------------------------------------------------------------------------------------------------
 
 
-LOG = Log("hazard", Hazard, HazardEvent, "hazard_id")
+def missing(hazard_id: int) -> NotFound:
+    return NotFound(f"hazard {hazard_id} not found", code="hazard_not_found", params={"hazard_id": hazard_id})
+
+
+LOG = Log("hazard", Hazard, HazardEvent, "hazard_id", missing)
 
 
 def visible(stmt, caller: Identity):
@@ -183,7 +185,7 @@ def get(session: Session, hazard_id: int, caller: Identity) -> Hazard:
     """A hazard the caller may see; 404 otherwise."""
     hazard = session.scalar(visible(select(Hazard).where(Hazard.id == hazard_id), caller))
     if hazard is None:
-        raise not_found("hazard", hazard_id)
+        raise missing(hazard_id)
     return hazard
 
 

@@ -9,12 +9,11 @@ with one INSERT (its id at once, nothing else flushed); the changed rows, then t
 Until then nothing is flushed by the way.
 
 Use it as ``with Batch(session) as batch:`` — the block flushes at its end — inside the caller's transaction; a
-refusal leaves the batch half-applied in the session: roll the transaction back (a savepoint rolled back within
-the batch would leave its events waiting in the batch: the batch does not follow savepoints). A row's version moves on once a
-batch (at its flush), not once an action, so a ``version`` in a payload is checked against the row as the batch
-found it. A concurrent action on a row (every action moves the row's version) is caught at the flush as
-``StaleDataError``: roll back and run the batch again. An effect that opens a case or an incident writes those at
-once, as it does alone.
+refusal leaves the batch half-applied in the session: roll the transaction back (the batch does not follow
+savepoints: one rolled back within it would leave its events waiting). A row's version moves on once a batch (at its
+flush), not once an action, so a ``version`` in a payload is checked against the row as the batch found it. A
+concurrent action on a row (every action moves the row's version) is caught at the flush as ``StaleDataError``: roll
+back and run the batch again. An effect that opens a case or an incident writes those at once, as it does alone.
 """
 
 from __future__ import annotations
@@ -27,38 +26,23 @@ from sqlalchemy import func, insert, select
 from sqlalchemy.orm import Session
 
 from liandong.auth.identity import Identity
-from liandong.cases.visibility import Viewer, viewer
+from liandong.cases.batch import CHUNK, Batching
+from liandong.cases.visibility import Viewer
 from liandong.db import insert_stored
-from liandong.screening.hazards import Log, entry, not_found
+from liandong.screening.hazards import Log, entry
 from liandong.screening.register_table import Register
 
-CHUNK = 900
-"""Ids per IN list (SQLite's default limit on bound parameters is 999)."""
 
-
-class Batch:
+class Batch(Batching):
     """The batch's rows, their last event numbers, the day's numbers given, and the events waiting for ``flush``."""
 
     def __init__(self, session: Session, viewers: dict[Identity, Viewer] | None = None):
-        """``viewers`` may be shared by the batches of one job: who sees what does not change within it."""
-        self.session = session
+        super().__init__(session, viewers)
         self.rows: dict[tuple[type, int], Any] = {}
         self.seq: dict[tuple[type, int], int] = {}
         self.events: dict[Log, list[dict]] = {}
         self.numbers: dict[str, int] = {}
         """A register number's stem (``YH-20120105-``) → the last number given under it."""
-        self._viewers = viewers if viewers is not None else {}
-        self._no_autoflush = None
-
-    def __enter__(self) -> Batch:
-        self._no_autoflush = self.session.no_autoflush
-        self._no_autoflush.__enter__()
-        return self
-
-    def __exit__(self, kind, value, traceback) -> None:
-        self._no_autoflush.__exit__(kind, value, traceback)
-        if kind is None:
-            self.flush()
 
     def load(self, log: Log, ids: Iterable[int]) -> None:
         """Read the rows the batch will act on, and their last event numbers, in two statements a chunk."""
@@ -79,7 +63,7 @@ class Batch:
             self.load(log, [row_id])
         row = self.rows.get((log.model, row_id))
         if row is None or not register.sees(self._viewer(caller), row):
-            raise not_found(log.what, row_id)
+            raise log.missing(row_id)
         return row
 
     def add(self, log: Log, row: Any) -> None:
@@ -103,8 +87,3 @@ class Batch:
         for log, rows in events.items():
             conn.execute(insert(log.events.__table__), rows)
         return sum(len(rows) for rows in events.values())
-
-    def _viewer(self, caller: Identity) -> Viewer:
-        if caller not in self._viewers:
-            self._viewers[caller] = viewer(self.session, caller)
-        return self._viewers[caller]
