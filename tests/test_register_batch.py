@@ -21,6 +21,7 @@ from liandong.screening.dispute_payloads import DisputeIn
 from liandong.screening.hazard_models import Hazard, HazardEvent
 from liandong.screening.hazard_payloads import HazardIn
 from liandong.screening.register_batch import Batch
+from liandong.units.models import Unit
 from tests.caseworld import WEST_POINT
 from tests.factories import EAST, PASSWORD, WEST
 
@@ -104,7 +105,7 @@ def test_a_batch_writes_the_rows_and_logs_one_action_at_a_time_writes(world):
         single, batched = story(s, ids_single), story(s, ids_batch)
     assert [r[:2] + r[3:] for r in single] == [r[:2] + r[3:] for r in batched]
     assert [r[2] for r in batched] == [2, 2, 2]  # inserted as 1, written once at the flush
-    assert all(r[2] > 2 for r in single[:1] + single[2:])  # alone, every action claims the version first
+    assert [r[2] for r in single] == [11, 3, 7]  # alone, each action claims the version, then writes the row
     assert [r[0] for r in batched] == ["0001", "0002", "0001"]
     assert [len(r[-1]) for r in batched] == [6, 2, 4]
 
@@ -127,6 +128,101 @@ def test_a_batch_refuses_what_a_single_action_refuses(world):
             s.rollback()
 
 
+def test_a_batch_numbers_the_events_of_stored_rows_on_from_their_logs(world):
+    """Rows opened earlier, with events stored, acted on in a batch — one read up front, one found by the way: their
+    events are numbered after their stored ones."""
+    day = DAY1 + dt.timedelta(days=9)
+    with unit_of_work(world) as s:
+        who, index = people(s), GridIndex.build(s)
+        first = hazards.open_hazard(s, index, who["rb_inspector"], hazard_in(False), day).id
+        second = hazards.open_hazard(s, index, who["rb_inspector"], hazard_in(False), day).id
+        hazard_actions.act(s, second, "file", who["rb_leader"], {}, day)
+    with unit_of_work(world) as s, Batch(s) as batch:
+        batch.load(hazards.SPEC, [first])
+        for hid in (first, second):
+            if hid == first:
+                hazard_actions.act(s, hid, "file", who["rb_leader"], {}, day, batch=batch)
+            hazard_actions.act(s, hid, "rectify", who["rb_inspector"], {"evidence": ["a.jpg"]}, day, batch=batch)
+            hazard_actions.act(s, hid, "rectify", who["rb_inspector"], {"evidence": ["b.jpg"]}, day, batch=batch)
+    with unit_of_work(world) as s:
+        logs = {hid: [(e.seq, e.action) for e in s.scalars(select(HazardEvent).where(HazardEvent.hazard_id == hid)
+                                                            .order_by(HazardEvent.seq))] for hid in (first, second)}
+    assert logs == {first: [(1, "report"), (2, "file"), (3, "rectify"), (4, "rectify")],
+                    second: [(1, "report"), (2, "file"), (3, "rectify"), (4, "rectify")]}
+
+
+def test_a_batch_sees_a_hazard_through_its_responsible_unit_and_a_dispute_only_through_its_area(world):
+    """The predicate the batch decides sight with is the SQL filter's twin: a hazard in the west with an eastern
+    responsible unit is the east's to see (and act on), a western dispute is not."""
+    day = DAY1 + dt.timedelta(days=11)
+    with unit_of_work(world) as s:
+        who, index = people(s), GridIndex.build(s)
+        east_unit = s.scalar(select(Unit.id).where(Unit.code == f"S-{EAST}"))
+        hid = hazards.open_hazard(s, index, who["rb_leader"], HazardIn(**{**hazard_in(False).model_dump(),
+                                                                          "responsible_unit_id": east_unit}), day).id
+        other = hazards.open_hazard(s, index, who["rb_leader"], hazard_in(False), day).id
+        did = disputes.open_dispute(s, index, who["rb_inspector"], dispute_in(), day).id
+    with unit_of_work(world) as s:
+        alone = {hid: hazards.get(s, hid, who["rb_east"]).id}
+        for row_id, get in ((other, hazards.get), (did, disputes.get)):
+            with pytest.raises(NotFound):
+                get(s, row_id, who["rb_east"])
+    with unit_of_work(world) as s, Batch(s) as batch:
+        assert batch.row(hazard_actions.REGISTER, hid, who["rb_east"]).id == alone[hid]
+        for register, row_id, code in ((hazard_actions.REGISTER, other, "hazard_not_found"),
+                                       (dispute_actions.REGISTER, did, "dispute_not_found")):
+            with pytest.raises(NotFound) as refused:
+                batch.row(register, row_id, who["rb_east"])
+            assert refused.value.code == code
+        hazard_actions.act(s, hid, "file", who["rb_east"], {}, day, batch=batch)
+    with unit_of_work(world) as s:
+        assert s.get(Hazard, hid).state == "filed"
+
+
+def test_an_action_that_changes_nothing_still_claims_its_row_in_a_batch(world):
+    """A second ``rectify`` changes no column but the time; at the same moment as the row's last change it changes
+    nothing at all — the batch still claims the row, so a close by another desk meanwhile fails its flush."""
+    day = DAY1 + dt.timedelta(days=13)
+    with unit_of_work(world) as s:
+        who, index = people(s), GridIndex.build(s)
+        hid = hazards.open_hazard(s, index, who["rb_inspector"], hazard_in(False), day).id
+        hazard_actions.act(s, hid, "file", who["rb_leader"], {}, day)
+        hazard_actions.act(s, hid, "rectify", who["rb_inspector"], {}, day)
+    with pytest.raises(StaleDataError), unit_of_work(world) as s, Batch(s) as batch:
+        hazard_actions.act(s, hid, "rectify", who["rb_inspector"], {}, day, batch=batch)
+        with unit_of_work(world) as other:
+            hazard_actions.act(other, hid, "close", who["rb_inspector"], {"evidence": ["c.jpg"]}, day)
+    with unit_of_work(world) as s:
+        assert list(s.scalars(select(HazardEvent.action).where(HazardEvent.hazard_id == hid)
+                              .order_by(HazardEvent.seq))) == ["report", "file", "rectify", "close"]
+
+
+def test_a_row_inserted_for_the_batch_is_stored_as_the_unit_of_work_would_store_it(world):
+    """``db.insert_stored``: every column filled (the defaults, version 1), and nothing left for the next flush to
+    write or load of it (the audit entry of its opening goes in then)."""
+    from sqlalchemy import event
+
+    day = DAY1 + dt.timedelta(days=15)
+    with unit_of_work(world) as s:
+        who, index = people(s), GridIndex.build(s)
+    with unit_of_work(world) as s, Batch(s) as batch:
+        h = hazards.open_hazard(s, index, who["rb_inspector"], hazard_in(False), day, batch)
+        statements = []
+        engine = s.get_bind()
+        listener = lambda *a: statements.append(a[2])  # noqa: E731
+        event.listen(engine, "before_cursor_execute", listener)
+        try:
+            seen = {c.key: getattr(h, c.key) for c in Hazard.__table__.columns}
+            s.flush()
+        finally:
+            event.remove(engine, "before_cursor_execute", listener)
+        assert [st for st in statements if "hazards" in st] == [] and h in s and not s.is_modified(h)
+    assert (seen["version"], seen["reward_paid"], seen["case_id"], seen["closed_at"]) == (1, False, None, None)
+    with unit_of_work(world) as s:
+        row = s.get(Hazard, h.id)
+        assert {c.key: getattr(row, c.key) for c in Hazard.__table__.columns} == seen
+
+
 def test_a_row_changed_meanwhile_fails_the_batch_flush_and_leaves_nothing(world):
     """Another transaction files the hazard while the batch works on it: the batch's flush fails (StaleDataError),
     and neither its changes nor the hazard it opened remain."""
@@ -135,7 +231,7 @@ def test_a_row_changed_meanwhile_fails_the_batch_flush_and_leaves_nothing(world)
         who, index = people(s), GridIndex.build(s)
         hid = hazards.open_hazard(s, index, who["rb_inspector"], hazard_in(False), day).id
     with pytest.raises(StaleDataError), unit_of_work(world) as s, Batch(s) as batch:
-        batch.load(hazards.LOG, [hid])
+        batch.load(hazards.SPEC, [hid])
         hazard_actions.act(s, hid, "reject", who["rb_leader"], {"reason": "重复"}, day, batch=batch)
         with unit_of_work(world) as other:  # another desk files it first (the batch has written nothing yet)
             hazard_actions.act(other, hid, "file", who["rb_leader"], {}, day)

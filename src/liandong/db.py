@@ -207,27 +207,31 @@ def stored(session: Session, obj: _Row) -> _Row:
 
 
 def insert_stored(session: Session, obj: _Row) -> _Row:
-    """Write a new object with one Core ``INSERT … RETURNING id`` — its set attributes, the other columns' defaults
-    (None where there is none), version 1 — and hand it to the session as stored (``stored``)."""
+    """Write a new object with one Core ``INSERT … RETURNING id`` — its set attributes, the other columns' Python
+    defaults (None where there is none), version 1 — and hand it to the session as stored (``stored``). A column
+    the database would fill (a server default) is refused: its value would not be read back."""
     mapper, table = inspect(type(obj)), type(obj).__table__
-    values = {}
+    values, attrs = {}, {}
     for column in table.columns:
         if column.primary_key:
             continue
-        key = mapper.get_property_by_column(column).key
-        default = column.default
+        key, default = mapper.get_property_by_column(column).key, column.default
         if key in obj.__dict__:
-            values[key] = obj.__dict__[key]
+            value = obj.__dict__[key]
         elif column is mapper.version_id_col:
-            values[key] = 1
+            value = 1
+        elif column.server_default is not None:
+            raise ValueError(f"{table.name}.{column.name}: a server default is not read back; set it")
         elif default is None or default.is_scalar:
-            values[key] = default.arg if default is not None else None
+            value = default.arg if default is not None else None
         elif default.is_callable:  # a Python function (utcnow): SQLAlchemy wraps it to take the context
-            values[key] = default.arg(None)
+            value = default.arg(None)
         else:
             raise ValueError(f"{table.name}.{column.name}: a SQL default is not read back; set it")
-    values["id"] = session.connection().execute(table.insert().returning(table.c.id), values).scalar_one()
-    for key, value in values.items():
+        values[column.key], attrs[key] = value, value
+    attrs[mapper.get_property_by_column(table.c.id).key] = session.connection().execute(
+        table.insert().returning(table.c.id), values).scalar_one()
+    for key, value in attrs.items():
         setattr(obj, key, value)
     return stored(session, obj)
 

@@ -110,7 +110,7 @@ def _no_incident(x: Dispute, caller: Identity) -> DomainError | None:
 
 
 OPEN = dict.fromkeys(("registered", "mediating"))
-REGISTER = register_table.Register(disputes.LOG, (
+REGISTER = register_table.Register(disputes.SPEC, (
     Action("assign", {"registered": "mediating", "mediating": None}, ds.ASSIGN_ROLES, Assign, _assign),
     Action("mediate", {"mediating": None}, ds.MEDIATE_ROLES, Mediate),
     Action("escalate", OPEN, ds.ASSIGN_ROLES, Escalate, _escalate, _below_top),

@@ -18,16 +18,17 @@ from liandong.errors import Invalid, NotFound
 from liandong.screening import dispute_states as ds
 from liandong.screening.dispute_models import Dispute, DisputeEvent
 from liandong.screening.dispute_payloads import DisputeIn
-from liandong.screening.hazards import Log, needs, number, opened, seen, within
+from liandong.screening.registers import Spec, needs, number, opened, seen, within
 
 if TYPE_CHECKING:
     from liandong.screening.register_batch import Batch
+
 
 def missing(dispute_id: int) -> NotFound:
     return NotFound(f"dispute {dispute_id} not found", code="dispute_not_found", params={"dispute_id": dispute_id})
 
 
-LOG = Log("dispute", Dispute, DisputeEvent, "dispute_id", missing)
+SPEC = Spec("dispute", Dispute, DisputeEvent, "dispute_id", missing)
 
 
 def visible(stmt, caller: Identity):
@@ -50,7 +51,7 @@ def open_dispute(session: Session, index: GridIndex, caller: Identity, body: Dis
                       parties=[p.model_dump(exclude_none=True) for p in body.parties], lon=lon, lat=lat,
                       grid_id=grid.id, area_path=grid.path, mediator=body.mediator, state="registered",
                       created_at=now, created_by=caller.user_id, updated_at=now)
-    opened(session, LOG, dispute, caller,
+    opened(session, SPEC, dispute, caller,
            {"type": body.type, "risk": body.risk, "tier": body.tier, "parties": len(body.parties)}, now, batch)
     audit.record(session, "dispute_created", actor_id=caller.user_id, actor_name=caller.name,
                  target=f"dispute:{dispute.id}", detail={"number": dispute.number})

@@ -20,7 +20,7 @@ from liandong.emergency import intake, linked_cases, log
 from liandong.emergency.models import Incident
 from liandong.emergency.payloads import IncidentIn
 from liandong.errors import Conflict, NotFound, Stale, role_needed
-from liandong.screening import disputes, hazards
+from liandong.screening import disputes, hazards, registers
 from liandong.screening import early_warning_log as history
 from liandong.screening import early_warning_queries as queries
 from liandong.screening.dispute_models import Dispute
@@ -98,11 +98,11 @@ def _link_registered(session: Session, warning: EarlyWarning, incident: Incident
     found = list(session.scalars(hazards.visible(select(Hazard).where(Hazard.id.in_(warning.hazard_ids)), caller)
                                  .order_by(Hazard.id)))
     for h in found:
-        hazards.append(session, hazards.LOG, h, caller, "link_incident", h.state, payload, now)
+        registers.append(session, hazards.SPEC, h, caller, "link_incident", h.state, payload, now)
     held = list(session.scalars(disputes.visible(select(Dispute).where(Dispute.id.in_(warning.dispute_ids)),
                                                  caller).order_by(Dispute.id)))
     for x in held:
         if x.incident_id is None:
             x.incident_id = incident.id
-        hazards.append(session, disputes.LOG, x, caller, "link_incident", x.state, payload, now)
+        registers.append(session, disputes.SPEC, x, caller, "link_incident", x.state, payload, now)
     return {"hazard_ids": [h.id for h in found], "dispute_ids": [x.id for x in held]}

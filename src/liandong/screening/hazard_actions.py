@@ -113,7 +113,7 @@ def _no_case(h: Hazard, caller: Identity) -> DomainError | None:
 
 
 REWARDABLE = dict.fromkeys(("filed", "rectifying", "closed"))
-REGISTER = register_table.Register(hazards.LOG, (
+REGISTER = register_table.Register(hazards.SPEC, (
     Action("file", {"found": "filed"}, hs.FILE_ROLES, File, _file),
     Action("reject", {"found": "rejected"}, hs.FILE_ROLES, Reject),
     Action("rectify", {"filed": "rectifying", "rectifying": None}, hs.RECTIFY_ROLES, Rectify),

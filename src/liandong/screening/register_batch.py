@@ -11,9 +11,12 @@ Until then nothing is flushed by the way.
 Use it as ``with Batch(session) as batch:`` — the block flushes at its end — inside the caller's transaction; a
 refusal leaves the batch half-applied in the session: roll the transaction back (the batch does not follow
 savepoints: one rolled back within it would leave its events waiting). A row's version moves on once a batch (at its
-flush), not once an action, so a ``version`` in a payload is checked against the row as the batch found it. A
-concurrent action on a row (every action moves the row's version) is caught at the flush as ``StaleDataError``: roll
-back and run the batch again. An effect that opens a case or an incident writes those at once, as it does alone.
+flush), not once an action, so a ``version`` in a payload is checked against the row as the batch found it — unless
+an effect flushed the session on its way (``raise_incident`` opens an incident, ``to_case`` a case: they write at
+once, as they do alone, and the rows changed so far with them). Every row acted on is claimed, so a concurrent
+action on it is caught at the flush as ``StaleDataError``; a concurrent writer that only appends to a row's log
+(``link_incident``) fails it as an IntegrityError on the event number. Either way: roll back and run the batch
+again.
 """
 
 from __future__ import annotations
@@ -29,8 +32,8 @@ from liandong.auth.identity import Identity
 from liandong.cases.batch import CHUNK, Batching
 from liandong.cases.visibility import Viewer
 from liandong.db import insert_stored
-from liandong.screening.hazards import Log, entry
 from liandong.screening.register_table import Register
+from liandong.screening.registers import Spec, entry
 
 
 class Batch(Batching):
@@ -40,50 +43,50 @@ class Batch(Batching):
         super().__init__(session, viewers)
         self.rows: dict[tuple[type, int], Any] = {}
         self.seq: dict[tuple[type, int], int] = {}
-        self.events: dict[Log, list[dict]] = {}
+        self.events: dict[Spec, list[dict]] = {}
         self.numbers: dict[str, int] = {}
         """A register number's stem (``YH-20120105-``) → the last number given under it."""
 
-    def load(self, log: Log, ids: Iterable[int]) -> None:
+    def load(self, spec: Spec, ids: Iterable[int]) -> None:
         """Read the rows the batch will act on, and their last event numbers, in two statements a chunk."""
-        todo = sorted({i for i in ids if (log.model, i) not in self.rows})
-        parent = log.events.__table__.c[log.parent]
-        seq = log.events.__table__.c.seq
+        todo = sorted({i for i in ids if (spec.model, i) not in self.rows})
+        parent = spec.events.__table__.c[spec.parent]
+        seq = spec.events.__table__.c.seq
         for k in range(0, len(todo), CHUNK):
             chunk = todo[k:k + CHUNK]
-            for row in self.session.scalars(select(log.model).where(log.model.id.in_(chunk))):
-                self.rows[(log.model, row.id)] = row
-            self.seq.update(((log.model, i), n) for i, n in self.session.execute(
+            for row in self.session.scalars(select(spec.model).where(spec.model.id.in_(chunk))):
+                self.rows[(spec.model, row.id)] = row
+            self.seq.update(((spec.model, i), n) for i, n in self.session.execute(
                 select(parent, func.max(seq)).where(parent.in_(chunk)).group_by(parent)))
 
     def row(self, register: Register, row_id: int, caller: Identity) -> Any:
         """A row of ``register`` the caller may see (``Register.get``'s 404 otherwise)."""
-        log = register.log
-        if (log.model, row_id) not in self.rows:
-            self.load(log, [row_id])
-        row = self.rows.get((log.model, row_id))
+        spec = register.spec
+        if (spec.model, row_id) not in self.rows:
+            self.load(spec, [row_id])
+        row = self.rows.get((spec.model, row_id))
         if row is None or not register.sees(self._viewer(caller), row):
-            raise log.missing(row_id)
+            raise spec.missing(row_id)
         return row
 
-    def add(self, log: Log, row: Any) -> None:
+    def add(self, spec: Spec, row: Any) -> None:
         """A new row of the register: inserted now (its id is needed by its events and its audit entry)."""
         insert_stored(self.session, row)
-        self.rows[(log.model, row.id)] = row
-        self.seq[(log.model, row.id)] = 0
+        self.rows[(spec.model, row.id)] = row
+        self.seq[(spec.model, row.id)] = 0
 
-    def record(self, log: Log, row: Any, caller: Identity, action: str, from_state: str | None, payload: dict,
+    def record(self, spec: Spec, row: Any, caller: Identity, action: str, from_state: str | None, payload: dict,
                now: dt.datetime) -> None:
         """The event of an action on ``row``, numbered after its last and appended at ``flush``."""
-        key = (log.model, row.id)
+        key = (spec.model, row.id)
         seq = self.seq[key] = self.seq.get(key, 0) + 1
-        self.events.setdefault(log, []).append(entry(log, row, caller, action, from_state, payload, now, seq))
+        self.events.setdefault(spec, []).append(entry(spec, row, caller, action, from_state, payload, now, seq))
 
     def flush(self) -> int:
         """Write the changed rows (version-checked), then the events; returns how many events went in."""
         events, self.events = self.events, {}
         self.session.flush()
         conn = self.session.connection()
-        for log, rows in events.items():
-            conn.execute(insert(log.events.__table__), rows)
+        for spec, rows in events.items():
+            conn.execute(insert(spec.events.__table__), rows)
         return sum(len(rows) for rows in events.values())

@@ -4,12 +4,13 @@ guard → payload → effect → event, with the same refusals and codes as the 
 the authority's or a guard's own code, ``missing_field``/``invalid_field``, ``stale``.
 
 Each register gives its rows of ``Action`` (the states an action may be taken in and where each leads, the roles it
-needs, its payload model, an optional guard on the row and an effect), its ``Log`` (row and event models), how to
+needs, its payload model, an optional guard on the row and an effect), its ``Spec`` (``registers.py``), how to
 read a row within the caller's sight and the same rule as a predicate on a row in hand, and optionally who holds a
 row now (``authority``: a dispute belongs to its tier); ``allowed_for`` asks the same ``refusal`` of every action, so
 what a row offers cannot drift from what the service takes. The row carries an optimistic version claimed before any
 effect runs: of two concurrent actions one wins, the other is told 409 ``stale``. The batch form
-(``register_batch.py``) takes the same path for many actions in one transaction. The service never commits.
+(``register_batch.py``) takes the same path for many actions in one transaction; there every row acted on is claimed
+too, but written (and its version checked) at the batch's flush. The service never commits.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from liandong.cases.payloads import Payload, parse, required
 from liandong.cases.visibility import Viewer
 from liandong.db import utcnow
 from liandong.errors import Conflict, DomainError, NotFound, Stale, role_needed
-from liandong.screening.hazards import Log, append
+from liandong.screening.registers import Spec, append
 
 if TYPE_CHECKING:
     from liandong.screening.register_batch import Batch
@@ -71,10 +72,10 @@ class Action(Generic[Row]):
 class Register(Generic[Row]):
     """A register's action table and the path through it."""
 
-    def __init__(self, log: Log, actions: Iterable[Action[Row]], get: Callable[[Session, int, Identity], Row],
+    def __init__(self, spec: Spec, actions: Iterable[Action[Row]], get: Callable[[Session, int, Identity], Row],
                  sees: Callable[[Viewer, Row], bool],
                  authority: Callable[[Row, Identity], DomainError | None] | None = None):
-        self.log, self.what, self.model = log, log.what, log.model
+        self.spec = spec
         self.get = get
         """A row the caller may see, read through the SQL form of the visibility rule; 404 otherwise."""
         self.sees = sees
@@ -112,11 +113,13 @@ class Register(Generic[Row]):
         if action is None:
             raise NotFound(f"unknown action {name!r}; actions are {', '.join(self.names)}", code="unknown_action",
                            params={"action": name})
+        if batch is not None:  # a version moved meanwhile fails the batch's flush, or an effect's: the batch's caller
+            return self._act(session, row_id, action, caller, dict(payload or {}), now or utcnow(), index, batch)
         try:
             return self._act(session, row_id, action, caller, dict(payload or {}), now or utcnow(), index, batch)
         except StaleDataError:  # another transaction moved the version on
             session.rollback()
-            raise self._stale(session.get(self.model, row_id), caller) from None
+            raise self._stale(session.get(self.spec.model, row_id), caller) from None
 
     def _act(self, session: Session, row_id: int, action: Action[Row], caller: Identity, data: dict,
              now: dt.datetime, index: GridIndex | None, batch: Batch | None) -> Row:
@@ -131,21 +134,21 @@ class Register(Generic[Row]):
             raise refused
         body = parse(action.name, action.payload, data)
         from_state = row.state  # type: ignore[attr-defined]
-        if batch is None:  # claim the version first: of two concurrent actions one gets 409 stale
-            flag_modified(row, "updated_at")
+        flag_modified(row, "updated_at")  # claim the version, even for an action that changes nothing else
+        if batch is None:  # first: of two concurrent actions one gets 409 stale (a batch's rows: at its flush)
             session.flush()
         record = body.record()
         if action.effect is not None:
             record.update(action.effect(Doing(action.name, session, row, caller, body, now, index)) or {})
         row.state, row.updated_at = action.moves[from_state] or from_state, now  # type: ignore[attr-defined]
         if batch is None:
-            append(session, self.log, row, caller, action.name, from_state, _plain(record), now)
+            append(session, self.spec, row, caller, action.name, from_state, _plain(record), now)
         else:
-            batch.record(self.log, row, caller, action.name, from_state, _plain(record), now)
+            batch.record(self.spec, row, caller, action.name, from_state, _plain(record), now)
         return row
 
     def _stale(self, row: Row | None, caller: Identity) -> Stale:
-        return Stale(f"the {self.what} was changed by someone else meanwhile; reload it and try again",
+        return Stale(f"the {self.spec.what} was changed by someone else meanwhile; reload it and try again",
                      extra={"allowed_actions": self.allowed_for(row, caller) if row is not None else [],
                             "state": row.state if row is not None else None, "stale": True})  # type: ignore
 

@@ -83,7 +83,7 @@ class Player:
     def __init__(self, index, clock: WorkClock, roster: Roster, p: DisputePlan, ids: dict[int, int]):
         self.index, self.clock, self.roster, self.p, self.ids = index, clock, roster, p, ids
 
-    log = disputes.LOG
+    spec = disputes.SPEC
 
     def known(self, first: int, stop: int) -> list[int]:
         """The ids of the disputes made already that steps ``first``…``stop`` act on (a batch reads them together)."""

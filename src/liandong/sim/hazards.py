@@ -101,7 +101,7 @@ class Player:
     def __init__(self, index, clock: WorkClock, roster: Roster, p: HazardPlan, ids: dict[int, int]):
         self.index, self.clock, self.roster, self.p, self.ids = index, clock, roster, p, ids
 
-    log = hazards.LOG
+    spec = hazards.SPEC
 
     def known(self, first: int, stop: int) -> list[int]:
         """The ids of the hazards made already that steps ``first``…``stop`` act on (a batch reads them together)."""

@@ -235,7 +235,7 @@ def simulate(url: str, s: Scenario, *, seed: int = 1, scale: float = 1.0,
                     player.step(session, cal, batch, j)
             with RegisterBatch(session, viewers) as rbatch:
                 for (register, _), c in zip(registers, rcuts, strict=True):
-                    rbatch.load(register.log, register.known(c[day], c[day + 1]))
+                    rbatch.load(register.spec, register.known(c[day], c[day + 1]))
                     for j in range(c[day], c[day + 1]):
                         register.step(session, rbatch, j)
             for one in staged:
