@@ -113,10 +113,11 @@ class Register(Generic[Row]):
         if action is None:
             raise NotFound(f"unknown action {name!r}; actions are {', '.join(self.names)}", code="unknown_action",
                            params={"action": name})
+        doing = (session, row_id, action, caller, dict(payload or {}), now or utcnow(), index, batch)
         if batch is not None:  # a version moved meanwhile fails the batch's flush, or an effect's: the batch's caller
-            return self._act(session, row_id, action, caller, dict(payload or {}), now or utcnow(), index, batch)
+            return self._act(*doing)
         try:
-            return self._act(session, row_id, action, caller, dict(payload or {}), now or utcnow(), index, batch)
+            return self._act(*doing)
         except StaleDataError:  # another transaction moved the version on
             session.rollback()
             raise self._stale(session.get(self.spec.model, row_id), caller) from None
