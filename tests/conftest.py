@@ -25,6 +25,7 @@ os.environ.setdefault("LIANDONG_LOG_LEVEL", "warning")  # a line per request onl
 os.environ.setdefault("LIANDONG_DEDUPE_AUTO", "9")
 os.environ.setdefault("LIANDONG_DEDUPE_REVIEW", "9")
 
+import httpx._config  # noqa: E402
 from sqlalchemy import create_engine, text  # noqa: E402
 from sqlalchemy.engine import make_url  # noqa: E402
 
@@ -32,6 +33,11 @@ from liandong.config import Settings, get_settings  # noqa: E402
 from liandong.db import dispose_engine, migrate, unit_of_work  # noqa: E402
 
 get_settings.cache_clear()
+
+# httpx waits 5 s for an answer by default; on a loaded two-core CI machine a local request to a test server has
+# once stalled longer than that, and a test that asserts nothing about time failed. The tests' plain httpx calls
+# and clients share this default object, so it is widened here, once; a real hang still fails, later.
+httpx._config.DEFAULT_TIMEOUT_CONFIG.read = httpx._config.DEFAULT_TIMEOUT_CONFIG.write = 60.0
 
 PG_ADMIN_URL = os.environ.get("LIANDONG_TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/test")
 _pg_status: dict[str, str | None] = {}

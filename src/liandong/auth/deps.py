@@ -13,6 +13,7 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 
 import anyio
+from anyio.lowlevel import RunVar
 from fastapi import Depends, Request
 from fastapi.responses import Response
 from fastapi.security import OAuth2PasswordBearer
@@ -75,7 +76,19 @@ async def get_session(session: Session = Depends(_unit_of_work, scope="function"
     return session
 
 
-_ENDING = anyio.CapacityLimiter(4)
+_ENDING: RunVar[anyio.CapacityLimiter] = RunVar("_ENDING")
+"""Four threads per event loop for the commits. A limiter belongs to one loop: shared by two (two apps in one
+process, as in the tests) a token taken in a loop that then closes is never given back, and a waiter woken from
+another loop's thread may never run."""
+
+
+def _ending() -> anyio.CapacityLimiter:
+    try:
+        return _ENDING.get()
+    except LookupError:
+        limiter = anyio.CapacityLimiter(4)
+        _ENDING.set(limiter)
+        return limiter
 
 
 async def _in_thread(work: Callable[[Session], None], session: Session) -> None:
@@ -87,7 +100,7 @@ async def _in_thread(work: Callable[[Session], None], session: Session) -> None:
     with anyio.CancelScope(shield=True):
         # its own limiter: a commit must not queue for one of the request threads while it holds its connection
         # (on SQLite: the write lock) that those threads wait for
-        await anyio.to_thread.run_sync(work, session, limiter=_ENDING)
+        await anyio.to_thread.run_sync(work, session, limiter=_ending())
 
 
 def _commit(session: Session) -> None:
