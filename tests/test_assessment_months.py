@@ -13,9 +13,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 from sqlalchemy import select, update
 
+from liandong.areas.models import Area
 from liandong.assessment import annual, months, service
 from liandong.assessment import counts as c
 from liandong.assessment import period as periods
@@ -25,7 +27,8 @@ from liandong.assessment.models import MonthBuilt, MonthFigure
 from liandong.auth.identity import Identity
 from liandong.auth.service import create_user
 from liandong.db import unit_of_work
-from tests.factories import PASSWORD, WEST
+from tests.caseworld import EAST_POINT
+from tests.factories import EAST, PASSWORD, WEST
 from tests.test_assessment import act, edges_scenario, person, report
 from tests.test_sla import at
 
@@ -84,7 +87,8 @@ def test_stored_months_give_what_the_facts_give(edges):
     assert stored(url, "region", PERIODS[1]) == (JUNE,)  # 20–31 May and 1–10 July from the facts
     town = person(url, "west_leader").scope.path
     assert stored(url, "region", PERIODS[0], town) == (MAY, JUNE, JULY)  # a town's regions: its communities
-    assert stored(url, "department", PERIODS[0], town) == ()  # a town's departments: from its cases' facts
+    assert stored(url, "department", PERIODS[0], town) == (MAY, JUNE, JULY)  # a town's departments: its rows
+    assert stored(url, "annual", PERIODS[0], town) == ()  # the district's totals are not kept per town
     with unit_of_work(url) as s:
         assert s.scalar(select(MonthFigure.n).where(MonthFigure.family == "annual", MonthFigure.month == MAY,
                                                     MonthFigure.key == "reported")) == 2  # P and S
@@ -97,6 +101,55 @@ def test_stored_months_give_what_the_facts_give(edges):
                 service.assess(s, LEADER, "shift_leader", periods.month(2026, 6), NOW)["rows"]}
     assert (june[edges["users"]["shift_leader"]]["filed"],
             june[edges["users"]["shift_leader"]]["filed_accurate"]) == (2, 1)
+
+
+def test_a_town_reads_its_people_and_departments_from_its_own_rows(edges):
+    """The same receptionist, shift leader, dispatcher and department work a case in the east town too: the west
+    town's leader reads them from the west's stored rows (without the east case), the district from the
+    district's; a community's leader still from the facts."""
+    url = edges["url"]
+    with unit_of_work(url) as s:
+        create_user(s, username="east_leader", password=PASSWORD, unit_code=f"S-{EAST}", roles=["leader"])
+    rec, lead_, disp = (person(url, u) for u in ("receptionist", "shift_leader", "dispatcher"))
+    east = report(url, rec, "hotline", "2026-06-10 09:00", point=EAST_POINT)
+    for action, who, when, payload in (("accept", rec, "09:05", {}), ("file", lead_, "09:10", {}),
+                                       ("dispatch", disp, "10:00", {"lead_unit_id": edges["unit"]})):
+        act(url, east, action, who, f"2026-06-10 {when}", **payload)
+    refresh(url)
+    west, east_leader = person(url, "west_leader"), person(url, "east_leader")
+    with unit_of_work(url) as s:
+        community_path = s.scalar(select(Area.path).where(Area.level == "community").limit(1))
+        towns = set(s.scalars(select(MonthFigure.town).where(MonthFigure.family == "shift_leader").distinct()))
+    assert towns == {"", west.scope.path, east_leader.scope.path}
+    assert stored(url, "dispatcher", PERIODS[0], east_leader.scope.path) == (MAY, JUNE, JULY)
+    assert stored(url, "dispatcher", PERIODS[0], community_path) == ()  # below a town: from the facts
+    june, settings, me = periods.month(2026, 6), assessment_settings.current(), edges["users"]["shift_leader"]
+    with unit_of_work(url) as s:
+        for who, n in ((LEADER, 3), (west, 2), (east_leader, 1)):  # Q and R in the west, one case in the east
+            ctx = c.Ctx(june, who.scope.path if who.scope else None, settings, NOW)
+            for name in ("shift_leader", "dispatcher", "department"):
+                p = months.plan(s, name, ctx)
+                assert p.stored == (JUNE,) and p.raw == ()
+                counts = OBJECTS[name].counts
+                assert months.figures(s, name, counts, ctx, p) == c.figures(s, counts, ctx), (name, who.username)
+                from_facts = months.Plan((), (june,))
+                assert {k: sorted(np.concatenate(v)) for k, v in months.minutes(s, name, ctx, p).items()} == \
+                    {k: sorted(np.concatenate(v)) for k, v in months.minutes(s, name, ctx, from_facts).items()}
+            p = months.plan(s, "shift_leader", ctx)
+            assert months.figures(s, "shift_leader", OBJECTS["shift_leader"].counts, ctx, p)["filed"][me] == n
+            assert months._unchanged(s, "shift_leader", p)  # read from the stored rows, not again from the facts
+
+    def assigned(who: Identity) -> int:  # the department as its town's leader sees it: it works in both towns
+        with unit_of_work(url) as s:
+            rows = service.assess(s, who, "department", june, NOW)["rows"]
+        return next(r["indicators"]["assigned"] for r in rows if r["id"] == edges["unit"])
+
+    assert (assigned(LEADER), assigned(west), assigned(east_leader)) == (2, 1, 1)  # R, and the east case
+    same_both_ways(url)
+    with unit_of_work(url) as s:
+        assert months.check(s, settings, NOW) == []
+        assert service.assess(s, east_leader, "department", PERIODS[0], NOW) == \
+            service.assess(s, east_leader, "department", PERIODS[0], NOW, stored=False)
 
 
 def test_a_touched_month_is_read_from_the_facts_until_stored_again(edges):
@@ -158,7 +211,8 @@ def test_the_command_stores_the_months_and_its_check_finds_a_wrong_figure(tmp_pa
         checked = subprocess.run([*command, "--check"], env=env, capture_output=True, text=True)
         assert checked.returncode == 1
         differing = json.loads(checked.stdout)["differing"]
-        assert differing == [{"month": "2026-05-01", "family": "annual", "count": "reported", "owner": "0",
+        assert differing == [{"month": "2026-05-01", "family": "annual", "count": "reported", "town": "",
+                              "owner": "0",
                               "stored": 3, "facts": 2}]
         with unit_of_work(url) as s:
             assert s.scalar(select(MonthBuilt.basis).limit(1))

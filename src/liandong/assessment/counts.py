@@ -98,9 +98,13 @@ class Source:
     """A period's rows are its months' rows together (the rows in a period: events, stages ended or begun in it);
     False for the stages running at the period's end, which no month holds (``months.py``)."""
 
-    def select(self, ctx: Ctx, keys: Iterable[str], *columns) -> Select:
+    def select(self, ctx: Ctx, keys: Iterable[str], *columns, case: bool = False) -> Select:
+        """The rows of ``keys`` in the period; ``case``: joined with their case where the source is not already."""
         stmt = select(*columns).select_from(self.table)
-        for target, on in self.joins():
+        joins = self.joins()
+        if case and not any(target is Case for target, _ in joins):
+            joins.append((Case, Case.id == self.case_id))
+        for target, on in joins:
             stmt = stmt.join(target, on)
         stmt = stmt.where(self.key.in_(sorted(set(keys))), *self.bound(ctx), self.obj.is_not(None))
         return in_sight(stmt, self.case_id, ctx)
@@ -156,8 +160,10 @@ def part(source: Source, *keys: str, where: Conditions | None = None) -> Count:
     return Count((Part(source, keys, (where,) if where else ()),))
 
 
-def figures(session: Session, counts: dict[str, Count], ctx: Ctx) -> dict[str, dict]:
-    """Each count's rows numbered per object: one statement per source, a sum per count part over it."""
+def figures(session: Session, counts: dict[str, Count], ctx: Ctx, by_grid: bool = False) -> dict[str, dict]:
+    """Each count's rows numbered per object: one statement per source, a sum per count part over it. ``by_grid``:
+    per object and grid path of the case, keyed ``(obj, path)`` (the month figures fold these onto the district and
+    its towns in one pass)."""
     by_source: dict[tuple, list[tuple[str, Part]]] = {}
     for key, count in counts.items():
         for i, p in enumerate(count.parts):
@@ -168,17 +174,20 @@ def figures(session: Session, counts: dict[str, Count], ctx: Ctx) -> dict[str, d
         sums = [func.count()] if len(parts) == 1 else [func.sum(case((cond, 1), else_=0)) for cond in conditions]
         # only the rows some count wants go on to the grouping (and, where the conditions read the fact alone, to
         # the join with its case)
-        stmt = source.select(ctx, (k for _, p in parts for k in p.keys), source.obj, *sums).where(or_(*conditions))
+        owners = [source.obj, Case.area_path] if by_grid else [source.obj]
+        stmt = source.select(ctx, (k for _, p in parts for k in p.keys), *owners, *sums,
+                             case=by_grid).where(or_(*conditions))
         if source.grouped:
-            stmt = stmt.group_by(source.obj)
+            stmt = stmt.group_by(*owners)
         result = session.connection().execute(stmt)
         rows = result.cursor.fetchall()  # the driver's own tuples: a region's are a row a grid, many
         result.close()
-        for i, (key, _) in enumerate(parts, start=1):
+        for i, (key, _) in enumerate(parts, start=len(owners)):
             mine = out[key]
             for row in rows:
                 if n := row[i]:
-                    mine[row[0]] = mine.get(row[0], 0) + int(n)
+                    owner = row[:2] if by_grid else row[0]
+                    mine[owner] = mine.get(owner, 0) + int(n)
     return out
 
 
@@ -454,14 +463,15 @@ REGION_COUNTS: dict[str, Count] = {
 """A region's counts: what was reported, filed and closed in it, and how."""
 
 
-def working_minutes(session: Session, stages: tuple[str, ...], by: str, ctx: Ctx) -> list[tuple]:
+def working_minutes(session: Session, stages: tuple[str, ...], by: str, ctx: Ctx, by_grid: bool = False) -> list[tuple]:
     """``(stage, owner, minutes)`` of every stage of ``stages`` ended in the period: the working time the mean and
     the 90th percentile are taken of. The owner as for the counts: the actor (``by`` "actor"), the lead unit
-    ("lead") or the case's grid path ("path")."""
+    ("lead") or the case's grid path ("path"); ``by_grid``: ``(stage, owner, grid path, minutes)``."""
     who = {"path": Case.area_path, "lead": F.lead_unit_id}.get(by, F.actor_id)
-    stmt = select(F.stage, who, F.used_minutes).where(F.stage.in_(stages), in_period(F.ended_at, ctx),
-                                                      F.used_minutes.is_not(None), who.is_not(None))
-    if by == "path":
+    owners = [who, Case.area_path] if by_grid else [who]
+    stmt = select(F.stage, *owners, F.used_minutes).where(F.stage.in_(stages), in_period(F.ended_at, ctx),
+                                                          F.used_minutes.is_not(None), who.is_not(None))
+    if by == "path" or by_grid:
         stmt = stmt.join(Case, Case.id == F.case_id)
     result = session.connection().execute(in_sight(stmt, F.case_id, ctx))
     rows = result.cursor.fetchall()  # the driver's own tuples: a year's stages are many rows, each plain numbers

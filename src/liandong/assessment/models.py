@@ -26,6 +26,11 @@ class MonthBuilt(Base):
     built_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
+TOWN_DOC = """The town the rows' cases lie in (its path), for the rows counted by id: a town's leader assesses people
+and departments on their work in the town's cases. '' for the whole district, and for the rows counted by grid path
+(their owner is already a place)."""
+
+
 class MonthFigure(Base):
     """One count of one owner in a month: a user or unit id, or the path of the community a grid lies in."""
 
@@ -34,6 +39,7 @@ class MonthFigure(Base):
     month: Mapped[dt.date] = mapped_column(Date, primary_key=True)
     family: Mapped[str] = mapped_column(String(20), primary_key=True)
     key: Mapped[str] = mapped_column(String(40), primary_key=True)
+    town: Mapped[str] = mapped_column(String(200), primary_key=True, doc=TOWN_DOC)
     owner: Mapped[str] = mapped_column(String(200), primary_key=True)
     n: Mapped[int] = mapped_column(Integer)
 
@@ -46,6 +52,7 @@ class MonthTimes(Base):
 
     month: Mapped[dt.date] = mapped_column(Date, primary_key=True)
     family: Mapped[str] = mapped_column(String(20), primary_key=True)
+    town: Mapped[str] = mapped_column(String(200), primary_key=True, doc=TOWN_DOC)
     owner: Mapped[str] = mapped_column(String(200), primary_key=True)
     stage: Mapped[str] = mapped_column(String(20), primary_key=True)
     minutes: Mapped[bytes] = mapped_column(LargeBinary)

@@ -11,7 +11,7 @@ the side:
   code's version, the settings the counts read, the generation of the stage facts) and no event since the last
   ``forget_touched`` belongs to a case with rows in it — and its master's, for a merge moves 漏报. Anything else —
   a month touched since, a month never built, the days of a period that are not whole months, people or
-  departments assessed within a jurisdiction — is read from the facts, so an answer is what the facts say now.
+  departments assessed within a community — is read from the facts, so an answer is what the facts say now.
 - **Kept up to date by writers, never by a read** (reads may run on a replica): ``forget_touched`` drops the
   months the new events touched, ``missing`` and ``build`` make the ones not stored. The app does both every
   ``assessment_refresh_minutes``; ``liandong assessment refresh`` does it at once, and ``--check`` compares every
@@ -19,7 +19,9 @@ the side:
 
 Who a stored figure counts for: a user or unit id, or — for rows counted by grid path — the path of the community
 the grid lies in (regions and inspectors are folded from it; an inspector whose unit's area lies below a community
-is read from the facts).
+is read from the facts). The rows counted by id are stored for the whole district and again for each town their
+cases lie in (``MonthFigure.town``), both from one pass over the month grouped by grid: a town's leader assessing
+people and departments is answered from the town's rows, as a district leader from the district's.
 """
 
 from __future__ import annotations
@@ -33,7 +35,7 @@ from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
 import numpy as np
-from sqlalchemy import ColumnElement, delete, func, insert, select, text
+from sqlalchemy import ColumnElement, and_, delete, func, insert, or_, select, text
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from liandong.areas.models import Area, Meta
@@ -48,7 +50,7 @@ from liandong.config import get_settings
 from liandong.db import is_postgres
 from liandong.ops import partitions
 
-RULES = "1"
+RULES = "2"
 """This code's version of the month figures: a change of what they hold makes every stored month outdated."""
 WATERMARK = "assessment_months_event"
 """``meta``: the last event ``forget_touched`` accounted for."""
@@ -165,12 +167,27 @@ class Plan:
     """The period ends with its last stored month: what runs across its end is that month's, stored too."""
 
 
-def _sees_whole_communities(session: Session, name: str, path: str | None) -> bool:
-    """Whether the stored figures answer a jurisdiction: the district's; or a town's or a community's, for the
-    regions (every figure of theirs counted by grid path, stored by community, so the jurisdiction is a prefix)."""
+def _answers(session: Session, name: str, path: str | None) -> bool:
+    """Whether the stored figures answer a jurisdiction: the district's; a town's or a community's, for the regions
+    (every figure of theirs counted by grid path, stored by community, so the jurisdiction is a prefix); a town's,
+    for the other families but the annual totals (their rows by id stored per town, by grid path per community)."""
     if path is None:
         return True
-    return name == "region" and path_depth(path) <= depth(session, "community")
+    if name == "region":
+        return path_depth(path) <= depth(session, "community")
+    return name != "annual" and path_depth(path) == depth(session, "town")
+
+
+def _town(path: str | None, town_depth: int) -> str | None:
+    """The town a grid path lies in (its path); None for a path that stops above the towns."""
+    return community_of(path, town_depth) if path and 0 < town_depth <= path_depth(path) else None
+
+
+def _where(table: type[MonthFigure] | type[MonthTimes], by_path: bool, path: str | None) -> ColumnElement[bool]:
+    """The stored rows of a jurisdiction: by grid path, the communities under it; by id, its own town's rows."""
+    if by_path:
+        return and_(table.town == "", *_within(table.owner, path))
+    return table.town == (path or "")
 
 
 def _within(column: InstrumentedAttribute[str], path: str | None) -> list[ColumnElement[bool]]:
@@ -181,7 +198,7 @@ def plan(session: Session, name: str, ctx: c.Ctx, usable: bool = True) -> Plan:
     """The complete months of the period stored under today's basis and untouched since; the rest from the facts
     (in as few stretches as the stored months leave)."""
     whole = _from_facts(ctx)
-    if not usable or ctx.now is None or not _sees_whole_communities(session, name, ctx.path):
+    if not usable or ctx.now is None or not _answers(session, name, ctx.path):
         return whole
     first, last = ctx.period.first, ctx.period.last
     month = first if first.day == 1 else _next(first)
@@ -236,9 +253,10 @@ def _stored(session: Session, name: str, months: tuple[dt.date, ...], keys: dict
     """Stored figures summed over ``months``: ``keys`` maps each stored key to the count it adds to and whether that
     count is by grid path (its owners paths, not ids)."""
     out: dict[str, dict] = {}
+    picked = [and_(MonthFigure.key.in_(sorted(k for k, (_, p) in keys.items() if p == by_path)),
+                   _where(MonthFigure, by_path, path)) for by_path in (False, True)]
     rows = session.execute(select(MonthFigure.key, MonthFigure.owner, func.sum(MonthFigure.n))
-                           .where(MonthFigure.family == name, MonthFigure.month.in_(months),
-                                  MonthFigure.key.in_(list(keys)), *_within(MonthFigure.owner, path))
+                           .where(MonthFigure.family == name, MonthFigure.month.in_(months), or_(*picked))
                            .group_by(MonthFigure.key, MonthFigure.owner))
     for key, owner, n in rows:
         count, by_path = keys[key]
@@ -276,7 +294,7 @@ def minutes(session: Session, name: str, ctx: c.Ctx, p: Plan) -> dict[tuple[str,
     if p.stored:
         for stage, owner, blob in session.execute(select(MonthTimes.stage, MonthTimes.owner, MonthTimes.minutes)
                                                   .where(MonthTimes.family == name, MonthTimes.month.in_(p.stored),
-                                                         *_within(MonthTimes.owner, ctx.path))):
+                                                         _where(MonthTimes, by == "path", ctx.path))):
             out.setdefault((stage, owner if by == "path" else int(owner)), []).append(np.frombuffer(blob))
         if not _unchanged(session, name, p):
             return minutes(session, name, ctx, _from_facts(ctx))
@@ -369,24 +387,39 @@ def store_empty(session: Session, settings: Settings, now: dt.datetime) -> int:
 
 
 def _month_rows(session: Session, name: str, month: dt.date, settings: Settings,
-                now: dt.datetime) -> tuple[dict[tuple[str, str], int], dict[tuple[str, str], list[float]]]:
-    """What a stored month holds: ``{(key, owner): n}`` — the rows in the month, and (key ``…@end``) what runs
-    across its end — and ``{(stage, owner): minutes}``."""
+                now: dt.datetime) -> tuple[dict[tuple[str, str, str], int], dict[tuple[str, str, str], list[float]]]:
+    """What a stored month holds: ``{(key, town, owner): n}`` — the rows in the month, and (key ``…@end``) what
+    runs across its end — and ``{(stage, town, owner): minutes}``. A row counted by id goes to its owner in the
+    district ('') and in the town of its case's grid; one counted by grid path to the community (town '')."""
     ctx = c.Ctx(_period(month), None, settings, now)
     counts = {key: count.only(additive=True) for key, count in family_counts(name).items()}
-    community = depth(session, "community")
-    figures: dict[tuple[str, str], int] = {}
+    community, town = depth(session, "community"), depth(session, "town")
+    by_grid = name != "annual"  # the district's totals have no owner to keep per town
+
+    def places(owner, grid: str | None, by_path: bool) -> list[tuple[str, str]]:
+        if by_path:
+            return [("", community_of(owner, community))]
+        if not by_grid:
+            return [("", str(int(owner)))]
+        at = _town(grid, town)
+        return [("", str(int(owner)))] + ([(at, str(int(owner)))] if at is not None else [])
+
+    figures: dict[tuple[str, str, str], int] = {}
     at_end = {k + AT_END: v.only(additive=False) for k, v in family_counts(name).items()}
     for part in (counts, at_end):
-        for key, per in c.figures(session, {k: v for k, v in part.items() if v.parts}, ctx).items():
-            for owner, n in per.items():
-                at = community_of(owner, community) if part[key].by_path else str(int(owner))
-                figures[key, at] = figures.get((key, at), 0) + n
-    times: dict[tuple[str, str], list[float]] = {}
-    stages = family_stages(name)
-    for stage, owner, used in c.working_minutes(session, stages, owned_by(name), ctx) if stages else ():
-        at = community_of(owner, community) if owned_by(name) == "path" else str(int(owner))
-        times.setdefault((stage, at), []).append(used)
+        for by_path in (False, True):
+            chosen = {k: v for k, v in part.items() if v.parts and v.by_path == by_path}
+            grid = by_grid and not by_path
+            for key, per in c.figures(session, chosen, ctx, by_grid=grid).items() if chosen else ():
+                for owner, n in per.items():
+                    for at in places(*(owner if grid else (owner, None)), by_path):
+                        figures[(key, *at)] = figures.get((key, *at), 0) + n
+    times: dict[tuple[str, str, str], list[float]] = {}
+    stages, by = family_stages(name), owned_by(name)
+    grid = by_grid and by != "path"
+    for row in c.working_minutes(session, stages, by, ctx, by_grid=grid) if stages else ():
+        for at in places(*(row[1:3] if grid else (row[1], None)), by == "path"):
+            times.setdefault((row[0], *at), []).append(row[-1])
     return figures, times
 
 
@@ -401,12 +434,12 @@ def build(session: Session, month: dt.date, name: str, settings: Settings, now: 
     _drop(session, month, name)  # on SQLite the first write: from here no event commits until this build does
     figures, times = _month_rows(session, name, month, settings, now)
     if figures:
-        session.execute(insert(MonthFigure), [{"month": month, "family": name, "key": k, "owner": o, "n": n}
-                                              for (k, o), n in figures.items()])
+        session.execute(insert(MonthFigure), [{"month": month, "family": name, "key": k, "town": t, "owner": o,
+                                               "n": n} for (k, t, o), n in figures.items()])
     if times:
         session.execute(insert(MonthTimes), [
-            {"month": month, "family": name, "stage": s, "owner": o, "minutes": np.array(v, dtype=float).tobytes()}
-            for (s, o), v in times.items()])
+            {"month": month, "family": name, "stage": s, "town": t, "owner": o,
+             "minutes": np.array(v, dtype=float).tobytes()} for (s, t, o), v in times.items()])
     session.add(MonthBuilt(month=month, family=name, basis=want, token=uuid.uuid4().hex, built_at=now))
     session.flush()
     return True
@@ -423,20 +456,20 @@ def check(session: Session, settings: Settings, now: dt.datetime) -> list[dict]:
         if changed is None or month in changed:
             continue
         figures, times = _month_rows(session, name, month, settings, now)
-        stored = {(k, o): n for k, o, n in session.execute(select(MonthFigure.key, MonthFigure.owner, MonthFigure.n)
-                                                           .where(MonthFigure.month == month,
-                                                                  MonthFigure.family == name))}
-        kept = {(s, o): sorted(np.frombuffer(b).tolist()) for s, o, b in session.execute(
-            select(MonthTimes.stage, MonthTimes.owner, MonthTimes.minutes)
+        stored = {(k, t, o): n for k, t, o, n in session.execute(
+            select(MonthFigure.key, MonthFigure.town, MonthFigure.owner, MonthFigure.n)
+            .where(MonthFigure.month == month, MonthFigure.family == name))}
+        kept = {(s, t, o): sorted(np.frombuffer(b).tolist()) for s, t, o, b in session.execute(
+            select(MonthTimes.stage, MonthTimes.town, MonthTimes.owner, MonthTimes.minutes)
             .where(MonthTimes.month == month, MonthTimes.family == name))}
         for key in sorted(set(stored) | set(figures)):
             if stored.get(key) != figures.get(key):
-                out.append({"month": month.isoformat(), "family": name, "count": key[0], "owner": key[1],
-                            "stored": stored.get(key), "facts": figures.get(key)})
+                out.append({"month": month.isoformat(), "family": name, "count": key[0], "town": key[1],
+                            "owner": key[2], "stored": stored.get(key), "facts": figures.get(key)})
         for key in sorted(set(kept) | set(times)):
             if kept.get(key) != sorted(times.get(key, [])) and (key in kept or times.get(key)):
-                out.append({"month": month.isoformat(), "family": name, "stage": key[0], "owner": key[1],
-                            "stored": len(kept.get(key, [])), "facts": len(times.get(key, []))})
+                out.append({"month": month.isoformat(), "family": name, "stage": key[0], "town": key[1],
+                            "owner": key[2], "stored": len(kept.get(key, [])), "facts": len(times.get(key, []))})
     return out
 
 
