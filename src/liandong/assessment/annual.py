@@ -62,9 +62,9 @@ def report(session: Session, caller: Identity, year: int, now: dt.datetime, stor
     cases = _cases(session, ctx, stored)
     previous = _cases(session, c.Ctx(before, ctx.path, ctx.settings, now), stored)
     screening = summary.figures(session, caller, this.first, this.last, now)
-    towns = service.assess(session, caller, "town", this, now, stored)["rows"]
+    towns = service.scores(session, caller, "town", this, now, stored)
     marked = simulated.years(session)
-    departments = service.assess(session, caller, "department", this, now, stored)["rows"]
+    departments = service.scores(session, caller, "department", this, now, stored)
     return {
         "year": year, "simulated": year in marked, "simulation": marked.get(year),
         "cases": {**cases, "previous": previous, "change": _change(cases, previous)},

@@ -247,19 +247,43 @@ def _rank(rows: list[dict]) -> None:
         r["rank"] = ordered.index(r["score"]) + 1 if r["score"] is not None else None
 
 
+class _Reading:
+    """One object type read for one caller over one period: its context, whom its rows count for, and how its
+    months are read (stored or from the facts)."""
+
+    def __init__(self, session: Session, caller: Identity, object_name: str, period: Period, now: dt.datetime,
+                 stored: bool):
+        self.obj = object_type(object_name)
+        self.ctx = context(caller, period, now)
+        self.owners = Owners(session, self.obj)
+        self.family, self.usable = months.family(self.obj.name), stored and self.owners.by_community
+        self.plan = months.plan(session, self.family, self.ctx, self.usable)
+
+    def ranked(self, session: Session) -> list[dict]:
+        rows = _figures(session, self.obj, self.ctx, self.owners, self.plan)
+        _rank(rows)
+        rows.sort(key=lambda r: (r["rank"] is None, r["rank"] or 0, r["code"] or "", r["id"]))
+        return rows
+
+
+def scores(session: Session, caller: Identity, object_name: str, period: Period, now: dt.datetime,
+           stored: bool = True) -> list[dict]:
+    """Every object of the type within the caller's jurisdiction over ``period``: its figures, score, grade and rank,
+    best first — what a report's table shows (``assess`` adds the previous period and the working times)."""
+    return _Reading(session, caller, object_name, period, now, stored).ranked(session)
+
+
 def assess(session: Session, caller: Identity, object_name: str, period: Period, now: dt.datetime,
            stored: bool = True) -> dict:
     """Every object of the type within the caller's jurisdiction, assessed over ``period``, with the previous
     period's score beside it; rows ranked best first. The complete months stored (``months.py``) are read from
     there unless ``stored`` is False (the same figures, read from the facts alone)."""
-    obj = object_type(object_name)
-    ctx = context(caller, period, now)
-    owners = Owners(session, obj)
-    name, usable = months.family(obj.name), stored and owners.by_community
-    plan = months.plan(session, name, ctx, usable)
-    rows = _figures(session, obj, ctx, owners, plan)
+    reading = _Reading(session, caller, object_name, period, now, stored)
+    obj, ctx, owners, plan = reading.obj, reading.ctx, reading.owners, reading.plan
+    rows = reading.ranked(session)
     ctx_before = c.Ctx(period.previous(), ctx.path, ctx.settings, now)
-    before = _figures(session, obj, ctx_before, owners, months.plan(session, name, ctx_before, usable))
+    before = _figures(session, obj, ctx_before, owners, months.plan(session, reading.family, ctx_before,
+                                                                    reading.usable))
     times = _times(session, obj, ctx, owners, plan)
     previous = {r["id"]: r["score"] for r in before}
     for r in rows:
@@ -267,8 +291,6 @@ def assess(session: Session, caller: Identity, object_name: str, period: Period,
         r["change"] = round(r["score"] - r["previous_score"], 2) \
             if r["score"] is not None and r["previous_score"] is not None else None
         r["times"] = times.get(r["id"], {})
-    _rank(rows)
-    rows.sort(key=lambda r: (r["rank"] is None, r["rank"] or 0, r["code"] or "", r["id"]))
     st = ctx.settings
     prev = period.previous()
     return {"object": obj.name, "object_label": obj.label,
