@@ -246,6 +246,6 @@ def test_a_read_whose_months_were_stored_again_meanwhile_is_done_from_the_facts(
 
 
 def test_an_area_tree_without_communities_keeps_grid_paths():
-    assert months.community_of("/1/2/3/4/", 3) == "/1/2/3/"
-    assert months.community_of("/1/2/", 3) == "/1/2/"
-    assert months.community_of("/1/2/3/4/", 0) == "/1/2/3/4/"
+    assert months.area_at("/1/2/3/4/", 3) == "/1/2/3/"
+    assert months.area_at("/1/2/", 3) == "/1/2/"
+    assert months.area_at("/1/2/3/4/", 0) == "/1/2/3/4/"

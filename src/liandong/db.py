@@ -18,11 +18,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
 
-from sqlalchemy import DateTime, MetaData, create_engine, event, inspect, text
+from sqlalchemy import DateTime, Integer, MetaData, create_engine, event, inspect, text
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import DBAPIError, InterfaceError, InternalError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
+from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import DeclarativeBase, Session, make_transient_to_detached, sessionmaker
+from sqlalchemy.sql.functions import FunctionElement
 from sqlalchemy.types import TypeDecorator
 
 NAMING = {
@@ -36,6 +38,24 @@ NAMING = {
 
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING)
+
+
+class position(FunctionElement):  # noqa: N801 - used as a SQL function, like func.substr
+    """Where ``needle`` first occurs in ``text`` (1-based; 0: nowhere): ``instr`` on SQLite, ``strpos`` on
+    PostgreSQL."""
+
+    type = Integer()
+    inherit_cache = True
+
+
+@compiles(position)
+def _instr(element, compiler, **kw) -> str:
+    return f"instr({compiler.process(element.clauses, **kw)})"
+
+
+@compiles(position, "postgresql")
+def _strpos(element, compiler, **kw) -> str:
+    return f"strpos({compiler.process(element.clauses, **kw)})"
 
 
 class UTCDateTime(TypeDecorator):

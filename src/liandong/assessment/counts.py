@@ -160,10 +160,9 @@ def part(source: Source, *keys: str, where: Conditions | None = None) -> Count:
     return Count((Part(source, keys, (where,) if where else ()),))
 
 
-def figures(session: Session, counts: dict[str, Count], ctx: Ctx, by_grid: bool = False) -> dict[str, dict]:
-    """Each count's rows numbered per object: one statement per source, a sum per count part over it. ``by_grid``:
-    per object and grid path of the case, keyed ``(obj, path)`` (the month figures fold these onto the district and
-    its towns in one pass)."""
+def figures(session: Session, counts: dict[str, Count], ctx: Ctx, per: ColumnElement | None = None) -> dict[str, dict]:
+    """Each count's rows numbered per object: one statement per source, a sum per count part over it. ``per``: an
+    expression of the case to number them by as well, keyed ``(obj, value)`` (the month figures: the case's town)."""
     by_source: dict[tuple, list[tuple[str, Part]]] = {}
     for key, count in counts.items():
         for i, p in enumerate(count.parts):
@@ -174,9 +173,9 @@ def figures(session: Session, counts: dict[str, Count], ctx: Ctx, by_grid: bool 
         sums = [func.count()] if len(parts) == 1 else [func.sum(case((cond, 1), else_=0)) for cond in conditions]
         # only the rows some count wants go on to the grouping (and, where the conditions read the fact alone, to
         # the join with its case)
-        owners = [source.obj, Case.area_path] if by_grid else [source.obj]
+        owners = [source.obj] if per is None else [source.obj, per]
         stmt = source.select(ctx, (k for _, p in parts for k in p.keys), *owners, *sums,
-                             case=by_grid).where(or_(*conditions))
+                             case=per is not None).where(or_(*conditions))
         if source.grouped:
             stmt = stmt.group_by(*owners)
         result = session.connection().execute(stmt)
@@ -186,7 +185,7 @@ def figures(session: Session, counts: dict[str, Count], ctx: Ctx, by_grid: bool 
             mine = out[key]
             for row in rows:
                 if n := row[i]:
-                    owner = row[:2] if by_grid else row[0]
+                    owner = row[0] if per is None else row[:2]
                     mine[owner] = mine.get(owner, 0) + int(n)
     return out
 
@@ -463,15 +462,16 @@ REGION_COUNTS: dict[str, Count] = {
 """A region's counts: what was reported, filed and closed in it, and how."""
 
 
-def working_minutes(session: Session, stages: tuple[str, ...], by: str, ctx: Ctx, by_grid: bool = False) -> list[tuple]:
+def working_minutes(session: Session, stages: tuple[str, ...], by: str, ctx: Ctx,
+                    per: ColumnElement | None = None) -> list[tuple]:
     """``(stage, owner, minutes)`` of every stage of ``stages`` ended in the period: the working time the mean and
     the 90th percentile are taken of. The owner as for the counts: the actor (``by`` "actor"), the lead unit
-    ("lead") or the case's grid path ("path"); ``by_grid``: ``(stage, owner, grid path, minutes)``."""
+    ("lead") or the case's grid path ("path"); with ``per`` (as in ``figures``) ``(stage, owner, value, minutes)``."""
     who = {"path": Case.area_path, "lead": F.lead_unit_id}.get(by, F.actor_id)
-    owners = [who, Case.area_path] if by_grid else [who]
+    owners = [who] if per is None else [who, per]
     stmt = select(F.stage, *owners, F.used_minutes).where(F.stage.in_(stages), in_period(F.ended_at, ctx),
                                                           F.used_minutes.is_not(None), who.is_not(None))
-    if by == "path" or by_grid:
+    if by == "path" or per is not None:
         stmt = stmt.join(Case, Case.id == F.case_id)
     result = session.connection().execute(in_sight(stmt, F.case_id, ctx))
     rows = result.cursor.fetchall()  # the driver's own tuples: a year's stages are many rows, each plain numbers

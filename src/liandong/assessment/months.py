@@ -35,7 +35,7 @@ from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
 import numpy as np
-from sqlalchemy import ColumnElement, and_, delete, func, insert, or_, select, text
+from sqlalchemy import ColumnElement, and_, delete, func, insert, literal, or_, select, text
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from liandong.areas.models import Area, Meta
@@ -47,7 +47,7 @@ from liandong.assessment.settings import Settings
 from liandong.cases.facts import GENERATION
 from liandong.cases.models import Case, CaseEvent, StageFact
 from liandong.config import get_settings
-from liandong.db import is_postgres
+from liandong.db import is_postgres, position
 from liandong.ops import partitions
 
 RULES = "2"
@@ -56,6 +56,9 @@ WATERMARK = "assessment_months_event"
 """``meta``: the last event ``forget_touched`` accounted for."""
 FAMILIES = ("inspector", "receptionist", "shift_leader", "dispatcher", "department", "region", "annual")
 """The object types that share one set of counts (a town and a community: ``region``), and the annual totals."""
+PER_TOWN = frozenset(FAMILIES) - {"region", "annual"}
+"""The families whose rows (counted by id) are stored per town too: not the regions (their owner is a place
+already) nor the district's totals (no owner)."""
 AT_END = "@end"
 """The stored key of a count's rows running across the month's end (``Source.additive`` False)."""
 EMPTY_BEFORE = 36
@@ -94,20 +97,30 @@ def depth(session: Session, level: str) -> int:
     return path_depth(path) if path else 0
 
 
-def community_of(path: str, community_depth: int) -> str:
-    """The path of the community a grid path lies in (the path itself when it is shorter, or when the area tree
-    has no communities)."""
+def area_at(path: str, depth: int) -> str:
+    """The path of the area ``depth`` ids down a grid path: its community, its town (the path itself when it is
+    shorter, or when the area tree has no such level: ``depth`` 0)."""
     ids = path.strip("/").split("/")
-    return "/" + "/".join(ids[:community_depth]) + "/" if 0 < community_depth < len(ids) else path
+    return "/" + "/".join(ids[:depth]) + "/" if 0 < depth < len(ids) else path
+
+
+def area_at_sql(path: ColumnElement[str], depth: int) -> ColumnElement[str]:
+    """``area_at`` in SQL: the path up to the slash after its ``depth``-th id (so the database groups by town, not
+    by each of tens of thousands of grids)."""
+    end: ColumnElement[int] = literal(1)
+    for _ in range(depth):
+        end = end + position(func.substr(path, end + 1), "/")
+    return func.substr(path, 1, end) if depth > 0 else path
 
 
 def basis(session: Session, settings: Settings) -> str:
     """What the stored months must have been built under to be read: this code, the settings the counts read, the
-    generation of the facts, the district's time zone (which days a month holds) and the community level (what a
-    stored owner path is)."""
+    generation of the facts, the district's time zone (which days a month holds) and the community and town levels
+    (what a stored owner path and a stored town are)."""
     generation = session.scalar(select(Meta.value).where(Meta.key == GENERATION)) or ""
     said = repr((RULES, sorted(settings.limits_minutes.items()), settings.missed.public_channels,
-                 settings.missed.excluded_majors, generation, get_settings().timezone, depth(session, "community")))
+                 settings.missed.excluded_majors, generation, get_settings().timezone, depth(session, "community"),
+                 depth(session, "town")))
     return hashlib.sha256(said.encode()).hexdigest()
 
 
@@ -175,12 +188,7 @@ def _answers(session: Session, name: str, path: str | None) -> bool:
         return True
     if name == "region":
         return path_depth(path) <= depth(session, "community")
-    return name != "annual" and path_depth(path) == depth(session, "town")
-
-
-def _town(path: str | None, town_depth: int) -> str | None:
-    """The town a grid path lies in (its path); None for a path that stops above the towns."""
-    return community_of(path, town_depth) if path and 0 < town_depth <= path_depth(path) else None
+    return name in PER_TOWN and path_depth(path) == depth(session, "town")
 
 
 def _where(table: type[MonthFigure] | type[MonthTimes], by_path: bool, path: str | None) -> ColumnElement[bool]:
@@ -394,31 +402,41 @@ def _month_rows(session: Session, name: str, month: dt.date, settings: Settings,
     ctx = c.Ctx(_period(month), None, settings, now)
     counts = {key: count.only(additive=True) for key, count in family_counts(name).items()}
     community, town = depth(session, "community"), depth(session, "town")
-    by_grid = name != "annual"  # the district's totals have no owner to keep per town
+    towns = area_at_sql(Case.area_path, town) if name in PER_TOWN and town else None
 
-    def places(owner, grid: str | None, by_path: bool) -> list[tuple[str, str]]:
-        if by_path:
-            return [("", community_of(owner, community))]
-        if not by_grid:
-            return [("", str(int(owner)))]
-        at = _town(grid, town)
-        return [("", str(int(owner)))] + ([(at, str(int(owner)))] if at is not None else [])
+    found: dict[tuple[object, bool], list[tuple[str, str]]] = {}
+
+    def places(owner: object, by_path: bool) -> list[tuple[str, str]]:
+        """Where a row's number goes, ``(town, owner)``: a grid path's to its community; an id's to the district,
+        and to its town when counted per town (``owner`` is then ``(id, the case's town)``). Worked out once an
+        owner: a month's working times are a row a stage."""
+        out = found.get((owner, by_path))
+        if out is None:
+            if by_path:
+                out = [("", area_at(str(owner), community))]
+            elif towns is None:
+                out = [("", str(int(owner)))]
+            else:
+                who, at = owner
+                whole = ("", str(int(who)))
+                out = [whole, (at, whole[1])] if at and path_depth(at) >= town else [whole]
+            found[owner, by_path] = out
+        return out
 
     figures: dict[tuple[str, str, str], int] = {}
     at_end = {k + AT_END: v.only(additive=False) for k, v in family_counts(name).items()}
     for part in (counts, at_end):
         for by_path in (False, True):
             chosen = {k: v for k, v in part.items() if v.parts and v.by_path == by_path}
-            grid = by_grid and not by_path
-            for key, per in c.figures(session, chosen, ctx, by_grid=grid).items() if chosen else ():
+            for key, per in c.figures(session, chosen, ctx, None if by_path else towns).items() if chosen else ():
                 for owner, n in per.items():
-                    for at in places(*(owner if grid else (owner, None)), by_path):
+                    for at in places(owner, by_path):
                         figures[(key, *at)] = figures.get((key, *at), 0) + n
     times: dict[tuple[str, str, str], list[float]] = {}
     stages, by = family_stages(name), owned_by(name)
-    grid = by_grid and by != "path"
-    for row in c.working_minutes(session, stages, by, ctx, by_grid=grid) if stages else ():
-        for at in places(*(row[1:3] if grid else (row[1], None)), by == "path"):
+    per_town = towns if by != "path" else None
+    for row in c.working_minutes(session, stages, by, ctx, per_town) if stages else ():
+        for at in places(row[1] if per_town is None else row[1:3], by == "path"):
             times.setdefault((row[0], *at), []).append(row[-1])
     return figures, times
 
