@@ -19,6 +19,10 @@ import json
 import statistics
 import time
 
+from sqlalchemy.orm import Session
+
+from liandong.assessment.period import Period
+from liandong.auth.identity import Identity
 from liandong.db import unit_of_work
 
 
@@ -39,11 +43,9 @@ def measure(url: str, now: dt.datetime, rounds: int = 3, year: int | None = None
     a year from the facts takes many minutes an object type; ``liandong assessment refresh --check`` compares)."""
     from sqlalchemy import func, select
 
-    from liandong.assessment import annual, months, service
+    from liandong.assessment import annual, months
     from liandong.assessment import period as periods
     from liandong.assessment import settings as assessment_settings
-    from liandong.assessment.indicators import OBJECTS
-    from liandong.auth.identity import Identity
     from liandong.cases.models import StageFact
 
     leader = Identity(roles=frozenset({"leader"}))
@@ -64,25 +66,11 @@ def measure(url: str, now: dt.datetime, rounds: int = 3, year: int | None = None
         facts = sum(n for _, n, _ in bare())
         out["facts_in_period"] = facts
         out["bare_aggregate_ms"] = round(_median(bare, rounds) * 1000, 1)
-        objects = {}
-        for name in OBJECTS:
-            seconds = _median(lambda name=name: service.assess(s, leader, name, period, now), rounds)
-            rows = service.assess(s, leader, name, period, now)["rows"]
-            objects[name] = {"ms": round(seconds * 1000, 1), "rows": len(rows),
-                             "scored": sum(1 for r in rows if r["score"] is not None),
-                             "vs_bare": round(seconds * 1000 / out["bare_aggregate_ms"], 2)}
-            if compare:
-                from_facts = _median(lambda name=name: service.assess(s, leader, name, period, now, stored=False),
-                                     rounds)
-                if service.assess(s, leader, name, period, now) != service.assess(s, leader, name, period, now,
-                                                                                   stored=False):
-                    raise SystemExit(f"{name}: the stored months do not give what the facts give")
-                objects[name] |= {"from_facts_ms": round(from_facts * 1000, 1),
-                                  "from_facts_vs_bare": round(from_facts * 1000 / out["bare_aggregate_ms"], 1)}
+        objects = _objects(s, leader, period, now, rounds, compare, out["bare_aggregate_ms"])
         out["objects"] = objects
         out["all_objects_ms"] = round(sum(o["ms"] for o in objects.values()), 1)
-        out["town"] = _town(s, period, now, rounds, compare)
         report_year = year or now.year
+        out["town"] = _town(s, period, now, rounds, compare, report_year)
         out["annual_report_ms"] = round(_median(lambda: annual.report(s, leader, report_year, now), rounds)
                                         * 1000, 1)
         if compare:
@@ -93,31 +81,49 @@ def measure(url: str, now: dt.datetime, rounds: int = 3, year: int | None = None
     return out
 
 
-def _town(s, period, now: dt.datetime, rounds: int, compare: bool) -> dict | None:
-    """Every object type as the leader of the district's first town assesses it: its own regions, people and
-    departments, on the town's cases (the month figures keep the rows counted by id per town too)."""
+def _objects(s: Session, who: Identity, period: Period, now: dt.datetime, rounds: int, compare: bool,
+             bare_ms: float | None = None) -> dict:
+    """Every object type assessed by ``who``, timed; with ``compare``, also from the facts alone, and both answers
+    checked to be the same."""
+    from liandong.assessment import service
+    from liandong.assessment.indicators import OBJECTS
+
+    objects = {}
+    for name in OBJECTS:
+        seconds = _median(lambda name=name: service.assess(s, who, name, period, now), rounds)
+        result = service.assess(s, who, name, period, now)
+        rows = result["rows"]
+        objects[name] = {"ms": round(seconds * 1000, 1), "rows": len(rows),
+                         "scored": sum(1 for r in rows if r["score"] is not None)}
+        if bare_ms:
+            objects[name]["vs_bare"] = round(seconds * 1000 / bare_ms, 2)
+        if compare:
+            from_facts = _median(lambda name=name: service.assess(s, who, name, period, now, stored=False), rounds)
+            if result != service.assess(s, who, name, period, now, stored=False):
+                raise SystemExit(f"{name}: the stored months do not give what the facts give")
+            objects[name]["from_facts_ms"] = round(from_facts * 1000, 1)
+            if bare_ms:
+                objects[name]["from_facts_vs_bare"] = round(from_facts * 1000 / bare_ms, 1)
+    return objects
+
+
+def _town(s: Session, period: Period, now: dt.datetime, rounds: int, compare: bool, year: int) -> dict | None:
+    """Every object type, and the annual report, as the leader of the district's first town reads them: its own
+    regions, people and departments, on the town's cases (the month figures keep them per town too)."""
     from sqlalchemy import select
 
     from liandong.areas.models import Area
     from liandong.areas.scope import Scope
-    from liandong.assessment import service
-    from liandong.assessment.indicators import OBJECTS
-    from liandong.auth.identity import Identity
+    from liandong.assessment import annual
 
     town = s.execute(select(Area.id, Area.path, Area.name).where(Area.level == "town").order_by(Area.code)
                      .limit(1)).first()
     if town is None:
         return None
     leader = Identity(roles=frozenset({"leader"}), scope=Scope(path=town.path, area_id=town.id))
-    objects = {}
-    for name in OBJECTS:
-        seconds = _median(lambda name=name: service.assess(s, leader, name, period, now), rounds)
-        rows = service.assess(s, leader, name, period, now)["rows"]
-        if compare and rows != service.assess(s, leader, name, period, now, stored=False)["rows"]:
-            raise SystemExit(f"{name} of {town.name}: the stored months do not give what the facts give")
-        objects[name] = {"ms": round(seconds * 1000, 1), "rows": len(rows),
-                         "scored": sum(1 for r in rows if r["score"] is not None)}
-    return {"name": town.name, "objects": objects, "all_objects_ms": round(sum(o["ms"] for o in objects.values()), 1)}
+    objects = _objects(s, leader, period, now, rounds, compare)
+    return {"name": town.name, "objects": objects, "all_objects_ms": round(sum(o["ms"] for o in objects.values()), 1),
+            "annual_report_ms": round(_median(lambda: annual.report(s, leader, year, now), rounds) * 1000, 1)}
 
 
 def main() -> None:

@@ -88,10 +88,10 @@ def test_stored_months_give_what_the_facts_give(edges):
     town = person(url, "west_leader").scope.path
     assert stored(url, "region", PERIODS[0], town) == (MAY, JUNE, JULY)  # a town's regions: its communities
     assert stored(url, "department", PERIODS[0], town) == (MAY, JUNE, JULY)  # a town's departments: its rows
-    assert stored(url, "annual", PERIODS[0], town) == ()  # the district's totals are not kept per town
+    assert stored(url, "annual", PERIODS[0], town) == (MAY, JUNE, JULY)  # the totals are kept per town too
     with unit_of_work(url) as s:
         assert s.scalar(select(MonthFigure.n).where(MonthFigure.family == "annual", MonthFigure.month == MAY,
-                                                    MonthFigure.key == "reported")) == 2  # P and S
+                                                    MonthFigure.key == "reported", MonthFigure.town == "")) == 2  # P, S
     same_both_ways(url)
     with unit_of_work(url) as s:
         assert months.check(s, assessment_settings.current(), NOW) == []
@@ -145,6 +145,10 @@ def test_a_town_reads_its_people_and_departments_from_its_own_rows(edges):
         return next(r["indicators"]["assigned"] for r in rows if r["id"] == edges["unit"])
 
     assert (assigned(LEADER), assigned(west), assigned(east_leader)) == (2, 1, 1)  # R, and the east case
+    with unit_of_work(url) as s:  # the annual report's totals: the town's own
+        assert [annual.report(s, who, 2026, NOW)["cases"]["filed"] for who in (LEADER, west, east_leader)] == \
+            [4, 3, 1]
+        assert months.plan(s, "annual", c.Ctx(june, east_leader.scope.path, settings, NOW)).stored == (JUNE,)
     same_both_ways(url)
     with unit_of_work(url) as s:
         assert months.check(s, settings, NOW) == []
@@ -207,7 +211,8 @@ def test_the_command_stores_the_months_and_its_check_finds_a_wrong_figure(tmp_pa
         assert checked.returncode == 0 and json.loads(checked.stdout)["count"] == 0, checked.stdout
         with unit_of_work(url) as s:
             s.execute(update(MonthFigure).where(MonthFigure.family == "annual", MonthFigure.month == MAY,
-                                                MonthFigure.key == "reported").values(n=MonthFigure.n + 1))
+                                                MonthFigure.key == "reported", MonthFigure.town == "")
+                      .values(n=MonthFigure.n + 1))
         checked = subprocess.run([*command, "--check"], env=env, capture_output=True, text=True)
         assert checked.returncode == 1
         differing = json.loads(checked.stdout)["differing"]

@@ -178,6 +178,8 @@ def figures(session: Session, counts: dict[str, Count], ctx: Ctx, per: ColumnEle
                              case=per is not None).where(or_(*conditions))
         if source.grouped:
             stmt = stmt.group_by(*owners)
+        elif per is not None:
+            stmt = stmt.group_by(per)
         result = session.connection().execute(stmt)
         rows = result.cursor.fetchall()  # the driver's own tuples: a region's are a row a grid, many
         result.close()

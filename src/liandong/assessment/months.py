@@ -56,9 +56,9 @@ WATERMARK = "assessment_months_event"
 """``meta``: the last event ``forget_touched`` accounted for."""
 FAMILIES = ("inspector", "receptionist", "shift_leader", "dispatcher", "department", "region", "annual")
 """The object types that share one set of counts (a town and a community: ``region``), and the annual totals."""
-PER_TOWN = frozenset(FAMILIES) - {"region", "annual"}
-"""The families whose rows (counted by id) are stored per town too: not the regions (their owner is a place
-already) nor the district's totals (no owner)."""
+PER_TOWN = frozenset(FAMILIES) - {"region"}
+"""The families whose rows (counted by id, and the district's totals) are stored per town too: not the regions,
+whose owner is a place already."""
 AT_END = "@end"
 """The stored key of a count's rows running across the month's end (``Source.additive`` False)."""
 EMPTY_BEFORE = 36
@@ -183,7 +183,7 @@ class Plan:
 def _answers(session: Session, name: str, path: str | None) -> bool:
     """Whether the stored figures answer a jurisdiction: the district's; a town's or a community's, for the regions
     (every figure of theirs counted by grid path, stored by community, so the jurisdiction is a prefix); a town's,
-    for the other families but the annual totals (their rows by id stored per town, by grid path per community)."""
+    for the other families (their rows by id stored per town too, by grid path per community)."""
     if path is None:
         return True
     if name == "region":
