@@ -35,8 +35,9 @@ from liandong.db import dispose_engine, migrate, unit_of_work  # noqa: E402
 get_settings.cache_clear()
 
 # httpx waits 5 s for an answer by default; on a loaded two-core CI machine a local request to a test server has
-# once stalled longer than that, and a test that asserts nothing about time failed. The tests' plain httpx calls
-# and clients share this default object, so it is widened here, once; a real hang still fails, later.
+# once stalled longer than that, and a test that asserts nothing about time failed. Every plain httpx call and every
+# client made after this copies this default object (httpx 0.28), so it is widened here, once: reading the answer
+# and sending a large upload may take a minute; a real hang still fails, later.
 httpx._config.DEFAULT_TIMEOUT_CONFIG.read = httpx._config.DEFAULT_TIMEOUT_CONFIG.write = 60.0
 
 PG_ADMIN_URL = os.environ.get("LIANDONG_TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/test")

@@ -10,8 +10,9 @@ the side:
 - **Read only where they still hold.** A month is used when it is complete, was built under today's basis (this
   code's version, the settings the counts read, the generation of the stage facts) and no event since the last
   ``forget_touched`` belongs to a case with rows in it — and its master's, for a merge moves 漏报. Anything else —
-  a month touched since, a month never built, the days of a period that are not whole months, people or
-  departments assessed within a community — is read from the facts, so an answer is what the facts say now.
+  a month touched since, a month never built, the days of a period that are not whole months, people, departments
+  or the annual totals read within a jurisdiction other than the district's or a town's — is read from the facts, so
+  an answer is what the facts say now.
 - **Kept up to date by writers, never by a read** (reads may run on a replica): ``forget_touched`` drops the
   months the new events touched, ``missing`` and ``build`` make the ones not stored. The app does both every
   ``assessment_refresh_minutes``; ``liandong assessment refresh`` does it at once, and ``--check`` compares every
@@ -19,9 +20,10 @@ the side:
 
 Who a stored figure counts for: a user or unit id, or — for rows counted by grid path — the path of the community
 the grid lies in (regions and inspectors are folded from it; an inspector whose unit's area lies below a community
-is read from the facts). The rows counted by id are stored for the whole district and again for each town their
-cases lie in (``MonthFigure.town``), both from one pass over the month grouped by grid: a town's leader assessing
-people and departments is answered from the town's rows, as a district leader from the district's.
+is read from the facts). The rows counted by id, and the district's totals, are stored for the whole district and
+again for each town their cases lie in (``MonthFigure.town``), both from one pass over the month grouped by town in
+the database: a town's leader assessing people and departments is answered from the town's rows, as a district
+leader from the district's.
 """
 
 from __future__ import annotations

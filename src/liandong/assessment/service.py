@@ -253,14 +253,15 @@ class _Reading:
 
     def __init__(self, session: Session, caller: Identity, object_name: str, period: Period, now: dt.datetime,
                  stored: bool):
+        self.session = session
         self.obj = object_type(object_name)
         self.ctx = context(caller, period, now)
         self.owners = Owners(session, self.obj)
         self.family, self.usable = months.family(self.obj.name), stored and self.owners.by_community
         self.plan = months.plan(session, self.family, self.ctx, self.usable)
 
-    def ranked(self, session: Session) -> list[dict]:
-        rows = _figures(session, self.obj, self.ctx, self.owners, self.plan)
+    def ranked(self) -> list[dict]:
+        rows = _figures(self.session, self.obj, self.ctx, self.owners, self.plan)
         _rank(rows)
         rows.sort(key=lambda r: (r["rank"] is None, r["rank"] or 0, r["code"] or "", r["id"]))
         return rows
@@ -270,7 +271,7 @@ def scores(session: Session, caller: Identity, object_name: str, period: Period,
            stored: bool = True) -> list[dict]:
     """Every object of the type within the caller's jurisdiction over ``period``: its figures, score, grade and rank,
     best first — what a report's table shows (``assess`` adds the previous period and the working times)."""
-    return _Reading(session, caller, object_name, period, now, stored).ranked(session)
+    return _Reading(session, caller, object_name, period, now, stored).ranked()
 
 
 def assess(session: Session, caller: Identity, object_name: str, period: Period, now: dt.datetime,
@@ -280,7 +281,7 @@ def assess(session: Session, caller: Identity, object_name: str, period: Period,
     there unless ``stored`` is False (the same figures, read from the facts alone)."""
     reading = _Reading(session, caller, object_name, period, now, stored)
     obj, ctx, owners, plan = reading.obj, reading.ctx, reading.owners, reading.plan
-    rows = reading.ranked(session)
+    rows = reading.ranked()
     ctx_before = c.Ctx(period.previous(), ctx.path, ctx.settings, now)
     before = _figures(session, obj, ctx_before, owners, months.plan(session, reading.family, ctx_before,
                                                                     reading.usable))
