@@ -458,12 +458,12 @@ def test_a_period_s_assessment_and_annual_report_read_no_month_before_it(pg):
 
     with get_engine(pg).begin() as conn:
         partitions.ensure(conn, NOW, since=at(2023, 1))
-    jobs = {dt.date(2025, 5, 1): lambda s: [service.assess(s, LEADER, name, periods.month(2025, 6), NOW)
-                                            for name in OBJECTS],
-            dt.date(2024, 1, 1): lambda s: annual.report(s, LEADER, 2025, NOW)}
-    for earliest, job in jobs.items():
+    jobs = {dt.date(2025, 5, 1): (lambda s: [service.assess(s, LEADER, name, periods.month(2025, 6), NOW)
+                                             for name in OBJECTS], 20),
+            dt.date(2024, 1, 1): (lambda s: annual.report(s, LEADER, 2025, NOW), 8)}
+    for earliest, (job, at_least) in jobs.items():
         statements = _captured(pg, job)
-        assert len(statements) > 20
+        assert len(statements) > at_least  # the statements were caught
         with get_engine(pg).connect() as conn:
             for statement, params in statements:
                 plan = conn.exec_driver_sql(f"EXPLAIN (FORMAT JSON) {statement}", params).scalar()[0]
