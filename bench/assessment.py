@@ -122,6 +122,8 @@ def _town(s: Session, period: Period, now: dt.datetime, rounds: int, compare: bo
         return None
     leader = Identity(roles=frozenset({"leader"}), scope=Scope(path=town.path, area_id=town.id))
     objects = _objects(s, leader, period, now, rounds, compare)
+    if compare and annual.report(s, leader, year, now) != annual.report(s, leader, year, now, stored=False):
+        raise SystemExit(f"the annual report of {town.name}: the stored months do not give what the facts give")
     return {"name": town.name, "objects": objects, "all_objects_ms": round(sum(o["ms"] for o in objects.values()), 1),
             "annual_report_ms": round(_median(lambda: annual.report(s, leader, year, now), rounds) * 1000, 1)}
 

@@ -254,3 +254,20 @@ def test_an_area_tree_without_communities_keeps_grid_paths():
     assert months.area_at("/1/2/3/4/", 3) == "/1/2/3/"
     assert months.area_at("/1/2/", 3) == "/1/2/"
     assert months.area_at("/1/2/3/4/", 0) == "/1/2/3/4/"
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_the_sql_area_of_a_path_is_the_python_one(backend, tmp_path_factory):
+    """``area_at_sql`` (the month figures' town, grouped in the database) and ``area_at`` give the same prefix."""
+    from sqlalchemy import literal, select
+
+    from liandong.db import get_engine
+    from tests.conftest import fresh_database
+
+    paths = ("/1/2/3/4/", "/1/2/", "/1/", "", "/10/200/3000/40000/", "/7/123456/89/")
+    for url in fresh_database(backend, tmp_path_factory):
+        with get_engine(url).connect() as conn:
+            for path in paths:
+                for depth in range(5):
+                    got = conn.scalar(select(months.area_at_sql(literal(path), depth)))
+                    assert got == months.area_at(path, depth), (path, depth)

@@ -49,13 +49,9 @@ class position(FunctionElement):  # noqa: N801 - used as a SQL function, like fu
 
 
 @compiles(position)
-def _instr(element, compiler, **kw) -> str:
-    return f"instr({compiler.process(element.clauses, **kw)})"
-
-
-@compiles(position, "postgresql")
-def _strpos(element, compiler, **kw) -> str:
-    return f"strpos({compiler.process(element.clauses, **kw)})"
+def _position(element: position, compiler, **kw) -> str:
+    name = "strpos" if compiler.dialect.name == "postgresql" else "instr"
+    return f"{name}({compiler.process(element.clauses, **kw)})"
 
 
 class UTCDateTime(TypeDecorator):

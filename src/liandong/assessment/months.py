@@ -108,7 +108,8 @@ def area_at(path: str, depth: int) -> str:
 
 def area_at_sql(path: ColumnElement[str], depth: int) -> ColumnElement[str]:
     """``area_at`` in SQL: the path up to the slash after its ``depth``-th id (so the database groups by town, not
-    by each of tens of thousands of grids)."""
+    by each of tens of thousands of grids). Each level repeats the one before twice: for the few levels of an area
+    tree (a town: 2), not for deep ones."""
     end: ColumnElement[int] = literal(1)
     for _ in range(depth):
         end = end + position(func.substr(path, end + 1), "/")
