@@ -58,7 +58,7 @@ def refresh(url: str, now: dt.datetime = NOW) -> dict:
 def stored(url: str, name: str, period: periods.Period, path: str | None = None) -> tuple[dt.date, ...]:
     with unit_of_work(url) as s:
         ctx = c.Ctx(period, path, assessment_settings.current(), NOW)
-        return months.plan(s, name, ctx).stored
+        return tuple(months.plan(s, name, ctx).months)
 
 
 def same_both_ways(url: str) -> None:
@@ -84,14 +84,18 @@ def test_stored_months_give_what_the_facts_give(edges):
     assert refresh(url)["built"] == 0  # nothing left to do
     for name in months.FAMILIES:
         assert stored(url, name, PERIODS[0]) == (MAY, JUNE, JULY)
-    assert stored(url, "region", PERIODS[1]) == (JUNE,)  # 20–31 May and 1–10 July from the facts
+    with unit_of_work(url) as s:  # 20–31 May and 1–10 July: blocks of them, and three days from the facts
+        cut = months.plan(s, "region", c.Ctx(PERIODS[1], None, assessment_settings.current(), NOW))
+    assert cut.stored == ((MAY, 21, 4), (MAY, 25, 8), (JUNE, 1, 32), (JULY, 1, 8))
+    assert [(p.first.day, p.last.day) for p in cut.raw] == [(20, 20), (9, 10)] and cut.last is None
     town = person(url, "west_leader").scope.path
     assert stored(url, "region", PERIODS[0], town) == (MAY, JUNE, JULY)  # a town's regions: its communities
     assert stored(url, "department", PERIODS[0], town) == (MAY, JUNE, JULY)  # a town's departments: its rows
     assert stored(url, "annual", PERIODS[0], town) == (MAY, JUNE, JULY)  # the totals are kept per town too
     with unit_of_work(url) as s:
         assert s.scalar(select(MonthFigure.n).where(MonthFigure.family == "annual", MonthFigure.month == MAY,
-                                                    MonthFigure.key == "reported", MonthFigure.town == "")) == 2  # P, S
+                                                    MonthFigure.key == "reported", MonthFigure.town == "",
+                                                    MonthFigure.size == 32)) == 2  # P, S
     same_both_ways(url)
     with unit_of_work(url) as s:
         assert months.check(s, assessment_settings.current(), NOW) == []
@@ -101,6 +105,69 @@ def test_stored_months_give_what_the_facts_give(edges):
                 service.assess(s, LEADER, "shift_leader", periods.month(2026, 6), NOW)["rows"]}
     assert (june[edges["users"]["shift_leader"]]["filed"],
             june[edges["users"]["shift_leader"]]["filed_accurate"]) == (2, 1)
+
+
+CUTS = (periods.make(dt.date(2026, 5, 26), dt.date(2026, 6, 30)), periods.make(dt.date(2026, 5, 29), JULY),
+        periods.make(JUNE, dt.date(2026, 6, 29)), periods.make(dt.date(2026, 6, 17), dt.date(2026, 7, 31)))
+"""Periods cutting the months where the scenario's steps lie (25, 27, 29 May; 1, 29, 30 June; 1 July): loose days
+and blocks of every size, ends at a month's end (what runs across it stored) and within a month."""
+
+
+def folded(found: dict[str, dict], counts: dict[str, c.Count], community: int) -> dict[str, dict]:
+    """Figures with the rows counted by grid path put on their communities (a stored block's are, the facts' are
+    a grid's)."""
+    out: dict[str, dict] = {}
+    for key, per in found.items():
+        mine = out.setdefault(key, {})
+        for owner, n in per.items():
+            at = months.area_at(owner, community) if counts[key].by_path else owner
+            mine[at] = mine.get(at, 0) + n
+    return out
+
+
+def test_periods_cutting_months_read_blocks_of_days_and_give_what_the_facts_give(edges):
+    url = edges["url"]
+    refresh(url)
+    settings, town = assessment_settings.current(), person(url, "west_leader")
+    with unit_of_work(url) as s:
+        community = months.depth(s, "community")
+        plans = [months.plan(s, "region", c.Ctx(p, None, settings, NOW)) for p in CUTS]
+        assert [p.stored for p in plans] == [
+            ((MAY, 29, 4), (JUNE, 1, 32)), ((MAY, 29, 4), (JUNE, 1, 32)),
+            ((JUNE, 1, 16), (JUNE, 17, 8), (JUNE, 25, 4)), ((JUNE, 17, 16), (JULY, 1, 32))]
+        assert [[(r.first.isoformat(), r.last.isoformat()) for r in p.raw] for p in plans] == [
+            [("2026-05-26", "2026-05-28")], [("2026-07-01", "2026-07-01")], [("2026-06-29", "2026-06-29")], []]
+        assert [p.last for p in plans] == [JUNE, None, None, JULY]  # what runs across the end: stored, or facts
+        for who in (LEADER, town):
+            path = who.scope.path if who.scope else None
+            for name in OBJECTS:
+                for period in CUTS:
+                    assert service.assess(s, who, name, period, NOW) == \
+                        service.assess(s, who, name, period, NOW, stored=False), (name, period.label)
+            for name in months.FAMILIES:  # every count of every family, beside the object types' own
+                for period in CUTS:
+                    ctx = c.Ctx(period, path, settings, NOW)
+                    p = months.plan(s, name, ctx)
+                    assert p.stored or name not in months.PER_TOWN | {"region"}
+                    counts = months.family_counts(name)
+                    assert folded(months.figures(s, name, counts, ctx, p), counts, community) == \
+                        folded(c.figures(s, counts, ctx), counts, community), (name, period.label)
+
+
+def test_a_month_is_covered_by_blocks_and_loose_days():
+    """Any run of a month's days: its blocks and loose days cover it once, a cut end reads at most three loose
+    days, and a block lies within the run."""
+    for month in (dt.date(2026, 2, 1), dt.date(2028, 2, 1), dt.date(2026, 4, 1), dt.date(2026, 5, 1)):
+        length = months._length(month)
+        for first in range(1, length + 1):
+            for last in range(first, length + 1):
+                blocks, loose = months.cover(month, first, last)
+                days = [d for day, size in blocks for d in range(day, min(day + size - 1, length) + 1)] + loose
+                assert sorted(days) == list(range(first, last + 1)), (month, first, last)
+                assert all(months.block_of(day, size) == (day, size) for day, size in blocks)
+                if first == 1 or last == length:  # a period's cut: one end of the run is the month's
+                    assert len(loose) <= 3 and len(blocks) <= 3, (month, first, last, blocks, loose)
+        assert months.cover(month, 1, length) == ([months.WHOLE], [])
 
 
 def test_a_town_reads_its_people_and_departments_from_its_own_rows(edges):
@@ -129,7 +196,7 @@ def test_a_town_reads_its_people_and_departments_from_its_own_rows(edges):
             ctx = c.Ctx(june, who.scope.path if who.scope else None, settings, NOW)
             for name in ("shift_leader", "dispatcher", "department"):
                 p = months.plan(s, name, ctx)
-                assert p.stored == (JUNE,) and p.raw == ()
+                assert p.stored == ((JUNE, *months.WHOLE),) and p.raw == ()
                 counts = OBJECTS[name].counts
                 assert months.figures(s, name, counts, ctx, p) == c.figures(s, counts, ctx), (name, who.username)
                 from_facts = months.Plan((), (june,))
@@ -148,7 +215,7 @@ def test_a_town_reads_its_people_and_departments_from_its_own_rows(edges):
     with unit_of_work(url) as s:  # the annual report's totals: the town's own
         assert [annual.report(s, who, 2026, NOW)["cases"]["filed"] for who in (LEADER, west, east_leader)] == \
             [4, 3, 1]
-        assert months.plan(s, "annual", c.Ctx(june, east_leader.scope.path, settings, NOW)).stored == (JUNE,)
+        assert months.plan(s, "annual", c.Ctx(june, east_leader.scope.path, settings, NOW)).months == [JUNE]
     same_both_ways(url)
     with unit_of_work(url) as s:
         assert months.check(s, settings, NOW) == []
@@ -211,14 +278,14 @@ def test_the_command_stores_the_months_and_its_check_finds_a_wrong_figure(tmp_pa
         assert checked.returncode == 0 and json.loads(checked.stdout)["count"] == 0, checked.stdout
         with unit_of_work(url) as s:
             s.execute(update(MonthFigure).where(MonthFigure.family == "annual", MonthFigure.month == MAY,
-                                                MonthFigure.key == "reported", MonthFigure.town == "")
+                                                MonthFigure.key == "reported", MonthFigure.town == "",
+                                                MonthFigure.day == 25, MonthFigure.size == 8)  # P and S: 25–31 May
                       .values(n=MonthFigure.n + 1))
         checked = subprocess.run([*command, "--check"], env=env, capture_output=True, text=True)
         assert checked.returncode == 1
         differing = json.loads(checked.stdout)["differing"]
         assert differing == [{"month": "2026-05-01", "family": "annual", "count": "reported", "town": "",
-                              "owner": "0",
-                              "stored": 3, "facts": 2}]
+                              "owner": "0", "block": [25, 8], "stored": 3, "facts": 2}]
         with unit_of_work(url) as s:
             assert s.scalar(select(MonthBuilt.basis).limit(1))
 
@@ -233,7 +300,7 @@ def test_a_read_whose_months_were_stored_again_meanwhile_is_done_from_the_facts(
     with unit_of_work(url) as s:
         ctx = c.Ctx(PERIODS[0], None, settings, NOW)
         planned = months.plan(s, "shift_leader", ctx)
-        assert planned.stored == (MAY, JUNE, JULY)
+        assert planned.months == [MAY, JUNE, JULY]
         before = months.figures(s, "shift_leader", counts, ctx, planned)
     rec, lead_ = person(url, "receptionist"), person(url, "shift_leader")
     late = report(url, rec, "hotline", "2026-06-15 09:00")

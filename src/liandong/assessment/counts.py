@@ -97,6 +97,9 @@ class Source:
     additive: bool = True
     """A period's rows are its months' rows together (the rows in a period: events, stages ended or begun in it);
     False for the stages running at the period's end, which no month holds (``months.py``)."""
+    at: ColumnElement | None = None
+    """What puts a row of an additive source in the period (an event's time, a stage's end or start): the day of
+    the month whose blocks store it."""
 
     def select(self, ctx: Ctx, keys: Iterable[str], *columns, case: bool = False) -> Select:
         """The rows of ``keys`` in the period; ``case``: joined with their case where the source is not already."""
@@ -160,9 +163,12 @@ def part(source: Source, *keys: str, where: Conditions | None = None) -> Count:
     return Count((Part(source, keys, (where,) if where else ()),))
 
 
-def figures(session: Session, counts: dict[str, Count], ctx: Ctx, per: ColumnElement | None = None) -> dict[str, dict]:
+def figures(session: Session, counts: dict[str, Count], ctx: Ctx, per: ColumnElement | None = None,
+            day: Callable[[ColumnElement], ColumnElement] | None = None) -> dict[str, dict]:
     """Each count's rows numbered per object: one statement per source, a sum per count part over it. ``per``: an
-    expression of the case to number them by as well, keyed ``(obj, value)`` (the month figures: the case's town)."""
+    expression of the case to number them by as well; ``day``: the SQL of a row's day from its time (``Source.at``,
+    additive sources only), to number them by too. With either, the rows are keyed ``(obj, [per,] [day])`` (the
+    month figures: the case's town, the local day)."""
     by_source: dict[tuple, list[tuple[str, Part]]] = {}
     for key, count in counts.items():
         for i, p in enumerate(count.parts):
@@ -173,13 +179,16 @@ def figures(session: Session, counts: dict[str, Count], ctx: Ctx, per: ColumnEle
         sums = [func.count()] if len(parts) == 1 else [func.sum(case((cond, 1), else_=0)) for cond in conditions]
         # only the rows some count wants go on to the grouping (and, where the conditions read the fact alone, to
         # the join with its case)
-        owners = [source.obj] if per is None else [source.obj, per]
+        if day is not None and source.at is None:
+            raise ValueError("only the rows of an additive source lie on a day")
+        extra = ([] if per is None else [per]) + ([] if day is None else [day(source.at)])
+        owners = [source.obj, *extra]
         stmt = source.select(ctx, (k for _, p in parts for k in p.keys), *owners, *sums,
                              case=per is not None).where(or_(*conditions))
         if source.grouped:
             stmt = stmt.group_by(*owners)
-        elif per is not None:
-            stmt = stmt.group_by(per)
+        elif extra:
+            stmt = stmt.group_by(*extra)
         result = session.connection().execute(stmt)
         rows = result.cursor.fetchall()  # the driver's own tuples: a region's are a row a grid, many
         result.close()
@@ -187,7 +196,7 @@ def figures(session: Session, counts: dict[str, Count], ctx: Ctx, per: ColumnEle
             mine = out[key]
             for row in rows:
                 if n := row[i]:
-                    owner = row[0] if per is None else row[:2]
+                    owner = row[:len(owners)] if extra else row[0]
                     mine[owner] = mine.get(owner, 0) + int(n)
     return out
 
@@ -241,21 +250,23 @@ class Sources:
 
 
 def _facts(obj: ColumnElement, bound: Conditions, joins: Callable[[], list[tuple]] = lambda: [],
-           by_path: bool = False) -> Source:
+           by_path: bool = False, at: ColumnElement = F.ended_at) -> Source:
     additive = bound not in (_still_running, _ended_after)
-    return Source(F, obj, F.stage, bound, F.case_id, joins, by_path=by_path, additive=additive)
+    return Source(F, obj, F.stage, bound, F.case_id, joins, by_path=by_path, additive=additive,
+                  at=at if additive else None)
 
 
-ACTOR_EVENTS = Source(E, E.actor_id, E.action, _events_in_period, E.case_id)
-ALL_EVENTS = Source(E, literal(0), E.action, _events_in_period, E.case_id, grouped=False)
+ACTOR_EVENTS = Source(E, E.actor_id, E.action, _events_in_period, E.case_id, at=E.at)
+ALL_EVENTS = Source(E, literal(0), E.action, _events_in_period, E.case_id, grouped=False, at=E.at)
 ACTOR_ENDED = _facts(F.actor_id, _ended_in_period)
 LEAD = Sources(_facts(F.lead_unit_id, _ended_in_period), _facts(F.lead_unit_id, _still_running),
                _facts(F.lead_unit_id, _ended_after),
-               Source(E, Case.lead_unit_id, E.action, _events_in_period, E.case_id, _event_case_join))
+               Source(E, Case.lead_unit_id, E.action, _events_in_period, E.case_id, _event_case_join, at=E.at))
 REGION = Sources(_facts(Case.area_path, _ended_in_period, _case_join, by_path=True),
                  _facts(Case.area_path, _still_running, _case_join, by_path=True),
                  _facts(Case.area_path, _ended_after, _case_join, by_path=True),
-                 Source(E, Case.area_path, E.action, _events_in_period, E.case_id, _event_case_join, by_path=True))
+                 Source(E, Case.area_path, E.action, _events_in_period, E.case_id, _event_case_join, by_path=True,
+                        at=E.at))
 
 
 def events(*actions: str) -> Count:
@@ -425,7 +436,7 @@ def satisfied(src: Sources) -> Count:
 
 
 assigned = part(_facts(F.lead_unit_id, lambda ctx: (in_period(F.started_at, ctx), or_(
-    F.ended_at >= ctx.period.start, F.ended_at.is_(None)))), "sign")
+    F.ended_at >= ctx.period.start, F.ended_at.is_(None))), at=F.started_at), "sign")
 """派遣至本单位数 (a department's 立案数): cases dispatched to the unit as lead (signing begun in the period: ended
 since, or running)."""
 
@@ -464,13 +475,14 @@ REGION_COUNTS: dict[str, Count] = {
 """A region's counts: what was reported, filed and closed in it, and how."""
 
 
-def working_minutes(session: Session, stages: tuple[str, ...], by: str, ctx: Ctx,
-                    per: ColumnElement | None = None) -> list[tuple]:
+def working_minutes(session: Session, stages: tuple[str, ...], by: str, ctx: Ctx, per: ColumnElement | None = None,
+                    day: Callable[[ColumnElement], ColumnElement] | None = None) -> list[tuple]:
     """``(stage, owner, minutes)`` of every stage of ``stages`` ended in the period: the working time the mean and
     the 90th percentile are taken of. The owner as for the counts: the actor (``by`` "actor"), the lead unit
-    ("lead") or the case's grid path ("path"); with ``per`` (as in ``figures``) ``(stage, owner, value, minutes)``."""
+    ("lead") or the case's grid path ("path"); with ``per`` and ``day`` (as in ``figures``) ``(stage, owner,
+    [value,] [day,] minutes)``."""
     who = {"path": Case.area_path, "lead": F.lead_unit_id}.get(by, F.actor_id)
-    owners = [who] if per is None else [who, per]
+    owners = [who] + ([] if per is None else [per]) + ([] if day is None else [day(F.ended_at)])
     stmt = select(F.stage, *owners, F.used_minutes).where(F.stage.in_(stages), in_period(F.ended_at, ctx),
                                                           F.used_minutes.is_not(None), who.is_not(None))
     if by == "path" or per is not None:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import Date, Integer, LargeBinary, String
+from sqlalchemy import Date, Integer, LargeBinary, SmallInteger, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from liandong.db import Base, UTCDateTime, utcnow
@@ -26,18 +26,23 @@ class MonthBuilt(Base):
     built_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
+DAY_DOC = """The first day in the month of the block the row is stored for (``months.SIZES``)."""
+SIZE_DOC = """The block's size: 32 the whole month, 16, 8 or 4 days from ``day`` (the last cut by the month's end)."""
 TOWN_DOC = """The town the rows' cases lie in (its path), for the rows counted by id: a town's leader assesses people
 and departments on their work in the town's cases. '' for the whole district, and for the rows counted by grid path
 (their owner is already a place)."""
 
 
 class MonthFigure(Base):
-    """One count of one owner in a month: a user or unit id, or the path of the community a grid lies in."""
+    """One count of one owner in a month, or in a block of its days: a user or unit id, or the path of the community
+    a grid lies in."""
 
     __tablename__ = "assessment_month_figures"
 
     month: Mapped[dt.date] = mapped_column(Date, primary_key=True)
     family: Mapped[str] = mapped_column(String(20), primary_key=True)
+    day: Mapped[int] = mapped_column(SmallInteger, primary_key=True, doc=DAY_DOC)
+    size: Mapped[int] = mapped_column(SmallInteger, primary_key=True, doc=SIZE_DOC)
     key: Mapped[str] = mapped_column(String(40), primary_key=True)
     town: Mapped[str] = mapped_column(String(200), primary_key=True, doc=TOWN_DOC)
     owner: Mapped[str] = mapped_column(String(200), primary_key=True)
@@ -45,13 +50,15 @@ class MonthFigure(Base):
 
 
 class MonthTimes(Base):
-    """The working minutes of every stage of ``stage`` an owner ended in the month (float64, as bytes): kept whole,
-    so that a year's 90th percentile is the exact one, not an estimate from a histogram."""
+    """The working minutes of every stage of ``stage`` an owner ended in the month or the block (float64, as
+    bytes): kept whole, so that a year's 90th percentile is the exact one, not an estimate from a histogram."""
 
     __tablename__ = "assessment_month_times"
 
     month: Mapped[dt.date] = mapped_column(Date, primary_key=True)
     family: Mapped[str] = mapped_column(String(20), primary_key=True)
+    day: Mapped[int] = mapped_column(SmallInteger, primary_key=True, doc=DAY_DOC)
+    size: Mapped[int] = mapped_column(SmallInteger, primary_key=True, doc=SIZE_DOC)
     town: Mapped[str] = mapped_column(String(200), primary_key=True, doc=TOWN_DOC)
     owner: Mapped[str] = mapped_column(String(200), primary_key=True)
     stage: Mapped[str] = mapped_column(String(20), primary_key=True)

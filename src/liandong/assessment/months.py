@@ -7,12 +7,16 @@ the side:
 - **Built by the very counts the assessment reads** (``counts.figures`` over the month, ``counts.working_minutes``),
   for the parts of a count that add up over months (``Source.additive``: the rows in a period are its months'
   rows). What runs across the period's end (a stage open at the cut) is always read from the facts.
+- **Whole, and in blocks of days.** Each month is stored whole and in aligned blocks of 16, 8 and 4 days
+  (``SIZES``), from the same pass grouped by local day in the database: a period cutting a month (a rolling year,
+  the last 30 days) reads at most three blocks of it and three loose days from the facts at each cut (``cover``).
+  What runs across the end is stored for the whole month only.
 - **Read only where they still hold.** A month is used when it is complete, was built under today's basis (this
   code's version, the settings the counts read, the generation of the stage facts) and no event since the last
   ``forget_touched`` belongs to a case with rows in it — and its master's, for a merge moves 漏报. Anything else —
-  a month touched since, a month never built, the days of a period that are not whole months, people, departments
-  or the annual totals read within a jurisdiction other than the district's or a town's — is read from the facts, so
-  an answer is what the facts say now.
+  a month touched since, a month never built (the month under way), the loose days of a cut, people, departments
+  or the annual totals read within a jurisdiction other than the district's or a town's — is read from the facts,
+  so an answer is what the facts say now.
 - **Kept up to date by writers, never by a read** (reads may run on a replica): ``forget_touched`` drops the
   months the new events touched, ``missing`` and ``build`` make the ones not stored. The app does both every
   ``assessment_refresh_minutes``; ``liandong assessment refresh`` does it at once, and ``--check`` compares every
@@ -37,7 +41,7 @@ from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
 import numpy as np
-from sqlalchemy import ColumnElement, and_, delete, func, insert, literal, or_, select, text
+from sqlalchemy import ColumnElement, and_, delete, func, insert, literal, or_, select, text, tuple_
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from liandong.areas.models import Area, Meta
@@ -49,10 +53,10 @@ from liandong.assessment.settings import Settings
 from liandong.cases.facts import GENERATION
 from liandong.cases.models import Case, CaseEvent, StageFact
 from liandong.config import get_settings
-from liandong.db import is_postgres, position
+from liandong.db import is_postgres, local_day, position
 from liandong.ops import partitions
 
-RULES = "2"
+RULES = "3"
 """This code's version of the month figures: a change of what they hold makes every stored month outdated."""
 WATERMARK = "assessment_months_event"
 """``meta``: the last event ``forget_touched`` accounted for."""
@@ -61,6 +65,12 @@ FAMILIES = ("inspector", "receptionist", "shift_leader", "dispatcher", "departme
 PER_TOWN = frozenset(FAMILIES) - {"region"}
 """The families whose rows (counted by id, and the district's totals) are stored per town too: not the regions,
 whose owner is a place already."""
+SIZES = (32, 16, 8, 4)
+"""How a complete month is stored: whole (32), and in aligned blocks of 16, 8 and 4 days from its first day (the
+last of each cut short by the month's end), so that a period cutting the month reads at most three blocks of it
+and three days from the facts (``cover``), not all its days from the facts."""
+WHOLE = (1, 32)
+"""The block that is the whole month: its first day and size."""
 AT_END = "@end"
 """The stored key of a count's rows running across the month's end (``Source.additive`` False)."""
 EMPTY_BEFORE = 36
@@ -171,16 +181,49 @@ def touched(session: Session, since: int) -> set[dt.date] | None:
     return months
 
 
+Piece = tuple[dt.date, int, int]
+"""A stored block: its month, its first day in the month, its size (``SIZES``)."""
+
+
+def _length(month: dt.date) -> int:
+    return (_next(month) - month).days
+
+
+def block_of(day: int, size: int) -> tuple[int, int]:
+    """The block of ``size`` that a day of the month lies in."""
+    return day - (day - 1) % size, size
+
+
+def cover(month: dt.date, first: int, last: int) -> tuple[list[tuple[int, int]], list[int]]:
+    """Days ``first`` to ``last`` of a month as stored blocks and loose days (read from the facts): from each day on,
+    the largest block that begins there and ends by ``last``, else the day alone — the whole month is one block, a
+    cut month at most three blocks and three loose days at either end."""
+    length, blocks, loose, day = _length(month), [], [], first
+    while day <= last:
+        size = next((s for s in SIZES if (day - 1) % s == 0 and min(day + s - 1, length) <= last), None)
+        if size is None:
+            loose.append(day)
+            day += 1
+        else:
+            blocks.append((day, size))
+            day = min(day + size - 1, length) + 1
+    return blocks, loose
+
+
 @dataclass(frozen=True)
 class Plan:
-    """How a period is read: these stored months, and these stretches from the facts."""
+    """How a period is read: these stored blocks, and these stretches from the facts."""
 
-    stored: tuple[dt.date, ...]
+    stored: tuple[Piece, ...]
     raw: tuple[periods.Period, ...]
     tokens: frozenset[str] = frozenset()
     """The builds of the stored months: a read checks they are still there after reading them (``_unchanged``)."""
-    end_stored: bool = False
-    """The period ends with its last stored month: what runs across its end is that month's, stored too."""
+    last: dt.date | None = None
+    """The period ends at the end of this stored month: what runs across its end is the month's, stored too."""
+
+    @property
+    def months(self) -> list[dt.date]:
+        return sorted({month for month, _, _ in self.stored} | ({self.last} if self.last else set()))
 
 
 def _answers(session: Session, name: str, path: str | None) -> bool:
@@ -206,15 +249,14 @@ def _within(column: InstrumentedAttribute[str], path: str | None) -> list[Column
 
 
 def plan(session: Session, name: str, ctx: c.Ctx, usable: bool = True) -> Plan:
-    """The complete months of the period stored under today's basis and untouched since; the rest from the facts
-    (in as few stretches as the stored months leave)."""
+    """The blocks of the period's complete months stored under today's basis and untouched since (``cover``); the
+    rest from the facts, in as few stretches as the blocks leave."""
     whole = _from_facts(ctx)
     if not usable or ctx.now is None or not _answers(session, name, ctx.path):
         return whole
     first, last = ctx.period.first, ctx.period.last
-    month = first if first.day == 1 else _next(first)
-    complete = []
-    while _next(month) - dt.timedelta(days=1) <= last and _period(month).end <= ctx.now:
+    month, complete = first.replace(day=1), []
+    while month <= last and _period(month).end <= ctx.now:
         complete.append(month)
         month = _next(month)
     if not complete:
@@ -226,16 +268,24 @@ def plan(session: Session, name: str, ctx: c.Ctx, usable: bool = True) -> Plan:
     if stored:
         changed = touched(session, _watermark(session))
         stored = set() if changed is None else stored - changed
-    if not stored:
+    pieces: list[Piece] = []
+    for month in sorted(stored):
+        blocks, _ = cover(month, max(first, month).day, min(last, _next(month) - dt.timedelta(days=1)).day)
+        pieces.extend((month, day, size) for day, size in blocks)
+    if not pieces:
         return whole
     raw, start = [], first
-    for month in sorted(stored):
-        if month > start:
-            raw.append(periods.make(start, month - dt.timedelta(days=1)))
-        start = _next(month)
+    for month, day, size in pieces:
+        begins = month.replace(day=day)
+        if begins > start:
+            raw.append(periods.make(start, begins - dt.timedelta(days=1)))
+        start = min(begins + dt.timedelta(days=size), _next(month))
     if start <= last:
         raw.append(periods.make(start, last))
-    return Plan(tuple(sorted(stored)), tuple(raw), frozenset(builds[m] for m in stored), end_stored=start > last)
+    at_end = (last + dt.timedelta(days=1)).day == 1 and last.replace(day=1) in stored
+    used = {month for month, _, _ in pieces} | ({last.replace(day=1)} if at_end else set())
+    return Plan(tuple(pieces), tuple(raw), frozenset(builds[m] for m in used),
+                last.replace(day=1) if at_end else None)
 
 
 def _unchanged(session: Session, name: str, p: Plan) -> bool:
@@ -243,7 +293,7 @@ def _unchanged(session: Session, name: str, p: Plan) -> bool:
     month between the plan and the read (each statement sees what is committed when it runs): such a read is done
     again from the facts, never answered with a month missing."""
     found = set(session.scalars(select(MonthBuilt.token).where(MonthBuilt.family == name,
-                                                               MonthBuilt.month.in_(p.stored))))
+                                                               MonthBuilt.month.in_(p.months))))
     return found == p.tokens
 
 
@@ -259,15 +309,21 @@ def _add(into: dict[str, dict], more: dict[str, dict]) -> None:
             mine[owner] = mine.get(owner, 0) + n
 
 
-def _stored(session: Session, name: str, months: tuple[dt.date, ...], keys: dict[str, tuple[str, bool]],
+def _pieces(table: type[MonthFigure] | type[MonthTimes], pieces: tuple[Piece, ...]) -> ColumnElement[bool]:
+    """The rows of these blocks (their months named on their own too: what the primary key leads with)."""
+    return and_(table.month.in_(sorted({month for month, _, _ in pieces})),
+                tuple_(table.month, table.day, table.size).in_(pieces))
+
+
+def _stored(session: Session, name: str, pieces: tuple[Piece, ...], keys: dict[str, tuple[str, bool]],
             path: str | None) -> dict[str, dict]:
-    """Stored figures summed over ``months``: ``keys`` maps each stored key to the count it adds to and whether that
+    """Stored figures summed over ``pieces``: ``keys`` maps each stored key to the count it adds to and whether that
     count is by grid path (its owners paths, not ids)."""
     out: dict[str, dict] = {}
     picked = [and_(MonthFigure.key.in_(sorted(k for k, (_, p) in keys.items() if p == by_path)),
                    _where(MonthFigure, by_path, path)) for by_path in (False, True)]
     rows = session.execute(select(MonthFigure.key, MonthFigure.owner, func.sum(MonthFigure.n))
-                           .where(MonthFigure.family == name, MonthFigure.month.in_(months), or_(*picked))
+                           .where(MonthFigure.family == name, _pieces(MonthFigure, pieces), or_(*picked))
                            .group_by(MonthFigure.key, MonthFigure.owner))
     for key, owner, n in rows:
         count, by_path = keys[key]
@@ -279,18 +335,19 @@ def figures(session: Session, name: str, counts: dict[str, c.Count], ctx: c.Ctx,
     """``counts.figures`` of the period, its stored months read from the month figures: rows counted by id keyed
     by the id, by grid path by a path (a grid's from the facts, a community's from a stored month)."""
     out: dict[str, dict] = {key: {} for key in counts}
-    if p.stored:
-        _add(out, _stored(session, name, p.stored, {k: (k, v.by_path) for k, v in counts.items()}, ctx.path))
+    if p.tokens:
+        if p.stored:
+            _add(out, _stored(session, name, p.stored, {k: (k, v.by_path) for k, v in counts.items()}, ctx.path))
         at_end = {k + AT_END: (k, v.by_path) for k, v in counts.items() if v.only(additive=False).parts}
-        if p.end_stored and at_end:
-            _add(out, _stored(session, name, p.stored[-1:], at_end, ctx.path))
+        if p.last and at_end:
+            _add(out, _stored(session, name, ((p.last, *WHOLE),), at_end, ctx.path))
         if not _unchanged(session, name, p):
             return figures(session, name, counts, ctx, _from_facts(ctx))
     additive = {key: count.only(additive=True) for key, count in counts.items()}
     for stretch in p.raw:
         _add(out, c.figures(session, additive, c.Ctx(stretch, ctx.path, ctx.settings, ctx.now)))
     at_cut = {key: part for key, count in counts.items() if (part := count.only(additive=False)).parts}
-    if at_cut and not p.end_stored:
+    if at_cut and p.last is None:
         _add(out, c.figures(session, at_cut, ctx))
     return out
 
@@ -304,7 +361,7 @@ def minutes(session: Session, name: str, ctx: c.Ctx, p: Plan) -> dict[tuple[str,
         return out
     if p.stored:
         for stage, owner, blob in session.execute(select(MonthTimes.stage, MonthTimes.owner, MonthTimes.minutes)
-                                                  .where(MonthTimes.family == name, MonthTimes.month.in_(p.stored),
+                                                  .where(MonthTimes.family == name, _pieces(MonthTimes, p.stored),
                                                          _where(MonthTimes, by == "path", ctx.path))):
             out.setdefault((stage, owner if by == "path" else int(owner)), []).append(np.frombuffer(blob))
         if not _unchanged(session, name, p):
@@ -397,51 +454,76 @@ def store_empty(session: Session, settings: Settings, now: dt.datetime) -> int:
     return len(todo)
 
 
+Rows = dict[tuple[str, str, str, int], int]
+"""``{(key, town, owner, day): n}``: a month's figures by local day (0: what runs across the month's end)."""
+Times = dict[tuple[str, str, str, int], list[float]]
+"""``{(stage, town, owner, day): minutes}``: a month's working times by the local day the stage ended."""
+
+
 def _month_rows(session: Session, name: str, month: dt.date, settings: Settings,
-                now: dt.datetime) -> tuple[dict[tuple[str, str, str], int], dict[tuple[str, str, str], list[float]]]:
-    """What a stored month holds: ``{(key, town, owner): n}`` — the rows in the month, and (key ``…@end``) what
-    runs across its end — and ``{(stage, town, owner): minutes}``. A row counted by id goes to its owner in the
-    district ('') and in the town of its case's grid; one counted by grid path to the community (town '')."""
+                now: dt.datetime) -> tuple[Rows, Times]:
+    """What a month holds, day by day: the rows in the month and (key ``…@end``, day 0) what runs across its end,
+    and the working minutes. A row counted by id goes to its owner in the district ('') and in the town of its
+    case's grid; one counted by grid path to the community (town ''). The database groups by owner, town and day."""
     ctx = c.Ctx(_period(month), None, settings, now)
     counts = {key: count.only(additive=True) for key, count in family_counts(name).items()}
     community, town = depth(session, "community"), depth(session, "town")
     towns = area_at_sql(Case.area_path, town) if name in PER_TOWN and town else None
+    tz, first, last = get_settings().timezone, ctx.period.first.isoformat(), ctx.period.last.isoformat()
 
-    found: dict[tuple[object, bool], list[tuple[str, str]]] = {}
+    def day(at: ColumnElement[dt.datetime]) -> ColumnElement[str]:
+        return local_day(session, at, tz, ctx.period.start)
 
-    def places(owner: object, by_path: bool) -> list[tuple[str, str]]:
+    def day_of(local: str) -> int:
+        """The day of the month (a zone's shift on SQLite may put a row a day out near the month's ends)."""
+        return int(min(max(local, first), last)[8:10])
+
+    found: dict[tuple[object, object, bool], list[tuple[str, str]]] = {}
+
+    def places(owner: object, at: object, by_path: bool) -> list[tuple[str, str]]:
         """Where a row's number goes, ``(town, owner)``: a grid path's to its community; an id's to the district,
-        and to its town when counted per town (``owner`` is then ``(id, the case's town)``). Worked out once an
-        owner: a month's working times are a row a stage."""
-        out = found.get((owner, by_path))
+        and to its town ``at`` when counted per town. Worked out once an owner: a month's working times are a row
+        a stage."""
+        out = found.get((owner, at, by_path))
         if out is None:
             if by_path:
                 out = [("", area_at(str(owner), community))]
-            elif towns is None:
-                out = [("", str(int(owner)))]
             else:
-                who, at = owner
-                whole = ("", str(int(who)))
+                whole = ("", str(int(owner)))
                 out = [whole, (at, whole[1])] if at and path_depth(at) >= town else [whole]
-            found[owner, by_path] = out
+            found[owner, at, by_path] = out
         return out
 
-    figures: dict[tuple[str, str, str], int] = {}
+    figures: Rows = {}
     at_end = {k + AT_END: v.only(additive=False) for k, v in family_counts(name).items()}
-    for part in (counts, at_end):
+    for part, daily in ((counts, True), (at_end, False)):
         for by_path in (False, True):
             chosen = {k: v for k, v in part.items() if v.parts and v.by_path == by_path}
-            for key, per in c.figures(session, chosen, ctx, None if by_path else towns).items() if chosen else ():
-                for owner, n in per.items():
-                    for at in places(owner, by_path):
-                        figures[(key, *at)] = figures.get((key, *at), 0) + n
-    times: dict[tuple[str, str, str], list[float]] = {}
+            per = None if by_path else towns
+            for key, got in c.figures(session, chosen, ctx, per, day if daily else None).items() if chosen else ():
+                for owner, n in got.items():
+                    row = owner if isinstance(owner, tuple) else (owner,)
+                    when = day_of(row[-1]) if daily else 0
+                    for place in places(row[0], row[1] if per is not None else None, by_path):
+                        figures[(key, *place, when)] = figures.get((key, *place, when), 0) + n
+    times: Times = {}
     stages, by = family_stages(name), owned_by(name)
     per_town = towns if by != "path" else None
-    for row in c.working_minutes(session, stages, by, ctx, per_town) if stages else ():
-        for at in places(row[1] if per_town is None else row[1:3], by == "path"):
-            times.setdefault((row[0], *at), []).append(row[-1])
+    for row in c.working_minutes(session, stages, by, ctx, per_town, day) if stages else ():
+        for place in places(row[1], row[2] if per_town is not None else None, by == "path"):
+            times.setdefault((row[0], *place, day_of(row[-2])), []).append(row[-1])
     return figures, times
+
+
+def _blocks(rows: dict[tuple, object], add: Callable[[object, object], object]) -> dict[tuple, object]:
+    """A month's rows by day folded onto the blocks it is stored in (``SIZES``): ``{(…, day, size): value}``; what
+    runs across the month's end (day 0) is the whole month's only."""
+    out: dict[tuple, object] = {}
+    for (*key, day), value in rows.items():
+        for block in [block_of(day, size) for size in SIZES] if day else [WHOLE]:
+            at = (*key, *block)
+            out[at] = add(out[at], value) if at in out else value
+    return out
 
 
 def build(session: Session, month: dt.date, name: str, settings: Settings, now: dt.datetime) -> bool:
@@ -455,12 +537,14 @@ def build(session: Session, month: dt.date, name: str, settings: Settings, now: 
     _drop(session, month, name)  # on SQLite the first write: from here no event commits until this build does
     figures, times = _month_rows(session, name, month, settings, now)
     if figures:
-        session.execute(insert(MonthFigure), [{"month": month, "family": name, "key": k, "town": t, "owner": o,
-                                               "n": n} for (k, t, o), n in figures.items()])
+        session.execute(insert(MonthFigure), [
+            {"month": month, "family": name, "key": k, "town": t, "owner": o, "day": d, "size": z, "n": n}
+            for (k, t, o, d, z), n in _blocks(figures, int.__add__).items()])
     if times:
         session.execute(insert(MonthTimes), [
-            {"month": month, "family": name, "stage": s, "town": t, "owner": o,
-             "minutes": np.array(v, dtype=float).tobytes()} for (s, t, o), v in times.items()])
+            {"month": month, "family": name, "stage": s, "town": t, "owner": o, "day": d, "size": z,
+             "minutes": np.array(v, dtype=float).tobytes()}
+            for (s, t, o, d, z), v in _blocks(times, list.__add__).items()])
     session.add(MonthBuilt(month=month, family=name, basis=want, token=uuid.uuid4().hex, built_at=now))
     session.flush()
     return True
@@ -477,20 +561,23 @@ def check(session: Session, settings: Settings, now: dt.datetime) -> list[dict]:
         if changed is None or month in changed:
             continue
         figures, times = _month_rows(session, name, month, settings, now)
-        stored = {(k, t, o): n for k, t, o, n in session.execute(
-            select(MonthFigure.key, MonthFigure.town, MonthFigure.owner, MonthFigure.n)
-            .where(MonthFigure.month == month, MonthFigure.family == name))}
-        kept = {(s, t, o): sorted(np.frombuffer(b).tolist()) for s, t, o, b in session.execute(
-            select(MonthTimes.stage, MonthTimes.town, MonthTimes.owner, MonthTimes.minutes)
-            .where(MonthTimes.month == month, MonthTimes.family == name))}
+        figures, times = _blocks(figures, int.__add__), _blocks(times, list.__add__)
+        stored = {(k, t, o, d, z): n for k, t, o, d, z, n in session.execute(
+            select(MonthFigure.key, MonthFigure.town, MonthFigure.owner, MonthFigure.day, MonthFigure.size,
+                   MonthFigure.n).where(MonthFigure.month == month, MonthFigure.family == name))}
+        kept = {(s, t, o, d, z): sorted(np.frombuffer(b).tolist()) for s, t, o, d, z, b in session.execute(
+            select(MonthTimes.stage, MonthTimes.town, MonthTimes.owner, MonthTimes.day, MonthTimes.size,
+                   MonthTimes.minutes).where(MonthTimes.month == month, MonthTimes.family == name))}
         for key in sorted(set(stored) | set(figures)):
             if stored.get(key) != figures.get(key):
                 out.append({"month": month.isoformat(), "family": name, "count": key[0], "town": key[1],
-                            "owner": key[2], "stored": stored.get(key), "facts": figures.get(key)})
+                            "owner": key[2], "block": key[3:], "stored": stored.get(key),
+                            "facts": figures.get(key)})
         for key in sorted(set(kept) | set(times)):
             if kept.get(key) != sorted(times.get(key, [])) and (key in kept or times.get(key)):
                 out.append({"month": month.isoformat(), "family": name, "stage": key[0], "town": key[1],
-                            "owner": key[2], "stored": len(kept.get(key, [])), "facts": len(times.get(key, []))})
+                            "owner": key[2], "block": key[3:], "stored": len(kept.get(key, [])),
+                            "facts": len(times.get(key, []))})
     return out
 
 
