@@ -41,7 +41,7 @@ from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
 import numpy as np
-from sqlalchemy import ColumnElement, and_, delete, func, insert, literal, or_, select, text, tuple_
+from sqlalchemy import ColumnElement, and_, delete, func, literal, or_, select, text, tuple_
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from liandong.areas.models import Area, Meta
@@ -53,7 +53,7 @@ from liandong.assessment.settings import Settings
 from liandong.cases.facts import GENERATION
 from liandong.cases.models import Case, CaseEvent, StageFact
 from liandong.config import get_settings
-from liandong.db import is_postgres, local_day, position
+from liandong.db import insert_many, is_postgres, local_day, position
 from liandong.ops import partitions
 
 RULES = "3"
@@ -515,14 +515,19 @@ def _month_rows(session: Session, name: str, month: dt.date, settings: Settings,
     return figures, times
 
 
-def _blocks(rows: dict[tuple, object], add: Callable[[object, object], object]) -> dict[tuple, object]:
-    """A month's rows by day folded onto the blocks it is stored in (``SIZES``): ``{(…, day, size): value}``; what
-    runs across the month's end (day 0) is the whole month's only."""
-    out: dict[tuple, object] = {}
-    for (*key, day), value in rows.items():
-        for block in [block_of(day, size) for size in SIZES] if day else [WHOLE]:
-            at = (*key, *block)
-            out[at] = add(out[at], value) if at in out else value
+def _blocks(rows: Rows | Times) -> dict[tuple, int | list[float]]:
+    """A month's rows by day folded onto the blocks it is stored in (``SIZES``): ``{(…, day, size): value}`` (a sum,
+    or the minutes together); what runs across the month's end (day 0) is the whole month's only."""
+    blocks = {0: [WHOLE], **{day: [block_of(day, size) for size in SIZES] for day in range(1, 32)}}
+    out: dict[tuple, int | list[float]] = {}
+    for key, value in rows.items():
+        head = key[:-1]
+        for block in blocks[key[-1]]:
+            at = head + block
+            if isinstance(value, list):
+                out.setdefault(at, []).extend(value)  # type: ignore[union-attr]
+            else:
+                out[at] = out.get(at, 0) + value  # type: ignore[operator]
     return out
 
 
@@ -536,15 +541,11 @@ def build(session: Session, month: dt.date, name: str, settings: Settings, now: 
         return False
     _drop(session, month, name)  # on SQLite the first write: from here no event commits until this build does
     figures, times = _month_rows(session, name, month, settings, now)
-    if figures:
-        session.execute(insert(MonthFigure), [
-            {"month": month, "family": name, "key": k, "town": t, "owner": o, "day": d, "size": z, "n": n}
-            for (k, t, o, d, z), n in _blocks(figures, int.__add__).items()])
-    if times:
-        session.execute(insert(MonthTimes), [
-            {"month": month, "family": name, "stage": s, "town": t, "owner": o, "day": d, "size": z,
-             "minutes": np.array(v, dtype=float).tobytes()}
-            for (s, t, o, d, z), v in _blocks(times, list.__add__).items()])
+    m = month.isoformat()  # hundreds of thousands of plain rows: the driver's own executemany
+    insert_many(session, MonthFigure.__table__, ("month", "family", "key", "town", "owner", "day", "size", "n"),
+                [(m, name, *key, n) for key, n in _blocks(figures).items()])
+    insert_many(session, MonthTimes.__table__, ("month", "family", "stage", "town", "owner", "day", "size", "minutes"),
+                [(m, name, *key, np.array(v, dtype=float).tobytes()) for key, v in _blocks(times).items()])
     session.add(MonthBuilt(month=month, family=name, basis=want, token=uuid.uuid4().hex, built_at=now))
     session.flush()
     return True
@@ -561,7 +562,7 @@ def check(session: Session, settings: Settings, now: dt.datetime) -> list[dict]:
         if changed is None or month in changed:
             continue
         figures, times = _month_rows(session, name, month, settings, now)
-        figures, times = _blocks(figures, int.__add__), _blocks(times, list.__add__)
+        figures, times = _blocks(figures), _blocks(times)
         stored = {(k, t, o, d, z): n for k, t, o, d, z, n in session.execute(
             select(MonthFigure.key, MonthFigure.town, MonthFigure.owner, MonthFigure.day, MonthFigure.size,
                    MonthFigure.n).where(MonthFigure.month == month, MonthFigure.family == name))}
