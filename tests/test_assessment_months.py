@@ -12,6 +12,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import numpy as np
 import pytest
@@ -87,7 +88,7 @@ def test_stored_months_give_what_the_facts_give(edges):
     with unit_of_work(url) as s:  # 20–31 May and 1–10 July: blocks of them, and three days from the facts
         cut = months.plan(s, "region", c.Ctx(PERIODS[1], None, assessment_settings.current(), NOW))
     assert cut.stored == ((MAY, 21, 4), (MAY, 25, 8), (JUNE, 1, 32), (JULY, 1, 8))
-    assert [(p.first.day, p.last.day) for p in cut.raw] == [(20, 20), (9, 10)] and cut.last is None
+    assert [(p.first.day, p.last.day) for p in cut.raw] == [(20, 20), (9, 10)] and cut.end_month is None
     town = person(url, "west_leader").scope.path
     assert stored(url, "region", PERIODS[0], town) == (MAY, JUNE, JULY)  # a town's regions: its communities
     assert stored(url, "department", PERIODS[0], town) == (MAY, JUNE, JULY)  # a town's departments: its rows
@@ -127,6 +128,9 @@ def folded(found: dict[str, dict], counts: dict[str, c.Count], community: int) -
 
 def test_periods_cutting_months_read_blocks_of_days_and_give_what_the_facts_give(edges):
     url = edges["url"]
+    rec = person(url, "receptionist")  # either side of blocks' local midnights (16:00 UTC the day before)
+    for when in ("2026-06-16 23:50", "2026-06-17 00:30", "2026-05-28 23:40", "2026-05-29 00:10", "2026-07-01 00:30"):
+        report(url, rec, "hotline", when)
     refresh(url)
     settings, town = assessment_settings.current(), person(url, "west_leader")
     with unit_of_work(url) as s:
@@ -137,7 +141,7 @@ def test_periods_cutting_months_read_blocks_of_days_and_give_what_the_facts_give
             ((JUNE, 1, 16), (JUNE, 17, 8), (JUNE, 25, 4)), ((JUNE, 17, 16), (JULY, 1, 32))]
         assert [[(r.first.isoformat(), r.last.isoformat()) for r in p.raw] for p in plans] == [
             [("2026-05-26", "2026-05-28")], [("2026-07-01", "2026-07-01")], [("2026-06-29", "2026-06-29")], []]
-        assert [p.last for p in plans] == [JUNE, None, None, JULY]  # what runs across the end: stored, or facts
+        assert [p.end_month for p in plans] == [JUNE, None, None, JULY]  # what runs across the end: stored, or facts
         for who in (LEADER, town):
             path = who.scope.path if who.scope else None
             for name in OBJECTS:
@@ -148,7 +152,7 @@ def test_periods_cutting_months_read_blocks_of_days_and_give_what_the_facts_give
                 for period in CUTS:
                     ctx = c.Ctx(period, path, settings, NOW)
                     p = months.plan(s, name, ctx)
-                    assert p.stored or name not in months.PER_TOWN | {"region"}
+                    assert p.stored  # every family is stored for the district and for a town
                     counts = months.family_counts(name)
                     assert folded(months.figures(s, name, counts, ctx, p), counts, community) == \
                         folded(c.figures(s, counts, ctx), counts, community), (name, period.label)
@@ -164,7 +168,7 @@ def test_a_month_is_covered_by_blocks_and_loose_days():
                 blocks, loose = months.cover(month, first, last)
                 days = [d for day, size in blocks for d in range(day, min(day + size - 1, length) + 1)] + loose
                 assert sorted(days) == list(range(first, last + 1)), (month, first, last)
-                assert all(months.block_of(day, size) == (day, size) for day, size in blocks)
+                assert all((day, size) in months.blocks_of(day, length) for day, size in blocks)  # stored ones
                 if first == 1 or last == length:  # a period's cut: one end of the run is the month's
                     assert len(loose) <= 3 and len(blocks) <= 3, (month, first, last, blocks, loose)
         assert months.cover(month, 1, length) == ([months.WHOLE], [])
@@ -338,3 +342,31 @@ def test_the_sql_area_of_a_path_is_the_python_one(backend, tmp_path_factory):
                 for depth in range(5):
                     got = conn.scalar(select(months.area_at_sql(literal(path), depth)))
                     assert got == months.area_at(path, depth), (path, depth)
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_a_moment_s_block_is_its_local_day_s_even_across_daylight_saving(backend, tmp_path_factory, monkeypatch):
+    """``months.quarters`` puts every hour of a month with a change of clocks (Berlin, March and October 2026) in
+    the 4-day block of its local day, on both backends (SQLite keeps naive UTC text), and marks what lies outside."""
+    from sqlalchemy import literal
+
+    from liandong.config import get_settings
+    from liandong.db import UTCDateTime, get_engine
+    from tests.conftest import fresh_database
+
+    monkeypatch.setenv("LIANDONG_TIMEZONE", "Europe/Berlin")
+    get_settings.cache_clear()
+    zone = ZoneInfo("Europe/Berlin")
+    try:
+        for url in fresh_database(backend, tmp_path_factory):
+            with get_engine(url).connect() as conn:
+                for month in (dt.date(2026, 3, 1), dt.date(2026, 10, 1), dt.date(2026, 2, 1)):
+                    block, begins = months.quarters(month), periods.month(month.year, month.month).start
+                    for hour in range(-2, 24 * 31 + 2):
+                        moment = begins + dt.timedelta(hours=hour, minutes=30)
+                        local = moment.astimezone(zone).date()
+                        want = 0 if local < month else 99 if local.month != month.month else local.day - \
+                            (local.day - 1) % months.QUARTER
+                        assert conn.scalar(select(block(literal(moment, UTCDateTime())))) == want, moment
+    finally:
+        get_settings.cache_clear()

@@ -17,9 +17,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
-from zoneinfo import ZoneInfo
 
-from sqlalchemy import DateTime, Integer, MetaData, create_engine, event, func, inspect, literal_column, text
+from sqlalchemy import DateTime, Integer, MetaData, create_engine, event, inspect, text
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import DBAPIError, InterfaceError, InternalError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
@@ -305,18 +304,6 @@ def insert_many(session: Session, table, columns: tuple[str, ...], rows: list[tu
     names = ", ".join(f'"{table.columns[c].name}"' for c in columns)  # a KeyError for a column it has not
     session.connection().exec_driver_sql(
         f'INSERT INTO "{table.name}" ({names}) VALUES ({", ".join([mark] * len(columns))})', rows)
-
-
-def local_day(session: Session, column, tz: str, at: dt.datetime):
-    """The local calendar day (``YYYY-MM-DD``) of a UTC time column in zone ``tz``, in SQL. PostgreSQL converts
-    with the zone's rules; SQLite (which stores naive UTC text) shifts by the zone's offset at ``at`` — exact for
-    zones without daylight saving, such as Asia/Shanghai. The zone and the shift are written into the statement
-    (a valid zone name, no user text), so that the same expression can be selected and grouped by."""
-    zone = ZoneInfo(tz)  # refuses anything that is not a zone name
-    if is_postgres(session):
-        return func.to_char(func.timezone(literal_column(f"'{zone.key}'"), column), literal_column("'YYYY-MM-DD'"))
-    offset = at.astimezone(zone).utcoffset() or dt.timedelta()
-    return func.date(column, literal_column(f"'{int(offset.total_seconds() // 60):+d} minutes'"))
 
 
 # --- database faults --------------------------------------------------------------------------------

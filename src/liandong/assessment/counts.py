@@ -164,11 +164,11 @@ def part(source: Source, *keys: str, where: Conditions | None = None) -> Count:
 
 
 def figures(session: Session, counts: dict[str, Count], ctx: Ctx, per: ColumnElement | None = None,
-            day: Callable[[ColumnElement], ColumnElement] | None = None) -> dict[str, dict]:
+            when: Callable[[ColumnElement], ColumnElement] | None = None) -> dict[str, dict]:
     """Each count's rows numbered per object: one statement per source, a sum per count part over it. ``per``: an
-    expression of the case to number them by as well; ``day``: the SQL of a row's day from its time (``Source.at``,
-    additive sources only), to number them by too. With either, the rows are keyed ``(obj, [per,] [day])`` (the
-    month figures: the case's town, the local day)."""
+    expression of the case to number them by as well; ``when``: the SQL of a row's place in time from its moment
+    (``Source.at``, additive sources only), to number them by too. With either, the rows are keyed ``(obj, [per,]
+    [when])`` (the month figures: the case's town, the 4-day block)."""
     by_source: dict[tuple, list[tuple[str, Part]]] = {}
     for key, count in counts.items():
         for i, p in enumerate(count.parts):
@@ -179,9 +179,9 @@ def figures(session: Session, counts: dict[str, Count], ctx: Ctx, per: ColumnEle
         sums = [func.count()] if len(parts) == 1 else [func.sum(case((cond, 1), else_=0)) for cond in conditions]
         # only the rows some count wants go on to the grouping (and, where the conditions read the fact alone, to
         # the join with its case)
-        if day is not None and source.at is None:
-            raise ValueError("only the rows of an additive source lie on a day")
-        extra = ([] if per is None else [per]) + ([] if day is None else [day(source.at)])
+        if when is not None and source.at is None:
+            raise ValueError("only the rows of an additive source lie at a moment of the period")
+        extra = ([] if per is None else [per]) + ([] if when is None else [when(source.at)])
         owners = [source.obj, *extra]
         stmt = source.select(ctx, (k for _, p in parts for k in p.keys), *owners, *sums,
                              case=per is not None).where(or_(*conditions))
@@ -476,13 +476,13 @@ REGION_COUNTS: dict[str, Count] = {
 
 
 def working_minutes(session: Session, stages: tuple[str, ...], by: str, ctx: Ctx, per: ColumnElement | None = None,
-                    day: Callable[[ColumnElement], ColumnElement] | None = None) -> list[tuple]:
+                    when: Callable[[ColumnElement], ColumnElement] | None = None) -> list[tuple]:
     """``(stage, owner, minutes)`` of every stage of ``stages`` ended in the period: the working time the mean and
     the 90th percentile are taken of. The owner as for the counts: the actor (``by`` "actor"), the lead unit
-    ("lead") or the case's grid path ("path"); with ``per`` and ``day`` (as in ``figures``) ``(stage, owner,
-    [value,] [day,] minutes)``."""
+    ("lead") or the case's grid path ("path"); with ``per`` and ``when`` (as in ``figures``) ``(stage, owner,
+    [value,] [when,] minutes)``."""
     who = {"path": Case.area_path, "lead": F.lead_unit_id}.get(by, F.actor_id)
-    owners = [who] + ([] if per is None else [per]) + ([] if day is None else [day(F.ended_at)])
+    owners = [who] + ([] if per is None else [per]) + ([] if when is None else [when(F.ended_at)])
     stmt = select(F.stage, *owners, F.used_minutes).where(F.stage.in_(stages), in_period(F.ended_at, ctx),
                                                           F.used_minutes.is_not(None), who.is_not(None))
     if by == "path" or per is not None:

@@ -6,11 +6,11 @@ the side:
 
 - **Built by the very counts the assessment reads** (``counts.figures`` over the month, ``counts.working_minutes``),
   for the parts of a count that add up over months (``Source.additive``: the rows in a period are its months'
-  rows). What runs across the period's end (a stage open at the cut) is always read from the facts.
+  rows), and what runs across the month's end (a stage open at the cut), which a period ending with the month
+  reads; a period ending on another day reads that from the facts.
 - **Whole, and in blocks of days.** Each month is stored whole and in aligned blocks of 16, 8 and 4 days
-  (``SIZES``), from the same pass grouped by local day in the database: a period cutting a month (a rolling year,
+  (``SIZES``), from the same pass grouped by 4-day block in the database: a period cutting a month (a rolling year,
   the last 30 days) reads at most three blocks of it and three loose days from the facts at each cut (``cover``).
-  What runs across the end is stored for the whole month only.
 - **Read only where they still hold.** A month is used when it is complete, was built under today's basis (this
   code's version, the settings the counts read, the generation of the stage facts) and no event since the last
   ``forget_touched`` belongs to a case with rows in it — and its master's, for a merge moves 漏报. Anything else —
@@ -42,6 +42,7 @@ from zoneinfo import ZoneInfo
 
 import numpy as np
 from sqlalchemy import ColumnElement, and_, delete, func, literal, or_, select, text, tuple_
+from sqlalchemy import case as sql_case
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from liandong.areas.models import Area, Meta
@@ -53,7 +54,7 @@ from liandong.assessment.settings import Settings
 from liandong.cases.facts import GENERATION
 from liandong.cases.models import Case, CaseEvent, StageFact
 from liandong.config import get_settings
-from liandong.db import insert_many, is_postgres, local_day, position
+from liandong.db import insert_many, is_postgres, position
 from liandong.ops import partitions
 
 RULES = "3"
@@ -69,8 +70,10 @@ SIZES = (32, 16, 8, 4)
 """How a complete month is stored: whole (32), and in aligned blocks of 16, 8 and 4 days from its first day (the
 last of each cut short by the month's end), so that a period cutting the month reads at most three blocks of it
 and three days from the facts (``cover``), not all its days from the facts."""
-WHOLE = (1, 32)
+WHOLE = (1, SIZES[0])
 """The block that is the whole month: its first day and size."""
+QUARTER = SIZES[-1]
+"""The smallest block: the rows are grouped by it, the larger ones are made of it."""
 AT_END = "@end"
 """The stored key of a count's rows running across the month's end (``Source.additive`` False)."""
 EMPTY_BEFORE = 36
@@ -189,9 +192,20 @@ def _length(month: dt.date) -> int:
     return (_next(month) - month).days
 
 
-def block_of(day: int, size: int) -> tuple[int, int]:
-    """The block of ``size`` that a day of the month lies in."""
-    return day - (day - 1) % size, size
+def block_end(day: int, size: int, length: int) -> int:
+    """The last day of the block of ``size`` beginning on ``day`` of a month of ``length`` days (cut by its end)."""
+    return min(day + size - 1, length)
+
+
+def blocks_of(day: int, length: int) -> list[tuple[int, int]]:
+    """The stored blocks a day of a month of ``length`` days lies in, ``(first day, size)``: one a size, but none
+    that holds the very days of a larger one (the last 4 and 8 days of a 28-day February)."""
+    out: list[tuple[int, int]] = []
+    for size in SIZES:
+        first = day - (day - 1) % size
+        if not out or out[-1][0] != first or block_end(*out[-1], length) != block_end(first, size, length):
+            out.append((first, size))
+    return out
 
 
 def cover(month: dt.date, first: int, last: int) -> tuple[list[tuple[int, int]], list[int]]:
@@ -200,13 +214,13 @@ def cover(month: dt.date, first: int, last: int) -> tuple[list[tuple[int, int]],
     cut month at most three blocks and three loose days at either end."""
     length, blocks, loose, day = _length(month), [], [], first
     while day <= last:
-        size = next((s for s in SIZES if (day - 1) % s == 0 and min(day + s - 1, length) <= last), None)
+        size = next((s for s in SIZES if (day - 1) % s == 0 and block_end(day, s, length) <= last), None)
         if size is None:
             loose.append(day)
             day += 1
         else:
             blocks.append((day, size))
-            day = min(day + size - 1, length) + 1
+            day = block_end(day, size, length) + 1
     return blocks, loose
 
 
@@ -218,12 +232,13 @@ class Plan:
     raw: tuple[periods.Period, ...]
     tokens: frozenset[str] = frozenset()
     """The builds of the stored months: a read checks they are still there after reading them (``_unchanged``)."""
-    last: dt.date | None = None
-    """The period ends at the end of this stored month: what runs across its end is the month's, stored too."""
+    end_month: dt.date | None = None
+    """The period ends with this stored month: what runs across its end is the month's, stored too."""
 
     @property
     def months(self) -> list[dt.date]:
-        return sorted({month for month, _, _ in self.stored} | ({self.last} if self.last else set()))
+        """The stored months the plan reads (whose builds ``tokens`` names)."""
+        return sorted({month for month, _, _ in self.stored} | ({self.end_month} if self.end_month else set()))
 
 
 def _answers(session: Session, name: str, path: str | None) -> bool:
@@ -272,20 +287,19 @@ def plan(session: Session, name: str, ctx: c.Ctx, usable: bool = True) -> Plan:
     for month in sorted(stored):
         blocks, _ = cover(month, max(first, month).day, min(last, _next(month) - dt.timedelta(days=1)).day)
         pieces.extend((month, day, size) for day, size in blocks)
-    if not pieces:
+    ending = last.replace(day=1)
+    end_month = ending if ending in stored and last == _next(ending) - dt.timedelta(days=1) else None
+    if not pieces and end_month is None:
         return whole
     raw, start = [], first
     for month, day, size in pieces:
-        begins = month.replace(day=day)
-        if begins > start:
-            raw.append(periods.make(start, begins - dt.timedelta(days=1)))
-        start = min(begins + dt.timedelta(days=size), _next(month))
+        if month.replace(day=day) > start:
+            raw.append(periods.make(start, month.replace(day=day) - dt.timedelta(days=1)))
+        start = month.replace(day=block_end(day, size, _length(month))) + dt.timedelta(days=1)
     if start <= last:
         raw.append(periods.make(start, last))
-    at_end = (last + dt.timedelta(days=1)).day == 1 and last.replace(day=1) in stored
-    used = {month for month, _, _ in pieces} | ({last.replace(day=1)} if at_end else set())
-    return Plan(tuple(pieces), tuple(raw), frozenset(builds[m] for m in used),
-                last.replace(day=1) if at_end else None)
+    used = {month for month, _, _ in pieces} | ({end_month} if end_month else set())
+    return Plan(tuple(pieces), tuple(raw), frozenset(builds[m] for m in used), end_month)
 
 
 def _unchanged(session: Session, name: str, p: Plan) -> bool:
@@ -339,15 +353,15 @@ def figures(session: Session, name: str, counts: dict[str, c.Count], ctx: c.Ctx,
         if p.stored:
             _add(out, _stored(session, name, p.stored, {k: (k, v.by_path) for k, v in counts.items()}, ctx.path))
         at_end = {k + AT_END: (k, v.by_path) for k, v in counts.items() if v.only(additive=False).parts}
-        if p.last and at_end:
-            _add(out, _stored(session, name, ((p.last, *WHOLE),), at_end, ctx.path))
+        if p.end_month and at_end:
+            _add(out, _stored(session, name, ((p.end_month, *WHOLE),), at_end, ctx.path))
         if not _unchanged(session, name, p):
             return figures(session, name, counts, ctx, _from_facts(ctx))
     additive = {key: count.only(additive=True) for key, count in counts.items()}
     for stretch in p.raw:
         _add(out, c.figures(session, additive, c.Ctx(stretch, ctx.path, ctx.settings, ctx.now)))
     at_cut = {key: part for key, count in counts.items() if (part := count.only(additive=False)).parts}
-    if at_cut and p.last is None:
+    if at_cut and p.end_month is None:
         _add(out, c.figures(session, at_cut, ctx))
     return out
 
@@ -455,28 +469,27 @@ def store_empty(session: Session, settings: Settings, now: dt.datetime) -> int:
 
 
 Rows = dict[tuple[str, str, str, int], int]
-"""``{(key, town, owner, day): n}``: a month's figures by local day (0: what runs across the month's end)."""
+"""``{(key, town, owner, block): n}``: a month's figures by 4-day block (its first day; 0: what runs across the
+month's end)."""
 Times = dict[tuple[str, str, str, int], list[float]]
-"""``{(stage, town, owner, day): minutes}``: a month's working times by the local day the stage ended."""
+"""``{(stage, town, owner, block): minutes}``: a month's working times by the 4-day block the stage ended in."""
 
 
 def _month_rows(session: Session, name: str, month: dt.date, settings: Settings,
                 now: dt.datetime) -> tuple[Rows, Times]:
-    """What a month holds, day by day: the rows in the month and (key ``…@end``, day 0) what runs across its end,
-    and the working minutes. A row counted by id goes to its owner in the district ('') and in the town of its
-    case's grid; one counted by grid path to the community (town ''). The database groups by owner, town and day."""
+    """What a month holds, by 4-day block: the rows in the month and (key ``…@end``, block 0) what runs across its
+    end, and the working minutes. A row counted by id goes to its owner in the district ('') and in the town of its
+    case's grid; one counted by grid path to the community (town ''). The database groups by owner, town and block."""
     ctx = c.Ctx(_period(month), None, settings, now)
     counts = {key: count.only(additive=True) for key, count in family_counts(name).items()}
     community, town = depth(session, "community"), depth(session, "town")
     towns = area_at_sql(Case.area_path, town) if name in PER_TOWN and town else None
-    tz, first, last = get_settings().timezone, ctx.period.first.isoformat(), ctx.period.last.isoformat()
+    block = quarters(month)
 
-    def day(at: ColumnElement[dt.datetime]) -> ColumnElement[str]:
-        return local_day(session, at, tz, ctx.period.start)
-
-    def day_of(local: str) -> int:
-        """The day of the month (a zone's shift on SQLite may put a row a day out near the month's ends)."""
-        return int(min(max(local, first), last)[8:10])
+    def block_at(first: int) -> int:
+        if first not in range(1, _length(month) + 1):  # the source's ``at`` and its period condition disagree
+            raise ValueError(f"a row of {month:%Y-%m} lies outside the month: its source's at is not its bound")
+        return first
 
     found: dict[tuple[object, object, bool], list[tuple[str, str]]] = {}
 
@@ -500,25 +513,42 @@ def _month_rows(session: Session, name: str, month: dt.date, settings: Settings,
         for by_path in (False, True):
             chosen = {k: v for k, v in part.items() if v.parts and v.by_path == by_path}
             per = None if by_path else towns
-            for key, got in c.figures(session, chosen, ctx, per, day if daily else None).items() if chosen else ():
+            for key, got in c.figures(session, chosen, ctx, per, block if daily else None).items() if chosen else ():
                 for owner, n in got.items():
                     row = owner if isinstance(owner, tuple) else (owner,)
-                    when = day_of(row[-1]) if daily else 0
+                    when = block_at(row[-1]) if daily else 0
                     for place in places(row[0], row[1] if per is not None else None, by_path):
                         figures[(key, *place, when)] = figures.get((key, *place, when), 0) + n
     times: Times = {}
     stages, by = family_stages(name), owned_by(name)
     per_town = towns if by != "path" else None
-    for row in c.working_minutes(session, stages, by, ctx, per_town, day) if stages else ():
+    for row in c.working_minutes(session, stages, by, ctx, per_town, block) if stages else ():
         for place in places(row[1], row[2] if per_town is not None else None, by == "path"):
-            times.setdefault((row[0], *place, day_of(row[-2])), []).append(row[-1])
+            times.setdefault((row[0], *place, block_at(row[-2])), []).append(row[-1])
     return figures, times
 
 
-def _blocks(rows: Rows | Times) -> dict[tuple, int | list[float]]:
-    """A month's rows by day folded onto the blocks it is stored in (``SIZES``): ``{(…, day, size): value}`` (a sum,
-    or the minutes together); what runs across the month's end (day 0) is the whole month's only."""
-    blocks = {0: [WHOLE], **{day: [block_of(day, size) for size in SIZES] for day in range(1, 32)}}
+def quarters(month: dt.date) -> Callable[[ColumnElement[dt.datetime]], ColumnElement[int]]:
+    """The SQL of the first day of the 4-day block (``QUARTER``) a moment of the month lies in (0 before the month,
+    99 after it): a CASE over the UTC instants of the blocks' local midnights, worked out here with the zone's
+    rules, so it is exact on both databases whatever the zone's daylight saving."""
+    tz, length = ZoneInfo(get_settings().timezone), _length(month)
+    starts = list(range(1, length + 1, QUARTER))
+    edges = [dt.datetime.combine(month.replace(day=d), dt.time(), tzinfo=tz).astimezone(dt.UTC) for d in starts]
+    edges.append(_period(month).end)
+
+    def sql(at: ColumnElement[dt.datetime]) -> ColumnElement[int]:
+        within = ((at < edge, first) for first, edge in zip(starts, edges[1:], strict=True))
+        return sql_case((at < edges[0], 0), *within, else_=99)
+    return sql
+
+
+def _blocks(month: dt.date, rows: Rows | Times) -> dict[tuple, int | list[float]]:
+    """A month's rows by 4-day block folded onto every block they are stored in (``blocks_of``): ``{(…, day, size):
+    value}`` (a sum, or the minutes together); what runs across the month's end (block 0) is the whole month's
+    only."""
+    length = _length(month)
+    blocks = {0: [WHOLE], **{day: blocks_of(day, length) for day in range(1, length + 1, QUARTER)}}
     out: dict[tuple, int | list[float]] = {}
     for key, value in rows.items():
         head = key[:-1]
@@ -543,9 +573,9 @@ def build(session: Session, month: dt.date, name: str, settings: Settings, now: 
     figures, times = _month_rows(session, name, month, settings, now)
     m = month.isoformat()  # hundreds of thousands of plain rows: the driver's own executemany
     insert_many(session, MonthFigure.__table__, ("month", "family", "key", "town", "owner", "day", "size", "n"),
-                [(m, name, *key, n) for key, n in _blocks(figures).items()])
+                [(m, name, *key, n) for key, n in _blocks(month, figures).items()])
     insert_many(session, MonthTimes.__table__, ("month", "family", "stage", "town", "owner", "day", "size", "minutes"),
-                [(m, name, *key, np.array(v, dtype=float).tobytes()) for key, v in _blocks(times).items()])
+                [(m, name, *key, np.array(v, dtype=float).tobytes()) for key, v in _blocks(month, times).items()])
     session.add(MonthBuilt(month=month, family=name, basis=want, token=uuid.uuid4().hex, built_at=now))
     session.flush()
     return True
@@ -562,7 +592,7 @@ def check(session: Session, settings: Settings, now: dt.datetime) -> list[dict]:
         if changed is None or month in changed:
             continue
         figures, times = _month_rows(session, name, month, settings, now)
-        figures, times = _blocks(figures), _blocks(times)
+        figures, times = _blocks(month, figures), _blocks(month, times)
         stored = {(k, t, o, d, z): n for k, t, o, d, z, n in session.execute(
             select(MonthFigure.key, MonthFigure.town, MonthFigure.owner, MonthFigure.day, MonthFigure.size,
                    MonthFigure.n).where(MonthFigure.month == month, MonthFigure.family == name))}

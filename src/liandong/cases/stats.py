@@ -23,7 +23,6 @@ from liandong.cases.states import CLOSED_STATES
 from liandong.cases.visibility import visible
 from liandong.catalogue import snapshot
 from liandong.config import get_settings
-from liandong.db import local_day
 from liandong.errors import Invalid
 
 LEVEL_DEPTH = {"town": 2, "community": 3, "grid": 4}
@@ -147,7 +146,7 @@ def series(session: Session, actor: Identity, days: int, now: dt.datetime) -> li
     first = since.date()
     counts: dict[str, Counter] = {}
     for name, column in (("reported", Case.created_at), ("closed", Case.closed_at)):
-        day = local_day(session, column, get_settings().timezone, now).label("day")
+        day = _local_day(session, column, now).label("day")
         rows = _scoped(select(day), actor).where(column >= since).subquery()
         counts[name] = Counter({str(d)[:10]: n for d, n in session.execute(
             select(rows.c.day, func.count()).group_by(rows.c.day))})
@@ -156,6 +155,17 @@ def series(session: Session, actor: Identity, days: int, now: dt.datetime) -> li
         key = (first + dt.timedelta(days=i)).isoformat()
         out.append({"day": key, "reported": counts["reported"][key], "closed": counts["closed"][key]})
     return out
+
+
+def _local_day(session: Session, column, now: dt.datetime):
+    """The local calendar day of a UTC time column, in SQL. PostgreSQL converts with the zone's rules;
+    SQLite (which stores naive UTC text) shifts by the zone's offset at ``now`` — exact for zones without
+    daylight saving, such as Asia/Shanghai."""
+    tz = get_settings().timezone
+    if session.get_bind().dialect.name == "postgresql":
+        return func.to_char(func.timezone(tz, column), "YYYY-MM-DD")
+    offset = now.astimezone(ZoneInfo(tz)).utcoffset() or dt.timedelta()
+    return func.date(column, f"{int(offset.total_seconds() // 60):+d} minutes")
 
 
 def points(session: Session, actor: Identity, now: dt.datetime, limit: int = POINTS_LIMIT) -> list[dict]:
