@@ -137,8 +137,13 @@ def main() -> None:
                         "two-year history whole)")
     parser.add_argument("--stored-only", action="store_true", help="time the stored months only, not the facts "
                         "(and do not compare the two): for ten million cases")
+    parser.add_argument("--now", type=dt.datetime.fromisoformat, help="without --year: read as of this moment "
+                        "(ISO, with its offset), not the clock's: the last day of a month, whose days so far are "
+                        "all read from the facts")
     args = parser.parse_args()
-    now = dt.datetime.now(dt.UTC)
+    now = args.now or dt.datetime.now(dt.UTC)
+    if now.tzinfo is None:
+        raise SystemExit("--now needs its offset (2026-11-30T23:00+08:00)")
     if args.year:
         from sqlalchemy import func, select
 
