@@ -41,7 +41,7 @@ from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
 import numpy as np
-from sqlalchemy import ColumnElement, and_, delete, func, literal, or_, select, text, tuple_
+from sqlalchemy import ColumnElement, and_, delete, func, literal, or_, select, text
 from sqlalchemy import case as sql_case
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
@@ -324,9 +324,14 @@ def _add(into: dict[str, dict], more: dict[str, dict]) -> None:
 
 
 def _pieces(table: type[MonthFigure] | type[MonthTimes], pieces: tuple[Piece, ...]) -> ColumnElement[bool]:
-    """The rows of these blocks (their months named on their own too: what the primary key leads with)."""
-    return and_(table.month.in_(sorted({month for month, _, _ in pieces})),
-                tuple_(table.month, table.day, table.size).in_(pieces))
+    """The rows of these blocks: a condition a kind of block (the whole months are one), each of plain equalities on
+    the primary key's columns, which the database reads as ranges of it — a row IN over the three together it can
+    only test on every block of each month (ten times the rows at 10 M cases)."""
+    kinds: dict[tuple[int, int], list[dt.date]] = {}
+    for month, day, size in pieces:
+        kinds.setdefault((day, size), []).append(month)
+    return or_(*(and_(table.month.in_(found), table.day == day, table.size == size)
+                 for (day, size), found in sorted(kinds.items())))
 
 
 def _stored(session: Session, name: str, pieces: tuple[Piece, ...], keys: dict[str, tuple[str, bool]],
@@ -612,6 +617,13 @@ def check(session: Session, settings: Settings, now: dt.datetime) -> list[dict]:
     return out
 
 
+def _statistics(session: Session) -> None:
+    """The planner's statistics of the stored rows, taken anew after builds (PostgreSQL): a bulk writer outruns
+    autovacuum, and on a freshly filled table's empty statistics a read sorts on disk what it could hash."""
+    if is_postgres(session):
+        session.execute(text("ANALYZE assessment_month_figures, assessment_month_times, assessment_months"))
+
+
 def refresh(units: Callable[[], AbstractContextManager[Session]], settings: Settings, now: dt.datetime,
             limit: int | None = None) -> dict:
     """Bring the stored months up to date: drop the touched ones (a unit of work of its own, committed at once, so
@@ -627,4 +639,7 @@ def refresh(units: Callable[[], AbstractContextManager[Session]], settings: Sett
     for month, name in todo[:limit]:
         with units() as session:
             built += build(session, month, name, settings, now)
+    if built:
+        with units() as session:
+            _statistics(session)
     return {"dropped": dropped, "built": built, "empty": empty, "missing": len(todo) - built}
