@@ -98,8 +98,8 @@ class Source:
     """A period's rows are its months' rows together (the rows in a period: events, stages ended or begun in it);
     False for the stages running at the period's end, which no month holds (``months.py``)."""
     at: ColumnElement | None = None
-    """What puts a row of an additive source in the period (an event's time, a stage's end or start): the day of
-    the month whose blocks store it."""
+    """What puts a row of an additive source in the period (an event's time, a stage's end or start): the moment
+    that decides which of the month figures' blocks of days store it."""
 
     def select(self, ctx: Ctx, keys: Iterable[str], *columns, case: bool = False) -> Select:
         """The rows of ``keys`` in the period; ``case``: joined with their case where the source is not already."""
