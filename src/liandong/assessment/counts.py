@@ -163,12 +163,19 @@ def part(source: Source, *keys: str, where: Conditions | None = None) -> Count:
     return Count((Part(source, keys, (where,) if where else ()),))
 
 
+Paths = Callable[[ColumnElement], ColumnElement]
+"""The SQL of the area a grid path counts for (``months.area_at_sql`` to a level): what rows counted by grid path
+are grouped by in the database — a community's hundreds of rows, not its grids' tens of thousands."""
+
+
 def figures(session: Session, counts: dict[str, Count], ctx: Ctx, per: ColumnElement | None = None,
-            when: Callable[[ColumnElement], ColumnElement] | None = None) -> dict[str, dict]:
+            when: Callable[[ColumnElement], ColumnElement] | None = None,
+            paths: Paths | None = None) -> dict[str, dict]:
     """Each count's rows numbered per object: one statement per source, a sum per count part over it. ``per``: an
     expression of the case to number them by as well; ``when``: the SQL of a row's place in time from its moment
     (``Source.at``, additive sources only), to number them by too. With either, the rows are keyed ``(obj, [per,]
-    [when])`` (the month figures: the case's town, the 4-day block)."""
+    [when])`` (the month figures: the case's town, the 4-day block). ``paths``: rows counted by grid path are
+    numbered by the area it gives, not by grid."""
     by_source: dict[tuple, list[tuple[str, Part]]] = {}
     for key, count in counts.items():
         for i, p in enumerate(count.parts):
@@ -182,7 +189,7 @@ def figures(session: Session, counts: dict[str, Count], ctx: Ctx, per: ColumnEle
         if when is not None and source.at is None:
             raise ValueError("only the rows of an additive source lie at a moment of the period")
         extra = ([] if per is None else [per]) + ([] if when is None else [when(source.at)])
-        owners = [source.obj, *extra]
+        owners = [paths(source.obj) if paths is not None and source.by_path else source.obj, *extra]
         stmt = source.select(ctx, (k for _, p in parts for k in p.keys), *owners, *sums,
                              case=per is not None).where(or_(*conditions))
         if source.grouped:
@@ -476,12 +483,14 @@ REGION_COUNTS: dict[str, Count] = {
 
 
 def working_minutes(session: Session, stages: tuple[str, ...], by: str, ctx: Ctx, per: ColumnElement | None = None,
-                    when: Callable[[ColumnElement], ColumnElement] | None = None) -> list[tuple]:
+                    when: Callable[[ColumnElement], ColumnElement] | None = None,
+                    paths: Paths | None = None) -> list[tuple]:
     """``(stage, owner, minutes)`` of every stage of ``stages`` ended in the period: the working time the mean and
     the 90th percentile are taken of. The owner as for the counts: the actor (``by`` "actor"), the lead unit
-    ("lead") or the case's grid path ("path"); with ``per`` and ``when`` (as in ``figures``) ``(stage, owner,
-    [value,] [when,] minutes)``."""
-    who = {"path": Case.area_path, "lead": F.lead_unit_id}.get(by, F.actor_id)
+    ("lead") or the case's grid path ("path", or the area ``paths`` gives); with ``per`` and ``when`` (as in
+    ``figures``) ``(stage, owner, [value,] [when,] minutes)``."""
+    who = {"path": Case.area_path if paths is None else paths(Case.area_path), "lead": F.lead_unit_id}.get(
+        by, F.actor_id)
     owners = [who] + ([] if per is None else [per]) + ([] if when is None else [when(F.ended_at)])
     stmt = select(F.stage, *owners, F.used_minutes).where(F.stage.in_(stages), in_period(F.ended_at, ctx),
                                                           F.used_minutes.is_not(None), who.is_not(None))

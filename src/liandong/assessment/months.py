@@ -234,6 +234,13 @@ class Plan:
     """The builds of the stored months: a read checks they are still there after reading them (``_unchanged``)."""
     end_month: dt.date | None = None
     """The period ends with this stored month: what runs across its end is the month's, stored too."""
+    paths_at: int = 0
+    """The depth of the area rows counted by grid path are grouped by where read from the facts (a community's,
+    when every object folds whole communities: ``service.Owners.by_community``); 0: by grid."""
+
+    def paths(self) -> c.Paths | None:
+        """``counts.Paths`` of ``paths_at``."""
+        return (lambda path: area_at_sql(path, self.paths_at)) if self.paths_at else None
 
     @property
     def months(self) -> list[dt.date]:
@@ -263,10 +270,10 @@ def _within(column: InstrumentedAttribute[str], path: str | None) -> list[Column
     return [] if path is None else [column.startswith(path, autoescape=True)]
 
 
-def plan(session: Session, name: str, ctx: c.Ctx, usable: bool = True) -> Plan:
+def plan(session: Session, name: str, ctx: c.Ctx, usable: bool = True, paths_at: int = 0) -> Plan:
     """The blocks of the period's complete months stored under today's basis and untouched since (``cover``); the
-    rest from the facts, in as few stretches as the blocks leave."""
-    whole = _from_facts(ctx)
+    rest from the facts, in as few stretches as the blocks leave (``paths_at``: ``Plan.paths_at``)."""
+    whole = _from_facts(ctx, paths_at)
     if not usable or ctx.now is None or not _answers(session, name, ctx.path):
         return whole
     first, last = ctx.period.first, ctx.period.last
@@ -299,7 +306,7 @@ def plan(session: Session, name: str, ctx: c.Ctx, usable: bool = True) -> Plan:
     if start <= last:
         raw.append(periods.make(start, last))
     used = {month for month, _, _ in pieces} | ({end_month} if end_month else set())
-    return Plan(tuple(pieces), tuple(raw), frozenset(builds[m] for m in used), end_month)
+    return Plan(tuple(pieces), tuple(raw), frozenset(builds[m] for m in used), end_month, paths_at)
 
 
 def _unchanged(session: Session, name: str, p: Plan) -> bool:
@@ -311,9 +318,9 @@ def _unchanged(session: Session, name: str, p: Plan) -> bool:
     return found == p.tokens
 
 
-def _from_facts(ctx: c.Ctx) -> Plan:
+def _from_facts(ctx: c.Ctx, paths_at: int = 0) -> Plan:
     """The whole period read from the facts."""
-    return Plan((), (ctx.period,))
+    return Plan((), (ctx.period,), paths_at=paths_at)
 
 
 def _add(into: dict[str, dict], more: dict[str, dict]) -> None:
@@ -361,13 +368,13 @@ def figures(session: Session, name: str, counts: dict[str, c.Count], ctx: c.Ctx,
         if p.end_month and at_end:
             _add(out, _stored(session, name, ((p.end_month, *WHOLE),), at_end, ctx.path))
         if not _unchanged(session, name, p):
-            return figures(session, name, counts, ctx, _from_facts(ctx))
+            return figures(session, name, counts, ctx, _from_facts(ctx, p.paths_at))
     additive = {key: count.only(additive=True) for key, count in counts.items()}
     for stretch in p.raw:
-        _add(out, c.figures(session, additive, c.Ctx(stretch, ctx.path, ctx.settings, ctx.now)))
+        _add(out, c.figures(session, additive, c.Ctx(stretch, ctx.path, ctx.settings, ctx.now), paths=p.paths()))
     at_cut = {key: part for key, count in counts.items() if (part := count.only(additive=False)).parts}
     if at_cut and p.end_month is None:
-        _add(out, c.figures(session, at_cut, ctx))
+        _add(out, c.figures(session, at_cut, ctx, paths=p.paths()))
     return out
 
 
@@ -384,9 +391,10 @@ def minutes(session: Session, name: str, ctx: c.Ctx, p: Plan) -> dict[tuple[str,
                                                          _where(MonthTimes, by == "path", ctx.path))):
             out.setdefault((stage, owner if by == "path" else int(owner)), []).append(np.frombuffer(blob))
         if not _unchanged(session, name, p):
-            return minutes(session, name, ctx, _from_facts(ctx))
+            return minutes(session, name, ctx, _from_facts(ctx, p.paths_at))
     for stretch in p.raw:
-        rows = c.working_minutes(session, stages, by, c.Ctx(stretch, ctx.path, ctx.settings, ctx.now))
+        rows = c.working_minutes(session, stages, by, c.Ctx(stretch, ctx.path, ctx.settings, ctx.now),
+                                 paths=p.paths())
         grouped: dict[tuple[str, object], list[float]] = {}
         for stage, owner, used in rows:
             grouped.setdefault((stage, owner), []).append(used)
@@ -484,12 +492,14 @@ def _month_rows(session: Session, name: str, month: dt.date, settings: Settings,
                 now: dt.datetime) -> tuple[Rows, Times]:
     """What a month holds, by 4-day block: the rows in the month and (key ``…@end``, block 0) what runs across its
     end, and the working minutes. A row counted by id goes to its owner in the district ('') and in the town of its
-    case's grid; one counted by grid path to the community (town ''). The database groups by owner, town and block."""
+    case's grid; one counted by grid path to the community (town ''). The database groups by owner (a grid path by
+    its community), town and block."""
     ctx = c.Ctx(_period(month), None, settings, now)
     counts = {key: count.only(additive=True) for key, count in family_counts(name).items()}
     community, town = depth(session, "community"), depth(session, "town")
     towns = area_at_sql(Case.area_path, town) if name in PER_TOWN and town else None
     block = quarters(month)
+    paths: c.Paths = lambda path: area_at_sql(path, community)  # noqa: E731 - the database groups by community
 
     def block_at(first: int) -> int:
         if first not in range(1, _length(month) + 1):  # the source's ``at`` and its period condition disagree
@@ -518,7 +528,8 @@ def _month_rows(session: Session, name: str, month: dt.date, settings: Settings,
         for by_path in (False, True):
             chosen = {k: v for k, v in part.items() if v.parts and v.by_path == by_path}
             per = None if by_path else towns
-            for key, got in c.figures(session, chosen, ctx, per, block if daily else None).items() if chosen else ():
+            got_all = c.figures(session, chosen, ctx, per, block if daily else None, paths=paths) if chosen else {}
+            for key, got in got_all.items():
                 for owner, n in got.items():
                     row = owner if isinstance(owner, tuple) else (owner,)
                     when = block_at(row[-1]) if daily else 0
@@ -527,7 +538,7 @@ def _month_rows(session: Session, name: str, month: dt.date, settings: Settings,
     times: Times = {}
     stages, by = family_stages(name), owned_by(name)
     per_town = towns if by != "path" else None
-    for row in c.working_minutes(session, stages, by, ctx, per_town, block) if stages else ():
+    for row in c.working_minutes(session, stages, by, ctx, per_town, block, paths) if stages else ():
         for place in places(row[1], row[2] if per_town is not None else None, by == "path"):
             times.setdefault((row[0], *place, block_at(row[-2])), []).append(row[-1])
     return figures, times

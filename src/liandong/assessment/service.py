@@ -258,7 +258,11 @@ class _Reading:
         self.ctx = context(caller, period, now)
         self.owners = Owners(session, self.obj)
         self.family, self.usable = months.family(self.obj.name), stored and self.owners.by_community
-        self.plan = months.plan(session, self.family, self.ctx, self.usable)
+        self.paths_at = months.depth(session, "community") if self.owners.by_community else 0
+        self.plan = self.plan_of(self.ctx)
+
+    def plan_of(self, ctx: c.Ctx) -> months.Plan:
+        return months.plan(self.session, self.family, ctx, self.usable, self.paths_at)
 
     def ranked(self) -> list[dict]:
         rows = _figures(self.session, self.obj, self.ctx, self.owners, self.plan)
@@ -283,8 +287,7 @@ def assess(session: Session, caller: Identity, object_name: str, period: Period,
     obj, ctx, owners, plan = reading.obj, reading.ctx, reading.owners, reading.plan
     rows = reading.ranked()
     ctx_before = c.Ctx(period.previous(), ctx.path, ctx.settings, now)
-    before = _figures(session, obj, ctx_before, owners, months.plan(session, reading.family, ctx_before,
-                                                                    reading.usable))
+    before = _figures(session, obj, ctx_before, owners, reading.plan_of(ctx_before))
     times = _times(session, obj, ctx, owners, plan)
     previous = {r["id"]: r["score"] for r in before}
     for r in rows:
