@@ -1,10 +1,10 @@
 """Transactions: a savepoint's work goes when its transaction rolls back (pysqlite needs help for that)."""
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import LargeBinary, cast, func, literal, select
 
 from liandong.areas.models import Meta
-from liandong.db import session_factory, unit_of_work
+from liandong.db import BINARY, is_postgres, session_factory, unit_of_work
 
 
 def test_savepoints_roll_back_with_their_transaction(db_url):
@@ -70,3 +70,15 @@ def test_the_migrations_build_the_tables_the_models_describe(db_url):
 
     diff = [d for d in diff if not expected_difference(d)]  # PostgreSQL's partitions and what they ask of the tables
     assert diff == []
+
+
+def test_binary_results_give_the_same_values(db_url):
+    """``BINARY``: the same values either way; on PostgreSQL the result really came in binary."""
+    blob = bytes(range(256)) * 1000
+    stmt = select(cast(literal(blob), LargeBinary), literal("路"), literal(7))
+    with unit_of_work(db_url) as s:
+        plain = s.execute(stmt).one()
+        result = s.execute(stmt.execution_options(**{BINARY: True}))
+        if is_postgres(s):
+            assert result.cursor.pgresult.fformat(0) == 1  # 1: binary
+        assert tuple(result.one()) == tuple(plain) == (blob, "路", 7)

@@ -54,7 +54,7 @@ from liandong.assessment.settings import Settings
 from liandong.cases.facts import GENERATION
 from liandong.cases.models import Case, CaseEvent, StageFact
 from liandong.config import get_settings
-from liandong.db import insert_many, is_postgres, position
+from liandong.db import BINARY, insert_many, is_postgres, position
 from liandong.ops import partitions
 
 RULES = "3"
@@ -388,7 +388,8 @@ def minutes(session: Session, name: str, ctx: c.Ctx, p: Plan) -> dict[tuple[str,
     if p.stored:
         for stage, owner, blob in session.execute(select(MonthTimes.stage, MonthTimes.owner, MonthTimes.minutes)
                                                   .where(MonthTimes.family == name, _pieces(MonthTimes, p.stored),
-                                                         _where(MonthTimes, by == "path", ctx.path))):
+                                                         _where(MonthTimes, by == "path", ctx.path))
+                                                  .execution_options(**{BINARY: True})):
             out.setdefault((stage, owner if by == "path" else int(owner)), []).append(np.frombuffer(blob))
         if not _unchanged(session, name, p):
             return minutes(session, name, ctx, _from_facts(ctx, p.paths_at))
