@@ -156,6 +156,11 @@ def test_periods_cutting_months_read_blocks_of_days_and_give_what_the_facts_give
                     counts = months.family_counts(name)
                     assert folded(months.figures(s, name, counts, ctx, p), counts, community) == \
                         folded(c.figures(s, counts, ctx), counts, community), (name, period.label)
+                    # the loose days grouped by community in the database: the same
+                    by_community = months.plan(s, name, ctx, paths_at=community)
+                    assert by_community.raw == p.raw and by_community.paths() is not None
+                    assert months.figures(s, name, counts, ctx, by_community) == \
+                        folded(c.figures(s, counts, ctx), counts, community), (name, period.label)
 
 
 def test_a_month_is_covered_by_blocks_and_loose_days():
