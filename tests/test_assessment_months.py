@@ -116,7 +116,7 @@ and blocks of every size, ends at a month's end (what runs across it stored) and
 
 def folded(found: dict[str, dict], counts: dict[str, c.Count], community: int) -> dict[str, dict]:
     """Figures with the rows counted by grid path put on their communities (a stored block's are, the facts' are
-    a grid's)."""
+    a grid's unless grouped by community)."""
     out: dict[str, dict] = {}
     for key, per in found.items():
         mine = out.setdefault(key, {})
@@ -124,6 +124,16 @@ def folded(found: dict[str, dict], counts: dict[str, c.Count], community: int) -
             at = months.area_at(owner, community) if counts[key].by_path else owner
             mine[at] = mine.get(at, 0) + n
     return out
+
+
+def pooled(found: dict, community: int = 0) -> dict:
+    """Working minutes (``months.minutes``) per stage and owner, the owners by grid path put on their community
+    (``community`` > 0), the values in one sorted list."""
+    out: dict = {}
+    for (stage, owner), arrays in found.items():
+        at = months.area_at(owner, community) if isinstance(owner, str) and community else owner
+        out.setdefault((stage, at), []).extend(x for a in arrays for x in a.tolist())
+    return {k: sorted(v) for k, v in out.items()}
 
 
 def test_periods_cutting_months_read_blocks_of_days_and_give_what_the_facts_give(edges):
@@ -161,6 +171,15 @@ def test_periods_cutting_months_read_blocks_of_days_and_give_what_the_facts_give
                     assert by_community.raw == p.raw and by_community.paths() is not None
                     assert months.figures(s, name, counts, ctx, by_community) == \
                         folded(c.figures(s, counts, ctx), counts, community), (name, period.label)
+                    assert pooled(months.minutes(s, name, ctx, by_community)) == pooled(
+                        months.minutes(s, name, ctx, months.plan(s, name, ctx, False)), community), name
+            for name in OBJECTS:  # the service's figures and times the same, grouped by grid or by community
+                reading = service._Reading(s, who, name, CUTS[0], NOW, stored=False)
+                assert reading.owners.paths_at == community
+                by_grid = months.plan(s, reading.family, reading.ctx, False, paths_at=0)
+                for read in (service._figures, service._times):
+                    assert read(s, reading.obj, reading.ctx, reading.owners, by_grid) == \
+                        read(s, reading.obj, reading.ctx, reading.owners, reading.plan), (name, read.__name__)
 
 
 def test_a_month_is_covered_by_blocks_and_loose_days():

@@ -1,4 +1,5 @@
-"""Transactions: a savepoint's work goes when its transaction rolls back (pysqlite needs help for that)."""
+"""Transactions: a savepoint's work goes when its transaction rolls back (pysqlite needs help for that); the
+migrations build what the models describe; binary results give the same values."""
 
 import pytest
 from sqlalchemy import LargeBinary, cast, func, literal, select

@@ -185,20 +185,24 @@ def get_engine(url: str, pool_timeout: float = 30.0) -> Engine:
         engine = create_engine(u, pool_pre_ping=True, hide_parameters=True,
                                connect_args={"connect_timeout": int(u.query.get("connect_timeout", 5))}, **pool)
         event.listen(engine, "do_execute", _binary_results)
-    return _engines.setdefault(url, engine)
+    return _engines.setdefault(url, engine)  # two first callers at once: both get the one kept
 
 
 BINARY = "binary_results"
 """An execution option: PostgreSQL sends the statement's results in binary (``stmt.execution_options(**{BINARY:
 True})``): a large ``bytea`` comes as its bytes, not as hex text the server writes and the driver parses (tens of
-megabytes of stored working times: 0.55 s → 0.12 s). Without it, or on SQLite, the results are the same, as text."""
+megabytes of stored working times: 0.55 s → 0.12 s). Only for columns psycopg loads alike in both formats (text,
+integers, floats, bytea, dates): an enum or a type without a binary loader would come as raw bytes. Ignored on
+SQLite, and by ``executemany``."""
 
 
 def _binary_results(cursor, statement, parameters, context) -> bool | None:
+    """The ``do_execute`` hook of PostgreSQL engines: a statement with ``BINARY`` set is run here, asking for binary
+    results; any other goes on as usual (None)."""
     if context.execution_options.get(BINARY):
         cursor.execute(statement, parameters, binary=True)
         return True
-    return None  # two first callers at once: both get the one kept
+    return None
 
 
 def dispose_engine(url: str) -> None:

@@ -15,9 +15,10 @@ for (``obj``) depends on the object assessed:
   or the actor who ended the stage (an inspector's 辖区立案数 and 漏报数: the grid, as for a region);
 - a department: the case's lead unit while the stage ran (the fact's ``lead_unit_id``);
 - a region (town, community): the case's unit grid, as its path (``Case.area_path``: ``/district/town/community/
-  grid/``, each an area id), which the service folds onto the towns or communities (``service.Owners``) and
-  whose drill-down keeps the rows under the area's path. Grouping by a column of the case is far cheaper than
-  finding each case's area.
+  grid/``, each an area id), or the path of its community (``figures(paths=…)``: the database groups a region's
+  rows by community, hundreds of rows, not tens of thousands of grids), which the service folds onto the towns or
+  communities (``service.Owners``) and whose drill-down keeps the rows under the area's path. Grouping by a column
+  of the case is far cheaper than finding each case's area.
 
 A stage is *timely* when it ended within its deadline (派遣, 签收, 处置, 核查: the facts' ``on_time``) or, for the
 stages without a deadline of their own (受理, 核实, 立案 / 核实派发, 核查派发, 结案), within the working minutes of
@@ -197,7 +198,7 @@ def figures(session: Session, counts: dict[str, Count], ctx: Ctx, per: ColumnEle
         elif extra:
             stmt = stmt.group_by(*extra)
         result = session.connection().execute(stmt)
-        rows = result.cursor.fetchall()  # the driver's own tuples: a region's are a row a grid, many
+        rows = result.cursor.fetchall()  # the driver's own tuples: without ``paths`` a region's are a row a grid
         result.close()
         for i, (key, _) in enumerate(parts, start=len(owners)):
             mine = out[key]
@@ -230,11 +231,14 @@ def _events_in_period(ctx: Ctx) -> tuple:
     return (in_period(E.at, ctx),)
 
 
-def _still_running(ctx: Ctx) -> tuple:  # two sources (this and _ended_after), each on the index by end
+def _still_running(ctx: Ctx) -> tuple:  # two sources (this and _ended_after), each on an index of its own
+    """Begun before the cut, not ended: the DEFAULT partition on PostgreSQL, by start (migration 0037)."""
     return (F.ended_at.is_(None), F.started_at < ctx.cut)
 
 
 def _ended_after(ctx: Ctx) -> tuple:
+    """Begun before the cut, ended after it: in each month after the cut, the few that began before it, by start
+    (migration 0037), not every stage ended since (a year of them for the previous period of a rolling year)."""
     return (F.ended_at >= ctx.cut, F.started_at < ctx.cut)
 
 
@@ -489,11 +493,11 @@ def working_minutes(session: Session, stages: tuple[str, ...], by: str, ctx: Ctx
     the 90th percentile are taken of. The owner as for the counts: the actor (``by`` "actor"), the lead unit
     ("lead") or the case's grid path ("path", or the area ``paths`` gives); with ``per`` and ``when`` (as in
     ``figures``) ``(stage, owner, [value,] [when,] minutes)``."""
-    who = {"path": Case.area_path if paths is None else paths(Case.area_path), "lead": F.lead_unit_id}.get(
-        by, F.actor_id)
+    known = {"path": Case.area_path, "lead": F.lead_unit_id}.get(by, F.actor_id)
+    who = paths(known) if by == "path" and paths is not None else known
     owners = [who] + ([] if per is None else [per]) + ([] if when is None else [when(F.ended_at)])
     stmt = select(F.stage, *owners, F.used_minutes).where(F.stage.in_(stages), in_period(F.ended_at, ctx),
-                                                          F.used_minutes.is_not(None), who.is_not(None))
+                                                          F.used_minutes.is_not(None), known.is_not(None))
     if by == "path" or per is not None:
         stmt = stmt.join(Case, Case.id == F.case_id)
     result = session.connection().execute(in_sight(stmt, F.case_id, ctx))

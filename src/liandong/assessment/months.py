@@ -120,13 +120,18 @@ def area_at(path: str, depth: int) -> str:
 
 
 def area_at_sql(path: ColumnElement[str], depth: int) -> ColumnElement[str]:
-    """``area_at`` in SQL: the path up to the slash after its ``depth``-th id (so the database groups by town, not
-    by each of tens of thousands of grids). Each level repeats the one before twice: for the few levels of an area
-    tree (a town: 2), not for deep ones."""
+    """``area_at`` in SQL: the path up to the slash after its ``depth``-th id (so the database groups by town or by
+    community, not by each of tens of thousands of grids). Each level repeats the one before twice: for the few
+    levels of an area tree (a town: 2, a community: 3), not for deep ones."""
     end: ColumnElement[int] = literal(1)
     for _ in range(depth):
         end = end + position(func.substr(path, end + 1), "/")
     return func.substr(path, 1, end) if depth > 0 else path
+
+
+def grouped_at(depth: int) -> c.Paths | None:
+    """``counts.Paths`` grouping rows by grid path at the area ``depth`` ids down (0: by grid, None)."""
+    return (lambda path: area_at_sql(path, depth)) if depth else None
 
 
 def basis(session: Session, settings: Settings) -> str:
@@ -235,12 +240,11 @@ class Plan:
     end_month: dt.date | None = None
     """The period ends with this stored month: what runs across its end is the month's, stored too."""
     paths_at: int = 0
-    """The depth of the area rows counted by grid path are grouped by where read from the facts (a community's,
-    when every object folds whole communities: ``service.Owners.by_community``); 0: by grid."""
+    """Read from the facts, rows counted by grid path are grouped by their area this many ids down (a community's:
+    ``service.Owners.paths_at``); 0: by grid."""
 
     def paths(self) -> c.Paths | None:
-        """``counts.Paths`` of ``paths_at``."""
-        return (lambda path: area_at_sql(path, self.paths_at)) if self.paths_at else None
+        return grouped_at(self.paths_at)
 
     @property
     def months(self) -> list[dt.date]:
@@ -359,7 +363,8 @@ def _stored(session: Session, name: str, pieces: tuple[Piece, ...], keys: dict[s
 
 def figures(session: Session, name: str, counts: dict[str, c.Count], ctx: c.Ctx, p: Plan) -> dict[str, dict]:
     """``counts.figures`` of the period, its stored months read from the month figures: rows counted by id keyed
-    by the id, by grid path by a path (a grid's from the facts, a community's from a stored month)."""
+    by the id, by grid path by a path (a community's from a stored month; from the facts, the area ``p.paths_at``
+    gives, a grid's without it)."""
     out: dict[str, dict] = {key: {} for key in counts}
     if p.tokens:
         if p.stored:
@@ -500,7 +505,7 @@ def _month_rows(session: Session, name: str, month: dt.date, settings: Settings,
     community, town = depth(session, "community"), depth(session, "town")
     towns = area_at_sql(Case.area_path, town) if name in PER_TOWN and town else None
     block = quarters(month)
-    paths: c.Paths = lambda path: area_at_sql(path, community)  # noqa: E731 - the database groups by community
+    paths = grouped_at(community)  # the database groups rows by grid path by community
 
     def block_at(first: int) -> int:
         if first not in range(1, _length(month) + 1):  # the source's ``at`` and its period condition disagree
@@ -515,8 +520,8 @@ def _month_rows(session: Session, name: str, month: dt.date, settings: Settings,
         a stage."""
         out = found.get((owner, at, by_path))
         if out is None:
-            if by_path:
-                out = [("", area_at(str(owner), community))]
+            if by_path:  # grouped by community already (``paths``)
+                out = [("", str(owner))]
             else:
                 whole = ("", str(int(owner)))
                 out = [whole, (at, whole[1])] if at and path_depth(at) >= town else [whole]

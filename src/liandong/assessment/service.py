@@ -90,6 +90,9 @@ class Owners:
         community = months.depth(session, "community")
         self.by_community = all(months.path_depth(p) <= community for p in self.patrols)
         """Every jurisdiction holds whole communities: rows kept per community (the month figures) fold right."""
+        self.paths_at = community if self.by_community else 0
+        """How many ids down a grid path the database may group rows by it (``months.Plan.paths_at``): to the
+        community when every jurisdiction holds whole communities, else by grid (0)."""
 
     def of(self, path: str) -> tuple[int, ...]:
         """The objects a grid path counts for."""
@@ -258,11 +261,10 @@ class _Reading:
         self.ctx = context(caller, period, now)
         self.owners = Owners(session, self.obj)
         self.family, self.usable = months.family(self.obj.name), stored and self.owners.by_community
-        self.paths_at = months.depth(session, "community") if self.owners.by_community else 0
         self.plan = self.plan_of(self.ctx)
 
     def plan_of(self, ctx: c.Ctx) -> months.Plan:
-        return months.plan(self.session, self.family, ctx, self.usable, self.paths_at)
+        return months.plan(self.session, self.family, ctx, self.usable, self.owners.paths_at)
 
     def ranked(self) -> list[dict]:
         rows = _figures(self.session, self.obj, self.ctx, self.owners, self.plan)
