@@ -232,13 +232,13 @@ def _events_in_period(ctx: Ctx) -> tuple:
 
 
 def _still_running(ctx: Ctx) -> tuple:  # two sources (this and _ended_after), each on an index of its own
-    """Begun before the cut, not ended: the DEFAULT partition on PostgreSQL, by start (migration 0037)."""
+    """Begun before the cut, not ended: the DEFAULT partition on PostgreSQL, on its index by start."""
     return (F.ended_at.is_(None), F.started_at < ctx.cut)
 
 
 def _ended_after(ctx: Ctx) -> tuple:
-    """Begun before the cut, ended after it: in each month after the cut, the few that began before it, by start
-    (migration 0037), not every stage ended since (a year of them for the previous period of a rolling year)."""
+    """Begun before the cut, ended after it: in each month's partition after the cut, the few that began before
+    it, on its index by start — not every stage ended since (a year of them for a rolling year's previous period)."""
     return (F.ended_at >= ctx.cut, F.started_at < ctx.cut)
 
 

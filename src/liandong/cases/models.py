@@ -236,11 +236,9 @@ class StageFact(Base):
                             "actor_id", "lead_unit_id", "used_minutes", "extensions", "started_at", "deadline",
                             "late_before", "case_id", "seq"),
                       Index("ix_case_stage_facts_ended", "ended_at", "case_id", "on_time"),
-                      Index("ix_case_stage_facts_stage_started", "stage", "started_at", "ended_at"),
                       Index("ix_case_stage_facts_exceptions", "outcome", "case_id", "seq", "stage", "ended_at",
                             postgresql_where=text(EXCEPTIONS), sqlite_where=text(EXCEPTIONS)))
     """``ix_case_stage_facts_stage_ended`` holds every column the assessment's counts read (migration 0028);
-    ``ix_case_stage_facts_stage_started`` the stages running at a moment long past (migration 0037);
     ``ix_case_stage_facts_exceptions`` the few stages returned or voided that its accuracy counts ask about
     (migration 0034)."""
 
