@@ -508,3 +508,17 @@ def test_every_count_s_drill_down_adds_up_to_its_figure(june):
                         assert total == r["indicators"][key], (name, r["id"], key)
                         checked += 1
     assert checked >= 40
+
+
+def test_the_90th_percentile_of_sorted_times_is_numpy_s():
+    """``service.p90`` on sorted values: numpy's default percentile (linear between the nearest two), from one value
+    to many, ties and all."""
+    import numpy as np
+
+    from liandong.assessment import service
+
+    rng = np.random.default_rng(7)
+    for n in [*range(1, 40), 1000, 12_345]:
+        for values in (rng.exponential(600, n), rng.integers(0, 5, n).astype(float)):
+            ordered = np.sort(values)
+            assert service.p90(ordered) == pytest.approx(float(np.percentile(ordered, 90)), rel=1e-12, abs=1e-12)
