@@ -112,17 +112,11 @@ def depth(session: Session, level: str) -> int:
     return path_depth(path) if path else 0
 
 
-def area_at(path: str, depth: int) -> str:
-    """The path of the area ``depth`` ids down a grid path: its community, its town (the path itself when it is
-    shorter, or when the area tree has no such level: ``depth`` 0)."""
-    ids = path.strip("/").split("/")
-    return "/" + "/".join(ids[:depth]) + "/" if 0 < depth < len(ids) else path
-
-
 def area_at_sql(path: ColumnElement[str], depth: int) -> ColumnElement[str]:
-    """``area_at`` in SQL: the path up to the slash after its ``depth``-th id (so the database groups by town or by
-    community, not by each of tens of thousands of grids). Each level repeats the one before twice: for the few
-    levels of an area tree (a town: 2, a community: 3), not for deep ones."""
+    """The path of the area ``depth`` ids down a grid path — its community, its town; the path itself when it is
+    shorter, or when the area tree has no such level (``depth`` 0) — in SQL: the path up to the slash after its
+    ``depth``-th id, so the database groups by town or by community, not by each of tens of thousands of grids.
+    Each level repeats the one before twice: for the few levels of an area tree (a town: 2, a community: 3)."""
     end: ColumnElement[int] = literal(1)
     for _ in range(depth):
         end = end + position(func.substr(path, end + 1), "/")
