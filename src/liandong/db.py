@@ -12,7 +12,7 @@ import os
 import sqlite3
 import threading
 import weakref
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -322,6 +322,29 @@ def insert_many(session: Session, table, columns: tuple[str, ...], rows: list[tu
     names = ", ".join(f'"{table.columns[c].name}"' for c in columns)  # a KeyError for a column it has not
     session.connection().exec_driver_sql(
         f'INSERT INTO "{table.name}" ({names}) VALUES ({", ".join([mark] * len(columns))})', rows)
+
+
+def insert_values(session: Session, table, columns: tuple[str, ...], rows: Iterable[Sequence]) -> None:
+    """Rows of Python values, as the ORM takes them (aware datetimes, dicts for JSON, booleans), through the
+    driver's own executemany (``insert_many``): each value goes through its column type's own conversion for this
+    database — what SQLAlchemy stores is stored — without SQLAlchemy's work around it on every row (the event log
+    and the stage facts: millions of rows a simulated year)."""
+    convert = _converters(session.get_bind().dialect, table, columns)
+    insert_many(session, table, columns,
+                [tuple(v if f is None else f(v) for f, v in zip(convert, row, strict=True)) for row in rows])
+
+
+_CONVERTERS: dict[tuple, list] = {}
+
+
+def _converters(dialect, table, columns: tuple[str, ...]) -> list:
+    """Each column's bind processor for ``dialect`` (None where the driver takes the value as it is), kept."""
+    key = (dialect, table.name, columns)
+    found = _CONVERTERS.get(key)
+    if found is None:
+        found = _CONVERTERS[key] = [table.columns[c].type.dialect_impl(dialect).bind_processor(dialect)
+                                    for c in columns]
+    return found
 
 
 # --- database faults --------------------------------------------------------------------------------

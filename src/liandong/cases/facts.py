@@ -23,7 +23,7 @@ from liandong.cases import sla
 from liandong.cases.calendar import WorkCalendar, cached, calendar_for
 from liandong.cases.models import CaseEvent, StageFact
 from liandong.config import get_settings
-from liandong.db import is_postgres
+from liandong.db import insert_values, is_postgres
 
 STAGE_OF_STATE = {**sla.STAGE_OF_STATE, "reported": "accept", "verifying": "verify", "accepted": "file",
                   "disposed": "await_check", "checked": "close"}
@@ -180,7 +180,7 @@ def fold(fact: Fact | None, e: Event, cal: WorkCalendar) -> tuple[Fact | None, F
 
 # --- where the rows are kept -------------------------------------------------------------------------
 
-_COLUMNS = [f.name for f in dataclasses.fields(Fact) if f.name != "id"]
+_COLUMNS = tuple(f.name for f in dataclasses.fields(Fact) if f.name != "id")
 
 
 class _LazyCalendar:
@@ -240,9 +240,7 @@ holds them (migration 0031) instead of every month's."""
 
 def _insert(session: Session, facts: list[Fact]) -> None:
     """New stages; one that ended within the same batch goes in already ended."""
-    if facts:
-        session.connection().execute(_TABLE.insert(),
-                                     [{k: getattr(f, k) for k in _COLUMNS} for f in facts])
+    insert_values(session, _TABLE, _COLUMNS, ([getattr(f, k) for k in _COLUMNS] for f in facts))
 
 
 def derive(events: Iterable[Event], cal: WorkCalendar) -> list[Fact]:

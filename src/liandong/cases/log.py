@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 
 from liandong.auth.identity import Identity
 from liandong.cases.models import Case, CaseEvent
+from liandong.db import insert_values
 
 
 def append(session: Session, case_id: int, action: str, from_state: str | None, to_state: str, payload: dict,
@@ -48,8 +49,11 @@ def append_many(session: Session, events: list[dict]) -> None:
     if not events:
         return
     rows = [{"actor": "system", "actor_id": None, "unit_id": None, **e} for e in events]
-    session.connection().execute(CaseEvent.__table__.insert(), rows)
+    insert_values(session, CaseEvent.__table__, _EVENT_COLUMNS, ([r[c] for c in _EVENT_COLUMNS] for r in rows))
     _facts().on_events(session, sorted(rows, key=lambda r: (r["case_id"], r["seq"])))
+
+
+_EVENT_COLUMNS = ("case_id", "seq", "at", "actor", "actor_id", "unit_id", "action", "from_state", "to_state", "payload")
 
 
 def _facts():
