@@ -7,6 +7,7 @@ import pytest
 from sqlalchemy import event, func, select, text
 from sqlalchemy.exc import DBAPIError
 
+from liandong.areas.models import Area
 from liandong.auth.identity import Identity
 from liandong.auth.models import AuditEntry, User
 from liandong.cases import actions, intake, present
@@ -199,10 +200,10 @@ def test_idempotent_intake(world):
     assert a.json()["urgency"] == "normal" and a.json()["limits"]["dispose"] == {"amount": 4, "unit": "hour"}
 
 
-def test_a_batch_looks_its_reports_keys_up_together_and_numbers_its_cases_at_its_flush(world):
+def test_a_batch_looks_its_reports_keys_up_together_and_writes_its_cases_at_its_flush(world):
     """The batch form of intake (``cases/batch.py``): keys looked up in one go find the case an earlier transaction
-    made and one made earlier in the batch; the new case's number reaches its row at the flush, as the single path
-    writes it at once."""
+    made and one made earlier in the batch; the new case's row, with its number, reaches the table at the flush,
+    numbered as the single path numbers it."""
     from liandong.areas.index import GridIndex
     from liandong.cases.batch import Batch
 
@@ -237,11 +238,62 @@ def test_a_batch_looks_its_reports_keys_up_together_and_numbers_its_cases_at_its
                     intake.report(s, GridIndex.build(s), me, matter_code=MATTER, description="别的", lon=WEST_POINT[0],
                                   lat=WEST_POINT[1], channel="hotline", idempotency_key=key, batch=batch)
             number = made.number
-            assert s.scalar(select(Case.number).where(Case.id == made.id)).startswith("T")  # not written yet
+            assert s.scalar(select(Case.number).where(Case.id == made.id)) is None  # not written yet
         assert s.scalar(select(Case.number).where(Case.id == made.id)) == number
-        assert number.endswith(f"-{made.id:07d}")
+        assert number == intake.number(s.get(Area, made.grid_id).code, made.created_at, made.id)
+        assert number.endswith(f"-{made.id:07d}") and made.id > first
         assert s.scalar(select(func.count()).select_from(CaseEvent).where(CaseEvent.case_id == made.id)) == 1
         event.remove(s.get_bind(), "before_cursor_execute", count)
+
+
+def test_a_batch_writes_a_case_it_reports_once_as_the_batch_leaves_it_and_a_merge_finds_it_there(world):
+    """A case reported within a batch has its id taken with the day's others (``Batch.reserve``) and its row written
+    once, in the state the batch left it (one INSERT of many rows, version 1), before its events and stage facts;
+    a merge within the batch writes the rows first, so the master and its followers are found in the table."""
+    from liandong.areas.index import GridIndex
+    from liandong.cases import facts
+    from liandong.cases.batch import Batch
+
+    me, writes = boss(world), []
+
+    def count(conn, cursor, statement, *_):
+        if statement.lstrip().upper().startswith(("INSERT INTO CASES", 'INSERT INTO "CASES"', "UPDATE CASES")):
+            writes.append(statement.split()[0].upper())
+
+    def report(s, batch, index):
+        return intake.report(s, index, me, matter_code=MATTER, description="测试：违章搭建", lon=WEST_POINT[0],
+                             lat=WEST_POINT[1], channel="hotline", batch=batch)[0]
+
+    older = new_case(world)
+    with unit_of_work(world) as s:
+        event.listen(s.get_bind(), "before_cursor_execute", count)
+        with Batch(s) as batch:
+            index = GridIndex.build(s)
+            batch.reserve(2)
+            a, b = report(s, batch, index), report(s, batch, index)
+            assert b.id == a.id + 1 and a.id > older
+            for action in ("accept", "file"):
+                actions.act(s, index, a.id, action, me, batch=batch)
+            assert writes == []  # nothing written until the flush
+        assert writes == ["INSERT"]  # both rows in one statement, no UPDATE after
+        event.remove(s.get_bind(), "before_cursor_execute", count)
+    with unit_of_work(world) as s:
+        rows = {c.id: (c.state, c.version, c.stage) for c in s.scalars(select(Case).where(Case.id.in_([a.id, b.id])))}
+        assert rows == {a.id: ("filed", 1, "dispatch"), b.id: ("reported", 1, None)}
+        assert [e.action for e in s.scalars(select(CaseEvent).where(CaseEvent.case_id == a.id)
+                                            .order_by(CaseEvent.seq))] == ["report", "accept", "file"]
+        assert [(f.stage, f.outcome) for f in facts.of_case(s, a.id)] == [("accept", "done"), ("file", "done"),
+                                                                          ("dispatch", None)]
+    with unit_of_work(world) as s, Batch(s) as batch:  # reported and merged the same day, with a follower
+        index = GridIndex.build(s)
+        batch.load([b.id])
+        c, d = report(s, batch, index), report(s, batch, index)  # no ids reserved: taken one at a time
+        assert d.id == c.id + 1 and c.id > b.id
+        actions.act(s, index, d.id, "merge", me, {"master_id": c.id}, batch=batch)
+        actions.act(s, index, c.id, "merge", me, {"master_id": b.id}, batch=batch)  # d follows c to b
+    with unit_of_work(world) as s:
+        got = {x.id: (x.state, x.master_id) for x in s.scalars(select(Case).where(Case.id.in_([b.id, c.id, d.id])))}
+        assert got == {b.id: ("reported", None), c.id: ("merged", b.id), d.id: ("merged", b.id)}
 
 
 def test_a_dispatch_names_only_units_that_exist_alone_and_in_a_batch(world):

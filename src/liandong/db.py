@@ -334,6 +334,23 @@ def insert_values(session: Session, table, columns: tuple[str, ...], rows: Itera
                 [tuple(v if f is None else f(v) for f, v in zip(convert, row, strict=True)) for row in rows])
 
 
+def reserve_ids(session: Session, table, n: int, after: int = 0) -> list[int]:
+    """``n`` ids for rows of ``table`` that will be written with them (a batch writes its new rows together,
+    later). PostgreSQL: taken from the id column's sequence, so nobody else gets them (an id not used is a gap, as
+    after a rollback). SQLite: the next ones after the table's last id and ``after`` (ids given out earlier in
+    the same transaction); the one writer has the file to itself until it commits, and another writer that got in
+    between is told at the INSERT (the id is the primary key)."""
+    if n <= 0:
+        return []
+    conn = session.connection()
+    if is_postgres(session):
+        return sorted(conn.execute(text("SELECT nextval(pg_get_serial_sequence(:t, 'id')) FROM generate_series(1, :n)"),
+                                   {"t": table.name, "n": n}).scalars())
+    last = conn.exec_driver_sql(f'SELECT max(id) FROM "{table.name}"').scalar() or 0
+    start = max(last, after) + 1
+    return list(range(start, start + n))
+
+
 _CONVERTERS: dict[tuple, list] = {}
 
 

@@ -88,6 +88,10 @@ class Standing:
         """Which of ``ids`` are units (a dispatch names only units that exist)."""
         return set(self.session.connection().execute(_UNITS, {"ids": ids}).scalars())
 
+    def settle(self) -> None:
+        """Before a statement reads the cases table: write the rows a batch holds back (``Batch.settle``; without a
+        batch every row is written already)."""
+
 
 @dataclass
 class Doing:
@@ -268,6 +272,7 @@ def _rate(d: Doing) -> dict | None:
 def _merge(d: Doing) -> dict | None:
     session, case = d.session, d.case
     assert isinstance(d.payload, Merge)
+    d.standing.settle()  # the master and the followers are found in the cases table
     master = _master(session, case, d.payload.master_id, d.standing.caller)
     case.master_id = master.id
     # cases merged into this one follow the new master too: every reporter keeps a live case to follow (those merged

@@ -24,7 +24,7 @@ import datetime as dt
 from collections.abc import Iterable
 from typing import Self
 
-from sqlalchemy import Executable, func, select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from liandong.auth.identity import Identity
@@ -32,9 +32,12 @@ from liandong.cases import log
 from liandong.cases.actions import Standing
 from liandong.cases.models import Case, CaseEvent, CaseUnit, Extension
 from liandong.cases.visibility import Viewer, viewer
+from liandong.db import insert_values, reserve_ids, stored
 from liandong.errors import NotFound
 from liandong.units.models import Unit
 
+_CASES = Case.__table__
+_CASE_COLUMNS = tuple(c.key for c in _CASES.columns)
 CHUNK = 900
 """Ids per IN list (SQLite's default limit on bound parameters is 999)."""
 
@@ -82,7 +85,10 @@ class Batch(Batching):
         self.keys: dict[str, int | None] = {}
         """Idempotency-Keys looked up together (``look_up_keys``; ``intake.report`` asks here first): key → the
         case it made, None for a key not used yet."""
-        self._later: dict[Executable, list[dict]] = {}
+        self.new: list[Case] = []
+        """Cases reported within the batch whose rows are not written yet (``settle``)."""
+        self._ids: list[int] = []
+        self._last_id = 0
         self._units: set[int] | None = None
 
     def load(self, case_ids: Iterable[int]) -> None:
@@ -116,18 +122,38 @@ class Batch(Batching):
         """(whether ``key`` was looked up or used in the batch, the case it made or None)."""
         return key in self.keys, self.keys.get(key)
 
-    def key_used(self, key: str, case_id: int) -> None:
-        """A report of the batch made ``case_id`` under ``key``: the next report with it finds the case here."""
-        self.keys[key] = case_id
+    def reserve(self, n: int) -> None:
+        """Ids for the ``n`` reports the batch is about to open, taken in one statement."""
+        if n > len(self._ids):
+            self._take_ids(n - len(self._ids))
 
-    def later(self, statement: Executable, params: dict) -> None:
-        """A write that may wait for ``flush``, where each statement's rows go in one call."""
-        self._later.setdefault(statement, []).append(params)
+    def new_case_id(self) -> int:
+        """The id of a case reported within the batch (one more statement when none is reserved)."""
+        if not self._ids:
+            self._take_ids(1)
+        return self._ids.pop(0)
 
-    def adopt(self, case: Case) -> None:
-        """A case reported within the batch."""
+    def _take_ids(self, n: int) -> None:
+        self._ids += reserve_ids(self.session, Case.__table__, n, after=max(self._last_id, *self._ids, 0))
+        self._last_id = self._ids[-1]
+
+    def opened(self, case: Case) -> None:
+        """A case reported within the batch (not in the session yet: its row is written by ``settle``)."""
         self.cases[case.id], self.parts[case.id], self.pending[case.id] = case, [], None
         self.seq.setdefault(case.id, 0)
+        self.new.append(case)
+        if case.idempotency_key is not None:
+            self.keys[case.idempotency_key] = case.id
+
+    def settle(self) -> None:
+        """Write the rows of the cases reported within the batch as they are now — one INSERT of many rows instead of
+        one a report and an UPDATE for each change the same day — and hand them to the session as stored. Before
+        anything refers to them (their units, extensions and events at ``flush``) or reads the cases table
+        (a merge finds its master and its followers there)."""
+        new, self.new = self.new, []
+        insert_values(self.session, _CASES, _CASE_COLUMNS, ([c.__dict__[k] for k in _CASE_COLUMNS] for c in new))
+        for case in new:
+            stored(self.session, case)
 
     def standing(self, case_id: int, caller: Identity) -> Standing:
         """The caller's part of a case the batch holds (``queries.get``'s 404 where the caller may not see it)."""
@@ -160,9 +186,7 @@ class Batch(Batching):
         """Write the changed rows, then append the batch's events (the stage facts with them); returns how many
         events went in."""
         events, self.events = self.events, []
-        later, self._later = self._later, {}
-        for statement, rows in later.items():
-            self.session.connection().execute(statement, rows)
+        self.settle()
         self.session.flush()  # the cases first: a version moved on meanwhile is told as such (StaleDataError)
         log.append_many(self.session, events)
         return len(events)
@@ -186,3 +210,6 @@ class _Held(Standing):
 
     def units_there(self, ids: list[int]) -> set[int]:
         return self._batch.units_there(ids)
+
+    def settle(self) -> None:
+        self._batch.settle()

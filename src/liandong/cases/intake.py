@@ -158,7 +158,8 @@ def report(session: Session, index: GridIndex, actor: Identity, *, matter_code: 
         looked_up, found = batch.case_of_key(idempotency_key) if batch is not None else (False, None)
         if not looked_up:
             found = session.connection().execute(_BY_KEY, {"key": idempotency_key}).scalar()  # built once
-        existing = session.get(Case, found) if found is not None else None
+        existing = None if found is None else batch.cases.get(found) if batch is not None else None
+        existing = existing or (session.get(Case, found) if found is not None else None)
         if existing is not None:
             if existing.request_hash != _hash(body):
                 raise Conflict("this Idempotency-Key was used for a different request", code="idempotency_key_reused")
@@ -203,27 +204,29 @@ def report(session: Session, index: GridIndex, actor: Identity, *, matter_code: 
         description=description, lon=lon, lat=lat, grid_id=grid.id,
         area_path=grid.path, reporter_name=name, reporter_phone=phone, reporter_id_number=id_number,
         idempotency_key=idempotency_key, request_hash=_hash(body) if idempotency_key else None,
-        created_by=actor.user_id, created_at=now, updated_at=now, number=f"T{uuid.uuid4().hex[:24]}",
+        created_by=actor.user_id, created_at=now, updated_at=now,
     )
+    reported = {"channel": channel, "matter": matter_code}
+    if batch is not None:  # its id taken from the batch's; its row written with the batch's others (``Batch.settle``)
+        case_id = batch.new_case_id()
+        case = Case(**{**values, "id": case_id, "number": number(grid.code, now, case_id)})
+        batch.opened(case)
+        batch.record(case, actor, "report", None, "reported", reported, now)
+        return case, True
     # Core statements, then the row handed to the session as already stored: the intake path is the busiest
     # write there is, and a unit-of-work flush of a 40-column row costs several times the INSERT itself
     conn = session.connection()
-    case_id = conn.execute(_INSERT_CASE, values).scalar_one()
-    values.update(id=case_id, number=f"{grid.code[:6]}-{now:%Y%m%d}-{case_id:07d}")
-    if batch is not None:  # written with the batch's others at its flush (the case object has it already)
-        batch.later(_NUMBER_CASE, {"case_id": case_id, "new_number": values["number"]})
-        if idempotency_key is not None:
-            batch.key_used(idempotency_key, case_id)
-    else:
-        conn.execute(_NUMBER_CASE, {"case_id": case_id, "new_number": values["number"]})
+    case_id = conn.execute(_INSERT_CASE, {**values, "number": f"T{uuid.uuid4().hex[:24]}"}).scalar_one()
+    values.update(id=case_id, number=number(grid.code, now, case_id))
+    conn.execute(_NUMBER_CASE, {"case_id": case_id, "new_number": values["number"]})
     case = stored(session, Case(**values))
-    reported = {"channel": channel, "matter": matter_code}
-    if batch is not None:
-        batch.adopt(case)
-        batch.record(case, actor, "report", None, "reported", reported, now)
-    else:
-        log.record(session, case, actor, "report", None, "reported", reported, now, seq=1)
+    log.record(session, case, actor, "report", None, "reported", reported, now, seq=1)
     return case, True
+
+
+def number(grid_code: str, at: dt.datetime, case_id: int) -> str:
+    """A case's number: its town's code, the day it was reported and its id (unique by the id)."""
+    return f"{grid_code[:6]}-{at:%Y%m%d}-{case_id:07d}"
 
 
 _CASES = Case.__table__

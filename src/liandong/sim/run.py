@@ -230,7 +230,9 @@ def simulate(url: str, s: Scenario, *, seed: int = 1, scale: float = 1.0,
         with unit_of_work(url) as session:
             with Batch(session, viewers) as batch:
                 batch.load(ids[i] for i in p.step_case[k:stop].tolist() if i in ids)
-                batch.look_up_keys(player.keys(k, stop))
+                keys = player.keys(k, stop)
+                batch.look_up_keys(keys)
+                batch.reserve(sum(batch.keys[key] is None for key in keys))  # the day's new cases' ids at once
                 for j in range(k, stop):
                     player.step(session, cal, batch, j)
             with RegisterBatch(session, viewers) as rbatch:
