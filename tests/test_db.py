@@ -1,5 +1,6 @@
 """Transactions: a savepoint's work goes when its transaction rolls back (pysqlite needs help for that); the
-migrations build what the models describe; binary results give the same values."""
+migrations build what the models describe; binary results give the same values; rows through the driver are stored
+as SQLAlchemy stores them."""
 
 import pytest
 from sqlalchemy import LargeBinary, cast, func, literal, select
@@ -83,3 +84,37 @@ def test_binary_results_give_the_same_values(db_url):
         if is_postgres(s):
             assert result.cursor.pgresult.fformat(0) == 1  # 1: binary
         assert tuple(result.one()) == tuple(plain) == (blob, "路", 7)
+
+
+def test_rows_through_the_driver_are_stored_as_sqlalchemy_stores_them(db_url):
+    """``insert_values``: an event and a stage fact written through the driver's executemany read back, column by
+    column and as the database holds them (SQLite's datetime text, JSON text, booleans), equal to the same rows
+    written by SQLAlchemy — a Shanghai time, Chinese JSON, None in a JSON column and elsewhere."""
+    import datetime as dt
+    from zoneinfo import ZoneInfo
+
+    from sqlalchemy import JSON, Boolean, Column, Float, Integer, MetaData, String, Table, text
+
+    from liandong.db import UTCDateTime, get_engine, insert_values
+
+    at = dt.datetime(2012, 3, 4, 8, 30, 1, 123456, tzinfo=ZoneInfo("Asia/Shanghai"))
+    table = Table("t_driver_rows", MetaData(), Column("id", Integer, primary_key=True), Column("at", UTCDateTime),
+                  Column("gone", UTCDateTime), Column("body", JSON), Column("blank", JSON), Column("ok", Boolean),
+                  Column("late", Boolean), Column("minutes", Float), Column("who", String(16)))
+    row = {"at": at, "gone": None, "body": {"事": "占道经营", "n": 1.5, "l": [1, None]}, "blank": None, "ok": True,
+           "late": False, "minutes": 12.25, "who": "甲"}
+    engine = get_engine(db_url)
+    table.drop(engine, checkfirst=True)
+    table.create(engine)
+    try:
+        with unit_of_work(db_url) as s:
+            s.execute(table.insert(), [row])
+            insert_values(s, table, tuple(row), [tuple(row.values())])
+        with unit_of_work(db_url) as s:
+            names = ", ".join(row)
+            raw = s.execute(text(f"SELECT {names} FROM t_driver_rows ORDER BY id")).all()
+            typed = s.execute(select(*(table.c[k] for k in row)).order_by(table.c.id)).all()
+        assert raw[0] == raw[1] and typed[0] == typed[1]
+        assert typed[1].at == at and typed[1].body == row["body"] and typed[1].ok is True and typed[1].late is False
+    finally:
+        table.drop(engine)

@@ -12,13 +12,13 @@ import os
 import sqlite3
 import threading
 import weakref
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
 
-from sqlalchemy import DateTime, Integer, MetaData, create_engine, event, inspect, text
+from sqlalchemy import JSON, DateTime, Integer, MetaData, create_engine, event, inspect, text
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import DBAPIError, InterfaceError, InternalError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
@@ -329,9 +329,22 @@ def insert_values(session: Session, table, columns: tuple[str, ...], rows: Itera
     driver's own executemany (``insert_many``): each value goes through its column type's own conversion for this
     database — what SQLAlchemy stores is stored — without SQLAlchemy's work around it on every row (the event log
     and the stage facts: millions of rows a simulated year)."""
+    insert_many(session, table, columns, _plain(session, table, columns, rows))
+
+
+def _plain(session: Session, table, columns: tuple[str, ...], rows: Iterable[Sequence]) -> list[tuple]:
+    """The rows' values as the driver takes them: each converted by its column's bind processor (for a JSON column
+    None too, which it stores as JSON null; for the others None stays None, as theirs leave it)."""
     convert = _converters(session.get_bind().dialect, table, columns)
-    insert_many(session, table, columns,
-                [tuple(v if f is None else f(v) for f, v in zip(convert, row, strict=True)) for row in rows])
+    out = []
+    for row in rows:
+        values = list(row)
+        for i, f, always in convert:
+            v = values[i]
+            if v is not None or always:
+                values[i] = f(v)
+        out.append(tuple(values))
+    return out
 
 
 def reserve_ids(session: Session, table, n: int, after: int = 0) -> list[int]:
@@ -351,16 +364,22 @@ def reserve_ids(session: Session, table, n: int, after: int = 0) -> list[int]:
     return list(range(start, start + n))
 
 
-_CONVERTERS: dict[tuple, list] = {}
+_CONVERTERS: dict[tuple, list[tuple[int, Callable, bool]]] = {}
 
 
-def _converters(dialect, table, columns: tuple[str, ...]) -> list:
-    """Each column's bind processor for ``dialect`` (None where the driver takes the value as it is), kept."""
+def _converters(dialect, table, columns: tuple[str, ...]) -> list[tuple[int, Callable, bool]]:
+    """(position, bind processor for ``dialect``, whether it converts None) of each column whose values the driver
+    does not take as they are; kept."""
     key = (dialect, table.name, columns)
     found = _CONVERTERS.get(key)
     if found is None:
-        found = _CONVERTERS[key] = [table.columns[c].type.dialect_impl(dialect).bind_processor(dialect)
-                                    for c in columns]
+        found = []
+        for i, c in enumerate(columns):
+            kind = table.columns[c].type
+            f = kind.dialect_impl(dialect).bind_processor(dialect)
+            if f is not None:
+                found.append((i, f, isinstance(kind, JSON)))
+        _CONVERTERS[key] = found
     return found
 
 
