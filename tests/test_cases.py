@@ -275,7 +275,7 @@ def test_a_batch_writes_a_case_it_reports_once_as_the_batch_leaves_it_and_a_merg
             for action in ("accept", "file"):
                 actions.act(s, index, a.id, action, me, batch=batch)
             assert writes == []  # nothing written until the flush
-        assert writes == ["INSERT"]  # both rows in one statement, no UPDATE after
+        assert writes == ([] if s.get_bind().dialect.name == "postgresql" else ["INSERT"])  # COPY there; no UPDATE
         event.remove(s.get_bind(), "before_cursor_execute", count)
     with unit_of_work(world) as s:
         rows = {c.id: (c.state, c.version, c.stage) for c in s.scalars(select(Case).where(Case.id.in_([a.id, b.id])))}

@@ -4,6 +4,7 @@ as SQLAlchemy stores them."""
 
 import pytest
 from sqlalchemy import LargeBinary, cast, func, literal, select
+from sqlalchemy.exc import IntegrityError
 
 from liandong.areas.models import Meta
 from liandong.db import BINARY, is_postgres, session_factory, unit_of_work
@@ -116,5 +117,9 @@ def test_rows_through_the_driver_are_stored_as_sqlalchemy_stores_them(db_url):
             typed = s.execute(select(*(table.c[k] for k in row)).order_by(table.c.id)).all()
         assert raw[0] == raw[1] and typed[0] == typed[1]
         assert typed[1].at == at and typed[1].body == row["body"] and typed[1].ok is True and typed[1].late is False
+        with pytest.raises(IntegrityError), unit_of_work(db_url) as s:  # SQLAlchemy's error, COPY's too
+            insert_values(s, table, ("id", *row), [(1, *row.values())])
+        with unit_of_work(db_url) as s:
+            assert s.scalar(select(func.count()).select_from(table)) == 2
     finally:
         table.drop(engine)

@@ -313,15 +313,31 @@ def is_postgres(session_or_engine) -> bool:
 
 
 def insert_many(session: Session, table, columns: tuple[str, ...], rows: list[tuple]) -> None:
-    """Plain rows of ``columns`` through the driver's own executemany: SQLAlchemy's work on each row's parameters
-    costs more than the insert itself at hundreds of thousands of rows. The values must be what the driver takes
-    as they are: str, int, float, bytes, and dates as ISO text."""
+    """Plain rows of ``columns`` through the driver's own executemany (SQLite) or COPY (PostgreSQL): SQLAlchemy's work
+    on each row's parameters costs more than the insert itself at hundreds of thousands of rows, and on PostgreSQL a
+    COPY takes rows several times faster than INSERTs. The values must be what the driver takes as they are: str,
+    int, float, bytes, and dates as ISO text. A database error comes as SQLAlchemy's (an IntegrityError…) either
+    way."""
     if not rows:
         return
-    mark = "?" if session.get_bind().dialect.paramstyle == "qmark" else "%s"
     names = ", ".join(f'"{table.columns[c].name}"' for c in columns)  # a KeyError for a column it has not
-    session.connection().exec_driver_sql(
-        f'INSERT INTO "{table.name}" ({names}) VALUES ({", ".join([mark] * len(columns))})', rows)
+    conn = session.connection()
+    if conn.dialect.name == "postgresql":
+        _copy(conn, f'COPY "{table.name}" ({names}) FROM STDIN', rows)
+        return
+    conn.exec_driver_sql(f'INSERT INTO "{table.name}" ({names}) VALUES ({", ".join(["?"] * len(columns))})', rows)
+
+
+def _copy(conn, statement: str, rows: list[tuple]) -> None:
+    """Rows through psycopg's COPY on the session's own connection (so in its transaction)."""
+    import psycopg
+
+    try:
+        with conn.connection.driver_connection.cursor() as cursor, cursor.copy(statement) as copy:
+            for row in rows:
+                copy.write_row(row)
+    except psycopg.Error as exc:
+        raise DBAPIError.instance(statement, None, exc, psycopg.Error) from exc
 
 
 def insert_values(session: Session, table, columns: tuple[str, ...], rows: Iterable[Sequence]) -> None:
