@@ -3,19 +3,21 @@
 It runs the very path a single report or action takes — ``intake.report`` and ``actions.act`` with their table,
 roles, guards, payload models, effects and clocks — and only takes the round trips once per batch: the cases it will
 act on, their units' parts, their waiting extension requests and their last event numbers are read together up
-front (``load``), and so are the Idempotency-Keys of the reports it will open (``look_up_keys``); a unit a dispatch
-names is found among every unit's id, read once a batch (``units_there``); whether the caller sees a case is decided
-by the visibility rule's predicate (``visibility.Viewer``), the twin of the SQL filter a single action uses; the
-events, and the stage facts projected from them, are appended together, and the changed rows and the writes that
-may wait (``later``: a new case's number) written together, by ``flush``; until then nothing is flushed by the way
-(the session's autoflush would write every changed row before each read).
+front (``load``), and so are the Idempotency-Keys of the reports it will open (``look_up_keys``) and the ids of
+their cases (``reserve``); a unit a dispatch names is found among every unit's id, read once a batch
+(``units_there``); whether the caller sees a case is decided by the visibility rule's predicate
+(``visibility.Viewer``), the twin of the SQL filter a single action uses. At ``flush`` the cases reported within the
+batch go in as the batch left them, in one statement (``settle``: not one INSERT a report and an UPDATE for each
+change the same day), then the changed rows, then the events and the stage facts projected from them, together;
+until then nothing is flushed by the way (the session's autoflush would write every changed row before each read).
 
 Use it as ``with Batch(session) as batch:`` — the block flushes at its end — inside the caller's transaction; a
 refusal leaves the batch half-applied in the session: roll the transaction back. A case's version moves on once a
 batch (at its flush), not once an action, so a ``version`` in a payload is checked against the case as the batch
 found it; a concurrent writer is caught at the flush — ``StaleDataError`` when it moved the case's version (the
 case rows are written first), an IntegrityError on the event number when it only added an event (a photo, a
-channel's follow-up): roll back and run the batch again.
+channel's follow-up), and on SQLite, where the batch numbers its new cases after the last id it read, an error at
+the first write when another writer committed meanwhile: roll back and run the batch again.
 """
 
 from __future__ import annotations
