@@ -296,6 +296,48 @@ def test_a_batch_writes_a_case_it_reports_once_as_the_batch_leaves_it_and_a_merg
         assert got == {b.id: ("reported", None), c.id: ("merged", b.id), d.id: ("merged", b.id)}
 
 
+def test_a_batch_holding_case_ids_keeps_other_writers_from_taking_them(world):
+    """Ids taken beyond those reserved follow them; while a batch holds ids for rows it has not written, a case
+    reported one at a time in its transaction is refused (on SQLite it would take one of them) and on SQLite another
+    connection cannot write at all; after the block both may. A batch that fails after a merge wrote its rows leaves
+    nothing behind."""
+    import sqlite3
+
+    from liandong.areas.index import GridIndex
+    from liandong.cases.batch import Batch
+
+    me = boss(world)
+
+    def report(s, batch, index):
+        return intake.report(s, index, me, matter_code=MATTER, description="测试：违章搭建", lon=WEST_POINT[0],
+                             lat=WEST_POINT[1], channel="hotline", batch=batch)[0]
+
+    with unit_of_work(world) as s, Batch(s) as batch:
+        index = GridIndex.build(s)
+        batch.reserve(1)
+        ids = [report(s, batch, index).id for _ in range(3)]  # one reserved, two more taken after it
+        assert ids == sorted(set(ids)) and (ids[2] - ids[0] == 2 or s.get_bind().dialect.name == "postgresql")
+        with pytest.raises(RuntimeError, match="holds case ids"):
+            intake.report(s, index, me, matter_code=MATTER, description="测试", lon=WEST_POINT[0], lat=WEST_POINT[1],
+                          channel="hotline")
+        if s.get_bind().dialect.name == "sqlite":
+            other = sqlite3.connect(s.get_bind().url.database, timeout=0.1)
+            with pytest.raises(sqlite3.OperationalError, match="locked"):
+                other.execute("UPDATE cases SET description = description WHERE id = ?", (ids[0],))
+            other.close()
+        single = new_case  # after the block: one at a time again, in a transaction of its own
+    assert single(world) > ids[2]
+    with pytest.raises(Conflict), unit_of_work(world) as s, Batch(s) as batch:
+        index = GridIndex.build(s)
+        ab = [report(s, batch, index).id, report(s, batch, index).id]
+        actions.act(s, index, ab[1], "merge", me, {"master_id": ab[0]}, batch=batch)  # the rows go in here
+        actions.act(s, index, ab[1], "accept", me, batch=batch)  # refused: merged
+    with unit_of_work(world) as s:
+        assert s.scalar(select(func.count()).select_from(Case).where(Case.id.in_(ab))) == 0
+        assert s.scalar(select(func.count()).select_from(CaseEvent).where(CaseEvent.case_id.in_(ab))) == 0
+        assert new_case(world) > 0 and not s.info.get("cases.batch_holds_ids")
+
+
 def test_a_dispatch_names_only_units_that_exist_alone_and_in_a_batch(world):
     """A dispatch naming a unit that does not exist is refused (``unknown_units``), whether the single path asks the
     database or the batch answers from the unit ids it read."""

@@ -123,3 +123,32 @@ def test_rows_through_the_driver_are_stored_as_sqlalchemy_stores_them(db_url):
             assert s.scalar(select(func.count()).select_from(table)) == 2
     finally:
         table.drop(engine)
+
+
+def test_a_copy_error_does_not_quote_the_row(db_url):
+    """On PostgreSQL a COPY's error names the row it failed on (the server's CONTEXT quotes it whole when a row
+    trigger ran, as on the event log): the error raised leaves that out, as an INSERT's does with its parameters
+    hidden. It is still SQLAlchemy's IntegrityError with the server's code."""
+    if not db_url.startswith("postgresql"):
+        pytest.skip("COPY is PostgreSQL's; SQLite's executemany errors carry no values")
+    from sqlalchemy import column, table, text
+
+    from liandong.db import insert_many
+
+    with unit_of_work(db_url) as s:
+        s.execute(text("DROP TABLE IF EXISTS t_copy_guarded"))
+        s.execute(text("CREATE TABLE t_copy_guarded (id int PRIMARY KEY, phone text)"))
+        s.execute(text("CREATE OR REPLACE FUNCTION t_copy_pass() RETURNS trigger LANGUAGE plpgsql AS "
+                       "$$ BEGIN RETURN NEW; END $$"))
+        s.execute(text("CREATE TRIGGER t_copy_pass BEFORE INSERT ON t_copy_guarded FOR EACH ROW "
+                       "EXECUTE FUNCTION t_copy_pass()"))
+        s.execute(text("INSERT INTO t_copy_guarded VALUES (1, 'x')"))
+    guarded = table("t_copy_guarded", column("id"), column("phone"))
+    try:
+        with pytest.raises(IntegrityError) as refused, unit_of_work(db_url) as s:
+            insert_many(s, guarded, ("id", "phone"), [(1, "13800138000")])
+        assert "13800138000" not in str(refused.value) and refused.value.orig.sqlstate == "23505"
+    finally:
+        with unit_of_work(db_url) as s:
+            s.execute(text("DROP TABLE t_copy_guarded"))
+            s.execute(text("DROP FUNCTION t_copy_pass()"))

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
 
-from sqlalchemy import JSON, DateTime, Integer, MetaData, create_engine, event, inspect, text
+from sqlalchemy import DateTime, Integer, MetaData, create_engine, event, inspect, text
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import DBAPIError, InterfaceError, InternalError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
@@ -315,9 +315,9 @@ def is_postgres(session_or_engine) -> bool:
 def insert_many(session: Session, table, columns: tuple[str, ...], rows: list[tuple]) -> None:
     """Plain rows of ``columns`` through the driver's own executemany (SQLite) or COPY (PostgreSQL): SQLAlchemy's work
     on each row's parameters costs more than the insert itself at hundreds of thousands of rows, and on PostgreSQL a
-    COPY takes rows several times faster than INSERTs. The values must be what the driver takes as they are: str,
-    int, float, bytes, and dates as ISO text. A database error comes as SQLAlchemy's (an IntegrityError…) either
-    way."""
+    COPY takes rows several times faster than INSERTs. The values must be ones the driver adapts itself (str, int,
+    float, bytes, None, dates as ISO text; on PostgreSQL also datetimes and psycopg's Json, as ``insert_values``
+    gives them). A database error comes as SQLAlchemy's (an IntegrityError…) either way."""
     if not rows:
         return
     names = ", ".join(f'"{table.columns[c].name}"' for c in columns)  # a KeyError for a column it has not
@@ -329,7 +329,11 @@ def insert_many(session: Session, table, columns: tuple[str, ...], rows: list[tu
 
 
 def _copy(conn, statement: str, rows: list[tuple]) -> None:
-    """Rows through psycopg's COPY on the session's own connection (so in its transaction)."""
+    """Rows through psycopg's COPY on the session's own connection (so in its transaction). SQLAlchemy does not see
+    the statement: no ``before_cursor_execute`` hook runs for it (a caller that must be seen writing writes something
+    else first — every caller's transaction here has), and its error is wrapped here: as SQLAlchemy's, and without
+    the server's CONTEXT, which quotes the row (a reporter's phone, an event's payload) where an INSERT's error,
+    its parameters hidden (``get_engine``), quotes nothing."""
     import psycopg
 
     try:
@@ -337,20 +341,37 @@ def _copy(conn, statement: str, rows: list[tuple]) -> None:
             for row in rows:
                 copy.write_row(row)
     except psycopg.Error as exc:
-        raise DBAPIError.instance(statement, None, exc, psycopg.Error) from exc
+        told = type(exc)(str(exc).split("\nCONTEXT:")[0])
+        raise DBAPIError.instance(statement, None, told, psycopg.Error) from None
 
 
 def insert_values(session: Session, table, columns: tuple[str, ...], rows: Iterable[Sequence]) -> None:
     """Rows of Python values, as the ORM takes them (aware datetimes, dicts for JSON, booleans), through the
-    driver's own executemany (``insert_many``): each value goes through its column type's own conversion for this
-    database — what SQLAlchemy stores is stored — without SQLAlchemy's work around it on every row (the event log
-    and the stage facts: millions of rows a simulated year)."""
+    driver's own executemany or COPY (``insert_many``): each value goes through its column type's own conversion for
+    this database — what SQLAlchemy stores is stored — without SQLAlchemy's work around it on every row (the event
+    log and the stage facts: millions of rows a simulated year)."""
     insert_many(session, table, columns, _plain(session, table, columns, rows))
 
 
+def update_values(session: Session, table, columns: tuple[str, ...], keys: tuple[str, ...],
+                  rows: Iterable[Sequence]) -> int:
+    """``UPDATE table SET columns WHERE keys`` for many rows (each the values of ``columns``, then of ``keys``),
+    converted as ``insert_values`` does, through the driver's executemany (pipelined on PostgreSQL); returns how many
+    rows matched in all."""
+    conn = session.connection()
+    mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
+    sets = ", ".join(f'"{table.columns[c].name}" = {mark}' for c in columns)
+    where = " AND ".join(f'"{table.columns[c].name}" = {mark}' for c in keys)
+    plain = _plain(session, table, columns + keys, rows)
+    if not plain:
+        return 0
+    return conn.exec_driver_sql(f'UPDATE "{table.name}" SET {sets} WHERE {where}', plain).rowcount
+
+
 def _plain(session: Session, table, columns: tuple[str, ...], rows: Iterable[Sequence]) -> list[tuple]:
-    """The rows' values as the driver takes them: each converted by its column's bind processor (for a JSON column
-    None too, which it stores as JSON null; for the others None stays None, as theirs leave it)."""
+    """The rows' values as the driver takes them: each converted by its column's bind processor (None too where the
+    type says it converts None — JSON, which stores JSON null —; elsewhere None stays None, as the processors leave
+    it)."""
     convert = _converters(session.get_bind().dialect, table, columns)
     out = []
     for row in rows:
@@ -367,14 +388,16 @@ def reserve_ids(session: Session, table, n: int, after: int = 0) -> list[int]:
     """``n`` ids for rows of ``table`` that will be written with them (a batch writes its new rows together,
     later). PostgreSQL: taken from the id column's sequence, so nobody else gets them (an id not used is a gap, as
     after a rollback). SQLite: the next ones after the table's last id and ``after`` (ids given out earlier in
-    the same transaction); the one writer has the file to itself until it commits, and another writer that got in
-    between is told at the INSERT (the id is the primary key)."""
+    the same transaction), read once the transaction holds the write lock (a write that changes nothing takes it),
+    so that no other connection adds a row until it commits. Within the transaction, a row written without its id
+    would take one of these: the caller writes its rows with the ids given."""
     if n <= 0:
         return []
     conn = session.connection()
     if is_postgres(session):
         return sorted(conn.execute(text("SELECT nextval(pg_get_serial_sequence(:t, 'id')) FROM generate_series(1, :n)"),
                                    {"t": table.name, "n": n}).scalars())
+    conn.exec_driver_sql(f'UPDATE "{table.name}" SET id = id WHERE 0')  # the write lock, before the last id is read
     last = conn.exec_driver_sql(f'SELECT max(id) FROM "{table.name}"').scalar() or 0
     start = max(last, after) + 1
     return list(range(start, start + n))
@@ -386,7 +409,7 @@ _CONVERTERS: dict[tuple, list[tuple[int, Callable, bool]]] = {}
 def _converters(dialect, table, columns: tuple[str, ...]) -> list[tuple[int, Callable, bool]]:
     """(position, bind processor for ``dialect``, whether it converts None) of each column whose values the driver
     does not take as they are; kept."""
-    key = (dialect, table.name, columns)
+    key = (dialect, table, columns)
     found = _CONVERTERS.get(key)
     if found is None:
         found = []
@@ -394,7 +417,7 @@ def _converters(dialect, table, columns: tuple[str, ...]) -> list[tuple[int, Cal
             kind = table.columns[c].type
             f = kind.dialect_impl(dialect).bind_processor(dialect)
             if f is not None:
-                found.append((i, f, isinstance(kind, JSON)))
+                found.append((i, f, kind.should_evaluate_none))
         _CONVERTERS[key] = found
     return found
 

@@ -26,20 +26,25 @@ import datetime as dt
 from collections.abc import Iterable
 from typing import Self
 
-from sqlalchemy import func, select
+from sqlalchemy import func, inspect, select
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.exc import StaleDataError
 
 from liandong.auth.identity import Identity
 from liandong.cases import log
 from liandong.cases.actions import Standing
 from liandong.cases.models import Case, CaseEvent, CaseUnit, Extension
 from liandong.cases.visibility import Viewer, viewer
-from liandong.db import insert_values, reserve_ids, stored
+from liandong.db import insert_values, reserve_ids, stored, update_values
 from liandong.errors import NotFound
 from liandong.units.models import Unit
 
 _CASES = Case.__table__
 _CASE_COLUMNS = tuple(c.key for c in _CASES.columns)
+_CHANGEABLE = tuple(k for k in _CASE_COLUMNS if k not in ("id", "version"))
+HOLDING_IDS = "cases.batch_holds_ids"
+"""``session.info``: a batch holds case ids for rows it has not written yet. A case reported one at a time in the
+same transaction meanwhile is refused (``intake.report``): on SQLite its row would take one of those ids."""
 CHUNK = 900
 """Ids per IN list (SQLite's default limit on bound parameters is 999)."""
 
@@ -62,11 +67,17 @@ class Batching:
 
     def __exit__(self, kind, value, traceback) -> None:
         self._no_autoflush.__exit__(kind, value, traceback)
-        if kind is None:
-            self.flush()
+        try:
+            if kind is None:
+                self.flush()
+        finally:
+            self.close()
 
     def flush(self) -> int:
         raise NotImplementedError
+
+    def close(self) -> None:
+        """Let go of what the batch holds in the session beyond its block (nothing here)."""
 
     def _viewer(self, caller: Identity) -> Viewer:
         if caller not in self._viewers:
@@ -136,8 +147,15 @@ class Batch(Batching):
         return self._ids.pop(0)
 
     def _take_ids(self, n: int) -> None:
-        self._ids += reserve_ids(self.session, Case.__table__, n, after=max(self._last_id, *self._ids, 0))
+        self._ids += reserve_ids(self.session, _CASES, n, after=self._last_id)
         self._last_id = self._ids[-1]
+        self.session.info[HOLDING_IDS] = True
+
+    def close(self) -> None:
+        """The ids not used are given up (on SQLite the next batch takes them again); the transaction may report
+        cases one at a time again."""
+        self._ids.clear()
+        self.session.info.pop(HOLDING_IDS, None)
 
     def opened(self, case: Case) -> None:
         """A case reported within the batch (not in the session yet: its row is written by ``settle``)."""
@@ -184,12 +202,40 @@ class Batch(Batching):
                             "actor_id": caller.user_id, "unit_id": caller.unit_id, "action": action,
                             "from_state": from_state, "to_state": to_state, "payload": payload})
 
+    def _write_changed(self) -> None:
+        """The changed rows of the batch's cases, as the unit of work would write them — the changed columns and the
+        version moved on, where the version is still the one read — but one statement for each set of changed
+        columns instead of one a case (SQLAlchemy runs a versioned UPDATE a row at a time); the cases written are
+        taken out of the session, whose flush would write them again. A row whose version moved on meanwhile: the
+        unit of work's ``StaleDataError``."""
+        groups: dict[tuple[str, ...], list[tuple]] = {}
+        written = []
+        for case in self.cases.values():
+            state = inspect(case)
+            if not state.persistent:
+                continue
+            unmodified = state.unmodified
+            changed = tuple(k for k in _CHANGEABLE if k not in unmodified)
+            if changed:
+                version = case.version
+                groups.setdefault(changed, []).append((*(case.__dict__[k] for k in changed), version + 1, case.id,
+                                                       version))
+                written.append(case)
+        for changed, rows in groups.items():
+            matched = update_values(self.session, _CASES, (*changed, "version"), ("id", "version"), rows)
+            if matched != len(rows):
+                raise StaleDataError(f"UPDATE of cases expected to match {len(rows)} rows, matched {matched}: "
+                                     "a case was changed meanwhile")
+        for case in written:
+            self.session.expunge(case)
+
     def flush(self) -> int:
         """Write the changed rows, then append the batch's events (the stage facts with them); returns how many
         events went in."""
         events, self.events = self.events, []
         self.settle()
-        self.session.flush()  # the cases first: a version moved on meanwhile is told as such (StaleDataError)
+        self._write_changed()  # the cases first: a version moved on meanwhile is told as such (StaleDataError)
+        self.session.flush()
         log.append_many(self.session, events)
         return len(events)
 

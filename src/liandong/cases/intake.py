@@ -158,8 +158,9 @@ def report(session: Session, index: GridIndex, actor: Identity, *, matter_code: 
         looked_up, found = batch.case_of_key(idempotency_key) if batch is not None else (False, None)
         if not looked_up:
             found = session.connection().execute(_BY_KEY, {"key": idempotency_key}).scalar()  # built once
-        existing = None if found is None else batch.cases.get(found) if batch is not None else None
-        existing = existing or (session.get(Case, found) if found is not None else None)
+        existing = None
+        if found is not None:  # a case made earlier in the batch is the batch's (its row may not be written yet)
+            existing = (batch.cases.get(found) if batch is not None else None) or session.get(Case, found)
         if existing is not None:
             if existing.request_hash != _hash(body):
                 raise Conflict("this Idempotency-Key was used for a different request", code="idempotency_key_reused")
@@ -213,6 +214,11 @@ def report(session: Session, index: GridIndex, actor: Identity, *, matter_code: 
         batch.opened(case)
         batch.record(case, actor, "report", None, "reported", reported, now)
         return case, True
+    from liandong.cases.batch import HOLDING_IDS
+
+    if session.info.get(HOLDING_IDS):
+        raise RuntimeError("a batch of this transaction holds case ids for rows it has not written: report through "
+                           "the batch, or after its block")
     # Core statements, then the row handed to the session as already stored: the intake path is the busiest
     # write there is, and a unit-of-work flush of a 40-column row costs several times the INSERT itself
     conn = session.connection()
