@@ -88,9 +88,10 @@ def test_binary_results_give_the_same_values(db_url):
 
 
 def test_rows_through_the_driver_are_stored_as_sqlalchemy_stores_them(db_url):
-    """``insert_values``: an event and a stage fact written through the driver's executemany read back, column by
-    column and as the database holds them (SQLite's datetime text, JSON text, booleans), equal to the same rows
-    written by SQLAlchemy — a Shanghai time, Chinese JSON, None in a JSON column and elsewhere."""
+    """``insert_values``: a row of the types the event log and the stage facts hold, written through the driver's
+    executemany (COPY on PostgreSQL), reads back, column by column and as the database holds them (SQLite's datetime
+    text, JSON text, booleans), equal to the same row written by SQLAlchemy — a Shanghai time,
+    Chinese JSON, None in a JSON column and elsewhere."""
     import datetime as dt
     from zoneinfo import ZoneInfo
 

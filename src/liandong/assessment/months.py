@@ -587,7 +587,7 @@ def build(session: Session, month: dt.date, name: str, settings: Settings, now: 
         return False
     _drop(session, month, name)  # on SQLite the first write: from here no event commits until this build does
     figures, times = _month_rows(session, name, month, settings, now)
-    m = month.isoformat()  # hundreds of thousands of plain rows: the driver's own executemany
+    m = month.isoformat()  # hundreds of thousands of plain rows: the driver's own executemany, COPY on PostgreSQL
     insert_many(session, MonthFigure.__table__, ("month", "family", "key", "town", "owner", "day", "size", "n"),
                 [(m, name, *key, n) for key, n in _blocks(month, figures).items()])
     insert_many(session, MonthTimes.__table__, ("month", "family", "stage", "town", "owner", "day", "size", "minutes"),

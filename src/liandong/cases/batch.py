@@ -13,11 +13,14 @@ until then nothing is flushed by the way (the session's autoflush would write ev
 
 Use it as ``with Batch(session) as batch:`` — the block flushes at its end — inside the caller's transaction; a
 refusal leaves the batch half-applied in the session: roll the transaction back. A case's version moves on once a
-batch (at its flush), not once an action, so a ``version`` in a payload is checked against the case as the batch
-found it; a concurrent writer is caught at the flush — ``StaleDataError`` when it moved the case's version (the
-case rows are written first), an IntegrityError on the event number when it only added an event (a photo, a
-channel's follow-up), and on SQLite, where the batch numbers its new cases after the last id it read, an error at
-the first write when another writer committed meanwhile: roll back and run the batch again.
+batch (at its flush), not once an action — a case reported within the batch goes in at version 1 — so a ``version``
+in a payload is checked against the case as the batch found it; a concurrent writer is caught at the flush —
+``StaleDataError`` when it moved the case's version (the case rows are written first), an IntegrityError on the event
+number when it only added an event (a photo, a channel's follow-up): roll back and run the batch again. On SQLite the
+batch takes the write lock with its first new case's id (``db.reserve_ids``), so other writers wait for its commit.
+
+A rule of the case service that reads the cases table by SQL while a batch runs calls ``Standing.settle`` first
+(the merge does): the rows of the cases reported within the batch are not in the table before.
 """
 
 from __future__ import annotations
@@ -96,8 +99,8 @@ class Batch(Batching):
         self.seq: dict[int, int] = {}
         self.events: list[dict] = []
         self.keys: dict[str, int | None] = {}
-        """Idempotency-Keys looked up together (``look_up_keys``; ``intake.report`` asks here first): key → the
-        case it made, None for a key not used yet."""
+        """Idempotency-Keys looked up together (``look_up_keys``; ``intake.report`` asks here first) and those of
+        the batch's own reports (``opened``): key → the case it made, None for a key not used yet."""
         self.new: list[Case] = []
         """Cases reported within the batch whose rows are not written yet (``settle``)."""
         self._ids: list[int] = []
@@ -171,6 +174,7 @@ class Batch(Batching):
         anything refers to them (their units, extensions and events at ``flush``) or reads the cases table
         (a merge finds its master and its followers there)."""
         new, self.new = self.new, []
+        # a Case's attributes are named as its columns' keys (intake builds it from them)
         insert_values(self.session, _CASES, _CASE_COLUMNS, ([c.__dict__[k] for k in _CASE_COLUMNS] for c in new))
         for case in new:
             stored(self.session, case)
@@ -230,8 +234,9 @@ class Batch(Batching):
             self.session.expunge(case)
 
     def flush(self) -> int:
-        """Write the changed rows, then append the batch's events (the stage facts with them); returns how many
-        events went in."""
+        """Write the new cases' rows (``settle``), the changed cases' rows (``_write_changed``), the session's other
+        changed rows, then append the batch's events (the stage facts with them); returns how many events went
+        in."""
         events, self.events = self.events, []
         self.settle()
         self._write_changed()  # the cases first: a version moved on meanwhile is told as such (StaleDataError)

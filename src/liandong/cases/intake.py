@@ -8,7 +8,8 @@ Open311 client's comment) goes through ``amend`` and ``follow_up``. The live fee
 the report event is the live event. Foreign history comes in through ``cases/history.py``.
 
 Idempotency-Keys make a retried report return the first case. The row and its event go in with Core
-statements (the busiest write there is), and the row is handed to the session as already stored.
+statements (the busiest write there is), and the row is handed to the session as already stored; in a batch
+(``cases/batch.py``) the case takes an id the batch holds and its row goes in with the batch's others.
 """
 
 from __future__ import annotations
@@ -77,7 +78,8 @@ def open_case(session: Session, index: GridIndex, caller: Identity, *, matter_co
     case about the same problem at once or queue the pair for review. The caller commits.
 
     ``duplicates=False`` is for generated activity only (the demo's month, the simulated year), which must not
-    merge into itself. A ``batch`` (``cases/batch.py``) holds the report event until its ``flush``."""
+    merge into itself. A ``batch`` (``cases/batch.py``) holds the case's row and its report event until its
+    ``flush``: until then the case is the batch's, not in the session nor in the table."""
     now = now or utcnow()
     if batch is not None and (photo is not None or duplicates):
         raise ValueError("a batch opens bare reports: no photo, duplicates=False (both write events of their own)")
