@@ -26,7 +26,7 @@ os.environ.setdefault("LIANDONG_ARGON2_TIME_COST", "1")
 from sqlalchemy import Column, Integer, MetaData, Table, func, select  # noqa: E402
 
 from liandong.cases.models import CaseEvent  # noqa: E402
-from liandong.db import dispose_engine, get_engine, migrate, unit_of_work  # noqa: E402
+from liandong.db import dispose_engine, get_engine, insert_values, migrate, unit_of_work  # noqa: E402
 from liandong.demo import loader  # noqa: E402
 
 OUT = Path("var/bench")
@@ -67,8 +67,9 @@ def run(url: str, scale: float = 1.0, seed: int = 1) -> dict:
 
 
 def bare_insert(url: str, n: int, chunk: int = 10_000) -> int:
-    """Rows a second of a plain batched INSERT of ``n`` event-shaped rows (a copy of the event table without its
-    indexes and keys), ``chunk`` rows a transaction — the floor under any writer of the log."""
+    """Rows a second of a plain batched insert of ``n`` event-shaped rows (a copy of the event table without its
+    indexes and keys), ``chunk`` rows a transaction, through the path the event log is written by
+    (``db.insert_values``: the driver's executemany, COPY on PostgreSQL) — the floor under any writer of the log."""
     columns = [Column(c.name, c.type) for c in CaseEvent.__table__.c if c.name != "id"]
     table = Table("bench_bare_events", MetaData(), Column("id", Integer, primary_key=True), *columns)
     engine = get_engine(url)
@@ -81,8 +82,8 @@ def bare_insert(url: str, n: int, chunk: int = 10_000) -> int:
     done = 0
     while done < n:
         k = min(chunk, n - done)
-        with engine.begin() as conn:
-            conn.execute(table.insert(), [{**row, "case_id": done + i, "seq": 1} for i in range(k)])
+        with unit_of_work(url) as session:
+            insert_values(session, table, tuple(row), [(done + i, *list(row.values())[1:]) for i in range(k)])
         done += k
     seconds = time.perf_counter() - t
     table.drop(engine)
