@@ -143,6 +143,38 @@ def pooled(found: dict, community: int = 0) -> dict:
     return {k: sorted(v) for k, v in out.items()}
 
 
+def test_months_built_by_two_processes_are_those_one_builds(edges):
+    """``refresh(workers=2)``: on PostgreSQL a second process builds every other month beside the first (each
+    month under a lock of its own); the rows stored are the very rows one process stores. SQLite builds alone."""
+    from sqlalchemy import delete
+
+    from liandong.assessment.models import MonthTimes
+
+    url = edges["url"]
+
+    def rows() -> tuple[list, list]:
+        with unit_of_work(url) as s:
+            return (sorted(tuple(r) for r in s.execute(select(MonthFigure.month, MonthFigure.family, MonthFigure.day,
+                                                              MonthFigure.size, MonthFigure.key, MonthFigure.town,
+                                                              MonthFigure.owner, MonthFigure.n))),
+                    sorted(tuple(r) for r in s.execute(select(MonthTimes.month, MonthTimes.family, MonthTimes.day,
+                                                              MonthTimes.size, MonthTimes.town, MonthTimes.owner,
+                                                              MonthTimes.stage, MonthTimes.minutes))))
+
+    def clear() -> None:
+        with unit_of_work(url) as s:
+            for table in (MonthFigure, MonthTimes, MonthBuilt):
+                s.execute(delete(table))
+
+    two = months.refresh(lambda: unit_of_work(url), assessment_settings.current(), NOW, workers=2, url=url)
+    by_two = rows()
+    clear()
+    one = refresh(url)
+    assert two == one and two["built"] == 3 * len(months.FAMILIES) and two["missing"] == 0
+    assert by_two == rows() and len(by_two[0]) > 100
+    same_both_ways(url)
+
+
 def test_periods_cutting_months_read_blocks_of_days_and_give_what_the_facts_give(edges):
     url = edges["url"]
     rec = person(url, "receptionist")  # either side of blocks' local midnights (16:00 UTC the day before)

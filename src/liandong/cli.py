@@ -436,7 +436,8 @@ def assessment_refresh(
             differing = months.check(session, settings, utcnow())
         typer.echo(json.dumps({"differing": differing[:20], "count": len(differing)}, ensure_ascii=False))
         raise typer.Exit(1 if differing else 0)
-    typer.echo(json.dumps(months.refresh(lambda: unit_of_work(_url()), settings, utcnow())))
+    typer.echo(json.dumps(months.refresh(lambda: unit_of_work(_url()), settings, utcnow(), workers=os.cpu_count() or 1,
+                                         url=_url())))
 
 
 @app.command("calendar-seed")
@@ -779,7 +780,8 @@ def simulate(
     from liandong.assessment import settings as assessment_settings
 
     began = time.perf_counter()  # the year's months stored: its assessment pages open at once
-    out["months"] = months.refresh(lambda: unit_of_work(_url()), assessment_settings.current(), run.year_end(s))
+    out["months"] = months.refresh(lambda: unit_of_work(_url()), assessment_settings.current(), run.year_end(s),
+                                   workers=os.cpu_count() or 1, url=_url())
     out["months_seconds"] = round(time.perf_counter() - began, 1)
     with unit_of_work(_url()) as session:
         out["figures"] = run.finish(session, out["run"], calibration.reached(session, s, scale, run.year_end(s)))

@@ -426,12 +426,20 @@ def forget_touched(session: Session) -> int:
     return len(dropped)
 
 
-def _one_writer(session: Session) -> None:
-    """One writer of the month figures at a time, until its transaction ends (PostgreSQL; SQLite has one writer).
-    A build and a ``forget_touched`` side by side could otherwise store a month without an event that the other
-    had already accounted for."""
-    if is_postgres(session):
+def _one_writer(session: Session, month: dt.date | None = None, name: str | None = None) -> None:
+    """Who writes the month figures, until its transaction ends (PostgreSQL; SQLite has one writer). A build and a
+    ``forget_touched`` side by side could otherwise store a month without an event that the other had already
+    accounted for: ``forget_touched`` (and ``store_empty``) hold the lock alone; a build of ``month`` and ``name``
+    holds it shared with other builds and its own month alone, so that builds of different months run side by side
+    (``refresh``'s ``workers``) and two of the same month take turns."""
+    if not is_postgres(session):
+        return
+    if month is None:
         session.execute(text("SELECT pg_advisory_xact_lock(hashtext('liandong.assessment.months'))"))
+        return
+    session.execute(text("SELECT pg_advisory_xact_lock_shared(hashtext('liandong.assessment.months'))"))
+    session.execute(text("SELECT pg_advisory_xact_lock(hashtext(:one))"),
+                    {"one": f"liandong.assessment.months:{month.isoformat()}:{name}"})
 
 
 def _drop(session: Session, month: dt.date, name: str) -> None:
@@ -581,7 +589,7 @@ def build(session: Session, month: dt.date, name: str, settings: Settings, now: 
     """Store a month's figures of a family (False: stored meanwhile by another process). The caller commits."""
     if _period(month).end > now:
         raise ValueError(f"{month:%Y-%m} is not over: only a complete month is stored")
-    _one_writer(session)
+    _one_writer(session, month, name)
     want = basis(session, settings)
     if session.scalar(select(MonthBuilt.basis).where(MonthBuilt.month == month, MonthBuilt.family == name)) == want:
         return False
@@ -636,21 +644,50 @@ def _statistics(session: Session) -> None:
 
 
 def refresh(units: Callable[[], AbstractContextManager[Session]], settings: Settings, now: dt.datetime,
-            limit: int | None = None) -> dict:
+            limit: int | None = None, workers: int = 1, url: str | None = None) -> dict:
     """Bring the stored months up to date: drop the touched ones (a unit of work of its own, committed at once, so
     event writers wait for no more than that), then build each missing month in a unit of work of its own (at most
-    ``limit`` of them). Safe with several processes: builders take turns, and one finds the month stored."""
+    ``limit`` of them). Safe with several processes: builders of one month take turns, and one finds it stored.
+
+    On PostgreSQL, ``workers`` > 1 processes (given the database's ``url``) build the months side by side: a build
+    mostly waits on the server (its sums, its rows' COPY), and each process has a server process of its own."""
     with units() as session:
         dropped = forget_touched(session)
     with units() as session:
         empty = store_empty(session, settings, now)
     with units() as session:
-        todo = missing(session, settings, now)
+        wanted = missing(session, settings, now)
+        todo = wanted[:limit]
+        parallel = workers > 1 and url is not None and len(todo) > 1 and is_postgres(session)
     built = 0
-    for month, name in todo[:limit]:
-        with units() as session:
-            built += build(session, month, name, settings, now)
+    if parallel:
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
+
+        with ProcessPoolExecutor(workers - 1, mp_context=multiprocessing.get_context("fork")) as pool:
+            others = [pool.submit(_build_share, url, todo[k::workers], settings, now) for k in range(1, workers)]
+            for month, name in todo[0::workers]:  # this process's share, while the others build theirs
+                with units() as session:
+                    built += build(session, month, name, settings, now)
+            built += sum(f.result() for f in others)
+    else:
+        for month, name in todo:
+            with units() as session:
+                built += build(session, month, name, settings, now)
     if built:
         with units() as session:
             _statistics(session)
-    return {"dropped": dropped, "built": built, "empty": empty, "missing": len(todo) - built}
+    return {"dropped": dropped, "built": built, "empty": empty, "missing": len(wanted) - built}
+
+
+def _build_share(url: str, share: list[tuple[dt.date, str]], settings: Settings, now: dt.datetime) -> int:
+    """A worker process's share of a ``refresh``: each month in a unit of work of its own. Forked, it leaves the
+    parent's pooled connections to the parent (SQLAlchemy's way: ``dispose(close=False)``) and opens its own."""
+    from liandong.db import get_engine, unit_of_work
+
+    get_engine(url).dispose(close=False)
+    built = 0
+    for month, name in share:
+        with unit_of_work(url) as session:
+            built += build(session, month, name, settings, now)
+    return built
