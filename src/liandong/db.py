@@ -87,10 +87,6 @@ def _sqlite_pragmas(dbapi_conn, _record) -> None:
     cur.execute("PRAGMA busy_timeout=10000")
     cur.execute("PRAGMA foreign_keys=ON")
     cur.execute("PRAGMA synchronous=NORMAL")
-    # the log is copied back into the file once it holds 20,000 pages (80 MB), not 1,000: the pages a day's writes
-    # touch again and again (the indexes' upper levels) are copied once, not at every commit (a tenth of the
-    # simulated year 4–5 % faster, two runs each way)
-    cur.execute("PRAGMA wal_autocheckpoint=20000")
     cur.close()
 
 
