@@ -143,7 +143,17 @@ def pooled(found: dict, community: int = 0) -> dict:
     return {k: sorted(v) for k, v in out.items()}
 
 
-def test_months_built_by_two_processes_are_those_one_builds(edges):
+_SHARES: dict = {}
+"""Where ``_recorded_share`` notes the process that built a share (a forked worker inherits it)."""
+
+
+def _recorded_share(url, share, settings, now) -> int:
+    with open(_SHARES["file"], "a") as out:
+        out.write(f"{os.getpid()}\n")
+    return _SHARES["real"](url, share, settings, now)
+
+
+def test_months_built_by_two_processes_are_those_one_builds(edges, tmp_path, monkeypatch):
     """``refresh(workers=2)``: on PostgreSQL a second process builds every other month beside the first (each
     month under a lock of its own); the rows stored are the very rows one process stores. SQLite builds alone."""
     from sqlalchemy import delete
@@ -151,6 +161,8 @@ def test_months_built_by_two_processes_are_those_one_builds(edges):
     from liandong.assessment.models import MonthTimes
 
     url = edges["url"]
+    _SHARES.update(file=tmp_path / "shares", real=months._build_share)
+    monkeypatch.setattr(months, "_build_share", _recorded_share)
 
     def rows() -> tuple[list, list]:
         with unit_of_work(url) as s:
@@ -172,6 +184,8 @@ def test_months_built_by_two_processes_are_those_one_builds(edges):
     one = refresh(url)
     assert two == one and two["built"] == 3 * len(months.FAMILIES) and two["missing"] == 0
     assert by_two == rows() and len(by_two[0]) > 100
+    built_by = (tmp_path / "shares").read_text().split() if (tmp_path / "shares").exists() else []
+    assert built_by == ([] if url.startswith("sqlite") else [built_by[0]]) and str(os.getpid()) not in built_by
     same_both_ways(url)
 
 

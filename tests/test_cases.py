@@ -338,6 +338,29 @@ def test_a_batch_holding_case_ids_keeps_other_writers_from_taking_them(world):
         assert new_case(world) > 0 and not s.info.get("cases.batch_holds_ids")
 
 
+def test_a_batch_flushed_twice_writes_both_and_leaves_its_cases_current(world):
+    """The batch writes its changed cases itself and marks them stored with their new version: a second flush writes
+    what changed after the first, and the caller's case object is the session's, as current as the row."""
+    from liandong.areas.index import GridIndex
+    from liandong.cases.batch import Batch
+
+    me, cid = boss(world), new_case(world)
+    with unit_of_work(world) as s:
+        with Batch(s) as batch:
+            batch.load([cid])
+            index = GridIndex.build(s)
+            first = batch.cases[cid].version
+            actions.act(s, index, cid, "accept", me, batch=batch)
+            batch.flush()
+            actions.act(s, index, cid, "file", me, batch=batch)
+        case = batch.cases[cid]
+        assert s.get(Case, cid) is case and case.version == first + 2 and case not in s.dirty
+    with unit_of_work(world) as s:
+        assert (s.get(Case, cid).state, s.get(Case, cid).version) == ("filed", first + 2)
+        assert [e.action for e in s.scalars(select(CaseEvent).where(CaseEvent.case_id == cid)
+                                            .order_by(CaseEvent.seq))] == ["report", "accept", "file"]
+
+
 def test_a_dispatch_names_only_units_that_exist_alone_and_in_a_batch(world):
     """A dispatch naming a unit that does not exist is refused (``unknown_units``), whether the single path asks the
     database or the batch answers from the unit ids it read."""

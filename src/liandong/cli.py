@@ -423,6 +423,8 @@ app.add_typer(assessment_app, name="assessment")
 def assessment_refresh(
     check: Annotated[bool, typer.Option("--check", help="only compare every stored month with the facts: exit 1 "
                                                        "if one differs (nothing is written)")] = False,
+    workers: Annotated[int, typer.Option(min=1, help="PostgreSQL: build this many months at once, each in a process "
+                                                     "and a connection of its own")] = 1,
 ) -> None:
     """Drop the months that new events touched and store every complete month missing (what the running app does
     every ``assessment_refresh_minutes``)."""
@@ -436,7 +438,7 @@ def assessment_refresh(
             differing = months.check(session, settings, utcnow())
         typer.echo(json.dumps({"differing": differing[:20], "count": len(differing)}, ensure_ascii=False))
         raise typer.Exit(1 if differing else 0)
-    typer.echo(json.dumps(months.refresh(lambda: unit_of_work(_url()), settings, utcnow(), workers=os.cpu_count() or 1,
+    typer.echo(json.dumps(months.refresh(lambda: unit_of_work(_url()), settings, utcnow(), workers=workers,
                                          url=_url())))
 
 
@@ -781,7 +783,7 @@ def simulate(
 
     began = time.perf_counter()  # the year's months stored: its assessment pages open at once
     out["months"] = months.refresh(lambda: unit_of_work(_url()), assessment_settings.current(), run.year_end(s),
-                                   workers=os.cpu_count() or 1, url=_url())
+                                   workers=len(os.sched_getaffinity(0)), url=_url())  # its own database: every core
     out["months_seconds"] = round(time.perf_counter() - began, 1)
     with unit_of_work(_url()) as session:
         out["figures"] = run.finish(session, out["run"], calibration.reached(session, s, scale, run.year_end(s)))

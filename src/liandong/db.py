@@ -331,9 +331,9 @@ def insert_many(session: Session, table, columns: tuple[str, ...], rows: list[tu
 def _copy(conn, statement: str, rows: list[tuple]) -> None:
     """Rows through psycopg's COPY on the session's own connection (so in its transaction). SQLAlchemy does not see
     the statement: no ``before_cursor_execute`` hook runs for it (a caller that must be seen writing writes something
-    else first — every caller's transaction here has), and its error is wrapped here: as SQLAlchemy's, and without
-    the server's CONTEXT, which quotes the row (a reporter's phone, an event's payload) where an INSERT's error,
-    its parameters hidden (``get_engine``), quotes nothing."""
+    else first — every caller's transaction here has), and its error is wrapped here: as SQLAlchemy's (its SQLSTATE
+    kept), and without the server's DETAIL and CONTEXT, which may quote the whole row (a reporter's phone, an
+    event's payload): the statement's parameters stay out of messages and logs (``get_engine``)."""
     import psycopg
 
     try:
@@ -341,7 +341,7 @@ def _copy(conn, statement: str, rows: list[tuple]) -> None:
             for row in rows:
                 copy.write_row(row)
     except psycopg.Error as exc:
-        told = type(exc)(str(exc).split("\nCONTEXT:")[0])
+        told = type(exc)(str(exc).split("\nDETAIL:")[0].split("\nCONTEXT:")[0])
         raise DBAPIError.instance(statement, None, told, psycopg.Error) from None
 
 

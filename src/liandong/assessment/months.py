@@ -650,7 +650,8 @@ def refresh(units: Callable[[], AbstractContextManager[Session]], settings: Sett
     ``limit`` of them). Safe with several processes: builders of one month take turns, and one finds it stored.
 
     On PostgreSQL, ``workers`` > 1 processes (given the database's ``url``) build the months side by side: a build
-    mostly waits on the server (its sums, its rows' COPY), and each process has a server process of its own."""
+    mostly waits on the server (its sums, its rows' COPY), and each process has a server process (a connection) of
+    its own — as many builds at once on the database as workers."""
     with units() as session:
         dropped = forget_touched(session)
     with units() as session:
@@ -658,7 +659,8 @@ def refresh(units: Callable[[], AbstractContextManager[Session]], settings: Sett
     with units() as session:
         wanted = missing(session, settings, now)
         todo = wanted[:limit]
-        parallel = workers > 1 and url is not None and len(todo) > 1 and is_postgres(session)
+        workers = min(workers, len(todo))  # no process without a month to build
+        parallel = workers > 1 and url is not None and is_postgres(session)
     built = 0
     if parallel:
         import multiprocessing

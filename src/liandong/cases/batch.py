@@ -31,6 +31,7 @@ from typing import Self
 
 from sqlalchemy import func, inspect, select
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.orm.exc import StaleDataError
 
 from liandong.auth.identity import Identity
@@ -69,11 +70,11 @@ class Batching:
         return self
 
     def __exit__(self, kind, value, traceback) -> None:
-        self._no_autoflush.__exit__(kind, value, traceback)
         try:
             if kind is None:
-                self.flush()
+                self.flush()  # still without autoflush: a read within the flush must not write half of it
         finally:
+            self._no_autoflush.__exit__(kind, value, traceback)
             self.close()
 
     def flush(self) -> int:
@@ -209,11 +210,12 @@ class Batch(Batching):
     def _write_changed(self) -> None:
         """The changed rows of the batch's cases, as the unit of work would write them — the changed columns and the
         version moved on, where the version is still the one read — but one statement for each set of changed
-        columns instead of one a case (SQLAlchemy runs a versioned UPDATE a row at a time); the cases written are
-        taken out of the session, whose flush would write them again. A row whose version moved on meanwhile: the
-        unit of work's ``StaleDataError``."""
+        columns instead of one a case (SQLAlchemy runs a versioned UPDATE a row at a time); the cases written stay
+        in the session, marked as stored with their new version (``set_committed_value``), so that the session's
+        flush does not write them again and a later change is written by the next flush. A row whose version moved on
+        meanwhile: the unit of work's ``StaleDataError``."""
         groups: dict[tuple[str, ...], list[tuple]] = {}
-        written = []
+        written: list[tuple[Case, tuple[str, ...], int]] = []
         for case in self.cases.values():
             state = inspect(case)
             if not state.persistent:
@@ -224,14 +226,16 @@ class Batch(Batching):
                 version = case.version
                 groups.setdefault(changed, []).append((*(case.__dict__[k] for k in changed), version + 1, case.id,
                                                        version))
-                written.append(case)
+                written.append((case, changed, version + 1))
         for changed, rows in groups.items():
             matched = update_values(self.session, _CASES, (*changed, "version"), ("id", "version"), rows)
             if matched != len(rows):
                 raise StaleDataError(f"UPDATE of cases expected to match {len(rows)} rows, matched {matched}: "
                                      "a case was changed meanwhile")
-        for case in written:
-            self.session.expunge(case)
+        for case, changed, version in written:
+            for k in changed:
+                set_committed_value(case, k, case.__dict__[k])
+            set_committed_value(case, "version", version)
 
     def flush(self) -> int:
         """Write the new cases' rows (``settle``), the changed cases' rows (``_write_changed``), the session's other
