@@ -149,6 +149,10 @@ def test_a_copy_error_does_not_quote_the_row(db_url):
         with pytest.raises(IntegrityError) as refused, unit_of_work(db_url) as s:
             insert_many(s, guarded, ("id", "phone"), [(1, "13800138000")])
         assert "13800138000" not in str(refused.value) and refused.value.orig.sqlstate == "23505"
+        assert "Key (id)=(1)" in str(refused.value)  # the duplicate key is named, as an INSERT's error names it
+        with pytest.raises(IntegrityError) as refused, unit_of_work(db_url) as s:  # NOT NULL: the row is not quoted
+            insert_many(s, guarded, ("id", "phone"), [(None, "13800138000")])
+        assert "13800138000" not in str(refused.value) and refused.value.orig.sqlstate == "23502"
     finally:
         with unit_of_work(db_url) as s:
             s.execute(text("DROP TABLE t_copy_guarded"))

@@ -332,8 +332,9 @@ def _copy(conn, statement: str, rows: list[tuple]) -> None:
     """Rows through psycopg's COPY on the session's own connection (so in its transaction). SQLAlchemy does not see
     the statement: no ``before_cursor_execute`` hook runs for it (a caller that must be seen writing writes something
     else first — every caller's transaction here has), and its error is wrapped here: as SQLAlchemy's (its SQLSTATE
-    kept), and without the server's DETAIL and CONTEXT, which may quote the whole row (a reporter's phone, an
-    event's payload): the statement's parameters stay out of messages and logs (``get_engine``)."""
+    kept), without the server's CONTEXT, which may quote the whole row (a reporter's phone, an event's payload), nor
+    a DETAIL that does ("Failing row contains …"): the statement's parameters stay out of messages and logs
+    (``get_engine``). A DETAIL naming a duplicate key stays, as an INSERT's error gives it."""
     import psycopg
 
     try:
@@ -341,7 +342,9 @@ def _copy(conn, statement: str, rows: list[tuple]) -> None:
             for row in rows:
                 copy.write_row(row)
     except psycopg.Error as exc:
-        told = type(exc)(str(exc).split("\nDETAIL:")[0].split("\nCONTEXT:")[0])
+        message = str(exc).split("\nCONTEXT:")[0]
+        head, _, detail = message.partition("\nDETAIL:")
+        told = type(exc)(head if "Failing row contains" in detail else message)
         raise DBAPIError.instance(statement, None, told, psycopg.Error) from None
 
 
