@@ -153,16 +153,24 @@ def _recorded_share(url, share, settings, now) -> int:
     return _SHARES["real"](url, share, settings, now)
 
 
+def _recorded_make(url, month, name, settings, now):
+    with open(_SHARES["file"], "a") as out:
+        out.write(f"{os.getpid()}\n")
+    return _SHARES["make"](url, month, name, settings, now)
+
+
 def test_months_built_by_two_processes_are_those_one_builds(edges, tmp_path, monkeypatch):
     """``refresh(workers=2)``: on PostgreSQL a second process builds every other month beside the first (each
-    month under a lock of its own); the rows stored are the very rows one process stores. SQLite builds alone."""
+    month under a lock of its own); on SQLite two workers make the rows and this process stores them. Either way the
+    rows stored are the very rows one process stores."""
     from sqlalchemy import delete
 
     from liandong.assessment.models import MonthTimes
 
     url = edges["url"]
-    _SHARES.update(file=tmp_path / "shares", real=months._build_share)
+    _SHARES.update(file=tmp_path / "shares", real=months._build_share, make=months._make)
     monkeypatch.setattr(months, "_build_share", _recorded_share)
+    monkeypatch.setattr(months, "_make", _recorded_make)
 
     def rows() -> tuple[list, list]:
         with unit_of_work(url) as s:
@@ -185,8 +193,37 @@ def test_months_built_by_two_processes_are_those_one_builds(edges, tmp_path, mon
     assert two == one and two["built"] == 3 * len(months.FAMILIES) and two["missing"] == 0
     assert by_two == rows() and len(by_two[0]) > 100
     built_by = (tmp_path / "shares").read_text().split() if (tmp_path / "shares").exists() else []
-    assert built_by == ([] if url.startswith("sqlite") else [built_by[0]]) and str(os.getpid()) not in built_by
+    if url.startswith("sqlite"):  # every month made by a worker, in two processes
+        assert len(built_by) == two["built"] and len(set(built_by)) == 2
+    else:  # every other month built by the one worker beside this process
+        assert built_by == [built_by[0]]
+    assert str(os.getpid()) not in built_by
     same_both_ways(url)
+
+
+def test_rows_made_beforehand_are_stored_only_if_nothing_came_in_since(edges):
+    """``build(made=…)``: rows another process made are stored as they are when the basis is today's and no event
+    came in since they were read; else the month is made again here."""
+    from sqlalchemy import delete, func
+
+    url, month, name = edges["url"], dt.date(2026, 6, 1), "receptionist"
+    settings = assessment_settings.current()
+
+    def stored() -> int:
+        with unit_of_work(url) as s:
+            return s.scalar(select(func.count()).select_from(MonthFigure).where(MonthFigure.month == month,
+                                                                                 MonthFigure.family == name))
+
+    def rebuild(made) -> bool:
+        with unit_of_work(url) as s:
+            s.execute(delete(MonthBuilt).where(MonthBuilt.month == month, MonthBuilt.family == name))
+            return months.build(s, month, name, settings, NOW, made)
+
+    with unit_of_work(url) as s:
+        real = months._made(s, month, name, settings, NOW)
+    assert rebuild(months.Made(real.basis, real.newest, real.figures[:1], [])) and stored() == 1  # taken as made
+    assert rebuild(months.Made(real.basis, real.newest - 1, [], [])) and stored() == len(real.figures) > 1
+    assert rebuild(months.Made("another basis", real.newest, [], [])) and stored() == len(real.figures)
 
 
 def test_periods_cutting_months_read_blocks_of_days_and_give_what_the_facts_give(edges):

@@ -296,6 +296,57 @@ def test_a_batch_writes_a_case_it_reports_once_as_the_batch_leaves_it_and_a_merg
         assert got == {b.id: ("reported", None), c.id: ("merged", b.id), d.id: ("merged", b.id)}
 
 
+def test_a_batch_given_ids_writes_nothing_before_its_flush_and_its_merge_moves_a_stored_follower(world):
+    """With its new cases' ids given (``Batch.use_ids``) a batch writes nothing until its flush — a dispatch's units
+    and a merge included: the merge finds its master and the master's followers through what the batch holds, and
+    moves a follower stored by an earlier transaction there — so that on SQLite the processes of the simulated year
+    compute their batches side by side and take the write lock only to write them. What it writes is what the
+    actions one at a time would have written."""
+    from liandong.areas.index import GridIndex
+    from liandong.cases.batch import Batch
+    from liandong.db import reserve_block
+
+    me, west, east = boss(world), unit_id(world, f"B-cm-{WEST}"), unit_id(world, f"B-cm-{EAST}")
+    master, follower, other = new_case(world), new_case(world), new_case(world)
+    do(world, follower, "merge", master_id=master)  # a follower stored before the batch
+    for action in ("accept", "file"):
+        do(world, other, action)
+    writes: list[str] = []
+
+    def count(conn, cursor, statement, *_):
+        if statement.lstrip()[:6].upper() in ("INSERT", "UPDATE", "DELETE"):
+            writes.append(statement.split()[0].upper())
+
+    with unit_of_work(world) as s:
+        index, given = GridIndex.build(s), reserve_block(s, Case.__table__, 1)  # the id this job owns
+        versions = dict(s.execute(select(Case.id, Case.version).where(Case.id.in_([master, follower]))).all())
+        event.listen(s.get_bind(), "before_cursor_execute", count)
+        try:
+            with Batch(s) as batch:
+                batch.use_ids([given])
+                fresh = intake.report(s, index, me, matter_code=MATTER, description="测试：违章搭建",
+                                      lon=WEST_POINT[0], lat=WEST_POINT[1], channel="hotline", batch=batch)[0]
+                actions.act(s, index, other, "dispatch", me, {"lead_unit_id": west, "assisting_unit_ids": [east]},
+                            batch=batch)
+                actions.act(s, index, other, "sign", me, batch=batch)
+                actions.act(s, index, master, "merge", me, {"master_id": fresh.id}, batch=batch)
+                assert writes == []
+            assert "UPDATE" in writes  # all of it at the flush (the rows COPY takes on PostgreSQL unseen here)
+        finally:
+            event.remove(s.get_bind(), "before_cursor_execute", count)
+    assert fresh.id == given
+    with unit_of_work(world) as s:
+        got = {c.id: (c.state, c.master_id, c.version) for c in s.scalars(
+            select(Case).where(Case.id.in_([master, follower, fresh.id])))}
+        assert got == {master: ("merged", fresh.id, versions[master] + 1),
+                       follower: ("merged", fresh.id, versions[follower] + 1), fresh.id: ("reported", None, 1)}
+        parts = {(p.unit_id, p.role, p.status) for p in s.scalars(select(CaseUnit).where(CaseUnit.case_id == other))}
+        assert parts == {(west, "lead", "signed"), (east, "assist", "dispatched")}
+        assert s.scalar(select(Case.state).where(Case.id == other)) == "in_progress"
+        moved = s.scalar(select(CaseEvent.payload).where(CaseEvent.case_id == master, CaseEvent.action == "merge"))
+        assert moved["followers_moved"] == 1
+
+
 def test_a_batch_holding_case_ids_keeps_other_writers_from_taking_them(world):
     """Ids taken beyond those reserved follow them; while a batch holds ids for rows it has not written, a case
     reported one at a time in its transaction is refused (on SQLite it would take one of them) and on SQLite another

@@ -157,3 +157,28 @@ def test_a_copy_error_does_not_quote_the_row(db_url):
         with unit_of_work(db_url) as s:
             s.execute(text("DROP TABLE t_copy_guarded"))
             s.execute(text("DROP FUNCTION t_copy_pass()"))
+
+
+def test_sqlite_datetime_text_is_sqlalchemys():
+    """``UTCDateTime``'s own SQLite bind processor (``isoformat`` in C) gives the very text SQLAlchemy's DATETIME
+    stores for the instant in UTC — the stored text is compared as text by SQL — for any zone, microseconds or none,
+    and the first and last years; a naive datetime is refused as before."""
+    import datetime as dt
+    from zoneinfo import ZoneInfo
+
+    from sqlalchemy.dialects import sqlite
+
+    from liandong.db import UTCDateTime
+
+    dialect = sqlite.dialect()
+    ours = UTCDateTime().bind_processor(dialect)
+    theirs = sqlite.DATETIME().bind_processor(dialect)
+    moments = [dt.datetime(2012, 3, 4, 8, 30, 1, 123456, tzinfo=ZoneInfo("Asia/Shanghai")),
+               dt.datetime(2012, 1, 1, tzinfo=ZoneInfo("Asia/Shanghai")),  # the UTC day before
+               dt.datetime(2026, 11, 1, 1, 30, tzinfo=ZoneInfo("America/New_York")),
+               dt.datetime(1, 1, 2, 0, 0, 0, 5, tzinfo=dt.UTC), dt.datetime(9999, 12, 31, 23, 59, 59, tzinfo=dt.UTC)]
+    for at in moments:
+        assert ours(at) == theirs(at.astimezone(dt.UTC)), at
+    assert ours(None) is None
+    with pytest.raises(ValueError):
+        ours(dt.datetime(2012, 1, 1))

@@ -1,6 +1,6 @@
 """The simulated year (``liandong simulate``), small-scale, on both backends: the Minhang district loaded without
-demo activity, a seeded year at 0.4 % of Minhang's volume played through the services, interrupted in April and
-continued by a second run.
+demo activity, a seeded year at 0.4 % of Minhang's volume played through the services by two processes sharing the
+towns, interrupted in April and continued by a second run in one process.
 
 What it proves: the log is exactly the plan (nothing done twice across the interruption, nothing skipped); every
 case's events are a legal walk of the transition table and the stored stage facts are those the log gives; the
@@ -22,8 +22,10 @@ import numpy as np
 import pytest
 from sqlalchemy import func, select, text
 
+from liandong.areas.index import GridIndex
 from liandong.assessment import annual
-from liandong.cases import facts, history
+from liandong.auth.identity import Identity
+from liandong.cases import facts, history, intake
 from liandong.cases.models import Case, CaseEvent
 from liandong.db import unit_of_work
 from liandong.demo import loader
@@ -57,8 +59,8 @@ def year(request, tmp_path_factory):
         with pytest.MonkeyPatch.context() as patch:
             patch.setattr(run, "TIDY_STEPS", 1_000)  # the tables tidied during the year too, not only at its end
             with pytest.raises(Interrupted):
-                run.simulate(url, sc, seed=SEED, scale=SCALE, on_progress=stop)
-            second = run.simulate(url, sc, seed=SEED, scale=SCALE)
+                run.simulate(url, sc, seed=SEED, scale=SCALE, on_progress=stop, workers=2)
+            second = run.simulate(url, sc, seed=SEED, scale=SCALE, workers=1)
         yield url, sc, second, loaded
 
 
@@ -77,6 +79,43 @@ def test_the_second_run_continued_the_first(year, played):
     assert len(played.dispute_ids) == played.disputes.n
     again = run.simulate(url, sc, seed=SEED, scale=SCALE)  # a finished year: nothing left to do
     assert again["steps"] == 0
+
+
+def test_each_report_has_the_id_its_ordinal_gives_it_and_one_process_writes_the_same_year(year, played,
+                                                                                       tmp_path_factory):
+    """Whichever process played a report, its case has the id its ordinal in the plan gives it, after a block the
+    run took; on PostgreSQL the id sequence stands past the block, so a case reported afterwards takes an id of its
+    own. The same year played in one process from start to end (SQLite) writes the very same rows: the cases, the
+    log, the stage facts, the early warnings."""
+    url = year[0]
+    first = played.first_case_id
+    assert played.case_ids == {i: first + i for i in range(played.plan.n)}
+    with unit_of_work(url) as s:
+        index = GridIndex.build(s)
+        p, desk = played.plan, Identity(roles=frozenset({"receptionist"}))
+        case, _ = intake.report(s, index, desk, matter_code=p.matter[0], description="模拟之后的上报",
+                                lon=float(p.lon[0]), lat=float(p.lat[0]), channel="hotline")
+        assert case.id > first + played.plan.n - 1
+        s.rollback()
+    if not url.startswith("sqlite"):
+        return  # one backend is enough for the comparison
+    rows = {"cases": "SELECT * FROM cases ORDER BY id",
+            "events": "SELECT case_id, seq, at, actor, action, from_state, to_state, payload FROM case_events "
+                      "ORDER BY case_id, seq",
+            "facts": "SELECT case_id, seq, stage, started_at, ended_at, used_minutes, on_time, outcome, lead_unit_id "
+                     "FROM case_stage_facts ORDER BY case_id, seq",
+            "warnings": "SELECT detector, window_start, window_end, centre_grid_id, observed, p_value, status, "
+                        "case_ids FROM early_warnings ORDER BY id"}
+
+    def written(at: str) -> dict[str, list]:
+        with unit_of_work(at) as s:
+            return {name: [tuple(r) for r in s.execute(text(sql))] for name, sql in rows.items()}
+
+    for alone in fresh_database("sqlite", tmp_path_factory):
+        with unit_of_work(alone) as s:
+            loader.load(s, None, cases=0)
+        run.simulate(alone, year[1], seed=SEED, scale=SCALE, workers=1)
+        assert written(alone) == written(url)
 
 
 def test_the_year_leaves_the_planner_statistics_of_what_it_wrote(year):
@@ -199,6 +238,8 @@ def test_the_command_continues_a_finished_year_and_refuses_bad_input(year):
     assert result["steps"] == 0 and {r["figure"] for r in result["figures"]} >= {"cases.filed", "hazards.closed"}
     bad = cli("--scale", "0")
     assert bad.returncode == 2 and "--scale" in bad.stderr
+    no_one = cli("--workers", "0")
+    assert no_one.returncode == 2 and "--workers" in no_one.stderr
     unknown = cli("--scenario", "nowhere-1999")
     assert unknown.returncode == 2 and "no such scenario" in unknown.stderr
 

@@ -752,6 +752,8 @@ def simulate(
         = "minhang-2012",
         scale: Annotated[float, typer.Option(help="a fraction of the year's volume (the same proportions)")] = 1.0,
         seed: Annotated[int, typer.Option(help="the same seed plays the same year; a rerun continues it")] = 1,
+        workers: Annotated[int | None, typer.Option(min=1, max=64, help="processes playing shares of the towns side "
+                                                    "by side (default: every core this process may use)")] = None,
         as_json: Annotated[bool, typer.Option("--json", help="print the outcome as JSON")] = False) -> None:
     """Play a scenario's year (default: Minhang 2012) through the platform's own services into the database, then
     print the figures its records give beside the scenario's targets. Interrupted, the same command continues."""
@@ -767,6 +769,7 @@ def simulate(
         run.check_scale(scale)
     except DomainError as exc:
         _fail(exc)
+    cores = len(os.sched_getaffinity(0))  # its own database: every core
     _migrate()
     with unit_of_work(_url()) as session:
         if not loader.is_loaded(session):
@@ -775,7 +778,7 @@ def simulate(
             typer.echo(f"accounts to look at the result with (password {loaded['password']}): "
                        f"{', '.join(u['username'] for u in loaded['users'])}", err=True)
     try:
-        out = _play(s, seed, scale, quiet=as_json)
+        out = _play(s, seed, scale, workers or cores, quiet=as_json)
     except DomainError as exc:
         _fail(exc)
     from liandong.assessment import months
@@ -783,7 +786,7 @@ def simulate(
 
     began = time.perf_counter()  # the year's months stored: its assessment pages open at once
     out["months"] = months.refresh(lambda: unit_of_work(_url()), assessment_settings.current(), run.year_end(s),
-                                   workers=len(os.sched_getaffinity(0)), url=_url())  # its own database: every core
+                                   workers=workers or cores, url=_url())
     out["months_seconds"] = round(time.perf_counter() - began, 1)
     with unit_of_work(_url()) as session:
         out["figures"] = run.finish(session, out["run"], calibration.reached(session, s, scale, run.year_end(s)))
@@ -799,14 +802,14 @@ def simulate(
         typer.echo(f"{row['figure']:<22}{row['target']:>10,}{row['reached'] or 0:>10,}{off:>9}{mark}")
 
 
-def _play(s, seed: int, scale: float, quiet: bool) -> dict:
+def _play(s, seed: int, scale: float, workers: int, quiet: bool) -> dict:
     """The run, with a progress bar (steps a second, time left) on the terminal."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
     from liandong.sim import run
 
     if quiet or not sys.stderr.isatty():
-        return run.simulate(_url(), s, seed=seed, scale=scale)
+        return run.simulate(_url(), s, seed=seed, scale=scale, workers=workers)
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                TextColumn("{task.fields[rate]} steps/s"), TimeRemainingColumn())
     with Progress(*columns, transient=False) as bar:
@@ -816,7 +819,7 @@ def _play(s, seed: int, scale: float, quiet: bool) -> dict:
             rate = f"{p.steps_done / p.seconds:,.0f}" if p.seconds else "–"
             bar.update(task, total=p.steps_total, completed=p.steps_done, rate=rate, description=str(p.day))
 
-        return run.simulate(_url(), s, seed=seed, scale=scale, on_progress=show)
+        return run.simulate(_url(), s, seed=seed, scale=scale, on_progress=show, workers=workers)
 
 
 @app.command("simulate-compare")

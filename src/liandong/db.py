@@ -72,6 +72,21 @@ class UTCDateTime(TypeDecorator):
             return None
         return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)
 
+    def bind_processor(self, dialect):
+        """On SQLite the text SQLAlchemy's DATETIME stores (``2012-03-04 00:30:01.123456``, UTC) made by ``isoformat``
+        in C: every event, stage fact and case row holds several, and the generic path (this decorator's call, then a
+        ``%``-format of a dict of seven fields) costs more than the rest of the row's conversion."""
+        if dialect.name != "sqlite":
+            return super().bind_processor(dialect)
+
+        def process(value: dt.datetime | None) -> str | None:
+            if value is None:
+                return None
+            if value.tzinfo is None:
+                raise ValueError("naive datetime given to a UTC column")
+            return value.astimezone(dt.UTC).isoformat(" ", "microseconds")[:26]  # without the "+00:00"
+        return process
+
 
 def utcnow() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
@@ -81,10 +96,14 @@ _engines: dict[str, Engine] = {}
 _Row = TypeVar("_Row")
 
 
+BUSY_SECONDS = 10
+"""How long a SQLite writer waits for another's commit before it fails."""
+
+
 def _sqlite_pragmas(dbapi_conn, _record) -> None:
     cur = dbapi_conn.cursor()
     cur.execute("PRAGMA journal_mode=WAL")
-    cur.execute("PRAGMA busy_timeout=10000")
+    cur.execute(f"PRAGMA busy_timeout={BUSY_SECONDS * 1000}")
     cur.execute("PRAGMA foreign_keys=ON")
     cur.execute("PRAGMA synchronous=NORMAL")
     cur.close()
@@ -105,11 +124,14 @@ class _SQLiteWriter:
     SQLite allows one writer; left to its busy handler, waiting writers sleep in growing steps (up to
     100 ms) and tail latency explodes under load. Taking this lock before a connection's first write and
     releasing it at commit or rollback makes writers queue in order instead. Other processes still meet
-    SQLite's own lock and busy timeout.
+    SQLite's own lock and busy timeout — unless they share one lock (``share_writer_lock``: the processes of one
+    job), which a writer waits on no longer than SQLite would (a process that died holding it leaves it taken).
     """
 
     def __init__(self) -> None:
         self.lock = threading.Lock()
+        self.wait: float = -1
+        """Seconds a writer waits for the lock (-1: for good, the process's own lock)."""
         self.holders: weakref.WeakSet = weakref.WeakSet()
         """The Connections holding the lock. Kept here, not in ``conn.info``: after an error that invalidated the
         connection (``_readonly_is_a_disconnect``), ``conn.info`` raises at the rollback, and the lock would
@@ -119,13 +141,25 @@ class _SQLiteWriter:
         if conn in self.holders or not statement.lstrip()[:6].upper().startswith(("INSERT", "UPDATE", "DELETE",
                                                                                     "REPLAC")):
             return
-        self.lock.acquire()
-        self.holders.add(conn)
+        if self.lock.acquire(timeout=self.wait):
+            self.holders.add(conn)
 
     def release(self, conn) -> None:
         if conn in self.holders:
             self.holders.discard(conn)
             self.lock.release()
+
+
+_writers: dict[str, _SQLiteWriter] = {}
+
+
+def share_writer_lock(url: str, lock) -> None:
+    """SQLite: this process's writers to ``url`` queue on ``lock`` — a ``multiprocessing`` lock the processes of one
+    job inherit — as its threads do on its own: several processes writing in turn hand the database's write lock on
+    at once, where SQLite's busy handler would sleep in steps of up to 100 ms. Nothing on PostgreSQL."""
+    writer = _writers.get(url)
+    if writer is not None:
+        writer.lock, writer.wait = lock, BUSY_SECONDS
 
 
 def _readonly_is_a_disconnect(context) -> None:
@@ -154,6 +188,19 @@ PostgreSQL ``max_connections`` must cover the app processes times this (the defa
 processes on up to 4 cores)."""
 
 
+_KEYS: weakref.WeakKeyDictionary[Engine, str] = weakref.WeakKeyDictionary()
+
+
+def database_key(session: Session) -> str:
+    """The URL of the session's database, as a key for what a process keeps per database (the catalogue's snapshot,
+    the grid index): kept per engine, as every case action asks and rendering a URL costs more than the lookup."""
+    bind = session.get_bind()
+    key = _KEYS.get(bind)
+    if key is None:
+        key = _KEYS[bind] = str(bind.url)
+    return key
+
+
 def get_engine(url: str, pool_timeout: float = 30.0) -> Engine:
     """One engine per URL per process, its pool sized by ``POOL_SIZE``. ``pool_timeout`` (seconds a
     checkout may wait) counts only in the call that creates the engine: a test sets it short so that a
@@ -168,11 +215,11 @@ def get_engine(url: str, pool_timeout: float = 30.0) -> Engine:
             Path(u.database).parent.mkdir(parents=True, exist_ok=True)
         else:
             pool = {}  # in memory: SQLAlchemy's pool of one connection per thread
-        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 10}, hide_parameters=True,
-                               **pool)
+        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": BUSY_SECONDS},
+                               hide_parameters=True, **pool)
         event.listen(engine, "connect", _sqlite_pragmas)
         event.listen(engine, "savepoint", _savepoint)
-        writer = _SQLiteWriter()
+        writer = _writers[url] = _SQLiteWriter()
         event.listen(engine, "before_cursor_execute", writer.before_execute)
         event.listen(engine, "commit", writer.release)
         event.listen(engine, "rollback", writer.release)
@@ -404,6 +451,18 @@ def reserve_ids(session: Session, table, n: int, after: int = 0) -> list[int]:
     last = conn.exec_driver_sql(f'SELECT max(id) FROM "{table.name}"').scalar() or 0
     start = max(last, after) + 1
     return list(range(start, start + n))
+
+
+def reserve_block(session: Session, table, n: int) -> int:
+    """The first of ``n`` ids in a row for rows of ``table`` a job will write with them over many transactions (the
+    simulated year: each report's case takes the id its ordinal gives it). PostgreSQL: the id column's sequence moved
+    past them, so nothing else takes them. SQLite, which keeps no sequence: the ids after the table's last, read
+    under the write lock — a row written meanwhile by anyone else takes the next id, one of them (the job's own
+    database, then: its write of that id fails)."""
+    if is_postgres(session):
+        return session.execute(text("SELECT setval(s, nextval(s) + :n - 1) - :n + 1 FROM "
+                                    "pg_get_serial_sequence(:t, 'id') AS s"), {"t": table.name, "n": n}).scalar_one()
+    return reserve_ids(session, table, 1)[0] if n > 0 else 0
 
 
 _CONVERTERS: dict[tuple, list[tuple[int, Callable, bool]]] = {}

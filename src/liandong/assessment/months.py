@@ -585,8 +585,12 @@ def _blocks(month: dt.date, rows: Rows | Times) -> dict[tuple, int | list[float]
     return out
 
 
-def build(session: Session, month: dt.date, name: str, settings: Settings, now: dt.datetime) -> bool:
-    """Store a month's figures of a family (False: stored meanwhile by another process). The caller commits."""
+def build(session: Session, month: dt.date, name: str, settings: Settings, now: dt.datetime,
+          made: Made | None = None) -> bool:
+    """Store a month's figures of a family (False: stored meanwhile by another process). The caller commits.
+
+    ``made``: the rows, made beforehand by another process (``made``), stored as they are if nothing changed since
+    they were read — the same basis, no event since — else made again here."""
     if _period(month).end > now:
         raise ValueError(f"{month:%Y-%m} is not over: only a complete month is stored")
     _one_writer(session, month, name)
@@ -594,15 +598,38 @@ def build(session: Session, month: dt.date, name: str, settings: Settings, now: 
     if session.scalar(select(MonthBuilt.basis).where(MonthBuilt.month == month, MonthBuilt.family == name)) == want:
         return False
     _drop(session, month, name)  # on SQLite the first write: from here no event commits until this build does
-    figures, times = _month_rows(session, name, month, settings, now)
-    m = month.isoformat()  # hundreds of thousands of plain rows: the driver's own executemany, COPY on PostgreSQL
+    if made is None or made.basis != want or made.newest != _newest(session):
+        made = _made(session, month, name, settings, now)
     insert_many(session, MonthFigure.__table__, ("month", "family", "key", "town", "owner", "day", "size", "n"),
-                [(m, name, *key, n) for key, n in _blocks(month, figures).items()])
+                made.figures)  # hundreds of thousands of plain rows: the driver's own executemany, COPY on PostgreSQL
     insert_many(session, MonthTimes.__table__, ("month", "family", "stage", "town", "owner", "day", "size", "minutes"),
-                [(m, name, *key, np.array(v, dtype=float).tobytes()) for key, v in _blocks(month, times).items()])
+                made.times)
     session.add(MonthBuilt(month=month, family=name, basis=want, token=uuid.uuid4().hex, built_at=now))
     session.flush()
     return True
+
+
+@dataclass(frozen=True)
+class Made:
+    """A month's rows of a family as they are stored, and what they were made under: the basis and the newest
+    event when they were read."""
+
+    basis: str
+    newest: int
+    figures: list[tuple]
+    times: list[tuple]
+
+
+def _newest(session: Session) -> int:
+    return session.scalar(select(func.max(CaseEvent.id))) or 0
+
+
+def _made(session: Session, month: dt.date, name: str, settings: Settings, now: dt.datetime) -> Made:
+    figures, times = _month_rows(session, name, month, settings, now)
+    m = month.isoformat()
+    return Made(basis(session, settings), _newest(session),
+                [(m, name, *key, n) for key, n in _blocks(month, figures).items()],
+                [(m, name, *key, np.array(v, dtype=float).tobytes()) for key, v in _blocks(month, times).items()])
 
 
 def check(session: Session, settings: Settings, now: dt.datetime) -> list[dict]:
@@ -649,9 +676,10 @@ def refresh(units: Callable[[], AbstractContextManager[Session]], settings: Sett
     event writers wait for no more than that), then build each missing month in a unit of work of its own (at most
     ``limit`` of them). Safe with several processes: builders of one month take turns, and one finds it stored.
 
-    On PostgreSQL, ``workers`` > 1 processes (given the database's ``url``) build the months side by side: a build
-    mostly waits on the server (its sums, its rows' COPY), and each process has a server process (a connection) of
-    its own — as many builds at once on the database as workers."""
+    With ``workers`` > 1 (and the database's ``url``) the months are built by several processes side by side. On
+    PostgreSQL each builds and stores its share: a build mostly waits on the server (its sums, its rows' COPY), and
+    each process has a server process (a connection) of its own — as many builds at once as workers. On SQLite, which
+    takes one writer at a time, the workers make the rows and this process stores them (``build``'s ``made``)."""
     with units() as session:
         dropped = forget_touched(session)
     with units() as session:
@@ -660,9 +688,21 @@ def refresh(units: Callable[[], AbstractContextManager[Session]], settings: Sett
         wanted = missing(session, settings, now)
         todo = wanted[:limit]
         workers = min(workers, len(todo))  # no process without a month to build
-        parallel = workers > 1 and url is not None and is_postgres(session)
+        parallel, on_postgres = workers > 1 and url is not None, is_postgres(session)
     built = 0
-    if parallel:
+    if parallel and not on_postgres:
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor, as_completed
+
+        # SQLite: the workers make the rows, each month in a snapshot of its own, while this process, the one writer,
+        # stores them as they come (made again here where an event came in meanwhile)
+        with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork"), initializer=_forked,
+                                 initargs=(url,)) as pool:
+            for done in as_completed([pool.submit(_make, url, month, name, settings, now) for month, name in todo]):
+                month, name, made = done.result()
+                with units() as session:
+                    built += build(session, month, name, settings, now, made)
+    elif parallel:
         import multiprocessing
         from concurrent.futures import ProcessPoolExecutor
 
@@ -680,6 +720,27 @@ def refresh(units: Callable[[], AbstractContextManager[Session]], settings: Sett
         with units() as session:
             _statistics(session)
     return {"dropped": dropped, "built": built, "empty": empty, "missing": len(wanted) - built}
+
+
+def _forked(url: str) -> None:
+    """A worker's own connections: it leaves the parent's pooled ones to the parent (SQLAlchemy's way after a fork:
+    ``dispose(close=False)``)."""
+    from liandong.db import get_engine
+
+    get_engine(url).dispose(close=False)
+
+
+def _make(url: str, month: dt.date, name: str, settings: Settings, now: dt.datetime) -> tuple[dt.date, str, Made]:
+    """A worker's rows of a month (SQLite), read in one snapshot: what it reads is what one moment held."""
+    from liandong.db import session_factory
+
+    session = session_factory(url)()
+    try:
+        session.connection().exec_driver_sql("BEGIN")  # pysqlite begins no transaction for reads
+        return month, name, _made(session, month, name, settings, now)
+    finally:
+        session.rollback()
+        session.close()
 
 
 def _build_share(url: str, share: list[tuple[dt.date, str]], settings: Settings, now: dt.datetime) -> int:

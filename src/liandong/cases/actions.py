@@ -88,9 +88,24 @@ class Standing:
         """Which of ``ids`` are units (a dispatch names only units that exist)."""
         return set(self.session.connection().execute(_UNITS, {"ids": ids}).scalars())
 
-    def settle(self) -> None:
-        """Before a statement reads the cases table: write the rows a batch holds back (``Batch.settle``; without a
-        batch every row is written already)."""
+    def add_part(self, part: CaseUnit) -> None:
+        """A unit newly dispatched to the case (its row is the session's to write; a batch writes its own)."""
+        self.session.add(part)
+
+    def visible(self, case_id: int) -> Case:
+        """Another case as the caller may see it (a merge's master), or ``queries.get``'s 404."""
+        return queries.get(self.session, case_id, self.caller)
+
+    def move_followers(self, to: Case) -> int:
+        """The cases merged into this one follow it to ``to``, so that every reporter keeps a live case to follow
+        (their version moves on); returns how many. Those merged into it within this transaction are written first,
+        to be found."""
+        session, case_id = self.session, self.case.id
+        if any(isinstance(o, Case) and o.master_id == case_id for o in session.dirty):
+            session.flush()
+        return session.execute(update(Case).where(Case.master_id == case_id)
+                               .values(master_id=to.id, version=Case.version + 1)
+                               .execution_options(synchronize_session="fetch")).rowcount
 
 
 @dataclass
@@ -241,7 +256,7 @@ def _dispatch(d: Doing) -> dict:
         role = "lead" if uid == lead_id else "assist"
         if existing is None:
             added = CaseUnit(case_id=case.id, unit_id=uid, role=role, status="dispatched", updated_at=d.now)
-            session.add(added)
+            d.standing.add_part(added)
             parts.append(added)
         else:
             existing.role, existing.status, existing.updated_at = role, "dispatched", d.now
@@ -270,25 +285,18 @@ def _rate(d: Doing) -> dict | None:
 
 
 def _merge(d: Doing) -> dict | None:
-    session, case = d.session, d.case
+    case = d.case
     assert isinstance(d.payload, Merge)
-    d.standing.settle()  # the master and the followers are found in the cases table
-    master = _master(session, case, d.payload.master_id, d.standing.caller)
+    master = _master(d.standing, d.payload.master_id)
     case.master_id = master.id
-    # cases merged into this one follow the new master too: every reporter keeps a live case to follow (those merged
-    # into it within this transaction as well: written first, as a batch does not flush by the way)
-    if any(isinstance(o, Case) and o.master_id == case.id for o in session.dirty):
-        session.flush()
-    moved = session.execute(update(Case).where(Case.master_id == case.id)
-                            .values(master_id=master.id, version=Case.version + 1)
-                            .execution_options(synchronize_session="fetch")).rowcount
+    moved = d.standing.move_followers(master)  # cases merged into this one follow it
     return {"followers_moved": moved} if moved else None
 
 
-def _master(session: Session, case: Case, master_id: int, caller: Identity) -> Case:
-    if master_id == case.id:
+def _master(st: Standing, master_id: int) -> Case:
+    if master_id == st.case.id:
         raise Invalid("master_id must be the id of another case", code="bad_master")
-    master = queries.get(session, master_id, caller)
+    master = st.visible(master_id)
     if master.master_id is not None:
         raise Invalid(f"case {master_id} was itself merged; merge into its master {master.master_id}",
                       code="master_merged", params={"master_id": master_id, "master": master.master_id})

@@ -1,26 +1,27 @@
 """Many reports and actions in one transaction (the simulated year, bulk tools): the batch form of the case service.
 
-It runs the very path a single report or action takes — ``intake.report`` and ``actions.act`` with their table,
-roles, guards, payload models, effects and clocks — and only takes the round trips once per batch: the cases it will
-act on, their units' parts, their waiting extension requests and their last event numbers are read together up
-front (``load``), and so are the Idempotency-Keys of the reports it will open (``look_up_keys``) and the ids of
-their cases (``reserve``); a unit a dispatch names is found among every unit's id, read once a batch
-(``units_there``); whether the caller sees a case is decided by the visibility rule's predicate
-(``visibility.Viewer``), the twin of the SQL filter a single action uses. At ``flush`` the cases reported within the
-batch go in as the batch left them, in one statement (``settle``: not one INSERT a report and an UPDATE for each
-change the same day), then the changed rows, then the events and the stage facts projected from them, together;
-until then nothing is flushed by the way (the session's autoflush would write every changed row before each read).
+It runs the very path a single report or action takes — ``intake.report`` and ``actions.act`` with their table, roles,
+guards, payload models, effects and clocks — and only takes the round trips once per batch: the cases it will act on,
+their units' parts, their waiting extension requests and their last event numbers are read together up front (``load``),
+and so are the Idempotency-Keys of the reports it will open (``look_up_keys``) and the ids of their cases (``reserve``,
+or ``use_ids`` where the caller owns ids); a unit a dispatch names is found among every unit's id, read once a batch
+(``units_there``); whether the caller sees a case is decided by the visibility rule's predicate (``visibility.Viewer``),
+the twin of the SQL filter a single action uses. At ``flush`` the cases reported within the batch go in as the batch
+left them, in one statement (``settle``: not one INSERT a report and an UPDATE for each change the same day), then the
+changed rows, then the events and the stage facts projected from them, together; until then nothing is written — nothing
+flushed by the way (the session's autoflush would write every changed row before each read), and a rule that would read
+the cases table after a change asks the batch instead (a merge's master and followers: ``Standing.visible``,
+``Standing.move_followers``) — so that on SQLite, with ids given (``use_ids``), a batch takes the write lock only at its
+flush, and batches of several processes compute side by side.
 
 Use it as ``with Batch(session) as batch:`` — the block flushes at its end — inside the caller's transaction; a
 refusal leaves the batch half-applied in the session: roll the transaction back. A case's version moves on once a
 batch (at its flush), not once an action — a case reported within the batch goes in at version 1 — so a ``version``
 in a payload is checked against the case as the batch found it; a concurrent writer is caught at the flush —
 ``StaleDataError`` when it moved the case's version (the case rows are written first), an IntegrityError on the event
-number when it only added an event (a photo, a channel's follow-up): roll back and run the batch again. On SQLite the
-batch takes the write lock with its first new case's id (``db.reserve_ids``), so other writers wait for its commit.
-
-A rule of the case service that reads the cases table by SQL while a batch runs calls ``Standing.settle`` first
-(the merge does): the rows of the cases reported within the batch are not in the table before.
+number when it only added an event (a photo, a channel's follow-up): roll back and run the batch again. On SQLite a
+batch that reserves ids takes the write lock with the first (``db.reserve_ids``), so other writers wait for its
+commit.
 """
 
 from __future__ import annotations
@@ -45,7 +46,8 @@ from liandong.units.models import Unit
 
 _CASES = Case.__table__
 _CASE_COLUMNS = tuple(c.key for c in _CASES.columns)
-_CHANGEABLE = tuple(k for k in _CASE_COLUMNS if k not in ("id", "version"))
+_PARTS = CaseUnit.__table__
+_PART_COLUMNS = tuple(c.key for c in _PARTS.columns)
 HOLDING_IDS = "cases.batch_holds_ids"
 """``session.info``: a batch holds case ids for rows it has not written yet. A case reported one at a time in the
 same transaction meanwhile is refused (``intake.report``): on SQLite its row would take one of those ids."""
@@ -104,6 +106,10 @@ class Batch(Batching):
         the batch's own reports (``opened``): key → the case it made, None for a key not used yet."""
         self.new: list[Case] = []
         """Cases reported within the batch whose rows are not written yet (``settle``)."""
+        self.new_parts: list[CaseUnit] = []
+        """Units dispatched within the batch whose rows are not written yet (``settle``)."""
+        self.followers: dict[int, set[int]] = {}
+        """Case → the cases merged into it within the batch, or moved to it (``move_followers``)."""
         self._ids: list[int] = []
         self._last_id = 0
         self._units: set[int] | None = None
@@ -144,6 +150,15 @@ class Batch(Batching):
         if n > len(self._ids):
             self._take_ids(n - len(self._ids))
 
+    def use_ids(self, ids: Iterable[int]) -> None:
+        """Ids the caller owns for the reports the batch is about to open, in the order it opens them (the simulated
+        year gives each report the id its ordinal in the year's plan gives it, whichever process plays it). A row
+        written by anyone else with one of them meanwhile fails the flush (an IntegrityError)."""
+        self._ids += ids
+        if self._ids:
+            self._last_id = max(self._last_id, max(self._ids))
+            self.session.info[HOLDING_IDS] = True
+
     def new_case_id(self) -> int:
         """The id of a case reported within the batch (one more statement when none is reserved)."""
         if not self._ids:
@@ -170,15 +185,19 @@ class Batch(Batching):
             self.keys[case.idempotency_key] = case.id
 
     def settle(self) -> None:
-        """Write the rows of the cases reported within the batch as they are now — one INSERT of many rows instead of
-        one a report and an UPDATE for each change the same day — and hand them to the session as stored. Before
-        anything refers to them (their units, extensions and events at ``flush``) or reads the cases table
-        (a merge finds its master and its followers there)."""
-        new, self.new = self.new, []
-        # a Case's attributes are named as its columns' keys (intake builds it from them)
-        insert_values(self.session, _CASES, _CASE_COLUMNS, ([c.__dict__[k] for k in _CASE_COLUMNS] for c in new))
-        for case in new:
-            stored(self.session, case)
+        """Write the rows of the cases reported and the units dispatched within the batch as they are now — one
+        INSERT of many rows instead of one a report and an UPDATE for each change the same day — and hand them to the
+        session as stored, before anything refers to them (their extensions and events at ``flush``)."""
+        for table, columns, rows in ((_CASES, _CASE_COLUMNS, self.new), (_PARTS, _PART_COLUMNS, self.new_parts)):
+            # the objects' attributes are named as their columns' keys (intake and dispatch build them from them)
+            insert_values(self.session, table, columns, ([o.__dict__[k] for k in columns] for o in rows))
+            for obj in rows:
+                stored(self.session, obj)
+        self.new, self.new_parts = [], []
+
+    def add_part(self, part: CaseUnit) -> None:
+        """A unit dispatched within the batch (its row is written by ``settle``)."""
+        self.new_parts.append(part)
 
     def standing(self, case_id: int, caller: Identity) -> Standing:
         """The caller's part of a case the batch holds (``queries.get``'s 404 where the caller may not see it)."""
@@ -192,6 +211,20 @@ class Batch(Batching):
         st.parts = self.parts[case_id]
         return st
 
+    def move_followers(self, from_id: int, to_id: int) -> int:
+        """``Standing.move_followers`` on what the batch holds, writing nothing before its flush: the followers are
+        those the table gives (the rows as the batch found them) and those merged into the case or moved to it within
+        the batch, each taken if it still names the case as its master; they are read into the batch and changed
+        there."""
+        stored = self.session.scalars(select(Case.id).where(Case.master_id == from_id)).all()
+        self.load(stored)
+        moving = [c for i in sorted({*stored, *self.followers.pop(from_id, ())})
+                  if (c := self.cases.get(i)) is not None and c.master_id == from_id]
+        for c in moving:
+            c.master_id = to_id
+        self.followers.setdefault(to_id, set()).update(c.id for c in moving)
+        return len(moving)
+
     def units_there(self, ids: list[int]) -> set[int]:
         """Which of ``ids`` are units: every unit's id read once a batch (a district has a few thousand; a day's
         dispatches name hundreds of them). A unit made within the batch is not among them."""
@@ -203,39 +236,22 @@ class Batch(Batching):
                payload: dict, now: dt.datetime) -> None:
         """The event of an action, numbered after the case's last and appended at ``flush``."""
         seq = self.seq[case.id] = self.seq.get(case.id, 0) + 1
+        if action == "merge":
+            self.followers.setdefault(case.master_id, set()).add(case.id)
         self.events.append({"case_id": case.id, "seq": seq, "at": now, "actor": caller.name,
                             "actor_id": caller.user_id, "unit_id": caller.unit_id, "action": action,
                             "from_state": from_state, "to_state": to_state, "payload": payload})
 
     def _write_changed(self) -> None:
-        """The changed rows of the batch's cases, as the unit of work would write them — the changed columns and the
-        version moved on, where the version is still the one read — but one statement for each set of changed
-        columns instead of one a case (SQLAlchemy runs a versioned UPDATE a row at a time); the cases written stay
-        in the session, marked as stored with their new version (``set_committed_value``), so that the session's
-        flush does not write them again and a later change is written by the next flush. A row whose version moved on
-        meanwhile: the unit of work's ``StaleDataError``."""
-        groups: dict[tuple[str, ...], list[tuple]] = {}
-        written: list[tuple[Case, tuple[str, ...], int]] = []
-        for case in self.cases.values():
-            state = inspect(case)
-            if not state.persistent:
-                continue
-            unmodified = state.unmodified
-            changed = tuple(k for k in _CHANGEABLE if k not in unmodified)
-            if changed:
-                version = case.version
-                groups.setdefault(changed, []).append((*(case.__dict__[k] for k in changed), version + 1, case.id,
-                                                       version))
-                written.append((case, changed, version + 1))
-        for changed, rows in groups.items():
-            matched = update_values(self.session, _CASES, (*changed, "version"), ("id", "version"), rows)
-            if matched != len(rows):
-                raise StaleDataError(f"UPDATE of cases expected to match {len(rows)} rows, matched {matched}: "
-                                     "a case was changed meanwhile")
-        for case, changed, version in written:
-            for k in changed:
-                set_committed_value(case, k, case.__dict__[k])
-            set_committed_value(case, "version", version)
+        """The changed rows of the batch's cases and their units, as the unit of work would write them — the changed
+        columns, and a case's version moved on where it is still the one read — but one statement for each set of
+        changed columns instead of one a row (SQLAlchemy runs a versioned UPDATE a row at a time, and its bookkeeping
+        of each row costs more than the row). The objects written stay in the session, marked as stored
+        (``set_committed_value``), so that the session's flush does not write them again and a later change is
+        written by the next flush. A case row whose version moved on meanwhile: the unit of work's
+        ``StaleDataError``."""
+        _write_rows(self.session, self.cases.values(), _CASES, ("id",), "version")
+        _write_rows(self.session, (p for parts in self.parts.values() for p in parts), _PARTS, ("case_id", "unit_id"))
 
     def flush(self) -> int:
         """Write the new cases' rows (``settle``), the changed cases' rows (``_write_changed``), the session's other
@@ -247,6 +263,39 @@ class Batch(Batching):
         self.session.flush()
         log.append_many(self.session, events)
         return len(events)
+
+
+def _write_rows(session: Session, objects: Iterable[object], table, keys: tuple[str, ...],
+                version: str | None = None) -> None:
+    """``Batch._write_changed`` for one table: its persistent ``objects``' changed columns, grouped by which, each row
+    found by its ``keys`` (and its ``version``, which moves on by one)."""
+    versioned = (version,) if version else ()
+    changeable = tuple(c.key for c in table.columns if c.key not in keys and c.key != version)
+    groups: dict[tuple[str, ...], list[tuple]] = {}
+    written: list[tuple[object, tuple[str, ...]]] = []
+    for obj in objects:
+        state = inspect(obj)
+        if not state.persistent:
+            continue
+        unmodified = state.unmodified
+        changed = tuple(k for k in changeable if k not in unmodified)
+        if changed:
+            values = obj.__dict__
+            now = tuple(values[k] for k in versioned)
+            groups.setdefault(changed, []).append((*(values[k] for k in changed), *(v + 1 for v in now),
+                                                   *(values[k] for k in keys), *now))
+            written.append((obj, changed))
+    for changed, rows in groups.items():
+        matched = update_values(session, table, (*changed, *versioned), (*keys, *versioned), rows)
+        if matched != len(rows):
+            raise StaleDataError(f"UPDATE of {table.name} expected to match {len(rows)} rows, matched {matched}: "
+                                 "a row was changed meanwhile")
+    for obj, changed in written:
+        values = obj.__dict__
+        for k in changed:
+            set_committed_value(obj, k, values[k])
+        for k in versioned:
+            set_committed_value(obj, k, values[k] + 1)
 
 
 class _Held(Standing):
@@ -268,5 +317,11 @@ class _Held(Standing):
     def units_there(self, ids: list[int]) -> set[int]:
         return self._batch.units_there(ids)
 
-    def settle(self) -> None:
-        self._batch.settle()
+    def add_part(self, part: CaseUnit) -> None:
+        self._batch.add_part(part)
+
+    def visible(self, case_id: int) -> Case:
+        return self._batch.standing(case_id, self.caller).case
+
+    def move_followers(self, to: Case) -> int:
+        return self._batch.move_followers(self.case.id, to.id)

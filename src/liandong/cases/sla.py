@@ -139,7 +139,7 @@ def on_transition(case: Case, matter: MatterInfo, action: str, cal: WorkCalendar
         case.case_limit_minutes = sum(_limit(cal, matter, case.urgency, s) for s in STAGES)
         case.case_deadline, _ = cal.add(now, case.case_limit_minutes)
         case.case_escalated_at = None
-        refresh_lights(case, cal, now)
+        refresh_lights(case, cal, now, stage=False)  # the stage's light follows with its new stage below
     stage = STAGE_OF_STATE.get(case.state)
     if stage is None:
         case.stage = case.stage_started_at = case.stage_deadline = case.stage_limit_minutes = None
@@ -152,7 +152,7 @@ def on_transition(case: Case, matter: MatterInfo, action: str, cal: WorkCalendar
     case.stage, case.stage_started_at, case.stage_limit_minutes = stage, now, limit
     case.stage_deadline, _ = cal.add(now, limit)
     _rearm(case)
-    refresh_lights(case, cal, now)
+    refresh_lights(case, cal, now, whole=False)  # the case clock's deadline is where it was (``unpause`` moved it)
 
 
 def _yellow_at(cal: WorkCalendar, deadline: dt.datetime, limit: float, at: dt.datetime) -> dt.datetime:
@@ -161,15 +161,19 @@ def _yellow_at(cal: WorkCalendar, deadline: dt.datetime, limit: float, at: dt.da
     return cal.add(at, left - MARGIN * limit)[0] if left > MARGIN * limit else at
 
 
-def refresh_lights(case: Case, cal: WorkCalendar, now: dt.datetime) -> None:
+def refresh_lights(case: Case, cal: WorkCalendar, now: dt.datetime, *, stage: bool = True,
+                   whole: bool = True) -> None:
     """Keep each clock's yellow moment beside its deadline (set whenever a deadline or a limit changes), so
-    that the light is a comparison of instants that SQL can make as well as Python."""
-    stage, whole = yellow_moments(case.stage_deadline, case.stage_limit_minutes, case.case_deadline,
-                                  case.case_limit_minutes, case.paused_at, cal, now)
-    if stage is not None:
-        case.stage_yellow_at = stage
-    if whole is not None:
-        case.case_yellow_at = whole
+    that the light is a comparison of instants that SQL can make as well as Python. ``stage`` or ``whole`` False:
+    that clock's deadline and limit did not change, so neither did its yellow moment (counted anew it would be the
+    same instant, or ``now`` once past it: yellow either way) — each costs two walks in the calendar."""
+    stage_at, whole_at = yellow_moments(case.stage_deadline if stage else None, case.stage_limit_minutes,
+                                        case.case_deadline if whole else None, case.case_limit_minutes,
+                                        case.paused_at, cal, now)
+    if stage_at is not None:
+        case.stage_yellow_at = stage_at
+    if whole_at is not None:
+        case.case_yellow_at = whole_at
 
 
 def yellow_moments(stage_deadline: dt.datetime | None, stage_limit: float | None, case_deadline: dt.datetime | None,

@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 from liandong.areas.index import Rebuilt
 from liandong.areas.service import bump_revision, get_revision
 from liandong.catalogue.models import Matter, TimeLimit
+from liandong.db import database_key
 from liandong.transaction import after_commit, unless_committed
 
 REVISION_KEY = "catalogue_revision"
@@ -83,7 +84,7 @@ _holders: dict[str, Rebuilt[Catalogue]] = {}
 
 
 def _holder(session: Session) -> Rebuilt[Catalogue]:
-    key = str(session.get_bind().url)
+    key = database_key(session)
     holder = _holders.get(key)
     if holder is None:  # setdefault: two first callers end up sharing one holder, no lock needed
         holder = _holders.setdefault(key, Rebuilt(build, REVISION_KEY, CHECK_SECONDS))

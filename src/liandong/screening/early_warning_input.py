@@ -27,6 +27,7 @@ from sqlalchemy.orm import Session
 from liandong.areas.index import GridIndex, IndexHolder
 from liandong.cases.models import Case
 from liandong.catalogue.models import Matter
+from liandong.db import database_key
 from liandong.screening import dispute_states as ds
 from liandong.screening import hazard_states as hs
 from liandong.screening.campaign_models import CampaignVisit
@@ -180,7 +181,7 @@ def grid_space(index: GridIndex) -> GridSpace:
 
 def grid_index(session: Session) -> GridIndex:
     """This process's grid index for the session's database (outside the app, which holds its own)."""
-    key = str(session.get_bind().url)
+    key = database_key(session)
     holder = _holders.get(key)
     if holder is None:
         holder = _holders.setdefault(key, IndexHolder())

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import JSON, Float, Integer, String
+from sqlalchemy import JSON, Float, ForeignKey, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from liandong.db import Base, UTCDateTime
@@ -29,3 +29,17 @@ class SimRun(Base):
     steps_done: Mapped[int] = mapped_column(Integer, default=0)
     reached: Mapped[dict | None] = mapped_column(JSON)
     """The finished year's figures beside their targets."""
+    first_case_id: Mapped[int | None] = mapped_column(Integer)
+    """The id of the plan's first report's case: each report's case takes this + its ordinal (``sim/run.py``)."""
+
+
+class SimRunPart(Base):
+    """How far one town's cases are committed (the run's own ``done_until`` covers the rest of each day: the
+    registers, the incidents, the scans). The towns' cases are played by shares of processes side by side."""
+
+    __tablename__ = "sim_run_parts"
+
+    run_id: Mapped[int] = mapped_column(ForeignKey("sim_runs.id", ondelete="CASCADE"), primary_key=True)
+    part: Mapped[int] = mapped_column(Integer, primary_key=True)
+    """The town's area id: a merged report is played with its master's town."""
+    done_until: Mapped[float] = mapped_column(Float)

@@ -3,24 +3,32 @@
 year's working calendar — so the transition table, the roles, the guards, the deadlines, the event log and the stage
 facts are the live ones. Nothing is written around them.
 
-A simulated day is one transaction. The run's row (``sim_runs``) records how far the committed days reach; the plan
-is drawn again from the seed, so a rerun with the same scenario, seed and scale continues at the first day not yet
-committed and finds the cases already made by their Idempotency-Keys: nothing is done twice.
+A simulated day is a transaction for each share of the towns' cases, then one for the rest of the day (the hazard and
+dispute registers, the incidents, the early-warning scan), which reads every share's. The shares are played by as many
+processes side by side (``workers``; on SQLite they take turns only for their writes: ``Batch`` writes nothing before
+its flush), day by day in step. Each report's case takes the id its ordinal in the plan gives it, so the year's rows
+are the same however many processes played it. Each town (``sim_run_parts``) and the rest (``sim_runs``) record how
+far their committed days reach; the plan is drawn again from the seed, so a rerun with the same scenario, seed and
+scale — with as many processes or not — continues each where it stopped and finds the cases already made by their
+Idempotency-Keys: nothing is done twice.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import datetime as dt
 import hashlib
 import json
+import multiprocessing
 import resource
 import time
+import traceback
 from collections.abc import Callable
 from zoneinfo import ZoneInfo
 
 import numpy as np
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from liandong.areas.index import GridIndex
@@ -29,10 +37,11 @@ from liandong.assessment import simulated
 from liandong.cases import actions, intake
 from liandong.cases.batch import Batch
 from liandong.cases.calendar import WorkCalendar, calendar_for, seed_from_chinesecalendar
+from liandong.cases.models import Case
 from liandong.catalogue import service as catalogue
 from liandong.catalogue import snapshot
 from liandong.config import get_settings
-from liandong.db import unit_of_work, utcnow
+from liandong.db import get_engine, reserve_block, share_writer_lock, unit_of_work, utcnow
 from liandong.errors import DomainError, Invalid
 from liandong.ops import vacuum
 from liandong.screening import early_warnings
@@ -44,7 +53,7 @@ from liandong.sim import hazards as hz
 from liandong.sim import incidents
 from liandong.sim import plan as plans
 from liandong.sim.clock import DAY, WorkClock
-from liandong.sim.models import SimRun
+from liandong.sim.models import SimRun, SimRunPart
 from liandong.sim.places import Places
 from liandong.sim.roster import Roster, enlist
 from liandong.sim.scenario import Scenario
@@ -57,6 +66,10 @@ TIDY_STEPS, TIDY_SHARE = 50_000, 0.2
 ``TIDY_STEPS`` and ``TIDY_SHARE`` of all played (``ops/vacuum.py``: a year's writes outrun autovacuum, and plans
 made on an empty table's statistics slow every step). Growing with the tables, as autovacuum's thresholds do: a
 full year takes it about 15 times, a tenth of it 4."""
+SCAN_STEPS = 500
+"""What an early-warning scan costs, in case steps (a scan's Monte Carlo takes about as long as 500 steps whatever the
+year's volume): the first process, which plays the rest of each day, gets fewer towns by its scans and register
+steps (``_divide``)."""
 PAYLOADS = {"reject": {"reason": "不属于受理范围（模拟）"}, "void": {"reason": "重复或无效上报（模拟）"},
             "close_self_handled": {"note": "网格员现场处置（模拟）"}, "return": {"reason": "不属本单位职责（模拟）"},
             "report_done": {"note": "已处置（模拟）"}, "check_failed": {"note": "核查未通过，返工（模拟）"},
@@ -131,6 +144,9 @@ class Prepared:
     hazard_ids: dict[int, int]
     dispute_ids: dict[int, int]
     plan_seconds: float
+    first_case_id: int
+    parts_done: dict[int, float]
+    """Each town's committed progress (``SimRunPart``)."""
 
 
 def check_scale(scale: float) -> None:
@@ -169,11 +185,35 @@ def prepare(url: str, s: Scenario, seed: int, scale: float) -> Prepared:
             simulated.mark(session, s.year, f"{s.name}, seed {seed}, scale {scale:g}")
             _change_limits(session, s)
         run_id, done_until = run.id, run.done_until
-    ids = _known(url, p, roster, key, done_until)
     with unit_of_work(url) as session:
+        done = dict(session.execute(select(SimRunPart.part, SimRunPart.done_until)
+                                    .where(SimRunPart.run_id == run_id)).all())
+    ids = _known(url, p, roster, key, max([done_until, *done.values()]))
+    with unit_of_work(url) as session:
+        run = session.get(SimRun, run_id)
+        if run.first_case_id is None:
+            run.first_case_id = _first_case_id(session, p.n, ids)
+        for part in sorted(set(roster.town_of_grid.values()) - set(done)):  # a run begun before: its own progress
+            session.add(SimRunPart(run_id=run_id, part=part, done_until=done_until))
+            done[part] = done_until
+        first_case_id = run.first_case_id
         hazard_ids = roster.made(session, Hazard, int(np.searchsorted(hp.reported, done_until)))
         dispute_ids = roster.made(session, Dispute, int(np.searchsorted(dpl.reported, done_until)))
-    return Prepared(run_id, key, done_until, w, roster, p, hp, dpl, seed, ids, hazard_ids, dispute_ids, plan_seconds)
+    return Prepared(run_id, key, done_until, w, roster, p, hp, dpl, seed, ids, hazard_ids, dispute_ids, plan_seconds,
+                    first_case_id, done)
+
+
+def _first_case_id(session: Session, n: int, known: dict[int, int]) -> int:
+    """The id of the plan's first report's case: a block of the plan's ``n`` ids taken (``db.reserve_block``), or,
+    for a run begun by a version that took ids as it went, what its cases' ids give where they follow their
+    ordinals."""
+    if not known:
+        return reserve_block(session, Case.__table__, n)
+    first = {case_id - i for i, case_id in known.items()}
+    if len(first) != 1:
+        raise Invalid("this run was begun by an earlier version that numbered its cases otherwise: simulate the year "
+                      "into a new database", code="run_ids_differ")
+    return first.pop()
 
 
 def _change_limits(session: Session, s: Scenario) -> None:
@@ -197,17 +237,17 @@ def _base_limit(cal: WorkCalendar, limit: tuple[float, str] | None, factor: floa
 
 
 def simulate(url: str, s: Scenario, *, seed: int = 1, scale: float = 1.0,
-             on_progress: Callable[[Progress], None] | None = None) -> dict:
-    """Play the year (or what a previous run of the same scenario, seed and scale left); returns what it did."""
+             on_progress: Callable[[Progress], None] | None = None, workers: int = 1) -> dict:
+    """Play the year (or what a previous run of the same scenario, seed and scale left) with ``workers`` processes;
+    returns what it did."""
     ready = prepare(url, s, seed, scale)
-    w, roster, p, hp, ids = ready.world, ready.roster, ready.plan, ready.hazards, ready.case_ids
+    w, p, hp = ready.world, ready.plan, ready.hazards
     run_id, done_until, plan_seconds = ready.run_id, ready.done_until, ready.plan_seconds
     end = w.clock.year_minutes
     days = int(end // DAY)
     cut = [int(x) for x in np.searchsorted(p.step_t, np.arange(days + 1) * DAY)]  # each day's first step
-    player = _Player(w, roster, p, ready.key, ids)
-    registers = [(hz.Player(w.index, w.clock, roster, hp, ready.hazard_ids), hp.step_t),
-                 (dp.Player(w.index, w.clock, roster, ready.disputes, ready.dispute_ids), ready.disputes.step_t)]
+    registers = [(hz.Player(w.index, w.clock, ready.roster, hp, ready.hazard_ids), hp.step_t),
+                 (dp.Player(w.index, w.clock, ready.roster, ready.disputes, ready.dispute_ids), ready.disputes.step_t)]
     rcuts = [[int(x) for x in np.searchsorted(t, np.arange(days + 1) * DAY)] for _, t in registers]
 
     def done_by(day: int) -> int:  # steps before the day (cases and registers)
@@ -215,43 +255,50 @@ def simulate(url: str, s: Scenario, *, seed: int = 1, scale: float = 1.0,
 
     with unit_of_work(url) as session:
         towns = list(session.scalars(select(Area.code).where(Area.level == "town").order_by(Area.code)))
+        cal = calendar_for(session)  # the year's days do not change while it plays
     staged = incidents.make(s, ready.seed, towns)
-    first_day = int(done_until // DAY)
+    first_day = int(min(done_until, *ready.parts_done.values()) // DAY)
     first, total = done_by(first_day), done_by(days)
+    workers = max(1, min(workers, len(ready.parts_done)))
+    of_case = _towns_of_cases(ready)
+    rest = sum(len(t) for _, t in registers) + SCAN_STEPS * sum(_scan_day(w.clock, d, staged) for d in range(days))
+    shares = [_Share(url, ready, cal, parts, steps, of_case, days) for parts, steps in _divide(ready, of_case, workers,
+                                                                                                rest)]
     t0 = time.perf_counter()
     upkeep, tidied = 0.0, first
     viewers: dict = {}
-    with unit_of_work(url) as session:
-        cal = calendar_for(session)  # the year's days do not change while it plays
-    for day in range(first_day, days):
-        if done_by(day + 1) == done_by(day) and not _scan_day(w.clock, day, staged):
-            continue
-        k, stop = cut[day], cut[day + 1]
-        with unit_of_work(url) as session:
-            with Batch(session, viewers) as batch:
-                batch.load(ids[i] for i in p.step_case[k:stop].tolist() if i in ids)
-                keys = player.keys(k, stop)
-                batch.look_up_keys(keys)
-                batch.reserve(sum(batch.keys[key] is None for key in keys))  # the day's new cases' ids at once
-                for j in range(k, stop):
-                    player.step(session, cal, batch, j)
-            with RegisterBatch(session, viewers) as rbatch:
-                for (register, _), c in zip(registers, rcuts, strict=True):
-                    rbatch.load(register.spec, register.known(c[day], c[day + 1]))
-                    for j in range(c[day], c[day + 1]):
-                        register.step(session, rbatch, j)
-            for one in staged:
-                if int(one.t // DAY) == day:
-                    incidents.stage(session, w.index, w.clock, roster.commander, one)
-            if _scan_day(w.clock, day, staged):  # the early-warning scan (早研判)
-                early_warnings.scan(session, w.clock.moment(day * DAY + SCAN_MINUTE), w.index)
-            run = session.get(SimRun, run_id)
-            run.done_until, run.steps_done = float((day + 1) * DAY), done_by(day + 1)
-        if done_by(day + 1) - tidied >= max(TIDY_STEPS, TIDY_SHARE * done_by(day + 1)):
-            upkeep, tidied = upkeep + vacuum.tidy(url, vacuum=True), done_by(day + 1)
-        if on_progress is not None:
-            on_progress(Progress(done_by(day + 1) - first, total - first, w.clock.day_of(day * DAY),
-                                 time.perf_counter() - t0))
+    active = [d for d in range(first_day, days) if done_by(d + 1) > done_by(d) or _scan_day(w.clock, d, staged)]
+    with _Helpers(url, shares[1:]) as helpers:
+        if active:
+            helpers.start(active[0])
+            helpers.permit(active[0])
+        for n, day in enumerate(active):
+            shares[0].play(day)  # this process's share, while the helpers play theirs
+            helpers.wait(day)
+            following = active[n + 1] if n + 1 < len(active) else None
+            if following is not None:
+                helpers.start(following)  # computed while the rest of this day is played; written after it
+            if (day + 1) * DAY > done_until:  # else committed by an earlier run
+                with unit_of_work(url) as session:
+                    with RegisterBatch(session, viewers) as rbatch:
+                        for (register, _), c in zip(registers, rcuts, strict=True):
+                            rbatch.load(register.spec, register.known(c[day], c[day + 1]))
+                            for j in range(c[day], c[day + 1]):
+                                register.step(session, rbatch, j)
+                    for one in staged:
+                        if int(one.t // DAY) == day:
+                            incidents.stage(session, w.index, w.clock, ready.roster.commander, one)
+                    if _scan_day(w.clock, day, staged):  # the early-warning scan (早研判) of every share's reports
+                        early_warnings.scan(session, w.clock.moment(day * DAY + SCAN_MINUTE), w.index)
+                    run = session.get(SimRun, run_id)
+                    run.done_until, run.steps_done = float((day + 1) * DAY), done_by(day + 1)
+            if following is not None:
+                helpers.permit(following)
+            if done_by(day + 1) - tidied >= max(TIDY_STEPS, TIDY_SHARE * done_by(day + 1)):
+                upkeep, tidied = upkeep + vacuum.tidy(url, vacuum=True), done_by(day + 1)
+            if on_progress is not None:
+                on_progress(Progress(done_by(day + 1) - first, total - first, w.clock.day_of(day * DAY),
+                                     time.perf_counter() - t0))
     if total > first:  # what reads the year (its months, its figures) plans on what was written
         upkeep += vacuum.tidy(url, vacuum=True)
     seconds = time.perf_counter() - t0
@@ -259,14 +306,168 @@ def simulate(url: str, s: Scenario, *, seed: int = 1, scale: float = 1.0,
         run = session.get(SimRun, run_id)
         if run.finished_at is None:
             run.done_until, run.finished_at = float(end), utcnow()
+    mine, theirs = (resource.getrusage(who).ru_maxrss for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN))
     return {"run": run_id, "scenario": s.name, "seed": seed, "scale": scale, "cases_planned": p.n,
             "steps": total - first, "resumed_from": w.clock.day_of(done_until).isoformat() if done_until else None,
-            "plan_seconds": round(plan_seconds, 1), "seconds": round(seconds, 1),
+            "workers": workers, "plan_seconds": round(plan_seconds, 1), "seconds": round(seconds, 1),
             "statistics_seconds": round(upkeep, 1),
             "steps_per_second": round((total - first) / seconds) if seconds and total > first else None,
-            "peak_memory_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
+            "peak_memory_mib": round((mine + (theirs if workers > 1 else 0)) / 1024),
             "stalled": p.stalled, "planned": p.expected(end), "hazards_planned": hz.counts(hp, end),
             "disputes_planned": dp.counts(ready.disputes, end)}
+
+
+def _towns_of_cases(ready: Prepared) -> np.ndarray:
+    """The town (area id) whose share plays each report's case: its grid's, a merged report its master's — a merge
+    finds its master and its followers among what its process holds."""
+    p, town_of_grid = ready.plan, ready.roster.town_of_grid
+    town = np.array([town_of_grid[int(g)] for g in p.grid.tolist()], dtype=np.int64)
+    merges = p.step_action == plans.A["merge"]
+    town[p.step_case[merges]] = town[p.step_arg[merges]]  # a master is never merged itself
+    return town
+
+
+def _divide(ready: Prepared, of_case: np.ndarray, n: int, handicap: int) -> list[tuple[list[int], np.ndarray]]:
+    """The towns shared out among ``n`` processes by the steps of their cases, the largest first to the least
+    loaded (the first process, which also plays the rest of each day, starts with the ``handicap`` of its steps),
+    each with its case steps in order."""
+    of_step = of_case[ready.plan.step_case]
+    parts, load = np.unique(of_step, return_counts=True)
+    loads, groups = [handicap] + [0] * (n - 1), [[] for _ in range(n)]
+    for k in sorted(range(len(parts)), key=lambda k: (-load[k], parts[k])):
+        least = loads.index(min(loads))
+        groups[least].append(int(parts[k]))
+        loads[least] += int(load[k])
+    for town in sorted(set(ready.parts_done) - set(parts.tolist())):  # no case there: its progress moves on as well
+        groups[0].append(town)
+    return [(g, np.flatnonzero(np.isin(of_step, g))) for g in groups if g]
+
+
+class _Share:
+    """A process's towns: their case steps, day by day, each day in one transaction that also records the towns'
+    progress."""
+
+    def __init__(self, url: str, ready: Prepared, cal: WorkCalendar, parts: list[int], steps: np.ndarray,
+                 of_case: np.ndarray, days: int):
+        self.url, self.ready, self.cal, self.parts, self.steps, self.of_case = url, ready, cal, parts, steps, of_case
+        self.cut = np.searchsorted(ready.plan.step_t[steps], np.arange(days + 1) * DAY).tolist()
+        self.player = _Player(ready.world, ready.roster, ready.plan, ready.key, ready.case_ids)
+        self.done = {part: ready.parts_done[part] for part in parts}
+        self.viewers: dict = {}
+
+    def play(self, day: int, before_write: Callable[[], None] | None = None) -> int:
+        """The day's steps of the towns not past it; returns how many. ``before_write`` is called once they are
+        done, before anything is written (a helper waits there for the first process's rest of the day before)."""
+        behind = [q for q in self.parts if self.done[q] < (day + 1) * DAY]
+        if not behind:
+            return 0
+        p, ids = self.ready.plan, self.ready.case_ids
+        steps = self.steps[self.cut[day]:self.cut[day + 1]]
+        if len(behind) < len(self.parts):  # resumed: some towns committed this day already
+            steps = steps[np.isin(self.of_case[p.step_case[steps]], behind)]
+        with unit_of_work(self.url) as session:
+            with Batch(session, self.viewers) as batch:
+                cases = p.step_case[steps]
+                batch.load(ids[i] for i in cases.tolist() if i in ids)
+                reports = cases[p.step_action[steps] == plans.A["report"]].tolist()
+                keys = [_stored_key(p, self.ready.roster, self.ready.key, i) for i in reports]
+                batch.look_up_keys(keys)
+                batch.use_ids(self.ready.first_case_id + i for i, key in zip(reports, keys, strict=True)
+                              if batch.keys[key] is None)  # the id each new report's ordinal gives it
+                for j in steps.tolist():
+                    self.player.step(session, self.cal, batch, j)
+                if before_write is not None:
+                    before_write()
+            session.execute(update(SimRunPart).where(SimRunPart.run_id == self.ready.run_id,
+                                                     SimRunPart.part.in_(behind))
+                            .values(done_until=float((day + 1) * DAY)))
+        for q in behind:
+            self.done[q] = float((day + 1) * DAY)
+        return len(steps)
+
+
+class _Helpers:
+    """The other shares, each played by a forked process day by day as the first process plays its own. Told a day
+    (``start``), a helper plays its steps, then waits to be let write them (``permit``) — the first process lets it
+    once it has committed the rest of the day before, whose scan reads every share's cases as that day left them —
+    and answers (``wait``): so a helper plays a day while the first process plays the rest of the day before, and
+    the year's rows are the same as one process's. An error of theirs is raised here, and leaving the block (an
+    error, an interrupt) stops them. On SQLite the processes' writers take turns on one lock
+    (``db.share_writer_lock``)."""
+
+    def __init__(self, url: str, shares: list[_Share]):
+        self.url, self.shares = url, shares
+        self.pipes: list = []
+        self.processes: list = []
+
+    def __enter__(self) -> _Helpers:
+        if not self.shares:
+            return self
+        context = multiprocessing.get_context("fork")
+        share_writer_lock(self.url, context.Lock())
+        for share in self.shares:
+            mine, theirs = context.Pipe()
+            process = context.Process(target=_help, args=(self.url, share, theirs), daemon=True)
+            process.start()
+            theirs.close()
+            self.pipes.append(mine)
+            self.processes.append(process)
+        return self
+
+    def start(self, day: int) -> None:
+        for pipe in self.pipes:
+            pipe.send(("play", day))
+
+    def permit(self, day: int) -> None:
+        for pipe in self.pipes:
+            pipe.send(("write", day))
+
+    def wait(self, day: int) -> None:
+        errors = []
+        for pipe, process in zip(self.pipes, self.processes, strict=True):
+            try:
+                answer = pipe.recv()
+            except EOFError:
+                answer = ("error", f"the process playing a share of the towns ended (exit code {process.exitcode})")
+            if answer != ("done", day):
+                errors.append(answer[1])
+        if errors:
+            raise RuntimeError("a share of the towns failed: " + "\n".join(errors))
+
+    def __exit__(self, *_) -> None:
+        for pipe in self.pipes:
+            with contextlib.suppress(OSError):  # a process that ended
+                pipe.send(None)
+        for process in self.processes:
+            process.join(10)
+            if process.is_alive():
+                process.terminate()
+                process.join()
+
+
+class _Stopped(Exception):
+    """The first process stopped while a helper waited to write its day: the day is rolled back."""
+
+
+def _help(url: str, share: _Share, pipe) -> None:
+    """A helper process: its own connections (SQLAlchemy's way after a fork: ``dispose(close=False)``), then the days
+    it is told, until told None."""
+    get_engine(url).dispose(close=False)
+    while (told := pipe.recv()) is not None:
+        day = told[1]
+
+        def let_write(day: int = day) -> None:
+            if pipe.recv() != ("write", day):
+                raise _Stopped
+
+        try:
+            share.play(day, let_write)
+        except _Stopped:
+            return
+        except Exception:
+            pipe.send(("error", traceback.format_exc(limit=8)))
+            return
+        pipe.send(("done", day))
 
 
 def _scan_day(clock: WorkClock, day: int, staged: list[incidents.Staged]) -> bool:
@@ -310,12 +511,6 @@ class _Player:
 
     def __init__(self, w: World, roster: Roster, p: plans.Plan, key: str, ids: dict[int, int]):
         self.w, self.roster, self.p, self.key, self.ids = w, roster, p, key, ids
-
-    def keys(self, first: int, stop: int) -> list[str]:
-        """The Idempotency-Keys of the reports among steps ``first``…``stop`` (as ``intake.report`` keeps them)."""
-        p, report = self.p, plans.A["report"]
-        return [_stored_key(p, self.roster, self.key, i)
-                for i in p.step_case[first:stop][p.step_action[first:stop] == report].tolist()]
 
     def step(self, session: Session, cal: WorkCalendar, batch: Batch, j: int) -> None:
         p, i = self.p, int(self.p.step_case[j])
