@@ -66,8 +66,8 @@ TIDY_STEPS, TIDY_SHARE = 50_000, 0.2
 ``TIDY_STEPS`` and ``TIDY_SHARE`` of all played (``ops/vacuum.py``: a year's writes outrun autovacuum, and plans
 made on an empty table's statistics slow every step). Growing with the tables, as autovacuum's thresholds do: a
 full year takes it about 15 times, a tenth of it 4."""
-SCAN_STEPS = 500
-"""What an early-warning scan costs, in case steps (a scan's Monte Carlo takes about as long as 500 steps whatever the
+SCAN_STEPS = 800
+"""What an early-warning scan costs, in case steps (a scan's Monte Carlo takes about as long as 800 steps whatever the
 year's volume): the first process, which plays the rest of each day, gets fewer towns by its scans and register
 steps (``_divide``)."""
 PAYLOADS = {"reject": {"reason": "不属于受理范围（模拟）"}, "void": {"reason": "重复或无效上报（模拟）"},
@@ -268,16 +268,14 @@ def simulate(url: str, s: Scenario, *, seed: int = 1, scale: float = 1.0,
     upkeep, tidied = 0.0, first
     viewers: dict = {}
     active = [d for d in range(first_day, days) if done_by(d + 1) > done_by(d) or _scan_day(w.clock, d, staged)]
-    with _Helpers(url, shares[1:]) as helpers:
-        if active:
-            helpers.start(active[0])
-            helpers.permit(active[0])
+    scans = {d for d in active if _scan_day(w.clock, d, staged)}
+    with _Helpers(url, shares[1:], active, scans) as helpers:
         for n, day in enumerate(active):
             shares[0].play(day)  # this process's share, while the helpers play theirs
-            helpers.wait(day)
+            scanned = day in scans
+            if scanned:
+                helpers.wait(day)  # the scan reads every share's cases as the day left them
             following = active[n + 1] if n + 1 < len(active) else None
-            if following is not None:
-                helpers.start(following)  # computed while the rest of this day is played; written after it
             if (day + 1) * DAY > done_until:  # else committed by an earlier run
                 with unit_of_work(url) as session:
                     with RegisterBatch(session, viewers) as rbatch:
@@ -288,17 +286,19 @@ def simulate(url: str, s: Scenario, *, seed: int = 1, scale: float = 1.0,
                     for one in staged:
                         if int(one.t // DAY) == day:
                             incidents.stage(session, w.index, w.clock, ready.roster.commander, one)
-                    if _scan_day(w.clock, day, staged):  # the early-warning scan (早研判) of every share's reports
+                    if scanned:  # the early-warning scan (早研判) of every share's reports
                         early_warnings.scan(session, w.clock.moment(day * DAY + SCAN_MINUTE), w.index)
                     run = session.get(SimRun, run_id)
                     run.done_until, run.steps_done = float((day + 1) * DAY), done_by(day + 1)
-            if following is not None:
+            if scanned and following is not None:
                 helpers.permit(following)
             if done_by(day + 1) - tidied >= max(TIDY_STEPS, TIDY_SHARE * done_by(day + 1)):
                 upkeep, tidied = upkeep + vacuum.tidy(url, vacuum=True), done_by(day + 1)
             if on_progress is not None:
                 on_progress(Progress(done_by(day + 1) - first, total - first, w.clock.day_of(day * DAY),
                                      time.perf_counter() - t0))
+        if active:
+            helpers.wait(active[-1])
     if total > first:  # what reads the year (its months, its figures) plans on what was written
         upkeep += vacuum.tidy(url, vacuum=True)
     seconds = time.perf_counter() - t0
@@ -360,6 +360,8 @@ class _Share:
         done, before anything is written (a helper waits there for the first process's rest of the day before)."""
         behind = [q for q in self.parts if self.done[q] < (day + 1) * DAY]
         if not behind:
+            if before_write is not None:
+                before_write()  # a helper's turn to write is taken all the same
             return 0
         p, ids = self.ready.plan, self.ready.case_ids
         steps = self.steps[self.cut[day]:self.cut[day + 1]]
@@ -387,18 +389,20 @@ class _Share:
 
 
 class _Helpers:
-    """The other shares, each played by a forked process day by day as the first process plays its own. Told a day
-    (``start``), a helper plays its steps, then waits to be let write them (``permit``) — the first process lets it
-    once it has committed the rest of the day before, whose scan reads every share's cases as that day left them —
-    and answers (``wait``): so a helper plays a day while the first process plays the rest of the day before, and
-    the year's rows are the same as one process's. An error of theirs is raised here, and leaving the block (an
-    error, an interrupt) stops them. On SQLite the processes' writers take turns on one lock
+    """The other shares, each played by a forked process day after day as the first process plays its own and the
+    rest of each day. They meet only at a scan: the first process waits for each helper's day of the scan (``wait``),
+    and a helper, having played the next day, waits to write it (``permit``) until the first process has committed
+    the rest of the scan's day — its scan reads every share's cases as the day left them. Between scans each goes at
+    its own pace, and the year's rows are the same as one process's. An error of theirs is raised here, and leaving
+    the block (an error, an interrupt) stops them. On SQLite the processes' writers take turns on one lock
     (``db.share_writer_lock``)."""
 
-    def __init__(self, url: str, shares: list[_Share]):
-        self.url, self.shares = url, shares
+    def __init__(self, url: str, shares: list[_Share], days: list[int], scans: set[int]):
+        self.url, self.shares, self.days, self.scans = url, shares, days, scans
         self.pipes: list = []
         self.processes: list = []
+        self.written = -1
+        """The last day every helper has written."""
 
     def __enter__(self) -> _Helpers:
         if not self.shares:
@@ -407,32 +411,36 @@ class _Helpers:
         share_writer_lock(self.url, context.Lock())
         for share in self.shares:
             mine, theirs = context.Pipe()
-            process = context.Process(target=_help, args=(self.url, share, theirs), daemon=True)
+            process = context.Process(target=_help, args=(self.url, share, self.days, self.scans, theirs),
+                                      daemon=True)
             process.start()
             theirs.close()
             self.pipes.append(mine)
             self.processes.append(process)
         return self
 
-    def start(self, day: int) -> None:
-        for pipe in self.pipes:
-            pipe.send(("play", day))
-
     def permit(self, day: int) -> None:
         for pipe in self.pipes:
             pipe.send(("write", day))
 
     def wait(self, day: int) -> None:
+        """Until every helper has written ``day`` (its answers for the days before it are read on the way)."""
+        if day <= self.written:
+            return
         errors = []
         for pipe, process in zip(self.pipes, self.processes, strict=True):
-            try:
-                answer = pipe.recv()
-            except EOFError:
-                answer = ("error", f"the process playing a share of the towns ended (exit code {process.exitcode})")
+            while True:
+                try:
+                    answer = pipe.recv()
+                except EOFError:
+                    answer = ("error", f"the process playing a share of the towns ended (exit code {process.exitcode})")
+                if answer[0] != "done" or answer[1] >= day:
+                    break
             if answer != ("done", day):
-                errors.append(answer[1])
+                errors.append(str(answer[1]))
         if errors:
             raise RuntimeError("a share of the towns failed: " + "\n".join(errors))
+        self.written = day
 
     def __exit__(self, *_) -> None:
         for pipe in self.pipes:
@@ -449,19 +457,18 @@ class _Stopped(Exception):
     """The first process stopped while a helper waited to write its day: the day is rolled back."""
 
 
-def _help(url: str, share: _Share, pipe) -> None:
-    """A helper process: its own connections (SQLAlchemy's way after a fork: ``dispose(close=False)``), then the days
-    it is told, until told None."""
+def _help(url: str, share: _Share, days: list[int], scans: set[int], pipe) -> None:
+    """A helper process: its own connections (SQLAlchemy's way after a fork: ``dispose(close=False)``), then its share
+    of each of the ``days`` in turn, a day after a scan's day written when let (told None: stopped)."""
     get_engine(url).dispose(close=False)
-    while (told := pipe.recv()) is not None:
-        day = told[1]
+    for n, day in enumerate(days):
 
         def let_write(day: int = day) -> None:
             if pipe.recv() != ("write", day):
                 raise _Stopped
 
         try:
-            share.play(day, let_write)
+            share.play(day, let_write if n and days[n - 1] in scans else None)
         except _Stopped:
             return
         except Exception:
