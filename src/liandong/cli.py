@@ -423,8 +423,9 @@ app.add_typer(assessment_app, name="assessment")
 def assessment_refresh(
     check: Annotated[bool, typer.Option("--check", help="only compare every stored month with the facts: exit 1 "
                                                        "if one differs (nothing is written)")] = False,
-    workers: Annotated[int, typer.Option(min=1, help="PostgreSQL: build this many months at once, each in a process "
-                                                     "and a connection of its own")] = 1,
+    workers: Annotated[int, typer.Option(min=1, help="build this many months at once, each in a process and a "
+                                                     "connection of its own (SQLite: they make the rows, this "
+                                                     "process stores them)")] = 1,
 ) -> None:
     """Drop the months that new events touched and store every complete month missing (what the running app does
     every ``assessment_refresh_minutes``)."""
