@@ -193,8 +193,8 @@ def test_months_built_by_two_processes_are_those_one_builds(edges, tmp_path, mon
     assert two == one and two["built"] == 3 * len(months.FAMILIES) and two["missing"] == 0
     assert by_two == rows() and len(by_two[0]) > 100
     built_by = (tmp_path / "shares").read_text().split() if (tmp_path / "shares").exists() else []
-    if url.startswith("sqlite"):  # every month made by a worker, in two processes
-        assert len(built_by) == two["built"] and len(set(built_by)) == 2
+    if url.startswith("sqlite"):  # every month made by a worker (two of them, though one may take every month)
+        assert len(built_by) == two["built"] and 1 <= len(set(built_by)) <= 2
     else:  # every other month built by the one worker beside this process
         assert built_by == [built_by[0]]
     assert str(os.getpid()) not in built_by

@@ -29,6 +29,7 @@ from liandong.cases import facts, history, intake
 from liandong.cases.models import Case, CaseEvent
 from liandong.db import unit_of_work
 from liandong.demo import loader
+from liandong.errors import Invalid
 from liandong.screening.hazard_models import HazardEvent
 from liandong.sim import calibration, run, scenario
 from liandong.sim import disputes as dp
@@ -56,12 +57,26 @@ def year(request, tmp_path_factory):
             if p.day >= STOP:
                 raise Interrupted
 
+        helpers = tmp_path_factory.mktemp("helpers") / "pids"
         with pytest.MonkeyPatch.context() as patch:
             patch.setattr(run, "TIDY_STEPS", 1_000)  # the tables tidied during the year too, not only at its end
+            patch.setattr(run, "SCAN_STEPS", 0)  # at this scale the first process would play no town's cases
+            patch.setattr(run, "_help", _noted(run._help, helpers))
             with pytest.raises(Interrupted):
                 run.simulate(url, sc, seed=SEED, scale=SCALE, on_progress=stop, workers=2)
+            assert len(set(helpers.read_text().split())) == 1  # a helper played a share
             second = run.simulate(url, sc, seed=SEED, scale=SCALE, workers=1)
         yield url, sc, second, loaded
+
+
+def _noted(real, file: Path):
+    """``run._help`` noting the helper's process id first."""
+
+    def help_(*args) -> None:
+        with open(file, "a") as out:
+            out.write(f"{os.getpid()}\n")
+        real(*args)
+    return help_
 
 
 @pytest.fixture(scope="module")
@@ -111,11 +126,43 @@ def test_each_report_has_the_id_its_ordinal_gives_it_and_one_process_writes_the_
         with unit_of_work(at) as s:
             return {name: [tuple(r) for r in s.execute(text(sql))] for name, sql in rows.items()}
 
+    with unit_of_work(url) as s, pytest.raises(Invalid) as taken:  # a case not the run's in its block
+        run._check_block(s, first, played.plan.n, dict(list(played.case_ids.items())[1:]))
+    assert taken.value.code == "run_ids_taken"
     for alone in fresh_database("sqlite", tmp_path_factory):
         with unit_of_work(alone) as s:
             loader.load(s, None, cases=0)
         run.simulate(alone, year[1], seed=SEED, scale=SCALE, workers=1)
         assert written(alone) == written(url)
+
+
+def test_a_helpers_error_stops_the_year_and_a_rerun_finishes_it(tmp_path_factory, monkeypatch):
+    """A step a helper process is refused stops the run with the helper's own message, whatever the first process
+    was doing; what was committed stays, and the same command then finishes the year, the log exactly the plan."""
+    sc, parent = scenario.load("minhang-2012"), os.getpid()
+    real = run._Player.step
+
+    def refused_in_a_helper(self, session, cal, batch, j) -> None:
+        if os.getpid() != parent and self.p.step_t[j] > 40 * 1440:
+            raise run.Refused("a refusal made by the test")
+        real(self, session, cal, batch, j)
+
+    for url in fresh_database("sqlite", tmp_path_factory):
+        with unit_of_work(url) as s:
+            loader.load(s, None, cases=0)
+        monkeypatch.setattr(run, "SCAN_STEPS", 0)
+        monkeypatch.setattr(run._Player, "step", refused_in_a_helper)
+        with pytest.raises(RuntimeError, match="a refusal made by the test"):
+            run.simulate(url, sc, seed=SEED, scale=0.002, workers=2)
+        monkeypatch.setattr(run._Player, "step", real)
+        with unit_of_work(url) as s:
+            assert s.scalar(select(func.count()).select_from(Case)) > 0
+        done = run.simulate(url, sc, seed=SEED, scale=0.002, workers=2)
+        ready = run.prepare(url, sc, SEED, 0.002)
+        assert done["workers"] == 2 and ready.done_until == ready.world.clock.year_minutes
+        with unit_of_work(url) as s:
+            assert s.scalar(select(func.count()).select_from(CaseEvent)) == int(
+                (ready.plan.step_t < ready.world.clock.year_minutes).sum())
 
 
 def test_the_year_leaves_the_planner_statistics_of_what_it_wrote(year):

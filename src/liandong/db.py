@@ -129,37 +129,51 @@ class _SQLiteWriter:
     """
 
     def __init__(self) -> None:
-        self.lock = threading.Lock()
+        self.own = threading.Lock()
+        self.lock = self.own
         self.wait: float = -1
         """Seconds a writer waits for the lock (-1: for good, the process's own lock)."""
         self.holders: weakref.WeakSet = weakref.WeakSet()
-        """The Connections holding the lock. Kept here, not in ``conn.info``: after an error that invalidated the
-        connection (``_readonly_is_a_disconnect``), ``conn.info`` raises at the rollback, and the lock would
-        stay taken for good — every later write in the process would wait on it."""
+        """The Connections writing in their transaction. Kept here, not in ``conn.info``: after an error that
+        invalidated the connection (``_readonly_is_a_disconnect``), ``conn.info`` raises at the rollback, and the lock
+        would stay taken for good — every later write in the process would wait on it."""
+        self.locked: dict[int, object] = {}
+        """id of a holder → the lock it took (none where it gave up waiting on a shared one: SQLite's lock decides)."""
 
     def before_execute(self, conn, cursor, statement, parameters, context, executemany) -> None:
         if conn in self.holders or not statement.lstrip()[:6].upper().startswith(("INSERT", "UPDATE", "DELETE",
                                                                                     "REPLAC")):
             return
-        if self.lock.acquire(timeout=self.wait):
-            self.holders.add(conn)
+        lock = self.lock
+        if lock.acquire(timeout=self.wait):
+            self.locked[id(conn)] = lock
+        self.holders.add(conn)  # taken or given up on: not waited for again within the transaction
 
     def release(self, conn) -> None:
         if conn in self.holders:
             self.holders.discard(conn)
-            self.lock.release()
+            lock = self.locked.pop(id(conn), None)
+            if lock is not None:
+                lock.release()
 
 
 _writers: dict[str, _SQLiteWriter] = {}
 
 
-def share_writer_lock(url: str, lock) -> None:
+def share_writer_lock(url: str, lock=None) -> None:
     """SQLite: this process's writers to ``url`` queue on ``lock`` — a ``multiprocessing`` lock the processes of one
     job inherit — as its threads do on its own: several processes writing in turn hand the database's write lock on
-    at once, where SQLite's busy handler would sleep in steps of up to 100 ms. Nothing on PostgreSQL."""
+    at once, where SQLite's busy handler would sleep in steps of up to 100 ms. None: the process's own lock again.
+    Nothing on PostgreSQL."""
     writer = _writers.get(url)
     if writer is not None:
-        writer.lock, writer.wait = lock, BUSY_SECONDS
+        writer.lock, writer.wait = (lock, BUSY_SECONDS) if lock is not None else (writer.own, -1)
+
+
+def writing(session: Session) -> bool:
+    """SQLite: whether the session's connection has begun writing in its transaction (holds the write lock)."""
+    driver = session.connection().connection.driver_connection
+    return bool(getattr(driver, "in_transaction", False)) and not is_postgres(session)
 
 
 def _readonly_is_a_disconnect(context) -> None:

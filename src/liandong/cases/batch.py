@@ -111,6 +111,7 @@ class Batch(Batching):
         self.followers: dict[int, set[int]] = {}
         """Case → the cases merged into it within the batch, or moved to it (``move_followers``)."""
         self._ids: list[int] = []
+        self._given = False
         self._last_id = 0
         self._units: set[int] | None = None
 
@@ -155,6 +156,7 @@ class Batch(Batching):
         year gives each report the id its ordinal in the year's plan gives it, whichever process plays it). A row
         written by anyone else with one of them meanwhile fails the flush (an IntegrityError)."""
         self._ids += ids
+        self._given = True
         if self._ids:
             self._last_id = max(self._last_id, max(self._ids))
             self.session.info[HOLDING_IDS] = True
@@ -162,6 +164,8 @@ class Batch(Batching):
     def new_case_id(self) -> int:
         """The id of a case reported within the batch (one more statement when none is reserved)."""
         if not self._ids:
+            if self._given:  # another would be one of the caller's own, or a write before the flush
+                raise RuntimeError("the batch opened more reports than the ids it was given")
             self._take_ids(1)
         return self._ids.pop(0)
 
@@ -213,9 +217,9 @@ class Batch(Batching):
 
     def move_followers(self, from_id: int, to_id: int) -> int:
         """``Standing.move_followers`` on what the batch holds, writing nothing before its flush: the followers are
-        those the table gives (the rows as the batch found them) and those merged into the case or moved to it within
-        the batch, each taken if it still names the case as its master; they are read into the batch and changed
-        there."""
+        those the table gives (as committed: the batch has written nothing yet) and those merged into the case or
+        moved to it within the batch, each taken if it still names the case as its master; they are read into the
+        batch and changed there."""
         stored = self.session.scalars(select(Case.id).where(Case.master_id == from_id)).all()
         self.load(stored)
         moving = [c for i in sorted({*stored, *self.followers.pop(from_id, ())})

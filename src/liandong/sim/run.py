@@ -4,31 +4,36 @@ year's working calendar — so the transition table, the roles, the guards, the 
 facts are the live ones. Nothing is written around them.
 
 A simulated day is a transaction for each share of the towns' cases, then one for the rest of the day (the hazard and
-dispute registers, the incidents, the early-warning scan), which reads every share's. The shares are played by as many
-processes side by side (``workers``; on SQLite they take turns only for their writes: ``Batch`` writes nothing before
-its flush), day by day in step. Each report's case takes the id its ordinal in the plan gives it, so the year's rows
-are the same however many processes played it. Each town (``sim_run_parts``) and the rest (``sim_runs``) record how
-far their committed days reach; the plan is drawn again from the seed, so a rerun with the same scenario, seed and
-scale — with as many processes or not — continues each where it stopped and finds the cases already made by their
-Idempotency-Keys: nothing is done twice.
+dispute registers, the incidents, the early-warning scan). The shares are played by as many processes side by side
+(``workers``; on SQLite they take turns only for their writes: ``Batch`` writes nothing before its flush), each at its
+own pace between the scans, which read every share's cases as their day left them. Each report's case takes the id its
+ordinal in the plan gives it, so the year's cases, events, stage facts and warnings are the same however many processes
+played it (the row ids of the events and facts aside, which follow the order of the writes). Each town
+(``sim_run_parts``) and the rest (``sim_runs``) record how far their committed days reach; the plan is drawn again from
+the seed, so a rerun with the same scenario, seed and scale — with as many processes or not — continues each where it
+stopped and finds the cases already made by their Idempotency-Keys: nothing is done twice.
 """
 
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import dataclasses
 import datetime as dt
 import hashlib
 import json
 import multiprocessing
+import os
 import resource
+import signal
+import sys
 import time
 import traceback
 from collections.abc import Callable
 from zoneinfo import ZoneInfo
 
 import numpy as np
-from sqlalchemy import select, update
+from sqlalchemy import func, select, text, update
 from sqlalchemy.orm import Session
 
 from liandong.areas.index import GridIndex
@@ -41,7 +46,7 @@ from liandong.cases.models import Case
 from liandong.catalogue import service as catalogue
 from liandong.catalogue import snapshot
 from liandong.config import get_settings
-from liandong.db import get_engine, reserve_block, share_writer_lock, unit_of_work, utcnow
+from liandong.db import get_engine, is_postgres, reserve_block, share_writer_lock, unit_of_work, utcnow, writing
 from liandong.errors import DomainError, Invalid
 from liandong.ops import vacuum
 from liandong.screening import early_warnings
@@ -67,9 +72,9 @@ TIDY_STEPS, TIDY_SHARE = 50_000, 0.2
 made on an empty table's statistics slow every step). Growing with the tables, as autovacuum's thresholds do: a
 full year takes it about 15 times, a tenth of it 4."""
 SCAN_STEPS = 800
-"""What an early-warning scan costs, in case steps (a scan's Monte Carlo takes about as long as 800 steps whatever the
-year's volume): the first process, which plays the rest of each day, gets fewer towns by its scans and register
-steps (``_divide``)."""
+"""What an early-warning scan costs, in case steps (its Monte Carlo takes about as long as 800 steps of a whole year's
+play, and does not shrink with the volume): the first process, which plays the rest of each day, gets fewer towns by
+its scans and register steps (``_divide``) — at a small scale none."""
 PAYLOADS = {"reject": {"reason": "不属于受理范围（模拟）"}, "void": {"reason": "重复或无效上报（模拟）"},
             "close_self_handled": {"note": "网格员现场处置（模拟）"}, "return": {"reason": "不属本单位职责（模拟）"},
             "report_done": {"note": "已处置（模拟）"}, "check_failed": {"note": "核查未通过，返工（模拟）"},
@@ -193,6 +198,7 @@ def prepare(url: str, s: Scenario, seed: int, scale: float) -> Prepared:
         run = session.get(SimRun, run_id)
         if run.first_case_id is None:
             run.first_case_id = _first_case_id(session, p.n, ids)
+        _check_block(session, run.first_case_id, p.n, ids)
         for part in sorted(set(roster.town_of_grid.values()) - set(done)):  # a run begun before: its own progress
             session.add(SimRunPart(run_id=run_id, part=part, done_until=done_until))
             done[part] = done_until
@@ -206,14 +212,27 @@ def prepare(url: str, s: Scenario, seed: int, scale: float) -> Prepared:
 def _first_case_id(session: Session, n: int, known: dict[int, int]) -> int:
     """The id of the plan's first report's case: a block of the plan's ``n`` ids taken (``db.reserve_block``), or,
     for a run begun by a version that took ids as it went, what its cases' ids give where they follow their
-    ordinals."""
+    ordinals (the id sequence then moved past the block on PostgreSQL)."""
     if not known:
         return reserve_block(session, Case.__table__, n)
     first = {case_id - i for i, case_id in known.items()}
     if len(first) != 1:
         raise Invalid("this run was begun by an earlier version that numbered its cases otherwise: simulate the year "
                       "into a new database", code="run_ids_differ")
-    return first.pop()
+    start = first.pop()
+    if is_postgres(session):
+        session.execute(text("SELECT setval(s, GREATEST(nextval(s), :top)) FROM pg_get_serial_sequence('cases', 'id') "
+                             "AS s"), {"top": start + n - 1})
+    return start
+
+
+def _check_block(session: Session, first: int, n: int, known: dict[int, int]) -> None:
+    """No case but the run's own in the run's block of ids (on SQLite a case written meanwhile by anyone else takes
+    the next id after the last, one the run's reports are to have: the run could never finish)."""
+    there = session.scalar(select(func.count()).select_from(Case).where(Case.id >= first, Case.id < first + n))
+    if there != len(known):
+        raise Invalid(f"{there - len(known)} case(s) written by someone else hold ids of this simulated year's reports "
+                      f"({first}–{first + n - 1}): simulate it into a database of its own", code="run_ids_taken")
 
 
 def _change_limits(session: Session, s: Scenario) -> None:
@@ -257,7 +276,7 @@ def simulate(url: str, s: Scenario, *, seed: int = 1, scale: float = 1.0,
         towns = list(session.scalars(select(Area.code).where(Area.level == "town").order_by(Area.code)))
         cal = calendar_for(session)  # the year's days do not change while it plays
     staged = incidents.make(s, ready.seed, towns)
-    first_day = int(min(done_until, *ready.parts_done.values()) // DAY)
+    first_day = int(min([done_until, *ready.parts_done.values()]) // DAY)
     first, total = done_by(first_day), done_by(days)
     workers = max(1, min(workers, len(ready.parts_done)))
     of_case = _towns_of_cases(ready)
@@ -309,10 +328,10 @@ def simulate(url: str, s: Scenario, *, seed: int = 1, scale: float = 1.0,
     mine, theirs = (resource.getrusage(who).ru_maxrss for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN))
     return {"run": run_id, "scenario": s.name, "seed": seed, "scale": scale, "cases_planned": p.n,
             "steps": total - first, "resumed_from": w.clock.day_of(done_until).isoformat() if done_until else None,
-            "workers": workers, "plan_seconds": round(plan_seconds, 1), "seconds": round(seconds, 1),
+            "workers": len(shares), "plan_seconds": round(plan_seconds, 1), "seconds": round(seconds, 1),
             "statistics_seconds": round(upkeep, 1),
             "steps_per_second": round((total - first) / seconds) if seconds and total > first else None,
-            "peak_memory_mib": round((mine + (theirs if workers > 1 else 0)) / 1024),
+            "peak_memory_mib": round((mine + (theirs if len(shares) > 1 else 0)) / 1024),  # and the largest helper
             "stalled": p.stalled, "planned": p.expected(end), "hazards_planned": hz.counts(hp, end),
             "disputes_planned": dp.counts(ready.disputes, end)}
 
@@ -340,7 +359,8 @@ def _divide(ready: Prepared, of_case: np.ndarray, n: int, handicap: int) -> list
         loads[least] += int(load[k])
     for town in sorted(set(ready.parts_done) - set(parts.tolist())):  # no case there: its progress moves on as well
         groups[0].append(town)
-    return [(g, np.flatnonzero(np.isin(of_step, g))) for g in groups if g]
+    # the first process's share may be empty (it plays the rest of the days); a helper without a town is not started
+    return [(g, np.flatnonzero(np.isin(of_step, g))) for k, g in enumerate(groups) if g or k == 0]
 
 
 class _Share:
@@ -379,6 +399,8 @@ class _Share:
                 for j in steps.tolist():
                     self.player.step(session, self.cal, batch, j)
                 if before_write is not None:
+                    if writing(session):  # it would hold SQLite's write lock while it waits
+                        raise RuntimeError("a batch of the simulated year wrote before its flush")
                     before_write()
             session.execute(update(SimRunPart).where(SimRunPart.run_id == self.ready.run_id,
                                                      SimRunPart.part.in_(behind))
@@ -409,10 +431,11 @@ class _Helpers:
             return self
         context = multiprocessing.get_context("fork")
         share_writer_lock(self.url, context.Lock())
+        self.stop = context.Event()
         for share in self.shares:
             mine, theirs = context.Pipe()
-            process = context.Process(target=_help, args=(self.url, share, self.days, self.scans, theirs),
-                                      daemon=True)
+            process = context.Process(target=_help, args=(self.url, share, self.days, self.scans, theirs, self.stop,
+                                                          [*self.pipes, mine], os.getpid()), daemon=True)
             process.start()
             theirs.close()
             self.pipes.append(mine)
@@ -420,8 +443,19 @@ class _Helpers:
         return self
 
     def permit(self, day: int) -> None:
-        for pipe in self.pipes:
-            pipe.send(("write", day))
+        for pipe, process in zip(self.pipes, self.processes, strict=True):
+            try:
+                pipe.send(("write", day))
+            except OSError:  # it ended: say why
+                raise RuntimeError("a share of the towns failed: " + self._answer(pipe, process)[1]) from None
+
+    @staticmethod
+    def _answer(pipe, process) -> tuple:
+        try:
+            return pipe.recv()
+        except (EOFError, OSError):
+            process.join(1)
+            return ("error", f"the process playing a share of the towns ended (exit code {process.exitcode})")
 
     def wait(self, day: int) -> None:
         """Until every helper has written ``day`` (its answers for the days before it are read on the way)."""
@@ -430,10 +464,7 @@ class _Helpers:
         errors = []
         for pipe, process in zip(self.pipes, self.processes, strict=True):
             while True:
-                try:
-                    answer = pipe.recv()
-                except EOFError:
-                    answer = ("error", f"the process playing a share of the towns ended (exit code {process.exitcode})")
+                answer = self._answer(pipe, process)
                 if answer[0] != "done" or answer[1] >= day:
                     break
             if answer != ("done", day):
@@ -443,28 +474,49 @@ class _Helpers:
         self.written = day
 
     def __exit__(self, *_) -> None:
+        if not self.processes:
+            return
+        self.stop.set()  # a helper stops before its next day
         for pipe in self.pipes:
             with contextlib.suppress(OSError):  # a process that ended
-                pipe.send(None)
+                pipe.send(None)  # or where it waits to write
         for process in self.processes:
-            process.join(10)
+            process.join(30)
             if process.is_alive():
                 process.terminate()
                 process.join()
+        share_writer_lock(self.url)  # a helper stopped mid-write may have left the shared lock taken
 
 
 class _Stopped(Exception):
     """The first process stopped while a helper waited to write its day: the day is rolled back."""
 
 
-def _help(url: str, share: _Share, days: list[int], scans: set[int], pipe) -> None:
+def _help(url: str, share: _Share, days: list[int], scans: set[int], pipe, stop, inherited: list,
+          parent: int) -> None:
     """A helper process: its own connections (SQLAlchemy's way after a fork: ``dispose(close=False)``), then its share
-    of each of the ``days`` in turn, a day after a scan's day written when let (told None: stopped)."""
+    of each of the ``days`` in turn, a day after a scan's day written when let; it stops when told (``stop``, None),
+    and with the first process (its pipe closes, and the kernel ends it: ``PR_SET_PDEATHSIG``). Ctrl-C is the first
+    process's to handle."""
+    for other in inherited:  # the first process's ends: with them closed here, its end closing is seen
+        other.close()
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    with contextlib.suppress(OSError, AttributeError):  # Linux: ended with the first process, however it ends
+        ctypes.CDLL(None).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    if os.getppid() != parent:
+        return
+    sys.stdout, sys.stderr = sys.__stdout__, sys.__stderr__  # not the progress bar's, whose lock a fork may hold
     get_engine(url).dispose(close=False)
     for n, day in enumerate(days):
+        if stop.is_set():
+            return
 
         def let_write(day: int = day) -> None:
-            if pipe.recv() != ("write", day):
+            try:
+                told = pipe.recv()
+            except EOFError:
+                raise _Stopped from None
+            if told != ("write", day):
                 raise _Stopped
 
         try:
