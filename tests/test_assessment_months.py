@@ -203,7 +203,7 @@ def test_months_built_by_two_processes_are_those_one_builds(edges, tmp_path, mon
 
 def test_rows_made_beforehand_are_stored_only_if_nothing_came_in_since(edges):
     """``build(made=…)``: rows another process made are stored as they are when the basis is today's and no event
-    came in since they were read; else the month is made again here."""
+    that came in since they were read touches the month (``touched``); else the month is made again here."""
     from sqlalchemy import delete, func
 
     url, month, name = edges["url"], dt.date(2026, 6, 1), "receptionist"
@@ -222,8 +222,14 @@ def test_rows_made_beforehand_are_stored_only_if_nothing_came_in_since(edges):
     with unit_of_work(url) as s:
         real = months._made(s, month, name, settings, NOW)
     assert rebuild(months.Made(real.basis, real.newest, real.figures[:1], [])) and stored() == 1  # taken as made
-    assert rebuild(months.Made(real.basis, real.newest - 1, [], [])) and stored() == len(real.figures) > 1
+    assert rebuild(months.Made(real.basis, 0, [], [])) and stored() == len(real.figures) > 1  # every event since
+    assert rebuild(months.Made(real.basis, real.newest, real.figures[:1], [])) and stored() == 1
     assert rebuild(months.Made("another basis", real.newest, [], [])) and stored() == len(real.figures)
+    with unit_of_work(url) as s:  # the last event touches some months: another month's rows still hold
+        since = months.touched(s, real.newest - 1)
+        quiet = next(m for m in (dt.date(2026, 4, 1), dt.date(2026, 7, 1), dt.date(2025, 1, 1)) if m not in since)
+        assert since and months._still(s, real.newest - 1, quiet) and months._still(s, real.newest, min(since))
+        assert not months._still(s, real.newest - 1, min(since))
 
 
 def test_periods_cutting_months_read_blocks_of_days_and_give_what_the_facts_give(edges):

@@ -589,8 +589,9 @@ def build(session: Session, month: dt.date, name: str, settings: Settings, now: 
           made: Made | None = None) -> bool:
     """Store a month's figures of a family (False: stored meanwhile by another process). The caller commits.
 
-    ``made``: the rows, made beforehand by another process (``made``), stored as they are if nothing changed since
-    they were read — the same basis, no event since — else made again here."""
+    ``made``: the rows, made beforehand by another process (``_make``), stored as they are if they still hold — the
+    same basis, and no event since they were read that touches the month (``touched``, the rule ``forget_touched``
+    keeps) — else made again here."""
     if _period(month).end > now:
         raise ValueError(f"{month:%Y-%m} is not over: only a complete month is stored")
     _one_writer(session, month, name)
@@ -598,7 +599,7 @@ def build(session: Session, month: dt.date, name: str, settings: Settings, now: 
     if session.scalar(select(MonthBuilt.basis).where(MonthBuilt.month == month, MonthBuilt.family == name)) == want:
         return False
     _drop(session, month, name)  # on SQLite the first write: from here no event commits until this build does
-    if made is None or made.basis != want or made.newest != _newest(session):
+    if made is None or made.basis != want or not _still(session, made.newest, month):
         made = _made(session, month, name, settings, now)
     insert_many(session, MonthFigure.__table__, ("month", "family", "key", "town", "owner", "day", "size", "n"),
                 made.figures)  # hundreds of thousands of plain rows: the driver's own executemany, COPY on PostgreSQL
@@ -622,6 +623,14 @@ class Made:
 
 def _newest(session: Session) -> int:
     return session.scalar(select(func.max(CaseEvent.id))) or 0
+
+
+def _still(session: Session, newest: int, month: dt.date) -> bool:
+    """Whether a month's figures read when ``newest`` was the last event hold now: no event since touches it."""
+    if _newest(session) == newest:
+        return True
+    since = touched(session, newest)
+    return since is not None and month not in since
 
 
 def _made(session: Session, month: dt.date, name: str, settings: Settings, now: dt.datetime) -> Made:
