@@ -220,9 +220,9 @@ class Batch(Batching):
         those the table gives (as committed: the batch has written nothing yet) and those merged into the case or
         moved to it within the batch, each taken if it still names the case as its master; they are read into the
         batch and changed there."""
-        stored = self.session.scalars(select(Case.id).where(Case.master_id == from_id)).all()
-        self.load(stored)
-        moving = [c for i in sorted({*stored, *self.followers.pop(from_id, ())})
+        in_table = self.session.scalars(select(Case.id).where(Case.master_id == from_id)).all()
+        self.load(in_table)
+        moving = [c for i in sorted({*in_table, *self.followers.pop(from_id, ())})
                   if (c := self.cases.get(i)) is not None and c.master_id == from_id]
         for c in moving:
             c.master_id = to_id
