@@ -175,11 +175,17 @@ def steps_at(actions: list[str], hours: float = 1.0) -> list[history.Step]:
 
 
 def test_history_replays_each_step_through_the_table(db_url):
+    from liandong.cases.batch import Batch
+
     with unit_of_work(db_url) as s:
         load_standard(s)
         matter = snapshot.current(s).by_code["06010"].id
         done = steps_at(PATH) + [history.Step("rate", T0 + dt.timedelta(days=1), {"satisfaction": "satisfied"})]
         ids = history.replay(s, [record("H-1", matter, done), record("H-2", matter, steps_at(PATH[:3]))], "test")
+    with unit_of_work(db_url) as s, Batch(s) as batch:  # not while a batch holds ids for rows it has not written
+        batch.use_ids([ids[-1] + 1])
+        with pytest.raises(RuntimeError, match="holds case ids"):
+            history.replay(s, [record("H-3", matter, done)], "test")
     with unit_of_work(db_url) as s:
         closed, still_open = s.get(Case, ids[0]), s.get(Case, ids[1])
         assert (closed.state, closed.closed_at, closed.satisfaction) == ("closed", T0 + dt.timedelta(hours=8),

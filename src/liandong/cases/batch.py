@@ -51,6 +51,16 @@ _PART_COLUMNS = tuple(c.key for c in _PARTS.columns)
 HOLDING_IDS = "cases.batch_holds_ids"
 """``session.info``: a batch holds case ids for rows it has not written yet. A case reported one at a time in the
 same transaction meanwhile is refused (``intake.report``): on SQLite its row would take one of those ids."""
+
+
+def no_ids_held(session: Session) -> None:
+    """Refuse a case row written outside a batch of this transaction while the batch holds ids for rows it has not
+    written yet (``intake.report`` one at a time, ``history.replay``): on SQLite it would take one of them."""
+    if session.info.get(HOLDING_IDS):
+        raise RuntimeError("a batch of this transaction holds case ids for rows it has not written: report through "
+                           "the batch, or after its block")
+
+
 CHUNK = 900
 """Ids per IN list (SQLite's default limit on bound parameters is 999)."""
 

@@ -22,6 +22,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from liandong.cases import actions, log, payloads
+from liandong.cases.batch import no_ids_held
 from liandong.cases.intake import NEW_CASE
 from liandong.cases.models import Case
 from liandong.errors import Invalid
@@ -102,6 +103,7 @@ def replay(session: Session, records: list[Record], source: str) -> list[int]:
         walked.append(passed)
         kept.append(recorded)
     rows = [_row(r, passed) for r, passed in zip(records, walked, strict=True)]
+    no_ids_held(session)
     conn = session.connection()
     conn.execute(_CASES.insert(), rows)  # one executemany; RETURNING in order would go row by row on SQLite
     found = dict(conn.execute(select(_CASES.c.number, _CASES.c.id).where(_CASES.c.number.in_(

@@ -216,11 +216,9 @@ def report(session: Session, index: GridIndex, actor: Identity, *, matter_code: 
         batch.opened(case)
         batch.record(case, actor, "report", None, "reported", reported, now)
         return case, True
-    from liandong.cases.batch import HOLDING_IDS
+    from liandong.cases.batch import no_ids_held
 
-    if session.info.get(HOLDING_IDS):
-        raise RuntimeError("a batch of this transaction holds case ids for rows it has not written: report through "
-                           "the batch, or after its block")
+    no_ids_held(session)
     # Core statements, then the row handed to the session as already stored: the intake path is the busiest
     # write there is, and a unit-of-work flush of a 40-column row costs several times the INSERT itself
     conn = session.connection()
