@@ -41,6 +41,7 @@ from liandong.cases.actions import Standing
 from liandong.cases.models import Case, CaseEvent, CaseUnit, Extension
 from liandong.cases.visibility import Viewer, viewer
 from liandong.db import insert_values, reserve_ids, stored, update_values
+from liandong.db import reserve_block as reserve_id_block
 from liandong.errors import NotFound
 from liandong.units.models import Unit
 
@@ -59,6 +60,12 @@ def no_ids_held(session: Session) -> None:
     if session.info.get(HOLDING_IDS):
         raise RuntimeError("a batch of this transaction holds case ids for rows it has not written: report through "
                            "the batch, or after its block")
+
+
+def reserve_block(session: Session, n: int) -> int:
+    """The first of ``n`` case ids in a row that a job will give its batches (``Batch.use_ids``) over many
+    transactions (``db.reserve_block``: the sequence moved past them on PostgreSQL)."""
+    return reserve_id_block(session, _CASES, n)
 
 
 CHUNK = 900

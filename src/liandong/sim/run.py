@@ -40,13 +40,13 @@ from liandong.areas.index import GridIndex
 from liandong.areas.models import Area
 from liandong.assessment import simulated
 from liandong.cases import actions, intake
-from liandong.cases.batch import Batch
+from liandong.cases.batch import Batch, reserve_block
 from liandong.cases.calendar import WorkCalendar, calendar_for, seed_from_chinesecalendar
 from liandong.cases.models import Case
 from liandong.catalogue import service as catalogue
 from liandong.catalogue import snapshot
 from liandong.config import get_settings
-from liandong.db import get_engine, is_postgres, reserve_block, share_writer_lock, unit_of_work, utcnow, writing
+from liandong.db import get_engine, is_postgres, share_writer_lock, unit_of_work, utcnow, writing
 from liandong.errors import DomainError, Invalid
 from liandong.ops import vacuum
 from liandong.screening import early_warnings
@@ -210,11 +210,11 @@ def prepare(url: str, s: Scenario, seed: int, scale: float) -> Prepared:
 
 
 def _first_case_id(session: Session, n: int, known: dict[int, int]) -> int:
-    """The id of the plan's first report's case: a block of the plan's ``n`` ids taken (``db.reserve_block``), or,
+    """The id of the plan's first report's case: a block of the plan's ``n`` ids taken (``batch.reserve_block``), or,
     for a run begun by a version that took ids as it went, what its cases' ids give where they follow their
     ordinals (the id sequence then moved past the block on PostgreSQL)."""
     if not known:
-        return reserve_block(session, Case.__table__, n)
+        return reserve_block(session, n)
     first = {case_id - i for i, case_id in known.items()}
     if len(first) != 1:
         raise Invalid("this run was begun by an earlier version that numbered its cases otherwise: simulate the year "
