@@ -133,28 +133,23 @@ class _SQLiteWriter:
         self.lock = self.own
         self.wait: float = -1
         """Seconds a writer waits for the lock (-1: for good, the process's own lock)."""
-        self.holders: weakref.WeakSet = weakref.WeakSet()
-        """The Connections writing in their transaction. Kept here, not in ``conn.info``: after an error that
-        invalidated the connection (``_readonly_is_a_disconnect``), ``conn.info`` raises at the rollback, and the lock
-        would stay taken for good — every later write in the process would wait on it."""
-        self.locked: dict[int, object] = {}
-        """id of a holder → the lock it took (none where it gave up waiting on a shared one: SQLite's lock decides)."""
+        self.holders: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+        """The Connections writing in their transaction → the lock each took (None where it gave up waiting on a
+        shared one: SQLite's lock decides). Kept here, not in ``conn.info``: after an error that invalidated the
+        connection (``_readonly_is_a_disconnect``), ``conn.info`` raises at the rollback, and the lock would stay
+        taken for good — every later write in the process would wait on it."""
 
     def before_execute(self, conn, cursor, statement, parameters, context, executemany) -> None:
         if conn in self.holders or not statement.lstrip()[:6].upper().startswith(("INSERT", "UPDATE", "DELETE",
                                                                                     "REPLAC")):
             return
-        lock = self.lock
-        if lock.acquire(timeout=self.wait):
-            self.locked[id(conn)] = lock
-        self.holders.add(conn)  # taken or given up on: not waited for again within the transaction
+        lock = self.lock  # taken or given up on: not waited for again within the transaction
+        self.holders[conn] = lock if lock.acquire(timeout=self.wait) else None
 
     def release(self, conn) -> None:
-        if conn in self.holders:
-            self.holders.discard(conn)
-            lock = self.locked.pop(id(conn), None)
-            if lock is not None:
-                lock.release()
+        lock = self.holders.pop(conn, None)
+        if lock is not None:
+            lock.release()
 
 
 _writers: dict[str, _SQLiteWriter] = {}
@@ -172,8 +167,9 @@ def share_writer_lock(url: str, lock=None) -> None:
 
 def writing(session: Session) -> bool:
     """SQLite: whether the session's connection has begun writing in its transaction (holds the write lock)."""
-    driver = session.connection().connection.driver_connection
-    return bool(getattr(driver, "in_transaction", False)) and not is_postgres(session)
+    if is_postgres(session):
+        return False
+    return bool(session.connection().connection.driver_connection.in_transaction)
 
 
 def _readonly_is_a_disconnect(context) -> None:
