@@ -35,7 +35,7 @@ from tests.test_sla import at
 
 NOW = at("2026-08-02 10:00")
 LEADER = Identity(roles=frozenset({"leader"}))
-MAY, JUNE, JULY = dt.date(2026, 5, 1), dt.date(2026, 6, 1), dt.date(2026, 7, 1)
+MAY, JUNE, JULY, AUGUST = dt.date(2026, 5, 1), dt.date(2026, 6, 1), dt.date(2026, 7, 1), dt.date(2026, 8, 1)
 PERIODS = (periods.make(MAY, dt.date(2026, 7, 31)), periods.make(dt.date(2026, 5, 20), dt.date(2026, 7, 10)),
            periods.month(2026, 6), periods.make(dt.date(2026, 6, 1), dt.date(2026, 8, 1)))
 """Three whole months; partial months on both sides of a whole one; one month; a month and a month to date."""
@@ -79,16 +79,21 @@ def test_stored_months_give_what_the_facts_give(edges):
     url = edges["url"]
     assert stored(url, "department", PERIODS[0]) == ()  # nothing stored yet
     done = refresh(url)
-    assert done["built"] == 3 * len(months.FAMILIES) and done["missing"] == 0  # May, June, July; not August
+    assert done["built"] == 4 * len(months.FAMILIES) and done["missing"] == 0  # May, June, July; August's 1st
     assert done["empty"] == months.EMPTY_BEFORE * len(months.FAMILIES)  # before the history: nothing to read
     assert stored(url, "department", periods.year(2025)) == tuple(dt.date(2025, m, 1) for m in range(1, 13))
     assert refresh(url)["built"] == 0  # nothing left to do
     for name in months.FAMILIES:
         assert stored(url, name, PERIODS[0]) == (MAY, JUNE, JULY)
-    with unit_of_work(url) as s:  # 20–31 May and 1–10 July: blocks of them, and three days from the facts
+    with unit_of_work(url) as s:  # 20–31 May and 1–10 July: blocks of them, none from the facts
         cut = months.plan(s, "region", c.Ctx(PERIODS[1], None, assessment_settings.current(), NOW))
-    assert cut.stored == ((MAY, 21, 4), (MAY, 25, 8), (JUNE, 1, 32), (JULY, 1, 8))
-    assert [(p.first.day, p.last.day) for p in cut.raw] == [(20, 20), (9, 10)] and cut.end_month is None
+        so_far = months.plan(s, "region", c.Ctx(PERIODS[3], None, assessment_settings.current(), NOW))
+    assert cut.stored == ((MAY, 20, 1), (MAY, 21, 2), (MAY, 23, 2), (MAY, 25, 8), (JUNE, 1, 32), (JULY, 1, 8),
+                          (JULY, 9, 2))
+    assert cut.raw == () and cut.end == (JULY, 10)  # what ran across 10 July's end: stored
+    # up to 1 August, the month under way: its first day stored, and what ran across its end
+    assert so_far.stored == ((JUNE, 1, 32), (JULY, 1, 32), (AUGUST, 1, 1)) and so_far.end == (AUGUST, 1)
+    assert stored(url, "department", periods.make(JULY, dt.date(2026, 8, 2))) == (JULY, AUGUST)  # 2 August: facts
     town = person(url, "west_leader").scope.path
     assert stored(url, "region", PERIODS[0], town) == (MAY, JUNE, JULY)  # a town's regions: its communities
     assert stored(url, "department", PERIODS[0], town) == (MAY, JUNE, JULY)  # a town's departments: its rows
@@ -109,9 +114,11 @@ def test_stored_months_give_what_the_facts_give(edges):
 
 
 CUTS = (periods.make(dt.date(2026, 5, 26), dt.date(2026, 6, 30)), periods.make(dt.date(2026, 5, 29), JULY),
-        periods.make(JUNE, dt.date(2026, 6, 29)), periods.make(dt.date(2026, 6, 17), dt.date(2026, 7, 31)))
-"""Periods cutting the months where the scenario's steps lie (25, 27, 29 May; 1, 29, 30 June; 1 July): loose days
-and blocks of every size, ends at a month's end (what runs across it stored) and within a month."""
+        periods.make(JUNE, dt.date(2026, 6, 29)), periods.make(dt.date(2026, 6, 17), dt.date(2026, 7, 31)),
+        periods.make(dt.date(2026, 7, 31), dt.date(2026, 8, 2)))
+"""Periods cutting the months where the scenario's steps lie (25, 27, 29 May; 1, 29, 30 June; 1 July): blocks of
+every size, ends at a month's end and within a month (what runs across them stored), and up to today (``NOW``: its
+day and what runs across now from the facts)."""
 
 
 def area_at(path: str, depth: int) -> str:
@@ -190,7 +197,7 @@ def test_months_built_by_two_processes_are_those_one_builds(edges, tmp_path, mon
     by_two = rows()
     clear()
     one = refresh(url)
-    assert two == one and two["built"] == 3 * len(months.FAMILIES) and two["missing"] == 0
+    assert two == one and two["built"] == 4 * len(months.FAMILIES) and two["missing"] == 0
     assert by_two == rows() and len(by_two[0]) > 100
     built_by = (tmp_path / "shares").read_text().split() if (tmp_path / "shares").exists() else []
     if url.startswith("sqlite"):  # every month made by a worker (two of them, though one may take every month)
@@ -221,10 +228,12 @@ def test_rows_made_beforehand_are_stored_only_if_nothing_came_in_since(edges):
 
     with unit_of_work(url) as s:
         real = months._made(s, month, name, settings, NOW)
-    assert rebuild(months.Made(real.basis, real.newest, real.figures[:1], [])) and stored() == 1  # taken as made
-    assert rebuild(months.Made(real.basis, 0, [], [])) and stored() == len(real.figures) > 1  # every event since
-    assert rebuild(months.Made(real.basis, real.newest, real.figures[:1], [])) and stored() == 1
-    assert rebuild(months.Made("another basis", real.newest, [], [])) and stored() == len(real.figures)
+    assert real.days == 30
+    assert rebuild(months.Made(real.basis, 30, real.newest, real.figures[:1], [])) and stored() == 1  # as made
+    assert rebuild(months.Made(real.basis, 30, 0, [], [])) and stored() == len(real.figures) > 1  # every event since
+    assert rebuild(months.Made(real.basis, 30, real.newest, real.figures[:1], [])) and stored() == 1
+    assert rebuild(months.Made("another basis", 30, real.newest, [], [])) and stored() == len(real.figures)
+    assert rebuild(months.Made(real.basis, 29, real.newest, [], [])) and stored() == len(real.figures)  # days
     with unit_of_work(url) as s:  # the last event touches some months: another month's rows still hold
         since = months.touched(s, real.newest - 1)
         quiet = next(m for m in (dt.date(2026, 4, 1), dt.date(2026, 7, 1), dt.date(2025, 1, 1)) if m not in since)
@@ -243,11 +252,15 @@ def test_periods_cutting_months_read_blocks_of_days_and_give_what_the_facts_give
         community = months.depth(s, "community")
         plans = [months.plan(s, "region", c.Ctx(p, None, settings, NOW)) for p in CUTS]
         assert [p.stored for p in plans] == [
-            ((MAY, 29, 4), (JUNE, 1, 32)), ((MAY, 29, 4), (JUNE, 1, 32)),
-            ((JUNE, 1, 16), (JUNE, 17, 8), (JUNE, 25, 4)), ((JUNE, 17, 16), (JULY, 1, 32))]
+            ((MAY, 26, 1), (MAY, 27, 2), (MAY, 29, 2), (MAY, 31, 2), (JUNE, 1, 32)),
+            ((MAY, 29, 2), (MAY, 31, 2), (JUNE, 1, 32), (JULY, 1, 1)),
+            ((JUNE, 1, 8), (JUNE, 9, 8), (JUNE, 17, 8), (JUNE, 25, 2), (JUNE, 27, 2), (JUNE, 29, 1)),
+            ((JUNE, 17, 8), (JUNE, 25, 8), (JULY, 1, 32)),
+            ((JULY, 31, 2), (AUGUST, 1, 1))]
         assert [[(r.first.isoformat(), r.last.isoformat()) for r in p.raw] for p in plans] == [
-            [("2026-05-26", "2026-05-28")], [("2026-07-01", "2026-07-01")], [("2026-06-29", "2026-06-29")], []]
-        assert [p.end_month for p in plans] == [JUNE, None, None, JULY]  # what runs across the end: stored, or facts
+            [], [], [], [], [("2026-08-02", "2026-08-02")]]  # only today from the facts
+        # what runs across the end: stored for every day gone by, from the facts for today
+        assert [p.end for p in plans] == [(JUNE, 30), (JULY, 1), (JUNE, 29), (JULY, 31), None]
         for who in (LEADER, town):
             path = who.scope.path if who.scope else None
             for name in OBJECTS:
@@ -278,20 +291,49 @@ def test_periods_cutting_months_read_blocks_of_days_and_give_what_the_facts_give
                         read(s, reading.obj, reading.ctx, reading.owners, reading.plan), (name, read.__name__)
 
 
-def test_a_month_is_covered_by_blocks_and_loose_days():
-    """Any run of a month's days: its blocks and loose days cover it once, a cut end reads at most three loose
-    days, and a block lies within the run."""
+def test_what_runs_across_each_day_s_end_is_stored_as_the_facts_give_it(edges):
+    """The stages running at the end of every day of June and July (and overdue then), read from the stored day's
+    ``…@end`` rows, are those the facts give at that cut, for the district and a town's leader."""
+    url = edges["url"]
+    refresh(url)
+    settings, town = assessment_settings.current(), person(url, "west_leader")
+    with unit_of_work(url) as s:
+        community = months.depth(s, "community")
+        for name in ("department", "region"):
+            counts = months.family_counts(name)
+            at_end = {k: v.only(additive=False) for k, v in counts.items() if v.only(additive=False).parts}
+            assert at_end  # close_due, overdue (and dispose_due)
+            running = 0
+            for month in (JUNE, JULY):
+                for day in range(1, months._length(month) + 1):
+                    for path in (None, town.scope.path):
+                        ctx = c.Ctx(periods.make(month, month.replace(day=day)), path, settings, NOW)
+                        p = months.plan(s, name, ctx)
+                        assert p.end == (month, day) and p.raw == ()
+                        assert months.figures(s, name, counts, ctx, p) == \
+                            folded(c.figures(s, counts, ctx), counts, community), (name, day, path)
+                        running += sum(sum(per.values()) for per in c.figures(s, at_end, ctx).values())
+            assert running > 0  # some stage ran across some day's end
+
+
+def test_a_month_is_covered_by_blocks():
+    """Any run of a month's days: its blocks cover it once, a cut end reads at most seven, each block is stored
+    for every day it holds, and a month stored up to a day holds blocks of those days only."""
     for month in (dt.date(2026, 2, 1), dt.date(2028, 2, 1), dt.date(2026, 4, 1), dt.date(2026, 5, 1)):
         length = months._length(month)
         for first in range(1, length + 1):
             for last in range(first, length + 1):
-                blocks, loose = months.cover(month, first, last)
-                days = [d for day, size in blocks for d in range(day, min(day + size - 1, length) + 1)] + loose
-                assert sorted(days) == list(range(first, last + 1)), (month, first, last)
-                assert all((day, size) in months.blocks_of(day, length) for day, size in blocks)  # stored ones
+                blocks = months.cover(month, first, last)
+                days = [d for day, size in blocks for d in range(day, min(day + size - 1, length) + 1)]
+                assert days == list(range(first, last + 1)), (month, first, last)
+                assert all((day, size) in months.blocks_of(d, length, last) for day, size in blocks
+                           for d in range(day, months.block_end(day, size, length) + 1))  # stored ones
                 if first == 1 or last == length:  # a period's cut: one end of the run is the month's
-                    assert len(loose) <= 3 and len(blocks) <= 3, (month, first, last, blocks, loose)
-        assert months.cover(month, 1, length) == ([months.WHOLE], [])
+                    assert len(blocks) <= 7, (month, first, last, blocks)
+            assert all(months.block_end(day, size, length) <= first
+                       for d in range(1, first + 1) for day, size in months.blocks_of(d, length, first))
+        assert months.cover(month, 1, length) == [months.WHOLE]
+        assert len(months.blocks_of(1, length)) == 4 and months.blocks_of(1, length, 1) == [(1, 1)]
 
 
 def test_a_town_reads_its_people_and_departments_from_its_own_rows(edges):
@@ -357,13 +399,15 @@ def test_a_touched_month_is_read_from_the_facts_until_stored_again(edges):
     act(url, late, "accept", rec, "2026-07-15 09:05")
     act(url, late, "file", lead_, "2026-07-15 09:10")
     assert stored(url, "shift_leader", PERIODS[0]) == (MAY, JUNE)  # July is read from the facts
+    # and 1 August too: the case, still open, ran across its end (no event of it lies in August)
+    assert stored(url, "department", PERIODS[3]) == (JUNE,)
     with unit_of_work(url) as s:
         after = service.assess(s, LEADER, "shift_leader", PERIODS[0], NOW)
     me = edges["users"]["shift_leader"]
     filed = [{r["id"]: r["indicators"]["filed"] for r in x["rows"]}[me] for x in (before, after)]
     assert filed[1] == filed[0] + 1
     same_both_ways(url)
-    assert refresh(url) == {"dropped": len(months.FAMILIES), "built": len(months.FAMILIES), "empty": 0,
+    assert refresh(url) == {"dropped": 2 * len(months.FAMILIES), "built": 2 * len(months.FAMILIES), "empty": 0,
                             "missing": 0}
     assert stored(url, "shift_leader", PERIODS[0]) == (MAY, JUNE, JULY)
     same_both_ways(url)
@@ -379,7 +423,7 @@ def test_new_settings_or_facts_derived_anew_outdate_every_month(edges, tmp_path,
     monkeypatch.setenv("LIANDONG_ASSESSMENT_SETTINGS", str(changed))
     assert stored(url, "receptionist", PERIODS[0]) == ()  # built under the old time limits
     same_both_ways(url)
-    assert refresh(url)["built"] == 3 * len(months.FAMILIES)
+    assert refresh(url)["built"] == 4 * len(months.FAMILIES)
     assert stored(url, "receptionist", PERIODS[0]) == (MAY, JUNE, JULY)
     same_both_ways(url)
     from liandong.cases import facts
@@ -465,10 +509,11 @@ def test_the_sql_area_of_a_path_is_the_python_one(backend, tmp_path_factory):
 
 
 @pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
-def test_a_moment_s_block_is_its_local_day_s_even_across_daylight_saving(backend, tmp_path_factory, monkeypatch):
-    """``months.quarters`` puts every hour of a month with a change of clocks (Berlin, March and October 2026) in
-    the 4-day block of its local day, on both backends (SQLite keeps naive UTC text), and marks what lies outside."""
-    from sqlalchemy import literal
+def test_a_moment_s_day_is_its_local_day_even_across_daylight_saving(backend, tmp_path_factory, monkeypatch):
+    """``months._days`` numbers every hour of a month with a change of clocks (Berlin, March and October 2026) by its
+    local day, on both backends (SQLite keeps naive UTC text), and marks what lies outside; a deadline's day is the
+    first by whose end it has come (a midnight: the day it ends), none for no deadline."""
+    from sqlalchemy import literal, null
 
     from liandong.config import get_settings
     from liandong.db import UTCDateTime, get_engine
@@ -481,12 +526,22 @@ def test_a_moment_s_block_is_its_local_day_s_even_across_daylight_saving(backend
         for url in fresh_database(backend, tmp_path_factory):
             with get_engine(url).connect() as conn:
                 for month in (dt.date(2026, 3, 1), dt.date(2026, 10, 1), dt.date(2026, 2, 1)):
-                    block, begins = months.quarters(month), periods.month(month.year, month.month).start
+                    length = months._length(month)
+                    days, begins = months._days(month, length).numbering, periods.month(month.year, month.month).start
+                    assert days.last == length
                     for hour in range(-2, 24 * 31 + 2):
                         moment = begins + dt.timedelta(hours=hour, minutes=30)
                         local = moment.astimezone(zone).date()
-                        want = 0 if local < month else 99 if local.month != month.month else local.day - \
-                            (local.day - 1) % months.QUARTER
-                        assert conn.scalar(select(block(literal(moment, UTCDateTime())))) == want, moment
+                        want = 0 if local < month else length + 1 if local.month != month.month else local.day
+                        at = literal(moment, UTCDateTime())
+                        assert conn.execute(select(days.of(at), days.due(at))).one() == (want, want), moment
+                    for day in range(0, length + 1):  # a midnight: the day after it, and the day it ends
+                        midnight = dt.datetime.combine(month + dt.timedelta(days=day), dt.time(), tzinfo=zone)
+                        at = literal(midnight.astimezone(dt.UTC), UTCDateTime())
+                        assert conn.execute(select(days.of(at), days.due(at))).one() == (day + 1, day), midnight
+                    assert conn.scalar(select(days.due(null()))) == length + 1
+                    part = months._days(month, 10).numbering  # stored up to the 10th: the 11th is after
+                    assert conn.scalar(select(part.of(literal(begins + dt.timedelta(days=10, hours=12),
+                                                              UTCDateTime())))) == 11
     finally:
         get_settings.cache_clear()

@@ -414,7 +414,7 @@ def facts_rebuild(
     typer.echo(json.dumps({"facts": written}))
 
 
-assessment_app = typer.Typer(help="The assessment's month figures: each complete month's counts, kept.",
+assessment_app = typer.Typer(help="The assessment's month figures: each month's counts by day, kept.",
                               no_args_is_help=True)
 app.add_typer(assessment_app, name="assessment")
 
@@ -427,8 +427,8 @@ def assessment_refresh(
                                                      "connection of its own (SQLite: they make the rows, this "
                                                      "process stores them)")] = 1,
 ) -> None:
-    """Drop the months that new events touched and store every complete month missing (what the running app does
-    every ``assessment_refresh_minutes``)."""
+    """Drop the months that new events touched and store every month missing, up to its last complete day (what the
+    running app does every ``assessment_refresh_minutes``)."""
     from liandong.assessment import months
     from liandong.assessment import settings as assessment_settings
     from liandong.db import session_factory, utcnow

@@ -114,7 +114,7 @@ class Settings(BaseSettings):
     Safe with several processes: each cluster is stored once."""
     assessment_refresh_minutes: float = 10.0
     """How often the running app brings the assessment's month figures up to date (``assessment/months.py``: drop
-    the months new events touched, store the complete months missing); 0 turns it off (then run ``liandong
+    the months new events touched, store the months missing up to yesterday); 0 turns it off (then run ``liandong
     assessment refresh``). Until a month is stored again, the assessment reads it from the facts."""
 
     upload_dir: str = ""

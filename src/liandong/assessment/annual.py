@@ -54,7 +54,7 @@ def _incidents(session: Session, caller: Identity, year: int, now: dt.datetime) 
 
 
 def report(session: Session, caller: Identity, year: int, now: dt.datetime, stored: bool = True) -> dict:
-    """The report of ``year`` (``stored``: read the complete months stored, ``months.py``)."""
+    """The report of ``year`` (``stored``: read the days stored, ``months.py``)."""
     if not 1970 <= year <= 2100:
         raise Invalid("year must lie between 1970 and 2100", code="bad_period", params={"year": year})
     this, before = periods.year(year), periods.year(year - 1)

@@ -59,11 +59,22 @@ class Ctx:
     settings: Settings
     now: dt.datetime | None = None
     """The moment of asking: a period not over yet is read as it stands now (what is late is late by now)."""
+    cuts: tuple[dt.datetime, dt.datetime] | None = None
+    """Read what runs across each of several cuts at once (the month figures: every day's end, ``figures``'s
+    ``ends``): the first and the last of them, which bound the rows read; None: the one ``cut``."""
 
     @property
     def cut(self) -> dt.datetime:
         """Where the period's "at its end" lies: its end, or now if that comes first."""
         return min(self.period.end, self.now) if self.now is not None else self.period.end
+
+    @property
+    def first_cut(self) -> dt.datetime:
+        return self.cuts[0] if self.cuts else self.cut
+
+    @property
+    def last_cut(self) -> dt.datetime:
+        return self.cuts[1] if self.cuts else self.cut
 
 
 Conditions = Callable[[Ctx], Iterable[ColumnElement[bool]]]
@@ -101,6 +112,9 @@ class Source:
     at: ColumnElement | None = None
     """What puts a row of an additive source in the period (an event's time, a stage's end or start): the moment
     that decides which of the month figures' blocks of days store it."""
+    span: tuple[ColumnElement, ColumnElement | None] | None = None
+    """Of a source of the stages running at a cut (not additive): when a row begins and ends (None: it has not), so
+    that the cuts it runs across are the ones after its beginning and not after its end (``figures``'s ``ends``)."""
 
     def select(self, ctx: Ctx, keys: Iterable[str], *columns, case: bool = False) -> Select:
         """The rows of ``keys`` in the period; ``case``: joined with their case where the source is not already."""
@@ -125,9 +139,14 @@ class Part:
     """Read in a pass of its own: its condition asks about other rows (EXISTS, IN a subquery), which a database
     answers best as a (semi- or anti-) join when it is the statement's own condition, not one count's among
     others."""
+    due: ColumnElement | None = None
+    """Of a part of the stages running at a cut: counted only at a cut this moment has come by (a deadline: past
+    due then, ``sla.late_sql``)."""
 
-    def condition(self, ctx: Ctx) -> ColumnElement[bool]:
-        return and_(self.source.key.in_(self.keys), *(c for w in self.where for c in w(ctx)))
+    def condition(self, ctx: Ctx, each_cut: bool = False) -> ColumnElement[bool]:
+        """Its rows' condition; ``each_cut``: but for ``due``, which ``figures``'s ``ends`` reads cut by cut."""
+        due = [] if self.due is None or each_cut else [late_sql(self.due, ctx.cut)]
+        return and_(self.source.key.in_(self.keys), *(c for w in self.where for c in w(ctx)), *due)
 
 
 @dataclass(frozen=True)
@@ -160,8 +179,8 @@ class Count:
         return Count((*self.parts, *other.parts))
 
 
-def part(source: Source, *keys: str, where: Conditions | None = None) -> Count:
-    return Count((Part(source, keys, (where,) if where else ()),))
+def part(source: Source, *keys: str, where: Conditions | None = None, due: ColumnElement | None = None) -> Count:
+    return Count((Part(source, keys, (where,) if where else (), due=due),))
 
 
 Paths = Callable[[ColumnElement], ColumnElement]
@@ -169,30 +188,42 @@ Paths = Callable[[ColumnElement], ColumnElement]
 are grouped by in the database — a community's hundreds of rows, not its grids' tens of thousands."""
 
 
+@dataclass(frozen=True)
+class Days:
+    """Days to number rows by (the month figures'): ``of(moment)``, the SQL of the day a moment lies in (1 to
+    ``last``; 0 before the first, ``last`` + 1 after the last); ``due(moment)``, of the first day by whose end the
+    moment has come (0: by the start of the first)."""
+
+    last: int
+    of: Callable[[ColumnElement], ColumnElement]
+    due: Callable[[ColumnElement], ColumnElement]
+
+
 def figures(session: Session, counts: dict[str, Count], ctx: Ctx, per: ColumnElement | None = None,
-            when: Callable[[ColumnElement], ColumnElement] | None = None,
-            paths: Paths | None = None) -> dict[str, dict]:
+            days: Days | None = None, paths: Paths | None = None) -> dict[str, dict]:
     """Each count's rows numbered per object: one statement per source, a sum per count part over it. ``per``: an
-    expression of the case to number them by as well; ``when``: the SQL of a row's place in time from its moment
-    (``Source.at``, additive sources only), to number them by too. With either, the rows are keyed ``(obj, [per,]
-    [when])`` (the month figures: the case's town, the 4-day block). ``paths``: rows counted by grid path are
-    numbered by the area it gives, not by grid."""
+    expression of the case to number them by as well; ``days``: number the rows by day too — a row of an additive
+    source by the day its moment lies in (``Source.at``), one of the stages running at a cut by the first and last
+    day at whose end it runs (``Source.span``, ``Part.due``; ``ctx.cuts`` are the first and the last day's ends).
+    With either, the rows are keyed ``(obj, [per,] [day | first, last])`` (the month figures: the case's town, the
+    day). ``paths``: rows counted by grid path are numbered by the area it gives, not by grid."""
     by_source: dict[tuple, list[tuple[str, Part]]] = {}
     for key, count in counts.items():
         for i, p in enumerate(count.parts):
-            by_source.setdefault((p.source, (key, i) if p.alone else None), []).append((key, p))
+            apart = p.due if days is not None and p.source.span else None  # a part's first day is its own
+            by_source.setdefault((p.source, (key, i) if p.alone else None, apart), []).append((key, p))
     out: dict[str, dict] = {key: {} for key in counts}
-    for (source, _), parts in by_source.items():
-        conditions = [p.condition(ctx) for _, p in parts]
+    for (source, _, due), parts in by_source.items():
+        each_cut = days is not None and source.span is not None
+        conditions = [p.condition(ctx, each_cut) for _, p in parts]
         sums = [func.count()] if len(parts) == 1 else [func.sum(case((cond, 1), else_=0)) for cond in conditions]
         # only the rows some count wants go on to the grouping (and, where the conditions read the fact alone, to
         # the join with its case)
-        if when is not None and source.at is None:
-            raise ValueError("only the rows of an additive source lie at a moment of the period")
-        extra = ([] if per is None else [per]) + ([] if when is None else [when(source.at)])
+        when, spanned = _when(source, days, due)
+        extra = ([] if per is None else [per]) + when
         owners = [paths(source.obj) if paths is not None and source.by_path else source.obj, *extra]
         stmt = source.select(ctx, (k for _, p in parts for k in p.keys), *owners, *sums,
-                             case=per is not None).where(or_(*conditions))
+                             case=per is not None).where(or_(*conditions), *spanned)
         if source.grouped:
             stmt = stmt.group_by(*owners)
         elif extra:
@@ -200,13 +231,41 @@ def figures(session: Session, counts: dict[str, Count], ctx: Ctx, per: ColumnEle
         result = session.connection().execute(stmt)
         rows = result.cursor.fetchall()  # the driver's own tuples: without ``paths`` a region's are a row a grid
         result.close()
-        for i, (key, _) in enumerate(parts, start=len(owners)):
-            mine = out[key]
-            for row in rows:
+        head, width = len(owners) - len(when), len(owners)
+        for row in rows:
+            owner = row[:width] if extra else row[0]
+            if each_cut:
+                owner = (*row[:head], *_first_last(source, row[head:width], due is not None, days.last))  # type: ignore[union-attr]
+                if owner[-2] > owner[-1]:
+                    continue  # due only after it ended
+            for i, (key, _) in enumerate(parts, start=width):
                 if n := row[i]:
-                    owner = row[:len(owners)] if extra else row[0]
+                    mine = out[key]
                     mine[owner] = mine.get(owner, 0) + int(n)
     return out
+
+
+def _when(source: Source, days: Days | None, due: ColumnElement | None) -> tuple[list[ColumnElement], list]:
+    """What numbers a source's rows by day (``figures``'s ``days``), and the condition that keeps only the rows
+    that count on some day: for the stages running at a cut, the day each began, the day it ended (if it has: else
+    it runs on) and its ``due`` day (``_first_last``)."""
+    if days is None:
+        return [], []
+    if source.span is None:
+        if source.at is None:
+            raise ValueError("only the rows of an additive source lie at a moment of the period")
+        return [days.of(source.at)], []
+    begins, ends = source.span
+    when = [days.of(begins)] + ([] if ends is None else [days.of(ends)]) + ([] if due is None else [days.due(due)])
+    return when, ([] if ends is None else [when[1] > when[0]])  # else it ended on the day it began: no day's end
+
+
+def _first_last(source: Source, days: tuple, due: bool, last: int) -> tuple[int, int]:
+    """The first and the last day at whose end a stage runs (and is due): from the day it began (and came due) on,
+    before the day it ended — from the days ``_when`` numbers it by."""
+    begun, ended = days[0], last + 1 if source.span[1] is None else days[1]  # type: ignore[index]
+    first = max(1, begun, days[-1]) if due else max(1, begun)
+    return first, min(last, ended - 1)
 
 
 def _timely(ctx: Ctx) -> tuple[ColumnElement[bool]]:
@@ -232,14 +291,16 @@ def _events_in_period(ctx: Ctx) -> tuple:
 
 
 def _still_running(ctx: Ctx) -> tuple:  # two sources (this and _ended_after), each on an index of its own
-    """Begun before the cut, not ended: the DEFAULT partition on PostgreSQL, on its index by start."""
-    return (F.ended_at.is_(None), F.started_at < ctx.cut)
+    """Begun before the cut (the last of ``Ctx.cuts``), not ended: the DEFAULT partition on PostgreSQL, on its
+    index by start."""
+    return (F.ended_at.is_(None), F.started_at < ctx.last_cut)
 
 
 def _ended_after(ctx: Ctx) -> tuple:
-    """Begun before the cut, ended after it: in each month's partition after the cut, the few that began before
-    it, on its index by start — not every stage ended since (a year of them for a rolling year's previous period)."""
-    return (F.ended_at >= ctx.cut, F.started_at < ctx.cut)
+    """Begun before the cut, ended after it (before the last of ``Ctx.cuts``, after the first): in each month's
+    partition after the cut, the few that began before it, on its index by start — not every stage ended since (a
+    year of them for a rolling year's previous period)."""
+    return (F.ended_at >= ctx.first_cut, F.started_at < ctx.last_cut)
 
 
 def _case_join() -> list[tuple]:
@@ -263,8 +324,9 @@ class Sources:
 def _facts(obj: ColumnElement, bound: Conditions, joins: Callable[[], list[tuple]] = lambda: [],
            by_path: bool = False, at: ColumnElement = F.ended_at) -> Source:
     additive = bound not in (_still_running, _ended_after)
+    span = None if additive else (F.started_at, None if bound is _still_running else F.ended_at)
     return Source(F, obj, F.stage, bound, F.case_id, joins, by_path=by_path, additive=additive,
-                  at=at if additive else None)
+                  at=at if additive else None, span=span)
 
 
 ACTOR_EVENTS = Source(E, E.actor_id, E.action, _events_in_period, E.case_id, at=E.at)
@@ -395,16 +457,16 @@ nor while handling it (the stage after that)."""
 # --- departments (the lead unit) and regions (the case's grid) ---------------------------------------------------
 
 
-def _overdue_at_cut(ctx: Ctx) -> tuple:
-    """Past its deadline at the cut (sla.late_sql); a clock standing still since before its deadline is not."""
-    return (late_sql(F.deadline, ctx.cut), or_(F.paused_since.is_(None), late_sql(F.deadline, F.paused_since)))
+def _not_paused_in_time(ctx: Ctx) -> tuple:
+    """A clock standing still since before its deadline is not overdue (``sla.late_sql``)."""
+    return (or_(F.paused_since.is_(None), late_sql(F.deadline, F.paused_since)),)
 
 
 def _open_at_end(src: Sources, stages: tuple[str, ...], overdue: bool) -> Count:
     """Stages running at the period's end (``Ctx.cut``: begun before it, ended after it or not yet), those past
-    their deadline then when ``overdue``."""
-    where = _overdue_at_cut if overdue else None
-    return part(src.running, *stages, where=where) + part(src.ended_after, *stages, where=where)
+    their deadline then when ``overdue`` (``Part.due``)."""
+    where, due = (_not_paused_in_time, F.deadline) if overdue else (None, None)
+    return part(src.running, *stages, where=where, due=due) + part(src.ended_after, *stages, where=where, due=due)
 
 
 def disposed(src: Sources) -> Count:

@@ -1,4 +1,4 @@
-"""The month figures (``assessment/months.py``): each complete month's counts and working times per object, derived
+"""The month figures (``assessment/months.py``): each month's counts and working times per object, derived
 from the stage facts and the event log by the very counts the assessment reads, and dropped when a case they
 cover changes. A projection like the stage facts, never a counter: nothing writes them but ``months.build``."""
 
@@ -21,13 +21,18 @@ class MonthBuilt(Base):
     month: Mapped[dt.date] = mapped_column(Date, primary_key=True)
     family: Mapped[str] = mapped_column(String(20), primary_key=True)
     basis: Mapped[str] = mapped_column(String(64))
+    days: Mapped[int] = mapped_column(SmallInteger, server_default="0")
+    """How many days of the month the build holds: all of a complete month, the complete days of the month under way
+    (``months.complete_days``)."""
     token: Mapped[str] = mapped_column(String(32))
     """This build's own mark: a read checks that the months it read are still the builds it planned with."""
     built_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
-DAY_DOC = """The first day in the month of the block the row is stored for (``months.SIZES``)."""
-SIZE_DOC = """The block's size: 32 the whole month, 16, 8 or 4 days from ``day`` (the last cut by the month's end)."""
+DAY_DOC = """The first day in the month of the block the row is stored for (``months.SIZES``); for what runs across
+a day's end (``size`` 0), that day."""
+SIZE_DOC = """The block's size: 32 the whole month, 8, 2 or 1 days from ``day`` (the last cut by the month's end); 0
+what runs across the end of day ``day``."""
 TOWN_DOC = """The town the rows' cases lie in (its path), for the rows counted by id: a town's leader assesses people
 and departments on their work in the town's cases. '' for the whole district, and for the rows counted by grid path
 (their owner is already a place)."""

@@ -1,22 +1,24 @@
-"""Month figures: each complete month's counts and working minutes per object, kept so that a year is read as twelve
+"""Month figures: each month's counts and working minutes per object, by day, kept so that a year is read as twelve
 months and not as the four million facts and events behind them (a district-year in milliseconds, not seconds).
 
 They are a projection of the stage facts and the event log, as the facts are of the log — never a counter kept on
 the side:
 
 - **Built by the very counts the assessment reads** (``counts.figures`` over the month, ``counts.working_minutes``),
-  for the parts of a count that add up over months (``Source.additive``: the rows in a period are its months'
-  rows), and what runs across the month's end (a stage open at the cut), which a period ending with the month
-  reads; a period ending on another day reads that from the facts.
-- **Whole, and in blocks of days.** Each month is stored whole and in aligned blocks of 16, 8 and 4 days
-  (``SIZES``), from the same pass grouped by 4-day block in the database: a period cutting a month (a rolling year,
-  the last 30 days) reads at most three blocks of it and three loose days from the facts at each cut (``cover``).
-- **Read only where they still hold.** A month is used when it is complete, was built under today's basis (this
-  code's version, the settings the counts read, the generation of the stage facts) and no event since the last
-  ``forget_touched`` belongs to a case with rows in it — and its master's, for a merge moves 漏报. Anything else —
-  a month touched since, a month never built (the month under way), the loose days of a cut, people, departments
-  or the annual totals read within a jurisdiction other than the district's or a town's — is read from the facts,
-  so an answer is what the facts say now.
+  for the parts of a count that add up over days (``Source.additive``: the rows in a period are its days' rows),
+  and what runs across each day's end (a stage open at the cut), which a period ending with that day reads; a
+  period ending now (today, not over) reads that from the facts.
+- **Whole, and in blocks of days.** Each month is stored whole and in aligned blocks of 8, 2 and 1 days
+  (``SIZES``), from the same pass grouped by day in the database: a period cutting a month (a rolling year, the
+  last 30 days) reads at most seven blocks of it (``cover``), and no day of it from the facts.
+- **Up to the last complete day.** The month under way is stored up to yesterday (``complete_days``) and built
+  again each day, so that this month so far, or a rolling year, reads only today from the facts.
+- **Read only where they still hold.** A month is used when it was built under today's basis (this code's
+  version, the settings the counts read, the generation of the stage facts) and no event since the last
+  ``forget_touched`` belongs to a case with rows in it — and its master's, for a merge moves 漏报 — nor to a case
+  still open, which runs across the end of each day since. Anything else — a month touched since, days not
+  stored (today), people, departments or the annual totals read within a jurisdiction other than the district's
+  or a town's — is read from the facts, so an answer is what the facts say now.
 - **Kept up to date by writers, never by a read** (reads may run on a replica): ``forget_touched`` drops the
   months the new events touched, ``missing`` and ``build`` make the ones not stored. The app does both every
   ``assessment_refresh_minutes``; ``liandong assessment refresh`` does it at once, and ``--check`` compares every
@@ -41,7 +43,7 @@ from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
 import numpy as np
-from sqlalchemy import ColumnElement, and_, delete, func, literal, or_, select, text
+from sqlalchemy import ColumnElement, and_, delete, func, literal, literal_column, or_, select, text
 from sqlalchemy import case as sql_case
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
@@ -57,7 +59,7 @@ from liandong.config import get_settings
 from liandong.db import BINARY, insert_many, is_postgres, position
 from liandong.ops import partitions
 
-RULES = "3"
+RULES = "4"
 """This code's version of the month figures: a change of what they hold makes every stored month outdated."""
 WATERMARK = "assessment_months_event"
 """``meta``: the last event ``forget_touched`` accounted for."""
@@ -66,16 +68,15 @@ FAMILIES = ("inspector", "receptionist", "shift_leader", "dispatcher", "departme
 PER_TOWN = frozenset(FAMILIES) - {"region"}
 """The families whose rows (counted by id, and the district's totals) are stored per town too: not the regions,
 whose owner is a place already."""
-SIZES = (32, 16, 8, 4)
-"""How a complete month is stored: whole (32), and in aligned blocks of 16, 8 and 4 days from its first day (the
-last of each cut short by the month's end), so that a period cutting the month reads at most three blocks of it
-and three days from the facts (``cover``), not all its days from the facts."""
+SIZES = (32, 8, 2, 1)
+"""How a month is stored: whole (32), and in aligned blocks of 8, 2 and 1 days from its first day (the last of each
+cut short by the month's end), so that a period cutting the month reads at most seven blocks of it (``cover``) —
+every row in four blocks, and no day of a stored month from the facts."""
 WHOLE = (1, SIZES[0])
 """The block that is the whole month: its first day and size."""
-QUARTER = SIZES[-1]
-"""The smallest block: the rows are grouped by it, the larger ones are made of it."""
 AT_END = "@end"
-"""The stored key of a count's rows running across the month's end (``Source.additive`` False)."""
+"""The stored key of a count's rows running across a day's end (``Source.additive`` False), kept for each day (in
+``size`` 0): a period ending with any stored day reads what runs across its end too."""
 EMPTY_BEFORE = 36
 """Months before the history begins stored as empty, so that the previous period of the first ones assessed (three
 years at most) reads no facts either: what ran across its end would be every stage ended since."""
@@ -157,7 +158,9 @@ def _watermark(session: Session) -> int:
 
 def touched(session: Session, since: int) -> set[dt.date] | None:
     """The local months in which a case with an event after ``since`` (or its master) has events — whose figures
-    those events may have changed; None: too many events to say, take every month."""
+    those events may have changed — and, for a case still open, every month after up to the newest stored: it runs
+    across each of their days' ends (an entry made late, of a past day). None: too many events to say, take every
+    month."""
     E = CaseEvent
     new = session.scalar(select(func.count()).select_from(E).where(E.id > since)) or 0
     if new == 0:
@@ -167,6 +170,7 @@ def touched(session: Session, since: int) -> set[dt.date] | None:
     cases = set(session.scalars(select(E.case_id).where(E.id > since).distinct()))
     cases |= set(session.scalars(select(Case.master_id).where(Case.id.in_(cases), Case.master_id.is_not(None))))
     tz, months, ids = ZoneInfo(get_settings().timezone), set(), sorted(cases)
+    newest = session.scalar(select(func.max(MonthBuilt.month)))
     for i in range(0, len(ids), 1000):
         chunk = ids[i:i + 1000]
         spans = {case: (first, last) for case, first, last in session.execute(
@@ -175,8 +179,12 @@ def touched(session: Session, since: int) -> set[dt.date] | None:
                                            .where(StageFact.case_id.in_(chunk)).group_by(StageFact.case_id)):
             if case in spans and begun is not None:  # its first stages may lie in a month whose log was archived
                 spans[case] = (min(spans[case][0], begun), spans[case][1])
-        for first, last in spans.values():
+        running = set(session.scalars(select(StageFact.case_id).where(StageFact.case_id.in_(chunk),
+                                                                      StageFact.ended_at.is_(None))))
+        for case, (first, last) in spans.items():
             month, end = _local_month(first, tz), _local_month(last, tz)
+            if case in running and newest is not None:
+                end = max(end, newest)
             while month <= end:
                 months.add(month)
                 month = _next(month)
@@ -196,31 +204,39 @@ def block_end(day: int, size: int, length: int) -> int:
     return min(day + size - 1, length)
 
 
-def blocks_of(day: int, length: int) -> list[tuple[int, int]]:
+def blocks_of(day: int, length: int, through: int | None = None) -> list[tuple[int, int]]:
     """The stored blocks a day of a month of ``length`` days lies in, ``(first day, size)``: one a size, but none
-    that holds the very days of a larger one (the last 4 and 8 days of a 28-day February)."""
+    that holds the very days of a larger one (the last 4 days of a 28-day February), nor a day after ``through``
+    (the last day stored of the month under way)."""
     out: list[tuple[int, int]] = []
+    through = length if through is None else through
     for size in SIZES:
         first = day - (day - 1) % size
+        if block_end(first, size, length) > through:
+            continue
         if not out or out[-1][0] != first or block_end(*out[-1], length) != block_end(first, size, length):
             out.append((first, size))
     return out
 
 
-def cover(month: dt.date, first: int, last: int) -> tuple[list[tuple[int, int]], list[int]]:
-    """Days ``first`` to ``last`` of a month as stored blocks and loose days (read from the facts): from each day on,
-    the largest block that begins there and ends by ``last``, else the day alone — the whole month is one block, a
-    cut month at most three blocks and three loose days at either end."""
-    length, blocks, loose, day = _length(month), [], [], first
+def cover(month: dt.date, first: int, last: int) -> list[tuple[int, int]]:
+    """Days ``first`` to ``last`` of a month as stored blocks: from each day on, the largest block that begins there
+    and ends by ``last`` — the whole month is one block, a cut month at most seven."""
+    length, blocks, day = _length(month), [], first
     while day <= last:
-        size = next((s for s in SIZES if (day - 1) % s == 0 and block_end(day, s, length) <= last), None)
-        if size is None:
-            loose.append(day)
-            day += 1
-        else:
-            blocks.append((day, size))
-            day = block_end(day, size, length) + 1
-    return blocks, loose
+        size = next(s for s in SIZES if (day - 1) % s == 0 and block_end(day, s, length) <= last)
+        blocks.append((day, size))
+        day = block_end(day, size, length) + 1
+    return blocks
+
+
+def complete_days(month: dt.date, now: dt.datetime) -> int:
+    """How many days of a month are over by ``now`` (the district's midnights): all of a month gone by, none of one
+    to come; the month under way is stored up to its last complete day."""
+    if _period(month).end <= now:
+        return _length(month)
+    today = now.astimezone(ZoneInfo(get_settings().timezone)).date()
+    return max(0, (today - month).days)
 
 
 @dataclass(frozen=True)
@@ -231,8 +247,8 @@ class Plan:
     raw: tuple[periods.Period, ...]
     tokens: frozenset[str] = frozenset()
     """The builds of the stored months: a read checks they are still there after reading them (``_unchanged``)."""
-    end_month: dt.date | None = None
-    """The period ends with this stored month: what runs across its end is the month's, stored too."""
+    end: tuple[dt.date, int] | None = None
+    """The period ends with this stored day (its month, its day): what runs across its end is stored too."""
     paths_at: int = 0
     """Read from the facts, rows counted by grid path are grouped by their area this many ids down (a community's:
     ``service.Owners.paths_at``); 0: by grid."""
@@ -243,7 +259,7 @@ class Plan:
     @property
     def months(self) -> list[dt.date]:
         """The stored months the plan reads (whose builds ``tokens`` names)."""
-        return sorted({month for month, _, _ in self.stored} | ({self.end_month} if self.end_month else set()))
+        return sorted({month for month, _, _ in self.stored} | ({self.end[0]} if self.end else set()))
 
 
 def _answers(session: Session, name: str, path: str | None) -> bool:
@@ -269,32 +285,34 @@ def _within(column: InstrumentedAttribute[str], path: str | None) -> list[Column
 
 
 def plan(session: Session, name: str, ctx: c.Ctx, usable: bool = True, paths_at: int = 0) -> Plan:
-    """The blocks of the period's complete months stored under today's basis and untouched since (``cover``); the
-    rest from the facts, in as few stretches as the blocks leave (``paths_at``: ``Plan.paths_at``)."""
+    """The blocks of the period's complete days stored under today's basis, in months untouched since (``cover``);
+    the rest from the facts, in as few stretches as the blocks leave (``paths_at``: ``Plan.paths_at``)."""
     whole = _from_facts(ctx, paths_at)
     if not usable or ctx.now is None or not _answers(session, name, ctx.path):
         return whole
     first, last = ctx.period.first, ctx.period.last
-    month, complete = first.replace(day=1), []
-    while month <= last and _period(month).end <= ctx.now:
-        complete.append(month)
+    month, complete = first.replace(day=1), {}
+    while month <= last and (days := complete_days(month, ctx.now)):
+        complete[month] = days
         month = _next(month)
     if not complete:
         return whole
     want = basis(session, ctx.settings)
-    builds = dict(session.execute(select(MonthBuilt.month, MonthBuilt.token).where(
-        MonthBuilt.family == name, MonthBuilt.month.in_(complete), MonthBuilt.basis == want)).all())
+    builds = {month: (token, min(days, complete[month])) for month, token, days in session.execute(
+        select(MonthBuilt.month, MonthBuilt.token, MonthBuilt.days).where(
+            MonthBuilt.family == name, MonthBuilt.month.in_(sorted(complete)), MonthBuilt.basis == want))}
     stored = set(builds)
     if stored:
         changed = touched(session, _watermark(session))
         stored = set() if changed is None else stored - changed
     pieces: list[Piece] = []
     for month in sorted(stored):
-        blocks, _ = cover(month, max(first, month).day, min(last, _next(month) - dt.timedelta(days=1)).day)
-        pieces.extend((month, day, size) for day, size in blocks)
+        through = min(last, month.replace(day=builds[month][1]))
+        if max(first, month) <= through:
+            pieces.extend((month, day, size) for day, size in cover(month, max(first, month).day, through.day))
     ending = last.replace(day=1)
-    end_month = ending if ending in stored and last == _next(ending) - dt.timedelta(days=1) else None
-    if not pieces and end_month is None:
+    end = (ending, last.day) if ending in stored and last.day <= builds[ending][1] else None
+    if not pieces and end is None:
         return whole
     raw, start = [], first
     for month, day, size in pieces:
@@ -303,8 +321,8 @@ def plan(session: Session, name: str, ctx: c.Ctx, usable: bool = True, paths_at:
         start = month.replace(day=block_end(day, size, _length(month))) + dt.timedelta(days=1)
     if start <= last:
         raw.append(periods.make(start, last))
-    used = {month for month, _, _ in pieces} | ({end_month} if end_month else set())
-    return Plan(tuple(pieces), tuple(raw), frozenset(builds[m] for m in used), end_month, paths_at)
+    used = {month for month, _, _ in pieces} | ({end[0]} if end else set())
+    return Plan(tuple(pieces), tuple(raw), frozenset(builds[m][0] for m in used), end, paths_at)
 
 
 def _unchanged(session: Session, name: str, p: Plan) -> bool:
@@ -364,15 +382,15 @@ def figures(session: Session, name: str, counts: dict[str, c.Count], ctx: c.Ctx,
         if p.stored:
             _add(out, _stored(session, name, p.stored, {k: (k, v.by_path) for k, v in counts.items()}, ctx.path))
         at_end = {k + AT_END: (k, v.by_path) for k, v in counts.items() if v.only(additive=False).parts}
-        if p.end_month and at_end:
-            _add(out, _stored(session, name, ((p.end_month, *WHOLE),), at_end, ctx.path))
+        if p.end and at_end:
+            _add(out, _stored(session, name, ((*p.end, 0),), at_end, ctx.path))
         if not _unchanged(session, name, p):
             return figures(session, name, counts, ctx, _from_facts(ctx, p.paths_at))
     additive = {key: count.only(additive=True) for key, count in counts.items()}
     for stretch in p.raw:
         _add(out, c.figures(session, additive, c.Ctx(stretch, ctx.path, ctx.settings, ctx.now), paths=p.paths()))
     at_cut = {key: part for key, count in counts.items() if (part := count.only(additive=False)).parts}
-    if at_cut and p.end_month is None:
+    if at_cut and p.end is None:
         _add(out, c.figures(session, at_cut, ctx, paths=p.paths()))
     return out
 
@@ -448,15 +466,17 @@ def _drop(session: Session, month: dt.date, name: str) -> None:
 
 
 def missing(session: Session, settings: Settings, now: dt.datetime) -> list[tuple[dt.date, str]]:
-    """The complete months since the first event, of every family, not stored under today's basis."""
+    """The months since the first event with a complete day, of every family, not stored under today's basis up to
+    their last complete day (the month under way: up to yesterday)."""
     first = session.scalar(select(func.min(CaseEvent.at)))
     if first is None:
         return []
     tz, want = ZoneInfo(get_settings().timezone), basis(session, settings)
-    stored = set(session.execute(select(MonthBuilt.month, MonthBuilt.family).where(MonthBuilt.basis == want)))
+    stored = {(month, name): days for month, name, days in session.execute(
+        select(MonthBuilt.month, MonthBuilt.family, MonthBuilt.days).where(MonthBuilt.basis == want))}
     out, month = [], _local_month(first, tz)
-    while _period(month).end <= now:
-        out.extend((month, name) for name in FAMILIES if (month, name) not in stored)
+    while days := complete_days(month, now):
+        out.extend((month, name) for name in FAMILIES if stored.get((month, name), 0) < days)
         month = _next(month)
     return out
 
@@ -484,35 +504,35 @@ def store_empty(session: Session, settings: Settings, now: dt.datetime) -> int:
     todo = [(m, name) for m in before for name in FAMILIES if (m, name) not in stored]
     for m, name in todo:
         _drop(session, m, name)
-        session.add(MonthBuilt(month=m, family=name, basis=want, token=uuid.uuid4().hex, built_at=now))
+        session.add(MonthBuilt(month=m, family=name, basis=want, days=_length(m), token=uuid.uuid4().hex,
+                               built_at=now))
     session.flush()
     return len(todo)
 
 
 Rows = dict[tuple[str, str, str, int], int]
-"""``{(key, town, owner, block): n}``: a month's figures by 4-day block (its first day; 0: what runs across the
-month's end)."""
+"""``{(key, town, owner, day): n}``: a month's figures by day; of a key ``…@end``, what runs across that day's end."""
 Times = dict[tuple[str, str, str, int], list[float]]
-"""``{(stage, town, owner, block): minutes}``: a month's working times by the 4-day block the stage ended in."""
+"""``{(stage, town, owner, day): minutes}``: a month's working times by the day the stage ended in."""
 
 
-def _month_rows(session: Session, name: str, month: dt.date, settings: Settings,
-                now: dt.datetime) -> tuple[Rows, Times]:
-    """What a month holds, by 4-day block: the rows in the month and (key ``…@end``, block 0) what runs across its
-    end, and the working minutes. A row counted by id goes to its owner in the district ('') and in the town of its
-    case's grid; one counted by grid path to the community (town ''). The database groups by owner (a grid path by
-    its community), town and block."""
-    ctx = c.Ctx(_period(month), None, settings, now)
+def _month_rows(session: Session, name: str, month: dt.date, settings: Settings, now: dt.datetime,
+                through: int) -> tuple[Rows, Times]:
+    """What the month's days 1 to ``through`` hold, by day: the rows in each, what runs across each one's end (key
+    ``…@end``), and the working minutes. A row counted by id goes to its owner in the district ('') and in the town
+    of its case's grid; one counted by grid path to the community (town ''). The database groups by owner (a grid
+    path by its community), town and day — what runs across days' ends, by the first and last of them."""
+    days = _days(month, through)
+    ctx = c.Ctx(periods.make(month, month.replace(day=through)), None, settings, now, cuts=days.cuts)
     counts = {key: count.only(additive=True) for key, count in family_counts(name).items()}
     community, town = depth(session, "community"), depth(session, "town")
     towns = area_at_sql(Case.area_path, town) if name in PER_TOWN and town else None
-    block = quarters(month)
     paths = grouped_at(community)  # the database groups rows by grid path by community
 
-    def block_at(first: int) -> int:
-        if first not in range(1, _length(month) + 1):  # the source's ``at`` and its period condition disagree
-            raise ValueError(f"a row of {month:%Y-%m} lies outside the month: its source's at is not its bound")
-        return first
+    def day_at(day: int) -> int:
+        if day not in range(1, through + 1):  # the source's ``at`` and its period condition disagree
+            raise ValueError(f"a row of {month:%Y-%m} lies outside its days: its source's at is not its bound")
+        return day
 
     found: dict[tuple[object, object, bool], list[tuple[str, str]]] = {}
 
@@ -536,47 +556,66 @@ def _month_rows(session: Session, name: str, month: dt.date, settings: Settings,
         for by_path in (False, True):
             chosen = {k: v for k, v in part.items() if v.parts and v.by_path == by_path}
             per = None if by_path else towns
-            got_all = c.figures(session, chosen, ctx, per, block if daily else None, paths=paths) if chosen else {}
+            got_all = c.figures(session, chosen, ctx, per, days.numbering, paths=paths) if chosen else {}
             for key, got in got_all.items():
-                for owner, n in got.items():
-                    row = owner if isinstance(owner, tuple) else (owner,)
-                    when = block_at(row[-1]) if daily else 0
-                    for place in places(row[0], row[1] if per is not None else None, by_path):
-                        figures[(key, *place, when)] = figures.get((key, *place, when), 0) + n
+                for row, n in got.items():
+                    head = row[:-1] if daily else row[:-2]
+                    on = [day_at(row[-1])] if daily else range(row[-2], row[-1] + 1)
+                    for place in places(head[0], head[1] if per is not None else None, by_path):
+                        for day in on:
+                            figures[(key, *place, day)] = figures.get((key, *place, day), 0) + n
     times: Times = {}
     stages, by = family_stages(name), owned_by(name)
     per_town = towns if by != "path" else None
-    for row in c.working_minutes(session, stages, by, ctx, per_town, block, paths) if stages else ():
+    for row in c.working_minutes(session, stages, by, ctx, per_town, days.numbering.of, paths) if stages else ():
         for place in places(row[1], row[2] if per_town is not None else None, by == "path"):
-            times.setdefault((row[0], *place, block_at(row[-2])), []).append(row[-1])
+            times.setdefault((row[0], *place, day_at(row[-2])), []).append(row[-1])
     return figures, times
 
 
-def quarters(month: dt.date) -> Callable[[ColumnElement[dt.datetime]], ColumnElement[int]]:
-    """The SQL of the first day of the 4-day block (``QUARTER``) a moment of the month lies in (0 before the month,
-    99 after it): a CASE over the UTC instants of the blocks' local midnights, worked out here with the zone's
-    rules, so it is exact on both databases whatever the zone's daylight saving."""
-    tz, length = ZoneInfo(get_settings().timezone), _length(month)
-    starts = list(range(1, length + 1, QUARTER))
-    edges = [dt.datetime.combine(month.replace(day=d), dt.time(), tzinfo=tz).astimezone(dt.UTC) for d in starts]
-    edges.append(_period(month).end)
+@dataclass(frozen=True)
+class _Days:
+    """The days 1 to ``through`` of a month: their ends (UTC instants of the district's midnights, worked out here
+    with the zone's rules, so exact on both databases whatever its daylight saving) and the SQL that numbers a
+    moment by them (``counts.Days``)."""
 
-    def sql(at: ColumnElement[dt.datetime]) -> ColumnElement[int]:
-        within = ((at < edge, first) for first, edge in zip(starts, edges[1:], strict=True))
-        return sql_case((at < edges[0], 0), *within, else_=99)
-    return sql
+    numbering: c.Days
+    cuts: tuple[dt.datetime, dt.datetime]
 
 
-def _blocks(month: dt.date, rows: Rows | Times) -> dict[tuple, int | list[float]]:
-    """A month's rows by 4-day block folded onto every block they are stored in (``blocks_of``): ``{(…, day, size):
-    value}`` (a sum, or the minutes together); what runs across the month's end (block 0) is the whole month's
-    only."""
+def _days(month: dt.date, through: int) -> _Days:
+    tz = ZoneInfo(get_settings().timezone)
+    edges = [dt.datetime.combine(month + dt.timedelta(days=k), dt.time(), tzinfo=tz).astimezone(dt.UTC)
+             for k in range(through + 1)]
+
+    def counted(below: Callable[[dt.datetime], ColumnElement[bool]]) -> ColumnElement[int]:
+        """How many of the edges lie ``below`` the moment, as a CASE halving the edges at each step (five
+        comparisons a row, not thirty)."""
+        def between(lo: int, hi: int) -> ColumnElement[int]:
+            if lo == hi:
+                return literal_column(str(lo))
+            mid = (lo + hi + 1) // 2
+            return sql_case((below(edges[mid - 1]), between(mid, hi)), else_=between(lo, mid - 1))
+        return between(0, through + 1)
+
+    def of(at: ColumnElement[dt.datetime]) -> ColumnElement[int]:
+        return counted(lambda edge: at >= edge)
+
+    def due(at: ColumnElement[dt.datetime]) -> ColumnElement[int]:
+        return sql_case((at.is_(None), literal_column(str(through + 1))), else_=counted(lambda edge: at > edge))
+
+    return _Days(c.Days(through, of, due), (edges[1], edges[through]))
+
+
+def _blocks(month: dt.date, through: int, rows: Rows | Times) -> dict[tuple, int | list[float]]:
+    """A month's rows by day folded onto every block they are stored in (``blocks_of``): ``{(…, day, size):
+    value}`` (a sum, or the minutes together); what runs across a day's end (a key ``…@end``) in ``size`` 0."""
     length = _length(month)
-    blocks = {0: [WHOLE], **{day: blocks_of(day, length) for day in range(1, length + 1, QUARTER)}}
+    blocks = {day: blocks_of(day, length, through) for day in range(1, through + 1)}
     out: dict[tuple, int | list[float]] = {}
     for key, value in rows.items():
-        head = key[:-1]
-        for block in blocks[key[-1]]:
+        head, day = key[:-1], key[-1]
+        for block in [(day, 0)] if head[0].endswith(AT_END) else blocks[day]:
             at = head + block
             if isinstance(value, list):
                 out.setdefault(at, []).extend(value)  # type: ignore[union-attr]
@@ -587,35 +626,41 @@ def _blocks(month: dt.date, rows: Rows | Times) -> dict[tuple, int | list[float]
 
 def build(session: Session, month: dt.date, name: str, settings: Settings, now: dt.datetime,
           made: Made | None = None) -> bool:
-    """Store a month's figures of a family (False: stored meanwhile by another process). The caller commits.
+    """Store a month's figures of a family up to its last complete day (False: stored meanwhile by another
+    process). The caller commits.
 
     ``made``: the rows, made beforehand by another process (``_make``), stored as they are if they still hold — the
-    same basis, and no event since they were read that touches the month (``touched``, the rule ``forget_touched``
-    keeps) — else made again here."""
-    if _period(month).end > now:
-        raise ValueError(f"{month:%Y-%m} is not over: only a complete month is stored")
+    same basis and days, and no event since they were read that touches the month (``touched``, the rule
+    ``forget_touched`` keeps) — else made again here."""
+    through = complete_days(month, now)
+    if not through:
+        raise ValueError(f"{month:%Y-%m} has no complete day yet: only complete days are stored")
     _one_writer(session, month, name)
     want = basis(session, settings)
-    if session.scalar(select(MonthBuilt.basis).where(MonthBuilt.month == month, MonthBuilt.family == name)) == want:
+    found = session.execute(select(MonthBuilt.basis, MonthBuilt.days).where(MonthBuilt.month == month,
+                                                                            MonthBuilt.family == name)).first()
+    if found is not None and found.basis == want and found.days >= through:
         return False
     _drop(session, month, name)  # on SQLite the first write: from here no event commits until this build does
-    if made is None or made.basis != want or not _still(session, made.newest, month):
+    if made is None or (made.basis, made.days) != (want, through) or not _still(session, made.newest, month):
         made = _made(session, month, name, settings, now)
     insert_many(session, MonthFigure.__table__, ("month", "family", "key", "town", "owner", "day", "size", "n"),
                 made.figures)  # hundreds of thousands of plain rows: the driver's own executemany, COPY on PostgreSQL
     insert_many(session, MonthTimes.__table__, ("month", "family", "stage", "town", "owner", "day", "size", "minutes"),
                 made.times)
-    session.add(MonthBuilt(month=month, family=name, basis=want, token=uuid.uuid4().hex, built_at=now))
+    session.add(MonthBuilt(month=month, family=name, basis=want, days=through, token=uuid.uuid4().hex,
+                           built_at=now))
     session.flush()
     return True
 
 
 @dataclass(frozen=True)
 class Made:
-    """A month's rows of a family as they are stored, and what they were made under: the basis and the newest
-    event when they were read."""
+    """A month's rows of a family as they are stored, and what they were made under: the basis, the days they hold
+    and the newest event when they were read."""
 
     basis: str
+    days: int
     newest: int
     figures: list[tuple]
     times: list[tuple]
@@ -634,11 +679,13 @@ def _still(session: Session, newest: int, month: dt.date) -> bool:
 
 
 def _made(session: Session, month: dt.date, name: str, settings: Settings, now: dt.datetime) -> Made:
-    figures, times = _month_rows(session, name, month, settings, now)
+    through = complete_days(month, now)
+    figures, times = _month_rows(session, name, month, settings, now, through)
     m = month.isoformat()
-    return Made(basis(session, settings), _newest(session),
-                [(m, name, *key, n) for key, n in _blocks(month, figures).items()],
-                [(m, name, *key, np.array(v, dtype=float).tobytes()) for key, v in _blocks(month, times).items()])
+    return Made(basis(session, settings), through, _newest(session),
+                [(m, name, *key, n) for key, n in _blocks(month, through, figures).items()],
+                [(m, name, *key, np.array(v, dtype=float).tobytes())
+                 for key, v in _blocks(month, through, times).items()])
 
 
 def check(session: Session, settings: Settings, now: dt.datetime) -> list[dict]:
@@ -647,12 +694,13 @@ def check(session: Session, settings: Settings, now: dt.datetime) -> list[dict]:
     want = basis(session, settings)
     changed = touched(session, _watermark(session))
     out = []
-    for month, name in session.execute(select(MonthBuilt.month, MonthBuilt.family).where(MonthBuilt.basis == want)
-                                       .order_by(MonthBuilt.month, MonthBuilt.family)):
+    for month, name, days in session.execute(select(MonthBuilt.month, MonthBuilt.family, MonthBuilt.days)
+                                             .where(MonthBuilt.basis == want, MonthBuilt.days > 0)
+                                             .order_by(MonthBuilt.month, MonthBuilt.family)):
         if changed is None or month in changed:
             continue
-        figures, times = _month_rows(session, name, month, settings, now)
-        figures, times = _blocks(month, figures), _blocks(month, times)
+        figures, times = _month_rows(session, name, month, settings, now, days)
+        figures, times = _blocks(month, days, figures), _blocks(month, days, times)
         stored = {(k, t, o, d, z): n for k, t, o, d, z, n in session.execute(
             select(MonthFigure.key, MonthFigure.town, MonthFigure.owner, MonthFigure.day, MonthFigure.size,
                    MonthFigure.n).where(MonthFigure.month == month, MonthFigure.family == name))}

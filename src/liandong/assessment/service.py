@@ -5,8 +5,8 @@ figure to the cases behind it.
 Who may look: leaders, the centre's shift leaders and dispatchers, commanders and administrators, each within their
 jurisdiction (the case rule's area: a town sees its own towns, communities, people and the cases in it; the
 district sees all). A department's staff, who see only the cases assigned to them, are refused. Nothing is
-written; the figures are read from the event log and the stage facts at the moment of asking — a complete month
-from its stored figures where they still hold (``months.py``), which give the same answer faster.
+written; the figures are read from the event log and the stage facts at the moment of asking — the days gone by
+from their stored figures where they still hold (``months.py``), which give the same answer faster.
 """
 
 from __future__ import annotations
@@ -292,7 +292,7 @@ def scores(session: Session, caller: Identity, object_name: str, period: Period,
 def assess(session: Session, caller: Identity, object_name: str, period: Period, now: dt.datetime,
            stored: bool = True) -> dict:
     """Every object of the type within the caller's jurisdiction, assessed over ``period``, with the previous
-    period's score beside it; rows ranked best first. The complete months stored (``months.py``) are read from
+    period's score beside it; rows ranked best first. The days stored (``months.py``) are read from
     there unless ``stored`` is False (the same figures, read from the facts alone)."""
     reading = _Reading(session, caller, object_name, period, now, stored)
     obj, ctx, owners, plan = reading.obj, reading.ctx, reading.owners, reading.plan
