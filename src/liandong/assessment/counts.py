@@ -210,11 +210,14 @@ def figures(session: Session, counts: dict[str, Count], ctx: Ctx, per: ColumnEle
     by_source: dict[tuple, list[tuple[str, Part]]] = {}
     for key, count in counts.items():
         for i, p in enumerate(count.parts):
-            apart = p.due if days is not None and p.source.span else None  # a part's first day is its own
-            by_source.setdefault((p.source, (key, i) if p.alone else None, apart), []).append((key, p))
+            by_source.setdefault((p.source, (key, i) if p.alone else None), []).append((key, p))
     out: dict[str, dict] = {key: {} for key in counts}
-    for (source, _, due), parts in by_source.items():
+    for (source, _), parts in by_source.items():
         each_cut = days is not None and source.span is not None
+        dues = {p.due for _, p in parts if p.due is not None}
+        if len(dues) > 1:
+            raise ValueError("the parts of a source read together come due by one moment")
+        due = next(iter(dues)) if each_cut and dues else None
         conditions = [p.condition(ctx, each_cut) for _, p in parts]
         sums = [func.count()] if len(parts) == 1 else [func.sum(case((cond, 1), else_=0)) for cond in conditions]
         # only the rows some count wants go on to the grouping (and, where the conditions read the fact alone, to
@@ -234,12 +237,16 @@ def figures(session: Session, counts: dict[str, Count], ctx: Ctx, per: ColumnEle
         head, width = len(owners) - len(when), len(owners)
         for row in rows:
             owner = row[:width] if extra else row[0]
-            if each_cut:
-                owner = (*row[:head], *_first_last(source, row[head:width], due is not None, days.last))  # type: ignore[union-attr]
-                if owner[-2] > owner[-1]:
-                    continue  # due only after it ended
-            for i, (key, _) in enumerate(parts, start=width):
+            if each_cut:  # the days of a part with a due moment: from when it came due
+                running = _first_last(source, row[head:width], False, days.last)  # type: ignore[union-attr]
+                late = _first_last(source, row[head:width], True, days.last) if due is not None else running  # type: ignore[union-attr]
+            for i, (key, p) in enumerate(parts, start=width):
                 if n := row[i]:
+                    if each_cut:
+                        first, last = late if p.due is not None else running
+                        if first > last:
+                            continue  # due only after it ended
+                        owner = (*row[:head], first, last)
                     mine = out[key]
                     mine[owner] = mine.get(owner, 0) + int(n)
     return out

@@ -31,8 +31,9 @@ class MonthBuilt(Base):
 
 DAY_DOC = """The first day in the month of the block the row is stored for (``months.SIZES``); for what runs across
 a day's end (``size`` 0), that day."""
-SIZE_DOC = """The block's size: 32 the whole month, 8, 2 or 1 days from ``day`` (the last cut by the month's end); 0
-what runs across the end of day ``day``."""
+SIZE_DOC = """The block's size: 32 the whole month, 8 or 1 days from ``day`` (the last 8 cut by the month's end); 0
+what runs across the end of day ``day``, as its change on the day before (``months.AT_END``). Before the day in
+the key: the days' changes up to a day are a range of it."""
 TOWN_DOC = """The town the rows' cases lie in (its path), for the rows counted by id: a town's leader assesses people
 and departments on their work in the town's cases. '' for the whole district, and for the rows counted by grid path
 (their owner is already a place)."""
@@ -46,8 +47,8 @@ class MonthFigure(Base):
 
     month: Mapped[dt.date] = mapped_column(Date, primary_key=True)
     family: Mapped[str] = mapped_column(String(20), primary_key=True)
-    day: Mapped[int] = mapped_column(SmallInteger, primary_key=True, doc=DAY_DOC)
     size: Mapped[int] = mapped_column(SmallInteger, primary_key=True, doc=SIZE_DOC)
+    day: Mapped[int] = mapped_column(SmallInteger, primary_key=True, doc=DAY_DOC)
     key: Mapped[str] = mapped_column(String(40), primary_key=True)
     town: Mapped[str] = mapped_column(String(200), primary_key=True, doc=TOWN_DOC)
     owner: Mapped[str] = mapped_column(String(200), primary_key=True)
@@ -62,8 +63,8 @@ class MonthTimes(Base):
 
     month: Mapped[dt.date] = mapped_column(Date, primary_key=True)
     family: Mapped[str] = mapped_column(String(20), primary_key=True)
-    day: Mapped[int] = mapped_column(SmallInteger, primary_key=True, doc=DAY_DOC)
     size: Mapped[int] = mapped_column(SmallInteger, primary_key=True, doc=SIZE_DOC)
+    day: Mapped[int] = mapped_column(SmallInteger, primary_key=True, doc=DAY_DOC)
     town: Mapped[str] = mapped_column(String(200), primary_key=True, doc=TOWN_DOC)
     owner: Mapped[str] = mapped_column(String(200), primary_key=True)
     stage: Mapped[str] = mapped_column(String(20), primary_key=True)

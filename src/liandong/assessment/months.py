@@ -8,9 +8,9 @@ the side:
   for the parts of a count that add up over days (``Source.additive``: the rows in a period are its days' rows),
   and what runs across each day's end (a stage open at the cut), which a period ending with that day reads; a
   period ending now (today, not over) reads that from the facts.
-- **Whole, and in blocks of days.** Each month is stored whole and in aligned blocks of 8, 2 and 1 days
+- **Whole, and in blocks of days.** Each month is stored whole and in aligned blocks of 8 days and of a day
   (``SIZES``), from the same pass grouped by day in the database: a period cutting a month (a rolling year, the
-  last 30 days) reads at most seven blocks of it (``cover``), and no day of it from the facts.
+  last 30 days) reads at most ten blocks of it (``cover``), and no day of it from the facts.
 - **Up to the last complete day.** The month under way is stored up to yesterday (``complete_days``) and built
   again each day, so that this month so far, or a rolling year, reads only today from the facts.
 - **Read only where they still hold.** A month is used when it was built under today's basis (this code's
@@ -68,15 +68,17 @@ FAMILIES = ("inspector", "receptionist", "shift_leader", "dispatcher", "departme
 PER_TOWN = frozenset(FAMILIES) - {"region"}
 """The families whose rows (counted by id, and the district's totals) are stored per town too: not the regions,
 whose owner is a place already."""
-SIZES = (32, 8, 2, 1)
-"""How a month is stored: whole (32), and in aligned blocks of 8, 2 and 1 days from its first day (the last of each
-cut short by the month's end), so that a period cutting the month reads at most seven blocks of it (``cover``) —
-every row in four blocks, and no day of a stored month from the facts."""
+SIZES = (32, 8, 1)
+"""How a month is stored: whole (32), and in aligned blocks of 8 days and of one day from its first day (the last
+8 cut short by the month's end), so that a period cutting the month reads at most ten blocks of it (``cover``) —
+every row in three blocks, and no day of a stored month from the facts."""
 WHOLE = (1, SIZES[0])
 """The block that is the whole month: its first day and size."""
 AT_END = "@end"
-"""The stored key of a count's rows running across a day's end (``Source.additive`` False), kept for each day (in
-``size`` 0): a period ending with any stored day reads what runs across its end too."""
+"""The stored key of a count's rows running across a day's end (``Source.additive`` False), kept for each day as
+its change on the day before (in ``size`` 0; the first day's whole): what runs across the end of day D is the sum
+of days 1 to D — a period ending with any stored day reads it, and a stage open for weeks is two rows, not one a
+day."""
 EMPTY_BEFORE = 36
 """Months before the history begins stored as empty, so that the previous period of the first ones assessed (three
 years at most) reads no facts either: what ran across its end would be every stage ended since."""
@@ -206,8 +208,8 @@ def block_end(day: int, size: int, length: int) -> int:
 
 def blocks_of(day: int, length: int, through: int | None = None) -> list[tuple[int, int]]:
     """The stored blocks a day of a month of ``length`` days lies in, ``(first day, size)``: one a size, but none
-    that holds the very days of a larger one (the last 4 days of a 28-day February), nor a day after ``through``
-    (the last day stored of the month under way)."""
+    that holds the very days of a larger one, nor a day after ``through`` (the last day stored of the month under
+    way)."""
     out: list[tuple[int, int]] = []
     through = length if through is None else through
     for size in SIZES:
@@ -221,7 +223,7 @@ def blocks_of(day: int, length: int, through: int | None = None) -> list[tuple[i
 
 def cover(month: dt.date, first: int, last: int) -> list[tuple[int, int]]:
     """Days ``first`` to ``last`` of a month as stored blocks: from each day on, the largest block that begins there
-    and ends by ``last`` — the whole month is one block, a cut month at most seven."""
+    and ends by ``last`` — the whole month is one block, a cut month at most ten."""
     length, blocks, day = _length(month), [], first
     while day <= last:
         size = next(s for s in SIZES if (day - 1) % s == 0 and block_end(day, s, length) <= last)
@@ -357,15 +359,21 @@ def _pieces(table: type[MonthFigure] | type[MonthTimes], pieces: tuple[Piece, ..
                  for (day, size), found in sorted(kinds.items())))
 
 
-def _stored(session: Session, name: str, pieces: tuple[Piece, ...], keys: dict[str, tuple[str, bool]],
+def _ends(table: type[MonthFigure], month: dt.date, day: int) -> ColumnElement[bool]:
+    """The rows of what runs across the end of a month's ``day``: the changes of its days up to it (``AT_END``), a
+    range of the primary key."""
+    return and_(table.month == month, table.size == 0, table.day <= day)
+
+
+def _stored(session: Session, name: str, rows: ColumnElement[bool], keys: dict[str, tuple[str, bool]],
             path: str | None) -> dict[str, dict]:
-    """Stored figures summed over ``pieces``: ``keys`` maps each stored key to the count it adds to and whether that
-    count is by grid path (its owners paths, not ids)."""
+    """Stored figures summed over the ``rows`` (``_pieces``, ``_ends``): ``keys`` maps each stored key to the count it
+    adds to and whether that count is by grid path (its owners paths, not ids)."""
     out: dict[str, dict] = {}
     picked = [and_(MonthFigure.key.in_(sorted(k for k, (_, p) in keys.items() if p == by_path)),
                    _where(MonthFigure, by_path, path)) for by_path in (False, True)]
     rows = session.execute(select(MonthFigure.key, MonthFigure.owner, func.sum(MonthFigure.n))
-                           .where(MonthFigure.family == name, _pieces(MonthFigure, pieces), or_(*picked))
+                           .where(MonthFigure.family == name, rows, or_(*picked))
                            .group_by(MonthFigure.key, MonthFigure.owner))
     for key, owner, n in rows:
         count, by_path = keys[key]
@@ -380,10 +388,11 @@ def figures(session: Session, name: str, counts: dict[str, c.Count], ctx: c.Ctx,
     out: dict[str, dict] = {key: {} for key in counts}
     if p.tokens:
         if p.stored:
-            _add(out, _stored(session, name, p.stored, {k: (k, v.by_path) for k, v in counts.items()}, ctx.path))
+            _add(out, _stored(session, name, _pieces(MonthFigure, p.stored),
+                              {k: (k, v.by_path) for k, v in counts.items()}, ctx.path))
         at_end = {k + AT_END: (k, v.by_path) for k, v in counts.items() if v.only(additive=False).parts}
         if p.end and at_end:
-            _add(out, _stored(session, name, ((*p.end, 0),), at_end, ctx.path))
+            _add(out, _stored(session, name, _ends(MonthFigure, *p.end), at_end, ctx.path))
         if not _unchanged(session, name, p):
             return figures(session, name, counts, ctx, _from_facts(ctx, p.paths_at))
     additive = {key: count.only(additive=True) for key, count in counts.items()}
@@ -511,7 +520,8 @@ def store_empty(session: Session, settings: Settings, now: dt.datetime) -> int:
 
 
 Rows = dict[tuple[str, str, str, int], int]
-"""``{(key, town, owner, day): n}``: a month's figures by day; of a key ``…@end``, what runs across that day's end."""
+"""``{(key, town, owner, day): n}``: a month's figures by day; of a key ``…@end``, the change on the day before of
+what runs across that day's end (``AT_END``)."""
 Times = dict[tuple[str, str, str, int], list[float]]
 """``{(stage, town, owner, day): minutes}``: a month's working times by the day the stage ended in."""
 
@@ -519,9 +529,10 @@ Times = dict[tuple[str, str, str, int], list[float]]
 def _month_rows(session: Session, name: str, month: dt.date, settings: Settings, now: dt.datetime,
                 through: int) -> tuple[Rows, Times]:
     """What the month's days 1 to ``through`` hold, by day: the rows in each, what runs across each one's end (key
-    ``…@end``), and the working minutes. A row counted by id goes to its owner in the district ('') and in the town
-    of its case's grid; one counted by grid path to the community (town ''). The database groups by owner (a grid
-    path by its community), town and day — what runs across days' ends, by the first and last of them."""
+    ``…@end``, as each day's change: a stage counts from the first day's end it runs across to the last), and the
+    working minutes. A row counted by id goes to its owner in the district ('') and in the town of its case's grid;
+    one counted by grid path to the community (town ''). The database groups by owner (a grid path by its
+    community), town and day — what runs across days' ends, by the first and last of them."""
     days = _days(month, through)
     ctx = c.Ctx(periods.make(month, month.replace(day=through)), None, settings, now, cuts=days.cuts)
     counts = {key: count.only(additive=True) for key, count in family_counts(name).items()}
@@ -529,10 +540,8 @@ def _month_rows(session: Session, name: str, month: dt.date, settings: Settings,
     towns = area_at_sql(Case.area_path, town) if name in PER_TOWN and town else None
     paths = grouped_at(community)  # the database groups rows by grid path by community
 
-    def day_at(day: int) -> int:
-        if day not in range(1, through + 1):  # the source's ``at`` and its period condition disagree
-            raise ValueError(f"a row of {month:%Y-%m} lies outside its days: its source's at is not its bound")
-        return day
+    def outside() -> ValueError:  # the source's ``at`` and its period condition disagree
+        return ValueError(f"a row of {month:%Y-%m} lies outside its days: its source's at is not its bound")
 
     found: dict[tuple[object, object, bool], list[tuple[str, str]]] = {}
 
@@ -559,17 +568,24 @@ def _month_rows(session: Session, name: str, month: dt.date, settings: Settings,
             got_all = c.figures(session, chosen, ctx, per, days.numbering, paths=paths) if chosen else {}
             for key, got in got_all.items():
                 for row, n in got.items():
-                    head = row[:-1] if daily else row[:-2]
-                    on = [day_at(row[-1])] if daily else range(row[-2], row[-1] + 1)
-                    for place in places(head[0], head[1] if per is not None else None, by_path):
-                        for day in on:
-                            figures[(key, *place, day)] = figures.get((key, *place, day), 0) + n
+                    if daily:
+                        if not 0 < row[-1] <= through:
+                            raise outside()
+                        changes = ((row[-1], n),)
+                    else:  # from its first day's end to its last's
+                        changes = ((row[-2], n), (row[-1] + 1, -n)) if row[-1] < through else ((row[-2], n),)
+                    for place in places(row[0], row[1] if per is not None else None, by_path):
+                        for day, change in changes:
+                            at = (key, *place, day)
+                            figures[at] = figures.get(at, 0) + change
     times: Times = {}
     stages, by = family_stages(name), owned_by(name)
     per_town = towns if by != "path" else None
     for row in c.working_minutes(session, stages, by, ctx, per_town, days.numbering.of, paths) if stages else ():
+        if not 0 < row[-2] <= through:
+            raise outside()
         for place in places(row[1], row[2] if per_town is not None else None, by == "path"):
-            times.setdefault((row[0], *place, day_at(row[-2])), []).append(row[-1])
+            times.setdefault((row[0], *place, row[-2]), []).append(row[-1])
     return figures, times
 
 
@@ -598,29 +614,45 @@ def _days(month: dt.date, through: int) -> _Days:
             return sql_case((below(edges[mid - 1]), between(mid, hi)), else_=between(lo, mid - 1))
         return between(0, through + 1)
 
+    made: dict[tuple[str, int], ColumnElement[int]] = {}  # a tree a column (the sources' own, alive meanwhile)
+
     def of(at: ColumnElement[dt.datetime]) -> ColumnElement[int]:
-        return counted(lambda edge: at >= edge)
+        if ("of", id(at)) not in made:
+            made["of", id(at)] = counted(lambda edge: at >= edge)
+        return made["of", id(at)]
 
     def due(at: ColumnElement[dt.datetime]) -> ColumnElement[int]:
-        return sql_case((at.is_(None), literal_column(str(through + 1))), else_=counted(lambda edge: at > edge))
+        if ("due", id(at)) not in made:
+            made["due", id(at)] = sql_case((at.is_(None), literal_column(str(through + 1))),
+                                           else_=counted(lambda edge: at > edge))
+        return made["due", id(at)]
 
     return _Days(c.Days(through, of, due), (edges[1], edges[through]))
 
 
 def _blocks(month: dt.date, through: int, rows: Rows | Times) -> dict[tuple, int | list[float]]:
     """A month's rows by day folded onto every block they are stored in (``blocks_of``): ``{(…, day, size):
-    value}`` (a sum, or the minutes together); what runs across a day's end (a key ``…@end``) in ``size`` 0."""
+    value}`` (a sum, or the minutes together); the changes of what runs across a day's end (a key ``…@end``) in
+    ``size`` 0, but none that is nothing (``AT_END``)."""
     length = _length(month)
     blocks = {day: blocks_of(day, length, through) for day in range(1, through + 1)}
     out: dict[tuple, int | list[float]] = {}
+    if isinstance(next(iter(rows.values()), None), list):  # the minutes: one list a block
+        for key, value in rows.items():
+            head = key[:-1]
+            for day, size in blocks[key[-1]]:
+                out.setdefault((*head, day, size), []).extend(value)  # type: ignore[union-attr, arg-type]
+        return out
+    get = out.get
     for key, value in rows.items():
-        head, day = key[:-1], key[-1]
-        for block in [(day, 0)] if head[0].endswith(AT_END) else blocks[day]:
-            at = head + block
-            if isinstance(value, list):
-                out.setdefault(at, []).extend(value)  # type: ignore[union-attr]
-            else:
-                out[at] = out.get(at, 0) + value  # type: ignore[operator]
+        head = key[:-1]
+        if head[0].endswith(AT_END):
+            if value:
+                out[(*head, key[-1], 0)] = value
+            continue
+        for day, size in blocks[key[-1]]:
+            at = (*head, day, size)
+            out[at] = get(at, 0) + value  # type: ignore[operator]
     return out
 
 
