@@ -3,7 +3,7 @@
 report, each timed as the median of a few calls beside a bare aggregate over the same facts table in the same run
 (stage, count, mean working time of the stages ended in the period) — the ratio says what the assessment's own
 rules cost over reading the facts at all. Each is timed twice: from the facts alone, and as served, with the
-complete months stored (``assessment/months.py``), after checking that both give the same answer.
+days stored (``assessment/months.py``), after checking that both give the same answer.
 
 ``bench/simulation.py`` measures the simulated Minhang year the same way (``year=``): a district's year with its
 people, so the people's figures count real groups too.
@@ -38,7 +38,7 @@ def _median(fn, rounds: int) -> float:
 def measure(url: str, now: dt.datetime, rounds: int = 3, year: int | None = None, compare: bool = True,
             days: int = 365) -> dict:
     """The last ``days`` days before ``now``, or the calendar ``year`` (read as of its end, or ``now`` if later): first
-    from the facts alone (``stored=False``), then with the complete months stored (``assessment/months.py``; the
+    from the facts alone (``stored=False``), then with the days stored (``assessment/months.py``; the
     time to store them is ``months_refresh_s``). ``compare=False`` times the stored way only (ten million cases:
     a year from the facts takes many minutes an object type; ``liandong assessment refresh --check`` compares)."""
     from sqlalchemy import func, select
@@ -138,8 +138,8 @@ def main() -> None:
     parser.add_argument("--stored-only", action="store_true", help="time the stored months only, not the facts "
                         "(and do not compare the two): for ten million cases")
     parser.add_argument("--now", type=dt.datetime.fromisoformat, help="without --year: read as of this moment "
-                        "(ISO, with its offset), not the clock's: the last day of a month, whose days so far are "
-                        "all read from the facts")
+                        "(ISO, with its offset), not the clock's: the last day of a month, say (its days before are "
+                        "stored, the day itself read from the facts)")
     args = parser.parse_args()
     now = args.now or dt.datetime.now(dt.UTC)
     if now.tzinfo is None:

@@ -275,7 +275,7 @@ def test_periods_cutting_months_read_blocks_of_days_and_give_what_the_facts_give
                     counts = months.family_counts(name)
                     assert folded(months.figures(s, name, counts, ctx, p), counts, community) == \
                         folded(c.figures(s, counts, ctx), counts, community), (name, period.label)
-                    # the loose days grouped by community in the database: the same
+                    # what is read from the facts (today) grouped by community in the database: the same
                     by_community = months.plan(s, name, ctx, paths_at=community)
                     assert by_community.raw == p.raw and by_community.paths() is not None
                     assert months.figures(s, name, counts, ctx, by_community) == \
@@ -406,9 +406,14 @@ def test_a_touched_month_is_read_from_the_facts_until_stored_again(edges):
     late = report(url, rec, "hotline", "2026-07-15 09:00")  # an entry made late, of a July case
     act(url, late, "accept", rec, "2026-07-15 09:05")
     act(url, late, "file", lead_, "2026-07-15 09:10")
-    assert stored(url, "shift_leader", PERIODS[0]) == (MAY, JUNE)  # July is read from the facts
+    with unit_of_work(url) as s:  # July's days before the 15th still stored; from it on, from the facts
+        july = months.plan(s, "shift_leader", c.Ctx(PERIODS[0], None, assessment_settings.current(), NOW))
+    assert july.months == [MAY, JUNE, JULY]
+    assert july.stored[-7:] == ((JULY, 1, 8), *((JULY, d, 1) for d in range(9, 15)))
+    assert [(r.first, r.last) for r in july.raw] == [(dt.date(2026, 7, 15), dt.date(2026, 7, 31))]
+    assert july.end is None  # what ran across 31 July's end: from the facts
     # and 1 August too: the case, still open, ran across its end (no event of it lies in August)
-    assert stored(url, "department", PERIODS[3]) == (JUNE,)
+    assert stored(url, "department", PERIODS[3]) == (JUNE, JULY)
     with unit_of_work(url) as s:
         after = service.assess(s, LEADER, "shift_leader", PERIODS[0], NOW)
     me = edges["users"]["shift_leader"]
@@ -418,6 +423,47 @@ def test_a_touched_month_is_read_from_the_facts_until_stored_again(edges):
     assert refresh(url) == {"dropped": 2 * len(months.FAMILIES), "built": 2 * len(months.FAMILIES), "empty": 0,
                             "missing": 0}
     assert stored(url, "shift_leader", PERIODS[0]) == (MAY, JUNE, JULY)
+    same_both_ways(url)
+
+
+def test_an_entry_made_late_that_ends_an_open_case_outdates_the_days_after_it(edges):
+    """A case filed on 15 July (entered late) runs across every day's end since; voided later with a void dated 20
+    July it no longer does — the days stored after it (1 August) are read from the facts until a refresh, which
+    gives the facts' answer again."""
+    url = edges["url"]
+    rec, lead_ = person(url, "receptionist"), person(url, "shift_leader")
+    case = report(url, rec, "hotline", "2026-07-15 09:00")
+    act(url, case, "accept", rec, "2026-07-15 09:05")
+    act(url, case, "file", lead_, "2026-07-15 09:10")
+    refresh(url)
+    first_of_august = periods.make(AUGUST, AUGUST)
+    with unit_of_work(url) as s:
+        before = service.assess(s, LEADER, "town", first_of_august, NOW)["rows"]
+    act(url, case, "void", lead_, "2026-07-20 09:00", reason="重复")
+    with unit_of_work(url) as s:
+        assert months.touched(s, months._watermark(s)) == {JULY: 15, AUGUST: 1}
+    assert stored(url, "region", first_of_august) == ()
+    with unit_of_work(url) as s:
+        after = service.assess(s, LEADER, "town", first_of_august, NOW)["rows"]
+    assert sum(r["indicators"]["close_due"] for r in after) == sum(r["indicators"]["close_due"] for r in before) - 1
+    refresh(url)
+    assert stored(url, "region", first_of_august) == (AUGUST,)
+    same_both_ways(url)
+
+
+def test_work_done_today_leaves_the_days_before_it_stored(edges):
+    """A case reported and worked today (``NOW``, 2 August) touches no day gone by: the month under way's stored
+    days are still read, today from the facts."""
+    url = edges["url"]
+    refresh(url)
+    rec = person(url, "receptionist")
+    case = report(url, rec, "hotline", "2026-08-02 09:30")
+    act(url, case, "accept", rec, "2026-08-02 09:40")
+    with unit_of_work(url) as s:
+        assert months.touched(s, months._watermark(s)) == {AUGUST: 2}
+        p = months.plan(s, "receptionist", c.Ctx(periods.make(AUGUST, dt.date(2026, 8, 2)), None,
+                                                  assessment_settings.current(), NOW))
+    assert p.stored == ((AUGUST, 1, 1),) and [(r.first, r.last) for r in p.raw] == [(NOW.date(), NOW.date())]
     same_both_ways(url)
 
 

@@ -61,7 +61,7 @@ class Ctx:
     """The moment of asking: a period not over yet is read as it stands now (what is late is late by now)."""
     cuts: tuple[dt.datetime, dt.datetime] | None = None
     """Read what runs across each of several cuts at once (the month figures: every day's end, ``figures``'s
-    ``ends``): the first and the last of them, which bound the rows read; None: the one ``cut``."""
+    ``days``): the first and the last of them, which bound the rows read; None: the one ``cut``."""
 
     @property
     def cut(self) -> dt.datetime:
@@ -70,10 +70,12 @@ class Ctx:
 
     @property
     def first_cut(self) -> dt.datetime:
+        """The earliest cut read (``cuts``): a stage ended before it runs across none."""
         return self.cuts[0] if self.cuts else self.cut
 
     @property
     def last_cut(self) -> dt.datetime:
+        """The latest cut read (``cuts``): a stage begun at or after it runs across none."""
         return self.cuts[1] if self.cuts else self.cut
 
 
@@ -108,13 +110,13 @@ class Source:
     """Its rows count for the case's grid path, which the service folds onto regions and inspectors."""
     additive: bool = True
     """A period's rows are its months' rows together (the rows in a period: events, stages ended or begun in it);
-    False for the stages running at the period's end, which no month holds (``months.py``)."""
+    False for the stages running at the period's end, which a month holds for each day's end only (``months.py``)."""
     at: ColumnElement | None = None
     """What puts a row of an additive source in the period (an event's time, a stage's end or start): the moment
     that decides which of the month figures' blocks of days store it."""
     span: tuple[ColumnElement, ColumnElement | None] | None = None
     """Of a source of the stages running at a cut (not additive): when a row begins and ends (None: it has not), so
-    that the cuts it runs across are the ones after its beginning and not after its end (``figures``'s ``ends``)."""
+    that the cuts it runs across are the ones after its beginning and not after its end (``figures``'s ``days``)."""
 
     def select(self, ctx: Ctx, keys: Iterable[str], *columns, case: bool = False) -> Select:
         """The rows of ``keys`` in the period; ``case``: joined with their case where the source is not already."""
@@ -144,7 +146,7 @@ class Part:
     due then, ``sla.late_sql``)."""
 
     def condition(self, ctx: Ctx, each_cut: bool = False) -> ColumnElement[bool]:
-        """Its rows' condition; ``each_cut``: but for ``due``, which ``figures``'s ``ends`` reads cut by cut."""
+        """Its rows' condition; ``each_cut``: but for ``due``, which ``figures``'s ``days`` reads cut by cut."""
         due = [] if self.due is None or each_cut else [late_sql(self.due, ctx.cut)]
         return and_(self.source.key.in_(self.keys), *(c for w in self.where for c in w(ctx)), *due)
 
@@ -214,6 +216,8 @@ def figures(session: Session, counts: dict[str, Count], ctx: Ctx, per: ColumnEle
     out: dict[str, dict] = {key: {} for key in counts}
     for (source, _), parts in by_source.items():
         each_cut = days is not None and source.span is not None
+        if each_cut and ctx.cuts is None:
+            raise ValueError("what runs across days' ends is read between the first and last of them: give ctx.cuts")
         dues = {p.due for _, p in parts if p.due is not None}
         if len(dues) > 1:
             raise ValueError("the parts of a source read together come due by one moment")
@@ -238,8 +242,9 @@ def figures(session: Session, counts: dict[str, Count], ctx: Ctx, per: ColumnEle
         for row in rows:
             owner = row[:width] if extra else row[0]
             if each_cut:  # the days of a part with a due moment: from when it came due
-                running = _first_last(source, row[head:width], False, days.last)  # type: ignore[union-attr]
-                late = _first_last(source, row[head:width], True, days.last) if due is not None else running  # type: ignore[union-attr]
+                assert days is not None
+                running = _first_last(source, row[head:width], False, days.last)
+                late = _first_last(source, row[head:width], True, days.last) if due is not None else running
             for i, (key, p) in enumerate(parts, start=width):
                 if n := row[i]:
                     if each_cut:
@@ -306,7 +311,7 @@ def _still_running(ctx: Ctx) -> tuple:  # two sources (this and _ended_after), e
 def _ended_after(ctx: Ctx) -> tuple:
     """Begun before the cut, ended after it (before the last of ``Ctx.cuts``, after the first): in each month's
     partition after the cut, the few that began before it, on its index by start — not every stage ended since (a
-    year of them for a rolling year's previous period)."""
+    year of them for a rolling year's previous period). Over a month's days' ends: the month's own stages too."""
     return (F.ended_at >= ctx.first_cut, F.started_at < ctx.last_cut)
 
 

@@ -21,7 +21,7 @@ class MonthBuilt(Base):
     month: Mapped[dt.date] = mapped_column(Date, primary_key=True)
     family: Mapped[str] = mapped_column(String(20), primary_key=True)
     basis: Mapped[str] = mapped_column(String(64))
-    days: Mapped[int] = mapped_column(SmallInteger, server_default="0")
+    days: Mapped[int] = mapped_column(SmallInteger)
     """How many days of the month the build holds: all of a complete month, the complete days of the month under way
     (``months.complete_days``)."""
     token: Mapped[str] = mapped_column(String(32))

@@ -10,15 +10,15 @@ the side:
   period ending now (today, not over) reads that from the facts.
 - **Whole, and in blocks of days.** Each month is stored whole and in aligned blocks of 8 days and of a day
   (``SIZES``), from the same pass grouped by day in the database: a period cutting a month (a rolling year, the
-  last 30 days) reads at most ten blocks of it (``cover``), and no day of it from the facts.
+  last 30 days) reads at most ten blocks of it at each end (``cover``), and no day of it from the facts.
 - **Up to the last complete day.** The month under way is stored up to yesterday (``complete_days``) and built
   again each day, so that this month so far, or a rolling year, reads only today from the facts.
-- **Read only where they still hold.** A month is used when it was built under today's basis (this code's
-  version, the settings the counts read, the generation of the stage facts) and no event since the last
-  ``forget_touched`` belongs to a case with rows in it — and its master's, for a merge moves 漏报 — nor to a case
-  still open, which runs across the end of each day since. Anything else — a month touched since, days not
-  stored (today), people, departments or the annual totals read within a jurisdiction other than the district's
-  or a town's — is read from the facts, so an answer is what the facts say now.
+- **Read only where they still hold.** A month's days are used when it was built under today's basis (this code's
+  version, the settings the counts read, the generation of the stage facts), up to the first day that an event
+  since the last ``forget_touched`` may have changed (``touched``: from the first day of a case with a new event —
+  and of its master, for a merge moves 漏报 — on). Anything else — days touched since, days not stored (today),
+  people, departments or the annual totals read within a jurisdiction other than the district's or a town's — is
+  read from the facts, so an answer is what the facts say now.
 - **Kept up to date by writers, never by a read** (reads may run on a replica): ``forget_touched`` drops the
   months the new events touched, ``missing`` and ``build`` make the ones not stored. The app does both every
   ``assessment_refresh_minutes``; ``liandong assessment refresh`` does it at once, and ``--check`` compares every
@@ -70,7 +70,8 @@ PER_TOWN = frozenset(FAMILIES) - {"region"}
 whose owner is a place already."""
 SIZES = (32, 8, 1)
 """How a month is stored: whole (32), and in aligned blocks of 8 days and of one day from its first day (the last
-8 cut short by the month's end), so that a period cutting the month reads at most ten blocks of it (``cover``) —
+8 cut short by the month's end), so that a period cutting the month reads at most ten blocks of it at each end
+(``cover``) —
 every row in three blocks, and no day of a stored month from the facts."""
 WHOLE = (1, SIZES[0])
 """The block that is the whole month: its first day and size."""
@@ -158,20 +159,24 @@ def _watermark(session: Session) -> int:
     return int(session.scalar(select(Meta.value).where(Meta.key == WATERMARK)) or 0)
 
 
-def touched(session: Session, since: int) -> set[dt.date] | None:
-    """The local months in which a case with an event after ``since`` (or its master) has events — whose figures
-    those events may have changed — and, for a case still open, every month after up to the newest stored: it runs
-    across each of their days' ends (an entry made late, of a past day). None: too many events to say, take every
-    month."""
+Touched = dict[dt.date, int]
+"""``{month: day}``: the months new events may have changed, each from that day of it on."""
+
+
+def touched(session: Session, since: int) -> Touched | None:
+    """What events after ``since`` may have changed: for each case they belong to (and its master), from the day
+    of its first event on — every month after too, up to the newest stored, since an event may end a stage or move
+    a deadline that ran across each day's end since (an entry made late, of a past day). None: too many events to
+    say, take every month whole."""
     E = CaseEvent
     new = session.scalar(select(func.count()).select_from(E).where(E.id > since)) or 0
     if new == 0:
-        return set()
+        return {}
     if new > TOUCHED_LIMIT:
         return None
     cases = set(session.scalars(select(E.case_id).where(E.id > since).distinct()))
     cases |= set(session.scalars(select(Case.master_id).where(Case.id.in_(cases), Case.master_id.is_not(None))))
-    tz, months, ids = ZoneInfo(get_settings().timezone), set(), sorted(cases)
+    tz, out, ids = ZoneInfo(get_settings().timezone), {}, sorted(cases)
     newest = session.scalar(select(func.max(MonthBuilt.month)))
     for i in range(0, len(ids), 1000):
         chunk = ids[i:i + 1000]
@@ -181,16 +186,13 @@ def touched(session: Session, since: int) -> set[dt.date] | None:
                                            .where(StageFact.case_id.in_(chunk)).group_by(StageFact.case_id)):
             if case in spans and begun is not None:  # its first stages may lie in a month whose log was archived
                 spans[case] = (min(spans[case][0], begun), spans[case][1])
-        running = set(session.scalars(select(StageFact.case_id).where(StageFact.case_id.in_(chunk),
-                                                                      StageFact.ended_at.is_(None))))
-        for case, (first, last) in spans.items():
-            month, end = _local_month(first, tz), _local_month(last, tz)
-            if case in running and newest is not None:
-                end = max(end, newest)
+        for first, last in spans.values():
+            local = first.astimezone(tz).date()
+            month, day, end = local.replace(day=1), local.day, max(_local_month(last, tz), newest or local)
             while month <= end:
-                months.add(month)
-                month = _next(month)
-    return months
+                out[month] = min(out.get(month, day), day)
+                month, day = _next(month), 1
+    return out
 
 
 Piece = tuple[dt.date, int, int]
@@ -223,7 +225,7 @@ def blocks_of(day: int, length: int, through: int | None = None) -> list[tuple[i
 
 def cover(month: dt.date, first: int, last: int) -> list[tuple[int, int]]:
     """Days ``first`` to ``last`` of a month as stored blocks: from each day on, the largest block that begins there
-    and ends by ``last`` — the whole month is one block, a cut month at most ten."""
+    and ends by ``last`` — the whole month is one block, a month cut at one end at most ten (at both: fifteen)."""
     length, blocks, day = _length(month), [], first
     while day <= last:
         size = next(s for s in SIZES if (day - 1) % s == 0 and block_end(day, s, length) <= last)
@@ -287,8 +289,9 @@ def _within(column: InstrumentedAttribute[str], path: str | None) -> list[Column
 
 
 def plan(session: Session, name: str, ctx: c.Ctx, usable: bool = True, paths_at: int = 0) -> Plan:
-    """The blocks of the period's complete days stored under today's basis, in months untouched since (``cover``);
-    the rest from the facts, in as few stretches as the blocks leave (``paths_at``: ``Plan.paths_at``)."""
+    """The blocks of the period's complete days stored under today's basis, before any day events since touched
+    (``cover``); the rest from the facts, in as few stretches as the blocks leave (``paths_at``:
+    ``Plan.paths_at``)."""
     whole = _from_facts(ctx, paths_at)
     if not usable or ctx.now is None or not _answers(session, name, ctx.path):
         return whole
@@ -303,10 +306,11 @@ def plan(session: Session, name: str, ctx: c.Ctx, usable: bool = True, paths_at:
     builds = {month: (token, min(days, complete[month])) for month, token, days in session.execute(
         select(MonthBuilt.month, MonthBuilt.token, MonthBuilt.days).where(
             MonthBuilt.family == name, MonthBuilt.month.in_(sorted(complete)), MonthBuilt.basis == want))}
-    stored = set(builds)
-    if stored:
+    if builds:  # the days before what events since the last refresh touched
         changed = touched(session, _watermark(session))
-        stored = set() if changed is None else stored - changed
+        builds = {} if changed is None else {month: (token, min(days, changed.get(month, 32) - 1))
+                                             for month, (token, days) in builds.items()}
+    stored = {month for month, (_, days) in builds.items() if days > 0}
     pieces: list[Piece] = []
     for month in sorted(stored):
         through = min(last, month.replace(day=builds[month][1]))
@@ -727,7 +731,7 @@ def check(session: Session, settings: Settings, now: dt.datetime) -> list[dict]:
     changed = touched(session, _watermark(session))
     out = []
     for month, name, days in session.execute(select(MonthBuilt.month, MonthBuilt.family, MonthBuilt.days)
-                                             .where(MonthBuilt.basis == want, MonthBuilt.days > 0)
+                                             .where(MonthBuilt.basis == want)
                                              .order_by(MonthBuilt.month, MonthBuilt.family)):
         if changed is None or month in changed:
             continue

@@ -7,8 +7,8 @@ Create Date: 2026-12-05 13:00:00
 
 As in 0035 and 0036 the tables hold a projection: they are made anew with the block's size before its day in their
 keys (what runs across the end of day D is the sum of the changes stored for days 1 to D, size 0: a range of the
-key), and the months stored before are forgotten (``months.RULES`` moved on too). Run ``liandong assessment
-refresh`` after the upgrade.
+key), the builds say how many days they hold (``days``), and the months stored before are forgotten
+(``months.RULES`` moved on too). Run ``liandong assessment refresh`` after the upgrade.
 """
 
 import sqlalchemy as sa
@@ -48,20 +48,30 @@ def _tables(size_first: bool) -> None:
     )
 
 
-def _again(size_first: bool) -> None:
+def _builds(days: bool) -> None:
+    op.create_table(
+        "assessment_months",
+        sa.Column("month", sa.Date(), nullable=False),
+        sa.Column("family", sa.String(20), nullable=False),
+        sa.Column("basis", sa.String(64), nullable=False),
+        *([sa.Column("days", sa.SmallInteger(), nullable=False)] if days else []),
+        sa.Column("token", sa.String(32), nullable=False),
+        sa.Column("built_at", sa.DateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("month", "family"),
+    )
+
+
+def _again(by_day: bool) -> None:
     op.drop_table("assessment_month_times")
     op.drop_table("assessment_month_figures")
-    op.execute("DELETE FROM assessment_months")
-    _tables(size_first)
+    op.drop_table("assessment_months")
+    _builds(days=by_day)
+    _tables(size_first=by_day)
 
 
 def upgrade() -> None:
-    _again(size_first=True)
-    with op.batch_alter_table("assessment_months") as batch:
-        batch.add_column(sa.Column("days", sa.SmallInteger(), nullable=False, server_default="0"))
+    _again(by_day=True)
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("assessment_months") as batch:
-        batch.drop_column("days")
-    _again(size_first=False)
+    _again(by_day=False)
