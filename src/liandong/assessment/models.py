@@ -44,6 +44,7 @@ class MonthFigure(Base):
     a grid lies in."""
 
     __tablename__ = "assessment_month_figures"
+    __table_args__ = {"sqlite_with_rowid": False}  # small rows in the key's own tree: one b-tree to write, not two
 
     month: Mapped[dt.date] = mapped_column(Date, primary_key=True)
     family: Mapped[str] = mapped_column(String(20), primary_key=True)

@@ -634,14 +634,14 @@ def _days(month: dt.date, through: int) -> _Days:
     return _Days(c.Days(through, of, due), (edges[1], edges[through]))
 
 
-def _blocks(month: dt.date, through: int, rows: Rows | Times) -> dict[tuple, int | list[float]]:
+def _blocks(month: dt.date, through: int, rows: Rows | Times, minutes: bool = False) -> dict[tuple, int | list[float]]:
     """A month's rows by day folded onto every block they are stored in (``blocks_of``): ``{(…, day, size):
-    value}`` (a sum, or the minutes together); the changes of what runs across a day's end (a key ``…@end``) in
-    ``size`` 0, but none that is nothing (``AT_END``)."""
+    value}`` (a sum; with ``minutes``, the working minutes together); the changes of what runs across a day's end
+    (a key ``…@end``) in ``size`` 0, but none that is nothing (``AT_END``)."""
     length = _length(month)
     blocks = {day: blocks_of(day, length, through) for day in range(1, through + 1)}
     out: dict[tuple, int | list[float]] = {}
-    if isinstance(next(iter(rows.values()), None), list):  # the minutes: one list a block
+    if minutes:  # one list a block
         for key, value in rows.items():
             head = key[:-1]
             for day, size in blocks[key[-1]]:
@@ -721,7 +721,7 @@ def _made(session: Session, month: dt.date, name: str, settings: Settings, now: 
     return Made(basis(session, settings), through, _newest(session),
                 [(m, name, *key, n) for key, n in _blocks(month, through, figures).items()],
                 [(m, name, *key, np.array(v, dtype=float).tobytes())
-                 for key, v in _blocks(month, through, times).items()])
+                 for key, v in _blocks(month, through, times, minutes=True).items()])
 
 
 def check(session: Session, settings: Settings, now: dt.datetime) -> list[dict]:
@@ -736,7 +736,7 @@ def check(session: Session, settings: Settings, now: dt.datetime) -> list[dict]:
         if changed is None or month in changed:
             continue
         figures, times = _month_rows(session, name, month, settings, now, days)
-        figures, times = _blocks(month, days, figures), _blocks(month, days, times)
+        figures, times = _blocks(month, days, figures), _blocks(month, days, times, minutes=True)
         stored = {(k, t, o, d, z): n for k, t, o, d, z, n in session.execute(
             select(MonthFigure.key, MonthFigure.town, MonthFigure.owner, MonthFigure.day, MonthFigure.size,
                    MonthFigure.n).where(MonthFigure.month == month, MonthFigure.family == name))}

@@ -7,8 +7,9 @@ Create Date: 2026-12-05 13:00:00
 
 As in 0035 and 0036 the tables hold a projection: they are made anew with the block's size before its day in their
 keys (what runs across the end of day D is the sum of the changes stored for days 1 to D, size 0: a range of the
-key), the builds say how many days they hold (``days``), and the months stored before are forgotten
-(``months.RULES`` moved on too). Run ``liandong assessment refresh`` after the upgrade.
+key; on SQLite the figures' table has no rowid, its small rows kept in the key's own tree, one to write), the
+builds say how many days they hold (``days``), and the months stored before are forgotten (``months.RULES`` moved
+on too). Run ``liandong assessment refresh`` after the upgrade.
 """
 
 import sqlalchemy as sa
@@ -33,6 +34,7 @@ def _tables(size_first: bool) -> None:
         sa.Column("owner", sa.String(200), nullable=False),
         sa.Column("n", sa.Integer(), nullable=False),
         sa.PrimaryKeyConstraint("month", "family", *keys, "key", "town", "owner"),
+        sqlite_with_rowid=not size_first,
     )
     block = [sa.Column(k, sa.SmallInteger(), nullable=False) for k in keys]
     op.create_table(
