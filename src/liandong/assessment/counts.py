@@ -219,8 +219,8 @@ def figures(session: Session, counts: dict[str, Count], ctx: Ctx, per: ColumnEle
         if each_cut and ctx.cuts is None:
             raise ValueError("what runs across days' ends is read between the first and last of them: give ctx.cuts")
         dues = {p.due for _, p in parts if p.due is not None}
-        if len(dues) > 1:
-            raise ValueError("the parts of a source read together come due by one moment")
+        if each_cut and len(dues) > 1:
+            raise ValueError("the parts of a source read by day come due by one moment")
         due = next(iter(dues)) if each_cut and dues else None
         conditions = [p.condition(ctx, each_cut) for _, p in parts]
         sums = [func.count()] if len(parts) == 1 else [func.sum(case((cond, 1), else_=0)) for cond in conditions]

@@ -16,9 +16,9 @@ the side:
 - **Read only where they still hold.** A month's days are used when it was built under today's basis (this code's
   version, the settings the counts read, the generation of the stage facts), up to the first day that an event
   since the last ``forget_touched`` may have changed (``touched``: from the first day of a case with a new event —
-  and of its master, for a merge moves 漏报 — on). Anything else — days touched since, days not stored (today),
-  people, departments or the annual totals read within a jurisdiction other than the district's or a town's — is
-  read from the facts, so an answer is what the facts say now.
+  and of its master, for a merge moves 漏报 — on, and every later month). Anything else — days touched since, days
+  not stored (today), people, departments or the annual totals read within a jurisdiction other than the
+  district's or a town's — is read from the facts, so an answer is what the facts say now.
 - **Kept up to date by writers, never by a read** (reads may run on a replica): ``forget_touched`` drops the
   months the new events touched, ``missing`` and ``build`` make the ones not stored. The app does both every
   ``assessment_refresh_minutes``; ``liandong assessment refresh`` does it at once, and ``--check`` compares every
@@ -71,8 +71,8 @@ whose owner is a place already."""
 SIZES = (32, 8, 1)
 """How a month is stored: whole (32), and in aligned blocks of 8 days and of one day from its first day (the last
 8 cut short by the month's end), so that a period cutting the month reads at most ten blocks of it at each end
-(``cover``) —
-every row in three blocks, and no day of a stored month from the facts."""
+(``cover``) — every row in three blocks (fewer in the month under way, whose whole and last 8 days are not over),
+and no day of a stored month from the facts."""
 WHOLE = (1, SIZES[0])
 """The block that is the whole month: its first day and size."""
 AT_END = "@end"
@@ -165,17 +165,18 @@ Touched = dict[dt.date, int]
 
 def touched(session: Session, since: int) -> Touched | None:
     """What events after ``since`` may have changed: for each case they belong to (and its master), from the day
-    of its first event on — every month after too, up to the newest stored, since an event may end a stage or move
-    a deadline that ran across each day's end since (an entry made late, of a past day). None: too many events to
-    say, take every month whole."""
+    of its first event or stage on — every month after too, up to the newest stored, since an event may end a stage
+    or move a deadline that ran across each day's end since (an entry made late, of a past day). None: too many
+    events to say, take every month whole."""
     E = CaseEvent
     new = session.scalar(select(func.count()).select_from(E).where(E.id > since)) or 0
     if new == 0:
         return {}
     if new > TOUCHED_LIMIT:
         return None
-    cases = set(session.scalars(select(E.case_id).where(E.id > since).distinct()))
-    cases |= set(session.scalars(select(Case.master_id).where(Case.id.in_(cases), Case.master_id.is_not(None))))
+    new_cases = select(E.case_id).where(E.id > since)  # a subquery: tens of thousands of ids exceed SQLite's limit
+    cases = set(session.scalars(new_cases.distinct()))
+    cases |= set(session.scalars(select(Case.master_id).where(Case.id.in_(new_cases), Case.master_id.is_not(None))))
     tz, out, ids = ZoneInfo(get_settings().timezone), {}, sorted(cases)
     newest = session.scalar(select(func.max(MonthBuilt.month)))
     for i in range(0, len(ids), 1000):
@@ -184,8 +185,9 @@ def touched(session: Session, since: int) -> Touched | None:
             select(E.case_id, func.min(E.at), func.max(E.at)).where(E.case_id.in_(chunk)).group_by(E.case_id))}
         for case, begun in session.execute(select(StageFact.case_id, func.min(StageFact.started_at))
                                            .where(StageFact.case_id.in_(chunk)).group_by(StageFact.case_id)):
-            if case in spans and begun is not None:  # its first stages may lie in a month whose log was archived
-                spans[case] = (min(spans[case][0], begun), spans[case][1])
+            if begun is not None:  # its first stages may lie in a month whose log was archived
+                first, last = spans.get(case, (begun, begun))
+                spans[case] = (min(first, begun), last)
         for first, last in spans.values():
             local = first.astimezone(tz).date()
             month, day, end = local.replace(day=1), local.day, max(_local_month(last, tz), newest or local)
